@@ -1,0 +1,40 @@
+"""`zizi checkpoints`: list the well-known public checkpoints, or fetch one by name."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("checkpoints")
+@click.option(
+    "--fetch", "fetch_name", metavar="NAME", help="Download this checkpoint (no conversion)."
+)
+@click.option(
+    "--dir",
+    "dest_dir",
+    default="checkpoints",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder downloads go to (and where a manually fetched file is looked for).",
+)
+def checkpoints(fetch_name: str | None, dest_dir: str) -> None:
+    """List well-known checkpoints: name, resolution, size, licence and source URL.
+
+    `zizi import NAME` downloads one into --dir, verifies it and converts it. Without
+    network, download the URL elsewhere and drop the file into that folder.
+    """
+    from zizi.io import known
+
+    if fetch_name is not None:
+        got = known.resolve(fetch_name, dest_dir, progress=True)
+        verb = "downloaded" if got.downloaded else "already present"
+        click.echo(f"{got.path} ({verb}) sha256 {got.sha256}")
+        return
+    for k in known.KNOWN.values():
+        sha = k.sha256 or "not published"
+        click.echo(
+            f"{k.name:<15} {k.resolution:>4}px  ~{k.approx_mb} MB  [{k.format}]  {k.description}"
+        )
+        click.echo(f"{'':<15} url:     {k.url}")
+        click.echo(f"{'':<15} file:    {dest_dir}/{k.filename}   sha256: {sha}")
+        click.echo(f"{'':<15} licence: {k.licence}")
