@@ -1,0 +1,238 @@
+"""zizi's own checkpoint format: one `.safetensors` file, tensors plus a JSON header.
+
+Layout: tensors named `<net>.<param>` (`G_ema.mapping.fc0.weight`, `D.b4.out.bias`, ...)
+with parameter names identical to the NVIDIA PyTorch networks, and under the safetensors
+metadata key `zizi` a JSON document:
+
+    {"format": "zizi-checkpoint", "format_version": 1,
+     "nets": {"G_ema": {"kind": "generator", "config": {...}}, "D": {...}, ...},
+     "augment_p": 0.23 | null, "provenance": {...}, "extra": {...}}
+
+Loading never unpickles anything. Saving writes a temporary file beside the target and
+renames it into place, so a killed process or a full disk never leaves a half-written
+checkpoint that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
+from zizi.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+    from zizi.nets.discriminator import Discriminator
+    from zizi.nets.generator import Generator
+
+FORMAT = "zizi-checkpoint"
+FORMAT_VERSION = 1
+NetName = Literal["G_ema", "G", "D"]
+NET_KINDS: dict[str, str] = {"G_ema": "generator", "G": "generator", "D": "discriminator"}
+
+# safetensors dtype names for the dtypes zizi writes
+_DTYPES = {
+    "float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64",
+    "int64": "I64", "int32": "I32", "uint8": "U8", "bool": "BOOL",
+}
+
+
+@dataclass
+class Checkpoint:
+    """Networks' configs and weights, plus where they came from."""
+
+    g_config: GeneratorConfig
+    d_config: DiscriminatorConfig | None
+    tensors: dict[str, dict[str, torch.Tensor]]  # net name -> state dict (NVIDIA names)
+    augment_p: float | None = None  # ADA augmentation probability at save time
+    provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-able training state etc.
+
+    @property
+    def nets(self) -> list[str]:
+        return list(self.tensors)
+
+    def config_of(self, net: str) -> GeneratorConfig | DiscriminatorConfig:
+        if NET_KINDS[net] == "generator":
+            return self.g_config
+        if self.d_config is None:
+            raise CheckpointError("checkpoint has no discriminator config")
+        return self.d_config
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "nets": {n: {"kind": NET_KINDS[n], "config": to_dict(self.config_of(n))}
+                     for n in self.tensors},
+            "augment_p": self.augment_p,
+            "provenance": self.provenance,
+            "extra": self.extra,
+        }
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """Write `ckpt` to `path` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    for net in ckpt.tensors:
+        if net not in NET_KINDS:
+            raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
+    items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
+    meta = {"zizi": json.dumps(ckpt.header(), sort_keys=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_safetensors(f, items, meta)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError):
+            raise CheckpointError(f"could not write {path}: {e.strerror or e}; nothing was written") from e
+        raise
+    return path
+
+
+def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str]) -> None:
+    """Stream tensors in the safetensors layout without building the file in memory."""
+    items = list(items)
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, t in items:
+        dtype = _DTYPES.get(str(t.dtype).removeprefix("torch."))
+        if dtype is None:
+            raise CheckpointError(f"tensor {name} has unsupported dtype {t.dtype}")
+        nbytes = t.numel() * t.element_size()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # align the data section
+    f.write(struct.pack("<Q", len(blob)))
+    f.write(blob)
+    for _, t in items:
+        t = t.detach().to("cpu").contiguous()
+        if t.numel():
+            f.write(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a zizi checkpoint, validated, without reading any tensor."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise _not_zizi(path)
+        (n,) = struct.unpack("<Q", head)
+        if n > min(size - 8, 100 << 20):
+            raise _not_zizi(path)
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _not_zizi(path) from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or "zizi" not in meta:
+        raise _not_zizi(path)
+    try:
+        doc = json.loads(meta["zizi"])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: the zizi header is corrupt ({e})") from e
+    if doc.get("format") != FORMAT:
+        raise _not_zizi(path)
+    if doc.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi")
+    expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if size < 8 + n + expected_end:
+        raise CheckpointError(f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})")
+    return doc
+
+
+def _not_zizi(path: Path) -> CheckpointError:
+    hint = " (looks like a pickle: run `zizi import` on it first)" if _looks_like_pickle(path) else ""
+    return CheckpointError(f"{path} is not a zizi checkpoint{hint}")
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            start = f.read(2)
+    except OSError:
+        return False
+    return start[:1] == b"\x80" or start == b"PK"
+
+
+def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None) -> Checkpoint:
+    """Read a zizi checkpoint (all nets, or only `nets`)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    doc = read_header(path)
+    wanted = list(nets) if nets is not None else list(doc.get("nets", {}))
+    for n in wanted:
+        if n not in doc.get("nets", {}):
+            raise CheckpointError(f"{path} has no {n} network (it has {', '.join(doc['nets']) or 'none'})")
+    g_cfg = d_cfg = None
+    for n, info in doc["nets"].items():
+        if info["kind"] == "generator" and g_cfg is None:
+            g_cfg = from_dict(GeneratorConfig, info["config"], f"{path.name}: {n} config")
+        elif info["kind"] == "discriminator":
+            d_cfg = from_dict(DiscriminatorConfig, info["config"], f"{path.name}: {n} config")
+    if g_cfg is None:
+        raise CheckpointError(f"{path} holds no generator")
+    tensors: dict[str, dict[str, Any]] = {n: {} for n in wanted}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            for key in f.keys():
+                net, _, name = key.partition(".")
+                if net in tensors:
+                    tensors[net][name] = f.get_tensor(key)
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is corrupt: {e}") from e
+    return Checkpoint(g_config=g_cfg, d_config=d_cfg, tensors=tensors, augment_p=doc.get("augment_p"),
+                      provenance=doc.get("provenance", {}), extra=doc.get("extra", {}))
+
+
+def build_generator(ckpt: Checkpoint, which: str = "G_ema") -> Generator:
+    """The generator `which` with its weights loaded, in eval mode."""
+    from zizi.nets.generator import Generator
+
+    if which not in ckpt.tensors:
+        raise CheckpointError(f"checkpoint has no {which} network (it has {', '.join(ckpt.tensors)})")
+    net = Generator(ckpt.g_config)
+    _load_state(net, ckpt.tensors[which], which)
+    return net.eval().requires_grad_(False)
+
+
+def build_discriminator(ckpt: Checkpoint) -> Discriminator:
+    """The discriminator with its weights loaded, in eval mode."""
+    from zizi.nets.discriminator import Discriminator
+
+    if "D" not in ckpt.tensors or ckpt.d_config is None:
+        raise CheckpointError("checkpoint has no discriminator")
+    net = Discriminator(ckpt.d_config)
+    _load_state(net, ckpt.tensors["D"], "D")
+    return net.eval().requires_grad_(False)
+
+
+def _load_state(net, state: dict[str, Any], which: str) -> None:
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:3]
+        raise CheckpointError(f"{which} weights do not fit its config: {' '.join(first)}") from e
