@@ -2,16 +2,23 @@
 
 Every StyleGAN2 layer ends in this op. The reference path is plain PyTorch and is
 differentiable to any order (R1 and path-length regularisers need double backward).
+The CUDA kernel (bias_act.cu) fuses the whole op into one pass over memory; its autograd
+is built from the same kernel: the gradient is `dy * gain * act'(x + b)` (masked where the
+clamp bit), and the gradient of that gradient uses `act''`. So first- and second-order
+gradients stay fused; a third order is not supported on the kernel path.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
+
+from zizi.ops._build import Plugin, cuda_stream, op_spec
 
 Activation = Literal[
     "linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
@@ -80,4 +87,147 @@ def bias_act(
     clamp: float | None = None,
 ) -> torch.Tensor:
     """Bias + activation + gain + clamp; the CUDA kernel when available, else the reference."""
-    return bias_act_ref(x, b, dim, act, alpha, gain, clamp)
+    return (_bias_act_cuda if _PLUGIN.use(x) else bias_act_ref)(x, b, dim, act, alpha, gain, clamp)
+
+
+# ---------------------------------------------------------------------------- kernel path
+
+# Activation codes shared with bias_act.h's `Act`.
+ACT_CODES: dict[str, int] = {name: i for i, name in enumerate(
+    ["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"])}
+_SELU_SCALE = 1.0507009873554804934193349852946  # Klambauer et al. (2017)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+class Kernel(Protocol):
+    """The kernel's contract: `order` 0 is the op, 1 and 2 multiply `dy` by act' and act''."""
+
+    def __call__(self, x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
+                 dim: int, act: str, order: int, alpha: float, gain: float,
+                 clamp: float) -> torch.Tensor: ...
+
+
+def derivatives(z: torch.Tensor, act: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """f(z), f'(z), f''(z) from explicit formulas: the maths bias_act.cu implements."""
+    one, zero = torch.ones_like(z), torch.zeros_like(z)
+    pos = z > 0
+    if act == "linear":
+        return z, one, zero
+    if act == "relu":
+        return torch.where(pos, z, zero), pos.to(z.dtype), zero
+    if act == "lrelu":
+        return torch.where(pos, z, alpha * z), torch.where(pos, one, alpha * one), zero
+    if act == "tanh":
+        t = torch.tanh(z)
+        return t, 1 - t * t, -2 * t * (1 - t * t)
+    if act == "sigmoid":
+        s = 1 / (1 + torch.exp(-z))
+        return s, s * (1 - s), s * (1 - s) * (1 - 2 * s)
+    if act in ("elu", "selu"):
+        scale, a = (1.0, 1.0) if act == "elu" else (_SELU_SCALE, _SELU_ALPHA)
+        e = scale * a * torch.exp(torch.where(pos, zero, z))  # exp only where it is used
+        return (torch.where(pos, scale * z, e - scale * a), torch.where(pos, scale * one, e),
+                torch.where(pos, zero, e))
+    if act == "softplus":
+        big = z > 20  # PyTorch's threshold: identity above it
+        s = 1 / (1 + torch.exp(-z))
+        return (torch.where(big, z, torch.log1p(torch.exp(torch.where(big, zero, z)))),
+                torch.where(big, one, s), torch.where(big, zero, s * (1 - s)))
+    if act == "swish":
+        s = 1 / (1 + torch.exp(-z))
+        d = s * (1 - s)
+        return z * s, s + z * d, d * (2 + z * (1 - 2 * s))
+    raise ValueError(f"unknown activation {act!r}")
+
+
+def bias_act_kernel_ref(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
+                        dim: int, act: str, order: int, alpha: float, gain: float,
+                        clamp: float) -> torch.Tensor:
+    """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below."""
+    z = x if b is None else x + b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
+    f, d1, d2 = derivatives(z, act, alpha)
+    v = f * gain
+    if order == 0:
+        return v.clamp(-clamp, clamp) if clamp >= 0 else v
+    assert dy is not None
+    g = (d1 if order == 1 else d2) * gain
+    if clamp >= 0:
+        g = g * ((v >= -clamp) & (v <= clamp)).to(g.dtype)
+    return dy * g
+
+
+def make_bias_act(kernel: Kernel) -> Callable[..., torch.Tensor]:
+    """bias_act with autograd built from `kernel` (the CUDA one, or its emulation in tests)."""
+
+    def sum_to_bias(g: torch.Tensor, dim: int) -> torch.Tensor:
+        return g.sum([i for i in range(g.ndim) if i != dim])
+
+    class Grad(torch.autograd.Function):
+        """dx = dy * gain * act'(x + b) * mask, itself differentiable once more."""
+
+        @staticmethod
+        def forward(ctx, dy, x, b, dim, act, alpha, gain, clamp):  # type: ignore[override]
+            ctx.save_for_backward(dy, x, b)
+            ctx.cfg = (dim, act, alpha, gain, clamp)
+            return kernel(x, b, dy, dim, act, 1, alpha, gain, clamp)
+
+        @staticmethod
+        def backward(ctx, ddx):  # type: ignore[override]
+            dy, x, b = ctx.saved_tensors
+            dim, act, alpha, gain, clamp = ctx.cfg
+            d_dy = d_x = d_b = None
+            if ctx.needs_input_grad[0]:
+                d_dy = Grad.apply(ddx, x, b, dim, act, alpha, gain, clamp)
+            # linear, relu and lrelu have act'' = 0: nothing flows back into x or b.
+            if act not in ("linear", "relu", "lrelu") and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+                d_x = kernel(x, b, ddx * dy, dim, act, 2, alpha, gain, clamp)
+                d_b = sum_to_bias(d_x, dim) if ctx.needs_input_grad[2] else None
+            return d_dy, d_x, d_b, None, None, None, None, None
+
+    class Op(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, b, dim, act, alpha, gain, clamp):  # type: ignore[override]
+            ctx.save_for_backward(x, b)
+            ctx.cfg = (dim, act, alpha, gain, clamp)
+            return kernel(x, b, None, dim, act, 0, alpha, gain, clamp)
+
+        @staticmethod
+        def backward(ctx, dy):  # type: ignore[override]
+            x, b = ctx.saved_tensors
+            dim, act, alpha, gain, clamp = ctx.cfg
+            if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
+                return None, None, None, None, None, None, None
+            dx = Grad.apply(dy, x, b, dim, act, alpha, gain, clamp)
+            db = sum_to_bias(dx, dim) if ctx.needs_input_grad[1] else None
+            return dx, db, None, None, None, None, None
+
+    def apply(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
+              alpha: float | None = None, gain: float | None = None,
+              clamp: float | None = None) -> torch.Tensor:
+        alpha_, gain_ = resolve(act, alpha, gain)
+        dim = dim % max(x.ndim, 1)
+        if b is not None:
+            if b.ndim != 1 or b.shape[0] != x.shape[dim]:
+                raise ValueError(f"bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+            b = b.to(x.dtype)  # the kernel computes in x's dtype (float opmath inside)
+        clamp_ = float(clamp) if clamp is not None and clamp >= 0 else -1.0
+        return Op.apply(x, b, dim, act, alpha_, gain_, clamp_)
+
+    return apply
+
+
+def _cuda_kernel(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None, dim: int,
+                 act: str, order: int, alpha: float, gain: float, clamp: float) -> torch.Tensor:
+    module = _PLUGIN.module
+    assert module is not None, "bias_act kernel used before it was built"
+    if not x.is_non_overlapping_and_dense():
+        x = x.contiguous()
+    if dy is not None and dy.stride() != x.stride():
+        dy = torch.empty_like(x).copy_(dy)  # the kernel walks dy in x's memory order
+    empty = x.new_empty(0)
+    return module.bias_act(x, empty if b is None else b.contiguous(), empty if dy is None else dy,
+                           dim, ACT_CODES[act], order, alpha, gain, clamp, cuda_stream(x))
+
+
+_PLUGIN = Plugin(op_spec("bias_act"))
+_bias_act_cuda = make_bias_act(_cuda_kernel)

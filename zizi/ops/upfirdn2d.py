@@ -3,14 +3,23 @@
 `upfirdn2d` is the resampling primitive of StyleGAN2: upsampling inserts zeros and
 low-pass filters them away; downsampling filters then decimates. With the [1,3,3,1]
 binomial filter this is the anti-aliased resampling of Karras et al. (2020).
+
+The CUDA kernel (upfirdn2d.cu) does all four steps in one pass without materialising the
+zero-inserted image. Its autograd needs no second kernel: upfirdn2d is linear, and its
+adjoint is again an upfirdn2d, with up and down swapped, the filter flipped, and the
+padding chosen so the output lands back on the input grid. The backward calls the same
+autograd Function, so gradients of any order work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+
+from zizi.ops._build import Plugin, cuda_stream, op_spec
 
 
 def setup_filter(
@@ -122,7 +131,7 @@ def upfirdn2d(
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Upsample, pad, filter, downsample; the CUDA kernel when available, else the reference."""
-    return upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain)
+    return (_upfirdn2d_cuda if _PLUGIN.use(x) else upfirdn2d_ref)(x, f, up, down, padding, flip_filter, gain)
 
 
 def upsample2d(
@@ -157,3 +166,104 @@ def downsample2d(
     p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2,
          py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
     return upfirdn2d(x, f, down=(downx, downy), padding=p, flip_filter=flip_filter, gain=gain)
+
+
+# ---------------------------------------------------------------------------- kernel path
+
+
+class Kernel(Protocol):
+    """The kernel's contract: correlate with a ready 2-D filter `fc` (flip and gain applied)."""
+
+    def __call__(self, x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
+                 down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor: ...
+
+
+def upfirdn2d_kernel_ref(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
+                         down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below."""
+    with torch.no_grad():
+        return upfirdn2d_ref(x, fc, up, down, padding, flip_filter=True)
+
+
+def prepare_filter(f: torch.Tensor | None, flip_filter: bool, gain: float,
+                   dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 2-D correlation filter the kernel applies: flipped unless `flip_filter`, times gain.
+
+    A separable 1-D filter becomes its outer product (applying it along x then y is the
+    same), and its gain, which the reference applies as √gain per pass, is applied once.
+    """
+    if f is None:
+        f = torch.ones(1, 1)
+    f = f.to(device=device, dtype=dtype)
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    if not flip_filter:
+        f = f.flip([0, 1])
+    return (f * gain).contiguous()
+
+
+def adjoint_padding(in_size: int, out_size: int, f_size: int, up: int, down: int,
+                    pad0: int, pad1: int) -> tuple[int, int]:
+    """Padding of the upfirdn2d (up=down, down=up, filter flipped) that is the adjoint.
+
+    Forward along one axis: n samples -> zero-insert (n·up) -> pad -> valid correlation
+    (c = n·up + pad0 + pad1 - f + 1) -> keep every down-th (out). The adjoint inserts
+    zeros (out·down, of which the last out·down - c lie past the correlation's end), does
+    the full correlation with the flipped filter (pad f-1 on both sides), undoes the
+    padding and decimates by `up`, landing on n samples.
+    """
+    conv_size = in_size * up + pad0 + pad1 - f_size + 1
+    return f_size - 1 - pad0, f_size - 1 - pad1 - (out_size * down - conv_size)
+
+
+def make_upfirdn2d(kernel: Kernel, filter_dtype: torch.dtype | None = torch.float32):
+    """upfirdn2d with autograd built from `kernel` (the CUDA one, or its emulation in tests).
+
+    `filter_dtype` is the dtype the kernel wants its filter in (None: the input's dtype).
+    The filter receives no gradient: StyleGAN's filters are constants.
+    """
+
+    class Op(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, fc, up, down, padding):  # type: ignore[override]
+            ctx.save_for_backward(fc)
+            ctx.cfg = (tuple(x.shape), up, down, padding)
+            return kernel(x, fc, up, down, padding)  # [N, C, out_h, out_w]
+
+        @staticmethod
+        def backward(ctx, dy):  # type: ignore[override]
+            (fc,) = ctx.saved_tensors
+            shape, (upx, upy), (downx, downy), (px0, px1, py0, py1) = ctx.cfg
+            if not ctx.needs_input_grad[0]:
+                return None, None, None, None, None
+            fh, fw = fc.shape
+            gx = adjoint_padding(shape[3], dy.shape[3], fw, upx, downx, px0, px1)
+            gy = adjoint_padding(shape[2], dy.shape[2], fh, upy, downy, py0, py1)
+            dx = Op.apply(dy, fc.flip([0, 1]), (downx, downy), (upx, upy), (*gx, *gy))
+            return dx, None, None, None, None
+
+    def apply(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] = 1,
+              down: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+              flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"expected [N, C, H, W], got shape {tuple(x.shape)}")
+        upxy, downxy = _pair(up), _pair(down)
+        if min(upxy + downxy) < 1:
+            raise ValueError(f"up and down must be >= 1, got up={up!r}, down={down!r}")
+        fc = prepare_filter(f, flip_filter, gain, filter_dtype or x.dtype, x.device)
+        return Op.apply(x, fc, upxy, downxy, _pad4(padding))
+
+    return apply
+
+
+def _cuda_kernel(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
+                 padding: tuple[int, int, int, int]) -> torch.Tensor:
+    module = _PLUGIN.module
+    assert module is not None, "upfirdn2d kernel used before it was built"
+    px0, px1, py0, py1 = padding
+    return module.upfirdn2d(x, fc, up[0], up[1], down[0], down[1], px0, px1, py0, py1,
+                            cuda_stream(x))
+
+
+_PLUGIN = Plugin(op_spec("upfirdn2d"))
+_upfirdn2d_cuda = make_upfirdn2d(_cuda_kernel)

@@ -1,0 +1,357 @@
+"""Building, caching and choosing the custom CUDA ops.
+
+A plugin is JIT-built once with `torch.utils.cpp_extension` and ninja into a cache folder
+keyed by everything that changes the binary (sources, torch, CUDA, GPU architecture,
+flags). The build runs in a temporary folder that is moved into place with one
+`os.replace`, so a half-finished build is never loaded. A lock file naming its owner
+(pid, host, time) serialises builds across processes (DDP ranks build once) and is
+taken over when its owner is dead or it is older than a timeout, so a Ctrl-C mid-build
+cannot make the next run hang.
+
+`ZIZI_OPS` chooses, read when an op is first used on a CUDA tensor:
+  auto  use the kernel; if it cannot be built, warn once (why, log path, how to fix) and
+        use the PyTorch reference;
+  cuda  use the kernel; a failed build raises OpsBuildError with the log's path;
+  ref   always use the PyTorch reference.
+CPU tensors always use the reference: the kernels are CUDA-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import torch
+
+from zizi.errors import OpsBuildError
+
+Mode = Literal["auto", "cuda", "ref"]
+MODES: tuple[Mode, ...] = ("auto", "cuda", "ref")
+BUILD_FORMAT = 1  # bump when the cache layout or build recipe changes
+OPS_DIR = Path(__file__).resolve().parent
+
+
+def ops_mode() -> Mode:
+    """The `ZIZI_OPS` setting; unknown values are an error, not a silent default."""
+    mode = os.environ.get("ZIZI_OPS", "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise OpsBuildError(f"ZIZI_OPS={mode!r} is not one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+def cache_root() -> Path:
+    """`$ZIZI_CACHE/ops`, else `~/.cache/zizi/ops`."""
+    base = os.environ.get("ZIZI_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "zizi") / "ops"
+
+
+def gpu_arch() -> str:
+    """`sm_XY` of the current GPU, or `none`; the cache key needs it (kernels are per-arch)."""
+    if not torch.cuda.is_available():
+        return "none"
+    major, minor = torch.cuda.get_device_capability()
+    return f"sm_{major}{minor}"
+
+
+def cache_key(
+    sources: Sequence[Path],
+    flags: Sequence[str] = (),
+    arch: str | None = None,
+) -> str:
+    """sha256 over the sources' names and bytes, torch and CUDA versions, arch and flags."""
+    h = hashlib.sha256()
+    for part in (f"format={BUILD_FORMAT}", f"torch={torch.__version__}",
+                 f"cuda={torch.version.cuda}", f"arch={gpu_arch() if arch is None else arch}",
+                 f"python={sys.version_info[:2]}", *flags):
+        h.update(part.encode() + b"\0")
+    for src in sorted(Path(s) for s in sources):
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@dataclass
+class FileLock:
+    """An exclusive lock file holding {pid, host, time} of its owner.
+
+    A lock whose owner is dead (same host) or older than `stale_after_s` is broken, so an
+    interrupted build never blocks later runs; waiting longer than `timeout_s` raises.
+    """
+
+    path: Path
+    timeout_s: float = 600.0  # give up waiting for a live owner after this long
+    stale_after_s: float = 1800.0  # a lock this old is abandoned (owner on another host)
+    poll_s: float = 0.2
+
+    def owner(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, OSError):
+            return None
+
+    def is_stale(self, owner: dict | None) -> bool:
+        if owner is None:  # unreadable: a writer died between create and write, or racing
+            try:
+                return time.time() - self.path.stat().st_mtime > 5.0
+            except FileNotFoundError:
+                return False
+        if time.time() - float(owner.get("time", 0)) > self.stale_after_s:
+            return True
+        return owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1)))
+
+    def _try_create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
+        return True
+
+    def _break(self) -> None:
+        # Rename first so that two waiters breaking the same stale lock cannot delete a
+        # lock a third process has just created in its place.
+        grave = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path, grave)
+            grave.unlink()
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout_s
+        while not self._try_create():
+            owner = self.owner()
+            if self.is_stale(owner):
+                self._break()
+                continue
+            if time.monotonic() > deadline:
+                raise OpsBuildError(
+                    f"timed out after {self.timeout_s:.0f} s waiting for the build lock {self.path} "
+                    f"held by {owner}; if no zizi build is running, delete that file"
+                )
+            time.sleep(self.poll_s)
+
+    def release(self) -> None:
+        owner = self.owner()
+        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What to build: an extension module from sources in zizi/ops (or tests)."""
+
+    name: str  # stem, e.g. "bias_act"; the module is named zizi_<name>_<key>
+    sources: tuple[Path, ...]  # compiled sources (.cpp, .cu)
+    headers: tuple[Path, ...] = ()  # hashed into the key but not passed to the compiler
+    extra_cflags: tuple[str, ...] = ("-O3",)
+    extra_cuda_cflags: tuple[str, ...] = ("-O3", "--use_fast_math")
+    arch: str | None = None  # None: the current GPU's
+
+    @property
+    def cuda(self) -> bool:
+        return any(s.suffix == ".cu" for s in self.sources)
+
+    def key(self) -> str:
+        return cache_key(self.sources + self.headers,
+                         self.extra_cflags + (self.extra_cuda_cflags if self.cuda else ()), self.arch)
+
+    def module_name(self) -> str:
+        return f"zizi_{self.name}_{self.key()}"
+
+
+def build_dir(spec: BuildSpec) -> Path:
+    return cache_root() / spec.module_name()
+
+
+def log_path(spec: BuildSpec) -> Path:
+    """The build log; its path is stable so that error messages can point at it."""
+    return cache_root() / f"{spec.module_name()}.log"
+
+
+def _find_library(folder: Path, module: str) -> Path | None:
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES + [".so", ".pyd"]:
+        p = folder / f"{module}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def _import_library(module: str, path: Path) -> ModuleType:
+    if module in sys.modules:
+        return sys.modules[module]
+    spec = importlib.util.spec_from_file_location(module, path)
+    if spec is None or spec.loader is None:
+        raise OpsBuildError(f"cannot import the built op {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules[module] = mod
+    return mod
+
+
+def _compile(spec: BuildSpec, folder: Path, log: Path) -> ModuleType:
+    """Run cpp_extension's ninja build in `folder`; write everything it said to `log`."""
+    from torch.utils import cpp_extension
+
+    lines = [f"zizi build of {spec.module_name()} at {time.strftime('%Y-%m-%d %H:%M:%S')}",
+             f"torch {torch.__version__}, CUDA {torch.version.cuda}, CUDA_HOME {cpp_extension.CUDA_HOME}",
+             f"sources: {[str(s) for s in spec.sources]}", ""]
+    try:
+        mod = cpp_extension.load(
+            name=spec.module_name(),
+            sources=[str(s) for s in spec.sources],
+            extra_cflags=list(spec.extra_cflags),
+            extra_cuda_cflags=list(spec.extra_cuda_cflags),
+            extra_include_paths=[str(OPS_DIR), *sorted({str(s.parent) for s in spec.sources})],
+            build_directory=str(folder),
+            verbose=False,
+            is_python_module=True,
+        )
+    except Exception as e:  # a compiler error, a missing nvcc or ninja: all end up in the log
+        lines += [f"{type(e).__name__}: {e}"]
+        log.write_text("\n".join(lines) + "\n")
+        raise OpsBuildError(f"building the {spec.name} op failed ({_first_line(e)}); "
+                            f"build log: {log}") from e
+    lines += ["build succeeded"]
+    log.write_text("\n".join(lines) + "\n")
+    return mod
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def load(spec: BuildSpec, lock_timeout_s: float = 600.0) -> ModuleType:
+    """Import the built op, building it first if the cache has none. Raises OpsBuildError."""
+    module = spec.module_name()
+    final = build_dir(spec)
+    lib = _find_library(final, module)
+    if lib is not None:
+        return _import_library(module, lib)
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / f"{module}.lock", timeout_s=lock_timeout_s):
+        lib = _find_library(final, module)  # another process built it while we waited
+        if lib is None:
+            tmp = root / f"{module}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                mod = _compile(spec, tmp, log_path(spec))
+                if _find_library(tmp, module) is None:
+                    raise OpsBuildError(f"the {spec.name} build produced no library; "
+                                        f"build log: {log_path(spec)}")
+                shutil.rmtree(final, ignore_errors=True)  # a partial folder from an old crash
+                os.replace(tmp, final)  # atomic: readers see no folder or a whole one
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            # Already imported from the temporary folder; the move keeps the mapped file.
+            sys.modules[module] = mod
+            return mod
+    return _import_library(module, lib)
+
+
+# --------------------------------------------------------------------------- choice
+
+
+@dataclass
+class Plugin:
+    """One op's kernel: built on first CUDA use, its outcome remembered for the process."""
+
+    spec: BuildSpec
+    module: ModuleType | None = None
+    error: OpsBuildError | None = None  # why the build failed, once it has
+    warned: bool = False
+    _tried: bool = field(default=False, repr=False)
+
+    def state(self) -> str:
+        """`cached` (built earlier), `built` (this process), `failed`, or `not built`."""
+        if self.module is not None:
+            return "built"
+        if self.error is not None:
+            return "failed"
+        return "cached" if _find_library(build_dir(self.spec), self.spec.module_name()) else "not built"
+
+    def try_load(self) -> ModuleType | None:
+        if not self._tried:
+            self._tried = True
+            try:
+                self.module = load(self.spec)
+            except OpsBuildError as e:
+                self.error = e
+        return self.module
+
+    def use(self, x: torch.Tensor) -> bool:
+        """Whether the kernel should run on `x`: the single decision each public op makes."""
+        if not x.is_cuda:
+            return False
+        mode = ops_mode()
+        if mode == "ref":
+            return False
+        if self.try_load() is not None:
+            return True
+        assert self.error is not None
+        if mode == "cuda":
+            raise self.error
+        if not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"zizi: the fused CUDA op '{self.spec.name}' is unavailable, so the slower "
+                f"PyTorch reference is used instead. Why: {self.error}. To fix it, install a "
+                f"CUDA toolkit (nvcc) matching torch {torch.__version__} (CUDA "
+                f"{torch.version.cuda}) and ninja, then delete the log and run again; or set "
+                f"ZIZI_OPS=ref to silence this warning.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return False
+
+
+def op_spec(name: str) -> BuildSpec:
+    """The BuildSpec of a zizi op: `<name>.cpp` + `<name>.cu`, with `<name>.h` in the key."""
+    return BuildSpec(name=name,
+                     sources=(OPS_DIR / f"{name}.cpp", OPS_DIR / f"{name}.cu"),
+                     headers=(OPS_DIR / f"{name}.h",))
+
+
+def cuda_stream(x: torch.Tensor) -> int:
+    """The current CUDA stream of x's device as the integer the bindings take."""
+    return torch.cuda.current_stream(x.device).cuda_stream
