@@ -1,0 +1,171 @@
+"""The files that travel with a prepared dataset: manifest.json, report.json, dataset.json.
+
+- `manifest.json`: one record per output image (where it came from, both hashes, the
+  transform, credit/licence/consent) plus the opt-out removals. Provenance, not pixels.
+- `report.json`: every skipped source file with the reason.
+- `dataset.json`: the ADA tools' label file, `{"labels": [[name, label], ...] | null}`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zizi.errors import DatasetError
+
+MANIFEST = "manifest.json"
+REPORT = "report.json"
+ADA_LABELS = "dataset.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ImageRecord:
+    file: str  # output path relative to the dataset, e.g. "00000/img00000000.png"
+    source: str  # source path relative to SRC (POSIX separators)
+    source_sha256: str  # of the source file's bytes
+    source_phash: str  # 16 hex digits, perceptual hash of the upright source
+    sha256: str  # of the output PNG file
+    phash: str  # 16 hex digits, perceptual hash of the output
+    source_size: tuple[int, int]  # (width, height) as stored in the source
+    transform: dict[str, Any]  # align mode, crop/quad, orientation, alpha, icc, mirror
+    credit: str | None = None
+    licence: str | None = None
+    consent: str | None = None
+    label: int | None = None
+
+
+@dataclass
+class Skipped:
+    source: str
+    reason: str
+    duplicate_of: str | None = None
+
+
+@dataclass
+class Manifest:
+    resolution: int
+    align: str
+    images: list[ImageRecord]
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str = "zizi-dataset"
+    version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"format": d.pop("format"), "version": d.pop("version"), **d}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Manifest:
+        if d.get("format") != "zizi-dataset":
+            raise DatasetError("manifest.json is not a zizi dataset manifest")
+        if d.get("version", 0) > FORMAT_VERSION:
+            raise DatasetError(
+                f"manifest.json is format version {d['version']}; this zizi reads "
+                f"up to {FORMAT_VERSION}: upgrade zizi"
+            )
+        images = [ImageRecord(**{**r, "source_size": tuple(r["source_size"])}) for r in d["images"]]
+        return cls(
+            resolution=d["resolution"],
+            align=d["align"],
+            images=images,
+            removed=d.get("removed", []),
+            options=d.get("options", {}),
+        )
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_manifest(dataset: Path) -> Manifest:
+    path = Path(dataset) / MANIFEST
+    if not path.is_file():
+        raise DatasetError(
+            f"{dataset} has no {MANIFEST}: it was not made by `zizi dataset prepare`"
+        )
+    try:
+        return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DatasetError(f"{path} is damaged ({e}); re-run `zizi dataset prepare`") from e
+
+
+def save_manifest(dataset: Path, manifest: Manifest) -> None:
+    write_json_atomic(Path(dataset) / MANIFEST, manifest.to_json())
+    write_ada_labels(dataset, manifest.images)
+
+
+def write_ada_labels(dataset: Path, images: list[ImageRecord]) -> None:
+    has_labels = images and all(r.label is not None for r in images)
+    labels = [[r.file, r.label] for r in images] if has_labels else None
+    write_json_atomic(Path(dataset) / ADA_LABELS, {"labels": labels})
+
+
+@dataclass(frozen=True)
+class Credit:
+    credit: str | None = None
+    licence: str | None = None
+    consent: str | None = None
+    label: int | None = None
+
+
+_LICENCE_KEYS = ("licence", "license")
+
+
+def load_credits(path: Path) -> dict[str, Credit]:
+    """Read a credits CSV: a `source` (or `file`) column plus any of credit, licence
+    (or license), consent, label. Keys are the source path as written in the CSV."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise DatasetError(f"cannot read credits CSV {path}: {e.strerror}") from e
+    if not rows:
+        return {}
+    cols = {c.strip().lower(): c for c in rows[0] if c}
+    key = cols.get("source") or cols.get("file") or cols.get("filename")
+    if key is None:
+        raise DatasetError(
+            f"{path} needs a 'source' column naming each image (relative path or file name); "
+            f"found columns {sorted(cols)}"
+        )
+    lic = next((cols[k] for k in _LICENCE_KEYS if k in cols), None)
+    out: dict[str, Credit] = {}
+    for n, row in enumerate(rows, start=2):
+        name = (row.get(key) or "").strip()
+        if not name:
+            continue
+        label = row.get(cols["label"], "").strip() if "label" in cols else ""
+        try:
+            label_int = int(label) if label else None
+        except ValueError:
+            raise DatasetError(f"{path} line {n}: label {label!r} is not an integer") from None
+        out[name.replace("\\", "/")] = Credit(
+            credit=_cell(row, cols.get("credit")),
+            licence=_cell(row, lic),
+            consent=_cell(row, cols.get("consent")),
+            label=label_int,
+        )
+    return out
+
+
+def _cell(row: dict[str, str], col: str | None) -> str | None:
+    if col is None:
+        return None
+    v = (row.get(col) or "").strip()
+    return v or None
+
+
+def credit_for(credits: dict[str, Credit], source: str) -> Credit:
+    """Match by relative path first, then by file name."""
+    if source in credits:
+        return credits[source]
+    return credits.get(source.rsplit("/", 1)[-1], Credit())

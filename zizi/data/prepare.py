@@ -1,0 +1,477 @@
+"""`prepare`: turn any folder of images into a clean, aligned, documented training set.
+
+The source folder is only ever read. Work happens in `<out>.partial/`, renamed to `<out>`
+at the very end, so a killed run never leaves a folder that looks complete. Files are
+decoded in a process pool and results stream back (imap_unordered), so memory holds only
+small per-image records; output numbers follow the sorted source paths, whatever order
+the workers finish in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from zizi.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, SkipImage, decode
+from zizi.data.manifest import (
+    REPORT,
+    ImageRecord,
+    Manifest,
+    Skipped,
+    credit_for,
+    load_credits,
+    save_manifest,
+    write_json_atomic,
+)
+from zizi.data.phash import NEAR_DUPLICATE_BITS
+from zizi.errors import DatasetError
+
+AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
+ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
+IMAGES_PER_FOLDER = 1000  # ADA dataset_tool layout: 00000/img00000000.png
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    src: Path  # folder to read (recursively); never written
+    out: Path  # dataset folder to create
+    resolution: int = 256  # output side in pixels, a power of two for StyleGAN
+    align: AlignMode = "center"  # framing; "face" needs the zizi[faces] extra
+    mirror: bool = False  # also write an x-flipped copy of every kept image
+    dedupe: bool = False  # drop exact (pixel) and near (perceptual hash) duplicates
+    credits: Path | None = None  # CSV: source, credit, licence, consent, label
+    background: tuple[int, int, int] = (255, 255, 255)  # behind transparent pixels and pads
+    min_size: int | None = None  # smallest accepted short side; None = resolution // 2
+    min_face: int | None = None  # smallest face crop side in source px; None = resolution // 2
+    landmarks: Literal["5", "68"] = "5"  # "5": CC0 model; "68": non-commercial (iBUG 300-W)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger headers are refused as decompression bombs
+    near_bits: int = NEAR_DUPLICATE_BITS  # phash Hamming distance counted as near duplicate
+    workers: int = 0  # processes; 0 = all cores
+    force: bool = False  # replace an existing non-empty out folder
+    png_compress_level: int = 6  # zlib level; 1 is ~2× faster and ~15% larger
+
+    def __post_init__(self) -> None:
+        if self.resolution < 4 or self.resolution & (self.resolution - 1):
+            raise DatasetError(f"--resolution must be a power of two ≥ 4, got {self.resolution}")
+        if self.align not in ALIGN_MODES:
+            raise DatasetError(f"--align must be one of {', '.join(ALIGN_MODES)}")
+
+    @property
+    def min_side(self) -> int:
+        return self.resolution // 2 if self.min_size is None else self.min_size
+
+    @property
+    def min_face_px(self) -> int:
+        return self.resolution // 2 if self.min_face is None else self.min_face
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    scanned: int  # entries looked at under src (files, links, loops)
+    written: int  # output images (including mirrored copies)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Walking the source
+
+
+def walk_sources(src: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+    """Every file under `src` as (relative POSIX path, path), sorted; plus what was
+    skipped while walking (symlink loops, broken links, repeated files, non-images)."""
+    src = Path(src)
+    found: list[tuple[str, Path]] = []
+    skipped: list[Skipped] = []
+    seen_dirs: dict[tuple[int, int], str] = {}
+    seen_files: dict[tuple[int, int], str] = {}
+
+    def visit(folder: Path, rel: str) -> None:
+        st = folder.stat()
+        seen_dirs[(st.st_dev, st.st_ino)] = rel or "."
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            skipped.append(Skipped(rel or ".", f"unreadable folder: {e.strerror}"))
+            return
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError:
+                skipped.append(Skipped(child, "broken symlink or unreadable entry"))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if entry.is_dir(follow_symlinks=True):
+                if key in seen_dirs:
+                    skipped.append(
+                        Skipped(child, f"symlink loop (folder already read as {seen_dirs[key]})")
+                    )
+                    continue
+                visit(Path(entry.path), child)
+            elif entry.is_file(follow_symlinks=True):
+                if key in seen_files:
+                    skipped.append(
+                        Skipped(child, f"same file as {seen_files[key]} (link)", seen_files[key])
+                    )
+                    continue
+                seen_files[key] = child
+                suffix = Path(entry.name).suffix.lower()
+                if suffix not in IMAGE_SUFFIXES:
+                    skipped.append(
+                        Skipped(child, f"not an image file ({suffix or 'no extension'})")
+                    )
+                    continue
+                found.append((child, Path(entry.path)))
+            else:
+                skipped.append(Skipped(child, "not a regular file"))
+
+    visit(src, "")
+    found.sort(key=lambda t: t[0])
+    return found, skipped
+
+
+# ---------------------------------------------------------------------------------------
+# Work done in each process
+
+
+@dataclass
+class _Crop:
+    tmp: str  # file name under <partial>/_tmp
+    face: int  # which crop of the source (face number; 0 for other framings)
+    mirror: bool  # the x-flipped copy of crop `face`
+    sha256: str
+    phash: int
+    transform: dict[str, Any]
+
+
+@dataclass
+class _Outcome:
+    index: int
+    rel: str
+    crops: list[_Crop] = field(default_factory=list)
+    skip: str | None = None
+    source_sha256: str = ""
+    source_phash: int = 0
+    pixel_sha256: str = ""
+    source_size: tuple[int, int] = (0, 0)
+
+
+class _Worker:
+    """Per-process state: the config and, for face modes, the detector (built once)."""
+
+    def __init__(self, cfg: PrepareConfig, tmp_dir: Path) -> None:
+        self.cfg = cfg
+        self.tmp_dir = tmp_dir
+        self.finder = None
+        if cfg.align in ("face", "face-or-center"):
+            from zizi.data.align import FaceFinder
+
+            self.finder = FaceFinder(landmarks=cfg.landmarks)
+
+    def __call__(self, task: tuple[int, str, str]) -> _Outcome:
+        index, rel, path = task
+        out = _Outcome(index, rel)
+        try:
+            self._process(out, Path(path))
+        except SkipImage as e:
+            out.skip = e.reason
+            out.crops = []
+        except MemoryError:
+            out.skip = "too large to decode in memory"
+            out.crops = []
+        return out
+
+    def _process(self, out: _Outcome, path: Path) -> None:
+        from zizi.data import crops
+        from zizi.data.images import strip_to_png_bytes
+        from zizi.data.phash import phash, pixel_sha256
+
+        cfg = self.cfg
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise SkipImage(f"unreadable: {e.strerror}") from None
+        out.source_sha256 = hashlib.sha256(data).hexdigest()
+        face_mode = cfg.align in ("face", "face-or-center")
+        decoded = decode(
+            data,
+            suffix=path.suffix,
+            max_pixels=cfg.max_pixels,
+            background=cfg.background,
+            # JPEG draft decoding only where no landmarks need the full detail.
+            draft_min_side=None if face_mode else cfg.resolution,
+        )
+        del data
+        im = decoded.image
+        out.source_size = decoded.source_size
+        out.pixel_sha256 = pixel_sha256(im) if cfg.dedupe else ""
+        out.source_phash = phash(im)
+        base = {
+            "exif_orientation": decoded.oriented,
+            "alpha_background": list(cfg.background) if decoded.had_alpha else None,
+            "icc_to_srgb": decoded.icc_converted,
+        }
+        framed: list[tuple[Any, dict[str, Any]]] = []
+        if face_mode:
+            framed = self._faces(im, base)
+        if not framed:
+            # Size judged on the full-resolution source, not the JPEG draft.
+            short = min(decoded.source_size)
+            if short < cfg.min_side:
+                w, h = decoded.source_size
+                raise SkipImage(f"too small: {w}×{h}, short side < {cfg.min_side} px")
+            if cfg.align in ("center", "face-or-center"):
+                framed = [(crops.center_crop(im, cfg.resolution), {**base, "align": "center"})]
+            elif cfg.align == "pad":
+                framed = [
+                    (crops.pad_square(im, cfg.resolution, cfg.background), {**base, "align": "pad"})
+                ]
+            elif cfg.align == "none":
+                if im.width != im.height:
+                    raise SkipImage(
+                        f"not square ({im.width}×{im.height}); use --align center or pad"
+                    )
+                framed = [(crops.resize_square(im, cfg.resolution), {**base, "align": "none"})]
+        for k, (crop, transform) in enumerate(framed):
+            copies = [(crop, transform)]
+            if cfg.mirror:
+                from PIL import Image
+
+                copies.append(
+                    (crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT), {**transform, "mirror": True})
+                )
+            for m, (img, tr) in enumerate(copies):
+                png = strip_to_png_bytes(img, cfg.png_compress_level)
+                name = f"{out.index:07d}-{k:03d}-{m}.png"
+                (self.tmp_dir / name).write_bytes(png)
+                out.crops.append(
+                    _Crop(name, k, m == 1, hashlib.sha256(png).hexdigest(), phash(img), tr)
+                )
+
+    def _faces(self, im: Any, base: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+        from zizi.data.align import align, ffhq_quad, quad_size
+
+        cfg = self.cfg
+        faces = self.finder.find(im)
+        framed = []
+        too_small = 0
+        for face in faces:
+            quad = ffhq_quad(face)
+            if quad_size(quad) < cfg.min_face_px:
+                too_small += 1
+                continue
+            transform = {
+                **base,
+                "align": "face",
+                "landmarks": cfg.landmarks,
+                "quad": [[round(float(v), 2) for v in p] for p in quad],
+                "detector_score": round(face.score, 3),
+            }
+            framed.append((align(im, quad, cfg.resolution), transform))
+        if not framed and cfg.align == "face":
+            if too_small:
+                raise SkipImage(
+                    f"no face: {too_small} found, all smaller than {cfg.min_face_px} px"
+                )
+            raise SkipImage("no face found")
+        return framed
+
+
+_WORKER: _Worker | None = None  # one per pool process, set by the pool initializer
+
+
+def _init_worker(cfg: PrepareConfig, tmp_dir: Path) -> None:
+    global _WORKER
+    _WORKER = _Worker(cfg, tmp_dir)
+
+
+def _run_task(task: tuple[int, str, str]) -> _Outcome:
+    assert _WORKER is not None
+    return _WORKER(task)
+
+
+def _outcomes(
+    cfg: PrepareConfig, tmp_dir: Path, tasks: list[tuple[int, str, str]]
+) -> Iterator[_Outcome]:
+    workers = cfg.workers or os.cpu_count() or 1
+    workers = min(workers, max(1, len(tasks)))
+    if workers == 1:
+        worker = _Worker(cfg, tmp_dir)
+        yield from map(worker, tasks)
+        return
+    import multiprocessing
+
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    with multiprocessing.get_context().Pool(
+        workers, initializer=_init_worker, initargs=(cfg, tmp_dir)
+    ) as pool:
+        yield from pool.imap_unordered(_run_task, tasks, chunksize=chunk)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole run
+
+
+def check_paths(src: Path, out: Path, force: bool) -> tuple[Path, Path]:
+    src, out = Path(src).resolve(), Path(out).resolve()
+    if not src.is_dir():
+        raise DatasetError(f"source folder {src} does not exist or is not a folder")
+    if out == src or src in out.parents:
+        raise DatasetError(
+            f"refusing to write into the source folder {src}: choose --out outside it"
+        )
+    if out in src.parents:
+        raise DatasetError(f"--out {out} contains the source folder; choose a separate folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise DatasetError(f"{out} exists and is not empty; pass --force to replace it")
+    return src, out
+
+
+def prepare(
+    cfg: PrepareConfig, progress: Callable[[int, int], None] | None = None
+) -> PrepareResult:
+    """Build the dataset described by `cfg`; `progress(done, total)` after each file."""
+    started = time.perf_counter()
+    src, out = check_paths(cfg.src, cfg.out, cfg.force)
+    credits = load_credits(cfg.credits) if cfg.credits else {}
+    if cfg.align in ("face", "face-or-center"):
+        from zizi.data.align import FaceFinder
+
+        FaceFinder(landmarks=cfg.landmarks)  # fail now, in this process, if the extra is missing
+
+    sources, skipped = walk_sources(src)
+    scanned = len(sources) + len(skipped)
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)  # left by a killed run
+    tmp_dir = partial / "_tmp"
+    tmp_dir.mkdir(parents=True)
+
+    tasks = [(i, rel, str(path)) for i, (rel, path) in enumerate(sources)]
+    outcomes: list[_Outcome | None] = [None] * len(tasks)
+    for done, outcome in enumerate(_outcomes(cfg, tmp_dir, tasks), start=1):
+        outcomes[outcome.index] = outcome
+        if progress is not None:
+            progress(done, len(tasks))
+
+    records, more_skipped = _number_and_dedupe(cfg, partial, outcomes, credits)
+    skipped.extend(more_skipped)
+    skipped.sort(key=lambda s: s.source)
+    shutil.rmtree(tmp_dir)
+
+    manifest = Manifest(
+        resolution=cfg.resolution,
+        align=cfg.align,
+        images=records,
+        options={
+            "landmarks": cfg.landmarks if cfg.align.startswith("face") else None,
+            "mirror": cfg.mirror,
+            "dedupe": cfg.dedupe,
+            "background": list(cfg.background),
+            "min_size": cfg.min_side,
+            "near_duplicate_bits": cfg.near_bits,
+        },
+    )
+    save_manifest(partial, manifest)
+    write_json_atomic(
+        partial / REPORT,
+        {
+            "scanned": len(sources)
+            + sum(1 for s in skipped if s.reason.startswith("not an image file")),
+            "written": len(records),
+            "skipped": [s.__dict__ for s in skipped],
+        },
+    )
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    os.replace(partial, out)
+    return PrepareResult(
+        out=out,
+        scanned=scanned,
+        written=len(records),
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _number_and_dedupe(
+    cfg: PrepareConfig,
+    partial: Path,
+    outcomes: list[_Outcome | None],
+    credits: dict,
+) -> tuple[list[ImageRecord], list[Skipped]]:
+    """Walk outcomes in source order: drop duplicates, give numbers, move files in place."""
+    import numpy as np
+
+    skipped: list[Skipped] = []
+    records: list[ImageRecord] = []
+    by_pixels: dict[str, str] = {}
+    kept_hashes = np.zeros(sum(len(o.crops) for o in outcomes if o), dtype=np.uint64)
+    kept_owner: list[str] = []
+    tmp_dir = partial / "_tmp"
+    for o in outcomes:
+        assert o is not None
+        if o.skip is not None:
+            skipped.append(Skipped(o.rel, o.skip))
+            continue
+        if cfg.dedupe:
+            first = by_pixels.setdefault(o.pixel_sha256, o.rel)
+            if first != o.rel:
+                skipped.append(Skipped(o.rel, f"duplicate of {first} (identical pixels)", first))
+                continue
+        credit = credit_for(credits, o.rel)
+        dropped: set[int] = set()
+        for crop in o.crops:
+            if crop.face in dropped:
+                continue  # the mirror of a dropped crop
+            if cfg.dedupe and not crop.mirror:
+                j, dist = _nearest(kept_hashes[: len(kept_owner)], crop.phash)
+                if dist <= cfg.near_bits:
+                    owner = kept_owner[j]
+                    dropped.add(crop.face)
+                    what = f"face {crop.face}" if crop.transform["align"] == "face" else "image"
+                    skipped.append(
+                        Skipped(
+                            o.rel,
+                            f"near duplicate of {owner} ({what}, phash distance {dist})",
+                            owner,
+                        )
+                    )
+                    continue
+                kept_hashes[len(kept_owner)] = np.uint64(crop.phash)
+                kept_owner.append(o.rel)
+            n = len(records)
+            name = f"{n // IMAGES_PER_FOLDER:05d}/img{n:08d}.png"
+            (partial / name).parent.mkdir(exist_ok=True)
+            os.replace(tmp_dir / crop.tmp, partial / name)
+            records.append(
+                ImageRecord(
+                    file=name,
+                    source=o.rel,
+                    source_sha256=o.source_sha256,
+                    source_phash=f"{o.source_phash:016x}",
+                    sha256=crop.sha256,
+                    phash=f"{crop.phash:016x}",
+                    source_size=o.source_size,
+                    transform=crop.transform,
+                    credit=credit.credit,
+                    licence=credit.licence,
+                    consent=credit.consent,
+                    label=credit.label,
+                )
+            )
+    return records, skipped
+
+
+def _nearest(hashes: Any, query: int) -> tuple[int, int]:
+    from zizi.data.phash import nearest
+
+    return nearest(query, hashes)
