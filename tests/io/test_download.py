@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from ckpt_helpers.http_server import Served, free_port, serve
 
+from tests.io.ckpt_helpers.http_server import Served, free_port, serve
 from zizi.errors import DownloadError
 from zizi.io.download import download
 

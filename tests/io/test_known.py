@@ -6,8 +6,8 @@ import hashlib
 import urllib.request
 
 import pytest
-from ckpt_helpers.http_server import Served, serve
 
+from tests.io.ckpt_helpers.http_server import Served, serve
 from zizi.errors import DownloadError, ZiziError
 from zizi.io import known
 
