@@ -130,6 +130,16 @@ def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: d
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of a zizi checkpoint, validated, without reading any tensor."""
+    return _read_raw_header(path)[0]
+
+
+def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a zizi checkpoint, without reading the data."""
+    raw = _read_raw_header(path)[1]
+    return {k: tuple(v["shape"]) for k, v in raw.items() if k != "__metadata__"}
+
+
+def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -160,7 +170,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if size < 8 + n + expected_end:
         raise CheckpointError(f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})")
-    return doc
+    return doc, header
 
 
 def _not_zizi(path: Path) -> CheckpointError:

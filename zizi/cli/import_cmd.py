@@ -1,0 +1,47 @@
+"""`zizi import`: read a checkpoint from anywhere into zizi's safetensors format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("import")
+@click.argument("source")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output .safetensors path [default: checkpoints/<name>.safetensors].")
+@click.option("--which", type=click.Choice(["G_ema", "G"]), default=None,
+              help="Import only this generator (with D); default: all networks in the file.")
+@click.option("--checkpoints-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("checkpoints"), show_default=True,
+              help="Where well-known checkpoints are downloaded to.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path, force: bool) -> None:
+    """Import SOURCE (a file, or a well-known name from `zizi checkpoints`).
+
+    Reads NVIDIA PyTorch pickles (stylegan2-ada-pytorch, stylegan3) without executing any
+    code they contain: only tensors and plain settings are accepted, and anything else in
+    the file is refused by name. The architecture is read from the checkpoint itself.
+    """
+    from zizi.io.checkpoint import save_checkpoint
+    from zizi.io.importers import import_checkpoint
+    from zizi.io.known import resolve
+
+    src = resolve(source, checkpoints_dir, progress=True)
+    if out is None:
+        out = checkpoints_dir / f"{src.path.stem}.safetensors"
+    if out.suffix != ".safetensors":
+        raise click.BadParameter("the output must end in .safetensors", param_hint="--out")
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
+    if out.resolve() == src.path.resolve():
+        raise click.UsageError("--out must differ from the source file")
+
+    ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
+    if src.name:
+        ckpt.provenance.update(known_name=src.name, source_url=src.url)
+    save_checkpoint(out, ckpt)
+    g = ckpt.g_config
+    click.echo(f"Imported {src.path.name} ({ckpt.provenance.get('importer')}): "
+               f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> {out}")

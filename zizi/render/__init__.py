@@ -1,0 +1,1 @@
+"""Turning generator output into images, grids and (later) video."""

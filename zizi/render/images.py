@@ -1,0 +1,55 @@
+"""Image conversion and safe PNG writing."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zizi.errors import ZiziError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[N, C, H, W] float in about [-1, 1] -> [N, H, W, C] uint8 (the reference rounding)."""
+    import torch
+
+    x = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.ndarray:
+    """Tile [N, H, W, C] uint8 images into one near-square grid image [H', W', C]."""
+    import numpy as np
+
+    n, h, w, c = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.zeros((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = images[i]
+    return grid
+
+
+def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an [H, W, C] uint8 array as PNG atomically (temp file + rename)."""
+    from PIL import Image
+
+    path = Path(path)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
+    img = Image.fromarray(array[..., 0] if mode == "L" else array, mode=mode)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format="PNG")
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ZiziError(f"could not write {path}: {e.strerror or e}") from e
+    return path
