@@ -1,0 +1,56 @@
+"""`zizi export`: write a zizi checkpoint in another tool's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rosinality"]),
+    default="rosinality",
+    show_default=True,
+    help="rosinality: the stylegan2-pytorch .pt read by pSp, e4e, ReStyle and friends.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file (.pt).",
+)
+@click.option(
+    "--which",
+    type=click.Choice(["G_ema", "G"]),
+    default="G_ema",
+    show_default=True,
+    help="Generator written as g_ema (the one encoders and editors use).",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> None:
+    """Export CHECKPOINT (a zizi .safetensors) to --format, e.g. for encoder tools.
+
+    The rosinality file holds g_ema and latent_avg (what pSp/e4e load), plus g, d and
+    ada_aug_p when the checkpoint has them. Values are copied bit for bit.
+    """
+    from zizi.io.checkpoint import load_checkpoint
+    from zizi.io.rosinality import rosinality_incompatibilities, save_rosinality
+
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
+    if out.resolve() == checkpoint.resolve():
+        raise click.UsageError("--out must differ from the checkpoint")
+    ckpt = load_checkpoint(checkpoint)
+    for note in rosinality_incompatibilities(ckpt):
+        click.echo(f"warning: {note}", err=True)
+    save_rosinality(out, ckpt, which)
+    g = ckpt.g_config
+    click.echo(
+        f"Exported {checkpoint.name} ({which}, {g.img_resolution}x{g.img_resolution}) "
+        f"as {fmt} -> {out}"
+    )
