@@ -87,3 +87,93 @@ def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: st
         click.echo(f"  skipped {s.source}: {s.reason}")
     if result.skipped:
         click.echo(f"  (also in {result.out / 'report.json'})")
+
+
+@dataset.command("inspect")
+@click.argument("dataset_dir", metavar="DATASET",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--sheets", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for contact-NNN.png pages [default: DATASET-contact next to it].")
+@click.option("--no-sheets", is_flag=True, help="Skip the contact sheets.")
+@click.option("--per-page", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--thumb", type=click.IntRange(min=16), default=128, show_default=True,
+              help="Thumbnail side in pixels.")
+def inspect_cmd(dataset_dir: Path, sheets: Path | None, no_sheets: bool, per_page: int,
+                thumb: int) -> None:
+    """Counts, sizes, skipped files, duplicate groups, colour and contact sheets of DATASET."""
+    from zizi.data.inspect import inspect_dataset
+
+    if sheets is None and not no_sheets:
+        sheets = dataset_dir.resolve().with_name(dataset_dir.resolve().name + "-contact")
+    s = inspect_dataset(dataset_dir, sheet_dir=None if no_sheets else sheets,
+                        per_page=per_page, thumb=thumb)
+    sources = f" from {s.sources} sources" if s.sources is not None else ""
+    click.echo(f"{s.path}: {s.images} images{sources}"
+               + (f", align {s.align}" if s.align else ""))
+    click.echo("sizes: " + (", ".join(f"{k} ×{v}" for k, v in s.sizes.items()) or "none"))
+    if s.removed:
+        click.echo(f"removed (opt-out): {s.removed}")
+    click.echo(f"skipped at prepare: {len(s.skipped)}")
+    for kind, n in sorted(s.skip_reasons.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {n:5d}  {kind}")
+    for item in s.skipped:
+        click.echo(f"  {item['source']}: {item['reason']}")
+    click.echo(f"duplicate groups: {len(s.duplicate_groups)}")
+    for g in s.duplicate_groups:
+        click.echo("  " + "  =  ".join(g))
+    if s.colour:
+        c = s.colour
+        click.echo(f"colour: mean RGB {c.mean_rgb}, std {c.std_rgb}, luma {c.mean_luma}, "
+                   f"saturation {c.mean_saturation}, greyscale images {c.greyscale_images}")
+    for p in s.contact_sheets:
+        click.echo(f"contact sheet: {p}")
+
+
+@dataset.command("remove")
+@click.argument("dataset_dir", metavar="DATASET",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("targets", metavar="SOURCE_OR_IMAGE...", nargs=-1, required=True)
+@click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True,
+              help="Perceptual-hash bits (of 64) within which a photo counts as a match.")
+@click.option("--reason", default="opt-out", show_default=True,
+              help="Recorded in the manifest with each removal.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing.")
+def remove_cmd(dataset_dir: Path, targets: tuple[str, ...], max_distance: int, reason: str,
+               dry_run: bool) -> None:
+    """Remove a person's images: by source name (path, file name or glob) or by a photo.
+
+    Each removal (file, source, hash, how it matched, when) is recorded in manifest.json.
+    """
+    from zizi.data.optout import remove
+
+    removed, unmatched = remove(dataset_dir, list(targets), max_bits=max_distance,
+                                reason=reason, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for m in removed:
+        click.echo(f"{verb} {m.file} (source {m.source}; matched by {m.how})")
+    for t in unmatched:
+        click.echo(f"no image matches {t}", err=True)
+    click.echo(f"{len(removed)} image(s) {verb}")
+    if unmatched and not removed:
+        raise click.exceptions.Exit(1)
+
+
+@dataset.command("contains")
+@click.argument("dataset_dir", metavar="DATASET",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True,
+              help="Perceptual-hash bits (of 64) within which a photo counts as a match.")
+def contains_cmd(dataset_dir: Path, photo: Path, max_distance: int) -> None:
+    """Is PHOTO (or a near copy of it) in DATASET? Exit status 0 if yes, 1 if not."""
+    from zizi.data.manifest import load_manifest
+    from zizi.data.optout import find_by_photo
+
+    records = load_manifest(dataset_dir).images
+    matches = find_by_photo(dataset_dir, records, photo, max_bits=max_distance)
+    if not matches:
+        click.echo(f"no: {photo} is not in {dataset_dir}")
+        raise click.exceptions.Exit(1)
+    click.echo(f"yes: {len(matches)} image(s)")
+    for m in matches:
+        click.echo(f"  {m.file} (source {m.source}; {m.how})")

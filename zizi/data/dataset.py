@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from zizi.data.images import IMAGE_SUFFIXES
-from zizi.data.manifest import ADA_LABELS, MANIFEST
+from zizi.data.manifest import ADA_LABELS, dataset_files
 from zizi.errors import DatasetError
 
 
@@ -114,15 +114,7 @@ class ImageDataset(torch.utils.data.Dataset):
     # -- reading -------------------------------------------------------------------------
 
     def _folder_names(self) -> list[str]:
-        manifest = self.path / MANIFEST
-        if manifest.is_file():
-            images = json.loads(manifest.read_text("utf-8")).get("images", [])
-            return [r["file"] for r in images]
-        return sorted(
-            p.relative_to(self.path).as_posix()
-            for p in self.path.rglob("*")
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        )
+        return dataset_files(self.path)
 
     def _open_zip(self) -> zipfile.ZipFile:
         if self._zip is None:

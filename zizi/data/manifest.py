@@ -169,3 +169,18 @@ def credit_for(credits: dict[str, Credit], source: str) -> Credit:
     if source in credits:
         return credits[source]
     return credits.get(source.rsplit("/", 1)[-1], Credit())
+
+
+def dataset_files(folder: Path) -> list[str]:
+    """Image files of a dataset folder, relative POSIX paths: the manifest's list for a
+    prepared dataset, otherwise every image file below `folder`, sorted."""
+    from zizi.data.images import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return [r.file for r in load_manifest(folder).images]
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )

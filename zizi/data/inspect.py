@@ -1,0 +1,198 @@
+"""What is in a dataset: counts, sizes, skipped files, duplicates, colour, contact sheets."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zizi.data.manifest import MANIFEST, REPORT, dataset_files, load_manifest
+from zizi.data.phash import NEAR_DUPLICATE_BITS
+from zizi.errors import DatasetError
+
+# Near-duplicate grouping compares every pair; above this many images only identical
+# perceptual hashes are grouped (n² popcounts would take minutes).
+PAIRWISE_LIMIT = 20_000
+
+
+@dataclass
+class ColourStats:
+    mean_rgb: tuple[float, float, float]  # 0..255 over all pixels
+    std_rgb: tuple[float, float, float]
+    mean_luma: float  # Rec. 601 luma, 0..255
+    mean_saturation: float  # HSV saturation, 0..1
+    greyscale_images: int  # images whose channels are (nearly) equal
+
+
+@dataclass
+class DatasetSummary:
+    path: Path
+    images: int
+    sources: int | None  # distinct source files (prepared datasets only)
+    sizes: dict[str, int]  # "256×256" -> count
+    align: str | None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # first word(s) -> count
+    duplicate_groups: list[list[str]] = field(default_factory=list)
+    removed: int = 0
+    colour: ColourStats | None = None
+    contact_sheets: list[Path] = field(default_factory=list)
+
+
+def inspect_dataset(
+    folder: Path,
+    sheet_dir: Path | None = None,  # where contact-NNN.png go; None = no sheets
+    per_page: int = 64,  # thumbnails per contact sheet page
+    thumb: int = 128,  # thumbnail side in pixels
+    near_bits: int = NEAR_DUPLICATE_BITS,
+) -> DatasetSummary:
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a dataset folder")
+    files = dataset_files(folder)
+    manifest = load_manifest(folder) if (folder / MANIFEST).is_file() else None
+    skipped: list[dict[str, Any]] = []
+    if (folder / REPORT).is_file():
+        skipped = json.loads((folder / REPORT).read_text("utf-8")).get("skipped", [])
+    reasons = Counter(_reason_kind(s["reason"]) for s in skipped)
+
+    captions = [r.source for r in manifest.images] if manifest else files
+    sizes: Counter[str] = Counter()
+    sums = np.zeros(3)
+    sq_sums = np.zeros(3)
+    luma = sat = 0.0
+    grey = 0
+    pixels = 0
+    hashes: list[int] = []
+    sheets: list[Path] = []
+    page: list[tuple[str, Image.Image]] = []
+    for i, name in enumerate(files):
+        with Image.open(folder / name) as im:
+            sizes[f"{im.width}×{im.height}"] += 1
+            rgb = im.convert("RGB")
+        small = np.asarray(rgb.resize((64, 64), Image.Resampling.BOX), dtype=np.float64)
+        sums += small.sum((0, 1))
+        sq_sums += (small**2).sum((0, 1))
+        pixels += 64 * 64
+        luma += float((small @ [0.299, 0.587, 0.114]).sum())
+        mx, mn = small.max(2), small.min(2)
+        sat += float(np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-9), 0).sum())
+        grey += int(np.abs(small - small.mean(2, keepdims=True)).max() < 2)
+        if manifest is None:
+            from zizi.data.phash import phash
+
+            hashes.append(phash(rgb))
+        if sheet_dir is not None:
+            page.append((captions[i], rgb.resize((thumb, thumb), Image.Resampling.LANCZOS)))
+            if len(page) == per_page or i == len(files) - 1:
+                sheets.append(_write_sheet(page, Path(sheet_dir), len(sheets), i + 1 - len(page)))
+                page = []
+
+    colour = None
+    if pixels:
+        mean = sums / pixels
+        std = np.sqrt(np.maximum(sq_sums / pixels - mean**2, 0))
+        colour = ColourStats(
+            mean_rgb=tuple(round(float(v), 2) for v in mean),
+            std_rgb=tuple(round(float(v), 2) for v in std),
+            mean_luma=round(luma / pixels, 2),
+            mean_saturation=round(sat / pixels, 4),
+            greyscale_images=grey,
+        )
+    if manifest is not None:
+        hashes = [int(r.phash, 16) for r in manifest.images]
+        shown = [f"{r.file} ({r.source})" for r in manifest.images]
+    else:
+        shown = files
+    groups = _duplicate_groups(shown, hashes, near_bits, skipped)
+    return DatasetSummary(
+        path=folder,
+        images=len(files),
+        sources=len({r.source for r in manifest.images}) if manifest else None,
+        sizes=dict(sizes),
+        align=manifest.align if manifest else None,
+        skipped=skipped,
+        skip_reasons=dict(reasons),
+        duplicate_groups=groups,
+        removed=len(manifest.removed) if manifest else 0,
+        colour=colour,
+        contact_sheets=sheets,
+    )
+
+
+def _reason_kind(reason: str) -> str:
+    """'truncated: image file is truncated (3 bytes...)' -> 'truncated'."""
+    head = reason.split(":", 1)[0].split("(", 1)[0].strip()
+    return head.removesuffix(" of").rsplit(" of ", 1)[0].strip()
+
+
+def _duplicate_groups(
+    files: list[str], hashes: list[int], near_bits: int, skipped: list[dict[str, Any]]
+) -> list[list[str]]:
+    """Groups of near-identical images still in the set, then groups dropped at prepare
+    time (kept source first, then the skipped duplicates)."""
+    import numpy as np
+
+    groups: list[list[str]] = []
+    n = len(hashes)
+    if n > 1:
+        h = np.array(hashes, dtype=np.uint64)
+        parent = list(range(n))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        if n <= PAIRWISE_LIMIT:
+            for i in range(n - 1):
+                x = np.bitwise_xor(h[i + 1 :], h[i])
+                dist = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1)
+                for j in np.nonzero(dist <= near_bits)[0]:
+                    parent[find(i + 1 + int(j))] = find(i)
+        else:
+            first: dict[int, int] = {}
+            for i, v in enumerate(hashes):
+                parent[i] = first.setdefault(v, i)
+        members: dict[int, list[str]] = {}
+        for i in range(n):
+            members.setdefault(find(i), []).append(files[i])
+        groups.extend(g for g in members.values() if len(g) > 1)
+    dropped: dict[str, list[str]] = {}
+    for s in skipped:
+        if s.get("duplicate_of"):
+            dropped.setdefault(s["duplicate_of"], []).append(s["source"])
+    groups.extend([owner, *dups] for owner, dups in sorted(dropped.items()))
+    return groups
+
+
+def _write_sheet(page: list, sheet_dir: Path, number: int, first_index: int) -> Path:
+    """A grid of thumbnails, each captioned with its index and file name."""
+    import math
+
+    from PIL import Image, ImageDraw
+
+    thumb = page[0][1].width
+    cols = math.ceil(math.sqrt(len(page)))
+    rows = math.ceil(len(page) / cols)
+    caption = 14
+    sheet = Image.new(
+        "RGB", (cols * (thumb + 4) + 4, rows * (thumb + caption + 4) + 4), (24, 24, 24)
+    )
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, im) in enumerate(page):
+        x = 4 + (k % cols) * (thumb + 4)
+        y = 4 + (k // cols) * (thumb + caption + 4)
+        sheet.paste(im, (x, y))
+        label = f"{first_index + k} {Path(name).name}"
+        draw.text((x + 1, y + thumb + 1), label[: max(4, thumb // 6)], fill=(220, 220, 220))
+    sheet_dir.mkdir(parents=True, exist_ok=True)
+    path = sheet_dir / f"contact-{number:03d}.png"
+    sheet.save(path)
+    return path
