@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("generate", "generate", "Generate images for seeds from a checkpoint."),
     "export": ("export", "export", "Export a zizi checkpoint to another tool's format."),
     "checkpoints": ("checkpoints", "checkpoints", "List well-known public checkpoints zizi can fetch."),
+    "resize": ("resize", "resize", "Make a lower-resolution checkpoint from a higher one (resolution surgery)."),
     "dataset": ("dataset", "dataset", "Prepare, inspect and curate training image folders."),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
 }
