@@ -107,10 +107,53 @@ NVLABS_ALLOW: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
-class _AllowListUnpickler(pickle.Unpickler):
+class _DroppedBytes:
+    """Memo placeholder for a large bytes object that the pickle never refers to again."""
+
+
+# Large byte strings (tensor storages), and the argument tuples holding them, are memoised
+# by the pickler but used only once, by the storage loader. Keeping them in the memo would
+# hold a second copy of every weight until the load ends (2x the file in RAM), so they are
+# memoised as a placeholder; a later reference to one is refused.
+_LARGE_BYTES = 1 << 16
+
+
+def _is_large_bytes(obj: Any) -> bool:
+    if isinstance(obj, (bytes, bytearray)):
+        return len(obj) >= _LARGE_BYTES
+    return isinstance(obj, tuple) and any(
+        isinstance(x, (bytes, bytearray)) and len(x) >= _LARGE_BYTES for x in obj)
+
+
+class _AllowListUnpickler(pickle._Unpickler):  # the Python unpickler lets us hook memoisation
     def __init__(self, file: IO[bytes], allow: Mapping[tuple[str, str], Callable[..., Any]]) -> None:
         super().__init__(file)
         self._allow = allow
+        self.dispatch = dict(pickle._Unpickler.dispatch)
+        for op, name in ((pickle.MEMOIZE, "load_memoize"), (pickle.BINPUT, "load_binput"),
+                         (pickle.LONG_BINPUT, "load_long_binput"), (pickle.PUT, "load_put")):
+            self.dispatch[op[0]] = self._lean(getattr(pickle._Unpickler, name))
+        for op, name in ((pickle.GET, "load_get"), (pickle.BINGET, "load_binget"),
+                         (pickle.LONG_BINGET, "load_long_binget")):
+            self.dispatch[op[0]] = self._checked(getattr(pickle._Unpickler, name))
+
+    def _lean(self, memoize: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(unpickler: _AllowListUnpickler) -> None:
+            top = unpickler.stack[-1] if unpickler.stack else None
+            if _is_large_bytes(top):
+                unpickler.stack[-1] = _DroppedBytes()
+                memoize(unpickler)
+                unpickler.stack[-1] = top
+            else:
+                memoize(unpickler)
+        return run
+
+    def _checked(self, get: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(unpickler: _AllowListUnpickler) -> None:
+            get(unpickler)
+            if isinstance(unpickler.stack[-1], _DroppedBytes):
+                raise CheckpointError("the pickle reuses a large byte string; zizi does not support that layout")
+        return run
 
     def find_class(self, module: str, name: str) -> Any:
         fn = self._allow.get((module, name))
