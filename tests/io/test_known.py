@@ -79,3 +79,40 @@ def test_resolve_refuses_corrupt_existing_file(local_entry, tmp_path):
     (tmp_path / "tiny.pkl").write_bytes(b"not it" * 100_000)
     with pytest.raises(DownloadError, match="sha256"):
         known.resolve("tiny-test", tmp_path, opener=local_entry[1])
+
+
+def test_import_any_records_name_url_and_sha(local_entry, tmp_path, monkeypatch):
+    from tests.helpers.tiny import FIXTURES
+
+    body = (FIXTURES / "nvlabs" / "sg2ada-tiny.pkl").read_bytes()
+    entry, opener, served = local_entry
+    served.files["/tiny.pkl"] = body
+    monkeypatch.setitem(
+        known.KNOWN, "tiny-test", known.KnownCheckpoint(**{**entry.__dict__, "sha256": None})
+    )
+    monkeypatch.setattr(known, "download", _with_opener(known.download, opener))
+    ckpt = known.import_any("tiny-test", tmp_path, which="G_ema")
+    assert ckpt.provenance["known_name"] == "tiny-test"
+    assert ckpt.provenance["source_url"] == entry.url
+    assert ckpt.provenance["source_sha256"] == hashlib.sha256(body).hexdigest()
+    assert set(ckpt.tensors) == {"G_ema", "D"}
+
+
+def _with_opener(fn, opener):
+    def wrapped(*args, **kwargs):
+        kwargs["opener"] = opener
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def test_offline_message_names_url_and_folder(monkeypatch, tmp_path):
+    from tests.io.ckpt_helpers.http_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/stylegan2-ffhq.pkl"
+    entry = known.KnownCheckpoint("down-test", url, "ffhq.pkl", 1024, "nvidia", "test", 364, "t")
+    monkeypatch.setitem(known.KNOWN, "down-test", entry)
+    with pytest.raises(DownloadError) as e:
+        known.resolve("down-test", tmp_path / "checkpoints")
+    msg = str(e.value)
+    assert url in msg and str(tmp_path / "checkpoints") in msg and "ffhq.pkl" in msg

@@ -204,3 +204,12 @@ def test_other_torch_file_refused(tmp_path):
     torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, path)
     with pytest.raises(CheckpointError, match="not a rosinality"):
         import_checkpoint(path)
+
+
+def test_legacy_non_zip_torch_file_reads(tmp_path):
+    ckpt = tiny_checkpoint(8, seed=9)
+    path = tmp_path / "old.pt"
+    torch.save(to_rosinality(ckpt), path, _use_new_zipfile_serialization=False)
+    assert detect_format(path) == "torch"
+    back = import_checkpoint(path)
+    _same(back.tensors["G_ema"], ckpt.tensors["G_ema"])

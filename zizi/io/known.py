@@ -249,3 +249,24 @@ def _check_existing(entry: KnownCheckpoint, dest: Path) -> None:
             f"{dest} does not match the published sha256 of {entry.name}; "
             "delete it and run the command again"
         )
+
+
+def import_any(
+    name_or_path: str | Path,
+    dest_dir: str | Path = "checkpoints",
+    which: str | None = None,
+    *,
+    progress: bool = False,
+):
+    """A `Checkpoint` from a file or a well-known name (downloaded first if needed).
+
+    What `zizi import` and the trainer's `--resume` share: the sha256 of the bytes
+    actually read and, for a name, the name and URL go into the provenance.
+    """
+    from zizi.io.importers import import_checkpoint
+
+    src = resolve(name_or_path, dest_dir, progress=progress)
+    ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
+    if src.name is not None:
+        ckpt.provenance.update(known_name=src.name, source_url=src.url)
+    return ckpt
