@@ -100,3 +100,27 @@ def test_truncated_file_refused(tf_file, tmp_path):
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         import_checkpoint(cut)
+
+
+def test_object_array_refused(tmp_path):
+    from tests.io.ckpt_helpers.tf_writer import _Network
+
+    with fake_tf_modules(old_numpy_names=False):
+        data = pickle.dumps(
+            (_Network("G", [("x", np.array(["a", 1], dtype=object))]), None, None), protocol=3
+        )
+    path = tmp_path / "objects.pkl"
+    path.write_bytes(data)
+    with pytest.raises(UnsafePickleError, match="object dtype"):
+        import_checkpoint(path)
+
+
+def test_tuple_of_other_things_refused(tmp_path):
+    from tests.io.ckpt_helpers.tf_writer import _Network
+
+    with fake_tf_modules(old_numpy_names=False):
+        data = pickle.dumps([_Network("G", [])], protocol=3)
+    path = tmp_path / "list.pkl"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match=r"not the \(G, D, Gs\) network tuple"):
+        import_checkpoint(path)
