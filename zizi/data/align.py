@@ -71,9 +71,8 @@ class FaceFinder:
     def __init__(
         self,
         landmarks: LandmarkModel = "5",  # "5" (CC0 model) or "68" (non-commercial model)
-        upsample: int = 1,  # detector upsampling: 1 finds faces down to ~40 px
+        min_face: int = 0,  # smallest face quad side wanted (px); larger = faster detection
         threshold: float = 0.5,  # detector score below which a hit is ignored
-        detect_max_side: int = 1024,  # detection runs on a copy no larger than this
     ) -> None:
         try:
             import dlib
@@ -89,9 +88,15 @@ class FaceFinder:
                 "(face_recognition_models)"
             )
         self.landmarks = landmarks
-        self.upsample = upsample
         self.threshold = threshold
-        self.detect_max_side = detect_max_side
+        # dlib's HOG window is 80 px; with one 2× upsample it finds faces down to ~40 px.
+        # A face's detector box is about half its FFHQ quad, so when only large faces are
+        # wanted the detector can run on a smaller copy: ~4× faster for 1024² photos.
+        smallest_box = 0.5 * min_face
+        if smallest_box >= 80:
+            self.upsample, self.detect_scale = 0, 80 / smallest_box
+        else:
+            self.upsample, self.detect_scale = 1, min(1.0, 40 / max(smallest_box, 1))
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(folder / _MODEL_FILES[landmarks]))
         self._dlib = dlib
@@ -102,7 +107,7 @@ class FaceFinder:
         from PIL import Image
 
         arr = np.asarray(im)  # [H, W, 3] uint8
-        scale = min(1.0, self.detect_max_side / max(im.size))
+        scale = self.detect_scale
         small = arr
         if scale < 1.0:
             size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))

@@ -174,7 +174,7 @@ class _Worker:
         if cfg.align in ("face", "face-or-center"):
             from zizi.data.align import FaceFinder
 
-            self.finder = FaceFinder(landmarks=cfg.landmarks)
+            self.finder = FaceFinder(landmarks=cfg.landmarks, min_face=cfg.min_face_px)
 
     def __call__(self, task: tuple[int, str, str]) -> _Outcome:
         index, rel, path = task
