@@ -179,3 +179,34 @@ def test_center_and_none_framing(tmp_path: Path):
     _, manifest, report = run(src, tmp_path / "n", resolution=32, align="none", workers=1)
     assert list(by_source(manifest)) == ["square.png"]
     assert "not square" in report["skipped"][0]["reason"]
+
+
+def test_explicit_pixel_limit_and_unexpected_errors(tmp_path: Path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    smooth_noise(0, (120, 100)).save(src / "big.png")
+    smooth_noise(1, (60, 60)).save(src / "ok.png")
+    smooth_noise(2, (60, 60)).save(src / "weird.png")
+    r = prepare(
+        PrepareConfig(src=src, out=tmp_path / "a", resolution=32, max_pixels=10_000, workers=1)
+    )
+    assert [(s.source, s.reason.split(":")[0]) for s in r.skipped] == [
+        ("big.png", "decompression bomb")
+    ]
+    assert "12,000 pixels" in r.skipped[0].reason
+
+    import zizi.data.prepare as prep
+
+    real = prep.decode
+
+    def flaky(data, **kw):
+        if len(data) == (src / "weird.png").stat().st_size:
+            raise RuntimeError("decoder bug")
+        return real(data, **kw)
+
+    monkeypatch.setattr(prep, "decode", flaky)
+    r = prepare(PrepareConfig(src=src, out=tmp_path / "b", resolution=32, workers=1))
+    assert r.written == 2
+    assert [(s.source, s.reason) for s in r.skipped] == [
+        ("weird.png", "could not process: RuntimeError: decoder bug")
+    ]

@@ -187,6 +187,10 @@ class _Worker:
         except MemoryError:
             out.skip = "too large to decode in memory"
             out.crops = []
+        except Exception as e:  # noqa: BLE001
+            # A decoder bug on one odd file must not end a 50k-image run: report it.
+            out.skip = f"could not process: {type(e).__name__}: {e}"
+            out.crops = []
         return out
 
     def _process(self, out: _Outcome, path: Path) -> None:
