@@ -17,10 +17,10 @@ from zizi.ops.conv2d_nowgrad import (
 
 def _inputs(transposed: bool):
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 4, 7, 6, generator=g, dtype=torch.float64, requires_grad=True)
-    shape = (4, 3, 3, 3) if transposed else (6, 2, 3, 3)
+    x = torch.randn(1, 4, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    shape = (4, 1, 3, 3) if transposed else (2, 2, 3, 3)
     w = torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(6, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
     return x, w, b
 
 
