@@ -10,6 +10,7 @@ from torch import nn
 from zizi.config import DiscriminatorConfig
 from zizi.nets.layers import Conv2dLayer, FullyConnectedLayer
 from zizi.nets.mapping import MappingNetwork
+from zizi.nets.precision import block_dtype
 
 
 class DiscriminatorBlock(nn.Module):
@@ -42,8 +43,7 @@ class DiscriminatorBlock(nn.Module):
         return [getattr(self, n) for n in names]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
-        on_cuda = img.device.type == "cuda"
-        dtype = torch.float16 if self.use_fp16 and on_cuda and not force_fp32 else torch.float32
+        dtype = block_dtype(self.use_fp16, img.device, force_fp32)
         if self.in_channels == 0:
             x = self.fromrgb(img.to(dtype))
         else:

@@ -8,6 +8,7 @@ from torch import nn
 from zizi.config import GeneratorConfig
 from zizi.nets.layers import SynthesisLayer, ToRGBLayer
 from zizi.nets.mapping import MappingNetwork
+from zizi.nets.precision import block_dtype
 from zizi.ops.upfirdn2d import setup_filter, upsample2d
 
 
@@ -50,8 +51,7 @@ class SynthesisBlock(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
-        on_cuda = ws.device.type == "cuda"
-        dtype = torch.float16 if self.use_fp16 and on_cuda and not force_fp32 else torch.float32
+        dtype = block_dtype(self.use_fp16, ws.device, force_fp32)
         # Grouped (fused) modconv is faster for inference; training scales activations
         # instead so cuDNN sees one weight per batch.
         fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
