@@ -10,23 +10,26 @@ and PNG encoding. Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import time
+from pathlib import Path
 
 import torch
 from PIL import Image
 
-from zizi.config import GeneratorConfig
+from zizi.config import GeneratorConfig, load_yaml
 from zizi.latents import z_for_seeds
 from zizi.nets.generator import Generator
 from zizi.render.images import to_uint8
 from zizi.runtime import select_device
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "nets"
+
 
 def bench(res: int, batch: int, images: int, device: torch.device) -> float:
-    # config-f channel counts at every resolution; FFHQ-256 transfer nets use channel_base 16384
-    cfg = GeneratorConfig(img_resolution=res, channel_base=32768 if res >= 512 else 16384,
-                          num_fp16_res=4, conv_clamp=256)
+    preset = CONFIGS / ("ffhq-256.yaml" if res <= 256 else "ffhq-1024.yaml")
+    cfg = dataclasses.replace(load_yaml(preset, GeneratorConfig), img_resolution=res)
     G = Generator(cfg).eval().requires_grad_(False).to(device)
     seeds = list(range(images))
 

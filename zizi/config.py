@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from zizi.errors import ConfigError
@@ -114,3 +115,17 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
 def _dataclass_for(ftype: Any) -> type | None:
     name = ftype if isinstance(ftype, str) else getattr(ftype, "__name__", "")
     return {"MappingConfig": MappingConfig}.get(name)
+
+
+def load_yaml(path: str | Path, cls: type[T]) -> T:
+    """A config dataclass from a YAML file; unknown keys are errors with a suggestion."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    return from_dict(cls, data, where=str(path))
