@@ -415,6 +415,8 @@ def _number_and_dedupe(
     """Walk outcomes in source order: drop duplicates, give numbers, move files in place."""
     import numpy as np
 
+    from zizi.data.phash import nearest
+
     skipped: list[Skipped] = []
     records: list[ImageRecord] = []
     by_pixels: dict[str, str] = {}
@@ -437,7 +439,7 @@ def _number_and_dedupe(
             if crop.face in dropped:
                 continue  # the mirror of a dropped crop
             if cfg.dedupe and not crop.mirror:
-                j, dist = _nearest(kept_hashes[: len(kept_owner)], crop.phash)
+                j, dist = nearest(crop.phash, kept_hashes[: len(kept_owner)])
                 if dist <= cfg.near_bits:
                     owner = kept_owner[j]
                     dropped.add(crop.face)
@@ -473,9 +475,3 @@ def _number_and_dedupe(
                 )
             )
     return records, skipped
-
-
-def _nearest(hashes: Any, query: int) -> tuple[int, int]:
-    from zizi.data.phash import nearest
-
-    return nearest(query, hashes)
