@@ -220,8 +220,8 @@ def _cuda_kernel(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | Non
                  act: str, order: int, alpha: float, gain: float, clamp: float) -> torch.Tensor:
     module = _PLUGIN.module
     assert module is not None, "bias_act kernel used before it was built"
-    if not x.is_non_overlapping_and_dense():
-        x = x.contiguous()
+    if not (x.is_contiguous() or (x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last))):
+        x = x.contiguous()  # the kernel walks memory linearly: NCHW or channels_last
     if dy is not None and dy.stride() != x.stride():
         dy = torch.empty_like(x).copy_(dy)  # the kernel walks dy in x's memory order
     empty = x.new_empty(0)
