@@ -124,3 +124,15 @@ def test_tuple_of_other_things_refused(tmp_path):
     path.write_bytes(data)
     with pytest.raises(CheckpointError, match=r"not the \(G, D, Gs\) network tuple"):
         import_checkpoint(path)
+
+
+def test_protocol_1_pickles_read(tmp_path):
+    from tests.io.ckpt_helpers.tf_writer import _Network
+
+    with fake_tf_modules(old_numpy_names=False):
+        data = pickle.dumps((_Network("G", [("a", np.ones(3, np.float32))]),), protocol=1)
+    from zizi.io.safe_pickle import safe_load
+    from zizi.io.tf_pickle import tf_allow
+
+    (net,) = safe_load(__import__("io").BytesIO(data), tf_allow())
+    np.testing.assert_array_equal(net.flat_variables()["a"], np.ones(3, np.float32))

@@ -83,6 +83,14 @@ def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return TFNetwork.__new__(TFNetwork)
 
 
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError(
+            "refused to load: _codecs.encode used for something other than bytes"
+        )
+    return text.encode("latin1")
+
+
 def tf_allow() -> dict[tuple[str, str], Any]:
     """The allow-list for TF pickles: NVIDIA's data globals plus numpy arrays and Network."""
     import numpy as np
@@ -96,6 +104,10 @@ def tf_allow() -> dict[tuple[str, str], Any]:
             ("numpy", "ndarray"): np.ndarray,
             ("copy_reg", "_reconstructor"): _reconstructor,
             ("copyreg", "_reconstructor"): _reconstructor,
+            # the `base` argument of _reconstructor in protocol 0/1 pickles
+            ("__builtin__", "object"): object,
+            ("builtins", "object"): object,
+            ("_codecs", "encode"): _latin1_bytes,  # how protocol < 3 writes bytes (array data)
         }
     )
     return allow
