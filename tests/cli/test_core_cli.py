@@ -109,3 +109,14 @@ def test_cuda_device_without_gpu_is_clear(ckpt, tmp_path):
         pytest.skip("a GPU is present")
     result = run("generate", ckpt, "--seeds", "0", "--out", tmp_path / "x", "--device", "cuda")
     assert result.exit_code == 1 and "no CUDA GPU" in result.output
+
+
+def test_import_which_is_case_insensitive_and_resolution(tmp_path):
+    out = tmp_path / "g16.safetensors"
+    result = run("import", FIXTURE, "--which", "g_ema", "--resolution", "16", "--out", out)
+    assert result.exit_code == 0, result.output
+    result = run("info", out)
+    assert "G_ema" in result.output and "16x16" in result.output and " G  " not in result.output
+    result = run("import", FIXTURE, "--resolution", "64", "--out", tmp_path / "x.safetensors")
+    assert result.exit_code == 1 and "cannot raise resolution" in result.output
+    assert not (tmp_path / "x.safetensors").exists()

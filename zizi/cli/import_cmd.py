@@ -11,13 +11,16 @@ import click
 @click.argument("source")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output .safetensors path [default: checkpoints/<name>.safetensors].")
-@click.option("--which", type=click.Choice(["G_ema", "G"]), default=None,
+@click.option("--which", type=click.Choice(["G_ema", "G"], case_sensitive=False), default=None,
               help="Import only this generator (with D); default: all networks in the file.")
 @click.option("--checkpoints-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("checkpoints"), show_default=True,
               help="Where well-known checkpoints are downloaded to.")
+@click.option("--resolution", type=int, default=None,
+              help="Make a lower-resolution network (drops the top blocks; see `zizi resize --help`).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path, force: bool) -> None:
+def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path,
+               resolution: int | None, force: bool) -> None:
     """Import SOURCE (a file, or a well-known name from `zizi checkpoints`).
 
     Reads NVIDIA PyTorch pickles (stylegan2-ada-pytorch, stylegan3) without executing any
@@ -39,6 +42,10 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
         raise click.UsageError("--out must differ from the source file")
 
     ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
+    if resolution is not None and resolution != ckpt.g_config.img_resolution:
+        from zizi.io.resize import resize_checkpoint
+
+        ckpt = resize_checkpoint(ckpt, resolution)
     if src.name:
         ckpt.provenance.update(known_name=src.name, source_url=src.url)
     save_checkpoint(out, ckpt)
