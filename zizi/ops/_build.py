@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import json
@@ -292,6 +293,11 @@ def load(spec: BuildSpec, lock_timeout_s: float = 600.0) -> ModuleType:
 # --------------------------------------------------------------------------- choice
 
 
+# Every op's Plugin, by name; filled as the op modules are imported (for `zizi doctor`).
+PLUGINS: dict[str, Plugin] = {}
+OP_MODULES = ("zizi.ops.bias_act", "zizi.ops.upfirdn2d")
+
+
 @dataclass
 class Plugin:
     """One op's kernel: built on first CUDA use, its outcome remembered for the process."""
@@ -355,3 +361,16 @@ def op_spec(name: str) -> BuildSpec:
 def cuda_stream(x: torch.Tensor) -> int:
     """The current CUDA stream of x's device as the integer the bindings take."""
     return torch.cuda.current_stream(x.device).cuda_stream
+
+
+def register(plugin: Plugin) -> Plugin:
+    """Record an op's Plugin so `zizi doctor` can report on it."""
+    PLUGINS[plugin.spec.name] = plugin
+    return plugin
+
+
+def all_plugins() -> dict[str, Plugin]:
+    """The Plugin of every zizi op (imports the op modules)."""
+    for name in OP_MODULES:
+        importlib.import_module(name)
+    return dict(PLUGINS)

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 import torch
 import torch.nn.functional as F
 
-from zizi.ops._build import Plugin, cuda_stream, op_spec
+from zizi.ops._build import Plugin, cuda_stream, op_spec, register
 
 Activation = Literal[
     "linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
@@ -229,5 +229,5 @@ def _cuda_kernel(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | Non
                            dim, ACT_CODES[act], order, alpha, gain, clamp, cuda_stream(x))
 
 
-_PLUGIN = Plugin(op_spec("bias_act"))
+_PLUGIN = register(Plugin(op_spec("bias_act")))
 _bias_act_cuda = make_bias_act(_cuda_kernel)

@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from zizi.ops._build import Plugin, cuda_stream, op_spec
+from zizi.ops._build import Plugin, cuda_stream, op_spec, register
 
 
 def setup_filter(
@@ -265,5 +265,5 @@ def _cuda_kernel(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int], down: t
                             cuda_stream(x))
 
 
-_PLUGIN = Plugin(op_spec("upfirdn2d"))
+_PLUGIN = register(Plugin(op_spec("upfirdn2d")))
 _upfirdn2d_cuda = make_upfirdn2d(_cuda_kernel)
