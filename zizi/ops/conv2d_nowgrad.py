@@ -70,9 +70,14 @@ class _Convolution(torch.autograd.Function):
         stride, padding, dilation, transposed, output_padding, groups = ctx.cfg
         # Grad mode is on here exactly when the caller asked for create_graph=True; then
         # autograd records this call and its derivative (double backward) comes from aten.
+        need_b = need_b and ctx.bias_sizes is not None
+        # The bias gradient is asked of aten only together with the weight's: on CPU
+        # (oneDNN) asking for it alone still runs the full weight-gradient computation.
         dx, dw, db = torch.ops.aten.convolution_backward(
             dy, x, w, ctx.bias_sizes, stride, padding, dilation, transposed, output_padding,
-            groups, [need_x, need_w, need_b and ctx.bias_sizes is not None])
+            groups, [need_x, need_w, need_b and need_w])
+        if need_b and not need_w:
+            db = dy.sum([0, 2, 3])
         return dx, dw, db, None, None, None, None, None, None
 
 
