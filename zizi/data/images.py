@@ -84,6 +84,11 @@ def decode(
     except Image.DecompressionBombError:
         raise SkipImage("decompression bomb: header claims more pixels than allowed") from None
     except UnidentifiedImageError:
+        kind = _sniff(data)
+        if kind:  # a half-copied file: the signature is there, the header is cut
+            raise SkipImage(
+                f"truncated or corrupt: {kind} signature but unreadable header"
+            ) from None
         raise SkipImage("not an image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise SkipImage(f"corrupt: {e}") from None
@@ -128,6 +133,22 @@ def decode(
         had_alpha=had_alpha,
         icc_converted=icc_converted,
     )
+
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _sniff(data: bytes) -> str | None:
+    """The format a file's magic bytes claim, for a clearer reason than 'not an image'."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
 
 
 def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> tuple[Image.Image, bool]:
