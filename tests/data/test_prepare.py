@@ -210,3 +210,18 @@ def test_explicit_pixel_limit_and_unexpected_errors(tmp_path: Path, monkeypatch)
     assert [(s.source, s.reason) for s in r.skipped] == [
         ("weird.png", "could not process: RuntimeError: decoder bug")
     ]
+
+
+def test_interrupted_run_never_looks_complete(messy: Path, tmp_path: Path):
+    out = tmp_path / "ds"
+
+    def stop(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=2), progress=stop)
+    assert not out.exists()  # only the .partial folder, which the next run replaces
+    assert (tmp_path / "ds.partial").is_dir()
+    prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=2))
+    assert (out / "manifest.json").is_file() and not (tmp_path / "ds.partial").exists()
