@@ -17,7 +17,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from torch.utils.cpp_extension import include_paths
+from torch.utils.cpp_extension import COMMON_NVCC_FLAGS, include_paths
 
 OPS = Path(__file__).resolve().parents[2] / "zizi" / "ops"
 STEMS = ["bias_act", "upfirdn2d"]
@@ -26,7 +26,9 @@ STEMS = ["bias_act", "upfirdn2d"]
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_cuda_sources_compile_with_nvcc(tmp_path):
     procs = {stem: subprocess.Popen(
-        ["nvcc", "-c", "-std=c++17", "-O1", str(OPS / f"{stem}.cu"), "-o", str(tmp_path / f"{stem}.o")],
+        # torch's own nvcc flags (no implicit half conversions...), for an Ampere GPU.
+        ["nvcc", "-c", *COMMON_NVCC_FLAGS, "-std=c++17", "-O1", "-arch=sm_80",
+         str(OPS / f"{stem}.cu"), "-o", str(tmp_path / f"{stem}.o")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for stem in STEMS}
     for stem, proc in procs.items():
         out, _ = proc.communicate(timeout=300)
