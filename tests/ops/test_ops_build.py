@@ -138,6 +138,15 @@ def test_failed_build_leaves_nothing_half_installed(cache, monkeypatch):
     assert not list(cache.glob("*.lock")) and _build.log_path(spec).read_text() == "error: boom\n"
 
 
+def test_corrupt_cached_library_is_an_actionable_error(cache):
+    spec = _spec(TINY, name="corrupt")
+    final = _build.build_dir(spec)
+    final.mkdir(parents=True)
+    (final / f"{spec.module_name()}.so").write_bytes(b"not an ELF file")
+    with pytest.raises(OpsBuildError, match="to rebuild it"):
+        _build.load(spec)
+
+
 def test_real_compile_error_is_logged_and_the_path_reported(cache, tmp_path):
     bad = tmp_path / "bad.cpp"
     bad.write_text('#error "zizi test: deliberate compile error"\n')

@@ -223,8 +223,12 @@ def _import_library(module: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module, path)
     if spec is None or spec.loader is None:
         raise OpsBuildError(f"cannot import the built op {path}")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    try:
+        mod = importlib.util.module_from_spec(spec)  # dlopen happens here
+        spec.loader.exec_module(mod)
+    except ImportError as e:  # a corrupt file, or built against another torch ABI
+        raise OpsBuildError(f"cannot import the cached op {path} ({e}); delete {path.parent} "
+                            "to rebuild it") from e
     sys.modules[module] = mod
     return mod
 
@@ -325,6 +329,9 @@ class Plugin:
                 self.module = load(self.spec)
             except OpsBuildError as e:
                 self.error = e
+            except Exception as e:  # e.g. an unwritable cache folder: still a fallback, not a crash
+                self.error = OpsBuildError(f"could not build or load the {self.spec.name} op: "
+                                           f"{type(e).__name__}: {e}")
         return self.module
 
     def use(self, x: torch.Tensor) -> bool:
