@@ -118,6 +118,7 @@ def test_build_moves_into_place_and_reuses_cache(cache, tmp_path, monkeypatch):
     spec = _spec(TINY)
     final = _build.build_dir(spec)
     final.mkdir(parents=True)  # a partial folder from a crashed build (no library in it)
+    (cache / f"{spec.module_name()}.tmp-999999").mkdir()  # a killed build's leftover
     assert _build.load(spec).name == "fresh"
     assert (final / f"{spec.module_name()}.so").exists()
     assert calls[0].name.startswith(f"{spec.module_name()}.tmp-")  # built beside, not in place

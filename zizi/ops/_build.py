@@ -278,8 +278,10 @@ def load(spec: BuildSpec, lock_timeout_s: float = 600.0) -> ModuleType:
     with FileLock(root / f"{module}.lock", timeout_s=lock_timeout_s):
         lib = _find_library(final, module)  # another process built it while we waited
         if lib is None:
+            # Holding the lock, any other temporary folder is a killed build's leftover.
+            for leftover in root.glob(f"{module}.tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
             tmp = root / f"{module}.tmp-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             try:
                 mod = _compile(spec, tmp, log_path(spec))
