@@ -5,6 +5,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cmath>
+
 #include "bias_act.h"
 
 namespace zizi {
@@ -12,19 +14,21 @@ namespace {
 
 // Arithmetic is done in float (double for double inputs): half/bf16 lack the range
 // for exp() in elu/selu/softplus and lose precision in products of three terms.
+// The element functions are __host__ __device__ so that CI can run them on the CPU
+// (tests/ops/kernel_host) and compare them with the reference.
 template <typename T> struct Opmath { using type = float; };
 template <> struct Opmath<double> { using type = double; };
 
-template <typename T> __device__ __forceinline__ typename Opmath<T>::type load(const T* p) {
+template <typename T> __host__ __device__ inline typename Opmath<T>::type load(const T* p) {
   return static_cast<typename Opmath<T>::type>(*p);
 }
-template <> __device__ __forceinline__ float load<__half>(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float load<__nv_bfloat16>(const __nv_bfloat16* p) {
+template <> __host__ __device__ inline float load<__half>(const __half* p) { return __half2float(*p); }
+template <> __host__ __device__ inline float load<__nv_bfloat16>(const __nv_bfloat16* p) {
   return __bfloat162float(*p);
 }
-template <typename T, typename A> __device__ __forceinline__ void store(T* p, A v) { *p = static_cast<T>(v); }
-template <> __device__ __forceinline__ void store<__half, float>(__half* p, float v) { *p = __float2half_rn(v); }
-template <> __device__ __forceinline__ void store<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
+template <typename T, typename A> __host__ __device__ inline void store(T* p, A v) { *p = static_cast<T>(v); }
+template <> __host__ __device__ inline void store<__half, float>(__half* p, float v) { *p = __float2half_rn(v); }
+template <> __host__ __device__ inline void store<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
 }
 
@@ -32,29 +36,29 @@ template <> __device__ __forceinline__ void store<__nv_bfloat16, float>(__nv_bfl
 // backward formulas (relu/lrelu use z > 0; softplus switches to identity above 20).
 template <typename A> struct Derivs { A f, d1, d2; };
 
-template <typename A> __device__ __forceinline__ Derivs<A> activate(int act, A z, A alpha) {
+template <typename A> __host__ __device__ inline Derivs<A> activate(int act, A z, A alpha) {
   const A one = A(1), zero = A(0);
   switch (act) {
     case 1: return {z > zero ? z : zero, z > zero ? one : zero, zero};
     case 2: return {z > zero ? z : alpha * z, z > zero ? one : alpha, zero};
-    case 3: { A t = tanh(z); A d = one - t * t; return {t, d, A(-2) * t * d}; }
-    case 4: { A s = one / (one + exp(-z)); A d = s * (one - s); return {s, d, d * (one - A(2) * s)}; }
-    case 5: { if (z > zero) return {z, one, zero}; A e = exp(z); return {e - one, e, e}; }
+    case 3: { A t = std::tanh(z); A d = one - t * t; return {t, d, A(-2) * t * d}; }
+    case 4: { A s = one / (one + std::exp(-z)); A d = s * (one - s); return {s, d, d * (one - A(2) * s)}; }
+    case 5: { if (z > zero) return {z, one, zero}; A e = std::exp(z); return {e - one, e, e}; }
     case 6: {
       // SELU constants (Klambauer et al. 2017).
       const A scale = A(1.0507009873554804934193349852946);
       const A a = A(1.6732632423543772848170429916717);
       if (z > zero) return {scale * z, scale, zero};
-      A e = scale * a * exp(z);
+      A e = scale * a * std::exp(z);
       return {e - scale * a, e, e};
     }
     case 7: {
       if (z > A(20)) return {z, one, zero};
-      A s = one / (one + exp(-z));
-      return {log1p(exp(z)), s, s * (one - s)};
+      A s = one / (one + std::exp(-z));
+      return {std::log1p(std::exp(z)), s, s * (one - s)};
     }
     case 8: {
-      A s = one / (one + exp(-z));
+      A s = one / (one + std::exp(-z));
       A d = s * (one - s);
       return {z * s, s + z * d, d * (A(2) + z * (one - A(2) * s))};
     }
@@ -62,29 +66,33 @@ template <typename A> __device__ __forceinline__ Derivs<A> activate(int act, A z
   }
 }
 
+// Element i of the output (index in memory order; x, dy and out share one layout).
+template <typename T>
+__host__ __device__ inline void bias_act_element(const BiasActArgs& p, int64_t i) {
+  using A = typename Opmath<T>::type;
+  const T* b = static_cast<const T*>(p.b);
+  T* out = static_cast<T*>(p.out);
+  const A gain = A(p.gain), clamp = A(p.clamp);
+  A z = load(static_cast<const T*>(p.x) + i);
+  if (b) z += load(b + (i / p.step) % p.channels);
+  Derivs<A> d = activate<A>(p.act, z, A(p.alpha));
+  A v = d.f * gain;
+  if (p.order == 0) {
+    if (clamp >= A(0)) v = v > clamp ? clamp : (v < -clamp ? -clamp : v);
+    store(out + i, v);
+    return;
+  }
+  // Clamping passes the gradient where |v| <= clamp, as torch.clamp's backward does.
+  A pass = (clamp < A(0) || (v >= -clamp && v <= clamp)) ? A(1) : A(0);
+  A g = p.order == 1 ? d.d1 : d.d2;
+  store(out + i, load(static_cast<const T*>(p.dy) + i) * g * gain * pass);
+}
+
 template <typename T>
 __global__ void bias_act_kernel(BiasActArgs p) {
-  using A = typename Opmath<T>::type;
-  const T* x = static_cast<const T*>(p.x);
-  const T* b = static_cast<const T*>(p.b);
-  const T* dy = static_cast<const T*>(p.dy);
-  T* out = static_cast<T*>(p.out);
-  const A alpha = A(p.alpha), gain = A(p.gain), clamp = A(p.clamp);
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < p.n;
        i += (int64_t)blockDim.x * gridDim.x) {
-    A z = load(x + i);
-    if (b) z += load(b + (i / p.step) % p.channels);
-    Derivs<A> d = activate<A>(p.act, z, alpha);
-    A v = d.f * gain;
-    if (p.order == 0) {
-      if (clamp >= A(0)) v = v > clamp ? clamp : (v < -clamp ? -clamp : v);
-      store(out + i, v);
-      continue;
-    }
-    // Clamping passes the gradient where |v| <= clamp, as torch.clamp's backward does.
-    A pass = (clamp < A(0) || (v >= -clamp && v <= clamp)) ? A(1) : A(0);
-    A g = p.order == 1 ? d.d1 : d.d2;
-    store(out + i, load(dy + i) * g * gain * pass);
+    bias_act_element<T>(p, i);
   }
 }
 

@@ -14,63 +14,79 @@ namespace {
 template <typename T> struct Opmath { using type = float; };
 template <> struct Opmath<double> { using type = double; };
 
-template <typename T> __device__ __forceinline__ typename Opmath<T>::type load(const T* p) {
+template <typename T> __host__ __device__ inline typename Opmath<T>::type load(const T* p) {
   return static_cast<typename Opmath<T>::type>(*p);
 }
-template <> __device__ __forceinline__ float load<__half>(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float load<__nv_bfloat16>(const __nv_bfloat16* p) {
+template <> __host__ __device__ inline float load<__half>(const __half* p) { return __half2float(*p); }
+template <> __host__ __device__ inline float load<__nv_bfloat16>(const __nv_bfloat16* p) {
   return __bfloat162float(*p);
 }
-template <typename T, typename A> __device__ __forceinline__ void store(T* p, A v) { *p = static_cast<T>(v); }
-template <> __device__ __forceinline__ void store<__half, float>(__half* p, float v) { *p = __float2half_rn(v); }
-template <> __device__ __forceinline__ void store<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
+template <typename T, typename A> __host__ __device__ inline void store(T* p, A v) { *p = static_cast<T>(v); }
+template <> __host__ __device__ inline void store<__half, float>(__half* p, float v) { *p = __float2half_rn(v); }
+template <> __host__ __device__ inline void store<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
 }
 
 // Non-negative remainder (C++ % keeps the dividend's sign).
-__device__ __forceinline__ int mod_pos(int a, int m) { int r = a % m; return r < 0 ? r + m : r; }
+__host__ __device__ inline int mod_pos(int a, int m) { int r = a % m; return r < 0 ? r + m : r; }
 
+// Read-only data cache on the GPU; a plain load when CI runs this on the CPU.
+__host__ __device__ inline float load_filter(const float* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+// Output pixel i (index with W or, for channels_last, C fastest). The element functions
+// are __host__ __device__ so that CI can run them on the CPU (tests/ops/kernel_host).
 // UP, DOWN, F > 0 fix the factors (both axes) and the square filter size at compile time
 // so the tap loops unroll: the fast paths for StyleGAN's 2x resampling with 4x4 filters.
 // 0 means "read it from the arguments" (the general kernel).
 template <typename T, int UP, int DOWN, int F>
-__global__ void upfirdn2d_kernel(Upfirdn2dArgs p) {
+__host__ __device__ inline void upfirdn2d_element(const Upfirdn2dArgs& p, int64_t i) {
   using A = typename Opmath<T>::type;
-  const T* x = static_cast<const T*>(p.x);
-  T* out = static_cast<T*>(p.out);
   const int up_x = UP ? UP : p.up_x, up_y = UP ? UP : p.up_y;
   const int down_x = DOWN ? DOWN : p.down_x, down_y = DOWN ? DOWN : p.down_y;
   const int f_h = F ? F : p.f_h, f_w = F ? F : p.f_w;
   const int up_h = (int)p.in_h * up_y, up_w = (int)p.in_w * up_x;  // zero-inserted size
-  const int64_t total = p.n * p.c * p.out_h * p.out_w;
+  int64_t r = i, n, c, oy, ox;
+  if (p.channels_last) {
+    c = r % p.c; r /= p.c; ox = r % p.out_w; r /= p.out_w; oy = r % p.out_h; n = r / p.out_h;
+  } else {
+    ox = r % p.out_w; r /= p.out_w; oy = r % p.out_h; r /= p.out_h; c = r % p.c; n = r / p.c;
+  }
+  const T* xp = static_cast<const T*>(p.x) + n * p.x_stride[0] + c * p.x_stride[1];
+  // Position in the zero-inserted image of tap (0, 0): u = j + k - pad. Only taps with
+  // u divisible by `up` land on real samples; start at the first and step by `up`.
+  const int uy0 = (int)oy * down_y - p.pad_y0, ux0 = (int)ox * down_x - p.pad_x0;
+  const int ky0 = mod_pos(-uy0, up_y), kx0 = mod_pos(-ux0, up_x);
+  A acc = A(0);
+#pragma unroll
+  for (int ky = ky0; ky < f_h; ky += up_y) {
+    const int uy = uy0 + ky;
+    if (uy < 0 || uy >= up_h) continue;
+    const T* row = xp + (int64_t)(uy / up_y) * p.x_stride[2];
+    const float* frow = p.f + ky * f_w;
+#pragma unroll
+    for (int kx = kx0; kx < f_w; kx += up_x) {
+      const int ux = ux0 + kx;
+      if (ux < 0 || ux >= up_w) continue;
+      acc += load(row + (int64_t)(ux / up_x) * p.x_stride[3]) * A(load_filter(frow + kx));
+    }
+  }
+  store(static_cast<T*>(p.out) + n * p.out_stride[0] + c * p.out_stride[1] + oy * p.out_stride[2] +
+            ox * p.out_stride[3],
+        acc);
+}
 
+template <typename T, int UP, int DOWN, int F>
+__global__ void upfirdn2d_kernel(Upfirdn2dArgs p) {
+  const int64_t total = p.n * p.c * p.out_h * p.out_w;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
        i += (int64_t)blockDim.x * gridDim.x) {
-    int64_t r = i, n, c, oy, ox;
-    if (p.channels_last) {
-      c = r % p.c; r /= p.c; ox = r % p.out_w; r /= p.out_w; oy = r % p.out_h; n = r / p.out_h;
-    } else {
-      ox = r % p.out_w; r /= p.out_w; oy = r % p.out_h; r /= p.out_h; c = r % p.c; n = r / p.c;
-    }
-    const T* xp = x + n * p.x_stride[0] + c * p.x_stride[1];
-    // Position in the zero-inserted image of tap (0, 0): u = j + k - pad.
-    const int uy0 = (int)oy * down_y - p.pad_y0, ux0 = (int)ox * down_x - p.pad_x0;
-    const int ky0 = mod_pos(-uy0, up_y), kx0 = mod_pos(-ux0, up_x);
-    A acc = A(0);
-#pragma unroll
-    for (int ky = ky0; ky < f_h; ky += up_y) {
-      const int uy = uy0 + ky;
-      if (uy < 0 || uy >= up_h) continue;
-      const T* row = xp + (int64_t)(uy / up_y) * p.x_stride[2];
-      const float* frow = p.f + ky * f_w;
-#pragma unroll
-      for (int kx = kx0; kx < f_w; kx += up_x) {
-        const int ux = ux0 + kx;
-        if (ux < 0 || ux >= up_w) continue;
-        acc += load(row + (int64_t)(ux / up_x) * p.x_stride[3]) * A(__ldg(frow + kx));
-      }
-    }
-    store(out + n * p.out_stride[0] + c * p.out_stride[1] + oy * p.out_stride[2] + ox * p.out_stride[3], acc);
+    upfirdn2d_element<T, UP, DOWN, F>(p, i);
   }
 }
 
