@@ -32,9 +32,10 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t up_x, int64_t 
   const int64_t out_h = (x.size(2) * up_y + pad_y0 + pad_y1 - f_h + down_y) / down_y;
   const int64_t out_w = (x.size(3) * up_x + pad_x0 + pad_x1 - f_w + down_x) / down_x;
   TORCH_CHECK(out_h >= 1 && out_w >= 1, "upfirdn2d: padding and filter leave an empty output");
-  TORCH_CHECK(x.numel() < (int64_t{1} << 31) && x.size(2) * up_y < (int64_t{1} << 30) &&
-                  x.size(3) * up_x < (int64_t{1} << 30),
-              "upfirdn2d: tensor too large for the kernel's index arithmetic");
+  // Pixel offsets are int64; only positions within one (zero-inserted) image are int.
+  TORCH_CHECK(x.size(2) * up_y + std::abs(pad_y0) + f_h < (int64_t{1} << 30) &&
+                  x.size(3) * up_x + std::abs(pad_x0) + f_w < (int64_t{1} << 30),
+              "upfirdn2d: image too large for the kernel's index arithmetic");
 
   c10::OptionalDeviceGuard guard(x.device());
   const bool channels_last = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
