@@ -8,8 +8,11 @@ Times forward + backward (median of --repeat runs after a warm-up) of:
 On CUDA it compares the kernels (ZIZI_OPS=cuda) with the references (ZIZI_OPS=ref). On
 CPU, where the ops always use the reference, it times the reference and the weight-
 gradient skip only. --quick uses batch 1 and the smaller shapes (what CPU runs want).
+--step also times a 256² G+D step (non-saturating losses and R1 on the reals, no
+optimiser or augmentation) with ZIZI_OPS=ref and, on CUDA, ZIZI_OPS=cuda: a stand-in
+for the trainer's step until the trainer exists.
 
-    python benchmarks/ops.py [--device auto|cpu|cuda] [--quick] [--repeat 10]
+    python benchmarks/ops.py [--device auto|cpu|cuda] [--quick] [--repeat 10] [--step]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -107,11 +111,44 @@ def weight_grad_skip(device: torch.device, batch: int, layers: list[tuple[int, i
               f"{t_skip * 1e3:7.2f} ms (saving vs x+w+b {1 - t_skip / t_both:.0%})")
 
 
+def train_step(device: torch.device, batch: int, repeat: int) -> None:
+    from zizi.config import DiscriminatorConfig, GeneratorConfig, load_yaml
+    from zizi.nets.discriminator import Discriminator
+    from zizi.nets.generator import Generator
+
+    preset = Path(__file__).resolve().parent.parent / "configs" / "nets" / "ffhq-256.yaml"
+    gcfg = load_yaml(preset, GeneratorConfig)
+    dcfg = DiscriminatorConfig(img_resolution=256, channel_base=16384, channel_max=512,
+                               num_fp16_res=4 if device.type == "cuda" else 0, conv_clamp=256)
+    G, D = Generator(gcfg).to(device), Discriminator(dcfg).to(device)
+    z = torch.randn(batch, gcfg.z_dim, device=device)
+    reals = torch.randn(batch, 3, 256, 256, device=device)
+
+    def step() -> None:
+        fake = G(z)
+        loss = F.softplus(-D(fake)).mean() + F.softplus(D(fake.detach())).mean()
+        real = reals.detach().requires_grad_()
+        logits = D(real)
+        with no_weight_gradients():
+            (grad,) = torch.autograd.grad(logits.sum(), [real], create_graph=True)
+        (loss + F.softplus(-logits).mean() + grad.square().sum([1, 2, 3]).mean()).backward()
+
+    modes = ["ref"] + (["cuda"] if device.type == "cuda" else [])
+    times = {}
+    for mode in modes:
+        with ops_mode(mode):
+            times[mode] = timed(step, device, repeat)
+        print(f"256² G+D step (R1) batch {batch} ZIZI_OPS={mode:<4} {times[mode] * 1e3:9.1f} ms")
+    if "cuda" in times:
+        print(f"256² step speed-up {times['ref'] / times['cuda']:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="batch 1 and the smaller layers")
     ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--step", action="store_true", help="also time a 256² G+D training step")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
@@ -139,6 +176,8 @@ def main() -> None:
             compare(f"downsample2d 2x 4x4 {tag} [{batch},{c},{res}²]",
                     lambda x: downsample2d(x, f), x, device, args.repeat)
     weight_grad_skip(device, batch, layers, args.repeat, torch.float32)
+    if args.step:
+        train_step(device, batch if device.type == "cuda" else 1, max(args.repeat // 3, 2))
 
 
 if __name__ == "__main__":
