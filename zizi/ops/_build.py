@@ -44,6 +44,8 @@ Mode = Literal["auto", "cuda", "ref"]
 MODES: tuple[Mode, ...] = ("auto", "cuda", "ref")
 BUILD_FORMAT = 1  # bump when the cache layout or build recipe changes
 OPS_DIR = Path(__file__).resolve().parent
+# headers every op includes; hashed into each op's cache key
+SHARED_HEADERS = (OPS_DIR / "_dtype.h", OPS_DIR / "_elementwise.cuh", OPS_DIR / "_binding.h")
 
 
 def ops_mode() -> Mode:
@@ -366,7 +368,7 @@ def op_spec(name: str) -> BuildSpec:
     """The BuildSpec of a zizi op: `<name>.cpp` + `<name>.cu`, with `<name>.h` in the key."""
     return BuildSpec(name=name,
                      sources=(OPS_DIR / f"{name}.cpp", OPS_DIR / f"{name}.cu"),
-                     headers=(OPS_DIR / f"{name}.h",))
+                     headers=(OPS_DIR / f"{name}.h", *SHARED_HEADERS))
 
 
 def cuda_stream(x: torch.Tensor) -> int:

@@ -3,20 +3,10 @@
 // compile this file against a CPU-only torch.
 #include <torch/extension.h>
 
+#include "_binding.h"
 #include "bias_act.h"
 
 namespace {
-
-zizi::DType dtype_of(const torch::Tensor& t) {
-  switch (t.scalar_type()) {
-    case torch::kFloat: return zizi::DType::f32;
-    case torch::kDouble: return zizi::DType::f64;
-    case torch::kHalf: return zizi::DType::f16;
-    case torch::kBFloat16: return zizi::DType::bf16;
-    default: TORCH_CHECK(false, "bias_act: unsupported dtype ", t.scalar_type());
-  }
-  return zizi::DType::f32;
-}
 
 // x, b (may be empty), dy (may be empty, orders 1 and 2) -> a tensor like x.
 torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, int64_t dim, int64_t act,
@@ -54,7 +44,7 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, int64
   args.gain = gain;
   args.clamp = clamp;
   const char* err =
-      zizi::bias_act_launch(args, dtype_of(x), reinterpret_cast<void*>(static_cast<intptr_t>(stream)));
+      zizi::bias_act_launch(args, zizi::dtype_of(x, "bias_act"), reinterpret_cast<void*>(static_cast<intptr_t>(stream)));
   TORCH_CHECK(err == nullptr, "bias_act: kernel launch failed: ", err ? err : "");
   return out;
 }

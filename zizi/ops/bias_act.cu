@@ -8,29 +8,10 @@
 #include <cmath>
 
 #include "bias_act.h"
+#include "_elementwise.cuh"
 
 namespace zizi {
 namespace {
-
-// Arithmetic is done in float (double for double inputs): half/bf16 lack the range
-// for exp() in elu/selu/softplus and lose precision in products of three terms.
-// The element functions are __host__ __device__ so that CI can run them on the CPU
-// (tests/ops/kernel_host) and compare them with the reference.
-template <typename T> struct Opmath { using type = float; };
-template <> struct Opmath<double> { using type = double; };
-
-template <typename T> __host__ __device__ inline typename Opmath<T>::type load(const T* p) {
-  return static_cast<typename Opmath<T>::type>(*p);
-}
-template <> __host__ __device__ inline float load<__half>(const __half* p) { return __half2float(*p); }
-template <> __host__ __device__ inline float load<__nv_bfloat16>(const __nv_bfloat16* p) {
-  return __bfloat162float(*p);
-}
-template <typename T, typename A> __host__ __device__ inline void store(T* p, A v) { *p = static_cast<T>(v); }
-template <> __host__ __device__ inline void store<__half, float>(__half* p, float v) { *p = __float2half_rn(v); }
-template <> __host__ __device__ inline void store<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
-  *p = __float2bfloat16_rn(v);
-}
 
 // f(z), f'(z) and f''(z) for each activation. Branch points follow PyTorch's own
 // backward formulas (relu/lrelu use z > 0; softplus switches to identity above 20).

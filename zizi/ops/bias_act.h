@@ -3,13 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace zizi {
+#include "_dtype.h"
 
-// Element types the kernels are instantiated for.
-#ifndef ZIZI_DTYPE_DEFINED
-#define ZIZI_DTYPE_DEFINED
-enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3 };
-#endif
+namespace zizi {
 
 // Activations, in the order of ACTIVATION_CODES in bias_act.py.
 enum class Act : int {

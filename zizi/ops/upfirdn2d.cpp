@@ -3,20 +3,10 @@
 // can compile this file against a CPU-only torch.
 #include <torch/extension.h>
 
+#include "_binding.h"
 #include "upfirdn2d.h"
 
 namespace {
-
-zizi::DType dtype_of(const torch::Tensor& t) {
-  switch (t.scalar_type()) {
-    case torch::kFloat: return zizi::DType::f32;
-    case torch::kDouble: return zizi::DType::f64;
-    case torch::kHalf: return zizi::DType::f16;
-    case torch::kBFloat16: return zizi::DType::bf16;
-    default: TORCH_CHECK(false, "upfirdn2d: unsupported dtype ", t.scalar_type());
-  }
-  return zizi::DType::f32;
-}
 
 // x [N, C, H, W]; f: the 2-D correlation filter, float32, gain and flip already applied.
 torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t up_x, int64_t up_y, int64_t down_x,
@@ -66,7 +56,7 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t up_x, int64_t 
   args.f_h = static_cast<int>(f_h);
   args.f_w = static_cast<int>(f_w);
   args.channels_last = channels_last;
-  const char* err = zizi::upfirdn2d_launch(args, dtype_of(x),
+  const char* err = zizi::upfirdn2d_launch(args, zizi::dtype_of(x, "upfirdn2d"),
                                            reinterpret_cast<void*>(static_cast<intptr_t>(stream)));
   TORCH_CHECK(err == nullptr, "upfirdn2d: kernel launch failed: ", err ? err : "");
   return out;

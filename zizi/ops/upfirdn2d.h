@@ -3,12 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace zizi {
+#include "_dtype.h"
 
-#ifndef ZIZI_DTYPE_DEFINED
-#define ZIZI_DTYPE_DEFINED
-enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3 };
-#endif
+namespace zizi {
 
 struct Upfirdn2dArgs {
   const void* x;       // input [N, C, inH, inW], any strides
