@@ -15,6 +15,7 @@ from typing import Any
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import CheckpointError
 from zizi.io.checkpoint import Checkpoint
+from zizi.io.layout import pick_nets
 from zizi.io.safe_pickle import PersistentObj, safe_load
 
 # buffers that are derived constants, not weights
@@ -35,10 +36,7 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
         raise CheckpointError(f"{where} is a pickle, but not an NVIDIA StyleGAN2 network pickle "
                               "(expected a dict with G, D, G_ema)")
     nets = {k: data[k] for k in ("G_ema", "G", "D") if isinstance(data.get(k), PersistentObj)}
-    if which is not None:
-        if which not in nets:
-            raise CheckpointError(f"{where} has no {which} (it has {', '.join(nets)})")
-        nets = {which: nets[which], **({"D": nets["D"]} if "D" in nets and which != "D" else {})}
+    nets = pick_nets(nets, which, where)
 
     gen = nets.get("G_ema") or nets.get("G")
     g_cfg = generator_config(gen, where)
