@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
-from zizi.errors import CheckpointError
+from zizi.errors import CheckpointError, ZiziError
 
 if TYPE_CHECKING:
     import torch
@@ -87,8 +87,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
             raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
     items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
     meta = {"zizi": json.dumps(ckpt.header(), sort_keys=True)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = make_temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             _write_safetensors(f, items, meta)
@@ -104,6 +103,27 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
             raise CheckpointError(f"could not write {path}: {e.strerror or e}; nothing was written") from e
         raise
     return path
+
+
+def make_temp_beside(path: Path, error: type[ZiziError] = CheckpointError) -> tuple[int, str]:
+    """Create the folder of `path` and an empty temporary file beside it, for an atomic write.
+
+    The temporary file gets the usual permissions (0666 less the umask), not mkstemp's
+    0600, so the renamed checkpoint can be shared like any file the user saves.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as e:
+        why = e.strerror or str(e)
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a folder"
+        raise error(f"cannot write into {path.parent}: {why}; choose another --out") from e
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
 
 
 def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str]) -> None:

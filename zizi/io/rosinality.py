@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import CheckpointError, UnsafePickleError
-from zizi.io.checkpoint import Checkpoint
+from zizi.io.checkpoint import Checkpoint, make_temp_beside
 from zizi.io.layout import channel_schedule, discriminator_channels, generator_channels, pick_nets
 
 if TYPE_CHECKING:
@@ -369,14 +369,13 @@ def to_rosinality(ckpt: Checkpoint, which: str = "G_ema") -> dict[str, Any]:
 def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema") -> Path:
     """Write `to_rosinality(ckpt)` with `torch.save`, atomically."""
     import os
-    import tempfile
+    import shutil
 
     import torch
 
     path = Path(path)
     data = to_rosinality(ckpt, which)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = make_temp_beside(path)
     os.close(fd)
     try:
         torch.save(data, tmp)
@@ -384,6 +383,12 @@ def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema") ->
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise CheckpointError(f"could not write {path}: {e.strerror or e}") from e
+            raise CheckpointError(f"could not write {path}: {e.strerror or e}; nothing was written") from e
+        if isinstance(e, RuntimeError):
+            # torch.save's zip writer reports a failed write (a full disk) as RuntimeError
+            free = shutil.disk_usage(path.parent).free
+            raise CheckpointError(
+                f"could not write {path} ({free // 2**20} MiB free there; is the disk full?); "
+                "nothing was written") from e
         raise
     return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,10 +40,12 @@ def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an [H, W, C] uint8 array as PNG atomically (temp file + rename)."""
     from PIL import Image
 
+    from zizi.io.checkpoint import make_temp_beside
+
     path = Path(path)
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
     img = Image.fromarray(array[..., 0] if mode == "L" else array, mode=mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = make_temp_beside(path, ZiziError)
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format="PNG")
