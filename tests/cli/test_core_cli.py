@@ -120,3 +120,38 @@ def test_import_which_is_case_insensitive_and_resolution(tmp_path):
     result = run("import", FIXTURE, "--resolution", "64", "--out", tmp_path / "x.safetensors")
     assert result.exit_code == 1 and "cannot raise resolution" in result.output
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_generate_trunc_must_be_a_number(ckpt, tmp_path):
+    result = run("generate", ckpt, "--seeds", "0", "--trunc", "nan", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "--trunc" in result.output  # was: an all-black image
+    assert not (tmp_path / "x").exists()
+
+
+def test_generate_class_on_unconditional_and_conditional(ckpt, tmp_path):
+    result = run("generate", ckpt, "--seeds", "0", "--class", "0", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "not conditional" in result.output  # was: silently ignored
+    assert not (tmp_path / "x").exists()
+
+    from tests.helpers.tiny import tiny_g
+    from zizi.io.checkpoint import Checkpoint, save_checkpoint
+    from zizi.nets.generator import Generator
+
+    cfg = tiny_g(8, c_dim=3)
+    cond = save_checkpoint(tmp_path / "cond.safetensors",
+                           Checkpoint(cfg, None, {"G_ema": Generator(cfg).state_dict()}))
+    result = run("generate", cond, "--seeds", "0", "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "--class" in result.output
+    result = run("generate", cond, "--seeds", "0", "--class", "3", "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "3 classes (0-2)" in result.output
+    result = run("generate", cond, "--seeds", "0", "--class", "2", "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c" / "seed0000.png").is_file()
+
+
+def test_generate_out_that_cannot_be_created(ckpt, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("generate", ckpt, "--seeds", "0", "--out", tmp_path / "notes.txt" / "renders")
+    assert result.exit_code == 1 and "cannot create the output folder" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

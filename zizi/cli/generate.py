@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -33,13 +34,15 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
              class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
              device: str) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
-    from zizi.errors import ConfigError
+    from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
 
     try:
         seed_list = parse_seeds(seeds)
     except ConfigError as e:
         raise click.BadParameter(str(e), param_hint="--seeds") from None
+    if not math.isfinite(trunc):
+        raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
 
     import numpy as np
     import torch
@@ -54,12 +57,19 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     G = build_generator(ckpt, which)
     if G.c_dim > 0 and class_idx is None:
         raise click.UsageError(f"{checkpoint} is conditional ({G.c_dim} classes): pass --class N")
-    if class_idx is not None and class_idx >= max(G.c_dim, 1):
-        raise click.BadParameter(f"this checkpoint has {G.c_dim} classes", param_hint="--class")
+    if class_idx is not None and G.c_dim == 0:
+        raise click.BadParameter(f"{checkpoint} is not conditional (it has no classes); "
+                                 "leave out --class", param_hint="--class")
+    if class_idx is not None and class_idx >= G.c_dim:
+        raise click.BadParameter(f"this checkpoint has {G.c_dim} classes (0-{G.c_dim - 1})",
+                                 param_hint="--class")
     dev = select_device(device)
     G = G.to(dev)
     batch = batch or (8 if dev.type == "cuda" else 1)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ZiziError(f"cannot create the output folder {out}: {e.strerror or e}") from e
 
     all_imgs = []
     gen = torch.Generator(device=dev).manual_seed(0)
