@@ -225,3 +225,60 @@ def test_interrupted_run_never_looks_complete(messy: Path, tmp_path: Path):
     assert (tmp_path / "ds.partial").is_dir()
     prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=2))
     assert (out / "manifest.json").is_file() and not (tmp_path / "ds.partial").exists()
+
+
+def test_full_disk_fails_the_run_and_leaves_nothing(messy: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "ds"
+    prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=1))
+    before = snapshot(out)
+    real = Path.write_bytes
+
+    def full(self, data):  # the output disk fills up after the first image
+        if self.suffix == ".png" and any(self.parent.glob("*.png")):
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(DatasetError, match="No space left on device; nothing was written"):
+        prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=1, force=True))
+    # was: every later image "skipped: could not process: OSError", and a short dataset
+    assert snapshot(out) == before  # the earlier dataset is kept as it was
+    assert not (tmp_path / "ds.partial").exists()
+
+
+def test_out_that_cannot_be_created_is_one_clear_error(messy: Path, tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="could not write the dataset"):
+        prepare(PrepareConfig(src=messy, out=tmp_path / "notes.txt" / "ds", resolution=64))
+
+
+def test_force_never_replaces_a_file_or_the_current_folder(messy: Path, tmp_path: Path,
+                                                          monkeypatch):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="is a file"):
+        prepare(PrepareConfig(src=messy, out=tmp_path / "notes.txt", resolution=64, force=True))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "sub" / "keep.txt").write_text("mine")
+    monkeypatch.chdir(work / "sub")
+    for out in (work / "sub", work):
+        with pytest.raises(DatasetError, match="current folder"):
+            prepare(PrepareConfig(src=messy, out=out, resolution=64, force=True))
+    assert (work / "sub" / "keep.txt").read_text() == "mine"
+
+
+def test_nothing_usable_is_an_error_not_an_empty_dataset(messy: Path, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no files found"):
+        prepare(PrepareConfig(src=tmp_path / "empty", out=tmp_path / "a", resolution=64))
+    with pytest.raises(DatasetError, match=r"none of the \d+ files .*too small ×"):
+        prepare(PrepareConfig(src=messy, out=tmp_path / "b", resolution=4096, workers=1))
+    assert not list(tmp_path.glob("[ab]*"))
+
+
+def test_credits_csv_not_utf8_is_one_clear_error(messy: Path, tmp_path: Path):
+    csv = tmp_path / "credits.csv"
+    csv.write_bytes("source,credit\nrgb.png,Zo\xeb\n".encode("cp1252"))
+    with pytest.raises(DatasetError, match="not UTF-8"):
+        prepare(PrepareConfig(src=messy, out=tmp_path / "ds", resolution=64, credits=csv))

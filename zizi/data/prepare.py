@@ -142,6 +142,10 @@ def walk_sources(src: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
 # Work done in each process
 
 
+class OutputWriteError(DatasetError):
+    """Writing into the dataset being built failed (a full disk, a read-only folder)."""
+
+
 @dataclass
 class _Crop:
     tmp: str  # file name under <partial>/_tmp
@@ -184,6 +188,8 @@ class _Worker:
         except SkipImage as e:
             out.skip = e.reason
             out.crops = []
+        except OutputWriteError:
+            raise  # the output's disk, not this image: end the run
         except MemoryError:
             out.skip = "too large to decode in memory"
             out.crops = []
@@ -255,7 +261,10 @@ class _Worker:
             for m, (img, tr) in enumerate(copies):
                 png = strip_to_png_bytes(img, cfg.png_compress_level)
                 name = f"{out.index:07d}-{k:03d}-{m}.png"
-                (self.tmp_dir / name).write_bytes(png)
+                try:
+                    (self.tmp_dir / name).write_bytes(png)
+                except OSError as e:
+                    raise OutputWriteError(f"{e.strerror or e}") from None
                 out.crops.append(
                     _Crop(name, k, m == 1, hashlib.sha256(png).hexdigest(), phash(img), tr)
                 )
@@ -334,8 +343,16 @@ def check_paths(src: Path, out: Path, force: bool) -> tuple[Path, Path]:
         )
     if out in src.parents:
         raise DatasetError(f"--out {out} contains the source folder; choose a separate folder")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise DatasetError(f"{out} exists and is not empty; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is a file; a dataset is a folder: choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise DatasetError(f"{out} exists and is not empty; pass --force to replace it")
+        if out == Path.cwd() or out in Path.cwd().parents or out == Path.home():
+            # --force deletes OUT; never the folder the user is working in or their home
+            raise DatasetError(
+                f"--out {out} is the current folder, one of its parents or your home folder; "
+                "even with --force it is not replaced: choose a new folder")
     return src, out
 
 
@@ -354,6 +371,28 @@ def prepare(
     sources, skipped = walk_sources(src)
     scanned = len(sources) + len(skipped)
     partial = out.with_name(out.name + ".partial")
+    try:
+        return _build(cfg, src, out, partial, sources, skipped, scanned, credits, progress, started)
+    except (OSError, OutputWriteError) as e:
+        # A full disk or an unwritable --out: don't leave a dataset missing the images
+        # that failed (nor a partial folder filling the disk); an existing OUT is kept.
+        shutil.rmtree(partial, ignore_errors=True)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise DatasetError(f"could not write the dataset to {out}: {why}; nothing was written") from e
+
+
+def _build(
+    cfg: PrepareConfig,
+    src: Path,
+    out: Path,
+    partial: Path,
+    sources: list[tuple[str, Path]],
+    skipped: list[Skipped],
+    scanned: int,
+    credits: dict,
+    progress: Callable[[int, int], None] | None,
+    started: float,
+) -> PrepareResult:
     if partial.exists():
         shutil.rmtree(partial)  # left by a killed run
     tmp_dir = partial / "_tmp"
@@ -370,6 +409,9 @@ def prepare(
     skipped.extend(more_skipped)
     skipped.sort(key=lambda s: s.source)
     shutil.rmtree(tmp_dir)
+    if not records:
+        shutil.rmtree(partial)
+        raise DatasetError(_nothing_usable(src, skipped))
 
     manifest = Manifest(
         resolution=cfg.resolution,
@@ -404,6 +446,17 @@ def prepare(
         skipped=skipped,
         seconds=time.perf_counter() - started,
     )
+
+
+def _nothing_usable(src: Path, skipped: list[Skipped]) -> str:
+    if not skipped:
+        return f"no files found in {src}; nothing was written"
+    kinds: dict[str, int] = {}
+    for sk in skipped:
+        kind = sk.reason.split(":")[0].split(" of ")[0].split(" (")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    why = ", ".join(f"{kind} ×{n}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return f"none of the {len(skipped)} files in {src} gave an image ({why}); nothing was written"
 
 
 def _number_and_dedupe(
