@@ -75,7 +75,7 @@ def test_face_without_extra_or_bad_options_is_one_line(tmp_path: Path):
         r = runner.invoke(cli, ["dataset", "prepare", "src", "--out", "o", "--resolution", "100"])
         assert r.exit_code == 1 and "power of two" in r.output and "Traceback" not in r.output
         r = runner.invoke(cli, ["dataset", "prepare", "src", "--out", "o", "--background", "red"])
-        assert r.exit_code == 2 and "hex colour" in r.output
+        assert r.exit_code == 2 and "hex colour" in r.output and "--background" in r.output
         r = runner.invoke(cli, ["dataset", "inspect", "src"])
         assert r.exit_code == 0 and "0 images" in r.output
 

@@ -22,11 +22,13 @@ def dataset() -> None:
 def _rgb(value: str) -> tuple[int, int, int]:
     v = value.strip().lstrip("#")
     if len(v) != 6:
-        raise click.BadParameter("use a hex colour such as ffffff or 000000")
+        raise click.BadParameter("use a hex colour such as ffffff or 000000",
+                                 param_hint="--background")
     try:
         return tuple(int(v[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
     except ValueError:
-        raise click.BadParameter("use a hex colour such as ffffff or 000000") from None
+        raise click.BadParameter("use a hex colour such as ffffff or 000000",
+                                 param_hint="--background") from None
 
 
 @dataset.command("prepare", epilog=FACE_HELP)

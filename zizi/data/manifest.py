@@ -128,6 +128,12 @@ def load_credits(path: Path) -> dict[str, Credit]:
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise DatasetError(f"cannot read credits CSV {path}: {e.strerror}") from e
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"{path} is not UTF-8 text; save it as 'CSV UTF-8' (in Excel or LibreOffice: "
+            "Save As, CSV, character set UTF-8)") from None
+    except csv.Error as e:
+        raise DatasetError(f"{path} is not a readable CSV file: {e}") from e
     if not rows:
         return {}
     cols = {c.strip().lower(): c for c in rows[0] if c}
