@@ -56,6 +56,26 @@ def test_inspect_plain_folder(tmp_path: Path):
     assert s.duplicate_groups == [["0.png", "copy.png"]]
 
 
+def test_inspect_unreadable_image_or_sheet_folder_is_one_clear_error(prepared: Path,
+                                                                      tmp_path: Path):
+    from zizi.errors import DatasetError, ZiziError
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    smooth_noise(0, (32, 32)).save(plain / "a.png")
+    (plain / "notes.jpg").write_text("not a photo")
+    with pytest.raises(DatasetError, match="notes.jpg cannot be read.*zizi dataset prepare"):
+        inspect_dataset(plain)  # was: PIL.UnidentifiedImageError traceback
+    first = load_manifest(prepared).images[0].file
+    (prepared / first).unlink()  # an image deleted by hand
+    with pytest.raises(DatasetError, match="cannot be read"):
+        inspect_dataset(prepared)
+    (tmp_path / "notes.txt").write_text("mine")
+    smooth_noise(1, (32, 32)).save(plain / "notes.jpg")
+    with pytest.raises(ZiziError, match="cannot write into"):
+        inspect_dataset(plain, sheet_dir=tmp_path / "notes.txt" / "sheets")
+
+
 def test_remove_by_name_and_photo_records_it(prepared: Path, messy: Path):
     before = len(load_manifest(prepared).images)
     # A participant sends a phone re-save of their photo, smaller and recompressed.

@@ -72,9 +72,15 @@ def inspect_dataset(
     sheets: list[Path] = []
     page: list[tuple[str, Image.Image]] = []
     for i, name in enumerate(files):
-        with Image.open(folder / name) as im:
-            sizes[f"{im.width}×{im.height}"] += 1
-            rgb = im.convert("RGB")
+        try:
+            with Image.open(folder / name) as im:
+                sizes[f"{im.width}×{im.height}"] += 1
+                rgb = im.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            hint = ("re-run `zizi dataset prepare`" if manifest else
+                    "run `zizi dataset prepare` on it to get a clean dataset and a report")
+            raise DatasetError(
+                f"{folder / name} cannot be read as an image ({e}); {hint}") from e
         small = np.asarray(rgb.resize((64, 64), Image.Resampling.BOX), dtype=np.float64)
         sums += small.sum((0, 1))
         sq_sums += (small**2).sum((0, 1))
@@ -192,7 +198,9 @@ def _write_sheet(page: list, sheet_dir: Path, number: int, first_index: int) -> 
         sheet.paste(im, (x, y))
         label = f"{first_index + k} {Path(name).name}"
         draw.text((x + 1, y + thumb + 1), label[: max(4, thumb // 6)], fill=(220, 220, 220))
-    sheet_dir.mkdir(parents=True, exist_ok=True)
-    path = sheet_dir / f"contact-{number:03d}.png"
-    sheet.save(path)
-    return path
+    import numpy as np
+
+    from zizi.render.images import save_png
+
+    # atomic, and an unwritable --sheets folder is one clear error
+    return save_png(np.asarray(sheet), sheet_dir / f"contact-{number:03d}.png")

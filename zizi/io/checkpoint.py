@@ -119,7 +119,7 @@ def make_temp_beside(path: Path, error: type[ZiziError] = CheckpointError) -> tu
         blocker = next((p for p in path.parents if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             why = f"{blocker} is a file, not a folder"
-        raise error(f"cannot write into {path.parent}: {why}; choose another --out") from e
+        raise error(f"cannot write into {path.parent}: {why}; choose another output folder") from e
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
