@@ -178,7 +178,7 @@ def safe_load(
     except CheckpointError:
         raise
     except (EOFError, pickle.UnpicklingError) as e:
-        raise CheckpointError(f"{what} is truncated or not a pickle ({e or 'unexpected end of file'})") from e
+        raise CheckpointError(f"{what} is truncated or not a pickle ({str(e) or 'the file ends too early'})") from e
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"{what} is malformed: {type(e).__name__}: {e}") from e
     except MemoryError as e:
