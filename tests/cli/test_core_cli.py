@@ -155,3 +155,8 @@ def test_generate_out_that_cannot_be_created(ckpt, tmp_path):
     assert result.exit_code == 1 and "cannot create the output folder" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_info_on_a_folder_says_so(tmp_path):
+    result = run("info", tmp_path)
+    assert result.exit_code == 1 and "is a folder, not a checkpoint file" in result.output

@@ -34,3 +34,10 @@ def test_export_of_non_zizi_file_is_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(bad), "--out", str(tmp_path / "y.pt")])
     assert result.exit_code == 1 and "not a zizi checkpoint" in result.output
     assert "Traceback" not in result.output
+
+
+def test_export_refuses_a_safetensors_name(tmp_path):
+    src = save_checkpoint(tmp_path / "tiny.safetensors", tiny_checkpoint(8))
+    result = CliRunner().invoke(cli, ["export", str(src), "--out", str(tmp_path / "x.safetensors")])
+    assert result.exit_code == 2 and ".pt" in result.output  # was: a torch pickle named .safetensors
+    assert not (tmp_path / "x.safetensors").exists()

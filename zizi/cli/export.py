@@ -41,6 +41,10 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
     from zizi.io.checkpoint import load_checkpoint
     from zizi.io.rosinality import rosinality_incompatibilities, save_rosinality
 
+    if out.suffix.lower() == ".safetensors":
+        # a torch pickle under zizi's extension would fool people and `zizi info` alike
+        raise click.BadParameter("a rosinality file is a torch .pt file; use e.g. --out ffhq.pt",
+                                 param_hint="--out")
     if out.exists() and not force:
         raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
     if out.resolve() == checkpoint.resolve():

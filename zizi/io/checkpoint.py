@@ -161,6 +161,8 @@ def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
 
 def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     size = path.stat().st_size
