@@ -108,8 +108,11 @@ def test_prepare_face_modes(astronaut, tmp_path: Path):
     r = prepare(PrepareConfig(src=src, out=tmp_path / "g", resolution=64, align="face-or-center"))
     m = load_manifest(tmp_path / "g")
     assert [x.transform["align"] for x in m.images] == ["face", "face", "center"]
-    r = prepare(
-        PrepareConfig(src=src, out=tmp_path / "h", resolution=64, align="face", min_face=1000)
-    )
-    # Faces far below min_face are not even looked for (the detector runs on a smaller copy).
-    assert [s.reason for s in r.skipped] == ["no face found"] * 3
+    # Faces far below min_face are not even looked for (the detector runs on a smaller copy);
+    # a run that yields no image is an error that names the reasons, and writes nothing.
+    from zizi.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="no face found ×3"):
+        prepare(PrepareConfig(src=src, out=tmp_path / "h", resolution=64, align="face",
+                              min_face=1000))
+    assert not (tmp_path / "h").exists()
