@@ -47,3 +47,24 @@ def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(ckpt, tmp_path, mo
     with pytest.raises(CheckpointError, match="disk full.*nothing was written"):
         save_rosinality(tmp_path / "x.pt", ckpt)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("doc, extra", [
+    ({"format": "zizi-checkpoint", "format_version": 1}, {}),  # no nets
+    ({"format": "zizi-checkpoint", "format_version": "x", "nets": {}}, {}),
+    ({"format": "zizi-checkpoint", "format_version": 1,
+      "nets": {"G_ema": {"kind": "generator", "config": {"z_dimm": 3}}}}, {}),
+    ({"format": "zizi-checkpoint", "format_version": 1, "nets": {}},
+     {"a": {"dtype": "F32", "shape": [1]}}),  # no data_offsets
+])
+def test_damaged_header_is_one_clear_error(tmp_path, doc, extra):
+    import json
+    import struct
+
+    from zizi.io.checkpoint import read_header
+
+    blob = json.dumps({"__metadata__": {"zizi": json.dumps(doc)}, **extra}).encode()
+    path = tmp_path / "hand-edited.safetensors"
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    with pytest.raises(CheckpointError, match="header is damaged"):  # was: KeyError/TypeError
+        read_header(path)

@@ -13,6 +13,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the full header as JSON.")
 def info(checkpoint: Path, as_json: bool) -> None:
     """Describe CHECKPOINT: resolution, dims, parameter counts, mixed precision, provenance."""
+    from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
     from zizi.io.checkpoint import read_header, tensor_shapes
 
     doc = read_header(checkpoint)
@@ -31,7 +32,8 @@ def info(checkpoint: Path, as_json: bool) -> None:
         counts[net] = counts.get(net, 0) + n
     click.echo(f"{checkpoint}  (zizi checkpoint, format {doc['format_version']})")
     for net, entry in doc["nets"].items():
-        c = entry["config"]
+        cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
+        c = to_dict(from_dict(cls, entry["config"]))  # defaults filled in (checked on read)
         line = f"  {net:<6} {entry['kind']:<14} {c['img_resolution']}x{c['img_resolution']}"
         if entry["kind"] == "generator":
             line += f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}  mapping layers={c['mapping']['num_layers']}"

@@ -184,15 +184,36 @@ def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
         doc = json.loads(meta["zizi"])
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: the zizi header is corrupt ({e})") from e
-    if doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _not_zizi(path)
-    if doc.get("format_version", 0) > FORMAT_VERSION:
+    version = doc.get("format_version", 0)
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: the zizi header is damaged (format_version {version!r})")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi")
-    expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    try:
+        _check_nets(doc["nets"])
+        expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                           default=0)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
+        # a hand-edited or damaged header: one line, not a traceback
+        raise CheckpointError(f"{path}: the zizi header is damaged ({type(e).__name__}: {e})") from e
     if size < 8 + n + expected_end:
         raise CheckpointError(f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})")
     return doc, header
+
+
+def _check_nets(nets: dict[str, Any]) -> None:
+    """Every net entry is a known name with a kind and a config that parses."""
+    for name, entry in nets.items():
+        if NET_KINDS.get(name) != entry["kind"]:
+            raise ValueError(f"net {name!r} of kind {entry['kind']!r}")
+        cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
+        try:
+            from_dict(cls, entry["config"], f"{name} config")
+        except ZiziError as e:
+            raise ValueError(str(e)) from e
 
 
 def _not_zizi(path: Path) -> CheckpointError:
@@ -266,5 +287,7 @@ def _load_state(net, state: dict[str, Any], which: str) -> None:
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).splitlines()[0:3]
-        raise CheckpointError(f"{which} weights do not fit its config: {' '.join(first)}") from e
+        first = " ".join(str(e).splitlines()[0:3])
+        if len(first) > 300:
+            first = first[:300] + " …"
+        raise CheckpointError(f"{which} weights do not fit its config: {first}") from e
