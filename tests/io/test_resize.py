@@ -111,3 +111,8 @@ def test_cli_resize(tmp_path):
         cli, ["resize", str(src), "--resolution", "32", "--out", str(tmp_path / "u.safetensors")]
     )
     assert bad.exit_code == 1 and "cannot raise" in bad.output
+    same = CliRunner().invoke(
+        cli, ["resize", str(src), "--resolution", "16", "--out", str(tmp_path / "s.safetensors")]
+    )
+    assert same.exit_code == 2 and "already 16x16" in same.output
+    assert not (tmp_path / "s.safetensors").exists()

@@ -48,6 +48,8 @@ def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool)
         raise click.UsageError("--out must differ from the checkpoint")
     ckpt = load_checkpoint(checkpoint)
     src = ckpt.g_config.img_resolution
+    if int(resolution) == src:
+        raise click.UsageError(f"{checkpoint.name} is already {src}x{src}; nothing to resize")
     small = resize_checkpoint(ckpt, int(resolution), seed=seed)
     save_checkpoint(out, small)
     click.echo(f"Resized {checkpoint.name} from {src}x{src} to {resolution}x{resolution} -> {out}")
