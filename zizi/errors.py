@@ -13,6 +13,10 @@ class CheckpointError(ZiziError):
     """A checkpoint file is missing, unreadable, truncated or of an unknown format."""
 
 
+class WrongFormatError(CheckpointError):
+    """A file is a different kind of file than the command takes (a usage mistake)."""
+
+
 class UnsafePickleError(CheckpointError):
     """A pickle asked for a global outside the allow-list; nothing was executed."""
 

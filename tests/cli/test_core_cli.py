@@ -86,8 +86,11 @@ def test_bad_seeds_are_usage_errors(ckpt, tmp_path, seeds):
 
 def test_generate_refuses_a_pickle(tmp_path):
     result = run("generate", FIXTURE, "--seeds", "0", "--out", tmp_path / "x")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage mistake, not a broken file
     assert "not a zizi checkpoint" in result.output and "zizi import" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+    result = run("info", FIXTURE)
+    assert result.exit_code == 2 and "not a zizi checkpoint" in result.output
 
 
 def test_generate_refuses_truncated_checkpoint(ckpt, tmp_path):

@@ -32,7 +32,7 @@ def test_export_of_non_zizi_file_is_one_line_error(tmp_path):
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"\x80\x04junk")
     result = CliRunner().invoke(cli, ["export", str(bad), "--out", str(tmp_path / "y.pt")])
-    assert result.exit_code == 1 and "not a zizi checkpoint" in result.output
+    assert result.exit_code == 2 and "not a zizi checkpoint" in result.output  # a usage mistake
     assert "Traceback" not in result.output
 
 

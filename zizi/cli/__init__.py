@@ -42,10 +42,12 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         # Library errors are user-facing: one line, exit 1, no traceback. Done here (not
         # only in main) so CliRunner tests see exactly what a person sees.
-        from zizi.errors import ZiziError
+        from zizi.errors import WrongFormatError, ZiziError
 
         try:
             return super().invoke(ctx)
+        except WrongFormatError as e:  # e.g. a .pkl given where a zizi checkpoint belongs
+            raise click.UsageError(str(e)) from e
         except ZiziError as e:
             raise click.ClickException(str(e)) from e
         except KeyboardInterrupt:

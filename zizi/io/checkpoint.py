@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
-from zizi.errors import CheckpointError, ZiziError
+from zizi.errors import CheckpointError, WrongFormatError, ZiziError
 
 if TYPE_CHECKING:
     import torch
@@ -216,9 +216,9 @@ def _check_nets(nets: dict[str, Any]) -> None:
             raise ValueError(str(e)) from e
 
 
-def _not_zizi(path: Path) -> CheckpointError:
+def _not_zizi(path: Path) -> WrongFormatError:
     hint = " (looks like a pickle: run `zizi import` on it first)" if _looks_like_pickle(path) else ""
-    return CheckpointError(f"{path} is not a zizi checkpoint{hint}")
+    return WrongFormatError(f"{path} is not a zizi checkpoint{hint}")
 
 
 def _looks_like_pickle(path: Path) -> bool:
