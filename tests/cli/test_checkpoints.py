@@ -23,7 +23,7 @@ def test_fetch_unknown_name_is_one_line_error():
 
 
 def test_import_by_name_offline_is_one_clear_line(monkeypatch, tmp_path):
-    from tests.io.ckpt_helpers.http_server import free_port
+    from tests.helpers.http_server import free_port
     from zizi.io import known
 
     url = f"http://127.0.0.1:{free_port()}/ffhq-res1024.pkl"

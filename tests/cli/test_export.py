@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from click.testing import CliRunner
 
-from tests.io.ckpt_helpers.nets import tiny_checkpoint
+from tests.helpers.tiny import tiny_checkpoint
 from zizi.cli import cli
 from zizi.io.checkpoint import save_checkpoint
 

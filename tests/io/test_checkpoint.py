@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from tests.io.ckpt_helpers.nets import tiny_checkpoint
+from tests.helpers.tiny import tiny_checkpoint
 from zizi.errors import CheckpointError
 from zizi.io.checkpoint import save_checkpoint
 from zizi.io.rosinality import save_rosinality

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.io.ckpt_helpers.http_server import Served, free_port, serve
+from tests.helpers.http_server import Served, free_port, serve
 from zizi.errors import DownloadError
 from zizi.io.download import download
 

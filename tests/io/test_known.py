@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.io.ckpt_helpers.http_server import Served, serve
+from tests.helpers.http_server import Served, serve
 from zizi.errors import DownloadError, ZiziError
 from zizi.io import known
 
@@ -107,7 +107,7 @@ def _with_opener(fn, opener):
 
 
 def test_offline_message_names_url_and_folder(monkeypatch, tmp_path):
-    from tests.io.ckpt_helpers.http_server import free_port
+    from tests.helpers.http_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/stylegan2-ffhq.pkl"
     entry = known.KnownCheckpoint("down-test", url, "ffhq.pkl", 1024, "nvidia", "test", 364, "t")

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from tests.helpers.tiny import FIXTURES
-from tests.io.ckpt_helpers.nets import tiny_checkpoint
+from tests.helpers.tiny import FIXTURES, tiny_checkpoint
 from zizi.cli import cli
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import (

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.tiny import FIXTURES
-from tests.io.ckpt_helpers.nets import tiny_checkpoint
+from tests.helpers.tiny import FIXTURES, tiny_checkpoint
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.checkpoint import build_discriminator, build_generator
 from zizi.io.importers import detect_format, import_checkpoint

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.io.ckpt_helpers.nets import tiny_checkpoint
-from tests.io.ckpt_helpers.tf_writer import fake_tf_modules, write_tf_pickle
+from tests.helpers.tf_writer import fake_tf_modules, write_tf_pickle
+from tests.helpers.tiny import tiny_checkpoint
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.checkpoint import build_discriminator, build_generator
 from zizi.io.importers import detect_format, import_checkpoint
@@ -84,7 +84,7 @@ def test_disallowed_global_refused(tmp_path):
 
             return os.system, ("echo pwned",)
 
-    from tests.io.ckpt_helpers.tf_writer import _Network
+    from tests.helpers.tf_writer import _Network
 
     with fake_tf_modules():
         data = pickle.dumps((_Network("G", [("x", Evil())]), None, None), protocol=3)
@@ -103,7 +103,7 @@ def test_truncated_file_refused(tf_file, tmp_path):
 
 
 def test_object_array_refused(tmp_path):
-    from tests.io.ckpt_helpers.tf_writer import _Network
+    from tests.helpers.tf_writer import _Network
 
     with fake_tf_modules(old_numpy_names=False):
         data = pickle.dumps(
@@ -116,7 +116,7 @@ def test_object_array_refused(tmp_path):
 
 
 def test_tuple_of_other_things_refused(tmp_path):
-    from tests.io.ckpt_helpers.tf_writer import _Network
+    from tests.helpers.tf_writer import _Network
 
     with fake_tf_modules(old_numpy_names=False):
         data = pickle.dumps([_Network("G", [])], protocol=3)
@@ -127,7 +127,7 @@ def test_tuple_of_other_things_refused(tmp_path):
 
 
 def test_protocol_1_pickles_read(tmp_path):
-    from tests.io.ckpt_helpers.tf_writer import _Network
+    from tests.helpers.tf_writer import _Network
 
     with fake_tf_modules(old_numpy_names=False):
         data = pickle.dumps((_Network("G", [("a", np.ones(3, np.float32))]),), protocol=1)
