@@ -94,6 +94,19 @@ def test_truncation_cutoff_only_touches_first_ws():
     torch.testing.assert_close(G.mapping(z, truncation_psi=0.0)[0, 0], G.mapping.w_avg)
 
 
+def test_truncation_without_w_avg_is_refused():
+    import dataclasses
+
+    from zizi.config import MappingConfig
+
+    cfg = dataclasses.replace(tiny_g(8), mapping=MappingConfig(num_layers=2, w_avg_beta=None))
+    G = Generator(cfg)
+    assert "mapping.w_avg" not in G.state_dict()
+    G(torch.randn(1, 8))  # psi = 1 needs no average
+    with pytest.raises(ValueError, match="no w_avg"):
+        G(torch.randn(1, 8), truncation_psi=0.5)
+
+
 def test_w_avg_tracks_mapping_output():
     G = Generator(tiny_g(8)).train()
     z = torch.randn(16, 8)

@@ -66,6 +66,9 @@ class MappingNetwork(nn.Module):
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)  # [N, num_ws, w_dim]
         if truncation_psi != 1:
+            if not hasattr(self, "w_avg"):
+                raise ValueError("this mapping network tracks no w_avg (w_avg_beta is None), "
+                                 "so it cannot truncate; use truncation_psi=1")
             if self.num_ws is None or truncation_cutoff is None:
                 x = self.w_avg.lerp(x, truncation_psi)
             else:
