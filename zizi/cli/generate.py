@@ -63,6 +63,9 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     if class_idx is not None and class_idx >= G.c_dim:
         raise click.BadParameter(f"this checkpoint has {G.c_dim} classes (0-{G.c_dim - 1})",
                                  param_hint="--class")
+    if trunc != 1 and not hasattr(G.mapping, "w_avg"):
+        raise click.BadParameter(f"{checkpoint} stores no average w, so it cannot truncate",
+                                 param_hint="--trunc")
     dev = select_device(device)
     G = G.to(dev)
     batch = batch or (8 if dev.type == "cuda" else 1)
