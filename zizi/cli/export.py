@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zizi.cli.options import check_output
+
 
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -45,10 +47,7 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
         # a torch pickle under zizi's extension would fool people and `zizi info` alike
         raise click.BadParameter("a rosinality file is a torch .pt file; use e.g. --out ffhq.pt",
                                  param_hint="--out")
-    if out.exists() and not force:
-        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
-    if out.resolve() == checkpoint.resolve():
-        raise click.UsageError("--out must differ from the checkpoint")
+    check_output(out, checkpoint, force, suffix=None)
     ckpt = load_checkpoint(checkpoint)
     for note in rosinality_incompatibilities(ckpt):
         click.echo(f"warning: {note}", err=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zizi.cli.options import check_output
+
 
 @click.command("import")
 @click.argument("source")
@@ -34,12 +36,7 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
     src = resolve(source, checkpoints_dir, progress=True)
     if out is None:
         out = checkpoints_dir / f"{src.path.stem}.safetensors"
-    if out.suffix != ".safetensors":
-        raise click.BadParameter("the output must end in .safetensors", param_hint="--out")
-    if out.exists() and not force:
-        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
-    if out.resolve() == src.path.resolve():
-        raise click.UsageError("--out must differ from the source file")
+    check_output(out, src.path, force)
 
     ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
     if resolution is not None and resolution != ckpt.g_config.img_resolution:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 device_option = click.option(
     "--device", default="auto", show_default=True,
     help="auto (CUDA when available), cpu, or cuda[:N].",
 )
+
+
+def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".safetensors") -> None:
+    """Refuse an --out that would overwrite something (without --force) or the source itself."""
+    if suffix is not None and out.suffix != suffix:
+        raise click.BadParameter(f"the output must end in {suffix}", param_hint="--out")
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
+    if out.resolve() == source.resolve():
+        raise click.UsageError("--out must differ from the input file")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zizi.cli.options import check_output
+
 
 @click.command("resize")
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -40,12 +42,7 @@ def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool)
     from zizi.io.checkpoint import load_checkpoint, save_checkpoint
     from zizi.io.resize import resize_checkpoint
 
-    if out.suffix != ".safetensors":
-        raise click.BadParameter("the output must end in .safetensors", param_hint="--out")
-    if out.exists() and not force:
-        raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
-    if out.resolve() == checkpoint.resolve():
-        raise click.UsageError("--out must differ from the checkpoint")
+    check_output(out, checkpoint, force)
     ckpt = load_checkpoint(checkpoint)
     src = ckpt.g_config.img_resolution
     if int(resolution) == src:
