@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output
+from zizi.cli.options import check_output, overwrite_option
 
 
 @click.command("export")
@@ -28,12 +28,12 @@ from zizi.cli.options import check_output
 )
 @click.option(
     "--which",
-    type=click.Choice(["G_ema", "G"]),
+    type=click.Choice(["G_ema", "G"], case_sensitive=False),
     default="G_ema",
     show_default=True,
     help="Generator written as g_ema (the one encoders and editors use).",
 )
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@overwrite_option
 def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> None:
     """Export CHECKPOINT (a zizi .safetensors) to --format, e.g. for encoder tools.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output
+from zizi.cli.options import check_output, overwrite_option
 
 
 @click.command("import")
@@ -20,7 +20,7 @@ from zizi.cli.options import check_output
               help="Where well-known checkpoints are downloaded to.")
 @click.option("--resolution", type=int, default=None,
               help="Make a lower-resolution network (drops the top blocks; see `zizi resize --help`).")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@overwrite_option
 def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path,
                resolution: int | None, force: bool) -> None:
     """Import SOURCE (a file, or a well-known name from `zizi checkpoints`).

@@ -11,6 +11,8 @@ device_option = click.option(
     help="auto (CUDA when available), cpu, or cuda[:N].",
 )
 
+overwrite_option = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+
 
 def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".safetensors") -> None:
     """Refuse an --out that would overwrite something (without --force) or the source itself."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output
+from zizi.cli.options import check_output, overwrite_option
 
 
 @click.command("resize")
@@ -31,7 +31,7 @@ from zizi.cli.options import check_output
     show_default=True,
     help="Seed of the discriminator's fresh fromrgb layer.",
 )
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@overwrite_option
 def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool) -> None:
     """Make a lower-resolution copy of CHECKPOINT for small GPUs.
 
