@@ -48,9 +48,10 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     import torch
     from tqdm import tqdm
 
+    from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.latents import z_for_seeds
-    from zizi.render.images import make_grid, save_png, to_uint8
+    from zizi.render.images import make_grid, to_uint8
     from zizi.runtime import select_device
 
     ckpt = load_checkpoint(checkpoint, nets=[which])
@@ -88,9 +89,9 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                     noise_mode=noise_mode, generator=gen)
         arr = to_uint8(img)
         for seed, a in zip(chunk, arr):
-            save_png(a, out / f"seed{seed:04d}.png")
+            write_png(out / f"seed{seed:04d}.png", a)
         if grid:
             all_imgs.append(arr)
     if grid:
-        save_png(make_grid(np.concatenate(all_imgs)), out / "grid.png")
+        write_png(out / "grid.png", make_grid(np.concatenate(all_imgs)))
     click.echo(f"Wrote {len(seed_list)} image(s) to {out}" + (" and grid.png" if grid else ""))

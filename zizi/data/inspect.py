@@ -200,7 +200,7 @@ def _write_sheet(page: list, sheet_dir: Path, number: int, first_index: int) -> 
         draw.text((x + 1, y + thumb + 1), label[: max(4, thumb // 6)], fill=(220, 220, 220))
     import numpy as np
 
-    from zizi.render.images import save_png
+    from zizi.files import write_png
 
     # atomic, and an unwritable --sheets folder is one clear error
-    return save_png(np.asarray(sheet), sheet_dir / f"contact-{number:03d}.png")
+    return write_png(sheet_dir / f"contact-{number:03d}.png", np.asarray(sheet))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zizi.errors import DatasetError
+from zizi.files import write_json
 
 MANIFEST = "manifest.json"
 REPORT = "report.json"
@@ -79,12 +79,6 @@ class Manifest:
         )
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def load_manifest(dataset: Path) -> Manifest:
     path = Path(dataset) / MANIFEST
     if not path.is_file():
@@ -98,14 +92,14 @@ def load_manifest(dataset: Path) -> Manifest:
 
 
 def save_manifest(dataset: Path, manifest: Manifest) -> None:
-    write_json_atomic(Path(dataset) / MANIFEST, manifest.to_json())
+    write_json(Path(dataset) / MANIFEST, manifest.to_json())
     write_ada_labels(dataset, manifest.images)
 
 
 def write_ada_labels(dataset: Path, images: list[ImageRecord]) -> None:
     has_labels = images and all(r.label is not None for r in images)
     labels = [[r.file, r.label] for r in images] if has_labels else None
-    write_json_atomic(Path(dataset) / ADA_LABELS, {"labels": labels})
+    write_json(Path(dataset) / ADA_LABELS, {"labels": labels})
 
 
 @dataclass(frozen=True)

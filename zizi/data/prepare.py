@@ -27,10 +27,10 @@ from zizi.data.manifest import (
     credit_for,
     load_credits,
     save_manifest,
-    write_json_atomic,
 )
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
+from zizi.files import write_json
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
 ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
@@ -427,7 +427,7 @@ def _build(
         },
     )
     save_manifest(partial, manifest)
-    write_json_atomic(
+    write_json(
         partial / REPORT,
         {
             "scanned": len(sources)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
 from zizi.errors import CheckpointError, WrongFormatError, ZiziError
+from zizi.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -80,50 +80,16 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write `ckpt` to `path` atomically (temp file + fsync + rename)."""
+    """Write `ckpt` to `path` atomically (`zizi.files.atomic_write`)."""
     path = Path(path)
     for net in ckpt.tensors:
         if net not in NET_KINDS:
             raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
     items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
     meta = {"zizi": json.dumps(ckpt.header(), sort_keys=True)}
-    fd, tmp = make_temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_safetensors(f, items, meta)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError):
-            raise CheckpointError(f"could not write {path}: {e.strerror or e}; nothing was written") from e
-        raise
+    with atomic_write(path, "wb", error=CheckpointError) as f:
+        _write_safetensors(f, items, meta)
     return path
-
-
-def make_temp_beside(path: Path, error: type[ZiziError] = CheckpointError) -> tuple[int, str]:
-    """Create the folder of `path` and an empty temporary file beside it, for an atomic write.
-
-    The temporary file gets the usual permissions (0666 less the umask), not mkstemp's
-    0600, so the renamed checkpoint can be shared like any file the user saves.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    except OSError as e:
-        why = e.strerror or str(e)
-        blocker = next((p for p in path.parents if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            why = f"{blocker} is a file, not a folder"
-        raise error(f"cannot write into {path.parent}: {why}; choose another output folder") from e
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    return fd, tmp
 
 
 def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str]) -> None:

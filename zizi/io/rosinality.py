@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import CheckpointError, UnsafePickleError
-from zizi.io.checkpoint import Checkpoint, make_temp_beside
+from zizi.files import temp_beside
+from zizi.io.checkpoint import Checkpoint
 from zizi.io.layout import channel_schedule, discriminator_channels, generator_channels, pick_nets
 
 if TYPE_CHECKING:
@@ -375,7 +376,7 @@ def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema") ->
 
     path = Path(path)
     data = to_rosinality(ckpt, which)
-    fd, tmp = make_temp_beside(path)
+    fd, tmp = temp_beside(path, CheckpointError)
     os.close(fd)
     try:
         torch.save(data, tmp)

@@ -1,13 +1,9 @@
-"""Image conversion and safe PNG writing."""
+"""Image conversion: generator output to uint8 pixels, and grids (PNGs are written by `zizi.files.write_png`)."""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from zizi.errors import ZiziError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,23 +30,3 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.n
         r, col = divmod(i, cols)
         grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = images[i]
     return grid
-
-
-def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an [H, W, C] uint8 array as PNG atomically (temp file + rename)."""
-    from PIL import Image
-
-    from zizi.io.checkpoint import make_temp_beside
-
-    path = Path(path)
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
-    img = Image.fromarray(array[..., 0] if mode == "L" else array, mode=mode)
-    fd, tmp = make_temp_beside(path, ZiziError)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ZiziError(f"could not write {path}: {e.strerror or e}") from e
-    return path
