@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import device_option, progress_bar
 
 
 @click.command("generate")
@@ -36,6 +36,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
+    from zizi.text import plural
 
     try:
         seed_list = parse_seeds(seeds)
@@ -46,7 +47,6 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
 
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
@@ -77,7 +77,8 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
 
     all_imgs = []
     gen = torch.Generator(device=dev).manual_seed(0)
-    for i in tqdm(range(0, len(seed_list), batch), desc="generate", unit="batch", leave=False):
+    for i in progress_bar(iterable=range(0, len(seed_list), batch), desc="generate",
+                          unit="batch", leave=False):
         chunk = seed_list[i: i + batch]
         z = z_for_seeds(chunk, G.z_dim).to(dev)
         c = None
@@ -94,4 +95,4 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
             all_imgs.append(arr)
     if grid:
         write_png(out / "grid.png", make_grid(np.concatenate(all_imgs)))
-    click.echo(f"Wrote {len(seed_list)} image(s) to {out}" + (" and grid.png" if grid else ""))
+    click.echo(f"Wrote {plural(len(seed_list), 'image')} to {out}" + (" and grid.png" if grid else ""))

@@ -22,3 +22,11 @@ def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".sa
         raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
     if out.resolve() == source.resolve():
         raise click.UsageError("--out must differ from the input file")
+
+
+def progress_bar(**kwargs):
+    """The one progress bar of every command: tqdm on stderr, drawn only when stderr is
+    a terminal (never into a redirected log or a pipe)."""
+    from tqdm import tqdm
+
+    return tqdm(disable=None, **kwargs)
