@@ -122,33 +122,32 @@ def find(dataset: Path, target: str, max_bits: int = MATCH_BITS,
     return find_by_name(records, target)
 
 
-def same_picture(manifest: Manifest, dataset: Path, targets: list[str],
-                 matches: dict[str, Match]) -> dict[str, Match]:
-    """Images still in the set that are the same picture as a match or a named source.
+def via_skipped(manifest: Manifest, dataset: Path, target: str) -> list[Match]:
+    """A source skipped by `prepare` as a duplicate (report.json `duplicate_of`) stands
+    for the image it duplicates: naming it names that image."""
+    if Path(target).is_file():
+        return []
+    pattern = nfc(target)
+    out = []
+    for src, owner in _skipped_duplicates(dataset):
+        if name_matches(src, pattern):
+            out += [Match(r.file, r.source, f"{src} was skipped as its duplicate", 0)
+                    for r in manifest.images if r.source == owner]
+    return out
 
-    - A source skipped by `prepare` as a duplicate (report.json `duplicate_of`) stands
-      for the image it duplicates: removing it by name removes that image.
-    - Every image whose perceptual hash is within the dataset's near-duplicate distance
-      of a matched image, or made from the same source bytes, goes too (one step, not a
-      chain, so unrelated pictures are not swept along).
-    """
+
+def same_picture(manifest: Manifest, matches: dict[str, Match]) -> dict[str, Match]:
+    """Images still in the set that are the same picture as a match: made from the same
+    source bytes, or within the dataset's near-duplicate distance (one step from a
+    match, not a chain, so unrelated pictures are not swept along)."""
     from zizi.data.phash import NEAR_DUPLICATE_BITS, hamming
 
     near = int(manifest.options.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
     extra: dict[str, Match] = {}
-    skipped = _skipped_duplicates(dataset)
-    names = [nfc(t) for t in targets if not Path(t).is_file()]
-    for src, owner in skipped:
-        if any(name_matches(src, pat) for pat in names):
-            for r in manifest.images:
-                if r.source == owner and r.file not in matches:
-                    extra.setdefault(r.file, Match(
-                        r.file, r.source, f"{src} was skipped as its duplicate", 0))
-    found = {**matches, **extra}
     by_file = {r.file: r for r in manifest.images}
-    seeds = [by_file[f] for f in found if f in by_file]
+    seeds = [by_file[f] for f in matches if f in by_file]
     for r in manifest.images:
-        if r.file in found:
+        if r.file in matches:
             continue
         for m in seeds:
             if r.source_sha256 == m.source_sha256:
@@ -203,7 +202,7 @@ def remove(
     result = Removal([], [], warnings=manifest.warnings(), finished=sorted(pending_before))
     matches: dict[str, Match] = {}
     for t in targets:
-        found = find(dataset, t, max_bits, manifest.images)
+        found = find(dataset, t, max_bits, manifest.images) + via_skipped(manifest, dataset, t)
         if not found:
             when = _removed_before(manifest, t)
             if when:
@@ -213,7 +212,7 @@ def remove(
         for m in found:
             matches.setdefault(m.file, m)
     if matches:
-        matches.update(same_picture(manifest, dataset, targets, matches))
+        matches.update(same_picture(manifest, matches))
     result.removed = sorted(matches.values(), key=lambda m: m.file)
     if dry_run or not matches:
         return result
