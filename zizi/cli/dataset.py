@@ -234,3 +234,33 @@ def contains_cmd(dataset_dir: Path, photo: Path, max_distance: int) -> None:
     click.echo(f"yes: {plural(len(matches), 'image')}")
     for m in matches:
         click.echo(f"  {printable(m.file)} (source {printable(m.source)}; {printable(m.how)})")
+
+
+@dataset.command("card")
+@click.argument("dataset_dir", metavar="DATASET",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for DATASHEET.md and its charts [default: DATASET-datasheet "
+                   "next to it, so no chart PNG is taken for a training image].")
+def card_cmd(dataset_dir: Path, out: Path | None) -> None:
+    """Write a datasheet for DATASET: DATASHEET.md plus PNG charts.
+
+    From what the dataset records: counts, sources by folder, credit/licence/consent
+    coverage (and which sources lack each), the opt-out log, framing, skip reasons,
+    duplicates, resolution, colour and brightness. Nothing classifies people. Questions
+    only you can answer (motivation, collection, consent process, intended uses) are
+    headed prompts to fill in.
+    """
+    from zizi.data.card import write_card
+
+    with progress_bar(total=0, unit="img", desc="card") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        c = write_card(dataset_dir, out, progress=progress)
+    click.echo(f"{c.summary}")
+    click.echo(f"datasheet: {printable(c.datasheet)}")
+    for p in c.charts:
+        click.echo(f"chart: {printable(p)}")
