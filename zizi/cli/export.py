@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option
+from zizi.cli.options import check_output, overwrite_option, which_option
 
 
 @click.command("export")
@@ -26,13 +26,7 @@ from zizi.cli.options import check_output, overwrite_option
     required=True,
     help="Output file (.pt).",
 )
-@click.option(
-    "--which",
-    type=click.Choice(["G_ema", "G"], case_sensitive=False),
-    default="G_ema",
-    show_default=True,
-    help="Generator written as g_ema (the one encoders and editors use).",
-)
+@which_option("G_ema", "Generator written as g_ema (the one encoders and editors use).")
 @overwrite_option
 def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> None:
     """Export CHECKPOINT (a zizi .safetensors) to --format, e.g. for encoder tools.

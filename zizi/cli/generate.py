@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, progress_bar
+from zizi.cli.options import device_option, progress_bar, which_option
 
 
 @click.command("generate")
@@ -21,8 +21,7 @@ from zizi.cli.options import device_option, progress_bar
               show_default=True, help="Per-pixel noise: the stored maps, fresh noise, or none.")
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
               help="Class index for a conditional checkpoint.")
-@click.option("--which", type=click.Choice(["G_ema", "G"], case_sensitive=False), default="G_ema",
-              show_default=True, help="Which generator: the EMA weights (usual) or the raw ones.")
+@which_option("G_ema", "Which generator: the EMA weights (usual) or the raw ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; writes seedNNNN.png per seed.")
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images.")

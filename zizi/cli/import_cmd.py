@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option
+from zizi.cli.options import check_output, overwrite_option, which_option
 
 
 @click.command("import")
 @click.argument("source")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output .safetensors path [default: checkpoints/<name>.safetensors].")
-@click.option("--which", type=click.Choice(["G_ema", "G"], case_sensitive=False), default=None,
-              help="Import only this generator (with D); default: all networks in the file.")
+@which_option(None, "Import only this generator (with D); default: all networks in the file.")
 @click.option("--checkpoints-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("checkpoints"), show_default=True,
               help="Where well-known checkpoints are downloaded to.")
@@ -23,11 +22,18 @@ from zizi.cli.options import check_output, overwrite_option
 @overwrite_option
 def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path,
                resolution: int | None, force: bool) -> None:
-    """Import SOURCE (a file, or a well-known name from `zizi checkpoints`).
+    """Import SOURCE: a checkpoint file, or a well-known name such as ffhq-256, ffhq-1024
+    or metfaces-1024 (downloaded; `zizi checkpoints` lists them all).
 
-    Reads NVIDIA PyTorch pickles (stylegan2-ada-pytorch, stylegan3) without executing any
-    code they contain: only tensors and plain settings are accepted, and anything else in
-    the file is refused by name. The architecture is read from the checkpoint itself.
+    \b
+    Reads, by content (not by file name):
+      - NVIDIA PyTorch pickles (.pkl of stylegan2-ada-pytorch and stylegan3)
+      - NVIDIA TensorFlow pickles (.pkl of the original 2019 stylegan2)
+      - rosinality stylegan2-pytorch files (.pt, as used by pSp, e4e, ReStyle)
+      - zizi .safetensors (re-saved, e.g. with --resolution)
+
+    No code in the file is executed: only tensors and plain settings are accepted, and
+    anything else is refused by name. The architecture is read from the checkpoint itself.
     """
     from zizi.io.checkpoint import save_checkpoint
     from zizi.io.importers import import_checkpoint

@@ -30,3 +30,20 @@ def progress_bar(**kwargs):
     from tqdm import tqdm
 
     return tqdm(disable=None, **kwargs)
+
+
+class SpelledChoice(click.Choice):
+    """A case-insensitive choice whose help shows the choices as written (`[G_ema|G]`,
+    matching the default), not click's lower-cased forms."""
+
+    def __init__(self, choices: list[str]) -> None:
+        super().__init__(choices, case_sensitive=False)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return "[" + "|".join(self.choices) + "]"
+
+
+def which_option(default: str | None, help: str):
+    """--which G_ema|G, typed in any case; one spelling in help and default."""
+    return click.option("--which", type=SpelledChoice(["G_ema", "G"]), default=default,
+                        show_default=default is not None, help=help)
