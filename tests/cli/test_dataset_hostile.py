@@ -302,3 +302,15 @@ def test_control_characters_in_names_are_shown_escaped(tmp_path: Path):
         r = run("dataset", *args)
         assert "\x1b" not in r.output and "\x07" not in r.output, r.output
         assert "\\x1b" in r.output, r.output
+
+
+def test_info_shows_a_crafted_provenance_escaped(tmp_path: Path):
+    from tests.helpers.tiny import tiny_checkpoint
+    from zizi.io.checkpoint import save_checkpoint
+
+    ck = tiny_checkpoint()
+    ck.provenance = {**ck.provenance, "source_file": "face\x1b[2J\x1b]0;owned\x07.pkl"}
+    save_checkpoint(tmp_path / "t.safetensors", ck)
+    r = run("info", tmp_path / "t.safetensors")
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output and "face\\x1b[2J" in r.output
