@@ -203,7 +203,7 @@ def test_files_over_the_size_limit_are_skipped_as_too_large_unread(tmp_path: Pat
     r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
             "--workers", "1", "--max-file-mb", "2")
     assert r.exit_code == 0, r.output
-    assert "skipped huge.png: too large: 3 MB, over the 2 MB limit" in r.output
+    assert "skipped huge.png: too large: 3 MiB, over the 2 MiB limit" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
     assert report["skipped"][0]["reason"].startswith("too large")
     r = run("dataset", "prepare", "--help")

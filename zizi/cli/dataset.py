@@ -60,7 +60,7 @@ def _rgb(value: str) -> tuple[int, int, int]:
 @click.option("--min-face", type=click.IntRange(min=1), default=None,
               help="Smallest face (crop side in source pixels) [default: resolution/2].")
 @click.option("--max-file-mb", type=click.IntRange(min=1), default=DEFAULT_MAX_FILE_MB,
-              show_default=True, help="Source files larger than this are skipped as too large.")
+              show_default=True, help="Source files larger than this many MiB are skipped as too large.")
 @click.option("--follow-symlinks", is_flag=True,
               help="Also read symlinks that lead outside SRC (skipped and reported otherwise).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,

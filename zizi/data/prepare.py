@@ -60,7 +60,7 @@ class PrepareConfig:
     min_face: int | None = None  # smallest face crop side in source px; None = resolution // 2
     landmarks: Literal["5", "68"] = "5"  # "5": CC0 model; "68": non-commercial (iBUG 300-W)
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger headers are refused as decompression bombs
-    max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger source files are skipped as "too large"
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # MiB; larger source files are skipped as "too large"
     follow_symlinks: bool = False  # read links that lead outside src (private folders, /proc)
     near_bits: int = NEAR_DUPLICATE_BITS  # phash Hamming distance counted as near duplicate
     workers: int = 0  # processes; 0 = all cores
