@@ -142,6 +142,11 @@ def _pixel_stats(dataset: Path, m: Manifest,
 
 
 def _save(fig: Any, path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:  # counts of images: whole numbers on the count axis
+        axis = ax.xaxis if ax.get_xlabel() == "images" else ax.yaxis
+        axis.set_major_locator(MaxNLocator(integer=True))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return write_bytes(path, buf.getvalue(), error=DatasetError)
