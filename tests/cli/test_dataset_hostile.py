@@ -77,7 +77,8 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     assert r.output.count("left alone") == 4 and "outside the dataset" in r.output
     # The crafted entries stay on file, untouched, and are reported by every command.
     assert len(manifest(ds)["images"]) == 6
-    for args in (["inspect", ds, "--no-sheets"], ["contains", ds, tmp_path / "src" / "a.png"]):
+    for args in (["inspect", ds, "--no-sheets"], ["contains", ds, tmp_path / "src" / "a.png"],
+                 ["card", ds]):
         r = run("dataset", *args)
         assert r.output.count("left alone") == 4, r.output
     assert all(v.read_bytes() == b"precious" for v in victims)
@@ -120,6 +121,27 @@ def test_removal_killed_after_intent_is_finished_by_any_later_command(tmp_path: 
     assert "no image matches" not in r.output
     assert not any(r.get("pending") for r in manifest(ds)["removed"])
     assert len(manifest(ds)["images"]) == 1
+
+
+def test_a_failed_delete_is_one_line_and_finished_later(tmp_path: Path, monkeypatch):
+    import zizi.data.optout as optout
+
+    ds = prepared(tmp_path, ["a.png", "b.png"])
+    gone = next(r["file"] for r in manifest(ds)["images"] if r["source"] == "a.png")
+    real = optout.os.remove
+
+    def busy(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(optout.os, "remove", busy)
+    r = run("dataset", "remove", ds, "a.png")
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0, r.output
+    assert "the removal is recorded" in r.output and "Traceback" not in r.output
+    assert (ds / gone).exists() and len(manifest(ds)["images"]) == 1
+    monkeypatch.setattr(optout.os, "remove", real)
+    r = run("dataset", "inspect", ds, "--no-sheets")  # any later command finishes it
+    assert r.exit_code == 0, r.output
+    assert not (ds / gone).exists() and not manifest(ds)["removed"][0].get("pending")
 
 
 # -- 4. an opt-out takes the person off every contact sheet ---------------------------

@@ -260,6 +260,8 @@ def card_cmd(dataset_dir: Path, out: Path | None) -> None:
             bar.update(done - bar.n)
 
         c = write_card(dataset_dir, out, progress=progress)
+    for w in c.warnings:
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"{c.summary}")
     click.echo(f"datasheet: {printable(c.datasheet)}")
     for p in c.charts:

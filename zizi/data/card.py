@@ -40,6 +40,7 @@ class Card:
     datasheet: Path
     charts: list[Path] = field(default_factory=list)
     summary: str = ""
+    warnings: list[str] = field(default_factory=list)  # unsafe manifest entries left alone
 
 
 def coverage(images: list[ImageRecord]) -> list[Coverage]:
@@ -85,7 +86,7 @@ def write_card(
     ]
     text = _markdown(dataset, m, report, pixels)
     path = write_text(out / DATASHEET, text, error=DatasetError)
-    return Card(path, charts, summary_line(m))
+    return Card(path, charts, summary_line(m), m.warnings())
 
 
 # -- facts ---------------------------------------------------------------------------
