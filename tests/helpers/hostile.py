@@ -78,12 +78,24 @@ def nested_zizi_document(path: Path, depth: int = 200_000) -> Path:
 
 
 def nested_pickle(path: Path, depth: int = 200_000) -> Path:
-    """A pickle of a dict whose value is a list nested `depth` deep (no globals at all)."""
-    ops = bytearray(b"\x80\x02}X\x01\x00\x00\x00G")
-    ops += b"]" * depth  # depth empty lists on the stack
-    ops += b"a" * (depth - 1)  # APPEND each onto the one below
-    ops += b"s."  # SETITEM into the dict, STOP
-    Path(path).write_bytes(bytes(ops))
+    """A real tiny NVIDIA pickle whose `training_set_kwargs` is a dict nested `depth` deep
+    (written with pickle opcodes: Python's own pickler would itself recurse)."""
+    from tests.helpers.nvlabs_writer import write_nvlabs_pickle
+    from tests.helpers.tiny import tiny_d, tiny_g
+    from zizi.nets.discriminator import Discriminator
+    from zizi.nets.generator import Generator
+
+    marker = "DEEP-NESTING-MARKER"
+    write_nvlabs_pickle(path, Generator(tiny_g(8)), Discriminator(tiny_d(8)),
+                        extra_entries={"training_set_kwargs": marker})
+    blob = Path(path).read_bytes()
+    short = b"\x8c" + bytes([len(marker)]) + marker.encode()  # SHORT_BINUNICODE
+    assert blob.count(short) == 1
+    key = b"\x8c\x01k"
+    # EMPTY_DICT and a key, depth - 1 times, the innermost EMPTY_DICT, then SETITEM each
+    # dict into the one below it
+    deep = (b"}" + key) * (depth - 1) + b"}" + b"s" * (depth - 1)
+    Path(path).write_bytes(blob.replace(short, deep))
     return Path(path)
 
 
@@ -134,5 +146,5 @@ def zip_bomb_nvlabs(path: Path, declared_gib: float = 4.0) -> Path:
         def __reduce__(self):
             return (torch.storage._load_from_bytes, (inner,))
 
-    Path(path).write_bytes(pickle.dumps({"G": _Storage()}, protocol=2))
+    Path(path).write_bytes(pickle.dumps({"G": _Storage()}, protocol=4))
     return Path(path)

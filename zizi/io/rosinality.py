@@ -52,6 +52,12 @@ def _torch_load(path: Path) -> Any:
 
     import torch
 
+    from zizi.io.zipcheck import check_zip_sizes
+
+    with open(path, "rb") as f:
+        is_zip = f.read(2) == b"PK"
+    if is_zip:
+        check_zip_sizes(path, path.stat().st_size, str(path))
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
