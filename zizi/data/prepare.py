@@ -30,7 +30,7 @@ from zizi.data.manifest import (
 )
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
-from zizi.files import write_json
+from zizi.files import output_lock, write_json
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
 ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
@@ -368,6 +368,13 @@ def prepare(
 
         FaceFinder(landmarks=cfg.landmarks)  # fail now, in this process, if the extra is missing
 
+    with output_lock(out, error=DatasetError, what="the dataset"):  # two prepares on one --out: one clear line
+        return _prepare_locked(cfg, src, out, credits, progress, started)
+
+
+def _prepare_locked(cfg: PrepareConfig, src: Path, out: Path, credits: dict,
+                    progress: Callable[[int, int], None] | None, started: float) -> PrepareResult:
+    check_paths(cfg.src, cfg.out, cfg.force)  # again, holding the lock: a run that just ended
     sources, skipped = walk_sources(src)
     scanned = len(sources) + len(skipped)
     partial = out.with_name(out.name + ".partial")

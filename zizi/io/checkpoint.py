@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
 from zizi.errors import CheckpointError, WrongFormatError, ZiziError
-from zizi.files import atomic_write
+from zizi.files import atomic_write, remove_stale_temps
 
 if TYPE_CHECKING:
     import torch
@@ -80,15 +80,20 @@ class Checkpoint:
         }
 
 
-def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write `ckpt` to `path` atomically (`zizi.files.atomic_write`)."""
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, *, overwrite: bool = True) -> Path:
+    """Write `ckpt` to `path` atomically (`zizi.files.atomic_write`).
+
+    Temporary files that killed writers left in that folder are removed first.
+    `overwrite=False` never replaces a file that exists by the time the write ends.
+    """
     path = Path(path)
     for net in ckpt.tensors:
         if net not in NET_KINDS:
             raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
     items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
     meta = {"zizi": json.dumps(ckpt.header(), sort_keys=True)}
-    with atomic_write(path, "wb", error=CheckpointError) as f:
+    remove_stale_temps(path.parent)
+    with atomic_write(path, "wb", error=CheckpointError, overwrite=overwrite) as f:
         _write_safetensors(f, items, meta)
     return path
 
