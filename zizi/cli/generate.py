@@ -9,12 +9,17 @@ import click
 
 from zizi.cli.options import device_option, progress_bar, which_option
 
+# |psi| beyond a few already draws noise; far beyond, w overflows float32 on the way to
+# the network, so larger values are refused rather than turned into NaN images.
+MAX_PSI = 100.0
+
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)).")
 @click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-              help="Truncation psi: 1 = no truncation, 0 = the average face.")
+              help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
+                   f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
 @click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
               help="Truncate only the first N ws (coarse styles); default all.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
@@ -43,6 +48,9 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
         raise click.BadParameter(str(e), param_hint="--seeds") from None
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
+    if abs(trunc) > MAX_PSI:
+        raise click.BadParameter(f"{trunc:g} is out of range: use a value between -{MAX_PSI:g} and "
+                                 f"{MAX_PSI:g} (0.5-1 is usual)", param_hint="--trunc")
 
     import numpy as np
     import torch

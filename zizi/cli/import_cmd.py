@@ -35,6 +35,7 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
     No code in the file is executed: only tensors and plain settings are accepted, and
     anything else is refused by name. The architecture is read from the checkpoint itself.
     """
+    from zizi.files import output_lock
     from zizi.io.checkpoint import save_checkpoint
     from zizi.io.importers import import_checkpoint
     from zizi.io.known import resolve
@@ -44,14 +45,16 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
         out = checkpoints_dir / f"{src.path.stem}.safetensors"
     check_output(out, src.path, force)
 
-    ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
-    if resolution is not None and resolution != ckpt.g_config.img_resolution:
-        from zizi.io.resize import resize_checkpoint
+    with output_lock(out):  # a second run on the same --out gets one line, not a race
+        check_output(out, src.path, force)
+        ckpt = import_checkpoint(src.path, which=which, sha256=src.sha256)
+        if resolution is not None and resolution != ckpt.g_config.img_resolution:
+            from zizi.io.resize import resize_checkpoint
 
-        ckpt = resize_checkpoint(ckpt, resolution)
-    if src.name:
-        ckpt.provenance.update(known_name=src.name, source_url=src.url)
-    save_checkpoint(out, ckpt)
+            ckpt = resize_checkpoint(ckpt, resolution)
+        if src.name:
+            ckpt.provenance.update(known_name=src.name, source_url=src.url)
+        save_checkpoint(out, ckpt, overwrite=force)
     g = ckpt.g_config
     click.echo(f"Imported {src.path.name} ({ckpt.provenance.get('importer')}): "
                f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> {out}")

@@ -39,7 +39,7 @@ from zizi.data.manifest import (
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
 from zizi.faults import fault_point
-from zizi.files import write_json
+from zizi.files import output_lock, write_json
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
 ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
@@ -408,7 +408,6 @@ def prepare(
 ) -> PrepareResult:
     """Build the dataset described by `cfg`; `progress(done, total)` after each file."""
     started = time.perf_counter()
-    recover_swap(Path(cfg.out).resolve())
     src, out = check_paths(cfg.src, cfg.out, cfg.force)
     credits = load_credits(cfg.credits) if cfg.credits else {}
     if cfg.align in ("face", "face-or-center"):
@@ -416,6 +415,14 @@ def prepare(
 
         FaceFinder(landmarks=cfg.landmarks)  # fail now, in this process, if the extra is missing
 
+    with output_lock(out, error=DatasetError, what="the dataset"):  # two prepares on one --out: one clear line
+        return _prepare_locked(cfg, src, out, credits, progress, started)
+
+
+def _prepare_locked(cfg: PrepareConfig, src: Path, out: Path, credits: dict,
+                    progress: Callable[[int, int], None] | None, started: float) -> PrepareResult:
+    recover_swap(out)  # holding the lock, so only a dead run's half-done swap is finished
+    check_paths(cfg.src, cfg.out, cfg.force)  # again, holding the lock: a run that just ended
     sources, skipped = walk_sources(src, cfg.follow_symlinks, cfg.max_file_mb)
     scanned = len(sources) + len(skipped)
     partial = out.with_name(out.name + ".partial")
