@@ -548,7 +548,8 @@ def _nothing_usable(src: Path, skipped: list[Skipped]) -> str:
         kind = sk.reason.split(":")[0].split(" of ")[0].split(" (")[0]
         kinds[kind] = kinds.get(kind, 0) + 1
     why = ", ".join(f"{kind} ×{n}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    return f"none of the {len(skipped)} files in {src} gave an image ({why}); nothing was written"
+    files = "the 1 file" if len(skipped) == 1 else f"the {len(skipped)} files"
+    return f"none of {files} in {src} gave an image ({why}); nothing was written"
 
 
 def _number_and_dedupe(
