@@ -48,6 +48,8 @@ def test_removing_by_photo_or_glob_takes_near_duplicates_in_the_set(tmp_path: Pa
     ds = tmp_path / "ds"
     assert run("dataset", "prepare", src, "--out", ds, "--resolution", "64",
                "--workers", "1").exit_code == 0  # no --dedupe: three copies stay in the set
+    r = run("dataset", "remove", ds, src / "rgb.png", "--dry-run")  # by photo
+    assert r.exit_code == 0 and "3 images would be removed" in r.output, r.output
     r = run("dataset", "remove", ds, "near_*.jpg")
     assert r.exit_code == 0 and "3 images removed" in r.output, r.output
     assert "near duplicate of" in r.output and "same source bytes" not in r.output

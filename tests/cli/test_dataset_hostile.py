@@ -308,6 +308,17 @@ def test_names_match_after_nfc_normalisation(tmp_path: Path):
     assert "already removed" in r.output
 
 
+def test_a_file_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path):
+    src = photos(tmp_path / "src", ["ok.png"])
+    smooth_noise(5, (48, 48)).save(os.fsencode(src) + b"/bad\xff.png")
+    r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+            "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert "skipped bad\\udcff.png: file name is not valid UTF-8" in r.output
+    report = json.loads((tmp_path / "ds" / "report.json").read_text())
+    assert report["skipped"][0]["source"] == "bad\\udcff.png"
+
+
 # -- 12. terminal escapes -------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
 from zizi.faults import fault_point
 from zizi.files import output_lock, write_json
+from zizi.text import printable
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
 ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
@@ -119,6 +120,12 @@ def walk_sources(
             return
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are no UTF-8 (an old zip, a Windows disk)
+                skipped.append(Skipped(printable(child), "file name is not valid UTF-8 "
+                                       "(its bytes are shown escaped); rename the file"))
+                continue
             try:
                 st = entry.stat(follow_symlinks=True)
             except OSError:
