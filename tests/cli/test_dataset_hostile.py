@@ -88,6 +88,19 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     assert len(ImageDataset(ds)) == 2
 
 
+@pytest.mark.parametrize("field,value", [("phash", "zz"), ("source_size", "big"),
+                                         ("transform", None), ("source", 3)])
+def test_a_crafted_record_is_a_damaged_manifest_not_a_traceback(tmp_path: Path, field, value):
+    ds = prepared(tmp_path, ["a.png"])
+    m = manifest(ds)
+    m["images"][0][field] = value
+    (ds / "manifest.json").write_text(json.dumps(m))
+    for args in (["inspect", ds, "--no-sheets"], ["remove", ds, "a.png"], ["card", ds]):
+        r = run("dataset", *args)
+        assert r.exit_code == 1 and "is damaged" in r.output, r.output
+        assert r.output.strip().count("\n") == 0
+
+
 # -- 3. an interrupted opt-out always finishes ----------------------------------------
 
 

@@ -89,14 +89,35 @@ class Manifest:
                 f"manifest.json is format version {d['version']}; this zizi reads "
                 f"up to {FORMAT_VERSION}: upgrade zizi"
             )
-        images = [ImageRecord(**{**r, "source_size": tuple(r["source_size"])}) for r in d["images"]]
+        images = [_record(r) for r in d["images"]]
+        removed = d.get("removed", [])
+        if not isinstance(removed, list) or not all(isinstance(e, dict) for e in removed):
+            raise ValueError("the opt-out log is not a list of records")
+        if not isinstance(d.get("options", {}), dict):
+            raise ValueError("options is not a mapping")
         return cls(
             resolution=d["resolution"],
             align=d["align"],
             images=images,
-            removed=d.get("removed", []),
+            removed=removed,
             options=d.get("options", {}),
         )
+
+
+def _record(r: dict[str, Any]) -> ImageRecord:
+    """One image record, its fields checked: a crafted manifest is "damaged", never a
+    traceback later in inspect or remove."""
+    rec = ImageRecord(**{**r, "source_size": tuple(r["source_size"])})
+    for name in ("source_phash", "phash"):
+        value = getattr(rec, name)
+        if not isinstance(value, str) or len(value) != 16:
+            raise ValueError(f"{name} of {rec.file!r} is not 16 hex digits")
+        int(value, 16)
+    if not isinstance(rec.source, str) or not isinstance(rec.transform, dict):
+        raise ValueError(f"record {rec.file!r} has no source or transform")
+    if len(rec.source_size) != 2 or not all(isinstance(v, int) for v in rec.source_size):
+        raise ValueError(f"source_size of {rec.file!r} is not two integers")
+    return rec
 
 
 def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
