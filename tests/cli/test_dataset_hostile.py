@@ -85,7 +85,16 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     # and the training set never reads them
     from zizi.data.dataset import ImageDataset
 
-    assert len(ImageDataset(ds)) == 2
+    train = ImageDataset(ds)
+    assert len(train) == 2 and len(train.warnings) == 4
+    # Zipped, with the `..` entry stored under that very name: counted the same (2).
+    zm = {**m, "images": m["images"][:3]}
+    with zipfile.ZipFile(tmp_path / "ds.zip", "w") as z:
+        for r in zm["images"][:2]:
+            z.write(ds / r["file"], r["file"])
+        z.writestr("../outside/victim0.png", (ds / zm["images"][0]["file"]).read_bytes())
+        z.writestr("manifest.json", json.dumps(zm))
+    assert len(ImageDataset(tmp_path / "ds.zip")) == 2
 
 
 @pytest.mark.parametrize("field,value", [("phash", "zz"), ("source_size", "big"),

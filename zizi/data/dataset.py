@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from zizi.data.images import IMAGE_SUFFIXES
-from zizi.data.manifest import ADA_LABELS, MANIFEST, dataset_files, load_manifest
+from zizi.data.manifest import ADA_LABELS, MANIFEST, MemberCheck, dataset_files, load_manifest
 from zizi.errors import DatasetError
 
 
@@ -35,6 +35,7 @@ class ImageDataset(torch.utils.data.Dataset):
     ) -> None:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
+        self.warnings: list[str] = []  # manifest entries left alone (pointing outside)
         if self.path.is_dir():
             self._kind = "dir"
             self._names = self._folder_names()
@@ -114,7 +115,8 @@ class ImageDataset(torch.utils.data.Dataset):
     def _folder_names(self) -> list[str]:
         if (self.path / MANIFEST).is_file():
             try:
-                load_manifest(self.path)  # finishes an interrupted opt-out, if any
+                # finishes an interrupted opt-out, if any; the trainer prints the warnings
+                self.warnings = load_manifest(self.path).warnings()
             except DatasetError:
                 pass  # e.g. a read-only copy: its files are still not listed below
         return dataset_files(self.path)
@@ -127,7 +129,9 @@ class ImageDataset(torch.utils.data.Dataset):
             return sorted(n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES)
         try:
             raw = json.loads(self._open_zip().read(MANIFEST).decode("utf-8"))
-            listed = [r["file"] for r in raw["images"]]
+            # entries that would point outside the dataset are left out, as in a folder
+            listed = [r["file"] for r in raw["images"]
+                      if MemberCheck.why_unsafe_name(r.get("file")) is None]
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise DatasetError(f"{MANIFEST} in {self.path} is damaged ({e})") from e
         have = set(names)

@@ -169,7 +169,9 @@ class MemberCheck:
         self.root = Path(dataset).resolve()
         self._folders: dict[str, Path] = {}
 
-    def why_unsafe(self, rel: Any) -> str | None:
+    @staticmethod
+    def why_unsafe_name(rel: Any) -> str | None:
+        """The checks that need no filesystem (also used for names inside a zip)."""
         if not isinstance(rel, str) or not rel:
             return "not a file name"
         if "\x00" in rel or "\\" in rel or (len(rel) > 1 and rel[1] == ":"):
@@ -179,6 +181,13 @@ class MemberCheck:
             return "an absolute path, outside the dataset"
         if ".." in p.parts:
             return "a path with '..', outside the dataset"
+        return None
+
+    def why_unsafe(self, rel: Any) -> str | None:
+        why = self.why_unsafe_name(rel)
+        if why is not None:
+            return why
+        p = PurePosixPath(rel)
         parent = p.parent.as_posix()
         folder = self._folders.get(parent)
         if folder is None:
