@@ -78,14 +78,16 @@ def test_contains_exit_codes_are_yes_no_error_and_documented(deduped: Path, tmp_
         assert line in help_text.replace(":", ""), help_text
 
 
-pytest.importorskip("dlib", reason="needs the zizi[faces] extra (dlib-bin)")
-
-
-def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
+def _needs_faces() -> None:
+    pytest.importorskip("dlib", reason="needs the zizi[faces] extra (dlib-bin)")
     from zizi.data.align import faces_available
 
     if not faces_available():
         pytest.skip("face_recognition_models missing")
+
+
+def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
+    _needs_faces()
     src = tmp_path / "src"
     src.mkdir()
     for i in range(3):
@@ -103,10 +105,7 @@ def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
 
 
 def test_too_small_for_min_face_is_reported_as_too_small(tmp_path: Path):
-    from zizi.data.align import faces_available
-
-    if not faces_available():
-        pytest.skip("face_recognition_models missing")
+    _needs_faces()
     src = tmp_path / "src"
     src.mkdir()
     smooth_noise(0, (40, 40)).save(src / "small.png")
