@@ -4,7 +4,7 @@ A plugin is JIT-built once with `torch.utils.cpp_extension` and ninja into a cac
 keyed by everything that changes the binary (sources, torch, CUDA, GPU architecture,
 flags). The build runs in a temporary folder that is moved into place with one
 `os.replace`, so a half-finished build is never loaded. A lock file naming its owner
-(pid, host, time) serialises builds across processes (DDP ranks build once) and is
+(pid, host, time; `zizi.files.FileLock`) serialises builds across processes (DDP ranks build once) and is
 taken over when its owner is dead or it is older than a timeout, so a Ctrl-C mid-build
 cannot make the next run hang.
 
@@ -18,15 +18,12 @@ CPU tensors always use the reference: the kernels are CUDA-only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
-import json
 import os
 import shutil
-import socket
 import sys
 import time
 import warnings
@@ -38,7 +35,8 @@ from typing import Literal
 
 import torch
 
-from zizi.errors import OpsBuildError
+from zizi.errors import OpsBuildError, ZiziError
+from zizi.files import FileLock as _FileLock
 
 Mode = Literal["auto", "cuda", "ref"]
 MODES: tuple[Mode, ...] = ("auto", "cuda", "ref")
@@ -165,89 +163,12 @@ def cache_key(
 # --------------------------------------------------------------------------- lock
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 @dataclass
-class FileLock:
-    """An exclusive lock file holding {pid, host, time} of its owner.
+class FileLock(_FileLock):
+    """The build lock: `zizi.files.FileLock` raising OpsBuildError."""
 
-    A lock whose owner is dead (same host) or older than `stale_after_s` is broken, so an
-    interrupted build never blocks later runs; waiting longer than `timeout_s` raises.
-    """
-
-    path: Path
-    timeout_s: float = 600.0  # give up waiting for a live owner after this long
-    stale_after_s: float = 1800.0  # a lock this old is abandoned (owner on another host)
-    poll_s: float = 0.2
-
-    def owner(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError, OSError):
-            return None
-
-    def is_stale(self, owner: dict | None) -> bool:
-        if owner is None:  # unreadable: a writer died between create and write, or racing
-            try:
-                return time.time() - self.path.stat().st_mtime > 5.0
-            except FileNotFoundError:
-                return False
-        if time.time() - float(owner.get("time", 0)) > self.stale_after_s:
-            return True
-        return owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1)))
-
-    def _try_create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
-        return True
-
-    def _break(self) -> None:
-        # Rename first so that two waiters breaking the same stale lock cannot delete a
-        # lock a third process has just created in its place.
-        grave = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self.path, grave)
-            grave.unlink()
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.timeout_s
-        while not self._try_create():
-            owner = self.owner()
-            if self.is_stale(owner):
-                self._break()
-                continue
-            if time.monotonic() > deadline:
-                raise OpsBuildError(
-                    f"timed out after {self.timeout_s:.0f} s waiting for the build lock {self.path} "
-                    f"held by {owner}; if no zizi build is running, delete that file"
-                )
-            time.sleep(self.poll_s)
-
-    def release(self) -> None:
-        owner = self.owner()
-        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-    def __enter__(self) -> FileLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    error: type[ZiziError] = OpsBuildError
+    what: str = "build lock"
 
 
 # --------------------------------------------------------------------------- build
