@@ -67,8 +67,9 @@ def refusal_reason(e: BaseException) -> str:
     found = re.search(r"GLOBAL ([\w.]+)", str(e))
     if found is None:
         return "is not a plain tensor record, which is not allowed (nothing was executed)"
-    return (f"asks for '{found.group(1)}', which is not allowed in a weights file "
-            "(nothing was executed)")
+    name = found.group(1)
+    name = name if "." in name else f"builtins.{name}"  # torch names builtins bare
+    return f"asks for '{name}', which is not allowed in a weights file (nothing was executed)"
 
 
 def _rebuild_tensor_v2(*args: Any) -> Any:
