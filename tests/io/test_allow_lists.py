@@ -132,11 +132,12 @@ _RAW = {  # what Python's pickler will not write: hand-made opcodes
 }
 
 
-def _as(importer: str, payload, path):
+def _as(importer: str, payload, path, protocol: int = 4):
     if importer == "nvlabs":
-        path.write_bytes(pickle.dumps({"G": payload, "D": None}, protocol=2))
+        path.write_bytes(pickle.dumps({"G": payload, "D": None}, protocol=protocol))
     elif importer == "tf":
-        path.write_bytes(tf_pickle_bytes((Network("G", "G_main", [], {"x": payload}), None, None), protocol=2))
+        nets = (Network("G", "G_main", [], {"x": payload}), None, None)
+        path.write_bytes(tf_pickle_bytes(nets, protocol=protocol))
     else:
         torch.save({"g_ema": {}, "args": payload}, path)
     return path
@@ -144,10 +145,11 @@ def _as(importer: str, payload, path):
 
 @pytest.mark.parametrize("importer,fmt", [("nvlabs", "nvlabs"), ("tf", "tf"), ("rosinality", "torch")])
 @pytest.mark.parametrize("gadget", ["getattr-chain", "attrgetter", "partial", "copyreg", "reduce_ex"])
-def test_gadgets_refused_by_name_and_never_run(tmp_path, importer, fmt, gadget):
+@pytest.mark.parametrize("protocol", [2, 4])  # 2 writes Python 2 module names, 3+ Python 3 ones
+def test_gadgets_refused_by_name_and_never_run(tmp_path, importer, fmt, gadget, protocol):
     marker = tmp_path / "pwned"
     payload, name = _gadgets(marker)[gadget]
-    path = _as(importer, payload, tmp_path / "evil.bin")
+    path = _as(importer, payload, tmp_path / "evil.bin", protocol)
     assert detect_format(path) == fmt
     with pytest.raises(UnsafePickleError, match=name) as e:
         import_checkpoint(path)
@@ -211,3 +213,33 @@ def test_torch_storage_refusal_gives_no_weights_only_advice(tmp_path):
         import_checkpoint(path)
     assert "weights_only" not in str(e.value) and "Re-run" not in str(e.value)
     assert not marker.exists()
+
+
+def test_easydict_records_load_as_dicts(tmp_path):
+    """stylegan2-ada-pytorch keeps `mapping_kwargs` etc. as dnnlib.EasyDict inside `_init_kwargs`:
+    pickled as NEWOBJ of that class, then its items. They load as plain dicts."""
+    import sys
+    import types
+
+    from zizi.io.safe_pickle import safe_load
+
+    class EasyDict(dict):
+        pass
+
+    mods = {n: types.ModuleType(n) for n in ("dnnlib", "dnnlib.util")}
+    mods["dnnlib.util"].EasyDict = EasyDict
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    saved = {n: sys.modules.get(n) for n in mods}
+    try:
+        sys.modules.update(mods)
+        data = [pickle.dumps({"k": EasyDict(num_layers=2, nested=EasyDict(a=1))}, protocol=p) for p in (2, 4)]
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+    for d in data:
+        assert b"dnnlib.util" in d
+        got = safe_load(__import__("io").BytesIO(d))
+        assert got == {"k": {"num_layers": 2, "nested": {"a": 1}}} and isinstance(got["k"], dict)

@@ -149,8 +149,12 @@ def latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
     return text.encode("latin1")
 
 
-def _easydict(*args: Any, **kwargs: Any) -> dict:
-    return dict(*args, **kwargs)
+class EasyDict(dict):
+    """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access): a plain dict.
+
+    A class, not a function, because protocol 2+ pickles build it with NEWOBJ
+    (`cls.__new__(cls)`) and then add its items.
+    """
 
 
 #: numpy's own pickle globals, under numpy 1's (`numpy.core`) and numpy 2's (`numpy._core`)
@@ -173,7 +177,7 @@ NVLABS_ALLOW: dict[tuple[str, str], Callable[..., Any]] = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): OrderedDict,
     **NUMPY_ALLOW,  # stylegan3-codebase layers keep numpy arrays and scalars in their state
-    ("dnnlib.util", "EasyDict"): _easydict,
+    ("dnnlib.util", "EasyDict"): EasyDict,
     # builtins that plain data pickles legitimately reference
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
