@@ -15,3 +15,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Say how many tests skipped for want of nvcc or a GPU, so CI logs never hide it."""
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "nvcc" in reason:
+            counts["no nvcc"] = counts.get("no nvcc", 0) + 1
+        elif "CUDA device" in reason:
+            counts["no CUDA device"] = counts.get("no CUDA device", 0) + 1
+    for what, n in counts.items():
+        terminalreporter.write_line(f"{n} tests skipped: {what}", yellow=True, bold=True)

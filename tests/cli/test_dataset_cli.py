@@ -91,3 +91,34 @@ def test_help_is_instant_and_names_model_licences():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "CC0" in out.stdout and "iBUG 300-W" in out.stdout and "commercial" in out.stdout
+
+
+def test_align_face_without_the_extra_is_one_line(tmp_path: Path, monkeypatch):
+    """--align face with dlib missing, then with the landmark models missing: one line each."""
+    import numpy as np
+    from PIL import Image
+
+    import zizi.data.align as align_mod
+
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        Path("src").mkdir()
+        Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save("src/a.png")
+        args = ["dataset", "prepare", "src", "--out", "o", "--resolution", "32", "--align", "face"]
+
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, "dlib", None)  # `import dlib` raises ImportError
+            r = runner.invoke(cli, args)
+        assert r.exit_code == 1, r.output
+        assert "--align face needs the face extra: pip install 'zizi[faces]'" in r.output
+        assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+        assert not Path("o").exists()
+
+        with monkeypatch.context() as m:
+            m.setattr(align_mod, "_models_dir", lambda: None)
+            m.setitem(sys.modules, "dlib", __import__("types").ModuleType("dlib"))
+            r = runner.invoke(cli, args + ["--landmarks", "68"])
+        assert r.exit_code == 1, r.output
+        assert "face landmark models not found: pip install 'zizi[faces]'" in r.output
+        assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+        assert not Path("o").exists()

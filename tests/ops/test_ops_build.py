@@ -85,8 +85,11 @@ def test_lock_left_by_a_dead_process_is_recovered(tmp_path):
 def test_old_lock_from_another_host_is_recovered(tmp_path):
     lock = tmp_path / "x.lock"
     _write_owner(lock, 1, "elsewhere", age_s=3600)
+    t0 = time.monotonic()
     with FileLock(lock, timeout_s=2, stale_after_s=60):
-        pass
+        owner = json.loads(lock.read_text())
+        assert (owner["pid"], owner["host"]) == (os.getpid(), socket.gethostname())
+    assert time.monotonic() - t0 < 2 and not lock.exists()
 
 
 def test_live_lock_times_out_with_an_actionable_message(tmp_path):

@@ -36,6 +36,8 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
         raise CheckpointError(f"{where} is a pickle, but not an NVIDIA StyleGAN2 network pickle "
                               "(expected a dict with G, D, G_ema)")
     nets = {k: data[k] for k in ("G_ema", "G", "D") if isinstance(data.get(k), PersistentObj)}
+    if any(_is_stylegan3(nets[k]) for k in ("G_ema", "G") if k in nets):
+        raise CheckpointError(STYLEGAN3_MESSAGE.format(where=where))
     nets = pick_nets(nets, which, where)
 
     gen = nets.get("G_ema") or nets.get("G")
@@ -62,6 +64,23 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
                       provenance={"importer": f"nvlabs-pytorch ({codebase})"}, extra=extra)
     check_shapes(ckpt, where)
     return ckpt
+
+
+STYLEGAN3_MESSAGE = (
+    "{where} is a StyleGAN3 (alias-free, training.networks_stylegan3) network, which zizi doesn't "
+    "train or render; zizi reads StyleGAN2 networks: NVIDIA stylegan2-ada-pytorch and stylegan3-repo "
+    "StyleGAN2 pickles, NVIDIA TensorFlow stylegan2/stylegan2-ada pickles and rosinality .pt files")
+
+
+def _is_stylegan3(gen: PersistentObj) -> bool:
+    """StyleGAN3's synthesis network starts from a Fourier-feature `input` layer (SynthesisInput)
+    and names its layers like `L0_36_512`; StyleGAN2's has blocks `b4`, `b8`, ..."""
+    synthesis = _child(gen, "synthesis")
+    if synthesis is None:
+        return False
+    modules = synthesis.state.get("_modules") or {}
+    return any(name == "input" or name.startswith("L0_") for name in modules) or any(
+        isinstance(m, PersistentObj) and m.class_name == "SynthesisInput" for m in modules.values())
 
 
 def collect_tensors(obj: PersistentObj, prefix: str = "") -> dict[str, Any]:
@@ -153,8 +172,8 @@ def generator_config(gen: PersistentObj, where: str) -> GeneratorConfig:
     synthesis, mapping = _child(gen, "synthesis"), _child(gen, "mapping")
     if synthesis is None or mapping is None:
         raise CheckpointError(f"{where}: generator lacks a synthesis or mapping network")
-    if _child(synthesis, "input") is not None or _child(synthesis, "L0_36_512") is not None:
-        raise CheckpointError(f"{where} is a StyleGAN3 (alias-free) generator; zizi reads StyleGAN2 networks")
+    if _is_stylegan3(gen):
+        raise CheckpointError(STYLEGAN3_MESSAGE.format(where=where))
     res = int(_attr(gen, "img_resolution"))
     blocks = [int(r) for r in _attr(synthesis, "block_resolutions", [])]
     for r in blocks:

@@ -10,6 +10,7 @@ is renaming and reshaping only: values are copied bit for bit.
 
 from __future__ import annotations
 
+import numbers
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,32 +47,50 @@ def read_rosinality(path: str | Path, which: str | None = None) -> Checkpoint:
     return convert_rosinality(data, str(path), which)
 
 
-def _torch_load(path: Path) -> Any:
+def rosinality_safe_globals() -> list:
+    """What a rosinality file may name besides tensors: argparse.Namespace (`args`) and numpy
+    scalars (numeric only, under numpy 1's and numpy 2's module names), e.g. `ada_aug_p`."""
     import argparse
+
+    import numpy as np
+
+    from zizi.io.safe_pickle import NUMERIC_KINDS, numpy_dtype, numpy_scalar
+
+    # torch only lets a BUILD (dtype.__setstate__) run on allowed types: the numeric dtype classes.
+    dtype_classes = sorted({type(np.dtype(c)) for c in np.typecodes["All"]
+                            if np.dtype(c).kind in NUMERIC_KINDS}, key=lambda t: t.__name__)
+    return [
+        argparse.Namespace,
+        (numpy_scalar, "numpy.core.multiarray.scalar"),
+        (numpy_scalar, "numpy._core.multiarray.scalar"),
+        (numpy_dtype, "numpy.dtype"),
+        *dtype_classes,
+    ]
+
+
+def _torch_load(path: Path) -> Any:
     import pickle
 
     import torch
 
+    from zizi.io.safe_pickle import refusal_reason
     from zizi.io.zipcheck import check_zip_sizes
 
     with open(path, "rb") as f:
         is_zip = f.read(2) == b"PK"
     if is_zip:
         check_zip_sizes(path, path.stat().st_size, str(path))
+
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals(rosinality_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if found is None:
-            raise CheckpointError(
-                f"{path} is truncated or malformed ({str(e).splitlines()[0]})"
-            ) from None
-        name = found.group(1)
-        raise UnsafePickleError(
-            f"refused to load {path}: it asks for '{name}', which is not allowed in a weights "
-            "file (nothing was executed)"
-        ) from None
+        if re.search(r"GLOBAL ([\w.]+)", str(e)) is None and "Weights only load failed" not in str(e):
+            raise CheckpointError(f"{path} is truncated or malformed ({str(e).splitlines()[0]})") from None
+        # torch's message advises weights_only=False: the wrong advice for a refused file.
+        raise UnsafePickleError(f"refused to load {path}: it {refusal_reason(e)}") from None
+    except UnsafePickleError as e:
+        raise UnsafePickleError(f"{path}: {e}") from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is truncated or not a torch checkpoint ({first})") from None
@@ -108,17 +127,19 @@ def convert_rosinality(data: Any, where: str, which: str | None = None) -> Check
                 )
     args = data.get("args")
     if args is not None and hasattr(args, "__dict__"):
+        import numpy as np
+
         extra["source_args"] = {
             k: v
             for k, v in vars(args).items()
             if isinstance(v, str | int | float | bool) or v is None
-        }
+        } | {k: v.item() for k, v in vars(args).items() if isinstance(v, np.generic)}
     augment_p = data.get("ada_aug_p")
     ckpt = Checkpoint(
         g_config=g_cfg,
         d_config=d_cfg,
         tensors=tensors,
-        augment_p=float(augment_p) if isinstance(augment_p, int | float) else None,
+        augment_p=float(augment_p) if isinstance(augment_p, numbers.Real) else None,
         provenance={"importer": "rosinality (stylegan2-pytorch)"},
         extra=extra,
     )

@@ -31,6 +31,11 @@ class TFNetwork:
         return str(self._state.get("name", "?"))
 
     @property
+    def build_func(self) -> str:
+        """The build function's dotted name, e.g. 'training.networks_stylegan2.G_main'."""
+        return str(self._state.get("build_func_name") or "")
+
+    @property
     def static_kwargs(self) -> dict[str, Any]:
         kw = self._state.get("static_kwargs")
         return dict(kw) if isinstance(kw, dict) else {}
@@ -41,7 +46,11 @@ class TFNetwork:
         return {k: v for k, v in dict(comps).items() if isinstance(v, TFNetwork)}
 
     def flat_variables(self, prefix: str = "") -> dict[str, Any]:
-        """Own variables plus the components', named `component/...`."""
+        """Own variables plus the components', named `component/...`, as numpy arrays.
+
+        TF1's `session.run` returned rank-0 variables (`noise_strength`, `lod`) as numpy
+        scalars, not 0-d arrays; both arrive here already checked to be numeric.
+        """
         import numpy as np
 
         out: dict[str, Any] = {}
@@ -49,10 +58,11 @@ class TFNetwork:
             if not (
                 isinstance(item, tuple | list)
                 and len(item) == 2
-                and isinstance(item[1], np.ndarray)
+                and isinstance(item[0], str)
+                and isinstance(item[1], np.ndarray | np.generic)
             ):
                 raise CheckpointError(f"TensorFlow network {self.name}: malformed variable entry")
-            out[prefix + str(item[0])] = item[1]
+            out[prefix + item[0]] = np.asarray(item[1])
         for cname, comp in self.components.items():
             out.update(comp.flat_variables(f"{prefix}{cname}/"))
         return out
@@ -64,15 +74,8 @@ class TFNetwork:
         kw.update(self.static_kwargs)
         return kw
 
-
-def _ndarray_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
-    # numpy's pickled arrays start as an empty array whose __setstate__ (a BUILD with the
-    # shape, a dtype that passed the allow-list, and raw bytes) then fills it in.
-    import numpy as np
-
-    if subtype is not np.ndarray:
-        raise UnsafePickleError("refused to load: an array of a numpy subclass is not allowed")
-    return np.empty(0, dtype=np.int8)
+    def all_build_funcs(self) -> list[str]:
+        return [self.build_func] + [f for c in self.components.values() for f in c.all_build_funcs()]
 
 
 def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -83,31 +86,17 @@ def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return TFNetwork.__new__(TFNetwork)
 
 
-def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(
-            "refused to load: _codecs.encode used for something other than bytes"
-        )
-    return text.encode("latin1")
-
-
 def tf_allow() -> dict[tuple[str, str], Any]:
-    """The allow-list for TF pickles: NVIDIA's data globals plus numpy arrays and Network."""
-    import numpy as np
-
+    """The allow-list for TF pickles: NVIDIA's data globals (numpy included) plus Network."""
     allow = dict(NVLABS_ALLOW)
     allow.update(
         {
             ("dnnlib.tflib.network", "Network"): TFNetwork,
-            ("numpy.core.multiarray", "_reconstruct"): _ndarray_reconstruct,
-            ("numpy._core.multiarray", "_reconstruct"): _ndarray_reconstruct,
-            ("numpy", "ndarray"): np.ndarray,
             ("copy_reg", "_reconstructor"): _reconstructor,
             ("copyreg", "_reconstructor"): _reconstructor,
             # the `base` argument of _reconstructor in protocol 0/1 pickles
             ("__builtin__", "object"): object,
             ("builtins", "object"): object,
-            ("_codecs", "encode"): _latin1_bytes,  # how protocol < 3 writes bytes (array data)
         }
     )
     return allow
@@ -119,6 +108,81 @@ def read_tf_pickle(path: str | Path, which: str | None = None) -> Checkpoint:
     with open(path, "rb") as f:
         data = safe_load(f, tf_allow(), what=str(path))
     return convert_tf(data, str(path), which)
+
+
+#: Build functions whose graphs zizi reproduces: NVlabs/stylegan2 (config-e/f networks)
+#: and NVlabs/stylegan2-ada (TF). Anything else computes different maths.
+_KNOWN_FUNCS = {
+    "G_main", "G_mapping", "G_synthesis_stylegan2",  # stylegan2: training.networks_stylegan2
+    "G_synthesis", "D_main",  # stylegan2-ada (TF): training.networks
+    "D_stylegan2",
+}
+_OTHER_FUNCS = {
+    "G_style": "a StyleGAN (2018) generator",
+    "G_synthesis_stylegan_revised": "a StyleGAN2 config-a..d generator (progressive growing, no skips)",
+    "D_basic": "a StyleGAN (2018) discriminator",
+    "D_stylegan": "a StyleGAN2 config-a..d discriminator",
+}
+_SUPPORTED = ("zizi reads TF pickles from NVlabs/stylegan2 (config-e/f) and NVlabs/stylegan2-ada: "
+              "'skip' generator, 'resnet' discriminator")
+
+
+def _check_build_funcs(net: TFNetwork, where: str) -> None:
+    for full in net.all_build_funcs():
+        if not full:
+            continue  # an older dnnlib wrote no name; the variables are still checked one by one
+        module, _, func = full.rpartition(".")
+        what = _OTHER_FUNCS.get(func)
+        if module.endswith("networks_stylegan") and func.startswith(("G_", "D_")):
+            what = what or "a StyleGAN (2018) network"
+        if what or func not in _KNOWN_FUNCS:
+            raise CheckpointError(f"{where}: {net.name} is {what or f'built by {full}'}, "
+                                  f"which zizi does not reproduce; {_SUPPORTED}")
+
+
+def _default_setting(name: str, value: Any, default: Any) -> bool:
+    if name == "resample_kernel" and value is not None:
+        return [float(x) for x in value] == [float(x) for x in default]
+    return value == default
+
+
+#: Static kwargs that change a network's maths, with the only value zizi's networks compute.
+_FIXED = {
+    "nonlinearity": "lrelu",
+    "mapping_nonlinearity": "lrelu",
+    "resample_kernel": [1, 3, 3, 1],
+    "fmap_decay": 1,
+    "normalize_latents": True,
+    "use_noise": True,
+    "use_spectral_norm": False,
+    "use_pagan": False,
+    "adaptive_dropout": 0,
+    "score_size": 1,
+    "score_max": 1,
+}
+
+
+def _check_settings(kw: dict[str, Any], what: str, where: str) -> None:
+    """Refuse, by name, any static setting whose maths zizi does not implement."""
+    for name, default in _FIXED.items():
+        if name in kw and not _default_setting(name, kw[name], default):
+            raise CheckpointError(f"{where}: the {what} was built with {name}={kw[name]!r}, which "
+                                  f"zizi does not implement (only {name}={default!r}); importing it "
+                                  "would compute different images")
+
+
+def _arch_error(where: str, what: str, arch: str, supported: str, hint: str = "") -> CheckpointError:
+    return CheckpointError(f"{where}: {what} architecture {arch!r} is not supported (zizi implements "
+                           f"StyleGAN2's {supported!r} {what}){hint}")
+
+
+def _d_architecture(net: TFNetwork, names: Any) -> str:
+    arch = net.all_static_kwargs().get("architecture")
+    if arch is not None:
+        return str(arch)
+    if any(k.endswith("/Skip/weight") for k in names):
+        return "resnet"
+    return "skip" if sum(k.endswith("/FromRGB/weight") for k in names) > 1 else "orig"
 
 
 def convert_tf(data: Any, where: str, which: str | None = None) -> Checkpoint:
@@ -133,19 +197,26 @@ def convert_tf(data: Any, where: str, which: str | None = None) -> Checkpoint:
         )
     G, D, Gs = data
     nets = pick_nets({"G_ema": Gs, "G": G, "D": D}, which, where)
-    unused: dict[str, list[str]] = {}
+    extra: dict[str, Any] = {}
+    if "D" in nets:
+        arch = _d_architecture(D, D.flat_variables())
+        if arch != "resnet":
+            if which is None:
+                raise _arch_error(where, "discriminator", arch, "resnet",
+                                  "; to import the generator alone, add --which G_ema")
+            del nets["D"]  # the user asked for a generator: take it without the discriminator
+            extra["tf_discriminator_skipped"] = f"discriminator architecture {arch!r} is not supported"
     tensors: dict[str, dict[str, Any]] = {}
     g_cfg = d_cfg = None
     for name, net in nets.items():
+        _check_build_funcs(net, where)
         if name == "D":
-            d_cfg, tensors[name], unused[name] = _convert_d(net, where)
+            d_cfg, tensors[name] = _convert_d(net, where)
         else:
-            cfg, tensors[name], unused[name] = _convert_g(net, where)
-            g_cfg = g_cfg or cfg
-    extra: dict[str, Any] = {}
-    leftovers = {k: v for k, v in unused.items() if v}
-    if leftovers:
-        extra["tf_unused_variables"] = leftovers
+            cfg, tensors[name] = _convert_g(net, where)
+            if g_cfg is not None and cfg != g_cfg:
+                raise CheckpointError(f"{where}: G and Gs have different architectures")
+            g_cfg = cfg
     ckpt = Checkpoint(
         g_config=g_cfg,
         d_config=d_cfg,
@@ -158,11 +229,16 @@ def convert_tf(data: Any, where: str, which: str | None = None) -> Checkpoint:
     return ckpt
 
 
+#: Variables a finished network carries that hold no weights: `lod` (progressive-growing
+#: level of detail) is always 0 once training ends, and stylegan2's graphs never read it.
+_IGNORED = {"lod"}
+
+
 class _Vars:
-    """The TF variables of one network; pops what is used so leftovers can be reported."""
+    """The TF variables of one network; pops what is used so leftovers can be refused."""
 
     def __init__(self, net: TFNetwork, where: str) -> None:
-        self.v = net.flat_variables()
+        self.v = {k: a for k, a in net.flat_variables().items() if k not in _IGNORED}
         self.where = f"{where} ({net.name})"
 
     def has(self, name: str) -> bool:
@@ -175,6 +251,13 @@ class _Vars:
             raise CheckpointError(f"{self.where}: variable {name} is missing")
         return torch.from_numpy(self.v.pop(name).astype("float32", copy=True))
 
+    def done(self) -> None:
+        if self.v:
+            names = sorted(self.v)
+            raise CheckpointError(
+                f"{self.where}: variables zizi does not know how to use: {', '.join(names[:4])}"
+                f"{'…' if len(names) > 4 else ''} (importing without them would compute different images)")
+
 
 def _conv_weight(w, flip: bool):
     # TF [k, k, in, out] -> [out, in, k, k]; the generator's upsampling convs were
@@ -184,18 +267,35 @@ def _conv_weight(w, flip: bool):
     return w.permute(3, 2, 0, 1).contiguous()
 
 
+def _clamp(kw: dict[str, Any]) -> float | None:
+    v = kw.get("conv_clamp")
+    return None if v is None else float(v)
+
+
 def _convert_g(net: TFNetwork, where: str):
     v = _Vars(net, where)
     kw = net.all_static_kwargs()
-    if kw.get("label_size", 0) or any(k.startswith("mapping/LabelConcat") for k in v.v):
+    _check_settings(kw, "generator", where)
+    if any(k.startswith("mapping/LabelConcat") for k in v.v):
         raise CheckpointError(
-            f"{where}: conditional (label) TensorFlow generators are not supported"
-        )
-    if any("/Skip/" in k for k in v.v if k.startswith("synthesis/")):
-        raise CheckpointError(
-            f"{where}: only the 'skip' generator architecture is supported, not 'resnet'"
-        )
+            f"{where}: conditional NVlabs/stylegan2 generators (LabelConcat) are not supported; "
+            "zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)")
+    arch = str(kw.get("architecture", "skip"))
+    if arch == "skip" and any(k.endswith("/Skip/weight") for k in v.v if k.startswith("synthesis/")):
+        arch = "resnet"
+    if arch != "skip":
+        raise _arch_error(where, "generator", arch, "skip")
     sd: dict[str, Any] = {}
+    c_dim = 0
+    embed_features = None
+    if v.has("mapping/LabelEmbed/weight"):
+        w = v.take("mapping/LabelEmbed/weight")  # [label_size, fmaps]
+        c_dim, embed_features = int(w.shape[0]), int(w.shape[1])
+        sd["mapping.embed.weight"] = w.t().contiguous()
+        sd["mapping.embed.bias"] = v.take("mapping/LabelEmbed/bias")
+    if int(kw.get("label_size", 0) or 0) != c_dim:
+        raise CheckpointError(f"{where}: label_size={kw.get('label_size')} but the mapping network "
+                              f"embeds {c_dim} labels")
     i = 0
     while v.has(f"mapping/Dense{i}/weight"):
         sd[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight").t().contiguous()
@@ -237,46 +337,78 @@ def _convert_g(net: TFNetwork, where: str):
         sd[f"{dst}.bias"] = v.take(f"{src}/bias")
         sd[f"{dst}.affine.weight"] = v.take(f"{src}/mod_weight").t().contiguous()
         sd[f"{dst}.affine.bias"] = v.take(f"{src}/mod_bias") + 1
+    v.done()
 
     channels = generator_channels(sd)
     base, cmax = _schedule(channels, kw, where)
-    z_dim, layer_features = sd["mapping.fc0.weight"].shape[1], sd["mapping.fc0.weight"].shape[0]
-    w_dim = sd["mapping.w_avg"].shape[0]
+    fc0 = sd["mapping.fc0.weight"]
+    z_dim, layer_features = int(fc0.shape[1]) - (embed_features or 0), int(fc0.shape[0])
+    w_dim = int(sd["mapping.w_avg"].shape[0])
+    beta = kw.get("dlatent_avg_beta", 0.995)
     cfg = GeneratorConfig(
-        z_dim=int(z_dim),
-        w_dim=int(w_dim),
+        z_dim=z_dim,
+        c_dim=c_dim,
+        w_dim=w_dim,
         img_resolution=max(resolutions),
         img_channels=int(sd[f"synthesis.b{max(resolutions)}.torgb.weight"].shape[0]),
         channel_base=base,
         channel_max=cmax,
-        num_fp16_res=0,
-        conv_clamp=None,
+        num_fp16_res=int(kw.get("num_fp16_res", 0) or 0),
+        conv_clamp=_clamp(kw),
         mapping=MappingConfig(
             num_layers=num_layers,
             lr_multiplier=float(kw.get("mapping_lrmul", 0.01)),
-            w_avg_beta=kw.get("dlatent_avg_beta", 0.995),
-            layer_features=int(layer_features)
-            if num_layers > 1 and layer_features != w_dim
-            else None,
+            w_avg_beta=None if beta is None else float(beta),
+            layer_features=layer_features if num_layers > 1 and layer_features != w_dim else None,
+            embed_features=embed_features if c_dim and embed_features != w_dim else None,
         ),
     )
-    return cfg, sd, sorted(v.v)
+    return cfg, sd
+
+
+def _mbstd_group_size(net: TFNetwork, kw: dict[str, Any]) -> int | None:
+    # When the pickle omits it, each codebase's own default applies: NVlabs/stylegan2's
+    # D_stylegan2 used 4 (config-f pickles omit it), stylegan2-ada's D_main None (the whole
+    # minibatch). NVIDIA's PyTorch converter always assumes None; zizi follows the graph
+    # that trained the network.
+    if "mbstd_group_size" in kw:
+        g = kw["mbstd_group_size"]
+        return None if g is None else int(g)
+    return None if net.build_func.rpartition(".")[2] == "D_main" else 4
 
 
 def _convert_d(net: TFNetwork, where: str):
     v = _Vars(net, where)
     kw = net.all_static_kwargs()
+    _check_settings(kw, "discriminator", where)
     tops = [int(k.split("x")[0]) for k in v.v if k.endswith("/FromRGB/weight")]
     if len(tops) != 1:
         raise CheckpointError(
             f"{where}: expected one FromRGB layer in the discriminator, found {len(tops)}"
         )
     top = tops[0]
-    if v.v.get("Output/weight") is not None and v.v["Output/weight"].shape[-1] != 1:
-        raise CheckpointError(
-            f"{where}: conditional (label) TensorFlow discriminators are not supported"
-        )
     sd: dict[str, Any] = {}
+    c_dim = int(kw.get("label_size", 0) or 0)
+    out_w = v.v.get("Output/weight")
+    if c_dim and not v.has("LabelEmbed/weight") or out_w is not None and out_w.shape[-1] != 1 \
+            and not v.has("LabelEmbed/weight"):
+        raise CheckpointError(
+            f"{where}: conditional NVlabs/stylegan2 discriminators (labels projected on Output) are "
+            "not supported; zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)")
+    mapping = MappingConfig(w_avg_beta=None)
+    cmap_dim = None
+    if v.has("LabelEmbed/weight"):
+        w = v.take("LabelEmbed/weight")  # [label_size, cmap_dim]
+        c_dim, cmap_dim = int(w.shape[0]), int(w.shape[1])
+        sd["mapping.embed.weight"] = w.t().contiguous()
+        sd["mapping.embed.bias"] = v.take("LabelEmbed/bias")
+        i = 0
+        while v.has(f"Mapping{i}/weight"):
+            sd[f"mapping.fc{i}.weight"] = v.take(f"Mapping{i}/weight").t().contiguous()
+            sd[f"mapping.fc{i}.bias"] = v.take(f"Mapping{i}/bias")
+            i += 1
+        mapping = MappingConfig(num_layers=i, lr_multiplier=float(kw.get("mapping_lrmul", 0.1)),
+                                w_avg_beta=None)
     sd[f"b{top}.fromrgb.weight"] = _conv_weight(v.take(f"{top}x{top}/FromRGB/weight"), False)
     sd[f"b{top}.fromrgb.bias"] = v.take(f"{top}x{top}/FromRGB/bias")
     res = top
@@ -295,16 +427,22 @@ def _convert_d(net: TFNetwork, where: str):
     sd["b4.fc.bias"] = v.take("4x4/Dense0/bias")
     sd["b4.out.weight"] = v.take("Output/weight").t().contiguous()
     sd["b4.out.bias"] = v.take("Output/bias")
+    v.done()
     base, cmax = _schedule(discriminator_channels(sd), kw, where)
     cfg = DiscriminatorConfig(
+        c_dim=c_dim,
         img_resolution=top,
         img_channels=int(sd[f"b{top}.fromrgb.weight"].shape[1]),
         channel_base=base,
         channel_max=cmax,
-        mbstd_group_size=kw.get("mbstd_group_size", 4),
+        num_fp16_res=int(kw.get("num_fp16_res", 0) or 0),
+        conv_clamp=_clamp(kw),
+        cmap_dim=cmap_dim,
+        mbstd_group_size=_mbstd_group_size(net, kw),
         mbstd_num_channels=int(kw.get("mbstd_num_features", 1)),
+        mapping=mapping,
     )
-    return cfg, sd, sorted(v.v)
+    return cfg, sd
 
 
 def _schedule(channels: dict[int, int], kw: dict[str, Any], where: str) -> tuple[int, int]:
