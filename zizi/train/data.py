@@ -55,7 +55,10 @@ def batches(dataset, batch: int, seed: int, start: int, rank: int = 0, world: in
             workers: int = 0, pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from `start`."""
     sampler = OrderSampler(len(dataset), batch, seed, start, rank, world)
+    # The loader's own generator: otherwise it draws its worker seed from the global RNG,
+    # and a resumed run would not continue the same random stream.
+    loader_gen = torch.Generator().manual_seed(seed + start + rank)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
-        persistent_workers=False, prefetch_factor=4 if workers else None)
+        persistent_workers=False, prefetch_factor=4 if workers else None, generator=loader_gen)
     return iter(loader)
