@@ -1,0 +1,1 @@
+"""Training: the loop, losses, regularisers, EMA, ADA augmentation, freezing, run folders."""
