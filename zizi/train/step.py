@@ -40,7 +40,7 @@ def _finish(t: Trainer, which: str) -> None:
 def _run_D(t: Trainer, img: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """D on what it sees: every image, real or fake, goes through the augmentations."""
     if t.augment is not None:
-        img = t.augment(img)
+        img = t.augment(img, generator=t.gen)
     return t.D(img, c)
 
 
@@ -125,6 +125,8 @@ def train_step(t: Trainer, reals: torch.Tensor, labels: torch.Tensor | None) -> 
     t.nimg += t.cfg.batch
     t.data_pos += t.cfg.batch
     t.step += 1
-    if t.ada is not None:
-        t.ada.update(t.cfg.batch)
+    if t.ada is not None and t.ada.due(t.step):
+        rt = t.ada.update(t.cfg.batch * t.ada.interval)  # images since the last update
+        if rt is not None:
+            stats["augment/rt"] = torch.tensor(rt)
     return stats

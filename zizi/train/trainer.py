@@ -86,20 +86,21 @@ class Trainer:
                               g_below_res=fc.g_below_res)
 
     def _augmentation(self):
+        """(AugmentPipe, AdaController) for 'ada' and 'fixed' (p held), (None, None) for 'off'."""
         ac = self.cfg.augment
         if ac.mode == "off":
             return None, None
-        from zizi.train.augment import AdaController, AugmentPipe
+        from zizi.train.augment import build_augment
 
-        pipe = AugmentPipe.preset(ac.preset).to(self.device)
-        p = self.base.augment_p if (ac.mode == "ada" and self.base.augment_p is not None
-                                    and ac.p == 0) else ac.p
-        pipe.p.copy_(torch.as_tensor(p, dtype=pipe.p.dtype))
-        ada = None
-        if ac.mode == "ada":
-            ada = AdaController(pipe, target=ac.target, adjust_kimg=ac.adjust_kimg,
-                                interval=ac.interval)
-        return pipe, ada
+        # transfer from an ADA checkpoint: start from its p unless the config sets one
+        p = ac.p
+        if ac.mode == "ada" and ac.p == 0 and self.base.augment_p is not None:
+            p = float(self.base.augment_p)
+        try:
+            pipe, ctrl = build_augment(ac.mode, ac.preset, p, ac.target, ac.adjust_kimg, ac.interval)
+        except ValueError as e:
+            raise ConfigError(f"augment: {e}") from e
+        return pipe.to(self.device), ctrl
 
     @property
     def augment_p(self) -> float | None:
@@ -201,7 +202,7 @@ class Trainer:
             random.setstate((pr["version"], tuple(int(v) for v in rng["python"].tolist()),
                              pr["gauss_next"]))
         if self.augment is not None and tr.get("augment_p") is not None:
-            self.augment.p.copy_(torch.as_tensor(tr["augment_p"], dtype=self.augment.p.dtype))
+            self.augment.p.fill_(float(tr["augment_p"]))
         if self.ada is not None and tr.get("ada") is not None:
             self.ada.load_state_dict(tr["ada"])
 
