@@ -187,6 +187,11 @@ class Trainer:
                    "opt_D": optimizer_tensors(self.opt_D, self.D), "rng": rng},
             train=train)
 
+    def load_weights(self, snap: Checkpoint) -> None:
+        """Put a snapshot's G, G_ema and D weights into the live networks (a rollback)."""
+        for name, net in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
+            net.load_state_dict(snap.tensors[name])
+
     def restore(self, snap: Checkpoint) -> None:
         """Continue from a full snapshot made by `snapshot()` (weights already built from it)."""
         tr = snap.train
