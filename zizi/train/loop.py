@@ -124,7 +124,15 @@ def train(
         if _agree(should_stop(), trainer) or (max_steps is not None and steps >= max_steps):
             status = "stopped"
             break
-        reals, labels = next(data)
+        try:
+            reals, labels = next(data)
+        except RuntimeError:
+            # Ctrl-C reaches the DataLoader's workers too; when a stop was asked for, their
+            # exit is expected, and the snapshot below needs no more data.
+            if should_stop():
+                status = "stopped"
+                break
+            raise
         stats = trainer.train_step(reals, labels)
         steps += 1
         for k, v in stats.items():
