@@ -139,3 +139,16 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
     stats = (run_dir / "stats.jsonl").read_text().splitlines()
     nimgs = [int(__import__("json").loads(x)["nimg"]) for x in stats]
     assert nimgs == sorted(nimgs) and nimgs[-1] == 40  # no duplicated ticks from the killed part
+
+
+@pytest.mark.slow
+def test_gpus_2_on_the_cpu_spawns_two_gloo_processes(tmp_path, tiny_data, tiny_ckpt):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
+           "--out", str(tmp_path / "runs"), *_sets(), "--kimg", "0.008", "--gpus", "2",
+           "--device", "cpu"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1  # rank 1 wrote nothing
+    assert read_header(runs[0] / "latest.safetensors")["train"]["rounds"] == 2
