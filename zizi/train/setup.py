@@ -97,7 +97,25 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         })
         run.log(f"run {run_path.name}: {len(dataset)} images from {job.data}, "
                 f"source {job.resume or job.net}")
+        summary = _dataset_summary(job.data)
+        if summary:
+            run.log(f"dataset: {summary}")
+    notes += list(getattr(dataset, "warnings", []))
     return Prepared(trainer, dataset, run, run_path, notes)
+
+
+def _dataset_summary(data: Path) -> str | None:
+    """The prepared dataset's one-line card (images, consent, removals); None for a plain
+    folder or zip, which has no manifest."""
+    if not (Path(data) / "manifest.json").is_file():
+        return None
+    from zizi.data.card import summary_line
+    from zizi.errors import ZiziError
+
+    try:
+        return summary_line(Path(data))
+    except ZiziError:
+        return None
 
 
 def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
