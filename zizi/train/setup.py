@@ -95,7 +95,8 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
             "processes": dist.world,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
-        run.log(f"run {run_path.name}: {len(dataset)} images from {job.data}, "
+        flips = f" ({len(dataset) // 2} and their mirror images)" if cfg.data.xflip else ""
+        run.log(f"run {run_path.name}: {len(dataset)} training images{flips} from {job.data}, "
                 f"source {job.resume or job.net}")
         summary = _dataset_summary(job.data)
         if summary:
