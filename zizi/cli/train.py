@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -83,6 +84,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     import torch
 
     from zizi.errors import ZiziError
+    from zizi.files import output_lock
     from zizi.runtime import select_device
     from zizi.train import distributed
     from zizi.train.loop import train as train_loop
@@ -96,8 +98,14 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     distributed.init(dist, device)
     stop = _StopFlag()
     stop.install()
+    locks = contextlib.ExitStack()
     try:
+        # one trainer per run folder: a second `--resume RUN` while it trains is refused
+        if dist.main and job.resume is not None and Path(job.resume).is_dir():
+            locks.enter_context(output_lock(job.resume, what="the run"))
         prep = prepare(job, device, dist)
+        if dist.main and prep.run_path is not None and prep.continued_from is None:
+            locks.enter_context(output_lock(prep.run_path, what="the run"))
         for note in prep.notes:
             _say(f"note: {note}", dist)
         if prep.run_path is not None:
@@ -123,6 +131,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
             where = f"; snapshot {outcome.snapshot}" if outcome.snapshot else ""
             click.echo(f"{how} at kimg {outcome.nimg / 1000:.3f}{where}", err=True)
     finally:
+        locks.close()
         stop.uninstall()
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
