@@ -143,11 +143,14 @@ class _StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self._old: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def __call__(self) -> bool:
         return self.requested
 
     def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            return  # a DataLoader worker forked with this handler: the main process decides
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.requested = True
@@ -155,6 +158,7 @@ class _StopFlag:
               "(Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
 
     def install(self) -> None:
+        self._pid = os.getpid()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
