@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "resize": ("resize", "resize", "Make a lower-resolution checkpoint from a higher one (resolution surgery)."),
     "dataset": ("dataset", "dataset", "Prepare, inspect and curate training image folders."),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
+    "metrics": ("metrics", "metrics", "FID, KID, SWD of a checkpoint or run, and a run's weight-shift charts."),
 }
 
 
