@@ -93,6 +93,7 @@ class Detector:
     kind: str  # "torchscript" | "pytorch-fid"
     tag: str  # identifies the weights, for cache keys: kind + file hash prefix
     device: Any
+    net: Any = None  # the loaded module (TorchScript or InceptionV3)
 
     def __call__(self, images):
         import torch
@@ -233,7 +234,7 @@ def _torchscript_detector(module, tag: str, device) -> Detector:
         # NVIDIA's detector takes uint8 pixels and resizes/normalises inside
         return module(images.to(torch.uint8), return_features=True)
 
-    return Detector(run, "torchscript", tag, device)
+    return Detector(run, "torchscript", tag, device, module)
 
 
 def _state_dict_detector(p: Path, state: Any, tag: str, device) -> Detector:
@@ -261,4 +262,4 @@ def _state_dict_detector(p: Path, state: Any, tag: str, device) -> Detector:
     def run(images):
         return net(images.to(torch.float32) / 255.0)
 
-    return Detector(run, "pytorch-fid", tag, device)
+    return Detector(run, "pytorch-fid", tag, device, net)

@@ -30,15 +30,15 @@ DIR_REPEATS = 4  # 4 × 128 = 512 random projections
 SCALE = 1e3  # PGGAN's tables show SWD × 10³
 
 
-def _binomial_kernel(channels: int, device: torch.device) -> torch.Tensor:
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=device)
+def _binomial_kernel(channels: int, like: torch.Tensor) -> torch.Tensor:
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=like.device, dtype=like.dtype)
     k2 = torch.outer(k, k) / 256.0
     return k2.expand(channels, 1, 5, 5).contiguous()
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
     # mirror padding (d c b | a b c d | c b a), the scipy `mode="mirror"` PGGAN used
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _binomial_kernel(x.shape[1], x.device),
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _binomial_kernel(x.shape[1], x),
                     groups=x.shape[1])
 
 
