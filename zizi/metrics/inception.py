@@ -150,10 +150,14 @@ def _is_torchscript_zip(p: Path) -> bool:
 
 
 def _jit_load(src: Any, where: Path):
+    import warnings
+
     import torch
 
     try:
-        return torch.jit.load(src, map_location="cpu").eval()
+        with warnings.catch_warnings():  # newer torch flags TorchScript as deprecated; it still loads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(src, map_location="cpu").eval()
     except Exception as e:
         raise InceptionFileError(f"{where}: TorchScript archive could not be loaded: {e}") from e
 
