@@ -22,7 +22,6 @@ def test_weight_shift_values_are_the_relative_norms(tiny_run):
     run, base, delta = tiny_run
     g = base.tensors["G_ema"]
     w = g["mapping.fc0.weight"].double()
-    rgb = g["synthesis.b16.torgb.weight"].double()
     records = weight_shift(run)
     assert [r["kimg"] for r in records] == [0, 4, 8]
     for k, r in enumerate(records):
