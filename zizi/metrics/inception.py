@@ -130,8 +130,12 @@ def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu") -
             return _torchscript_detector(_jit_load(p, p), f"torchscript-{tag}", device)
         return _state_dict_detector(p, _torch_load(p), f"pytorch-fid-{tag}", device)
     if head[:1] == b"\x80":
+        import warnings
+
         try:  # a legacy torch.save file (pytorch-fid's .pth is one): tensors only
-            state = torch.load(p, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about pickles it then refuses anyway
+                warnings.simplefilter("ignore", UserWarning)
+                state = torch.load(p, map_location="cpu", weights_only=True)
         except Exception:
             state = None
         if isinstance(state, dict):
