@@ -23,7 +23,7 @@ def frame_ckpt(base: Checkpoint, tensors: dict[str, torch.Tensor], nimg: int) ->
 @pytest.fixture
 def tiny_run(tmp_path) -> tuple[Path, Checkpoint, torch.Tensor]:
     """RUN/frames/frame-*.safetensors at nimg 0, 4000, 8000: frame k adds k·delta to
-    mapping.fc0.weight and to synthesis.b16.torgb.weight only."""
+    mapping.fc0.weight, scales synthesis.b16.torgb.weight by 1 + k/2 and w_avg by 1 + k."""
     base = tiny_checkpoint(RES, seed=0)
     g = base.tensors["G_ema"]
     delta = torch.randn(g["mapping.fc0.weight"].shape, generator=torch.Generator().manual_seed(9)) * 0.3
@@ -32,6 +32,7 @@ def tiny_run(tmp_path) -> tuple[Path, Checkpoint, torch.Tensor]:
         t = {n: v.clone() for n, v in g.items()}
         t["mapping.fc0.weight"] += k * delta
         t["synthesis.b16.torgb.weight"] *= 1 + 0.5 * k
+        t["mapping.w_avg"] *= 1 + k  # a running average: per tensor only, not in the groups
         save_checkpoint(run / "frames" / f"frame-{k * STEP_NIMG:012d}.safetensors",
                         frame_ckpt(base, t, k * STEP_NIMG))
     return run, base, delta

@@ -29,7 +29,9 @@ def test_weight_shift_values_are_the_relative_norms(tiny_run):
             k * float(delta.double().norm()) / float(w.norm()), rel=1e-6)
         assert r["tensors"]["synthesis.b16.torgb.weight"] == pytest.approx(0.5 * k, rel=1e-6)
         assert r["tensors"]["synthesis.b8.conv0.weight"] == 0
-        mapping_base = sum(float(v.double().pow(2).sum()) for n, v in g.items() if group_of(n) == "mapping")
+        assert r["tensors"]["mapping.w_avg"] == pytest.approx(k, rel=1e-6)
+        mapping_base = sum(float(v.double().pow(2).sum()) for n, v in g.items()
+                           if group_of(n) == "mapping" and not n.endswith("w_avg"))
         assert r["groups"]["mapping"] == pytest.approx(
             k * float(delta.double().norm()) / mapping_base ** 0.5, rel=1e-6)
         assert r["groups"]["b4"] == 0
