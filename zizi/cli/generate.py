@@ -7,22 +7,26 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import device_option, progress_bar, which_option
+
+# |psi| beyond a few already draws noise; far beyond, w overflows float32 on the way to
+# the network, so larger values are refused rather than turned into NaN images.
+MAX_PSI = 100.0
 
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)).")
 @click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-              help="Truncation psi: 1 = no truncation, 0 = the average face.")
+              help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
+                   f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
 @click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
               help="Truncate only the first N ws (coarse styles); default all.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
               show_default=True, help="Per-pixel noise: the stored maps, fresh noise, or none.")
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
               help="Class index for a conditional checkpoint.")
-@click.option("--which", type=click.Choice(["G_ema", "G"], case_sensitive=False), default="G_ema",
-              show_default=True, help="Which generator: the EMA weights (usual) or the raw ones.")
+@which_option("G_ema", "Which generator: the EMA weights (usual) or the raw ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; writes seedNNNN.png per seed.")
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images.")
@@ -36,6 +40,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
+    from zizi.text import plural
 
     try:
         seed_list = parse_seeds(seeds)
@@ -43,10 +48,12 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
         raise click.BadParameter(str(e), param_hint="--seeds") from None
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
+    if abs(trunc) > MAX_PSI:
+        raise click.BadParameter(f"{trunc:g} is out of range: use a value between -{MAX_PSI:g} and "
+                                 f"{MAX_PSI:g} (0.5-1 is usual)", param_hint="--trunc")
 
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
@@ -77,7 +84,8 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
 
     all_imgs = []
     gen = torch.Generator(device=dev).manual_seed(0)
-    for i in tqdm(range(0, len(seed_list), batch), desc="generate", unit="batch", leave=False):
+    for i in progress_bar(iterable=range(0, len(seed_list), batch), desc="generate",
+                          unit="batch", leave=False):
         chunk = seed_list[i: i + batch]
         z = z_for_seeds(chunk, G.z_dim).to(dev)
         c = None
@@ -94,4 +102,4 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
             all_imgs.append(arr)
     if grid:
         write_png(out / "grid.png", make_grid(np.concatenate(all_imgs)))
-    click.echo(f"Wrote {len(seed_list)} image(s) to {out}" + (" and grid.png" if grid else ""))
+    click.echo(f"Wrote {plural(len(seed_list), 'image')} to {out}" + (" and grid.png" if grid else ""))
