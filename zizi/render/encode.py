@@ -35,6 +35,13 @@ FORMATS: dict[str, tuple[str, str, dict[str, Any], str]] = {
 }
 
 
+# H.264 segments without B-frames: joined losslessly by the concat demuxer, every frame
+# keeps its exact timestamp. With B-frames each join opens a composition-delay gap (edit
+# lists or negative offsets) that decoders fill with repeated frames, and Matroska rounds
+# timestamps to 1 ms. The price is a somewhat larger file at the same CRF quality.
+SEGMENT_OPTS: dict[str, dict[str, Any]] = {"mp4": {"bf": 0}}
+
+
 class EncoderError(ZiziError):
     """ffmpeg is missing, lacks an encoder, or failed while encoding."""
 
@@ -134,7 +141,8 @@ class SegmentWriter:
         os.close(fd)
         stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24",
                               s=f"{self.width}x{self.height}", framerate=self.fps)
-        stream = ffmpeg.output(stream, self._tmp, vcodec=encoder, f=fmt, r=self.fps, **opts)
+        stream = ffmpeg.output(stream, self._tmp, vcodec=encoder, f=fmt, r=self.fps, **opts,
+                               **SEGMENT_OPTS.get(self.kind, {}))
         args = ffmpeg.compile(stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
                               cmd=self.exe, overwrite_output=True)
         self._log = open(self.work / "ffmpeg.log", "ab")  # noqa: SIM115 - closed in end/abort
