@@ -201,12 +201,14 @@ class SegmentWriter:
         self._proc = None
 
     def _failure(self) -> EncoderError:
-        log = ""
+        lines: list[str] = []
         with contextlib.suppress(OSError):
-            log = (self.work / "ffmpeg.log").read_text(errors="replace").strip().splitlines()[-1]
+            lines = (self.work / "ffmpeg.log").read_text(errors="replace").strip().splitlines()
+        code = self._proc.returncode if self._proc is not None else None
         self.abort()
         full = shutil.disk_usage(self.work).free < 64 << 20
-        why = "the disk is full" if full or "No space" in log else (log or "ffmpeg failed")
+        log = lines[-1] if lines else f"ffmpeg stopped with exit status {code}"
+        why = "the disk is full" if full or "No space" in log else log
         return EncoderError(f"could not write {self.out}: {why}; nothing was written under that "
                             "name (finished segments are kept; free space and use --resume)")
 
