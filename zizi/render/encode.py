@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,7 +208,12 @@ class SegmentWriter:
         code = self._proc.returncode if self._proc is not None else None
         self.abort()
         full = shutil.disk_usage(self.work).free < 64 << 20
-        log = lines[-1] if lines else f"ffmpeg stopped with exit status {code}"
+        if lines:
+            log = lines[-1]
+        elif code is not None and code < 0:
+            log = f"ffmpeg was killed by {signal.Signals(-code).name}"
+        else:
+            log = f"ffmpeg stopped with exit status {code}"
         why = "the disk is full" if full or "No space" in log else log
         return EncoderError(f"could not write {self.out}: {why}; nothing was written under that "
                             "name (finished segments are kept; free space and use --resume)")
