@@ -1,0 +1,22 @@
+"""`generate --grid` keeps thumbnails, not every image (#13: 100k seeds must not hold them all)."""
+
+import numpy as np
+
+from zizi.render.images import ThumbnailGrid, make_grid
+
+
+def test_small_grids_equal_make_grid():
+    imgs = np.random.default_rng(0).integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)
+    g = ThumbnailGrid(5, 8, 8, 3)
+    g.add(imgs[:2])
+    g.add(imgs[2:])
+    assert np.array_equal(g.grid, make_grid(imgs))
+
+
+def test_many_images_stay_within_the_bound():
+    g = ThumbnailGrid(10_000, 64, 64, 3, max_side=512)
+    assert g.grid.shape[0] <= 512 and g.grid.shape[1] <= 512
+    img = np.full((1, 64, 64, 3), 200, dtype=np.uint8)
+    for _ in range(100):
+        g.add(img)
+    assert g.count == 100 and g.grid[:g.th, :g.tw].min() == 200 and g.grid[-1, -1].max() == 0
