@@ -20,3 +20,19 @@ def test_many_images_stay_within_the_bound():
     for _ in range(100):
         g.add(img)
     assert g.count == 100 and g.grid[:g.th, :g.tw].min() == 200 and g.grid[-1, -1].max() == 0
+
+
+def test_provenance_finds_the_runs_dataset_manifest(tmp_path):
+    import hashlib
+
+    from zizi.render.provenance import dataset_manifest_sha256
+
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "manifest.json").write_text('{"images": []}')
+    run = tmp_path / "run"
+    run.mkdir()
+    assert dataset_manifest_sha256(run, [{}]) is None
+    (run / "config.yaml").write_text(f"train: {{kimg: 1}}\ndata: {tmp_path / 'faces'}\n")
+    want = hashlib.sha256(b'{"images": []}').hexdigest()
+    assert dataset_manifest_sha256(run, [{}]) == want
+    assert dataset_manifest_sha256(None, [{"dataset_manifest_sha256": "ab"}]) == "ab"
