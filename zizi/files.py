@@ -164,7 +164,8 @@ _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + 
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files in `folder` whose writer is dead; the paths removed.
+    """Delete the temporary files (and output locks) in `folder` whose writer is dead;
+    the paths removed.
 
     A writer killed with SIGKILL (or by the OOM killer, or a power cut) cannot clean up,
     so its `.NAME.<pid>.<random>.partial` stays, possibly hundreds of MB. A temp is
@@ -178,6 +179,13 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".lock"):
+            lock = FileLock(Path(entry.path), stale_after_s=None)
+            owner = lock.owner()  # only a lock zizi wrote, whose owner died on this machine
+            if owner is not None and owner.get("host") == socket.gethostname() and lock.is_stale(owner):
+                lock._break()
+                removed.append(Path(entry.path))
+            continue
         m = _TEMP_NAME.match(entry.name)
         if m is None or not entry.is_file(follow_symlinks=False):
             continue
@@ -187,7 +195,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         with contextlib.suppress(OSError):
             os.unlink(entry.path)
             removed.append(Path(entry.path))
-    return removed
+    return sorted(removed)
 
 
 def pid_alive(pid: int) -> bool:

@@ -148,3 +148,79 @@ def zip_bomb_nvlabs(path: Path, declared_gib: float = 4.0) -> Path:
 
     Path(path).write_bytes(pickle.dumps({"G": _Storage()}, protocol=4))
     return Path(path)
+
+
+# --------------------------------------------------------------------------- measuring
+
+_MEASURE = r"""
+import json, sys
+def hwm_kib():  # VmHWM is per address space; ru_maxrss would carry the parent's peak over exec
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+import torch, safetensors, numpy  # noqa: F401  (the baseline: what any zizi command loads)
+import zizi.cli, zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs, zizi.io.rosinality
+import zizi.io.safe_pickle, zizi.nets.generator, zizi.nets.discriminator, zizi.cli.import_cmd
+import zizi.cli.info, zizi.cli.generate, zizi.cli.export
+base = hwm_kib()
+code = 0
+try:
+    zizi.cli.cli.main(sys.argv[1:], prog_name="zizi", standalone_mode=False)
+except Exception as e:  # click's exceptions: the one line a person would see
+    code, msg = 1, f"{type(e).__name__}: {e}"
+else:
+    msg = ""
+print(json.dumps({"base_kib": base, "peak_kib": hwm_kib(), "code": code, "message": msg}))
+"""
+
+
+def measure(*args: str | Path) -> dict[str, Any]:
+    """Run `zizi ARGS` in a fresh interpreter; its peak resident memory above the baseline
+    of an interpreter with torch and zizi loaded (VmHWM, Linux), exit code and message."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *map(str, args)], capture_output=True,
+                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"measuring zizi {args} failed: {proc.stderr[-2000:]}")
+    out = json.loads(lines[-1])
+    out["extra_mib"] = (out["peak_kib"] - out["base_kib"]) / 1024
+    return out
+
+
+#: name -> (builder(folder) -> crafted file, zizi command that must refuse it)
+def crafted_cases(bomb_gib: float = 4.0) -> dict[str, tuple[Callable[[Path], Path], list[str]]]:
+    return {
+        "config 4096² channel_base 2^30": (
+            lambda d: lying_config(d / "huge.safetensors",
+                                   set_keys(img_resolution=4096, channel_base=2**30, channel_max=2**20)),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+        "config 4096² within bounds": (
+            lambda d: lying_config(d / "big.safetensors",
+                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+        "mapping num_layers 10^7": (
+            lambda d: lying_config(d / "layers.safetensors", set_keys(mapping__num_layers=10**7)),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+        "z_dim 10^9": (
+            lambda d: lying_config(d / "zdim.safetensors", set_keys(z_dim=10**9)),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+        "info of 4096² config": (
+            lambda d: lying_config(d / "info.safetensors",
+                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
+            ["info", "{f}"]),
+        "import of 4096² config": (
+            lambda d: lying_config(d / "imp.safetensors",
+                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
+            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+        "nested JSON header": (
+            lambda d: nested_json_header(d / "deep.safetensors"), ["info", "{f}"]),
+        "nested pickle": (
+            lambda d: nested_pickle(d / "deep.pkl"), ["import", "{f}", "--out", "{d}/out.safetensors"]),
+        f"zip bomb .pt ({bomb_gib:g} GiB)": (
+            lambda d: zip_bomb_pt(d / "bomb.pt", bomb_gib),
+            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+        f"zip bomb in pickle storage ({bomb_gib:g} GiB)": (
+            lambda d: zip_bomb_nvlabs(d / "bomb.pkl", bomb_gib),
+            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+    }

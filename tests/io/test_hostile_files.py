@@ -118,3 +118,36 @@ def test_source_folder_untouched(tmp_path):
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_bytes() for p in src_dir.iterdir()} == before
     assert out.exists()
+
+
+def test_deeply_nested_pickle_is_one_line(tmp_path):
+    from tests.helpers.hostile import nested_pickle
+
+    src = nested_pickle(tmp_path / "deep.pkl")
+    result, out = _import_cli(tmp_path, src)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "nests its contents too deeply" in result.output  # was: RecursionError traceback
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["pt", "pkl"])
+def test_zip_bomb_is_refused_before_decompressing(tmp_path, kind):
+    from tests.helpers.hostile import zip_bomb_nvlabs, zip_bomb_pt
+
+    make = zip_bomb_pt if kind == "pt" else zip_bomb_nvlabs
+    src = make(tmp_path / f"bomb.{kind}", declared_gib=0.0625)  # 64 MiB in ~70 kB
+    result, out = _import_cli(tmp_path, src)
+    assert result.exit_code == 1, result.output
+    assert "zip bomb" in result.output and "before decompressing" in result.output
+    assert not out.exists()
+
+
+def test_stored_torch_zip_passes_the_size_check(tmp_path):
+    """A real torch.save file (records stored, not deflated) is never taken for a bomb."""
+    import torch
+
+    from zizi.io.zipcheck import check_zip_sizes
+
+    f = tmp_path / "real.pt"
+    torch.save({"w": torch.randn(256, 256), "b": torch.zeros(3)}, f)
+    check_zip_sizes(f, f.stat().st_size, str(f))

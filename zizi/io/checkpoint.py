@@ -25,6 +25,7 @@ checkpoint that looks complete.
 from __future__ import annotations
 
 import hashlib
+import functools
 import json
 import math
 import os
@@ -285,6 +286,11 @@ def _check_entries(header: dict[str, Any]) -> int:
 def expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every tensor a network of `cfg` stores, built on torch's meta device
     (no memory is allocated for the weights)."""
+    return dict(_expected_shapes(kind, cfg))
+
+
+@functools.lru_cache(maxsize=16)  # a renderer reads hundreds of frames of one config
+def _expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
     import torch
 
     from zizi.nets.discriminator import Discriminator

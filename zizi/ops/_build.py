@@ -4,9 +4,9 @@ A plugin is JIT-built once with `torch.utils.cpp_extension` and ninja into a cac
 keyed by everything that changes the binary (sources, torch, CUDA, GPU architecture,
 flags). The build runs in a temporary folder that is moved into place with one
 `os.replace`, so a half-finished build is never loaded. A lock file naming its owner
-(pid, host, time; `zizi.files.FileLock`) serialises builds across processes (DDP ranks build once) and is
-taken over when its owner is dead or it is older than a timeout, so a Ctrl-C mid-build
-cannot make the next run hang.
+(pid, host, time: `zizi.files.FileLock`) serialises builds across processes (DDP ranks
+build once) and is taken over when its owner is dead or it is older than a timeout, so a
+Ctrl-C mid-build cannot make the next run hang.
 
 `ZIZI_OPS` chooses, read when an op is first used on a CUDA tensor:
   auto  use the kernel; if it cannot be built, warn once (why, log path, how to fix) and
