@@ -24,8 +24,8 @@ checkpoint that looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import functools
+import hashlib
 import json
 import math
 import os
