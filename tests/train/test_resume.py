@@ -11,8 +11,9 @@ import torch
 from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
 from zizi.config import MappingConfig
 from zizi.io.checkpoint import load_checkpoint, read_header, tensor_shapes
+from zizi.io.runs import list_frames
 from zizi.train.loop import train
-from zizi.train.run import list_frames, list_snapshots
+from zizi.train.run import list_snapshots
 from zizi.train.setup import TrainJob, prepare
 
 CPU = torch.device("cpu")

@@ -18,7 +18,6 @@ frames of a 1024² generator needs memory for two generators, not for all of the
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,18 @@ import torch
 from zizi.errors import ZiziError
 
 RUNNING_STATS = ("w_avg",)  # tracked averages (truncation's mean w), not trained weights
-FRAME_RE = re.compile(r"^frame-(\d{12})\.safetensors$")
 Progress = Callable[[int, int], None]
 
 
 def list_frames(run: str | Path) -> list[tuple[int, Path]]:
-    """(nimg, path) of every frame in run/frames, in order of images seen."""
-    folder = Path(run) / "frames"
-    if not folder.is_dir():
+    """(nimg, path) of every frame in run/frames (`zizi.io.runs`); an error when there are none."""
+    from zizi.io.runs import list_frames as frames_of
+
+    if not (Path(run) / "frames").is_dir():
         raise ZiziError(f"{run} has no frames/ folder; is it a zizi training run?")
-    frames = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := FRAME_RE.match(p.name)))
+    frames = frames_of(run)
     if not frames:
-        raise ZiziError(f"{folder} holds no frame-<nimg>.safetensors files")
+        raise ZiziError(f"{run}/frames holds no frame-<nimg>.safetensors files")
     return frames
 
 

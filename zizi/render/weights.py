@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import CheckpointError, ConfigError
+from zizi.io.runs import list_frames
 
 if TYPE_CHECKING:
     import torch
 
     from zizi.nets.generator import Generator
 
-FRAME_GLOB = "frame-*.safetensors"
+FRAME_GLOB = "frame-<nimg:012d>.safetensors"  # zizi.io.runs, for messages
 
 
 @dataclass
@@ -51,7 +52,7 @@ def find_checkpoints(sources: list[str | os.PathLike]) -> tuple[list[Path], Path
         p = Path(src)
         if p.is_dir():
             frames = p / "frames" if (p / "frames").is_dir() else p
-            found = sorted(frames.glob(FRAME_GLOB), key=_nimg_key)
+            found = [path for _, path in list_frames(frames)]
             if not found:
                 raise CheckpointError(f"{p} holds no training frames ({frames}/{FRAME_GLOB}); "
                                       "give a run folder or checkpoint files")
@@ -64,11 +65,6 @@ def find_checkpoints(sources: list[str | os.PathLike]) -> tuple[list[Path], Path
     if not paths:
         raise CheckpointError("no checkpoints given; pass checkpoint files or a run folder")
     return paths, run
-
-
-def _nimg_key(path: Path) -> tuple[int, str]:
-    digits = path.stem.removeprefix("frame-")
-    return (int(digits) if digits.isdigit() else -1, path.name)
 
 
 def read_stops(paths: list[Path]) -> list[Stop]:

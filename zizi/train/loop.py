@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from zizi.errors import ZiziError
+from zizi.io.runs import frame_path
 from zizi.train.data import batches
-from zizi.train.run import RunFolder, frame_path
+from zizi.train.run import RunFolder
 from zizi.train.trainer import Trainer, rank_seed
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from zizi.errors import CheckpointError, ZiziError
 from zizi.files import write_png, write_text
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from zizi.io.runs import frame_path
 
 _RUN_RE = re.compile(r"^(\d{5,})-")
 _SNAP_RE = re.compile(r"^snapshot-(\d{12})\.safetensors$")
@@ -60,20 +61,6 @@ def create_run_dir(root: str | Path, name: str) -> Path:
 def is_run_dir(path: str | Path) -> bool:
     path = Path(path)
     return path.is_dir() and (path / "config.yaml").is_file()
-
-
-def frame_path(run: Path, nimg: int) -> Path:
-    return run / "frames" / f"frame-{nimg:012d}.safetensors"
-
-
-def list_frames(run: str | Path) -> list[tuple[int, Path]]:
-    """(nimg, path) of every frame of a run, in training order."""
-    folder = Path(run) / "frames"
-    out = []
-    for p in folder.glob("frame-*.safetensors") if folder.is_dir() else []:
-        with contextlib.suppress(ValueError):
-            out.append((int(p.stem.removeprefix("frame-")), p))
-    return sorted(out)
 
 
 def list_snapshots(run: str | Path) -> list[tuple[int, Path]]:
