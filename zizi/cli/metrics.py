@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,20 +49,19 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
                                      param_hint="--metrics")
         names = [n for n in names if n != "shift"]
 
-    from tqdm import tqdm
-
+    from zizi.cli.options import progress_bar
     from zizi.data.dataset import ImageDataset
     from zizi.metrics.measure import measure_checkpoint, measure_run
     from zizi.runtime import select_device
 
     dev = select_device(device)
     dataset = ImageDataset(data)
-    bars: dict[str, tqdm] = {}
+    bars: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, leave=False, disable=None)
+            bar = bars[stage] = progress_bar(total=total, desc=stage, leave=False)
         bar.update(done - bar.n)
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -89,16 +88,14 @@ def _settings(kw: dict, **more):
 
 
 def _go(fn, source, kw: dict, settings) -> None:
-    from tqdm import tqdm
-
+    from zizi.cli.options import progress_bar
     from zizi.errors import ConfigError
     from zizi.runtime import select_device
 
     dev = select_device(kw["device"])
     settings.batch = kw["batch"] or (8 if dev.type == "cuda" else 1)
     out: Path = kw["out"]
-    bar = tqdm(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True,
-               disable=not sys.stderr.isatty())
+    bar = progress_bar(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True)
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)

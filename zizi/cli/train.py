@@ -182,9 +182,9 @@ class _Progress:
         if not self.enabled:
             return
         if self.bar is None:
-            from tqdm import tqdm
+            from zizi.cli.options import progress_bar
 
-            self.bar = tqdm(total=event["end_nimg"] / 1000, unit="kimg", dynamic_ncols=True,
+            self.bar = progress_bar(total=event["end_nimg"] / 1000, unit="kimg", dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} kimg [{elapsed}<{remaining}]{postfix}")
             self.bar.n = 0
         self.bar.n = event["nimg"] / 1000
