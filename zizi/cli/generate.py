@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -44,14 +45,12 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
 
-    import numpy as np
-    import torch
     from tqdm import tqdm
 
     from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
-    from zizi.latents import z_for_seeds
-    from zizi.render.images import make_grid, to_uint8
+    from zizi.render.batches import images_for_seeds
+    from zizi.render.images import ThumbnailGrid
     from zizi.runtime import select_device
 
     ckpt = load_checkpoint(checkpoint, nets=[which])
@@ -75,23 +74,26 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     except OSError as e:
         raise ZiziError(f"cannot create the output folder {out}: {e.strerror or e}") from e
 
-    all_imgs = []
-    gen = torch.Generator(device=dev).manual_seed(0)
-    for i in tqdm(range(0, len(seed_list), batch), desc="generate", unit="batch", leave=False):
-        chunk = seed_list[i: i + batch]
-        z = z_for_seeds(chunk, G.z_dim).to(dev)
-        c = None
-        if G.c_dim > 0:
-            c = torch.zeros(len(chunk), G.c_dim, device=dev)
-            c[:, class_idx] = 1
-        with torch.no_grad():
-            img = G(z, c, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
-                    noise_mode=noise_mode, generator=gen)
-        arr = to_uint8(img)
-        for seed, a in zip(chunk, arr):
-            write_png(out / f"seed{seed:04d}.png", a)
-        if grid:
-            all_imgs.append(arr)
-    if grid:
-        write_png(out / "grid.png", make_grid(np.concatenate(all_imgs)))
+    from zizi.render import provenance
+
+    config = {"command": "generate", "seeds": seeds, "trunc": trunc, "trunc_cutoff": trunc_cutoff,
+              "noise_mode": noise_mode, "class": class_idx, "which": which}
+    doc = provenance.record("image", [provenance.checkpoint_entry(checkpoint, ckpt.extra)], config,
+                            provenance.dataset_manifest_sha256(None, [ckpt.extra]))
+    text = provenance.png_text(doc)
+    thumbs = None
+    with tqdm(total=len(seed_list), desc="generate", unit="img", leave=False,
+              disable=not sys.stderr.isatty()) as bar:
+        for chunk, arr in images_for_seeds(G, seed_list, batch=batch, class_idx=class_idx,
+                                           truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                                           noise_mode=noise_mode,
+                                           progress=lambda done, total: bar.update(done - bar.n)):
+            for seed, a in zip(chunk, arr):
+                write_png(out / f"seed{seed:04d}.png", a, text=text)
+            if grid:
+                if thumbs is None:
+                    thumbs = ThumbnailGrid(len(seed_list), *arr.shape[1:])
+                thumbs.add(arr)
+    if thumbs is not None:
+        write_png(out / "grid.png", thumbs.grid, text=text)
     click.echo(f"Wrote {len(seed_list)} image(s) to {out}" + (" and grid.png" if grid else ""))

@@ -30,3 +30,39 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.n
         r, col = divmod(i, cols)
         grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = images[i]
     return grid
+
+
+GRID_MAX_SIDE = 8192  # px: a grid of 100k seeds stays a ~200 MB array, not 100k full images
+
+
+class ThumbnailGrid:
+    """A near-square grid filled image by image, keeping only thumbnails (bounded memory).
+
+    Tiles keep the images' own size while the grid fits in `max_side` pixels; beyond that
+    each image is shrunk (area averaging) so that a run of 100k seeds holds one grid-sized
+    array, never every image.
+    """
+
+    def __init__(self, count: int, height: int, width: int, channels: int,
+                 max_side: int = GRID_MAX_SIDE) -> None:
+        import numpy as np
+
+        self.cols = math.ceil(math.sqrt(count))
+        self.rows = math.ceil(count / self.cols)
+        scale = min(1.0, max_side / (self.cols * width), max_side / (self.rows * height))
+        self.th, self.tw = max(1, int(height * scale)), max(1, int(width * scale))
+        self.grid = np.zeros((self.rows * self.th, self.cols * self.tw, channels), dtype=np.uint8)
+        self.count = 0
+
+    def add(self, images: np.ndarray) -> None:
+        """Place [N, H, W, C] uint8 images in the next free tiles."""
+        import numpy as np
+        from PIL import Image
+
+        for img in images:
+            if img.shape[:2] != (self.th, self.tw):
+                pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+                img = np.asarray(pil.resize((self.tw, self.th), Image.BOX)).reshape(self.th, self.tw, -1)
+            r, c = divmod(self.count, self.cols)
+            self.grid[r * self.th:(r + 1) * self.th, c * self.tw:(c + 1) * self.tw] = img
+            self.count += 1

@@ -1,0 +1,160 @@
+"""`zizi render`: the exhibition video (weight shift across training, latent walks)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from zizi.cli.options import device_option, overwrite_option
+
+
+def _grid(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return (1, 1)
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use WxH, e.g. 3x2", param_hint="--grid") from None
+    if w < 1 or h < 1:
+        raise click.BadParameter("a grid needs at least 1x1", param_hint="--grid")
+    return (w, h)
+
+
+def common(f):
+    """Options both render commands share (applied bottom-up)."""
+    opts = [
+        click.option("--out", type=click.Path(path_type=Path), required=True,
+                     help="NAME.mp4 (H.264), NAME.mov (ProRes 422 HQ) or a folder (PNG sequence)."),
+        click.option("--seconds", default=None,
+                     help="Duration: 90s, 135m, 2h, or a frame count [default: 10s]."),
+        click.option("--frames", "frame_count", type=int, default=None, help="Duration as a frame count."),
+        click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
+        click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
+        click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
+        click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Synchronised videos with different seeds (NAME-1.mp4 ...), plus index.html."),
+        click.option("--trunc", type=float, default=1.0, show_default=True, help="Truncation psi."),
+        click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
+                     help="Truncate only the first N ws."),
+        click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
+                     show_default=True, help="Per-pixel noise (random is reseeded every frame: no flicker)."),
+        click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+                     help="Class index for a conditional checkpoint."),
+        click.option("--easing", type=click.Choice(["linear", "smooth"]), default="smooth",
+                     show_default=True, help="Speed curve."),
+        click.option("--loop", is_flag=True, help="Seamless loop: the frame after the last is the first."),
+        click.option("--size", type=click.IntRange(min=1), default=None,
+                     help="Face size in pixels in the video [default: the network's resolution]."),
+        click.option("--segment", "segment", default="30s", show_default=True,
+                     help="Segment length (the most a crash can lose)."),
+        click.option("--batch", type=click.IntRange(min=1), default=None,
+                     help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted render from its last segment."),
+        overwrite_option,
+        device_option,
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _settings(kw: dict, **more):
+    from zizi.errors import ConfigError
+    from zizi.latents import parse_seeds
+    from zizi.render.scenes import RenderSettings
+    from zizi.render.timeline import parse_duration
+
+    fps = kw["fps"]
+    try:
+        if kw["frame_count"] is not None and kw["seconds"] is not None:
+            raise click.UsageError("give --seconds or --frames, not both")
+        if kw["frame_count"] is not None:
+            if kw["frame_count"] < 1:
+                raise ConfigError(f"--frames {kw['frame_count']}: give a positive frame count")
+            frames = kw["frame_count"]
+        else:
+            frames = parse_duration(kw["seconds"] or "10s", fps) if fps > 0 else 0
+        seeds = parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None
+        segment = parse_duration(kw["segment"], fps) if fps > 0 else 1
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),
+                          channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
+                          noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
+                          loop=kw["loop"], size=kw["size"], segment_frames=segment, **more)
+
+
+def _go(fn, source, kw: dict, settings) -> None:
+    from tqdm import tqdm
+
+    from zizi.errors import ConfigError
+    from zizi.runtime import select_device
+
+    dev = select_device(kw["device"])
+    settings.batch = kw["batch"] or (8 if dev.type == "cuda" else 1)
+    out: Path = kw["out"]
+    bar = tqdm(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True,
+               disable=not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        written = fn(source, out, settings, dev, resume=kw["resume"], force=kw["force"],
+                     progress=progress)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"Interrupted; finished segments are kept. Run the same command with --resume "
+                   f"to continue {out}.", err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        bar.close()
+    click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
+               + ", ".join(str(p) for p in written))
+
+
+@click.group("render")
+def render() -> None:
+    """Render video: the weight shift across training, or latent walks."""
+
+
+@render.command("shift")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--timing", type=click.Choice(["even", "kimg"]), default="even", show_default=True,
+              help="Equal time per checkpoint step, or time proportional to images seen.")
+@click.option("--walk", is_flag=True, help="Faces also drift through latent space.")
+@click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
+              help="With --walk: keyframes per face.")
+@common
+def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
+    """Weight shift: every G_ema tensor slides from checkpoint to checkpoint.
+
+    SOURCES are checkpoint files in order, or a run folder (its frames/, base first).
+    """
+    from zizi.render.scenes import shift
+
+    if not sources:
+        raise click.UsageError("no checkpoints given; pass checkpoint files or a run folder")
+    settings = _settings(kw, timing=timing, walk=walk, keyframes=keyframes)
+    _go(shift, list(sources), kw, settings)
+
+
+@render.command("walk")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
+              help="Interpolate latents z, or styles w after mapping.")
+@click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
+              show_default=True, help="Between keyframes.")
+@click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Keyframes per face (or give that many seeds per face).")
+@common
+def walk_cmd(checkpoint, space, interp, keyframes, **kw) -> None:
+    """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed."""
+    from zizi.render.scenes import walk
+
+    settings = _settings(kw, space=space, interp=interp, keyframes=keyframes)
+    _go(walk, checkpoint, kw, settings)

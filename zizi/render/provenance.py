@@ -1,0 +1,113 @@
+"""Provenance for every image and video zizi renders, in the spirit of content credentials.
+
+One dict describes an output: zizi's version, each checkpoint's sha256, the dataset
+manifest's hash when a run knows it, seeds, truncation, the full render config, and a
+plain statement that the pictures are AI-generated. It travels as PNG text chunks, as
+container metadata (ffmpeg `-metadata`), and as a sidecar JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STATEMENT = ("AI-generated: these images were made by a generative neural network (StyleGAN2) "
+             "with zizi; they do not show real people.")
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB pieces (cached per path, size and mtime)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def checkpoint_entry(path: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"file", "sha256"} (plus kimg when the checkpoint is a training frame)."""
+    entry: dict[str, Any] = {"file": Path(path).name, "sha256": sha256_file(path)}
+    if extra and "kimg" in extra:
+        entry["kimg"] = extra["kimg"]
+    return entry
+
+
+def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str, Any]]) -> str | None:
+    """The training dataset's manifest hash, when the checkpoints or the run folder say it.
+
+    Looks at the checkpoints' header `extra` (`dataset_manifest_sha256`), then at the run's
+    config.yaml for a dataset folder holding manifest.json.
+    """
+    for extra in extras:
+        value = (extra or {}).get("dataset_manifest_sha256")
+        if isinstance(value, str):
+            return value
+    if run is None:
+        return None
+    cfg_path = Path(run) / "config.yaml"
+    if not cfg_path.is_file():
+        return None
+    try:
+        import yaml
+
+        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    except Exception:  # an unreadable config only costs the hash, never the render
+        return None
+    for value in _strings(cfg):
+        if "manifest" in value or "data" in value.lower():
+            for cand in (Path(value) / "manifest.json", Path(value)):
+                if cand.name == "manifest.json" and cand.is_file():
+                    return sha256_file(cand)
+    return None
+
+
+def _strings(obj: Any):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],
+           dataset_sha256: str | None = None) -> dict[str, Any]:
+    """The provenance document of one output."""
+    from zizi import __version__
+
+    return {
+        "statement": STATEMENT,
+        "generator": f"zizi {__version__}",
+        "zizi_version": __version__,
+        "kind": kind,
+        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "checkpoints": checkpoints,
+        "dataset_manifest_sha256": dataset_sha256,
+        "seeds": config.get("seeds"),
+        "truncation_psi": config.get("trunc"),
+        "config": config,
+    }
+
+
+def png_text(doc: dict[str, Any]) -> dict[str, str]:
+    """PNG text chunks: the standard Software/Description keys plus the whole record."""
+    return {"Software": doc["generator"], "Description": doc["statement"],
+            "zizi": json.dumps(doc, sort_keys=True)}
+
+
+def ffmpeg_metadata(doc: dict[str, Any]) -> dict[str, str]:
+    """Container tags (`-metadata k=v`): a readable description and the record as JSON."""
+    return {"description": doc["statement"], "comment": json.dumps(doc, sort_keys=True)}
