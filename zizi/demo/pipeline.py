@@ -346,16 +346,25 @@ def _video_frame(video: Path, dest: Path) -> Path:
 
 
 def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: int, device: Any) -> dict[str, float]:
-    """SWD (×10³, PGGAN's) of base-model and fine-tuned samples to the shift set, and base to base."""
-    from zizi.data.dataset import ImageDataset
-    from zizi.metrics.shift import sample_distance
+    """SWD (×10³, PGGAN's) of base-model and fine-tuned samples to the shift and base sets.
 
-    to_shift = sample_distance(run, ImageDataset(shift_set), num=num, seed=seed, max_frames=2, device=device)
-    to_base = sample_distance(run, ImageDataset(base_set), num=num, seed=seed, max_frames=2, device=device)
-    return {
-        "base_to_shift_set": to_shift[0]["swd_to_data"],
-        "finetuned_to_shift_set": to_shift[-1]["swd_to_data"],
-        "base_to_base_set": to_base[0]["swd_to_data"],
-        "finetuned_to_base_set": to_base[-1]["swd_to_data"],
-        "num": num,
-    }
+    The base model is the run's first frame (kimg 0), the fine-tuned model its last; each
+    draws `num` samples from the same seeded latents, and each set gives `num` real images.
+    """
+    from zizi.data.dataset import ImageDataset
+    from zizi.io.checkpoint import build_generator, load_checkpoint
+    from zizi.metrics.features import dataset_images, generated_images
+    from zizi.metrics.shift import list_frames
+    from zizi.metrics.swd import descriptors_of, swd
+
+    frames = list_frames(run)
+    real = {name: descriptors_of(dataset_images(ImageDataset(path), num), seed=seed)
+            for name, path in (("shift_set", shift_set), ("base_set", base_set))}
+    result: dict[str, float] = {}
+    for label, (_, path) in (("base", frames[0]), ("finetuned", frames[-1])):
+        G = build_generator(load_checkpoint(path, nets=["G_ema"]), "G_ema").to(device)
+        fake = descriptors_of(generated_images(G, num, seed=seed, device=device), seed=seed + 1)
+        for name, desc in real.items():
+            result[f"{label}_to_{name}"] = swd(fake, desc, seed=seed)["swd"]
+    result["num"] = num
+    return result
