@@ -56,6 +56,25 @@ def test_n_plus_m_steps_equal_n_then_resume_m(tmp_path, tiny_data, tiny_ckpt):
     assert last_a["loss/G"] == last_b["loss/G"] and last_a["loss/D"] == last_b["loss/D"]
 
 
+def test_ada_p_moves_is_saved_and_resumes_exactly(tmp_path, tiny_data, tiny_ckpt):
+    ada = ["augment.mode=ada", "augment.interval=1", "augment.adjust_kimg=0.05",
+           "augment.target=0.0"]
+    p = prepare(_job(tmp_path / "a", tiny_data, tiny_ckpt, *ada, kimg=0.016), CPU)
+    straight = train(p.trainer, p.dataset, p.run)
+    p_end = p.trainer.augment_p
+    assert p_end != 0.0  # r_t differs from the target, so p moved by 4/50 per step
+    assert read_header(Path(straight.snapshot))["train"]["augment_p"] == p_end
+    assert straight.stats[-1]["augment_p"] == p_end
+
+    p = prepare(_job(tmp_path / "b", tiny_data, tiny_ckpt, *ada, kimg=0.016), CPU)
+    train(p.trainer, p.dataset, p.run, max_steps=2)
+    p = prepare(TrainJob(out=None, resume=str(p.run_path)), CPU)
+    train(p.trainer, p.dataset, p.run)
+    assert p.trainer.augment_p == p_end
+    a, b = _weights(Path(straight.snapshot)), _weights(p.run_path / "latest.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_run_folder_contract(tmp_path, tiny_data, tiny_ckpt):
     p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, "keep_snapshots=2", "snap_kimg=0.008",
                      kimg=0.016), CPU)
@@ -139,3 +158,32 @@ def test_mismatches_are_one_clear_error(tmp_path, tiny_data, tiny_ckpt, kind):
         no_d = make_checkpoint(tmp_path / "g.safetensors", g, d, with_d=False)
         with pytest.raises(ZiziError, match="no discriminator"):
             prepare(_job(tmp_path, tiny_data, no_d), CPU)
+
+
+def test_frozen_layers_stay_bit_identical_through_training(tmp_path, tiny_data, tiny_ckpt):
+    p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, "freeze.d_layers=2", "freeze.mapping=true",
+                     "freeze.g_below_res=8", kimg=0.008), CPU)
+    out = train(p.trainer, p.dataset, p.run)
+    base, after = _weights(tiny_ckpt), _weights(Path(out.snapshot))
+    frozen = [k for k in after if k.startswith(("G.mapping.", "G.synthesis.b4.", "D.b16.fromrgb",
+                                                "D.b16.conv0"))]
+    assert frozen and all(torch.equal(base[k], after[k]) for k in frozen if k in base
+                          and not k.endswith("w_avg"))
+    assert not any(k.startswith("opt_G.mapping.") or k.startswith("opt_D.b16.conv0")
+                   for k in after)
+    assert not torch.equal(base["G.synthesis.b16.conv1.weight"], after["G.synthesis.b16.conv1.weight"])
+
+
+def test_a_run_config_that_contradicts_its_snapshot_is_an_error(tmp_path, tiny_data, tiny_ckpt):
+    import yaml
+
+    from zizi.errors import ConfigError
+
+    p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, kimg=0.004), CPU)
+    train(p.trainer, p.dataset, p.run)
+    cfg_path = p.run_path / "config.yaml"
+    data = yaml.safe_load(cfg_path.read_text())
+    data["architecture"]["G"]["mapping"]["num_layers"] = 8
+    cfg_path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"G\.mapping\.num_layers: 8 in config\.yaml, 2 in the snapshot"):
+        prepare(TrainJob(out=None, resume=str(p.run_path)), CPU)

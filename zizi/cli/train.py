@@ -115,7 +115,10 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
             bar.close()
             if prep.run is not None:
                 prep.run.close()
-        if dist.main:
+        if dist.main and outcome.snapshot is None and outcome.status == "done":
+            click.echo(f"the run is already at kimg {outcome.nimg / 1000:.3f}, its length; pass a "
+                       "larger --kimg to train it further", err=True)
+        elif dist.main:
             how = "stopped on request" if outcome.status == "stopped" else "finished"
             where = f"; snapshot {outcome.snapshot}" if outcome.snapshot else ""
             click.echo(f"{how} at kimg {outcome.nimg / 1000:.3f}{where}", err=True)

@@ -71,6 +71,8 @@ class DataConfig:
 class TrainConfig:
     kimg: float = 500.0  # run length in thousands of real images shown to D (fractional ok)
     batch: int = 32  # global minibatch (split over GPUs); config-f used 32
+    batch_gpu: int | None = None  # images per forward pass; smaller = less memory, same global
+    #                               batch (gradients accumulate); None = a process's whole share
     snap_kimg: float = 20.0  # full snapshot (G, G_ema, D, optimisers, RNG) every this many kimg
     frame_kimg: float = 1.0  # light G_ema frame for the weight-shift video (frequent: cheap)
     tick_kimg: float = 1.0  # one line in log.txt / stats.jsonl every this many kimg
@@ -98,6 +100,8 @@ def _check(cfg: TrainConfig) -> None:
     for name in ("snap_kimg", "frame_kimg", "tick_kimg"):
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"{name} must be more than 0, got {getattr(cfg, name)}")
+    if cfg.batch_gpu is not None and cfg.batch_gpu < 1:
+        raise ConfigError(f"batch_gpu must be at least 1, got {cfg.batch_gpu}")
     if cfg.keep_snapshots < 1:
         raise ConfigError("keep_snapshots must be at least 1")
     if cfg.loss.r1_interval < 1 or cfg.loss.pl_interval < 1:

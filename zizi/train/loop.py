@@ -18,7 +18,7 @@ import torch
 from zizi.errors import ZiziError
 from zizi.train.data import batches
 from zizi.train.run import RunFolder, frame_path
-from zizi.train.trainer import Trainer
+from zizi.train.trainer import Trainer, rank_seed
 
 
 class TrainingDiverged(ZiziError):
@@ -82,13 +82,25 @@ def train(
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(trainer.device)
 
-    def do_tick() -> None:
+    rollbacks = 0
+
+    def do_tick() -> bool:
+        """Log a tick; False when training diverged and was rolled back (skip the rest)."""
+        nonlocal rollbacks
         entry = _tick_entry(trainer, sums, counts, tick)
-        history.append(entry)
         finite = all(math.isfinite(v) for k, v in entry.items()
                      if k.startswith(("loss/", "scores/")))
         if not finite or not trainer.finite():
-            raise TrainingDiverged(_diverged_message(trainer, run, entry))
+            message = _diverged_message(trainer, run, entry)
+            if cfg.on_nan == "rollback" and rollbacks < MAX_ROLLBACKS and _last_good(run, trainer):
+                rollbacks += 1
+                _rollback(trainer, run, rollbacks, message)
+                sums.clear()
+                counts.clear()
+                tick.update(start=time.perf_counter(), nimg=trainer.nimg)
+                return False
+            raise TrainingDiverged(message)
+        history.append(entry)
         if run is not None:
             run.stats(entry)
             run.log(_log_line(entry))
@@ -97,9 +109,12 @@ def train(
         sums.clear()
         counts.clear()
         tick.update(start=time.perf_counter(), nimg=trainer.nimg, n=tick["n"] + 1)
+        return True
 
     def do_snapshot() -> None:
         nonlocal last_snapshot
+        if not trainer.finite():  # never write a broken snapshot over good ones
+            raise TrainingDiverged(_diverged_message(trainer, run, {}))
         snap = trainer.snapshot()  # collective: every rank takes part
         if run is not None:
             last_snapshot = str(run.write_snapshot(snap, trainer.nimg, cfg.keep_snapshots))
@@ -109,7 +124,15 @@ def train(
         if _agree(should_stop(), trainer) or (max_steps is not None and steps >= max_steps):
             status = "stopped"
             break
-        reals, labels = next(data)
+        try:
+            reals, labels = next(data)
+        except RuntimeError:
+            # Ctrl-C reaches the DataLoader's workers too; when a stop was asked for, their
+            # exit is expected, and the snapshot below needs no more data.
+            if should_stop():
+                status = "stopped"
+                break
+            raise
         stats = trainer.train_step(reals, labels)
         steps += 1
         for k, v in stats.items():
@@ -118,7 +141,11 @@ def train(
         if progress is not None:
             progress({"nimg": trainer.nimg, "end_nimg": end_nimg})
         if trainer.nimg >= next_tick:
-            do_tick()
+            if not do_tick():  # rolled back: the data and schedule continue from the snapshot
+                data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
+                               trainer.world, cfg.data.workers, pin)
+                next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
+                next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
             next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
         if trainer.nimg >= next_frame and run is not None:
             run.write_frame(trainer.frame(), trainer.nimg)
@@ -135,6 +162,41 @@ def train(
         run.write_frame(trainer.frame(), trainer.nimg)
     do_snapshot()
     return Outcome(status, trainer.nimg, last_snapshot, history)
+
+
+MAX_ROLLBACKS = 3  # a run that keeps diverging needs a person, not a fourth try
+
+
+def _last_good(run: RunFolder | None, trainer: Trainer) -> bool:
+    """Whether there is a snapshot to roll back to (every rank asks rank 0)."""
+    have = torch.tensor([1.0 if run is not None and run.last_good is not None else 0.0])
+    if trainer.world > 1:
+        have = have.to(trainer.device)
+        torch.distributed.broadcast(have, src=0)
+    return bool(have.item() > 0)
+
+
+def _rollback(trainer: Trainer, run: RunFolder | None, count: int, why: str) -> None:
+    """Reload the last good snapshot and continue with fresh random streams, so the same
+    minibatches don't lead to the same blow-up."""
+    from zizi.io.checkpoint import load_checkpoint
+
+    path = run.last_good if run is not None else None
+    paths = [str(path)] if trainer.world <= 1 else _broadcast_obj(str(path), trainer)
+    snap = load_checkpoint(paths[0], verify=True)
+    trainer.load_weights(snap)
+    trainer.restore(snap)
+    for i, gen in enumerate(trainer.gens):
+        gen.manual_seed(rank_seed(trainer.cfg.seed + 1000 * count, trainer.virtual_ranks[i]))
+    if run is not None:
+        run.trim_after(trainer.nimg)
+        run.log(f"{why}; rolled back to {paths[0]} (rollback {count} of {MAX_ROLLBACKS})")
+
+
+def _broadcast_obj(obj, trainer: Trainer) -> list:
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box
 
 
 def _agree(flag: bool, trainer: Trainer) -> bool:

@@ -43,11 +43,16 @@ class Trainer:
                                   ".pkl files do; `zizi info` shows which nets a file holds)")
         if cfg.batch % dist.world:
             raise ConfigError(f"--batch {cfg.batch} is not divisible by {dist.world} processes")
+        self.batch_local = cfg.batch // dist.world
+        self.batch_gpu = min(cfg.batch_gpu or self.batch_local, self.batch_local)
+        if self.batch_local % self.batch_gpu:
+            raise ConfigError(f"batch_gpu {self.batch_gpu} does not divide the {self.batch_local} "
+                              "images each process takes of --batch")
+        self.rounds = self.batch_local // self.batch_gpu
         self.cfg = cfg
         self.device = device
         self.dist = dist
         self.world = dist.world
-        self.batch_local = cfg.batch // dist.world
         self.base = base
         g_source = "G" if "G" in base.tensors else "G_ema"
         self.G = build_generator(base, g_source, trainable=True).to(device)
@@ -62,7 +67,9 @@ class Trainer:
                                lc.pl_interval if lc.pl_weight > 0 else None)
         self.opt_D = make_adam(self.D, o.d_lr, o.beta1, o.beta2, o.eps,
                                lc.r1_interval if lc.r1_gamma > 0 else None)
-        self.gen = torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, dist.rank))
+        # one generator per round of the global batch (see zizi.train.step)
+        self.gens = [torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, v))
+                     for v in self.virtual_ranks]
         self.pl_mean = torch.zeros([], device=device)
         self.nimg = 0
         self.step = 0
@@ -86,20 +93,26 @@ class Trainer:
                               g_below_res=fc.g_below_res)
 
     def _augmentation(self):
+        """(AugmentPipe, AdaController) for 'ada' and 'fixed' (p held), (None, None) for 'off'."""
         ac = self.cfg.augment
         if ac.mode == "off":
             return None, None
-        from zizi.train.augment import AdaController, AugmentPipe
+        from zizi.train.augment import build_augment
 
-        pipe = AugmentPipe.preset(ac.preset).to(self.device)
-        p = self.base.augment_p if (ac.mode == "ada" and self.base.augment_p is not None
-                                    and ac.p == 0) else ac.p
-        pipe.p.copy_(torch.as_tensor(p, dtype=pipe.p.dtype))
-        ada = None
-        if ac.mode == "ada":
-            ada = AdaController(pipe, target=ac.target, adjust_kimg=ac.adjust_kimg,
-                                interval=ac.interval)
-        return pipe, ada
+        # transfer from an ADA checkpoint: start from its p unless the config sets one
+        p = ac.p
+        if ac.mode == "ada" and ac.p == 0 and self.base.augment_p is not None:
+            p = float(self.base.augment_p)
+        try:
+            pipe, ctrl = build_augment(ac.mode, ac.preset, p, ac.target, ac.adjust_kimg, ac.interval)
+        except ValueError as e:
+            raise ConfigError(f"augment: {e}") from e
+        return pipe.to(self.device), ctrl
+
+    @property
+    def virtual_ranks(self) -> range:
+        """Indices of the global batch's rounds that this process runs."""
+        return range(self.dist.rank * self.rounds, (self.dist.rank + 1) * self.rounds)
 
     @property
     def augment_p(self) -> float | None:
@@ -140,8 +153,9 @@ class Trainer:
 
     def snapshot(self, extra_train: dict[str, Any] | None = None) -> Checkpoint:
         """Everything needed to continue exactly (collective: every rank must call it)."""
-        gens = gather_objects(self.gen.get_state(), self.world)
-        rng: dict[str, torch.Tensor] = {f"gen.{r}": s for r, s in enumerate(gens)}
+        per_rank = gather_objects([g.get_state().cpu() for g in self.gens], self.world)
+        rng: dict[str, torch.Tensor] = {f"gen.{v}": s for v, s in
+                                        enumerate(s for states in per_rank for s in states)}
         rng["torch_cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
@@ -156,7 +170,7 @@ class Trainer:
             "augment_p": self.augment_p,
             "ada": _jsonable(self.ada.state_dict()) if self.ada is not None else None,
             "pl_mean": float(self.pl_mean),
-            "world": self.world,
+            "rounds": self.world * self.rounds,  # generators saved: one per round of the batch
             "numpy_rng": {"pos": int(np_state[2]), "has_gauss": int(np_state[3]),
                           "cached_gaussian": float(np_state[4])},
             "python_rng": {"version": py_state[0], "gauss_next": py_state[2]},
@@ -173,6 +187,11 @@ class Trainer:
                    "opt_D": optimizer_tensors(self.opt_D, self.D), "rng": rng},
             train=train)
 
+    def load_weights(self, snap: Checkpoint) -> None:
+        """Put a snapshot's G, G_ema and D weights into the live networks (a rollback)."""
+        for name, net in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
+            net.load_state_dict(snap.tensors[name])
+
     def restore(self, snap: Checkpoint) -> None:
         """Continue from a full snapshot made by `snapshot()` (weights already built from it)."""
         tr = snap.train
@@ -183,11 +202,12 @@ class Trainer:
         self.nimg, self.step, self.data_pos = int(tr["nimg"]), int(tr["step"]), int(tr["data_pos"])
         self.pl_mean = torch.tensor(tr["pl_mean"], dtype=torch.float32, device=self.device)
         rng = snap.state.get("rng", {})
-        gen_state = rng.get(f"gen.{self.dist.rank}")
-        if gen_state is not None and tr.get("world", 1) == self.world:
-            self.gen.set_state(gen_state)
-        else:  # a different number of processes: a fresh, still deterministic stream
-            self.gen.manual_seed(rank_seed(self.cfg.seed + self.step, self.dist.rank))
+        same_split = tr.get("rounds", 1) == self.world * self.rounds
+        for v, gen in zip(self.virtual_ranks, self.gens):
+            if same_split and f"gen.{v}" in rng:
+                gen.set_state(rng[f"gen.{v}"].to(gen.get_state().device))
+            else:  # the batch is split differently now: a fresh, still deterministic stream
+                gen.manual_seed(rank_seed(self.cfg.seed + self.step, v))
         if "torch_cpu" in rng:
             torch.set_rng_state(rng["torch_cpu"])
         if "torch_cuda" in rng and self.device.type == "cuda":
@@ -201,7 +221,7 @@ class Trainer:
             random.setstate((pr["version"], tuple(int(v) for v in rng["python"].tolist()),
                              pr["gauss_next"]))
         if self.augment is not None and tr.get("augment_p") is not None:
-            self.augment.p.copy_(torch.as_tensor(tr["augment_p"], dtype=self.augment.p.dtype))
+            self.augment.p.fill_(float(tr["augment_p"]))
         if self.ada is not None and tr.get("ada") is not None:
             self.ada.load_state_dict(tr["ada"])
 
