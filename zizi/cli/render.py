@@ -67,6 +67,8 @@ def _settings(kw: dict, **more):
     from zizi.render.timeline import parse_duration
 
     fps = kw["fps"]
+    if not fps > 0 or fps == float("inf"):
+        raise click.BadParameter(f"{fps:g} is not a frame rate; use e.g. 30", param_hint="--fps")
     try:
         if kw["frame_count"] is not None and kw["seconds"] is not None:
             raise click.UsageError("give --seconds or --frames, not both")
@@ -75,9 +77,9 @@ def _settings(kw: dict, **more):
                 raise ConfigError(f"--frames {kw['frame_count']}: give a positive frame count")
             frames = kw["frame_count"]
         else:
-            frames = parse_duration(kw["seconds"] or "10s", fps) if fps > 0 else 0
+            frames = parse_duration(kw["seconds"] or "10s", fps)
         seeds = parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None
-        segment = parse_duration(kw["segment"], fps) if fps > 0 else 1
+        segment = parse_duration(kw["segment"], fps)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),

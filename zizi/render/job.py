@@ -87,13 +87,13 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
     [H, W, 3] uint8 array per output. `progress(done, count)` after each frame."""
     paths = [o.path for o in outputs]
-    prepare_outputs(paths, plan, resume, force)
     width, height = size
-    writers = []
+    writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
                                      provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
+    prepare_outputs(paths, plan, resume, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same
         old = w.work / "plan.json"

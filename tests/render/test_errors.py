@@ -1,0 +1,111 @@
+"""Bad input to `zizi render` is one clear line, and never leaves a file under the final name."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.render.conftest import make_run
+from zizi.cli import cli
+from zizi.render import encode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def one_line(result, code, *words):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for w in words:
+        assert w in errors[0], result.output
+
+
+def test_no_checkpoints(tmp_path):
+    one_line(run("render", "shift", "--out", tmp_path / "a.mp4"), 2, "no checkpoints")
+    (tmp_path / "emptyrun").mkdir()
+    one_line(run("render", "shift", tmp_path / "emptyrun", "--out", tmp_path / "a.mp4"), 1,
+             "no training frames")
+    one_line(run("render", "shift", tmp_path / "nope.safetensors", "--out", tmp_path / "a.mp4"), 1,
+             "not found")
+
+
+def test_mismatched_checkpoints_name_the_difference(frames_of, tmp_path):
+    other = make_run(tmp_path, kimgs=(0,), res=32)
+    big = next((other / "frames").glob("*.safetensors"))
+    one_line(run("render", "shift", frames_of[0], big, "--out", tmp_path / "a.mp4"), 1,
+             "img_resolution", "32", "16")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--seconds", "0"], ["zero frames"]),
+    (["--frames", "0"], ["positive"]),
+    (["--seconds", "-5s"], ["bad duration"]),
+    (["--grid", "2x2", "--seeds", "0-2"], ["4 faces", "3"]),
+    (["--grid", "2x2", "--channels", "2", "--seeds", "0-6"], ["8 faces"]),
+    (["--fps", "0"], ["fps"]),
+])
+def test_bad_settings(frames_of, tmp_path, args, words):
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), 2, *words)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_out(frames_of, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "notes.txt" / "a.mp4",
+                 "--frames", 2), 1, "cannot write")
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.avi", "--frames", 2), 1,
+             ".mp4", ".mov")
+
+
+def test_existing_out_needs_force(frames_of, tmp_path):
+    (tmp_path / "a.mp4").write_text("keep me")
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2), 1,
+             "--force")
+    assert (tmp_path / "a.mp4").read_text() == "keep me"
+
+
+def test_missing_ffmpeg_or_encoder(frames_of, tmp_path):
+    missing = {"IMAGEIO_FFMPEG_EXE": str(tmp_path / "no-ffmpeg")}
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2,
+                 env=missing), 1, "ffmpeg not found")
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\necho ' V....D mpeg4                MPEG-4 part 2'\n")
+    fake.chmod(0o755)
+    encode._CHECKED.clear()
+    for out, enc in (("a.mp4", "libx264"), ("a.mov", "prores_ks")):
+        one_line(run("render", "shift", frames_of[0], "--out", tmp_path / out, "--frames", 2,
+                     env={"IMAGEIO_FFMPEG_EXE": str(fake)}), 1, f"lacks the {enc} encoder")
+    encode._CHECKED.clear()
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "a.mov").exists()
+
+
+def _limit_file_size():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+
+
+@pytest.mark.parametrize("out", ["full.mp4", "full"])
+def test_full_disk_mid_render_leaves_nothing_under_the_final_name(tiny_run, tmp_path, out):
+    """A file-size limit on the process (and its ffmpeg) stands in for a disk that fills up."""
+    dest = tmp_path / out
+    cmd = [sys.executable, "-m", "zizi", "render", "shift", str(tiny_run), "--out", str(dest),
+           "--frames", "60", "--size", "256", "--segment", "20", "--device", "cpu"]
+    res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                         text=True, preexec_fn=_limit_file_size, timeout=600)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "nothing was written" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not dest.exists()
+    assert not [p for p in tmp_path.rglob("*.partial")]

@@ -1,0 +1,70 @@
+"""The preview wall: index.html plays every channel, in sync, in a real (headless) browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zizi.render import job
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         "--autoplay-policy=no-user-gesture-required", "--window-size=800,400"]
+COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
+N, FPS = 90, 30
+
+
+def channel_videos(folder: Path) -> list[Path]:
+    """Three 3 s channels through the render pipeline: channel k is pure colour k, brightening
+    with time, so a screenshot tells which channel a tile plays and how far it got."""
+    paths = job.channel_paths(folder / "room.mp4", 3)
+    outputs = [job.Output(p, {"statement": "AI-generated test", "generator": "zizi test"}) for p in paths]
+
+    def frames(start, stop):
+        for i in range(start, stop):
+            level = 40 + 200 * i / (N - 1)
+            yield [np.full((32, 32, 3), np.array(c) * level, dtype=np.uint8) for c in COLOURS]
+
+    job.run(outputs, frames, count=N, fps=FPS, size=(32, 32), plan={"test": 1}, segment_frames=30)
+    job.write_wall(paths, FPS, "AI-generated test")
+    return paths
+
+
+def browse(page: Path, profile: Path, *args: str) -> str:
+    res = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=1500",
+                          *args, page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_preview_wall_plays_every_channel_in_sync(tmp_path):
+    paths = channel_videos(tmp_path)
+    page = tmp_path / "index.html"
+    assert page.is_file() and all(p.name in page.read_text() for p in paths)
+    dom = browse(page, tmp_path / "profile1", "--dump-dom")
+    tags = re.findall(r"<video[^>]*>", dom)
+    assert len(tags) == 3 and all('data-playing="yes"' in t for t in tags), tags
+    times = [float(re.search(r'data-time="([\d.]+)"', t).group(1)) for t in tags]
+    assert min(times) > 0.3 and max(times) - min(times) < 0.1, times
+    shot = tmp_path / "wall.png"
+    browse(page, tmp_path / "profile2", f"--screenshot={shot}")
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    # the three tiles sit side by side in the top row (4 px padding and gaps)
+    width = (img.shape[1] - 8 - 2 * 4) / 3
+    levels = []
+    for k in range(3):
+        x0 = int(4 + k * (width + 4) + width * 0.25)
+        tile = img[int(4 + width * 0.25):int(4 + width * 0.75), x0:int(x0 + width * 0.5)]
+        mean = tile.reshape(-1, 3).mean(0)
+        assert mean.argmax() == k, (k, mean)  # each tile shows its own channel
+        levels.append(mean[k])
+    assert min(levels) > 40 + 200 * 0.2 * FPS / N, levels  # past the first frames: it plays
+    assert max(levels) - min(levels) < 25, levels  # and the channels agree in time
