@@ -94,16 +94,17 @@ class Detector:
     tag: str  # identifies the weights, for cache keys: kind + file hash prefix
     device: Any
     net: Any = None  # the loaded module (TorchScript or InceptionV3)
+    features: int = FEATURES  # feature size the detector must return (pool3: 2048)
 
     def __call__(self, images):
         import torch
 
         with torch.no_grad():
             feats = self.fn(images.to(self.device))
-        if feats.ndim != 2 or feats.shape[1] != FEATURES:
+        if feats.ndim != 2 or feats.shape[1] != self.features:
             raise InceptionFileError(
                 f"the Inception network returned features of shape {tuple(feats.shape)}, "
-                f"not [N, {FEATURES}]; is this the FID Inception file?")
+                f"not [N, {self.features}]; is this the FID Inception file?")
         return feats.to(torch.float32).cpu()
 
 
@@ -129,8 +130,12 @@ def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu") -
             return _torchscript_detector(_jit_load(p, p), f"torchscript-{tag}", device)
         return _state_dict_detector(p, _torch_load(p), f"pytorch-fid-{tag}", device)
     if head[:1] == b"\x80":
+        import warnings
+
         try:  # a legacy torch.save file (pytorch-fid's .pth is one): tensors only
-            state = torch.load(p, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about pickles it then refuses anyway
+                warnings.simplefilter("ignore", UserWarning)
+                state = torch.load(p, map_location="cpu", weights_only=True)
         except Exception:
             state = None
         if isinstance(state, dict):
@@ -150,10 +155,14 @@ def _is_torchscript_zip(p: Path) -> bool:
 
 
 def _jit_load(src: Any, where: Path):
+    import warnings
+
     import torch
 
     try:
-        return torch.jit.load(src, map_location="cpu").eval()
+        with warnings.catch_warnings():  # newer torch flags TorchScript as deprecated; it still loads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(src, map_location="cpu").eval()
     except Exception as e:
         raise InceptionFileError(f"{where}: TorchScript archive could not be loaded: {e}") from e
 

@@ -71,6 +71,8 @@ def compute(names: Sequence[str], G: Any, dataset: Any, *, num: int = 1000, num_
         raise ZiziError(f"the generator makes {G.img_resolution}×{G.img_resolution} images but the "
                         f"dataset is {dataset.resolution}×{dataset.resolution}")
     out: dict[str, Any] = {"num_gen": num, "skipped": {}}
+    if not names:
+        return out
     detector, why = get_detector(names, inception, device)
     inc = [n for n in names if n in ("fid", "kid")]
     if inc and detector is None:

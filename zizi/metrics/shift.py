@@ -6,7 +6,8 @@ frames of a 1024² generator needs memory for two generators, not for all of the
 
 - Weight shift: for every G_ema tensor, ‖W_t − W_base‖ / ‖W_base‖ (Frobenius norms), and
   the same for groups of tensors (the mapping network and each synthesis block, norms
-  taken over the group's tensors together) and for the whole generator.
+  taken over the group's tensors together) and for the whole generator; `w_avg` (a
+  running average of w, not a weight) is listed per tensor but left out of the groups.
 - Sample distance: images from the same seeds at each frame, compared (SWD, and FID when
   an Inception detector is given) with the new dataset ("to data") and with the base
   model's images ("to base"). The base's distance to the data is where fine-tuning
@@ -26,6 +27,7 @@ import torch
 
 from zizi.errors import ZiziError
 
+RUNNING_STATS = ("w_avg",)  # tracked averages (truncation's mean w), not trained weights
 FRAME_RE = re.compile(r"^frame-(\d{12})\.safetensors$")
 Progress = Callable[[int, int], None]
 
@@ -73,6 +75,8 @@ def relative_change(base: dict[str, torch.Tensor], cur: dict[str, torch.Tensor])
         diff2 = float((cur[name].to(torch.float64) - w0).pow(2).sum())
         base2 = float(w0.pow(2).sum())
         per_tensor[name] = (diff2 ** 0.5) / max(base2 ** 0.5, 1e-12)
+        if name.endswith(RUNNING_STATS):
+            continue  # a running average, not a weight: listed, but not in the groups
         g = group_of(name)
         g_diff[g] = g_diff.get(g, 0.0) + diff2
         g_base[g] = g_base.get(g, 0.0) + base2
@@ -157,7 +161,7 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
 def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
                  samples: list[dict[str, Any]] | None) -> list[Path]:
     """charts/weight-shift.png and charts/sample-distance.png (those with data)."""
-    from zizi.metrics.charts import line_chart
+    from zizi.metrics.charts import line_chart, line_panels
 
     charts = Path(run) / "charts"
     written = []
@@ -171,16 +175,17 @@ def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
             note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB)"))
     if samples:
         kimg = [r["kimg"] for r in samples]
-        series = {"SWD to the new data": (kimg, [r["swd_to_data"] for r in samples]),
-                  "SWD to base-model samples": (kimg, [r["swd_to_base"] for r in samples])}
+        panels = [("SWD (offline, no network needed)", "SWD ×10³", {
+            "to the new data": (kimg, [r["swd_to_data"] for r in samples]),
+            "to base-model samples": (kimg, [r["swd_to_base"] for r in samples])})]
         if "fid_to_data" in samples[0]:
-            series["FID to the new data"] = (kimg, [r["fid_to_data"] for r in samples])
-            series["FID to base-model samples"] = (kimg, [r["fid_to_base"] for r in samples])
-        written.append(line_chart(
-            charts / "sample-distance.png", series, "How far the generated images moved",
-            "kimg (thousands of images seen)", "distance (SWD ×10³, FID)",
-            note=f"{samples[0]['num']} images per point, same seeds at every kimg; "
-                 "the first point is the base model"))
+            panels.append(("FID (Inception features)", "FID", {
+                "to the new data": (kimg, [r["fid_to_data"] for r in samples]),
+                "to base-model samples": (kimg, [r["fid_to_base"] for r in samples])}))
+        written.append(line_panels(
+            charts / "sample-distance.png", panels, "kimg (thousands of images seen)",
+            note=f"How far the generated images moved: {samples[0]['num']} images per point, the "
+                 "same seeds at every kimg; the first point is the base model"))
     return written
 
 
