@@ -38,13 +38,14 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, device: str) -
     import dataclasses
 
     from zizi.cli import cli
-    from zizi.demo.pipeline import plan_for, run_demo
+    from zizi.demo.pipeline import BASE_RECIPE, plan_for, run_demo
     from zizi.runtime import select_device
 
     dev = select_device(device)
     plan = plan_for(quick, dev.type)
     if train_base and not plan.train_base:
-        plan = dataclasses.replace(plan, train_base=True)
+        # the recipe of the shipped base checkpoint (quick: the same stages, tiny lengths)
+        plan = dataclasses.replace(plan, train_base=True, **({} if quick else BASE_RECIPE))
 
     def runner(args: list[str]) -> None:
         # Each stage is a real zizi command, run in this process. Its own output is kept
