@@ -29,7 +29,10 @@ Runner = Callable[[list[str]], None]  # runs one zizi command line, e.g. ["train
 Note = Callable[[str], None]  # a line of progress for the person watching
 
 SHIPPED_BASE = Path(__file__).resolve().parent / "base-32.safetensors"
-MARKER = ".zizi-demo"  # marks a folder this command made, so a re-run may replace it
+MARKER = ".zizi-demo"
+# The small base model draws its portraits in the mapped styles; its per-pixel noise inputs
+# add speckle at 32² (after 20 kimg), so the demo shows and measures the noise-free output.
+NOISE_MODE = "none"  # marks a folder this command made, so a re-run may replace it
 
 # The network both the base and the fine-tune use: configs/nets/tiny.yaml's shape.
 NET = {
@@ -236,7 +239,8 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     say(f"4/5 video: {plan.video_seconds:g} s of the weights shifting, {plan.grid[0]}x{plan.grid[1]} faces, looped")
     cmd = ["render", "shift", str(run), "--out", str(video), "--grid", f"{plan.grid[0]}x{plan.grid[1]}",
            "--loop", "--seconds", f"{plan.video_seconds:g}s", "--fps", str(plan.fps),
-           "--size", str(plan.face_px), "--batch", str(plan.faces), "--force", "--device", device]
+           "--size", str(plan.face_px), "--batch", str(plan.faces), "--noise-mode", NOISE_MODE,
+           "--force", "--device", device]
     st.commands.append(cmd)
     runner(cmd)
     frame = _video_frame(video, out / "samples" / "4-video-frame.png")
@@ -326,7 +330,7 @@ def _new_run(runs: Path, runner: Runner, cmd: list[str], st: Stage) -> Path:
 
 def _grid(runner: Runner, ckpt: Path, plan: DemoPlan, folder: Path, device: str, st: Stage) -> None:
     cmd = ["generate", str(ckpt), "--seeds", f"0-{plan.faces - 1}", "--grid", "--out", str(folder),
-           "--device", device]
+           "--noise-mode", NOISE_MODE, "--device", device]
     st.commands.append(cmd)
     runner(cmd)
     st.outputs["samples"] = str(folder / "grid.png")
@@ -354,9 +358,10 @@ def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: in
     The base model is the run's first frame (kimg 0), the fine-tuned model its last; each
     draws `num` samples from the same seeded latents, and each set gives `num` real images.
     """
+
     from zizi.data.dataset import ImageDataset
     from zizi.io.checkpoint import build_generator, load_checkpoint
-    from zizi.metrics.features import dataset_images, generated_images
+    from zizi.metrics.features import dataset_images
     from zizi.metrics.shift import list_frames
     from zizi.metrics.swd import descriptors_of, swd
 
@@ -366,8 +371,20 @@ def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: in
     result: dict[str, float] = {}
     for label, (_, path) in (("base", frames[0]), ("finetuned", frames[-1])):
         G = build_generator(load_checkpoint(path, nets=["G_ema"]), "G_ema").to(device)
-        fake = descriptors_of(generated_images(G, num, seed=seed, device=device), seed=seed + 1)
+        fake = descriptors_of(_samples(G, num, seed, device), seed=seed + 1)
         for name, desc in real.items():
             result[f"{label}_to_{name}"] = swd(fake, desc, seed=seed)["swd"]
     result["num"] = num
     return result
+
+
+def _samples(G: Any, num: int, seed: int, device: Any, batch: int = 32):
+    """`num` uint8 [B, 3, H, W] samples from seeded z, without noise (as the demo shows them)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    for start in range(0, num, batch):
+        z = torch.randn(min(batch, num - start), G.z_dim, generator=gen).to(device)
+        with torch.no_grad():
+            img = G(z, noise_mode=NOISE_MODE)
+        yield (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
