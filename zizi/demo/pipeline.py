@@ -8,7 +8,7 @@ only draws the portraits (`zizi.demo.portraits`), writes the configs it passes, 
 measures the shift with the sliced Wasserstein distance of `zizi.metrics`.
 
 The base model stands in for the FFHQ checkpoint. Training one that draws portrait
-structure takes about 40 kimg (≈ half an hour on a 2-core CPU), so on the CPU the demo
+structure takes about 20 kimg (≈ half an hour on a 2-core CPU), so on the CPU the demo
 starts from a small checkpoint this module ships (`base-32.safetensors`, trained by
 `zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
 """
@@ -89,7 +89,7 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
 
 # How the shipped base checkpoint was made (also what `--train-base` runs): the base set
 # drawn with seed 0, prepared to 32², trained from scratch with these settings.
-# Trained on this project's shared 2-core CPU with one thread (about 35 min of CPU time).
+# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for 20 kimg.
 BASE_RECIPE: dict[str, Any] = dict(base_images=1000, base_kimg=20.0, base_batch=32)
 
 
