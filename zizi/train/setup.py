@@ -78,7 +78,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         raise ConfigError("--data is required (an image folder or zip)")
     if job.out is None:
         raise ConfigError("--out is required (the folder that holds the runs)")
-    source = load_source(job)
+    source = load_source(job, cfg.seed)
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
     run = run_path = None
@@ -95,15 +95,35 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
             "processes": dist.world,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
-        run.log(f"run {run_path.name}: {len(dataset)} images from {job.data}, "
+        flips = f" ({len(dataset) // 2} and their mirror images)" if cfg.data.xflip else ""
+        run.log(f"run {run_path.name}: {len(dataset)} training images{flips} from {job.data}, "
                 f"source {job.resume or job.net}")
+        summary = _dataset_summary(job.data)
+        if summary:
+            run.log(f"dataset: {summary}")
+    notes += list(getattr(dataset, "warnings", []))
     return Prepared(trainer, dataset, run, run_path, notes)
 
 
-def load_source(job: TrainJob) -> Checkpoint:
-    """The checkpoint training starts from: resumed, imported, downloaded or freshly built."""
+def _dataset_summary(data: Path) -> str | None:
+    """The prepared dataset's one-line card (images, consent, removals); None for a plain
+    folder or zip, which has no manifest."""
+    if not (Path(data) / "manifest.json").is_file():
+        return None
+    from zizi.data.card import summary_line
+    from zizi.errors import ZiziError
+
+    try:
+        return summary_line(Path(data))
+    except ZiziError:
+        return None
+
+
+def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
+    """The checkpoint training starts from: resumed, imported, downloaded or freshly built
+    (`--net`: random weights drawn from `seed`)."""
     if job.net is not None:
-        return fresh_checkpoint(load_yaml(job.net, GeneratorConfig), seed=job.flags.get("seed") or 0)
+        return fresh_checkpoint(load_yaml(job.net, GeneratorConfig), seed=seed)
     from zizi.io.known import import_any
 
     ckpt = import_any(job.resume, job.checkpoints_dir)
