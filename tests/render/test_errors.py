@@ -109,3 +109,10 @@ def test_full_disk_mid_render_leaves_nothing_under_the_final_name(tiny_run, tmp_
     assert len(res.stderr.strip().splitlines()) == 1
     assert not dest.exists()
     assert not [p for p in tmp_path.rglob("*.partial")]
+
+
+def test_existing_wall_needs_force(frames_of, tmp_path):
+    (tmp_path / "index.html").write_text("my page")
+    one_line(run("render", "walk", frames_of[0], "--out", tmp_path / "a.mp4", "--channels", 2,
+                 "--frames", 2), 1, "index.html", "--force")
+    assert (tmp_path / "index.html").read_text() == "my page"

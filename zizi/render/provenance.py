@@ -47,7 +47,7 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
     """The training dataset's manifest hash, when the checkpoints or the run folder say it.
 
     Looks at the checkpoints' header `extra` (`dataset_manifest_sha256`), then at the run's
-    config.yaml for a dataset folder holding manifest.json.
+    config.yaml: its `data:` folder's manifest.json, when that folder is still there.
     """
     for extra in extras:
         value = (extra or {}).get("dataset_manifest_sha256")
@@ -64,23 +64,15 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
         cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     except Exception:  # an unreadable config only costs the hash, never the render
         return None
-    for value in _strings(cfg):
-        if "manifest" in value or "data" in value.lower():
-            for cand in (Path(value) / "manifest.json", Path(value)):
-                if cand.name == "manifest.json" and cand.is_file():
-                    return sha256_file(cand)
+    # `zizi train` records the dataset folder as the top-level `data:` of config.yaml
+    for key in ("data", "dataset"):
+        value = cfg.get(key) if isinstance(cfg, dict) else None
+        if isinstance(value, str):
+            manifest = (cfg_path.parent / value if not Path(value).is_absolute() else Path(value))
+            manifest = manifest / "manifest.json" if manifest.name != "manifest.json" else manifest
+            if manifest.is_file():
+                return sha256_file(manifest)
     return None
-
-
-def _strings(obj: Any):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _strings(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _strings(v)
 
 
 def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],

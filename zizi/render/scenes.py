@@ -116,8 +116,12 @@ def _batched(fn: Callable[[torch.Tensor], np.ndarray], latents: torch.Tensor, ba
     return np.concatenate([fn(latents[i:i + batch]) for i in range(0, len(latents), batch)])
 
 
-def _check_out(out: Path, s: RenderSettings, res: int) -> None:
+def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> None:
     kind = output_kind(out)
+    wall = out.parent / "index.html"
+    if s.channels > 1 and kind == "mp4" and wall.exists() and not force:
+        raise ZiziError(f"{wall} already exists (the preview wall goes there); pass --force to "
+                        "overwrite it, or choose another folder")
     w, h = frame_size(s, res)
     if kind == "mp4" and (w % 2 or h % 2):
         raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even --size")
@@ -153,7 +157,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     blender = WeightBlender(stops, device)
     G = blender.G
     _check_class(G, s)
-    _check_out(out, s, G.img_resolution)
+    _check_out(out, s, G.img_resolution, force or resume)
     if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{paths[0].name} stores no average w, so it cannot truncate (--trunc)")
     seeds = s.seed_list()[:s.faces]
@@ -199,7 +203,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     ck = load_checkpoint(path, nets=["G_ema"])
     G = build_generator(ck, "G_ema").to(device)
     _check_class(G, s)
-    _check_out(out, s, G.img_resolution)
+    _check_out(out, s, G.img_resolution, force or resume)
     if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{path.name} stores no average w, so it cannot truncate (--trunc)")
     seeds = s.seed_list()
