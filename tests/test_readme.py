@@ -23,3 +23,13 @@ def test_main_job_uses_shipped_files():
     main_job = _commands()[0]
     for path in re.findall(r"tests/fixtures/\S+", main_job):
         assert (ROOT / path).is_file(), path
+
+
+def test_main_job_is_the_demo_and_its_frame_is_shipped():
+    main_job = _commands()[0]
+    assert main_job.strip() == "bash scripts/setup.sh && .venv/bin/zizi demo"
+    section = (ROOT / "README.md").read_text().split("## Fresh machine", 1)[1].split("\n## ", 1)[0]
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", section)
+    assert images, "the fresh-machine section shows a frame of the demo video"
+    for path in images:
+        assert (ROOT / path).is_file(), path

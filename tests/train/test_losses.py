@@ -108,3 +108,18 @@ def test_gradients_are_made_finite():
     p.grad = torch.tensor([float("nan"), float("inf"), -float("inf"), 1.0])
     finite_grads([p])
     assert torch.isfinite(p.grad).all() and p.grad[0] == 0 and p.grad[3] == 1
+
+
+def test_w_avg_follows_the_mean_w_of_each_minibatch():
+    from types import SimpleNamespace
+
+    from tests.train.conftest import tiny_nets
+    from zizi.nets.generator import Generator
+    from zizi.train.step import _track_w_avg
+
+    G = Generator(tiny_nets()[0])
+    G.mapping.w_avg.fill_(1.0)
+    mean_w = torch.randn(G.w_dim)
+    _track_w_avg(SimpleNamespace(G=G), mean_w)
+    beta = G.mapping.w_avg_beta  # 0.995: w_avg ← mean + β·(w_avg − mean)
+    assert torch.allclose(G.mapping.w_avg, mean_w + beta * (1.0 - mean_w))

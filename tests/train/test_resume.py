@@ -172,3 +172,18 @@ def test_frozen_layers_stay_bit_identical_through_training(tmp_path, tiny_data, 
     assert not any(k.startswith("opt_G.mapping.") or k.startswith("opt_D.b16.conv0")
                    for k in after)
     assert not torch.equal(base["G.synthesis.b16.conv1.weight"], after["G.synthesis.b16.conv1.weight"])
+
+
+def test_a_run_config_that_contradicts_its_snapshot_is_an_error(tmp_path, tiny_data, tiny_ckpt):
+    import yaml
+
+    from zizi.errors import ConfigError
+
+    p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, kimg=0.004), CPU)
+    train(p.trainer, p.dataset, p.run)
+    cfg_path = p.run_path / "config.yaml"
+    data = yaml.safe_load(cfg_path.read_text())
+    data["architecture"]["G"]["mapping"]["num_layers"] = 8
+    cfg_path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"G\.mapping\.num_layers: 8 in config\.yaml, 2 in the snapshot"):
+        prepare(TrainJob(out=None, resume=str(p.run_path)), CPU)

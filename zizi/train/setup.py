@@ -58,6 +58,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         snap, snap_path, notes = find_resume_snapshot(resume_path)
         run_path = resume_path
         stored = _read_run_config(run_path)
+        _check_architecture(stored.get("architecture"), snap, snap_path)
         cfg = resolve_config(stored.get("train"), job.config_files, job.assignments, job.flags)
         data = job.data or Path(stored.get("data", ""))
         dataset = open_dataset(data, snap, cfg)
@@ -164,6 +165,27 @@ def open_dataset(path: Path | str, source: Checkpoint, cfg: TrainConfig):
                            f"{ds.label_dim or 'no'} labels (dataset.json)" if g.c_dim else
                            f"{path} has labels but the network is unconditional")
     return ds
+
+
+def _check_architecture(recorded: dict[str, Any] | None, snap: Checkpoint, path: Path) -> None:
+    """The run's config.yaml and its snapshot must describe the same networks."""
+    if not recorded:
+        return
+    actual = {"G": to_dict(snap.g_config), "D": to_dict(snap.d_config) if snap.d_config else None}
+    diffs = _differences(recorded, actual)
+    if diffs:
+        raise ConfigError(f"{path} does not match its run's config.yaml ({'; '.join(diffs[:3])}); "
+                          "the architecture always comes from the checkpoint: restore config.yaml "
+                          "or start a new run with --resume pointing at the snapshot file")
+
+
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _differences(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+        return out
+    return [] if a == b else [f"{where}: {a!r} in config.yaml, {b!r} in the snapshot"]
 
 
 def _name_of(data: Path | str) -> str:

@@ -1,0 +1,80 @@
+"""`zizi demo`: the folder rules, and the whole pipeline end to end (--quick, slow)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zizi.cli import cli
+from zizi.demo.pipeline import MARKER, DemoError, check_out, plan_for
+
+
+def test_out_may_be_new_empty_or_an_earlier_demo(tmp_path):
+    check_out(tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    check_out(tmp_path / "empty")
+    earlier = tmp_path / "earlier"
+    (earlier / "runs").mkdir(parents=True)
+    (earlier / MARKER).write_text("made by zizi demo\n")
+    check_out(earlier)
+    assert not earlier.exists()  # replaced by the new run
+
+
+def test_out_with_other_files_is_refused(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "me.jpg").write_bytes(b"x")
+    with pytest.raises(DemoError, match="not an earlier zizi demo"):
+        check_out(tmp_path / "photos")
+    assert (tmp_path / "photos" / "me.jpg").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DemoError, match="is a file"):
+        check_out(tmp_path / "file")
+
+
+def test_refuses_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / MARKER).write_text("")
+    with pytest.raises(DemoError, match="refusing"):
+        check_out(tmp_path)
+
+
+def test_plans_scale_with_the_device():
+    quick, cpu, gpu = plan_for(True, "cpu"), plan_for(False, "cpu"), plan_for(False, "cuda")
+    assert quick.finetune_kimg < cpu.finetune_kimg < gpu.finetune_kimg
+    assert not cpu.train_base and gpu.train_base  # the CPU starts from the shipped base
+
+
+def test_a_folder_of_other_files_is_one_line(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 1
+    assert "not an earlier zizi demo" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    import imageio
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["data", "base", "fine-tune", "video", "report"]
+    for name in ("1-base-set.png", "1-shift-set.png", "2-base-model/grid.png", "3-finetuned/grid.png",
+                 "4-video-frame.png"):
+        assert (out / "samples" / name).is_file(), name
+    plan = plan_for(True, "cpu")
+    reader = imageio.get_reader(str(out / "weight-shift.mp4"), "ffmpeg")
+    assert reader.count_frames() == round(plan.video_seconds * plan.fps)
+    frame = reader.get_data(0)
+    assert frame.shape[:2] == (plan.grid[1] * plan.face_px, plan.grid[0] * plan.face_px)
+    reader.close()
+    # every stage's command is recorded, to be run by hand
+    commands = [c for s in report["stages"] for c in s["commands"]]
+    assert any(c.startswith("zizi dataset prepare") for c in commands)
+    assert any(c.startswith("zizi train") and "--resume" in c for c in commands)
+    assert any(c.startswith("zizi render shift") and "--loop" in c for c in commands)
+    shift = report["shift"]
+    assert shift["finetuned_to_shift_set"] < shift["base_to_shift_set"]
+    assert "closer" in result.output
