@@ -70,12 +70,6 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
     return x / world
 
 
-def broadcast_module(module: torch.nn.Module) -> None:
-    """Make every rank start from rank 0's weights and buffers."""
-    for t in list(module.parameters()) + list(module.buffers()):
-        torch.distributed.broadcast(t.data, src=0)
-
-
 def gather_objects(obj, world: int) -> list:
     """[obj of rank 0, obj of rank 1, ...] on every rank."""
     if world <= 1:

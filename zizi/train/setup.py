@@ -78,7 +78,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         raise ConfigError("--data is required (an image folder or zip)")
     if job.out is None:
         raise ConfigError("--out is required (the folder that holds the runs)")
-    source = load_source(job)
+    source = load_source(job, cfg.seed)
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
     run = run_path = None
@@ -100,10 +100,11 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     return Prepared(trainer, dataset, run, run_path, notes)
 
 
-def load_source(job: TrainJob) -> Checkpoint:
-    """The checkpoint training starts from: resumed, imported, downloaded or freshly built."""
+def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
+    """The checkpoint training starts from: resumed, imported, downloaded or freshly built
+    (`--net`: random weights drawn from `seed`)."""
     if job.net is not None:
-        return fresh_checkpoint(load_yaml(job.net, GeneratorConfig), seed=job.flags.get("seed") or 0)
+        return fresh_checkpoint(load_yaml(job.net, GeneratorConfig), seed=seed)
     from zizi.io.known import import_any
 
     ckpt = import_any(job.resume, job.checkpoints_dir)
