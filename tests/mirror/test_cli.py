@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -28,8 +29,15 @@ def world(tmp_path_factory):
     save_checkpoint(shifted, tiny_checkpoint(RES, seed=10))
     other = root / "other-res.safetensors"
     save_checkpoint(other, tiny_checkpoint(2 * RES, seed=0))
-    # a run folder: frame 0 (the base), two later frames, latest
+    g_w, d_w = tiny_configs(RES)
+    g_w = dataclasses.replace(g_w, w_dim=24)
+    from zizi.nets.discriminator import Discriminator
     from zizi.nets.generator import Generator
+
+    other_w = root / "other-wdim.safetensors"
+    save_checkpoint(other_w, Checkpoint(g_config=g_w, d_config=d_w, tensors={
+        "G_ema": randomized(Generator(g_w), 1), "D": randomized(Discriminator(d_w), 2)}))
+    # a run folder: frame 0 (the base), two later frames
 
     g_cfg, _ = tiny_configs(RES)
     net = Generator(g_cfg)
@@ -42,7 +50,8 @@ def world(tmp_path_factory):
     photo = root / "photo.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
-    return {"root": root, "base": base, "shifted": shifted, "other": other, "run": run, "photo": photo}
+    return {"root": root, "base": base, "shifted": shifted, "other": other, "other_w": other_w,
+            "run": run, "photo": photo}
 
 
 def _run(*args):
@@ -58,18 +67,18 @@ def _one_line_error(result, *needles):
         assert n in result.output, result.output
 
 
-def _crop(photo: Path) -> np.ndarray:
+def _crop(photo: Path, align: str = "center") -> np.ndarray:
     from zizi.mirror.photo import frame, load_photo
 
-    return np.asarray(frame(load_photo(photo), RES, "center"))
+    return np.asarray(frame(load_photo(photo), RES, align))
 
 
-def _assert_private(out: Path, photo: Path, keep_latent: bool) -> None:
+def _assert_private(out: Path, photo: Path, keep_latent: bool, align: str = "center") -> None:
     """Every file under `out`: no copy of the photo or crop (bytes or pixels), no latent
     unless asked, no stray tensors, no temporaries."""
     photo_bytes = photo.read_bytes()
     photo_px = np.asarray(Image.open(photo).convert("RGB"))
-    crop = _crop(photo)
+    crop = _crop(photo, align)
     sha_photo = hashlib.sha256(photo_bytes).hexdigest()
     files = [p for p in out.rglob("*") if p.is_file()]
     assert files
@@ -181,10 +190,13 @@ def test_no_face(world, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_mismatched_checkpoints(world, tmp_path):
-    r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world["other"],
+@pytest.mark.parametrize("which, needle", [("other", "resolution 16, other-res.safetensors has 32"),
+                                           ("other_w", "w_dim 16, other-wdim.safetensors has 24")])
+def test_mismatched_checkpoints(world, tmp_path, which, needle):
+    r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world[which],
              "--out", tmp_path / "o", "--steps", STEPS, "--align", "center")
-    _one_line_error(r, "img_resolution", "does not match")
+    _one_line_error(r, "do not match", needle)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("case", ["missing-ckpt", "missing-shifted", "empty-run", "ckpt-folder",
@@ -211,3 +223,42 @@ def test_bad_paths_are_one_line(world, tmp_path, case):
     r = _run(args["photo"], "--ckpt", args["ckpt"], "--shifted", args["shifted"], "--out", args["out"],
              "--steps", STEPS, "--align", "center")
     _one_line_error(r, needle)
+
+
+def test_a_real_face_through_face_alignment(world, tmp_path):
+    """scikit-image's astronaut, FFHQ-aligned like `dataset prepare --align face`."""
+    from zizi.data.align import faces_available
+
+    skimage_data = pytest.importorskip("skimage.data")
+    if not faces_available():
+        pytest.skip("needs the zizi[faces] extra (dlib); test_no_face checks its message")
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(photo, quality=95)
+    out = tmp_path / "out"
+    r = _run(photo, "--ckpt", world["base"], "--shifted", world["shifted"], "--out", out,
+             "--steps", STEPS, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["mirror.png"]
+    _assert_private(out, photo, keep_latent=False, align="face")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["astronaut.jpg", "out"]
+
+
+def test_perceptual_file_end_to_end(world, tmp_path):
+    import torch
+
+    from zizi.mirror.losses import VGG16Features
+
+    torch.manual_seed(0)
+    vgg = tmp_path / "vgg16.pt"
+    torch.save(VGG16Features().state_dict(), vgg)
+    out = tmp_path / "out"
+    r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"], "--out", out,
+             "--steps", "2", "--align", "center", "--perceptual", vgg, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(Image.open(out / "mirror.png").text["zizi"])
+    assert doc["config"]["loss"].startswith("lpips-vgg16")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"nope")
+    r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+             "--out", tmp_path / "o2", "--steps", "2", "--align", "center", "--perceptual", bad)
+    _one_line_error(r, "not a weights file")

@@ -74,7 +74,13 @@ def _check_pair(base: Path, shifted: Path) -> None:
         raise CheckpointError(f"--ckpt {base} is a folder; give the base checkpoint file")
     if not base.exists():
         raise CheckpointError(f"--ckpt {base} not found")
-    read_stops([base, shifted])  # one line naming the first difference (resolution, w_dim, ...)
+    a, b = (s.g_config for s in read_stops([base]) + read_stops([shifted]))
+    for key, what in (("img_resolution", "resolution"), ("w_dim", "w_dim")):
+        if a.get(key) != b.get(key):
+            raise CheckpointError(
+                f"the checkpoints do not match: {base.name} has {what} {a.get(key)}, "
+                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --ckpt")
+    read_stops([base, shifted])  # one line naming any other difference of architecture
 
 
 def _to_tensor(im) -> torch.Tensor:
