@@ -85,6 +85,7 @@ def _assert_private(out: Path, photo: Path, keep_latent: bool, align: str = "cen
     for p in files:
         data = p.read_bytes()
         assert hashlib.sha256(data).hexdigest() != sha_photo
+        assert sha_photo.encode() not in data  # not even a fingerprint of the photo
         assert photo_bytes not in data and crop.tobytes() not in data
         assert p.suffix not in (".npy", ".npz", ".pt", ".pth", ".pkl")
         assert not p.name.startswith("."), p  # no leftover temporary or work folder

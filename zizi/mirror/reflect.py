@@ -138,9 +138,10 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
 
         check_encoder(ffmpeg_exe(), "mp4")
 
+    image = load_photo(photo)  # in memory only, like everything derived from it below
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema").to(device)
-    res = G.img_resolution
-    target = _to_tensor(frame(load_photo(photo), res, cfg.align)).to(device)  # [1, 3, R, R]
+    target = _to_tensor(frame(image, G.img_resolution, cfg.align)).to(device)  # [1, 3, R, R]
+    del image
     if G.img_channels != 3:
         raise ZiziError(f"the base model draws {G.img_channels}-channel images; mirror needs RGB")
     distance, loss_kind = _distance(base, target, Path(perceptual) if perceptual else None, device)
