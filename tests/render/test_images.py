@@ -36,3 +36,19 @@ def test_provenance_finds_the_runs_dataset_manifest(tmp_path):
     want = hashlib.sha256(b'{"images": []}').hexdigest()
     assert dataset_manifest_sha256(run, [{}]) == want
     assert dataset_manifest_sha256(None, [{"dataset_manifest_sha256": "ab"}]) == "ab"
+
+
+def test_walk_keyframes_from_seeds():
+    import torch
+
+    from zizi.latents import z_for_seeds
+    from zizi.render.paths import keyframe_seeds, keyframe_z
+
+    assert keyframe_seeds([5, 6], 2, 4) == [5, 6]  # one seed per face: keyframes derived from it
+    assert keyframe_seeds([1, 2, 3, 4, 5, 6], 2, 3) == [[1, 2, 3], [4, 5, 6]]  # K seeds per face
+    z = keyframe_z([5, 6], 2, 4, 8)
+    assert z.shape == (2, 4, 8) and torch.equal(z[:, 0], z_for_seeds([5, 6], 8))
+    assert torch.equal(keyframe_z([5, 6], 2, 4, 8), z)  # deterministic
+    assert not torch.equal(z[0, 1], z[0, 2]) and not torch.equal(z[0, 1], z[1, 1])
+    z2 = keyframe_z([1, 2, 3, 4, 5, 6], 2, 3, 8)
+    assert torch.equal(z2[1], z_for_seeds([4, 5, 6], 8))

@@ -162,7 +162,7 @@ class SegmentWriter:
             assert self._proc is not None and self._proc.stdin is not None
             try:
                 self._proc.stdin.write(frame.tobytes())
-            except (BrokenPipeError, OSError):
+            except OSError:  # ffmpeg ended early (full disk, bad option): report its reason
                 self._proc.wait()
                 raise self._failure() from None
         self._frame += 1

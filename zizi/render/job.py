@@ -117,8 +117,11 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
 
     def writer_loop() -> None:
         try:
-            while True:
-                item = q.get()
+            while not stop.is_set():
+                try:
+                    item = q.get(timeout=0.2)
+                except queue.Empty:
+                    continue
                 if item is _DONE or stop.is_set():
                     return
                 op, payload = item
@@ -161,10 +164,9 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         if error:
             raise error[0]
     except BaseException:
+        # let the writer finish the frame in hand, then stop ffmpeg and drop the open segment
         stop.set()
-        for w in writers:
-            w.abort()
-        thread.join(timeout=10)
+        thread.join(timeout=30)
         for w in writers:
             w.abort()
         raise
