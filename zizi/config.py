@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,46 @@ from zizi.errors import ConfigError
 
 T = TypeVar("T")
 
+# Activation names the networks know (zizi.ops.bias_act.ACTIVATIONS; a test keeps the two
+# equal). Listed here so a config can be checked without importing torch.
+ACTIVATIONS = ("linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish")
+
+# Bounds on every field. Configs arrive from files made by others (checkpoint headers,
+# YAML), and each number sizes an allocation or a loop, so an absurd value must be refused
+# before anything is built. They are generous: config-f uses 512 / 32768 / 8 layers.
+MAX_WIDTH = 8192  # z_dim, w_dim, channel_max, layer/embed features, cmap_dim (16x config-f)
+MAX_CHANNEL_BASE = 1 << 20  # 32x config-f's 32768
+MAX_LABELS = 100_000  # c_dim: ImageNet has 1000 classes
+MAX_MAPPING_LAYERS = 64  # config-f: 8
+MAX_IMG_CHANNELS = 4  # grey, RGB, RGBA
+MAX_MBSTD_GROUP = 1024
+
+
+def _int_field(obj: Any, name: str, lo: int, hi: int, where: str, optional: bool = False) -> None:
+    """Check that `obj.name` is an integer in [lo, hi] (or None when optional); store it as int."""
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{where} {name} must be a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where} {name} must be between {lo} and {hi}, got {value}")
+    object.__setattr__(obj, name, int(value))
+
+
+def _float_field(obj: Any, name: str, lo: float, hi: float, where: str, optional: bool = False,
+                 open_low: bool = False) -> None:
+    """Check that `obj.name` is a finite number in [lo, hi] ((lo, hi] when open_low)."""
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{where} {name} must be a finite number, got {value!r}")
+    if value < lo or value > hi or (open_low and value == lo):
+        low = f"above {lo}" if open_low else f"at least {lo}"
+        raise ConfigError(f"{where} {name} must be {low} and at most {hi}, got {value}")
+    object.__setattr__(obj, name, float(value))
+
 
 @dataclass(frozen=True)
 class MappingConfig:
@@ -25,7 +67,19 @@ class MappingConfig:
     w_avg_beta: float | None = 0.995  # EMA decay of w_avg for truncation; None disables tracking
     layer_features: int | None = None  # hidden width; None = w_dim
     embed_features: int | None = None  # label embedding width when c_dim > 0; None = w_dim
-    activation: str = "lrelu"
+    activation: str = "lrelu"  # StyleGAN2: leaky ReLU 0.2 with gain sqrt(2)
+
+    def __post_init__(self) -> None:
+        where = "mapping"
+        _int_field(self, "num_layers", 0, MAX_MAPPING_LAYERS, where)
+        _float_field(self, "lr_multiplier", 0.0, 1e4, where, open_low=True)
+        _float_field(self, "w_avg_beta", 0.0, 1.0, where, optional=True)
+        _int_field(self, "layer_features", 1, MAX_WIDTH, where, optional=True)
+        _int_field(self, "embed_features", 1, MAX_WIDTH, where, optional=True)
+        if self.activation not in ACTIVATIONS:
+            hint = difflib.get_close_matches(str(self.activation), ACTIVATIONS, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else f"; choose one of {', '.join(ACTIVATIONS)}"
+            raise ConfigError(f"mapping activation {self.activation!r} is unknown{extra}")
 
 
 @dataclass(frozen=True)
@@ -43,11 +97,13 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         _check_resolution(self.img_resolution)
-        for name in ("z_dim", "w_dim", "img_channels", "channel_base", "channel_max"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"generator {name} must be positive, got {getattr(self, name)}")
-        if self.z_dim == 0 and self.c_dim == 0:
-            raise ConfigError("generator needs z_dim > 0 or c_dim > 0")
+        _check_common(self, "generator")
+        _int_field(self, "z_dim", 1, MAX_WIDTH, "generator")
+        _int_field(self, "w_dim", 1, MAX_WIDTH, "generator")
+        if not isinstance(self.mapping, MappingConfig):
+            raise ConfigError(f"generator mapping must be a mapping of settings, got {self.mapping!r}")
+        if self.mapping.num_layers < 1:
+            raise ConfigError("generator mapping num_layers must be at least 1")
 
     @property
     def num_ws(self) -> int:
@@ -78,14 +134,36 @@ class DiscriminatorConfig:
         _check_resolution(self.img_resolution)
         if self.img_resolution < 8:
             raise ConfigError("discriminator resolution must be at least 8")
+        _check_common(self, "discriminator")
+        _int_field(self, "cmap_dim", 1, MAX_WIDTH, "discriminator", optional=True)
+        _int_field(self, "mbstd_group_size", 1, MAX_MBSTD_GROUP, "discriminator", optional=True)
+        _int_field(self, "mbstd_num_channels", 0, 64, "discriminator")
+        if self.mbstd_num_channels and self.channels(4) % self.mbstd_num_channels:
+            raise ConfigError(f"discriminator mbstd_num_channels {self.mbstd_num_channels} must divide "
+                              f"the {self.channels(4)} channels at 4x4")
+        if not isinstance(self.mapping, MappingConfig):
+            raise ConfigError(f"discriminator mapping must be a mapping of settings, got {self.mapping!r}")
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
 
 
 def _check_resolution(res: int) -> None:
-    if not isinstance(res, int) or res < 4 or res > 4096 or res & (res - 1):
+    if isinstance(res, bool) or not isinstance(res, int) or res < 4 or res > 4096 or res & (res - 1):
         raise ConfigError(f"resolution must be a power of two between 4 and 4096, got {res!r}")
+
+
+def _check_common(cfg: GeneratorConfig | DiscriminatorConfig, where: str) -> None:
+    """The fields generator and discriminator share."""
+    _int_field(cfg, "c_dim", 0, MAX_LABELS, where)
+    _int_field(cfg, "img_channels", 1, MAX_IMG_CHANNELS, where)
+    _int_field(cfg, "channel_base", 1, MAX_CHANNEL_BASE, where)
+    _int_field(cfg, "channel_max", 1, MAX_WIDTH, where)
+    _int_field(cfg, "num_fp16_res", 0, 12, where)  # 12 resolutions from 4² to 4096² at most
+    _float_field(cfg, "conv_clamp", 0.0, 1e6, where, optional=True, open_low=True)
+    if cfg.channels(cfg.img_resolution) < 1:
+        raise ConfigError(f"{where} has no channels at {cfg.img_resolution}x{cfg.img_resolution}: "
+                          f"channel_base {cfg.channel_base} is smaller than the resolution")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

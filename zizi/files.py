@@ -6,16 +6,26 @@ the target, named `.NAME.<pid>.<random>.partial`, which is flushed, fsynced and 
 over the target. A killed process or a full disk leaves the previous file (or none)
 under the final name, never a truncated one. The pid in the temporary name lets a later
 run tell a dead writer's leftovers from a live writer's file (`remove_stale_temps`).
+
+Two runs writing one output are kept apart by `output_lock` (a lock file naming its
+owner, taken over only when that owner is dead) and by creating a file without --force
+exclusively (`overwrite=False`: a hard link that fails if the name exists, never a rename
+over it). `FileLock` is the one lock-file implementation (the ops build lock uses it too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,12 +63,14 @@ def temp_beside(path: Path, error: type[ZiziError] = ZiziError) -> tuple[int, st
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
-                 error: type[ZiziError] = ZiziError, encoding: str | None = None) -> Iterator[IO]:
+                 error: type[ZiziError] = ZiziError, encoding: str | None = None,
+                 overwrite: bool = True) -> Iterator[IO]:
     """`with atomic_write(p) as f: f.write(...)`: all of the file under `p`, or nothing.
 
     On any failure (an exception in the block, a full disk, Ctrl-C) the temporary file
     is removed and the target is left as it was; an OSError becomes `error` with a
-    message that says nothing was written.
+    message that says nothing was written. With `overwrite=False` a file that appeared
+    under `p` meanwhile (another run) is never replaced: `error` says so.
     """
     path = Path(path)
     fd, tmp = temp_beside(path, error)
@@ -67,14 +79,42 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        commit_temp(tmp, path, overwrite=overwrite, error=error)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(e, OSError):
             raise error(_write_failed(path, e)) from e
         raise
+
+
+def commit_temp(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool = True,
+                error: type[ZiziError] = ZiziError) -> None:
+    """Move a finished temporary file to `path` in one step (and make that durable).
+
+    `overwrite=False` creates `path` exclusively: `os.link` fails if the name exists, where
+    a rename would silently replace it. Filesystems without hard links (FAT, some network
+    shares) fall back to a check then a rename, which the output lock still serialises.
+    """
+    path = Path(path)
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise error(f"{path} already exists (another run wrote it meanwhile); it was not "
+                        "replaced: pass --force to overwrite it") from None
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+                raise
+            if path.exists():
+                raise error(f"{path} already exists (another run wrote it meanwhile); it was not "
+                            "replaced: pass --force to overwrite it") from None
+            os.replace(tmp, path)
+        else:
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, error: type[ZiziError] = ZiziError) -> Path:
@@ -118,6 +158,184 @@ def write_png(path: str | os.PathLike, array: Any, *, text: dict[str, str] | Non
 def is_temp_name(name: str) -> bool:
     """Whether `name` is one of `atomic_write`'s temporary files."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files in `folder` whose writer is dead; the paths removed.
+
+    A writer killed with SIGKILL (or by the OOM killer, or a power cut) cannot clean up,
+    so its `.NAME.<pid>.<random>.partial` stays, possibly hundreds of MB. A temp is
+    removed only when no process with its pid exists on this machine: a live writer's
+    file is never touched. (Pids are per machine: a folder written by two machines at
+    once over a network share is not protected, and a reused pid only keeps a file.)
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_NAME.match(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- locks
+
+
+@dataclass
+class FileLock:
+    """An exclusive lock file holding {pid, host, time} of its owner.
+
+    A lock whose owner is dead (same host) or older than `stale_after_s` is broken, so an
+    interrupted run never blocks later ones; waiting longer than `timeout_s` raises
+    `error` (`timeout_s=0`: fail at once when a live owner holds it).
+    """
+
+    path: Path
+    timeout_s: float = 600.0  # give up waiting for a live owner after this long
+    stale_after_s: float | None = 1800.0  # a lock this old is abandoned; None: never by age
+    poll_s: float = 0.2
+    error: type[ZiziError] = ZiziError
+    what: str = "lock"  # named in the timeout message
+
+    def owner(self) -> dict | None:
+        try:
+            owner = json.loads(Path(self.path).read_text())
+        except (FileNotFoundError, ValueError, OSError, RecursionError):
+            return None
+        return owner if isinstance(owner, dict) else None
+
+    def is_stale(self, owner: dict | None) -> bool:
+        if owner is None:  # unreadable: a writer died between create and write, or racing
+            try:
+                return time.time() - Path(self.path).stat().st_mtime > 5.0
+            except FileNotFoundError:
+                return False
+        try:
+            started, pid = float(owner.get("time", 0)), int(owner.get("pid", -1))
+        except (TypeError, ValueError):
+            return True  # not a lock any zizi wrote
+        if self.stale_after_s is not None and time.time() - started > self.stale_after_s:
+            return True
+        return owner.get("host") == socket.gethostname() and not pid_alive(pid)
+
+    def _try_create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
+        return True
+
+    def _break(self) -> None:
+        # Rename first so that two waiters breaking the same stale lock cannot delete a
+        # lock a third process has just created in its place.
+        path = Path(self.path)
+        grave = path.with_name(f"{path.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, grave)
+            grave.unlink()
+
+    def busy_message(self, owner: dict | None) -> str:
+        return (f"timed out after {self.timeout_s:.0f} s waiting for the {self.what} {self.path} "
+                f"held by {owner}; if no zizi process is using it, delete that file")
+
+    def acquire(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout_s
+        while not self._try_create():
+            owner = self.owner()
+            if self.is_stale(owner):
+                self._break()
+                continue
+            if time.monotonic() >= deadline:
+                raise self.error(self.busy_message(owner))
+            time.sleep(self.poll_s)
+
+    def release(self) -> None:
+        owner = self.owner()
+        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            with contextlib.suppress(FileNotFoundError):
+                Path(self.path).unlink()
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass
+class _OutputLock(FileLock):
+    target: Path | None = None
+
+    def busy_message(self, owner: dict | None) -> str:
+        who = "another zizi run"
+        if owner:
+            when = time.strftime("%H:%M:%S", time.localtime(float(owner.get("time", 0))))
+            who += f" (pid {owner.get('pid')} on {owner.get('host')}, since {when})"
+        return (f"{self.target} is being written by {who}; wait for it to finish or choose "
+                f"another output (if no zizi is running, delete {self.path})")
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The lock file guarding `target` (a file or a folder): `.NAME.lock` beside it."""
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError,
+                what: str = "the output") -> Iterator[None]:
+    """Hold the lock on `target` while a run writes it; a second run fails at once.
+
+    The owner's pid and host are in the lock, so one left by a killed run is taken over
+    by the next (on the same machine; from another machine only by deleting it).
+    """
+    target = Path(target)
+    lock = _OutputLock(lock_path(target), timeout_s=0, stale_after_s=None, error=error,
+                       what="output lock", target=target)
+    try:
+        lock.acquire()
+    except OSError as e:
+        why = e.strerror or str(e)
+        blocker = next((p for p in target.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a folder"
+        raise error(f"could not write {what} to {target}: {why}; nothing was written: "
+                    "choose another output") from e
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _write_failed(path: Path, e: OSError) -> str:

@@ -59,9 +59,10 @@ def test_prepare_inspect_contains_remove(tmp_path: Path):
         assert r.exit_code == 1 and r.output.startswith("no")
 
         r = runner.invoke(cli, ["dataset", "remove", "datasets/w", "img.webp", "--dry-run"])
-        assert r.exit_code == 0 and "would remove" in r.output
+        assert r.exit_code == 0 and "1 image would be removed" in r.output
         r = runner.invoke(cli, ["dataset", "remove", "datasets/w", "img.webp"])
-        assert r.exit_code == 0 and "1 image(s) removed" in r.output
+        assert r.exit_code == 0 and r.output.endswith("\n1 image removed\n")
+        assert "(s)" not in r.output
         r = runner.invoke(cli, ["dataset", "contains", "datasets/w", "photos/img.webp"])
         assert r.exit_code == 1
         r = runner.invoke(cli, ["dataset", "remove", "datasets/w", "nobody.png"])

@@ -6,6 +6,7 @@ when it is not installed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,16 @@ def test_prepare_face_modes(astronaut, tmp_path: Path):
     r = prepare(PrepareConfig(src=src, out=tmp_path / "g", resolution=64, align="face-or-center"))
     m = load_manifest(tmp_path / "g")
     assert [x.transform["align"] for x in m.images] == ["face", "face", "center"]
-    # Faces far below min_face are not even looked for (the detector runs on a smaller copy);
+    # The fallback is said, not silent: counted in the result, report.json and the manifest.
+    assert [(f.source, f.reason) for f in r.fallback] == [("c_noface.png", "no face found")]
+    report = json.loads((tmp_path / "g" / "report.json").read_text())
+    assert report["fallback_count"] == 1 and report["fallback"][0]["source"] == "c_noface.png"
+    assert m.images[2].transform["fallback"] == "no face found"
+    # An image too small to hold a face of --min-face is "too small", not "no face found";
     # a run that yields no image is an error that names the reasons, and writes nothing.
     from zizi.errors import DatasetError
 
-    with pytest.raises(DatasetError, match="no face found ×3"):
+    with pytest.raises(DatasetError, match="too small ×3"):
         prepare(PrepareConfig(src=src, out=tmp_path / "h", resolution=64, align="face",
                               min_face=1000))
     assert not (tmp_path / "h").exists()

@@ -78,3 +78,21 @@ def test_quick_demo_end_to_end(tmp_path):
     shift = report["shift"]
     assert shift["finetuned_to_shift_set"] < shift["base_to_shift_set"]
     assert "closer" in result.output
+
+
+@pytest.mark.slow
+def test_train_base_trains_from_scratch_and_exports_a_small_base(tmp_path):
+    """The path that made the shipped base checkpoint (--quick lengths)."""
+    from zizi.io.checkpoint import load_checkpoint
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--train-base", "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    base = report["stages"][1]
+    assert any("--net" in c for c in base["commands"])
+    ckpt = load_checkpoint(out / "base-32.safetensors")
+    assert sorted(ckpt.nets) == ["D", "G", "G_ema"] and not ckpt.state and ckpt.train is None
+    assert "regenerate" in ckpt.provenance["demo"]
+    finetune = report["stages"][2]["commands"][0]
+    assert f"--resume {out / 'base-32.safetensors'}" in finetune

@@ -8,6 +8,7 @@ import io
 import pickle
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -190,3 +191,23 @@ def test_found_in_the_cache_folder_and_via_the_environment(tmp_path, monkeypatch
     assert find_inception() == other
     with pytest.raises(InceptionMissingError, match="not found"):
         find_inception(tmp_path / "nope.pt")
+
+
+@pytest.mark.slow
+def test_full_pipeline_fid_with_a_random_inception_identical_sets_near_zero(tmp_path):
+    """End to end on 2048-d features: pytorch-fid file -> detector -> float64 stats -> FID.
+    Slow: four Inception passes and two 2048² matrix square roots."""
+    from zizi.metrics.features import feature_stats
+    from zizi.metrics.frechet import frechet_distance
+
+    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(_random_state(), path)
+    det = load_inception(path)
+    a = _images(2)
+    b = torch.flip(a, dims=[3])  # mirrored: other features, same kind of image
+    sa = feature_stats(iter([a]), det, 2, keep_all=False).mean_cov()
+    sa2 = feature_stats(iter([a.clone()]), det, 2, keep_all=False).mean_cov()
+    sb = feature_stats(iter([b]), det, 2, keep_all=False).mean_cov()
+    scale = float(np.trace(sa[1])) + 1e-12
+    assert abs(frechet_distance(*sa, *sa2)) < 1e-3 * scale
+    assert frechet_distance(*sa, *sb) > 1e-3 * scale

@@ -29,7 +29,7 @@ TOL = {torch.float32: 2e-6, torch.float64: 1e-12, torch.float16: 1e-3, torch.bfl
 
 class BiasActArgs(ctypes.Structure):  # mirrors zizi/ops/bias_act.h
     _fields_ = [("x", ctypes.c_void_p), ("b", ctypes.c_void_p), ("dy", ctypes.c_void_p),
-                ("out", ctypes.c_void_p), ("n", ctypes.c_int64), ("step", ctypes.c_int64),
+                ("dy2", ctypes.c_void_p), ("out", ctypes.c_void_p), ("n", ctypes.c_int64), ("step", ctypes.c_int64),
                 ("channels", ctypes.c_int64), ("act", ctypes.c_int), ("order", ctypes.c_int),
                 ("alpha", ctypes.c_double), ("gain", ctypes.c_double), ("clamp", ctypes.c_double)]
 
@@ -53,10 +53,11 @@ def lib(tmp_path_factory) -> ctypes.CDLL:
     return ctypes.CDLL(str(out))
 
 
-def host_bias_act(lib, x, b, dy, dim, act, order, alpha, gain, clamp):
+def host_bias_act(lib, x, b, dy, dim, act, order, alpha, gain, clamp, dy2=None):
     out = torch.empty_like(x)
     args = BiasActArgs(x.data_ptr(), b.data_ptr() if b is not None else None,
-                       dy.data_ptr() if dy is not None else None, out.data_ptr(), x.numel(),
+                       dy.data_ptr() if dy is not None else None,
+                       dy2.data_ptr() if dy2 is not None else None, out.data_ptr(), x.numel(),
                        max(x.stride(dim), 1), b.numel() if b is not None else 1, ACT_CODES[act],
                        order, alpha, gain, clamp)
     assert lib.zizi_bias_act_host(ctypes.byref(args), DTYPE_CODES[x.dtype]) == 0
@@ -80,6 +81,36 @@ def test_bias_act_kernel_code(lib, dtype, act):
             scale = want.abs().max().clamp(min=1).item()
             torch.testing.assert_close(got.double(), want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
                                        msg=f"{act} order {order} clamp {clamp}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("act", ["elu", "selu", "tanh", "swish"])
+def test_bias_act_kernel_second_order_edges(lib, dtype, act):
+    """z == 0 ties (f''(0) = 0 for elu/selu, as PyTorch), ddx*dy formed in float (no fp16
+    overflow), and an infinite dy outside the clamp gives 0, not NaN."""
+    x = torch.tensor([[0.5, -0.5, 3.0, -3.0, -1.5, -1.0]], dtype=dtype)
+    b = torch.tensor([-0.5], dtype=dtype)  # x + b == 0 exactly at the first element
+    ddx = torch.full_like(x, 260.0)
+    dy = torch.full_like(x, 260.0)  # 260 * 260 = 67600 > fp16's 65504; the results fit
+    got = host_bias_act(lib, x, b, ddx, 0, act, 2, 0.2, 1.0, -1.0, dy2=dy).double()
+    z = (x.double() + b.double())
+    want = torch.autograd.grad(torch.autograd.grad(
+        _torch_act(act, z.requires_grad_()), z, create_graph=True, grad_outputs=dy.double())[0],
+        z, grad_outputs=ddx.double())[0]
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, want, rtol=TOL[dtype] * 2, atol=TOL[dtype] * want.abs().max().item())
+    if act in ("elu", "selu"):
+        assert got[0, 0] == 0  # the tie
+    inf_dy = torch.full_like(x, float("inf"))
+    clamp = 0.1
+    out = host_bias_act(lib, x, b, inf_dy, 0, act, 1, 0.2, 1.0, clamp).double()
+    outside = bias_act_kernel_ref(x.double(), b.double(), None, 0, act, 0, 0.2, 1.0, -1.0).abs() > clamp
+    assert outside.any() and (out[outside] == 0).all() and not out.isnan().any()
+
+
+def _torch_act(act: str, z: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+    return {"elu": F.elu, "selu": F.selu, "tanh": torch.tanh, "swish": lambda t: t * torch.sigmoid(t)}[act](z)
 
 
 def host_upfirdn2d(lib, x, fc, up, down, pad, generic=False):

@@ -269,3 +269,85 @@ def test_ref_mode_and_cpu_tensors_never_build(monkeypatch, cache):
     monkeypatch.setenv("ZIZI_OPS", "fast")
     with pytest.raises(OpsBuildError, match="not one of auto, cuda, ref"):
         plugin.use(CUDA_TENSOR)
+
+
+# ------------------------------------------------------------- architectures and toolkit
+
+
+def test_arch_list_is_in_the_key_and_reaches_nvcc(monkeypatch, cache):
+    spec = _build.op_spec("bias_act")
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+    k90 = spec.key()
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0;10.0+PTX")
+    assert spec.key() != k90 and spec.archs() == "8.0;10.0+PTX"
+    seen = {}
+
+    def fake_load(**kw):
+        seen.update(kw)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("torch.utils.cpp_extension.load", fake_load)
+    log = cache / "x.log"
+    cache.mkdir(parents=True)
+    with pytest.raises(OpsBuildError, match="stop here"):
+        _build._compile(spec, cache, log)
+    flags = seen["extra_cuda_cflags"]
+    assert "-gencode=arch=compute_80,code=sm_80" in flags
+    assert "-gencode=arch=compute_100,code=sm_100" in flags
+    assert "-gencode=arch=compute_100,code=compute_100" in flags  # PTX for newer GPUs
+    assert "-gencode=arch=compute_80,code=compute_80" not in flags
+    assert "8.0;10.0+PTX" in log.read_text()
+
+
+def test_arch_flags_forms_and_errors():
+    assert _build.arch_flags("none") == []
+    assert _build.arch_flags("sm_90") == ["-gencode=arch=compute_90,code=sm_90",
+                                          "-gencode=arch=compute_90,code=compute_90"]
+    assert "-gencode=arch=compute_90a,code=sm_90a" in _build.arch_flags("8.6;9.0a")
+    with pytest.raises(OpsBuildError, match="TORCH_CUDA_ARCH_LIST"):
+        _build.arch_flags("Hopper")
+
+
+def test_nvcc_major_must_match_torch_cuda():
+    _build.check_toolkit((12, 4), "12.8")  # same major: fine
+    with pytest.raises(OpsBuildError, match=r"nvcc is CUDA 13.0 but torch .* CUDA 12.8"):
+        _build.check_toolkit((13, 0), "12.8")
+    with pytest.raises(OpsBuildError, match="without CUDA"):
+        _build.check_toolkit((13, 0), None)
+
+
+def test_installed_nvcc_version_is_read():
+    import shutil as _sh
+
+    nvcc = _sh.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc not on PATH")
+    version = _build.nvcc_version(nvcc)
+    assert version is not None and version[0] >= 11
+
+
+def _loaded_plugin(monkeypatch, smoke):
+    monkeypatch.setattr(_build, "load", lambda spec: types.SimpleNamespace(name="module"))
+    return Plugin(_spec(TINY, name="op"), smoke=smoke)
+
+
+def _no_kernel_image(module):
+    raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
+
+
+def test_a_binary_that_cannot_launch_falls_back_in_auto(monkeypatch, cache):
+    monkeypatch.setenv("ZIZI_OPS", "auto")
+    plugin = _loaded_plugin(monkeypatch, _no_kernel_image)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert plugin.use(CUDA_TENSOR) is False
+    assert plugin.module is None and "no kernel image" in str(caught[0].message)
+    assert "TORCH_CUDA_ARCH_LIST" in str(caught[0].message)
+
+
+def test_a_binary_that_cannot_launch_is_an_error_in_cuda_mode(monkeypatch, cache):
+    monkeypatch.setenv("ZIZI_OPS", "cuda")
+    with pytest.raises(OpsBuildError, match="cannot run on this GPU .*no kernel image"):
+        _loaded_plugin(monkeypatch, _no_kernel_image).use(CUDA_TENSOR)
+    ok = _loaded_plugin(monkeypatch, lambda module: None)
+    assert ok.use(CUDA_TENSOR) is True and ok.module is not None

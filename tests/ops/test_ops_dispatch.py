@@ -7,36 +7,17 @@ path a GPU takes are exercised here.
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
+from tests.helpers import ops_emulation
 from zizi.ops import bias_act as ba
 from zizi.ops import upfirdn2d as ud
-
-CODES = {v: k for k, v in ba.ACT_CODES.items()}
-
-
-def _fake_bias_act(x, b, dy, dim, act, order, alpha, gain, clamp, stream):
-    assert stream == 7 and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
-    assert order == 0 or dy.stride() == x.stride()
-    return ba.bias_act_kernel_ref(x, b if b.numel() else None, dy if order else None, dim,
-                                  CODES[act], order, alpha, gain, clamp)
-
-
-def _fake_upfirdn2d(x, f, upx, upy, downx, downy, px0, px1, py0, py1, stream):
-    assert stream == 7 and f.dtype == torch.float32 and f.ndim == 2
-    return ud.upfirdn2d_kernel_ref(x, f.to(x.dtype), (upx, upy), (downx, downy), (px0, px1, py0, py1))
 
 
 @pytest.fixture
 def kernels(monkeypatch):
-    for mod, fake in ((ba, types.SimpleNamespace(bias_act=_fake_bias_act)),
-                      (ud, types.SimpleNamespace(upfirdn2d=_fake_upfirdn2d))):
-        monkeypatch.setattr(mod._PLUGIN, "module", fake)
-        monkeypatch.setattr(mod._PLUGIN, "use", lambda x: True)
-        monkeypatch.setattr(mod, "cuda_stream", lambda x: 7)
+    ops_emulation.install(monkeypatch, stream=7)
 
 
 def test_bias_act_kernel_path(kernels):

@@ -47,6 +47,19 @@ def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
     assert read_header(run_dir / "latest.safetensors")["train"]["config"]["kimg"] == 0.016
 
 
+def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt):
+    from zizi.files import output_lock
+
+    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
+            "--kimg", 0.004)
+    assert r.exit_code == 0, r.output
+    run_dir = tmp_path / "runs" / "00000-faces"
+    with output_lock(run_dir):  # as a trainer that is still running holds it
+        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+    assert "is being written by another zizi run" in line
+    assert run("--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
+
+
 def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
     import yaml
 
@@ -139,3 +152,16 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
     stats = (run_dir / "stats.jsonl").read_text().splitlines()
     nimgs = [int(__import__("json").loads(x)["nimg"]) for x in stats]
     assert nimgs == sorted(nimgs) and nimgs[-1] == 40  # no duplicated ticks from the killed part
+
+
+@pytest.mark.slow
+def test_gpus_2_on_the_cpu_spawns_two_gloo_processes(tmp_path, tiny_data, tiny_ckpt):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
+           "--out", str(tmp_path / "runs"), *_sets(), "--kimg", "0.008", "--gpus", "2",
+           "--device", "cpu"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1  # rank 1 wrote nothing
+    assert read_header(runs[0] / "latest.safetensors")["train"]["rounds"] == 2

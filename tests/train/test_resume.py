@@ -98,7 +98,8 @@ def test_run_folder_contract(tmp_path, tiny_data, tiny_ckpt):
     assert header["train"]["nimg"] == 16 and header["train"]["config"]["batch"] == 4
     assert "checksum" in header and set(header["state"]) == {"opt_G", "opt_D", "rng"}
     stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
-    assert {"kimg", "loss/G", "loss/D", "augment_p", "sec_per_kimg"} <= stats[-1].keys()
+    assert {"kimg", "loss/G", "loss/D", "augment_p", "sec_per_kimg", "images_per_sec",
+            "peak_rss_gib"} <= stats[-1].keys()
     # a second run takes the next number
     p2 = prepare(_job(tmp_path, tiny_data, tiny_ckpt, kimg=0.004), CPU)
     assert p2.run_path.name == "00001-faces"

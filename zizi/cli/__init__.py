@@ -48,13 +48,14 @@ class LazyGroup(click.Group):
         # Library errors are user-facing: one line, exit 1, no traceback. Done here (not
         # only in main) so CliRunner tests see exactly what a person sees.
         from zizi.errors import WrongFormatError, ZiziError
+        from zizi.text import printable  # names from strangers: control characters escaped
 
         try:
             return super().invoke(ctx)
         except WrongFormatError as e:  # e.g. a .pkl given where a zizi checkpoint belongs
-            raise click.UsageError(str(e)) from e
+            raise click.UsageError(printable(e)) from e
         except ZiziError as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(printable(e)) from e
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
 

@@ -33,7 +33,7 @@ def checkpoints(fetch_name: str | None, dest_dir: str) -> None:
     for k in known.KNOWN.values():
         sha = k.sha256 or "not published"
         click.echo(
-            f"{k.name:<15} {k.resolution:>4}px  ~{k.approx_mb} MB  [{k.format}]  {k.description}"
+            f"{k.name:<15} {k.resolution:>4}px  ~{k.approx_mb} MiB  [{k.format}]  {k.description}"
         )
         click.echo(f"{'':<15} url:     {k.url}")
         click.echo(f"{'':<15} file:    {dest_dir}/{k.filename}   sha256: {sha}")

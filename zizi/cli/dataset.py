@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from zizi.cli.options import progress_bar
+from zizi.data.images import DEFAULT_MAX_FILE_MB
+from zizi.text import plural, printable
+
 FACE_HELP = """Face alignment (--align face / face-or-center) needs `pip install 'zizi[faces]'`
 (dlib-bin + face_recognition_models; model files ship in the wheel, nothing is downloaded).
 Models and licences: dlib's HOG face detector (Boost Software License); landmarks
@@ -40,8 +44,8 @@ def _rgb(value: str) -> tuple[int, int, int]:
 @click.option("--align", type=click.Choice(["face", "face-or-center", "center", "pad", "none"]),
               default="center", show_default=True,
               help="face: FFHQ-style crop per face (no face -> reported); face-or-center: "
-                   "centre crop when no face; center: centre square; pad: whole image on "
-                   "--background; none: square sources only, resized.")
+                   "centre crop when no face (counted and listed); center: centre square; "
+                   "pad: whole image on --background; none: square sources only, resized.")
 @click.option("--landmarks", type=click.Choice(["5", "68"]), default="5", show_default=True,
               help="Landmark model for --align face: 5 (CC0) or 68 (non-commercial licence).")
 @click.option("--mirror", is_flag=True, help="Also write an x-flipped copy of every image.")
@@ -55,40 +59,49 @@ def _rgb(value: str) -> tuple[int, int, int]:
               help="Smallest source short side accepted [default: resolution/2].")
 @click.option("--min-face", type=click.IntRange(min=1), default=None,
               help="Smallest face (crop side in source pixels) [default: resolution/2].")
+@click.option("--max-file-mb", type=click.IntRange(min=1), default=DEFAULT_MAX_FILE_MB,
+              show_default=True, help="Source files larger than this many MiB are skipped as too large.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Also read symlinks that lead outside SRC (skipped and reported otherwise).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes; 0 = all cores.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
 def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: str, mirror: bool,
                 dedupe: bool, credits: Path | None, background: str, min_size: int | None,
-                min_face: int | None, workers: int, force: bool) -> None:
+                min_face: int | None, max_file_mb: int, follow_symlinks: bool, workers: int,
+                force: bool) -> None:
     """Turn the image folder SRC into a clean training set (SRC is only read).
 
     Writes OUT/00000/img00000000.png..., dataset.json (ADA labels), manifest.json (source,
     hashes, transform, credit per image) and report.json (every skipped file and why).
     Outputs carry no EXIF, GPS or XMP.
     """
-    from tqdm import tqdm
-
     from zizi.data.prepare import PrepareConfig, prepare
 
     cfg = PrepareConfig(
         src=src, out=out, resolution=resolution, align=align, landmarks=landmarks,
         mirror=mirror, dedupe=dedupe, credits=credits, background=_rgb(background),
-        min_size=min_size, min_face=min_face, workers=workers, force=force,
+        min_size=min_size, min_face=min_face, max_file_mb=max_file_mb,
+        follow_symlinks=follow_symlinks, workers=workers, force=force,
     )
-    with tqdm(total=0, unit="img", desc="prepare", disable=None) as bar:
+    with progress_bar(total=0, unit="img", desc="prepare") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
         result = prepare(cfg, progress=progress)
-    click.echo(f"{result.written} images written to {result.out} "
-               f"({result.seconds:.1f} s); {len(result.skipped)} skipped")
+    fell_back = ""
+    if align == "face-or-center":
+        fell_back = f"; {len(result.fallback)} centre-cropped (no usable face)"
+    click.echo(f"{plural(result.written, 'image')} written to {printable(result.out)} "
+               f"({result.seconds:.1f} s); {len(result.skipped)} skipped{fell_back}")
     for s in result.skipped:
-        click.echo(f"  skipped {s.source}: {s.reason}")
-    if result.skipped:
-        click.echo(f"  (also in {result.out / 'report.json'})")
+        click.echo(f"  skipped {printable(s.source)}: {printable(s.reason)}")
+    for s in result.fallback:
+        click.echo(f"  centre-cropped {printable(s.source)}: {printable(s.reason)}")
+    if result.skipped or result.fallback:
+        click.echo(f"  (also in {printable(result.out / 'report.json')})")
 
 
 @dataset.command("inspect")
@@ -102,33 +115,44 @@ def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: st
               help="Thumbnail side in pixels.")
 def inspect_cmd(dataset_dir: Path, sheets: Path | None, no_sheets: bool, per_page: int,
                 thumb: int) -> None:
-    """Counts, sizes, skipped files, duplicate groups, colour and contact sheets of DATASET."""
+    """Counts, sizes, framing, skipped files, duplicate groups, colour and contact sheets."""
     from zizi.data.inspect import inspect_dataset
 
     if sheets is None and not no_sheets:
-        sheets = dataset_dir.resolve().with_name(dataset_dir.resolve().name + "-contact")
+        here = dataset_dir.resolve()
+        sheets = here.with_name(here.name + "-contact") if here.name else None
     s = inspect_dataset(dataset_dir, sheet_dir=None if no_sheets else sheets,
                         per_page=per_page, thumb=thumb)
-    sources = f" from {s.sources} sources" if s.sources is not None else ""
-    click.echo(f"{s.path}: {s.images} images{sources}"
+    for w in s.warnings:
+        click.echo(f"warning: {w}", err=True)
+    sources = f" from {plural(s.sources, 'source')}" if s.sources is not None else ""
+    click.echo(f"{printable(s.path)}: {plural(s.images, 'image')}{sources}"
                + (f", align {s.align}" if s.align else ""))
     click.echo("sizes: " + (", ".join(f"{k} ×{v}" for k, v in s.sizes.items()) or "none"))
+    if s.framing:
+        click.echo("framing: " + ", ".join(f"{k} ×{v}" for k, v in sorted(s.framing.items())))
+    if s.align == "face-or-center":
+        click.echo(f"centre-cropped (no usable face): {len(s.fallback)}")
+        for f, why in s.fallback:
+            click.echo(f"  {printable(f)}: {printable(why)}")
     if s.removed:
         click.echo(f"removed (opt-out): {s.removed}")
     click.echo(f"skipped at prepare: {len(s.skipped)}")
     for kind, n in sorted(s.skip_reasons.items(), key=lambda kv: -kv[1]):
-        click.echo(f"  {n:5d}  {kind}")
+        click.echo(f"  {n:5d}  {printable(kind)}")
     for item in s.skipped:
-        click.echo(f"  {item['source']}: {item['reason']}")
+        click.echo(f"  {printable(item['source'])}: {printable(item['reason'])}")
     click.echo(f"duplicate groups: {len(s.duplicate_groups)}")
     for g in s.duplicate_groups:
-        click.echo("  " + "  =  ".join(g))
+        click.echo("  " + "  =  ".join(printable(x) for x in g))
     if s.colour:
         c = s.colour
         click.echo(f"colour: mean RGB {c.mean_rgb}, std {c.std_rgb}, luma {c.mean_luma}, "
                    f"saturation {c.mean_saturation}, greyscale images {c.greyscale_images}")
     for p in s.contact_sheets:
-        click.echo(f"contact sheet: {p}")
+        click.echo(f"contact sheet: {printable(p)}")
+    for p in s.stale_sheets:
+        click.echo(f"deleted stale contact sheet: {printable(p)}")
 
 
 @dataset.command("remove")
@@ -144,38 +168,101 @@ def remove_cmd(dataset_dir: Path, targets: tuple[str, ...], max_distance: int, r
                dry_run: bool) -> None:
     """Remove a person's images: by source name (path, file name or glob) or by a photo.
 
-    Each removal (file, source, hash, how it matched, when) is recorded in manifest.json.
+    Every image that is the same picture goes too: the image a skipped duplicate of the
+    named source stands for, and exact or near duplicates still in the set. Each removal
+    (file, source, hash, how it matched, when) is recorded in manifest.json, and contact
+    sheets showing a removed image are deleted. An interrupted removal is finished by the
+    next zizi command on the dataset.
     """
     from zizi.data.optout import remove
 
-    removed, unmatched = remove(dataset_dir, list(targets), max_bits=max_distance,
-                                reason=reason, dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
-    for m in removed:
-        click.echo(f"{verb} {m.file} (source {m.source}; matched by {m.how})")
-    for t in unmatched:
-        click.echo(f"no image matches {t}", err=True)
-    click.echo(f"{len(removed)} image(s) {verb}")
-    if unmatched and not removed:
+    r = remove(dataset_dir, list(targets), max_bits=max_distance, reason=reason,
+               dry_run=dry_run)
+    for w in r.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if r.finished:
+        click.echo(f"finished an interrupted removal ({plural(len(r.finished), 'file')})")
+    verb = "would be removed" if dry_run else "removed"
+    for m in r.removed:
+        click.echo(f"{verb}: {printable(m.file)} (source {printable(m.source)}; "
+                   f"matched by {printable(m.how)})")
+    for t, when in r.already.items():
+        click.echo(f"{printable(t)} was already removed ({when})")
+    for t in r.unmatched:
+        click.echo(f"no image matches {printable(t)}", err=True)
+    for p in r.sheets_deleted:
+        click.echo(f"deleted contact sheet {printable(p)} (it showed a removed image); "
+                   "run `zizi dataset inspect` to redraw the sheets")
+    click.echo(f"{plural(len(r.removed), 'image')} {verb}")
+    if r.unmatched and not r.removed and not r.already:
         raise click.exceptions.Exit(1)
 
 
 @dataset.command("contains")
-@click.argument("dataset_dir", metavar="DATASET",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dataset_dir", metavar="DATASET", type=click.Path(path_type=Path))
+@click.argument("photo", type=click.Path(path_type=Path))
 @click.option("--max-distance", type=click.IntRange(0, 64), default=10, show_default=True,
               help="Perceptual-hash bits (of 64) within which a photo counts as a match.")
 def contains_cmd(dataset_dir: Path, photo: Path, max_distance: int) -> None:
-    """Is PHOTO (or a near copy of it) in DATASET? Exit status 0 if yes, 1 if not."""
+    """Is PHOTO (or a near copy of it) in DATASET?
+
+    \b
+    Exit status:
+      0  yes: PHOTO is in DATASET (the matching images are listed)
+      1  no: it is not
+      2  error: an unreadable or missing photo, a missing or damaged dataset
+    """
     from zizi.data.manifest import load_manifest
     from zizi.data.optout import find_by_photo
+    from zizi.errors import ZiziError
 
-    records = load_manifest(dataset_dir).images
-    matches = find_by_photo(dataset_dir, records, photo, max_bits=max_distance)
+    try:
+        if not dataset_dir.is_dir():
+            raise ZiziError(f"{printable(dataset_dir)} is not a dataset folder")
+        if not photo.is_file():
+            raise ZiziError(f"{printable(photo)} is not a file")
+        manifest = load_manifest(dataset_dir)
+        matches = find_by_photo(dataset_dir, manifest.images, photo, max_bits=max_distance)
+    except ZiziError as e:
+        click.echo(f"Error: {printable(e)}", err=True)
+        raise click.exceptions.Exit(2) from None
+    for w in manifest.warnings():
+        click.echo(f"warning: {w}", err=True)
     if not matches:
-        click.echo(f"no: {photo} is not in {dataset_dir}")
+        click.echo(f"no: {printable(photo)} is not in {printable(dataset_dir)}")
         raise click.exceptions.Exit(1)
-    click.echo(f"yes: {len(matches)} image(s)")
+    click.echo(f"yes: {plural(len(matches), 'image')}")
     for m in matches:
-        click.echo(f"  {m.file} (source {m.source}; {m.how})")
+        click.echo(f"  {printable(m.file)} (source {printable(m.source)}; {printable(m.how)})")
+
+
+@dataset.command("card")
+@click.argument("dataset_dir", metavar="DATASET",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for DATASHEET.md and its charts [default: DATASET-datasheet "
+                   "next to it, so no chart PNG is taken for a training image].")
+def card_cmd(dataset_dir: Path, out: Path | None) -> None:
+    """Write a datasheet for DATASET: DATASHEET.md plus PNG charts.
+
+    From what the dataset records: counts, sources by folder, credit/licence/consent
+    coverage (and which sources lack each), the opt-out log, framing, skip reasons,
+    duplicates, resolution, colour and brightness. Nothing classifies people. Questions
+    only you can answer (motivation, collection, consent process, intended uses) are
+    headed prompts to fill in.
+    """
+    from zizi.data.card import write_card
+
+    with progress_bar(total=0, unit="img", desc="card") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        c = write_card(dataset_dir, out, progress=progress)
+    for w in c.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"{c.summary}")
+    click.echo(f"datasheet: {printable(c.datasheet)}")
+    for p in c.charts:
+        click.echo(f"chart: {printable(p)}")

@@ -184,4 +184,25 @@ def render(r: dict[str, Any]) -> str:
 def doctor(as_json: bool, build: bool) -> None:
     """Check torch, CUDA, the custom ops' builds, ffmpeg and optional extras."""
     report = collect(build=build)
-    click.echo(json.dumps(report, indent=2) if as_json else render(report))
+    why = nothing_to_build(report) if build else None
+    if why:
+        report["nothing_to_build"] = why
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if why:
+        click.echo(f"--build: nothing to build: {why}")
+    click.echo(render(report))
+
+
+def nothing_to_build(report: dict[str, Any]) -> str | None:
+    """Why `--build` has nothing to do here, or None when the ops can be built."""
+    t = report["torch"]
+    if report["ops"]["mode"] == "ref":
+        return "ZIZI_OPS=ref asks for the PyTorch reference ops, which need no build"
+    if t["cuda_available"]:
+        return None
+    cause = ("this torch is a CPU-only build (no CUDA)" if not t["cuda"]
+             else "torch sees no CUDA device")
+    return (f"{cause}, and the custom ops are CUDA kernels; zizi uses their PyTorch "
+            "reference versions instead (same results, slower)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option
+from zizi.cli.options import check_output, overwrite_option, which_option
 
 
 @click.command("export")
@@ -26,13 +26,7 @@ from zizi.cli.options import check_output, overwrite_option
     required=True,
     help="Output file (.pt).",
 )
-@click.option(
-    "--which",
-    type=click.Choice(["G_ema", "G"], case_sensitive=False),
-    default="G_ema",
-    show_default=True,
-    help="Generator written as g_ema (the one encoders and editors use).",
-)
+@which_option("G_ema", "Generator written as g_ema (the one encoders and editors use).")
 @overwrite_option
 def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> None:
     """Export CHECKPOINT (a zizi .safetensors) to --format, e.g. for encoder tools.
@@ -40,6 +34,7 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
     The rosinality file holds g_ema and latent_avg (what pSp/e4e load), plus g, d and
     ada_aug_p when the checkpoint has them. Values are copied bit for bit.
     """
+    from zizi.files import output_lock
     from zizi.io.checkpoint import load_checkpoint
     from zizi.io.rosinality import rosinality_incompatibilities, save_rosinality
 
@@ -48,10 +43,12 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
         raise click.BadParameter("a rosinality file is a torch .pt file; use e.g. --out ffhq.pt",
                                  param_hint="--out")
     check_output(out, checkpoint, force, suffix=None)
-    ckpt = load_checkpoint(checkpoint)
-    for note in rosinality_incompatibilities(ckpt):
-        click.echo(f"warning: {note}", err=True)
-    save_rosinality(out, ckpt, which)
+    with output_lock(out):  # a second run on the same --out gets one line, not a race
+        check_output(out, checkpoint, force, suffix=None)
+        ckpt = load_checkpoint(checkpoint)
+        for note in rosinality_incompatibilities(ckpt):
+            click.echo(f"warning: {note}", err=True)
+        save_rosinality(out, ckpt, which, overwrite=force)
     g = ckpt.g_config
     click.echo(
         f"Exported {checkpoint.name} ({which}, {g.img_resolution}x{g.img_resolution}) "

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import device_option, progress_bar, which_option
+
+# |psi| beyond a few already draws noise; far beyond, w overflows float32 on the way to
+# the network, so larger values are refused rather than turned into NaN images.
+MAX_PSI = 100.0
 
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)).")
 @click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-              help="Truncation psi: 1 = no truncation, 0 = the average face.")
+              help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
+                   f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
 @click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
               help="Truncate only the first N ws (coarse styles); default all.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
               show_default=True, help="Per-pixel noise: the stored maps, fresh noise, or none.")
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
               help="Class index for a conditional checkpoint.")
-@click.option("--which", type=click.Choice(["G_ema", "G"], case_sensitive=False), default="G_ema",
-              show_default=True, help="Which generator: the EMA weights (usual) or the raw ones.")
+@which_option("G_ema", "Which generator: the EMA weights (usual) or the raw ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; writes seedNNNN.png per seed.")
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images.")
@@ -37,6 +40,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
+    from zizi.text import plural
 
     try:
         seed_list = parse_seeds(seeds)
@@ -44,8 +48,10 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
         raise click.BadParameter(str(e), param_hint="--seeds") from None
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
+    if abs(trunc) > MAX_PSI:
+        raise click.BadParameter(f"{trunc:g} is out of range: use a value between -{MAX_PSI:g} and "
+                                 f"{MAX_PSI:g} (0.5-1 is usual)", param_hint="--trunc")
 
-    from tqdm import tqdm
 
     from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
@@ -82,8 +88,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                             provenance.dataset_manifest_sha256(None, [ckpt.extra]))
     text = provenance.png_text(doc)
     thumbs = None
-    with tqdm(total=len(seed_list), desc="generate", unit="img", leave=False,
-              disable=not sys.stderr.isatty()) as bar:
+    with progress_bar(total=len(seed_list), desc="generate", unit="img", leave=False) as bar:
         for chunk, arr in images_for_seeds(G, seed_list, batch=batch, class_idx=class_idx,
                                            truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                            noise_mode=noise_mode,
@@ -96,4 +101,4 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                 thumbs.add(arr)
     if thumbs is not None:
         write_png(out / "grid.png", thumbs.grid, text=text)
-    click.echo(f"Wrote {len(seed_list)} image(s) to {out}" + (" and grid.png" if grid else ""))
+    click.echo(f"Wrote {plural(len(seed_list), 'image')} to {out}" + (" and grid.png" if grid else ""))

@@ -15,6 +15,7 @@ def info(checkpoint: Path, as_json: bool) -> None:
     """Describe CHECKPOINT: resolution, dims, parameter counts, mixed precision, provenance."""
     from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
     from zizi.io.checkpoint import read_header, tensor_shapes
+    from zizi.text import printable
 
     doc = read_header(checkpoint)
     if as_json:
@@ -30,7 +31,7 @@ def info(checkpoint: Path, as_json: bool) -> None:
         for d in shape:
             n *= d
         counts[net] = counts.get(net, 0) + n
-    click.echo(f"{checkpoint}  (zizi checkpoint, format {doc['format_version']})")
+    click.echo(f"{printable(checkpoint)}  (zizi checkpoint, format {doc['format_version']})")
     for net, entry in doc["nets"].items():
         cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
         c = to_dict(from_dict(cls, entry["config"]))  # defaults filled in (checked on read)
@@ -49,4 +50,4 @@ def info(checkpoint: Path, as_json: bool) -> None:
     if prov:
         click.echo("  provenance:")
         for k in sorted(prov):
-            click.echo(f"    {k}: {prov[k]}")
+            click.echo(f"    {printable(k)}: {printable(prov[k])}")  # from a stranger's file

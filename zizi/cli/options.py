@@ -22,3 +22,28 @@ def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".sa
         raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
     if out.resolve() == source.resolve():
         raise click.UsageError("--out must differ from the input file")
+
+
+def progress_bar(**kwargs):
+    """The one progress bar of every command: tqdm on stderr, drawn only when stderr is
+    a terminal (never into a redirected log or a pipe)."""
+    from tqdm import tqdm
+
+    return tqdm(disable=None, **kwargs)
+
+
+class SpelledChoice(click.Choice):
+    """A case-insensitive choice whose help shows the choices as written (`[G_ema|G]`,
+    matching the default), not click's lower-cased forms."""
+
+    def __init__(self, choices: list[str]) -> None:
+        super().__init__(choices, case_sensitive=False)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return "[" + "|".join(self.choices) + "]"
+
+
+def which_option(default: str | None, help: str):
+    """--which G_ema|G, typed in any case; one spelling in help and default."""
+    return click.option("--which", type=SpelledChoice(["G_ema", "G"]), default=default,
+                        show_default=default is not None, help=help)

@@ -39,14 +39,17 @@ def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool)
     less fine detail; the discriminator keeps its lower blocks and gets a fresh fromrgb
     layer, which it relearns in the first kimg of a fine-tune.
     """
+    from zizi.files import output_lock
     from zizi.io.checkpoint import load_checkpoint, save_checkpoint
     from zizi.io.resize import resize_checkpoint
 
     check_output(out, checkpoint, force)
-    ckpt = load_checkpoint(checkpoint)
-    src = ckpt.g_config.img_resolution
-    if int(resolution) == src:
-        raise click.UsageError(f"{checkpoint.name} is already {src}x{src}; nothing to resize")
-    small = resize_checkpoint(ckpt, int(resolution), seed=seed)
-    save_checkpoint(out, small)
+    with output_lock(out):  # a second run on the same --out gets one line, not a race
+        check_output(out, checkpoint, force)
+        ckpt = load_checkpoint(checkpoint)
+        src = ckpt.g_config.img_resolution
+        if int(resolution) == src:
+            raise click.UsageError(f"{checkpoint.name} is already {src}x{src}; nothing to resize")
+        small = resize_checkpoint(ckpt, int(resolution), seed=seed)
+        save_checkpoint(out, small, overwrite=force)
     click.echo(f"Resized {checkpoint.name} from {src}x{src} to {resolution}x{resolution} -> {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -83,6 +84,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     import torch
 
     from zizi.errors import ZiziError
+    from zizi.files import output_lock
     from zizi.runtime import select_device
     from zizi.train import distributed
     from zizi.train.loop import train as train_loop
@@ -96,8 +98,14 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     distributed.init(dist, device)
     stop = _StopFlag()
     stop.install()
+    locks = contextlib.ExitStack()
     try:
+        # one trainer per run folder: a second `--resume RUN` while it trains is refused
+        if dist.main and job.resume is not None and Path(job.resume).is_dir():
+            locks.enter_context(output_lock(job.resume, what="the run"))
         prep = prepare(job, device, dist)
+        if dist.main and prep.run_path is not None and prep.continued_from is None:
+            locks.enter_context(output_lock(prep.run_path, what="the run"))
         for note in prep.notes:
             _say(f"note: {note}", dist)
         if prep.run_path is not None:
@@ -123,6 +131,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
             where = f"; snapshot {outcome.snapshot}" if outcome.snapshot else ""
             click.echo(f"{how} at kimg {outcome.nimg / 1000:.3f}{where}", err=True)
     finally:
+        locks.close()
         stop.uninstall()
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -134,11 +143,14 @@ class _StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self._old: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def __call__(self) -> bool:
         return self.requested
 
     def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            return  # a DataLoader worker forked with this handler: the main process decides
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.requested = True
@@ -146,6 +158,7 @@ class _StopFlag:
               "(Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
 
     def install(self) -> None:
+        self._pid = os.getpid()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._old[sig] = signal.signal(sig, self._handle)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from zizi.data.images import IMAGE_SUFFIXES
-from zizi.data.manifest import ADA_LABELS, dataset_files
+from zizi.data.manifest import ADA_LABELS, MANIFEST, MemberCheck, dataset_files, load_manifest
 from zizi.errors import DatasetError
 
 
@@ -35,14 +35,13 @@ class ImageDataset(torch.utils.data.Dataset):
     ) -> None:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
+        self.warnings: list[str] = []  # manifest entries left alone (pointing outside)
         if self.path.is_dir():
             self._kind = "dir"
             self._names = self._folder_names()
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
             self._kind = "zip"
-            self._names = sorted(
-                n for n in self._open_zip().namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES
-            )
+            self._names = self._zip_names()
         else:
             raise DatasetError(f"{self.path} is neither an image folder nor a zip file")
         if not self._names:
@@ -114,7 +113,35 @@ class ImageDataset(torch.utils.data.Dataset):
     # -- reading -------------------------------------------------------------------------
 
     def _folder_names(self) -> list[str]:
+        if (self.path / MANIFEST).is_file():
+            try:
+                # finishes an interrupted opt-out, if any; the trainer prints the warnings
+                self.warnings = load_manifest(self.path).warnings()
+            except DatasetError:
+                pass  # e.g. a read-only copy: its files are still not listed below
         return dataset_files(self.path)
+
+    def _zip_names(self) -> list[str]:
+        """A zipped prepared dataset lists what its manifest lists (as its folder does);
+        an ADA zip without a manifest, every image in it."""
+        names = self._open_zip().namelist()
+        if MANIFEST not in names:
+            return sorted(n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            raw = json.loads(self._open_zip().read(MANIFEST).decode("utf-8"))
+            # entries that would point outside the dataset are left out, as in a folder
+            listed = [r["file"] for r in raw["images"]
+                      if MemberCheck.why_unsafe_name(r.get("file")) is None]
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise DatasetError(f"{MANIFEST} in {self.path} is damaged ({e})") from e
+        have = set(names)
+        missing = [n for n in listed if n not in have]
+        if missing:
+            raise DatasetError(
+                f"{self.path} lacks {missing[0]} ({len(missing)} of the images its "
+                f"{MANIFEST} lists): zip the whole dataset folder again"
+            )
+        return listed
 
     def _open_zip(self) -> zipfile.ZipFile:
         if self._zip is None:

@@ -7,10 +7,13 @@ Anything unusable raises `SkipImage` with a reason a person can read in the repo
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from zizi.errors import DatasetError
 
@@ -20,6 +23,10 @@ if TYPE_CHECKING:
 # Default ceiling on decoded pixels. Pillow's own default (~89 Mpx) is kept as the
 # order of magnitude: a 12k×7k panorama still loads, a 40000×40000 header does not.
 DEFAULT_MAX_PIXELS = 100_000_000
+# Default ceiling on a source file's size. The largest real photo sources (a 100 Mpx
+# 16-bit TIFF) stay under ~600 MB; a 6 GB sparse file is refused before it is read.
+DEFAULT_MAX_FILE_MB = 1024
+_CHUNK = 1 << 20  # bytes per read when hashing a file
 
 IMAGE_SUFFIXES = frozenset(
     ".jpg .jpeg .jpe .jfif .png .webp .gif .bmp .dib .tif .tiff .heic .heif .avif .ppm .pgm "
@@ -56,8 +63,38 @@ def heif_available() -> bool:
     return True
 
 
+def too_large(size: int, max_file_mb: int) -> str | None:
+    """The skip reason for a file of `size` bytes, or None when it is within the limit."""
+    if size <= max_file_mb * 2**20:
+        return None
+    return (f"too large: {size / 2**20:,.0f} MiB, over the {max_file_mb:,} MiB limit "
+            "(--max-file-mb)")
+
+
+def file_sha256(f: IO[bytes]) -> str:
+    """The hex sha256 of an open file, read in 1 MiB pieces from its start."""
+    h = hashlib.sha256()
+    f.seek(0)
+    while block := f.read(_CHUNK):
+        h.update(block)
+    f.seek(0)
+    return h.hexdigest()
+
+
+def read_limited(path: Path, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> bytes:
+    """The bytes of `path`, or `SkipImage` when it is unreadable or too large."""
+    try:
+        with open(path, "rb") as f:
+            why = too_large(os.fstat(f.fileno()).st_size, max_file_mb)
+            if why:
+                raise SkipImage(why)
+            return f.read()
+    except OSError as e:
+        raise SkipImage(f"unreadable: {e.strerror or e}") from None
+
+
 def decode(
-    data: bytes,
+    data: bytes | IO[bytes],
     *,
     suffix: str = "",
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -66,12 +103,20 @@ def decode(
 ) -> Decoded:
     """Decode file bytes to an upright sRGB RGB image, or raise `SkipImage`.
 
+    `data` is the file's bytes or an open binary file: a file is read as the decoder
+    needs it, so memory holds the decoded pixels (bounded by `max_pixels`), not the file.
     `draft_min_side` lets JPEG decode at 1/2, 1/4 or 1/8 scale while keeping the short
     side at least that long: a 1024² phone photo becoming a 256² crop decodes 4× faster.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if not data:
+    if isinstance(data, (bytes, bytearray)):
+        fp: IO[bytes] = io.BytesIO(data)
+    else:
+        fp = data
+    head = fp.read(16)
+    fp.seek(0)
+    if not head:
         raise SkipImage("empty file (0 bytes)")
     if suffix.lower() in HEIF_SUFFIXES and not heif_available():
         raise SkipImage("HEIC/AVIF needs the pillow-heif plugin: pip install 'zizi[heif]'")
@@ -80,11 +125,11 @@ def decode(
             # Pillow warns between 1× and 2× its own limit and raises above; we judge
             # the size ourselves below, against our explicit max_pixels.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(fp)
     except Image.DecompressionBombError:
         raise SkipImage("decompression bomb: header claims more pixels than allowed") from None
     except UnidentifiedImageError:
-        kind = _sniff(data)
+        kind = _sniff(head)
         if kind:  # a half-copied file: the signature is there, the header is cut
             raise SkipImage(
                 f"truncated or corrupt: {kind} signature but unreadable header"

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zizi.data.manifest import MANIFEST, REPORT, dataset_files, load_manifest
+from zizi.data.manifest import MANIFEST, REPORT, load_manifest, plain_image_files
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
+from zizi.text import printable, shorten_middle
+
+SHEET_INDEX = "contact.json"  # in a sheet folder: which dataset, which files on which page
+SHEET_POINTER = "contact-sheets.json"  # in a dataset: the sheet folders drawn from it
 
 # Near-duplicate grouping compares every pair; above this many images only identical
 # perceptual hashes are grouped (n² popcounts would take minutes).
@@ -39,6 +43,10 @@ class DatasetSummary:
     removed: int = 0
     colour: ColourStats | None = None
     contact_sheets: list[Path] = field(default_factory=list)
+    framing: dict[str, int] = field(default_factory=dict)  # "face", "center", ... -> images
+    fallback: list[tuple[str, str]] = field(default_factory=list)  # (file, why) centre-cropped
+    stale_sheets: list[Path] = field(default_factory=list)  # pages of an earlier run, deleted
+    warnings: list[str] = field(default_factory=list)  # unsafe manifest entries left alone
 
 
 def inspect_dataset(
@@ -53,13 +61,11 @@ def inspect_dataset(
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(f"{folder} is not a dataset folder")
-    files = dataset_files(folder)
+        raise DatasetError(f"{printable(folder)} is not a dataset folder")
     manifest = load_manifest(folder) if (folder / MANIFEST).is_file() else None
-    skipped: list[dict[str, Any]] = []
-    if (folder / REPORT).is_file():
-        skipped = json.loads((folder / REPORT).read_text("utf-8")).get("skipped", [])
-    reasons = Counter(_reason_kind(s["reason"]) for s in skipped)
+    files = [r.file for r in manifest.images] if manifest else plain_image_files(folder)
+    skipped = _report_skipped(folder)
+    reasons = Counter(_reason_kind(str(s.get("reason", ""))) for s in skipped)
 
     captions = [r.source for r in manifest.images] if manifest else files
     sizes: Counter[str] = Counter()
@@ -70,6 +76,7 @@ def inspect_dataset(
     pixels = 0
     hashes: list[int] = []
     sheets: list[Path] = []
+    pages: dict[str, list[str]] = {}
     page: list[tuple[str, Image.Image]] = []
     for i, name in enumerate(files):
         try:
@@ -96,7 +103,9 @@ def inspect_dataset(
         if sheet_dir is not None:
             page.append((captions[i], rgb.resize((thumb, thumb), Image.Resampling.LANCZOS)))
             if len(page) == per_page or i == len(files) - 1:
-                sheets.append(_write_sheet(page, Path(sheet_dir), len(sheets), i + 1 - len(page)))
+                first = i + 1 - len(page)
+                sheets.append(_write_sheet(page, Path(sheet_dir), len(sheets), first))
+                pages[sheets[-1].name] = files[first : i + 1]
                 page = []
 
     colour = None
@@ -116,7 +125,20 @@ def inspect_dataset(
     else:
         shown = files
     groups = _duplicate_groups(shown, hashes, near_bits, skipped)
+    stale: list[Path] = []
+    if sheet_dir is not None:
+        stale = _index_sheets(folder, Path(sheet_dir), pages)
+    framing: Counter[str] = Counter()
+    fallback: list[tuple[str, str]] = []
+    for r in manifest.images if manifest else []:
+        framing[str(r.transform.get("align", "?"))] += 1
+        if r.transform.get("fallback"):
+            fallback.append((r.file, str(r.transform["fallback"])))
     return DatasetSummary(
+        framing=dict(framing),
+        fallback=fallback,
+        stale_sheets=stale,
+        warnings=manifest.warnings() if manifest else [],
         path=folder,
         images=len(files),
         sources=len({r.source for r in manifest.images}) if manifest else None,
@@ -129,6 +151,87 @@ def inspect_dataset(
         colour=colour,
         contact_sheets=sheets,
     )
+
+
+def _report_skipped(folder: Path) -> list[dict[str, Any]]:
+    """report.json's skipped list (empty when there is none; one clear error if damaged)."""
+    path = folder / REPORT
+    if not path.is_file():
+        return []
+    try:
+        items = json.loads(path.read_text("utf-8")).get("skipped", [])
+        return [i for i in items if isinstance(i, dict) and "source" in i and "reason" in i]
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError) as e:
+        raise DatasetError(f"{printable(path)} is damaged ({printable(e)}); re-run "
+                           "`zizi dataset prepare`") from e
+
+
+def _index_sheets(dataset: Path, sheet_dir: Path, pages: dict[str, list[str]]) -> list[Path]:
+    """Record which files each contact sheet shows (so an opt-out can take a person off
+    every sheet) and delete pages an earlier, larger run left behind."""
+    from zizi.files import write_json
+
+    old = _read_index(sheet_dir, dataset)
+    stale = []
+    for name in sorted(set(old) - set(pages)):
+        p = sheet_dir / name
+        if p.is_file():
+            p.unlink()
+            stale.append(p)
+    write_json(sheet_dir / SHEET_INDEX, {"dataset": str(dataset.resolve()), "pages": pages})
+    if (dataset / MANIFEST).is_file():
+        pointer = dataset / SHEET_POINTER
+        folders = _read_pointer(dataset)
+        here = str(sheet_dir.resolve())
+        if here not in folders:
+            write_json(pointer, {"folders": [*folders, here]})
+    return stale
+
+
+def _read_index(sheet_dir: Path, dataset: Path) -> dict[str, list[str]]:
+    """A sheet folder's pages, if its index is zizi's and names this dataset; only
+    `contact-NNN.png` names (a crafted index cannot point elsewhere)."""
+    import re
+
+    try:
+        index = json.loads((sheet_dir / SHEET_INDEX).read_text("utf-8"))
+        if index.get("dataset") != str(Path(dataset).resolve()):
+            return {}
+        return {k: [str(f) for f in v] for k, v in index["pages"].items()
+                if re.fullmatch(r"contact-\d{3,}\.png", k) and isinstance(v, list)}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError, RecursionError):
+        return {}
+
+
+def _read_pointer(dataset: Path) -> list[str]:
+    try:
+        folders = json.loads((dataset / SHEET_POINTER).read_text("utf-8"))["folders"]
+        return [f for f in folders if isinstance(f, str)]
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        return []
+
+
+def forget_on_sheets(dataset: Path, files: list[str]) -> list[Path]:
+    """Delete every contact-sheet page drawn from `dataset` that shows one of `files`
+    (after an opt-out). Returns the pages deleted."""
+    from zizi.files import write_json
+
+    gone = set(files)
+    deleted = []
+    for folder in _read_pointer(dataset):
+        sheet_dir = Path(folder)
+        pages = _read_index(sheet_dir, dataset)
+        hit = [name for name, shown in pages.items() if gone & set(shown)]
+        for name in hit:
+            p = sheet_dir / name
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                deleted.append(p)
+            del pages[name]
+        if hit:
+            write_json(sheet_dir / SHEET_INDEX,
+                       {"dataset": str(Path(dataset).resolve()), "pages": pages})
+    return deleted
 
 
 def _reason_kind(reason: str) -> str:
@@ -196,8 +299,12 @@ def _write_sheet(page: list, sheet_dir: Path, number: int, first_index: int) -> 
         x = 4 + (k % cols) * (thumb + 4)
         y = 4 + (k // cols) * (thumb + caption + 4)
         sheet.paste(im, (x, y))
-        label = f"{first_index + k} {Path(name).name}"
-        draw.text((x + 1, y + thumb + 1), label[: max(4, thumb // 6)], fill=(220, 220, 220))
+        # Pillow's default font is ~6 px per character; shorten in the middle so the
+        # extension (and the name's end, often a number) stays readable.
+        width = max(4, thumb // 6)
+        index = f"{first_index + k} "
+        label = index + shorten_middle(printable(Path(name).name), max(4, width - len(index)), "..")
+        draw.text((x + 1, y + thumb + 1), label, fill=(220, 220, 220))
     import numpy as np
 
     from zizi.files import write_png

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from zizi.errors import DatasetError
 from zizi.files import write_json
+from zizi.text import nfc, printable
 
 MANIFEST = "manifest.json"
 REPORT = "report.json"
@@ -55,10 +57,28 @@ class Manifest:
     options: dict[str, Any] = field(default_factory=dict)
     format: str = "zizi-dataset"
     version: int = FORMAT_VERSION
+    # Entries whose `file` points outside the dataset (`..`, absolute, a symlink out):
+    # (raw record, why). Never read or deleted; kept as they were when the manifest is
+    # saved, and reported by every command that reads the manifest.
+    unsafe: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("unsafe")
+        d["images"].extend(raw for raw, _ in self.unsafe)
         return {"format": d.pop("format"), "version": d.pop("version"), **d}
+
+    @property
+    def pending_removals(self) -> list[dict[str, Any]]:
+        """Removals recorded but whose files may not all be deleted yet (see optout)."""
+        return [r for r in self.removed if r.get("pending")]
+
+    def warnings(self) -> list[str]:
+        """One line per manifest entry that was left alone because it is unsafe."""
+        return [
+            f"manifest entry {printable(raw.get('file'))!s} left alone: {why}"
+            for raw, why in self.unsafe
+        ]
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Manifest:
@@ -69,26 +89,121 @@ class Manifest:
                 f"manifest.json is format version {d['version']}; this zizi reads "
                 f"up to {FORMAT_VERSION}: upgrade zizi"
             )
-        images = [ImageRecord(**{**r, "source_size": tuple(r["source_size"])}) for r in d["images"]]
+        images = [_record(r) for r in d["images"]]
+        removed = d.get("removed", [])
+        if not isinstance(removed, list) or not all(isinstance(e, dict) for e in removed):
+            raise ValueError("the opt-out log is not a list of records")
+        if not isinstance(d.get("options", {}), dict):
+            raise ValueError("options is not a mapping")
         return cls(
             resolution=d["resolution"],
             align=d["align"],
             images=images,
-            removed=d.get("removed", []),
+            removed=removed,
             options=d.get("options", {}),
         )
 
 
-def load_manifest(dataset: Path) -> Manifest:
+def _record(r: dict[str, Any]) -> ImageRecord:
+    """One image record, its fields checked: a crafted manifest is "damaged", never a
+    traceback later in inspect or remove."""
+    rec = ImageRecord(**{**r, "source_size": tuple(r["source_size"])})
+    for name in ("source_phash", "phash"):
+        value = getattr(rec, name)
+        if not isinstance(value, str) or len(value) != 16:
+            raise ValueError(f"{name} of {rec.file!r} is not 16 hex digits")
+        int(value, 16)
+    if not isinstance(rec.source, str) or not isinstance(rec.transform, dict):
+        raise ValueError(f"record {rec.file!r} has no source or transform")
+    if len(rec.source_size) != 2 or not all(isinstance(v, int) for v in rec.source_size):
+        raise ValueError(f"source_size of {rec.file!r} is not two integers")
+    return rec
+
+
+def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
+    """Read DATASET/manifest.json, setting aside entries that point outside the dataset.
+
+    With `finish`, a removal that was recorded but interrupted (kill -9, a failed delete)
+    is completed first: its files are deleted and the record finalised (`optout`).
+    """
     path = Path(dataset) / MANIFEST
     if not path.is_file():
         raise DatasetError(
-            f"{dataset} has no {MANIFEST}: it was not made by `zizi dataset prepare`"
+            f"{printable(dataset)} has no {MANIFEST}: it was not made by `zizi dataset prepare`"
         )
     try:
-        return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DatasetError(f"{path} is damaged ({e}); re-run `zizi dataset prepare`") from e
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or not isinstance(raw.get("images"), list):
+            raise TypeError("no list of images")
+        checker = MemberCheck(Path(dataset))
+        kept, unsafe = [], []
+        for r in raw["images"]:
+            why = checker.why_unsafe(r.get("file") if isinstance(r, dict) else None)
+            if why is None:
+                kept.append(r)
+            else:
+                unsafe.append((r if isinstance(r, dict) else {"file": repr(r)}, why))
+        manifest = Manifest.from_json({**raw, "images": kept})
+        manifest.unsafe = unsafe
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
+            RecursionError) as e:
+        raise DatasetError(
+            f"{printable(path)} is damaged ({printable(e)}); re-run `zizi dataset prepare`"
+        ) from e
+    if finish and manifest.pending_removals:
+        from zizi.data.optout import finish_removals
+
+        finish_removals(Path(dataset), manifest)
+    return manifest
+
+
+class MemberCheck:
+    """Whether a path taken from a manifest names a file inside the dataset.
+
+    A received dataset must never reach outside its own folder: absolute paths, drive
+    letters, `..`, backslashes and symlinks (in any folder on the way, or the file
+    itself) that resolve outside are refused. Folders are resolved once each.
+    """
+
+    def __init__(self, dataset: Path) -> None:
+        self.root = Path(dataset).resolve()
+        self._folders: dict[str, Path] = {}
+
+    @staticmethod
+    def why_unsafe_name(rel: Any) -> str | None:
+        """The checks that need no filesystem (also used for names inside a zip)."""
+        if not isinstance(rel, str) or not rel:
+            return "not a file name"
+        if "\x00" in rel or "\\" in rel or (len(rel) > 1 and rel[1] == ":"):
+            return "not a relative POSIX path"
+        p = PurePosixPath(rel)
+        if p.is_absolute():
+            return "an absolute path, outside the dataset"
+        if ".." in p.parts:
+            return "a path with '..', outside the dataset"
+        return None
+
+    def why_unsafe(self, rel: Any) -> str | None:
+        why = self.why_unsafe_name(rel)
+        if why is not None:
+            return why
+        p = PurePosixPath(rel)
+        parent = p.parent.as_posix()
+        folder = self._folders.get(parent)
+        if folder is None:
+            folder = self._folders[parent] = (self.root / parent).resolve()
+        if folder != self.root and self.root not in folder.parents:
+            return "its folder is a symlink leading outside the dataset"
+        full = folder / p.name
+        if os.path.islink(full):
+            target = full.resolve()
+            if target != self.root and self.root not in target.parents:
+                return "a symlink leading outside the dataset"
+        return None
+
+    def path(self, rel: str) -> Path | None:
+        """The file's path inside the dataset, or None when `rel` is unsafe."""
+        return None if self.why_unsafe(rel) else self.root / rel
 
 
 def save_manifest(dataset: Path, manifest: Manifest) -> None:
@@ -148,7 +263,7 @@ def load_credits(path: Path) -> dict[str, Credit]:
             label_int = int(label) if label else None
         except ValueError:
             raise DatasetError(f"{path} line {n}: label {label!r} is not an integer") from None
-        out[name.replace("\\", "/")] = Credit(
+        out[nfc(name)] = Credit(
             credit=_cell(row, cols.get("credit")),
             licence=_cell(row, lic),
             consent=_cell(row, cols.get("consent")),
@@ -165,7 +280,8 @@ def _cell(row: dict[str, str], col: str | None) -> str | None:
 
 
 def credit_for(credits: dict[str, Credit], source: str) -> Credit:
-    """Match by relative path first, then by file name."""
+    """Match by relative path first, then by file name (both NFC-normalised)."""
+    source = nfc(source)
     if source in credits:
         return credits[source]
     return credits.get(source.rsplit("/", 1)[-1], Credit())
@@ -173,14 +289,33 @@ def credit_for(credits: dict[str, Credit], source: str) -> Credit:
 
 def dataset_files(folder: Path) -> list[str]:
     """Image files of a dataset folder, relative POSIX paths: the manifest's list for a
-    prepared dataset, otherwise every image file below `folder`, sorted."""
-    from zizi.data.images import IMAGE_SUFFIXES
-
+    prepared dataset (never a folder listing: files of an interrupted removal are not
+    in it), otherwise every image file below `folder`, sorted."""
     folder = Path(folder)
     if (folder / MANIFEST).is_file():
-        return [r.file for r in load_manifest(folder).images]
-    return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+        return [r.file for r in load_manifest(folder, finish=False).images]
+    return plain_image_files(folder)
+
+
+def plain_image_files(folder: Path) -> list[str]:
+    """Image files below a folder that has no manifest, sorted relative POSIX paths.
+    Symlinked folders are not followed (a `proc -> /proc` link must not walk the
+    system), and the filesystem root is refused outright."""
+    from zizi.data.images import IMAGE_SUFFIXES
+
+    root = Path(folder).resolve()
+    if root == Path(root.anchor):
+        raise DatasetError(
+            f"{printable(folder)} is the root of the filesystem, not a dataset folder: give "
+            "the folder made by `zizi dataset prepare` or a folder of images")
+    out = []
+    for base, dirs, names in os.walk(folder, followlinks=False):
+        dirs.sort()
+        rel = Path(base).relative_to(folder)
+        for n in names:
+            p = Path(base) / n
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.is_symlink():
+                out.append((rel / n).as_posix())
+    return sorted(out)
+
+

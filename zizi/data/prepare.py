@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from zizi.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, SkipImage, decode
+from zizi.data.images import (
+    DEFAULT_MAX_FILE_MB,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    SkipImage,
+    decode,
+    file_sha256,
+    too_large,
+)
 from zizi.data.manifest import (
     REPORT,
     ImageRecord,
@@ -30,7 +38,9 @@ from zizi.data.manifest import (
 )
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
-from zizi.files import write_json
+from zizi.faults import fault_point
+from zizi.files import output_lock, write_json
+from zizi.text import printable
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
 ALIGN_MODES: tuple[str, ...] = ("face", "face-or-center", "center", "pad", "none")
@@ -51,6 +61,8 @@ class PrepareConfig:
     min_face: int | None = None  # smallest face crop side in source px; None = resolution // 2
     landmarks: Literal["5", "68"] = "5"  # "5": CC0 model; "68": non-commercial (iBUG 300-W)
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger headers are refused as decompression bombs
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # MiB; larger source files are skipped as "too large"
+    follow_symlinks: bool = False  # read links that lead outside src (private folders, /proc)
     near_bits: int = NEAR_DUPLICATE_BITS  # phash Hamming distance counted as near duplicate
     workers: int = 0  # processes; 0 = all cores
     force: bool = False  # replace an existing non-empty out folder
@@ -78,16 +90,21 @@ class PrepareResult:
     written: int  # output images (including mirrored copies)
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    fallback: list[Skipped] = field(default_factory=list)  # face-or-center: centre-cropped, why
 
 
 # ---------------------------------------------------------------------------------------
 # Walking the source
 
 
-def walk_sources(src: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+def walk_sources(
+    src: Path, follow_symlinks: bool = False, max_file_mb: int = DEFAULT_MAX_FILE_MB
+) -> tuple[list[tuple[str, Path]], list[Skipped]]:
     """Every file under `src` as (relative POSIX path, path), sorted; plus what was
-    skipped while walking (symlink loops, broken links, repeated files, non-images)."""
+    skipped while walking (symlink loops, broken links, repeated files, non-images, links
+    leading outside `src` unless `follow_symlinks`, files over `max_file_mb`)."""
     src = Path(src)
+    root = src.resolve()
     found: list[tuple[str, Path]] = []
     skipped: list[Skipped] = []
     seen_dirs: dict[tuple[int, int], str] = {}
@@ -104,11 +121,24 @@ def walk_sources(src: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
             try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are no UTF-8 (an old zip, a Windows disk)
+                skipped.append(Skipped(printable(child), "file name is not valid UTF-8 "
+                                       "(its bytes are shown escaped); rename the file"))
+                continue
+            try:
                 st = entry.stat(follow_symlinks=True)
             except OSError:
                 skipped.append(Skipped(child, "broken symlink or unreadable entry"))
                 continue
             key = (st.st_dev, st.st_ino)
+            if entry.is_symlink() and not follow_symlinks:
+                target = Path(entry.path).resolve()
+                if target != root and root not in target.parents:
+                    skipped.append(Skipped(
+                        child, f"symlink leading outside the source folder (to {target}); "
+                        "pass --follow-symlinks to read it"))
+                    continue
             if entry.is_dir(follow_symlinks=True):
                 if key in seen_dirs:
                     skipped.append(
@@ -128,6 +158,10 @@ def walk_sources(src: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                     skipped.append(
                         Skipped(child, f"not an image file ({suffix or 'no extension'})")
                     )
+                    continue
+                why = too_large(st.st_size, max_file_mb)
+                if why:
+                    skipped.append(Skipped(child, why))
                     continue
                 found.append((child, Path(entry.path)))
             else:
@@ -166,6 +200,7 @@ class _Outcome:
     source_phash: int = 0
     pixel_sha256: str = ""
     source_size: tuple[int, int] = (0, 0)
+    fallback: str | None = None  # face-or-center: why this one was centre-cropped
 
 
 class _Worker:
@@ -205,21 +240,25 @@ class _Worker:
         from zizi.data.phash import phash, pixel_sha256
 
         cfg = self.cfg
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise SkipImage(f"unreadable: {e.strerror}") from None
-        out.source_sha256 = hashlib.sha256(data).hexdigest()
         face_mode = cfg.align in ("face", "face-or-center")
-        decoded = decode(
-            data,
-            suffix=path.suffix,
-            max_pixels=cfg.max_pixels,
-            background=cfg.background,
-            # JPEG draft decoding only where no landmarks need the full detail.
-            draft_min_side=None if face_mode else cfg.resolution,
-        )
-        del data
+        # Streamed: the file is hashed in pieces and decoded from disk, so memory holds
+        # the pixels, never a whole (possibly huge or sparse) file.
+        try:
+            with open(path, "rb") as f:
+                why = too_large(os.fstat(f.fileno()).st_size, cfg.max_file_mb)
+                if why:
+                    raise SkipImage(why)  # grew since the walk
+                out.source_sha256 = file_sha256(f)
+                decoded = decode(
+                    f,
+                    suffix=path.suffix,
+                    max_pixels=cfg.max_pixels,
+                    background=cfg.background,
+                    # JPEG draft decoding only where no landmarks need the full detail.
+                    draft_min_side=None if face_mode else cfg.resolution,
+                )
+        except OSError as e:
+            raise SkipImage(f"unreadable: {e.strerror or e}") from None
         im = decoded.image
         out.source_size = decoded.source_size
         out.pixel_sha256 = pixel_sha256(im) if cfg.dedupe else ""
@@ -231,7 +270,15 @@ class _Worker:
         }
         framed: list[tuple[Any, dict[str, Any]]] = []
         if face_mode:
-            framed = self._faces(im, base)
+            if min(im.size) < cfg.min_face_px:
+                if cfg.align == "face":
+                    w, h = decoded.source_size
+                    raise SkipImage(
+                        f"too small: {w}×{h} cannot hold a face of --min-face {cfg.min_face_px} px"
+                    )
+                out.fallback = f"too small for a face of --min-face {cfg.min_face_px} px"
+            else:
+                framed, out.fallback = self._faces(im, base)
         if not framed:
             # Size judged on the full-resolution source, not the JPEG draft.
             short = min(decoded.source_size)
@@ -239,7 +286,10 @@ class _Worker:
                 w, h = decoded.source_size
                 raise SkipImage(f"too small: {w}×{h}, short side < {cfg.min_side} px")
             if cfg.align in ("center", "face-or-center"):
-                framed = [(crops.center_crop(im, cfg.resolution), {**base, "align": "center"})]
+                tr = {**base, "align": "center"}
+                if cfg.align == "face-or-center":
+                    tr["fallback"] = out.fallback
+                framed = [(crops.center_crop(im, cfg.resolution), tr)]
             elif cfg.align == "pad":
                 framed = [
                     (crops.pad_square(im, cfg.resolution, cfg.background), {**base, "align": "pad"})
@@ -269,7 +319,10 @@ class _Worker:
                     _Crop(name, k, m == 1, hashlib.sha256(png).hexdigest(), phash(img), tr)
                 )
 
-    def _faces(self, im: Any, base: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    def _faces(
+        self, im: Any, base: dict[str, Any]
+    ) -> tuple[list[tuple[Any, dict[str, Any]]], str | None]:
+        """Aligned crops of the faces big enough; with none, why (for the fallback)."""
         from zizi.data.align import align, ffhq_quad, quad_size
 
         cfg = self.cfg
@@ -289,13 +342,14 @@ class _Worker:
                 "detector_score": round(face.score, 3),
             }
             framed.append((align(im, quad, cfg.resolution), transform))
-        if not framed and cfg.align == "face":
-            if too_small:
-                raise SkipImage(
-                    f"no face: {too_small} found, all smaller than {cfg.min_face_px} px"
-                )
-            raise SkipImage("no face found")
-        return framed
+        why = None
+        if not framed:
+            why = (f"too small: {too_small} face{'s' if too_small > 1 else ''} found, all "
+                   f"smaller than --min-face {cfg.min_face_px} px" if too_small
+                   else "no face found")
+            if cfg.align == "face":
+                raise SkipImage(why)
+        return framed, why
 
 
 _WORKER: _Worker | None = None  # one per pool process, set by the pool initializer
@@ -368,7 +422,15 @@ def prepare(
 
         FaceFinder(landmarks=cfg.landmarks)  # fail now, in this process, if the extra is missing
 
-    sources, skipped = walk_sources(src)
+    with output_lock(out, error=DatasetError, what="the dataset"):  # two prepares on one --out: one clear line
+        return _prepare_locked(cfg, src, out, credits, progress, started)
+
+
+def _prepare_locked(cfg: PrepareConfig, src: Path, out: Path, credits: dict,
+                    progress: Callable[[int, int], None] | None, started: float) -> PrepareResult:
+    recover_swap(out)  # holding the lock, so only a dead run's half-done swap is finished
+    check_paths(cfg.src, cfg.out, cfg.force)  # again, holding the lock: a run that just ended
+    sources, skipped = walk_sources(src, cfg.follow_symlinks, cfg.max_file_mb)
     scanned = len(sources) + len(skipped)
     partial = out.with_name(out.name + ".partial")
     try:
@@ -427,6 +489,10 @@ def _build(
         },
     )
     save_manifest(partial, manifest)
+    fallback = [
+        Skipped(o.rel, o.fallback) for o in outcomes
+        if o is not None and o.fallback and o.skip is None and cfg.align == "face-or-center"
+    ]
     write_json(
         partial / REPORT,
         {
@@ -434,18 +500,51 @@ def _build(
             + sum(1 for s in skipped if s.reason.startswith("not an image file")),
             "written": len(records),
             "skipped": [s.__dict__ for s in skipped],
+            "fallback_count": len(fallback),
+            "fallback": [{"source": f.source, "reason": f.reason} for f in fallback],
         },
     )
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    os.replace(partial, out)
+    swap_into_place(partial, out)
     return PrepareResult(
         out=out,
         scanned=scanned,
         written=len(records),
         skipped=skipped,
         seconds=time.perf_counter() - started,
+        fallback=fallback,
     )
+
+
+def _side_name(out: Path) -> Path:
+    return out.with_name(out.name + ".replaced")
+
+
+def swap_into_place(partial: Path, out: Path) -> None:
+    """Put the new dataset at `out` by renames, so a kill at any moment leaves either the
+    old dataset or the new one findable: the old goes to a side name, the new is renamed
+    into place, then the old is deleted. `recover_swap` finishes a half-done swap."""
+    side = _side_name(out)
+    if out.exists() or out.is_symlink():
+        if side.exists():
+            shutil.rmtree(side)  # an older swap's leftover, already superseded
+        os.replace(out, side)
+        fault_point("prepare-after-old-aside")
+    os.replace(partial, out)
+    fault_point("prepare-after-new-in-place")
+    if side.exists():
+        shutil.rmtree(side)
+
+
+def recover_swap(out: Path) -> None:
+    """Finish a swap that a killed `prepare --force` left half done: with the new set in
+    place the old one is deleted; without it the old one goes back to its name."""
+    side = _side_name(out)
+    if not side.is_dir() or side.is_symlink():
+        return
+    if out.exists():
+        shutil.rmtree(side)
+    else:
+        os.replace(side, out)
 
 
 def _nothing_usable(src: Path, skipped: list[Skipped]) -> str:
@@ -456,7 +555,8 @@ def _nothing_usable(src: Path, skipped: list[Skipped]) -> str:
         kind = sk.reason.split(":")[0].split(" of ")[0].split(" (")[0]
         kinds[kind] = kinds.get(kind, 0) + 1
     why = ", ".join(f"{kind} ×{n}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    return f"none of the {len(skipped)} files in {src} gave an image ({why}); nothing was written"
+    files = "the 1 file" if len(skipped) == 1 else f"the {len(skipped)} files"
+    return f"none of {files} in {src} gave an image ({why}); nothing was written"
 
 
 def _number_and_dedupe(

@@ -77,11 +77,12 @@ class Face:
 
 
 def _jitter(rng: np.random.Generator, colour: tuple[int, int, int], amount: int) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)  # type: ignore[return-value]
+    d = rng.integers(-amount, amount + 1, size=3).tolist()
+    return tuple(min(255, max(0, c + e)) for c, e in zip(colour, d))  # type: ignore[return-value]
 
 
 def _shade(colour: tuple[int, int, int], f: float) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c * f, 0, 255)) for c in colour)  # type: ignore[return-value]
+    return tuple(min(255, max(0, int(c * f))) for c in colour)  # type: ignore[return-value]
 
 
 def _pick(rng: np.random.Generator, palette: list) -> tuple[int, int, int]:

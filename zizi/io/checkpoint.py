@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 from collections.abc import Iterable
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
 from zizi.errors import CheckpointError, WrongFormatError, ZiziError
-from zizi.files import atomic_write
+from zizi.files import atomic_write, remove_stale_temps
 
 if TYPE_CHECKING:
     import torch
@@ -95,8 +96,12 @@ class Checkpoint:
         }
 
 
-def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write `ckpt` to `path` atomically (`zizi.files.atomic_write`)."""
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, *, overwrite: bool = True) -> Path:
+    """Write `ckpt` to `path` atomically (`zizi.files.atomic_write`).
+
+    Temporary files that killed writers left in that folder are removed first.
+    `overwrite=False` never replaces a file that exists by the time the write ends.
+    """
     path = Path(path)
     for net in ckpt.tensors:
         if net not in NET_KINDS:
@@ -112,7 +117,8 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         digest.update(arr)
     doc = dict(ckpt.header(), checksum={"sha256": digest.hexdigest()})
     meta = {"zizi": json.dumps(doc, sort_keys=True)}
-    with atomic_write(path, "wb", error=CheckpointError) as f:
+    remove_stale_temps(path.parent)
+    with atomic_write(path, "wb", error=CheckpointError, overwrite=overwrite) as f:
         _write_safetensors(f, items, data, meta)
     return path
 
@@ -160,6 +166,10 @@ def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
 
 
 def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(zizi document, safetensors header), both checked: the configs parse and are within
+    bounds, every tensor entry is consistent with the file, and each net's tensors are
+    exactly those its config implies. A file from someone else can therefore never make
+    a later step build a network larger than the weights it actually carries."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
@@ -174,49 +184,135 @@ def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
         if n > min(size - 8, 100 << 20):
             raise _not_zizi(path)
         try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            header = _json(f.read(n))
+        except ValueError:  # not UTF-8, not JSON
             raise _not_zizi(path) from None
+        except RecursionError:
+            raise _damaged(path, "its JSON header nests too deeply") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or "zizi" not in meta:
         raise _not_zizi(path)
     try:
-        doc = json.loads(meta["zizi"])
-    except json.JSONDecodeError as e:
+        doc = _json(meta["zizi"])
+    except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: the zizi header is corrupt ({e})") from e
+    except RecursionError:
+        raise _damaged(path, "its zizi document nests too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _not_zizi(path)
     version = doc.get("format_version", 0)
     if not isinstance(version, int):
-        raise CheckpointError(f"{path}: the zizi header is damaged (format_version {version!r})")
+        raise _damaged(path, f"format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi")
     try:
-        _check_nets(doc["nets"])
+        configs = _check_nets(doc["nets"])
         for ns in doc.get("state") or []:
             if ns not in STATE_NAMESPACES:
                 raise ValueError(f"unknown state namespace {ns!r}")
-        expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
-                           default=0)
+        expected_end = _check_entries(header)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
         # a hand-edited or damaged header: one line, not a traceback
-        raise CheckpointError(f"{path}: the zizi header is damaged ({type(e).__name__}: {e})") from e
+        raise _damaged(path, str(e) if type(e) is ValueError else f"{type(e).__name__}: {e}") from e
+    augment_p = doc.get("augment_p")
+    if augment_p is not None and not (isinstance(augment_p, int | float) and 0 <= augment_p <= 1):
+        raise _damaged(path, f"augment_p {augment_p!r} is not a probability")
     if size < 8 + n + expected_end:
         raise CheckpointError(f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})")
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {name: {} for name in configs}
+    for key, entry in header.items():
+        net, _, name = key.partition(".")
+        if net in shapes:
+            shapes[net][name] = tuple(entry["shape"])
+    for net, cfg in configs.items():
+        problem = shape_mismatch(NET_KINDS[net], cfg, shapes[net])
+        if problem:
+            raise _damaged(path, f"{net}'s tensors do not match its config: {problem}")
     return doc, header
 
 
-def _check_nets(nets: dict[str, Any]) -> None:
-    """Every net entry is a known name with a kind and a config that parses."""
+def _json(text: str | bytes) -> Any:
+    return json.loads(text)  # NaN passes here; the config bounds then refuse it by name
+
+
+def _damaged(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"{path}: the zizi header is damaged ({why}); "
+                           "the file was not written by zizi or was edited since")
+
+
+def _check_nets(nets: dict[str, Any]) -> dict[str, GeneratorConfig | DiscriminatorConfig]:
+    """Every net entry is a known name with a kind and a config that parses: name -> config."""
+    out: dict[str, GeneratorConfig | DiscriminatorConfig] = {}
+    if not isinstance(nets, dict) or not nets:
+        raise ValueError("no nets")
     for name, entry in nets.items():
         if NET_KINDS.get(name) != entry["kind"]:
             raise ValueError(f"net {name!r} of kind {entry['kind']!r}")
         cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
         try:
-            from_dict(cls, entry["config"], f"{name} config")
+            out[name] = from_dict(cls, entry["config"], f"{name} config")
         except ZiziError as e:
             raise ValueError(str(e)) from e
+    return out
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1}
+
+
+def _check_entries(header: dict[str, Any]) -> int:
+    """Each tensor entry's dtype, shape and byte range agree; returns the end of the data
+    (checked against the file's size by the caller: a shorter file is truncated)."""
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape, (start, stop) = entry["shape"], entry["data_offsets"]
+        item = _DTYPE_BYTES.get(entry["dtype"])
+        if item is None:
+            raise ValueError(f"tensor {key} has unknown dtype {entry['dtype']!r}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError(f"tensor {key} has shape {shape!r}")
+        if not (type(start) is int and type(stop) is int and 0 <= start <= stop):
+            raise ValueError(f"tensor {key} has byte range {start}..{stop}")
+        if math.prod(shape) * item != stop - start:
+            raise ValueError(f"tensor {key} of shape {shape} does not fill its {stop - start} bytes")
+        end = max(end, stop)
+    return end
+
+
+def expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor a network of `cfg` stores, built on torch's meta device
+    (no memory is allocated for the weights)."""
+    import torch
+
+    from zizi.nets.discriminator import Discriminator
+    from zizi.nets.generator import Generator
+
+    with torch.device("meta"):
+        net = Generator(cfg) if kind == "generator" else Discriminator(cfg)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def shape_mismatch(kind: str, cfg: GeneratorConfig | DiscriminatorConfig,
+                   got: dict[str, tuple[int, ...]]) -> str | None:
+    """What differs between `got` (name -> shape) and a network of `cfg`, or None."""
+    expected = expected_shapes(kind, cfg)
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(got) if expected[k] != tuple(got[k]))
+    if not (missing or unexpected or wrong):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}")
+    if unexpected:
+        parts.append(f"unexpected {', '.join(unexpected[:3])}{'…' if len(unexpected) > 3 else ''}")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{k} is {tuple(got[k])}, expected {expected[k]}")
+    return "; ".join(parts)
 
 
 def _not_zizi(path: Path) -> WrongFormatError:
@@ -240,8 +336,11 @@ def verify_checkpoint(path: str | os.PathLike) -> None:
     """
     path = Path(path)
     doc, header = _read_raw_header(path)
-    want = (doc.get("checksum") or {}).get("sha256")
+    checksum = doc.get("checksum")
+    want = checksum.get("sha256") if isinstance(checksum, dict) else None
     if want is None:
+        if checksum is not None:
+            raise _damaged(path, f"checksum {checksum!r}")
         return
     digest = hashlib.sha256()
     with open(path, "rb") as f:

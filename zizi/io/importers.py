@@ -95,7 +95,11 @@ def import_checkpoint(path: str | Path, which: str | None = None, sha256: str | 
     reader = READERS.get(fmt)
     if reader is None:
         raise CheckpointError(f"{path}: reading the {fmt!r} format needs a reader that is not installed")
-    ckpt = reader(path, which)
+    try:
+        ckpt = reader(path, which)
+    except RecursionError:  # lists in lists in lists...: the readers walk what they load
+        raise CheckpointError(f"{path} nests its contents too deeply to be a checkpoint "
+                              "(refused; nothing was written)") from None
     ckpt.provenance = {
         **ckpt.provenance,
         "source_name": path.name,

@@ -37,7 +37,7 @@ class KnownCheckpoint:
     resolution: int
     format: Literal["nvidia", "tf"]  # which importer reads it
     licence: str
-    approx_mb: int  # estimated from parameter counts, not a measured byte count
+    approx_mb: int  # MiB (2**20 bytes), estimated from parameter counts, not measured
     description: str
     size_bytes: int | None = None  # exact size, only when measured from the real file
     sha256: str | None = None  # only when measured from the real file; never guessed
@@ -241,7 +241,7 @@ def _check_existing(entry: KnownCheckpoint, dest: Path) -> None:
         )
     if size < entry.min_bytes:
         raise DownloadError(
-            f"{dest} has only {size} bytes but {entry.name} is about {entry.approx_mb} MB; "
+            f"{dest} has only {size} bytes but {entry.name} is about {entry.approx_mb} MiB; "
             "delete it and run the command again"
         )
     if entry.sha256 is not None and file_sha256(dest) != entry.sha256:

@@ -211,30 +211,14 @@ def discriminator_config(disc: PersistentObj, where: str) -> DiscriminatorConfig
 
 def check_shapes(ckpt: Checkpoint, where: str) -> None:
     """Every tensor has the name and shape zizi's network of that config expects."""
-    import torch
-
-    from zizi.nets.discriminator import Discriminator
-    from zizi.nets.generator import Generator
+    from zizi.io.checkpoint import NET_KINDS, shape_mismatch
 
     for net, state in ckpt.tensors.items():
-        with torch.device("meta"):
-            model = Generator(ckpt.g_config) if net != "D" else Discriminator(ckpt.d_config)
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in state.items()}
-        missing = sorted(set(expected) - set(got))
-        unexpected = sorted(set(got) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        if missing or unexpected or wrong:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}")
-            if unexpected:
-                parts.append(f"unexpected {', '.join(unexpected[:3])}{'…' if len(unexpected) > 3 else ''}")
-            if wrong:
-                k = wrong[0]
-                parts.append(f"{k} is {got[k]}, expected {expected[k]}")
+        cfg = ckpt.config_of(net)
+        problem = shape_mismatch(NET_KINDS[net], cfg, {k: tuple(v.shape) for k, v in state.items()})
+        if problem:
             raise CheckpointError(f"{where}: {net} does not match a StyleGAN2 network of its own "
-                                  f"declared architecture ({'; '.join(parts)})")
+                                  f"declared architecture ({problem})")
 
 
 def _jsonable(v: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import CheckpointError, UnsafePickleError
-from zizi.files import temp_beside
+from zizi.files import commit_temp, remove_stale_temps, temp_beside
 from zizi.io.checkpoint import Checkpoint
 from zizi.io.layout import channel_schedule, discriminator_channels, generator_channels, pick_nets
 
@@ -52,6 +52,12 @@ def _torch_load(path: Path) -> Any:
 
     import torch
 
+    from zizi.io.zipcheck import check_zip_sizes
+
+    with open(path, "rb") as f:
+        is_zip = f.read(2) == b"PK"
+    if is_zip:
+        check_zip_sizes(path, path.stat().st_size, str(path))
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -367,8 +373,10 @@ def to_rosinality(ckpt: Checkpoint, which: str = "G_ema") -> dict[str, Any]:
     return out
 
 
-def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema") -> Path:
-    """Write `to_rosinality(ckpt)` with `torch.save`, atomically."""
+def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema", *,
+                    overwrite: bool = True) -> Path:
+    """Write `to_rosinality(ckpt)` with `torch.save`, atomically (stale temps removed first;
+    `overwrite=False` never replaces a file that appeared meanwhile)."""
     import os
     import shutil
 
@@ -376,11 +384,12 @@ def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema") ->
 
     path = Path(path)
     data = to_rosinality(ckpt, which)
+    remove_stale_temps(path.parent)
     fd, tmp = temp_beside(path, CheckpointError)
     os.close(fd)
     try:
         torch.save(data, tmp)
-        os.replace(tmp, path)
+        commit_temp(tmp, path, overwrite=overwrite, error=CheckpointError)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):

@@ -47,6 +47,10 @@ def _load_storage_bytes(b: bytes) -> Any:
     """torch.storage._load_from_bytes, but the inner torch.save blob is read weights_only."""
     import torch
 
+    from zizi.io.zipcheck import check_zip_sizes
+
+    if bytes(b[:2]) == b"PK":  # a zip bomb would inflate inside torch.load: check sizes first
+        check_zip_sizes(io.BytesIO(b), len(b), "a tensor storage in the checkpoint")
     try:
         return torch.load(io.BytesIO(b), weights_only=True, map_location="cpu")
     except Exception as e:  # the inner pickle is itself untrusted

@@ -11,6 +11,8 @@ round-off, which would otherwise leak into the result).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -60,7 +62,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     m = np.square(mu1 - mu2).sum()
-    s = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        # with fewer images than features the covariances are singular; the reference
+        # tools call sqrtm with disp=False, which silences the same warning
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        s = scipy.linalg.sqrtm(sigma1 @ sigma2)
     if isinstance(s, tuple):  # SciPy < 1.16 may return (sqrt, error estimate)
         s = s[0]
     return float(np.real(m + np.trace(sigma1 + sigma2 - 2 * s)))

@@ -4,7 +4,7 @@ A plugin is JIT-built once with `torch.utils.cpp_extension` and ninja into a cac
 keyed by everything that changes the binary (sources, torch, CUDA, GPU architecture,
 flags). The build runs in a temporary folder that is moved into place with one
 `os.replace`, so a half-finished build is never loaded. A lock file naming its owner
-(pid, host, time) serialises builds across processes (DDP ranks build once) and is
+(pid, host, time; `zizi.files.FileLock`) serialises builds across processes (DDP ranks build once) and is
 taken over when its owner is dead or it is older than a timeout, so a Ctrl-C mid-build
 cannot make the next run hang.
 
@@ -18,19 +18,16 @@ CPU tensors always use the reference: the kernels are CUDA-only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
-import json
 import os
 import shutil
-import socket
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -38,7 +35,8 @@ from typing import Literal
 
 import torch
 
-from zizi.errors import OpsBuildError
+from zizi.errors import OpsBuildError, ZiziError
+from zizi.files import FileLock as _FileLock
 
 Mode = Literal["auto", "cuda", "ref"]
 MODES: tuple[Mode, ...] = ("auto", "cuda", "ref")
@@ -63,11 +61,87 @@ def cache_root() -> Path:
 
 
 def gpu_arch() -> str:
-    """`sm_XY` of the current GPU, or `none`; the cache key needs it (kernels are per-arch)."""
+    """The architectures to build for, as `8.0;9.0+PTX`, or `none` without a GPU.
+
+    `TORCH_CUDA_ARCH_LIST` when set (as torch's own extension builds read it), else the
+    compute capabilities of every visible GPU. It goes into the cache key and, as
+    -gencode flags, to nvcc: a binary that lacks the GPU's architecture would build fine
+    and then fail at launch with "no kernel image is available".
+    """
+    env = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
+    if env:
+        return ";".join(a for a in env.replace(" ", ";").split(";") if a)
     if not torch.cuda.is_available():
         return "none"
-    major, minor = torch.cuda.get_device_capability()
-    return f"sm_{major}{minor}"
+    caps = sorted({torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
+    return ";".join(f"{major}.{minor}" for major, minor in caps)
+
+
+def arch_flags(archs: str) -> list[str]:
+    """nvcc -gencode flags for `8.0;9.0+PTX` (also `sm_90`, `9.0a`); PTX of the newest.
+
+    Each listed architecture gets its own SASS; the newest also gets PTX (as does any
+    entry marked +PTX), so a GPU newer than every entry can still JIT the kernels.
+    """
+    if archs in ("", "none"):
+        return []
+    parsed: list[tuple[str, bool]] = []
+    for item in archs.split(";"):
+        item = item.strip()
+        ptx = item.endswith("+PTX")
+        item = item.removesuffix("+PTX").removeprefix("sm_").replace(".", "")
+        if not item or not item[:2].isdigit():
+            raise OpsBuildError(f"cannot read the CUDA architecture {item!r} in {archs!r} "
+                                "(TORCH_CUDA_ARCH_LIST takes entries like 8.0;9.0+PTX)")
+        parsed.append((item, ptx))
+    newest = max(parsed, key=lambda a: int("".join(c for c in a[0] if c.isdigit())))[0]
+    flags = []
+    for num, ptx in parsed:
+        flags.append(f"-gencode=arch=compute_{num},code=sm_{num}")
+        if ptx or num == newest:
+            flags.append(f"-gencode=arch=compute_{num},code=compute_{num}")
+    return list(dict.fromkeys(flags))
+
+
+def nvcc_version(nvcc: str | None = None) -> tuple[int, int] | None:
+    """(major, minor) of the nvcc that would build the ops, or None if there is none."""
+    import re
+    import subprocess
+
+    from torch.utils import cpp_extension
+
+    if nvcc is None:
+        home = cpp_extension.CUDA_HOME
+        nvcc = str(Path(home) / "bin" / "nvcc") if home else shutil.which("nvcc")
+    if not nvcc:
+        return None
+    try:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"release (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_toolkit(version: tuple[int, int] | None = None, torch_cuda: str | None = None) -> None:
+    """Refuse, before building, an nvcc whose major version differs from torch's CUDA.
+
+    torch's headers and runtime come from its own CUDA; objects from another major
+    version fail to link or, worse, to launch. One clear line instead of a build log.
+    """
+    torch_cuda = torch.version.cuda if torch_cuda is None else torch_cuda
+    version = nvcc_version() if version is None else version
+    if torch_cuda is None:
+        raise OpsBuildError(f"this torch ({torch.__version__}) was built without CUDA, so the "
+                            "CUDA ops cannot be built; install a CUDA build of torch")
+    if version is None:
+        raise OpsBuildError("nvcc was not found (set CUDA_HOME or put nvcc on PATH), so the "
+                            "CUDA ops cannot be built")
+    if version[0] != int(torch_cuda.split(".")[0]):
+        raise OpsBuildError(
+            f"nvcc is CUDA {version[0]}.{version[1]} but torch {torch.__version__} was built "
+            f"with CUDA {torch_cuda}; install the CUDA {torch_cuda.split('.')[0]}.x toolkit "
+            "(or point CUDA_HOME at it) so the ops match torch")
 
 
 def cache_key(
@@ -89,89 +163,12 @@ def cache_key(
 # --------------------------------------------------------------------------- lock
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 @dataclass
-class FileLock:
-    """An exclusive lock file holding {pid, host, time} of its owner.
+class FileLock(_FileLock):
+    """The build lock: `zizi.files.FileLock` raising OpsBuildError."""
 
-    A lock whose owner is dead (same host) or older than `stale_after_s` is broken, so an
-    interrupted build never blocks later runs; waiting longer than `timeout_s` raises.
-    """
-
-    path: Path
-    timeout_s: float = 600.0  # give up waiting for a live owner after this long
-    stale_after_s: float = 1800.0  # a lock this old is abandoned (owner on another host)
-    poll_s: float = 0.2
-
-    def owner(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError, OSError):
-            return None
-
-    def is_stale(self, owner: dict | None) -> bool:
-        if owner is None:  # unreadable: a writer died between create and write, or racing
-            try:
-                return time.time() - self.path.stat().st_mtime > 5.0
-            except FileNotFoundError:
-                return False
-        if time.time() - float(owner.get("time", 0)) > self.stale_after_s:
-            return True
-        return owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1)))
-
-    def _try_create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
-        return True
-
-    def _break(self) -> None:
-        # Rename first so that two waiters breaking the same stale lock cannot delete a
-        # lock a third process has just created in its place.
-        grave = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self.path, grave)
-            grave.unlink()
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.timeout_s
-        while not self._try_create():
-            owner = self.owner()
-            if self.is_stale(owner):
-                self._break()
-                continue
-            if time.monotonic() > deadline:
-                raise OpsBuildError(
-                    f"timed out after {self.timeout_s:.0f} s waiting for the build lock {self.path} "
-                    f"held by {owner}; if no zizi build is running, delete that file"
-                )
-            time.sleep(self.poll_s)
-
-    def release(self) -> None:
-        owner = self.owner()
-        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-    def __enter__(self) -> FileLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    error: type[ZiziError] = OpsBuildError
+    what: str = "build lock"
 
 
 # --------------------------------------------------------------------------- build
@@ -188,15 +185,18 @@ class BuildSpec:
     # No --use_fast_math: these kernels are memory-bound, and exact expf/tanhf keep the
     # fp32 kernels within 1e-5 of the reference.
     extra_cuda_cflags: tuple[str, ...] = ("-O3",)
-    arch: str | None = None  # None: the current GPU's
+    arch: str | None = None  # `8.0;9.0+PTX`; None: TORCH_CUDA_ARCH_LIST or the visible GPUs'
 
     @property
     def cuda(self) -> bool:
         return any(s.suffix == ".cu" for s in self.sources)
 
+    def archs(self) -> str:
+        return gpu_arch() if self.arch is None else self.arch
+
     def key(self) -> str:
         return cache_key(self.sources + self.headers,
-                         self.extra_cflags + (self.extra_cuda_cflags if self.cuda else ()), self.arch)
+                         self.extra_cflags + (self.extra_cuda_cflags if self.cuda else ()), self.archs())
 
     def module_name(self) -> str:
         return f"zizi_{self.name}_{self.key()}"
@@ -239,15 +239,18 @@ def _compile(spec: BuildSpec, folder: Path, log: Path) -> ModuleType:
     """Run cpp_extension's ninja build in `folder`; write everything it said to `log`."""
     from torch.utils import cpp_extension
 
+    cuda_flags = list(spec.extra_cuda_cflags) + (arch_flags(spec.archs()) if spec.cuda else [])
     lines = [f"zizi build of {spec.module_name()} at {time.strftime('%Y-%m-%d %H:%M:%S')}",
              f"torch {torch.__version__}, CUDA {torch.version.cuda}, CUDA_HOME {cpp_extension.CUDA_HOME}",
+             f"architectures: {spec.archs()}; nvcc flags: {cuda_flags}",
              f"sources: {[str(s) for s in spec.sources]}", ""]
     try:
         mod = cpp_extension.load(
             name=spec.module_name(),
             sources=[str(s) for s in spec.sources],
             extra_cflags=list(spec.extra_cflags),
-            extra_cuda_cflags=list(spec.extra_cuda_cflags),
+            # explicit -gencode flags: cpp_extension then adds no arch flags of its own
+            extra_cuda_cflags=cuda_flags,
             extra_include_paths=[str(OPS_DIR), *sorted({str(s.parent) for s in spec.sources})],
             build_directory=str(folder),
             verbose=False,
@@ -283,6 +286,8 @@ def load(spec: BuildSpec, lock_timeout_s: float = 600.0) -> ModuleType:
             # Holding the lock, any other temporary folder is a killed build's leftover.
             for leftover in root.glob(f"{module}.tmp-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
+            if spec.cuda:
+                check_toolkit()
             tmp = root / f"{module}.tmp-{os.getpid()}"
             tmp.mkdir()
             try:
@@ -313,6 +318,8 @@ class Plugin:
     """One op's kernel: built on first CUDA use, its outcome remembered for the process."""
 
     spec: BuildSpec
+    # a tiny launch run once after loading, raising if the kernels cannot run on this GPU
+    smoke: Callable[[ModuleType], None] | None = None
     module: ModuleType | None = None
     error: OpsBuildError | None = None  # why the build failed, once it has
     warned: bool = False
@@ -330,7 +337,17 @@ class Plugin:
         if not self._tried:
             self._tried = True
             try:
-                self.module = load(self.spec)
+                module = load(self.spec)
+                if self.smoke is not None:
+                    try:
+                        self.smoke(module)
+                    except Exception as e:  # "no kernel image is available", a bad launch
+                        raise OpsBuildError(
+                            f"the built {self.spec.name} op cannot run on this GPU "
+                            f"({_first_line(e)}); it was built for {self.spec.archs()}: set "
+                            "TORCH_CUDA_ARCH_LIST to this GPU's compute capability, or delete "
+                            f"{build_dir(self.spec)} to rebuild") from e
+                self.module = module
             except OpsBuildError as e:
                 self.error = e
             except Exception as e:  # e.g. an unwritable cache folder: still a fallback, not a crash

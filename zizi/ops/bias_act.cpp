@@ -8,8 +8,10 @@
 
 namespace {
 
-// x, b (may be empty), dy (may be empty, orders 1 and 2) -> a tensor like x.
-torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, int64_t dim, int64_t act,
+// x, b (may be empty), dy (may be empty, orders 1 and 2), dy2 (may be empty; order 2's
+// second factor) -> a tensor like x.
+torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, torch::Tensor dy2,
+                       int64_t dim, int64_t act,
                        int64_t order, double alpha, double gain, double clamp, int64_t stream) {
   TORCH_CHECK(x.is_cuda(), "bias_act: x must be a CUDA tensor");
   TORCH_CHECK(x.is_non_overlapping_and_dense(), "bias_act: x must be dense");
@@ -27,6 +29,12 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, int64
                     dy.scalar_type() == x.scalar_type() && dy.device() == x.device(),
                 "bias_act: dy must have x's shape, strides, dtype and device");
   }
+  const bool has_dy2 = dy2.numel() > 0;
+  if (has_dy2) {
+    TORCH_CHECK(order == 2 && dy2.sizes() == x.sizes() && dy2.strides() == x.strides() &&
+                    dy2.scalar_type() == x.scalar_type() && dy2.device() == x.device(),
+                "bias_act: dy2 (order 2 only) must have x's shape, strides, dtype and device");
+  }
   c10::OptionalDeviceGuard guard(x.device());
   torch::Tensor out = torch::empty_like(x);  // keeps x's strides (NCHW or channels_last)
 
@@ -34,6 +42,7 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, torch::Tensor dy, int64
   args.x = x.data_ptr();
   args.b = has_b ? b.data_ptr() : nullptr;
   args.dy = order > 0 ? dy.data_ptr() : nullptr;
+  args.dy2 = has_dy2 ? dy2.data_ptr() : nullptr;
   args.out = out.data_ptr();
   args.n = x.numel();
   args.step = x.dim() > 0 ? std::max<int64_t>(x.stride(dim), 1) : 1;

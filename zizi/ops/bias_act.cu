@@ -14,7 +14,9 @@ namespace zizi {
 namespace {
 
 // f(z), f'(z) and f''(z) for each activation. Branch points follow PyTorch's own
-// backward formulas (relu/lrelu use z > 0; softplus switches to identity above 20).
+// backward formulas (relu/lrelu use z > 0; softplus switches to identity above 20;
+// elu/selu take f' from the z <= 0 branch but f'' from z < 0, so f''(0) = 0 exactly as
+// PyTorch's double backward gives: fp16/bf16 produce exact ties z == 0 often).
 template <typename A> struct Derivs { A f, d1, d2; };
 
 template <typename A> __host__ __device__ inline Derivs<A> activate(int act, A z, A alpha) {
@@ -24,14 +26,14 @@ template <typename A> __host__ __device__ inline Derivs<A> activate(int act, A z
     case 2: return {z > zero ? z : alpha * z, z > zero ? one : alpha, zero};
     case 3: { A t = std::tanh(z); A d = one - t * t; return {t, d, A(-2) * t * d}; }
     case 4: { A s = one / (one + std::exp(-z)); A d = s * (one - s); return {s, d, d * (one - A(2) * s)}; }
-    case 5: { if (z > zero) return {z, one, zero}; A e = std::exp(z); return {e - one, e, e}; }
+    case 5: { if (z > zero) return {z, one, zero}; A e = std::exp(z); return {e - one, e, z < zero ? e : zero}; }
     case 6: {
       // SELU constants (Klambauer et al. 2017).
       const A scale = A(1.0507009873554804934193349852946);
       const A a = A(1.6732632423543772848170429916717);
       if (z > zero) return {scale * z, scale, zero};
       A e = scale * a * std::exp(z);
-      return {e - scale * a, e, e};
+      return {e - scale * a, e, z < zero ? e : zero};
     }
     case 7: {
       if (z > A(20)) return {z, one, zero};
@@ -63,10 +65,15 @@ __host__ __device__ inline void bias_act_element(const BiasActArgs& p, int64_t i
     store(out + i, v);
     return;
   }
-  // Clamping passes the gradient where |v| <= clamp, as torch.clamp's backward does.
-  A pass = (clamp < A(0) || (v >= -clamp && v <= clamp)) ? A(1) : A(0);
+  // Clamping passes the gradient where |v| <= clamp, as torch.clamp's backward does; a
+  // select, not a multiply by 0, so an infinite dy outside the clamp gives 0, not NaN.
+  const bool pass = clamp < A(0) || (v >= -clamp && v <= clamp);
   A g = p.order == 1 ? d.d1 : d.d2;
-  store(out + i, load(static_cast<const T*>(p.dy) + i) * g * gain * pass);
+  // Order 2 gets ddx and dy separately and multiplies them here in float (opmath):
+  // forming ddx * dy in fp16/bf16 first would round twice and can overflow fp16.
+  A gy = load(static_cast<const T*>(p.dy) + i);
+  if (p.dy2) gy *= load(static_cast<const T*>(p.dy2) + i);
+  store(out + i, pass ? gy * g * gain : A(0));
 }
 
 template <typename T>

@@ -17,12 +17,13 @@ struct BiasActArgs {
   const void* x;      // input, dense in any memory order, n elements
   const void* b;      // bias of `channels` elements, or nullptr
   const void* dy;     // incoming gradient, same layout as x (orders 1 and 2), else nullptr
+  const void* dy2;    // order 2: a second factor multiplied into dy in float, or nullptr
   void* out;          // output, same layout as x
   int64_t n;          // number of elements
   int64_t step;       // memory stride of the bias dimension
   int64_t channels;   // size of the bias dimension
   int act;            // Act
-  int order;          // 0: clamp(act(x+b)*gain); 1: dy*gain*act'(x+b)*mask; 2: dy*gain*act''(x+b)*mask
+  int order;          // 0: clamp(act(x+b)*gain); 1: dy*gain*act'(x+b)*mask; 2: dy*dy2*gain*act''(x+b)*mask
   double alpha;       // lrelu's negative slope
   double gain;        // output scale
   double clamp;       // clamp bound; negative for none

@@ -19,12 +19,17 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t up_x, int64_t 
               "upfirdn2d: up and down must be >= 1");
   f = f.contiguous();
   const int64_t f_h = f.size(0), f_w = f.size(1);
+  TORCH_CHECK(f_h >= 1 && f_w >= 1, "upfirdn2d: the filter is empty");
   const int64_t out_h = (x.size(2) * up_y + pad_y0 + pad_y1 - f_h + down_y) / down_y;
   const int64_t out_w = (x.size(3) * up_x + pad_x0 + pad_x1 - f_w + down_x) / down_x;
   TORCH_CHECK(out_h >= 1 && out_w >= 1, "upfirdn2d: padding and filter leave an empty output");
-  // Pixel offsets are int64; only positions within one (zero-inserted) image are int.
-  TORCH_CHECK(x.size(2) * up_y + std::abs(pad_y0) + f_h < (int64_t{1} << 30) &&
-                  x.size(3) * up_x + std::abs(pad_x0) + f_w < (int64_t{1} << 30),
+  // Pixel offsets are int64; only positions within one (zero-inserted, padded) image are
+  // int: the padded extent on both sides plus the filter, and the decimated output's
+  // reach (out * down), must all stay well inside int range.
+  const int64_t lim = int64_t{1} << 30;
+  TORCH_CHECK(x.size(2) * up_y + std::abs(pad_y0) + std::abs(pad_y1) + f_h < lim &&
+                  x.size(3) * up_x + std::abs(pad_x0) + std::abs(pad_x1) + f_w < lim &&
+                  out_h * down_y + f_h < lim && out_w * down_x + f_w < lim,
               "upfirdn2d: image too large for the kernel's index arithmetic");
 
   c10::OptionalDeviceGuard guard(x.device());

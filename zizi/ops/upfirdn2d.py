@@ -68,6 +68,11 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     return f.shape[1], f.shape[0]
 
 
+def _check_filter(f: torch.Tensor) -> None:
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"the filter must be a non-empty 1-D or 2-D tensor, got shape {tuple(f.shape)}")
+
+
 def upfirdn2d_ref(
     x: torch.Tensor,
     f: torch.Tensor | None,
@@ -89,6 +94,7 @@ def upfirdn2d_ref(
         raise ValueError(f"expected [N, C, H, W], got shape {tuple(x.shape)}")
     if f is None:
         f = torch.ones(1, 1, dtype=torch.float32, device=x.device)
+    _check_filter(f)
     upx, upy = _pair(up)
     downx, downy = _pair(down)
     px0, px1, py0, py1 = _pad4(padding)
@@ -180,9 +186,17 @@ class Kernel(Protocol):
 
 def upfirdn2d_kernel_ref(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
                          down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
-    """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below."""
+    """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below.
+
+    Like the kernel: float accumulation (double for float64), one rounding to x's dtype,
+    and the output in x's memory format (NCHW or channels_last).
+    """
+    opmath = torch.float64 if x.dtype == torch.float64 else torch.float32
+    fmt = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+           and not x.is_contiguous() else torch.contiguous_format)
     with torch.no_grad():
-        return upfirdn2d_ref(x, fc, up, down, padding, flip_filter=True)
+        y = upfirdn2d_ref(x.to(opmath), fc.to(opmath), up, down, padding, flip_filter=True)
+        return y.to(x.dtype).contiguous(memory_format=fmt)
 
 
 def prepare_filter(f: torch.Tensor | None, flip_filter: bool, gain: float,
@@ -250,6 +264,8 @@ def make_upfirdn2d(kernel: Kernel, filter_dtype: torch.dtype | None = torch.floa
         upxy, downxy = _pair(up), _pair(down)
         if min(upxy + downxy) < 1:
             raise ValueError(f"up and down must be >= 1, got up={up!r}, down={down!r}")
+        if f is not None:
+            _check_filter(f)
         fc = prepare_filter(f, flip_filter, gain, filter_dtype or x.dtype, x.device)
         return Op.apply(x, fc, upxy, downxy, _pad4(padding))
 
@@ -265,5 +281,15 @@ def _cuda_kernel(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int], down: t
                             cuda_stream(x))
 
 
-_PLUGIN = register(Plugin(op_spec("upfirdn2d")))
+def _smoke(module) -> None:
+    """One tiny launch after loading: a binary without this GPU's architecture fails here."""
+    x = torch.arange(4.0, device="cuda").reshape(1, 1, 2, 2)
+    f = torch.tensor([[1.0, 2.0]], device="cuda")
+    y = module.upfirdn2d(x, f, 1, 1, 1, 1, 0, 0, 0, 0, cuda_stream(x))
+    torch.cuda.synchronize(x.device)
+    if y.cpu().flatten().tolist() != [2.0, 8.0]:  # correlation of rows [0, 1] and [2, 3] with [1, 2]
+        raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for a known 2x2 input")
+
+
+_PLUGIN = register(Plugin(op_spec("upfirdn2d"), smoke=_smoke))
 _upfirdn2d_cuda = make_upfirdn2d(_cuda_kernel)

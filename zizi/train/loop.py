@@ -221,6 +221,10 @@ def _tick_entry(trainer: Trainer, sums, counts, tick) -> dict[str, Any]:
     if trainer.device.type == "cuda":
         entry["peak_mem_gib"] = torch.cuda.max_memory_allocated(trainer.device) / 2**30
         torch.cuda.reset_peak_memory_stats(trainer.device)
+    else:  # the process's peak resident memory so far (Linux reports KiB)
+        import resource
+
+        entry["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     entry["time"] = time.time()
     return entry
 

@@ -95,9 +95,28 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
             "processes": dist.world,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
-        run.log(f"run {run_path.name}: {len(dataset)} images from {job.data}, "
+        flips = f" ({len(dataset) // 2} and their mirror images)" if cfg.data.xflip else ""
+        run.log(f"run {run_path.name}: {len(dataset)} training images{flips} from {job.data}, "
                 f"source {job.resume or job.net}")
+        summary = _dataset_summary(job.data)
+        if summary:
+            run.log(f"dataset: {summary}")
+    notes += list(getattr(dataset, "warnings", []))
     return Prepared(trainer, dataset, run, run_path, notes)
+
+
+def _dataset_summary(data: Path) -> str | None:
+    """The prepared dataset's one-line card (images, consent, removals); None for a plain
+    folder or zip, which has no manifest."""
+    if not (Path(data) / "manifest.json").is_file():
+        return None
+    from zizi.data.card import summary_line
+    from zizi.errors import ZiziError
+
+    try:
+        return summary_line(Path(data))
+    except ZiziError:
+        return None
 
 
 def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
