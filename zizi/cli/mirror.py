@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, overwrite_option
+from zizi.cli.options import device_option, overwrite_option, progress_bar
 
 
 @click.command("mirror")
@@ -63,15 +62,11 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
     bars: dict[str, object] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if not sys.stderr.isatty():
-            return
-        from tqdm import tqdm
-
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "project" else "frame")
-        bar.n = done
-        bar.refresh()
+            unit = "step" if stage == "project" else "frame"
+            bar = bars[stage] = progress_bar(total=total, desc=stage, unit=unit, leave=False)
+        bar.update(done - bar.n)
 
     try:
         written = run_mirror(photo, ckpt, shifted, out, cfg, select_device(device),
@@ -79,5 +74,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
     finally:
         for bar in bars.values():
             bar.close()
+    from zizi.text import printable
+
     for p in written:
-        click.echo(str(p))
+        click.echo(printable(str(p)))
