@@ -110,13 +110,14 @@ def _vgg_state(seed=0):
 
 
 def test_perceptual_file_loads_and_measures(tmp_path):
-    sd = _vgg_state()
-    for k in range(5):  # LPIPS layer weights, as the lpips package names them
-        ch = (64, 128, 256, 512, 512)[k]
-        sd[f"lin{k}.model.1.weight"] = torch.rand(1, ch, 1, 1)
-    path = tmp_path / "vgg.pt"
-    torch.save(sd, path)
-    net, lins = losses.load_perceptual(path)
+    path = tmp_path / "vgg16.pt"
+    torch.save(_vgg_state(), path)
+    lin = {f"lin{k}.model.1.weight": torch.rand(1, ch, 1, 1)  # as the lpips package names them
+           for k, ch in enumerate((64, 128, 256, 512, 512))}
+    lin_path = tmp_path / "lpips-vgg.pth"
+    torch.save(lin, lin_path)
+    assert losses.load_perceptual(path)[1] is None  # the trunk alone: uniform layer weights
+    net, lins = losses.load_perceptual([path, lin_path])
     assert lins is not None and len(lins) == 5
     gen = torch.Generator().manual_seed(2)
     t = torch.rand(1, 3, 32, 32, generator=gen) * 2 - 1

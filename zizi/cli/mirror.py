@@ -32,8 +32,9 @@ from zizi.cli.options import device_option, overwrite_option, progress_bar
               help="Length of the --video clip in frames (30 per second).")
 @click.option("--keep-latent", is_flag=True,
               help="Also write the projected latent (latent.safetensors). Off by default.")
-@click.option("--perceptual", type=click.Path(path_type=Path), default=None,
-              help="A local VGG16/LPIPS weights file (state dict) for the perceptual loss; "
+@click.option("--perceptual", type=click.Path(path_type=Path), multiple=True,
+              help="Local VGG16 weights (a state dict, torchvision key names; repeat the option "
+                   "to add LPIPS's lin weights file) for an LPIPS loss; "
                    "never downloaded. Without it the loss uses the base model's own "
                    "discriminator plus pixel and multi-scale SSIM terms.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -41,7 +42,7 @@ from zizi.cli.options import device_option, overwrite_option, progress_bar
 @overwrite_option
 @device_option
 def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space: str, align: str,
-           video: bool, frames: int, keep_latent: bool, perceptual: Path | None, seed: int,
+           video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
            force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
     and the shifted model each draw it back, side by side (after Narcissus).
@@ -70,7 +71,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
 
     try:
         written = run_mirror(photo, ckpt, shifted, out, cfg, select_device(device),
-                             perceptual=perceptual, force=force, progress=progress)
+                             perceptual=list(perceptual), force=force, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()

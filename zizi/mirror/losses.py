@@ -77,10 +77,7 @@ class VGG16Features(nn.Module):
         return out
 
 
-def load_perceptual(path: str | Path) -> tuple[VGG16Features, list[torch.Tensor] | None]:
-    """A VGG16 (and, when the file has them, LPIPS's linear layer weights) from a local file:
-    a torch state dict (`.pt`/`.pth`, loaded with weights_only) or a `.safetensors` file."""
-    p = Path(path)
+def _read_state(p: Path) -> dict:
     if not p.is_file():
         raise PerceptualWeightsError(f"--perceptual {p} not found")
     try:
@@ -97,6 +94,19 @@ def load_perceptual(path: str | Path) -> tuple[VGG16Features, list[torch.Tensor]
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
         raise PerceptualWeightsError(f"--perceptual {p} holds no state dict")
+    return sd
+
+
+def load_perceptual(paths: str | Path | list[str | Path]) -> tuple[VGG16Features, list[torch.Tensor] | None]:
+    """A VGG16 (and, when given, LPIPS's linear layer weights) from local files: torch state
+    dicts (`.pt`/`.pth`, loaded with weights_only) or `.safetensors`. Several files are
+    merged, so torchvision's VGG16 file and LPIPS's small `vgg.pth` (only `lin*` weights)
+    can be given side by side."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    sd: dict = {}
+    for path in paths:
+        sd.update(_read_state(Path(path)))
+    p = Path(paths[0]) if len(paths) == 1 else Path(", ".join(str(x) for x in paths))
     # LPIPS checkpoints name the trunk net.slice{k}.N; torchvision names it features.N.
     feats = {}
     for k, v in sd.items():

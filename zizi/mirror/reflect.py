@@ -91,12 +91,12 @@ def _to_tensor(im) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1)[None] / 127.5 - 1  # [1, 3, H, W]
 
 
-def _distance(base: Path, target: torch.Tensor, perceptual: Path | None, device) -> tuple[Any, str]:
+def _distance(base: Path, target: torch.Tensor, perceptual: list[Path], device) -> tuple[Any, str]:
     """The loss: LPIPS on a local VGG16 file, else the model's own D + pixel + MS-SSIM."""
     from zizi.io.checkpoint import build_discriminator, load_checkpoint, read_header
     from zizi.mirror import losses
 
-    if perceptual is not None:
+    if perceptual:
         net, lins = losses.load_perceptual(perceptual)
         kind = "lpips-vgg16" + ("" if lins is not None else " (uniform layer weights)")
         return losses.VGGDistance(net.to(device), lins, target).to(device), kind
@@ -108,7 +108,7 @@ def _distance(base: Path, target: torch.Tensor, perceptual: Path | None, device)
 
 
 def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | Path,
-           cfg: MirrorConfig, device: torch.device, *, perceptual: str | Path | None = None,
+           cfg: MirrorConfig, device: torch.device, *, perceptual: list[str | Path] | None = None,
            force: bool = False,
            progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
     """Reflect `photo` through `ckpt` and `shifted`; returns the files written.
@@ -144,7 +144,7 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     del image
     if G.img_channels != 3:
         raise ZiziError(f"the base model draws {G.img_channels}-channel images; mirror needs RGB")
-    distance, loss_kind = _distance(base, target, Path(perceptual) if perceptual else None, device)
+    distance, loss_kind = _distance(base, target, [Path(p) for p in perceptual or []], device)
     cb = None if progress is None else (lambda i, n, _loss: progress("project", i, n))
     proj = project(G, target, distance, cfg.project, progress=cb)
     del target, distance
