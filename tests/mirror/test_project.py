@@ -51,6 +51,7 @@ def test_known_latent_projects_back(nets, space):
     with torch.no_grad():
         start = G.synthesis(w_avg[:, None].expand(1, G.num_ws, -1), noise_mode="const")
     before = {k: m.noise_const.clone() for k, m in noise_layers(G).items()}
+    buffers = {k: m.noise_const for k, m in noise_layers(G).items()}
     p = project(G, target, losses.OwnDistance(D, target), cfg)
     img = synthesize_projection(G, p)
     got, start_psnr = losses.psnr(img, target), losses.psnr(start, target)
@@ -63,6 +64,7 @@ def test_known_latent_projects_back(nets, space):
         assert (p.ws - ws_true).norm() < 0.2 * ws_true.norm()
     for k, m in noise_layers(G).items():  # G's own noise maps are left as they were
         assert torch.equal(m.noise_const, before[k])
+        assert m.noise_const is buffers[k]  # the same tensor: in-place blenders still see it
     assert not any(t.requires_grad for t in p.noise.values())
 
 

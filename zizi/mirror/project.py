@@ -124,7 +124,7 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
     w_opt = w_avg[:, None].repeat(1, width, 1).clone().requires_grad_(True)  # [1, width, w_dim]
 
     layers = noise_layers(G)
-    saved = {name: m.noise_const.detach().clone() for name, m in layers.items()}
+    saved = {name: m.noise_const for name, m in layers.items()}  # the buffers themselves, put back after
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     noise = {name: torch.randn(b.shape, generator=gen).to(dev).requires_grad_(cfg.optimize_noise)
              for name, b in saved.items()}
