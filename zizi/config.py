@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,18 +94,20 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build a config dataclass from plain data; unknown keys raise with a suggestion."""
+    """Build a config dataclass from plain data; unknown keys raise with a suggestion.
+
+    Nested dataclasses are found from the fields' type hints (`mapping: MappingConfig`,
+    `augment: AugmentConfig | None`), so any config dataclass can nest any other.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            hint = difflib.get_close_matches(key, fields, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{extra}")
-        ftype = fields[key].type
-        sub = _dataclass_for(ftype)
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, fields)}")
+        sub = _dataclass_in(hints.get(key))
         kwargs[key] = from_dict(sub, value, f"{where}.{key}") if sub and isinstance(value, dict) else value
     try:
         return cls(**kwargs)
@@ -112,13 +115,58 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         raise ConfigError(f"{where}: {e}") from e
 
 
-def _dataclass_for(ftype: Any) -> type | None:
-    name = ftype if isinstance(ftype, str) else getattr(ftype, "__name__", "")
-    return {"MappingConfig": MappingConfig}.get(name)
+def did_you_mean(key: str, choices: Any) -> str:
+    """'; did you mean 'x'?' for the closest of `choices`, or ''."""
+    hint = difflib.get_close_matches(key, list(choices), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
-def load_yaml(path: str | Path, cls: type[T]) -> T:
-    """A config dataclass from a YAML file; unknown keys are errors with a suggestion."""
+def _field_types(cls: type) -> dict[str, Any]:
+    import sys
+
+    module = sys.modules.get(cls.__module__)
+    return typing.get_type_hints(cls, vars(module) if module else None)
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    """The dataclass a type hint names: `X`, `X | None` or `Optional[X]`."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return hint
+    found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a) and isinstance(a, type)]
+    return found[0] if len(found) == 1 else None
+
+
+def merge_dicts(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` laid over `base`, recursing into nested mappings (neither is changed)."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """'a.b=3' -> {'a': {'b': 3}}; the value is read as YAML (numbers, true, null, lists)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set loss.r1_gamma=2")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({e})") from e
+    out: dict[str, Any] = {}
+    cur = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML file (empty file = {}); a missing or broken file is a ConfigError."""
     import yaml
 
     path = Path(path)
@@ -128,4 +176,11 @@ def load_yaml(path: str | Path, cls: type[T]) -> T:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    return from_dict(cls, data, where=str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def load_yaml(path: str | Path, cls: type[T]) -> T:
+    """A config dataclass from a YAML file; unknown keys are errors with a suggestion."""
+    return from_dict(cls, read_yaml(path), where=str(Path(path)))

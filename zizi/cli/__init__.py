@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "resize": ("resize", "resize", "Make a lower-resolution checkpoint from a higher one (resolution surgery)."),
     "dataset": ("dataset", "dataset", "Prepare, inspect and curate training image folders."),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
+    "train": ("train", "train", "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work."),
 }
 
 

@@ -4,9 +4,18 @@ Layout: tensors named `<net>.<param>` (`G_ema.mapping.fc0.weight`, `D.b4.out.bia
 with parameter names identical to the NVIDIA PyTorch networks, and under the safetensors
 metadata key `zizi` a JSON document:
 
-    {"format": "zizi-checkpoint", "format_version": 1,
+    {"format": "zizi-checkpoint", "format_version": 2,
      "nets": {"G_ema": {"kind": "generator", "config": {...}}, "D": {...}, ...},
-     "augment_p": 0.23 | null, "provenance": {...}, "extra": {...}}
+     "augment_p": 0.23 | null, "provenance": {...}, "extra": {...},
+     "state": ["opt_G", "opt_D", "rng"],          # v2: tensor namespaces beside the nets
+     "train": {...} | null,                       # v2: a training snapshot's progress
+     "checksum": {"sha256": "<hex of the data section>"}}   # v2
+
+Format 2 adds training state: tensors of the namespaces in `STATE_NAMESPACES` (Adam
+moments as `opt_G.<param>.exp_avg`, RNG states as `rng.<name>`) and the `train` section
+(images seen, step, data position, ADA p, path-length mean, the resolved run config).
+Format 1 files (no state, no checksum) still load. The checksum covers every tensor byte,
+so a snapshot damaged after it was written is detected (`verify_checkpoint`).
 
 Loading never unpickles anything. Saving writes a temporary file beside the target and
 renames it into place, so a killed process or a full disk never leaves a half-written
@@ -15,6 +24,7 @@ checkpoint that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -34,9 +44,11 @@ if TYPE_CHECKING:
     from zizi.nets.generator import Generator
 
 FORMAT = "zizi-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NetName = Literal["G_ema", "G", "D"]
 NET_KINDS: dict[str, str] = {"G_ema": "generator", "G": "generator", "D": "discriminator"}
+# Tensor namespaces that are training state, not networks (format 2).
+STATE_NAMESPACES = ("opt_G", "opt_D", "rng")
 
 # safetensors dtype names for the dtypes zizi writes
 _DTYPES = {
@@ -54,7 +66,9 @@ class Checkpoint:
     tensors: dict[str, dict[str, torch.Tensor]]  # net name -> state dict (NVIDIA names)
     augment_p: float | None = None  # ADA augmentation probability at save time
     provenance: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # JSON-able training state etc.
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-able notes (frames: nimg, kimg)
+    state: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # namespace -> tensors
+    train: dict[str, Any] | None = None  # a training snapshot's progress and config (JSON)
 
     @property
     def nets(self) -> list[str]:
@@ -76,6 +90,8 @@ class Checkpoint:
             "augment_p": self.augment_p,
             "provenance": self.provenance,
             "extra": self.extra,
+            "state": list(self.state),
+            "train": self.train,
         }
 
 
@@ -85,16 +101,35 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     for net in ckpt.tensors:
         if net not in NET_KINDS:
             raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
+    for ns in ckpt.state:
+        if ns not in STATE_NAMESPACES:
+            raise CheckpointError(f"unknown state namespace {ns!r}; expected one of {STATE_NAMESPACES}")
     items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
-    meta = {"zizi": json.dumps(ckpt.header(), sort_keys=True)}
+    items += [(f"{ns}.{name}", t) for ns, sd in ckpt.state.items() for name, t in sd.items()]
+    data = [_tensor_bytes(name, t) for name, t in items]
+    digest = hashlib.sha256()
+    for arr in data:
+        digest.update(arr)
+    doc = dict(ckpt.header(), checksum={"sha256": digest.hexdigest()})
+    meta = {"zizi": json.dumps(doc, sort_keys=True)}
     with atomic_write(path, "wb", error=CheckpointError) as f:
-        _write_safetensors(f, items, meta)
+        _write_safetensors(f, items, data, meta)
     return path
 
 
-def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str]) -> None:
-    """Stream tensors in the safetensors layout without building the file in memory."""
-    items = list(items)
+def _tensor_bytes(name: str, t: torch.Tensor):
+    """The tensor's bytes as a flat uint8 numpy array (a view where the tensor is on the CPU)."""
+    import torch
+
+    if str(t.dtype).removeprefix("torch.") not in _DTYPES:
+        raise CheckpointError(f"tensor {name} has unsupported dtype {t.dtype}")
+    t = t.detach().to("cpu").contiguous()
+    return t.reshape(-1).view(dtype=torch.uint8).numpy()
+
+
+def _write_safetensors(f, items: list[tuple[str, torch.Tensor]], data: list,
+                       metadata: dict[str, str]) -> None:
+    """Write tensors (`data`: their bytes) in the safetensors layout."""
     header: dict[str, Any] = {"__metadata__": metadata}
     offset = 0
     for name, t in items:
@@ -108,10 +143,9 @@ def _write_safetensors(f, items: Iterable[tuple[str, torch.Tensor]], metadata: d
     blob += b" " * (-len(blob) % 8)  # align the data section
     f.write(struct.pack("<Q", len(blob)))
     f.write(blob)
-    for _, t in items:
-        t = t.detach().to("cpu").contiguous()
-        if t.numel():
-            f.write(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    for arr in data:
+        if arr.size:
+            f.write(memoryview(arr))
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
@@ -160,6 +194,9 @@ def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
             f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi")
     try:
         _check_nets(doc["nets"])
+        for ns in doc.get("state") or []:
+            if ns not in STATE_NAMESPACES:
+                raise ValueError(f"unknown state namespace {ns!r}")
         expected_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
                            default=0)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
@@ -196,11 +233,43 @@ def _looks_like_pickle(path: Path) -> bool:
     return start[:1] == b"\x80" or start == b"PK"
 
 
-def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None) -> Checkpoint:
-    """Read a zizi checkpoint (all nets, or only `nets`)."""
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """Check every tensor byte against the header's checksum; raise CheckpointError if damaged.
+
+    Format 1 files carry no checksum: only their length is checked.
+    """
+    path = Path(path)
+    doc, header = _read_raw_header(path)
+    want = (doc.get("checksum") or {}).get("sha256")
+    if want is None:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        f.seek(8 + n)
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        left = end
+        while left > 0:
+            chunk = f.read(min(left, 16 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    if digest.hexdigest() != want:
+        raise CheckpointError(f"{path} is damaged (its checksum does not match the data)")
+
+
+def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None, *,
+                    verify: bool = False) -> Checkpoint:
+    """Read a zizi checkpoint (all nets and training state, or only `nets`).
+
+    `verify` checks the checksum first (snapshots being resumed).
+    """
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    if verify:
+        verify_checkpoint(path)
     doc = read_header(path)
     wanted = list(nets) if nets is not None else list(doc.get("nets", {}))
     for n in wanted:
@@ -215,38 +284,48 @@ def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None) 
     if g_cfg is None:
         raise CheckpointError(f"{path} holds no generator")
     tensors: dict[str, dict[str, Any]] = {n: {} for n in wanted}
+    # training state travels only with a whole checkpoint, never with a net picked out of it
+    state: dict[str, dict[str, Any]] = {ns: {} for ns in doc.get("state", [])} if nets is None else {}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             for key in f.keys():
                 net, _, name = key.partition(".")
                 if net in tensors:
                     tensors[net][name] = f.get_tensor(key)
+                elif net in state:
+                    state[net][name] = f.get_tensor(key)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} is corrupt: {e}") from e
     return Checkpoint(g_config=g_cfg, d_config=d_cfg, tensors=tensors, augment_p=doc.get("augment_p"),
-                      provenance=doc.get("provenance", {}), extra=doc.get("extra", {}))
+                      provenance=doc.get("provenance", {}), extra=doc.get("extra", {}),
+                      state=state, train=doc.get("train") if nets is None else None)
 
 
-def build_generator(ckpt: Checkpoint, which: str = "G_ema") -> Generator:
-    """The generator `which` with its weights loaded, in eval mode."""
+def build_generator(ckpt: Checkpoint, which: str = "G_ema", *, trainable: bool = False) -> Generator:
+    """The generator `which` with its weights loaded: frozen in eval mode, or `trainable`
+    (train mode, every parameter requiring grad)."""
     from zizi.nets.generator import Generator
 
     if which not in ckpt.tensors:
         raise CheckpointError(f"checkpoint has no {which} network (it has {', '.join(ckpt.tensors)})")
     net = Generator(ckpt.g_config)
     _load_state(net, ckpt.tensors[which], which)
-    return net.eval().requires_grad_(False)
+    return _mode(net, trainable)
 
 
-def build_discriminator(ckpt: Checkpoint) -> Discriminator:
-    """The discriminator with its weights loaded, in eval mode."""
+def build_discriminator(ckpt: Checkpoint, *, trainable: bool = False) -> Discriminator:
+    """The discriminator with its weights loaded: frozen in eval mode, or `trainable`."""
     from zizi.nets.discriminator import Discriminator
 
     if "D" not in ckpt.tensors or ckpt.d_config is None:
         raise CheckpointError("checkpoint has no discriminator")
     net = Discriminator(ckpt.d_config)
     _load_state(net, ckpt.tensors["D"], "D")
-    return net.eval().requires_grad_(False)
+    return _mode(net, trainable)
+
+
+def _mode(net, trainable: bool):
+    return net.train().requires_grad_(True) if trainable else net.eval().requires_grad_(False)
 
 
 def _load_state(net, state: dict[str, Any], which: str) -> None:

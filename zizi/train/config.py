@@ -1,0 +1,142 @@
+"""TrainConfig: everything a training run needs besides the networks and the data.
+
+The architecture is never here: it always comes from the checkpoint being resumed (or the
+`--net` preset when training from scratch), so a config can't silently change it.
+Values are resolved defaults < `--config` files < `--set key=value` < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from zizi.config import from_dict, merge_dicts, parse_assignment, read_yaml, to_dict
+from zizi.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    r1_gamma: float = 10.0  # R1 weight γ; config-f FFHQ-1024 used 10, smaller nets want less (≈ res²)
+    r1_interval: int = 16  # lazy R1 every 16 minibatches: same result, ~⅓ cheaper (StyleGAN2 App. B)
+    pl_weight: float = 2.0  # path-length regulariser weight (StyleGAN2 §3.2); 0 turns it off
+    pl_decay: float = 0.01  # EMA decay of the running path-length mean `a`
+    pl_batch_shrink: int = 2  # path length on half the batch: enough signal, half the cost
+    pl_interval: int = 4  # lazy path-length regularisation every 4 minibatches
+    style_mixing_prob: float = 0.9  # mix two ws at a random cutoff 90% of the time (StyleGAN §3.1)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    g_lr: float = 0.002  # Adam learning rate of G (config-f)
+    d_lr: float = 0.002  # Adam learning rate of D (config-f)
+    beta1: float = 0.0  # no first-moment momentum: GANs oscillate less (ProGAN/StyleGAN)
+    beta2: float = 0.99  # second-moment decay of the reference setup
+    eps: float = 1e-8  # Adam epsilon of the reference setup
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    kimg: float = 10.0  # G_ema half-life in thousands of images (config-f: 10)
+    rampup: float | None = None  # cap the half-life at rampup × images seen; None keeps the base
+    #                               G_ema from the first step (transfer learning starts from it)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    mode: Literal["ada", "fixed", "off"] = "off"  # ADA adapts p to D's overfitting; off for tests
+    p: float = 0.0  # starting (ada) or constant (fixed) augmentation probability
+    target: float = 0.6  # ADA's overfitting target r_t = E[sign(D(real))] (ADA §3)
+    adjust_kimg: float = 500.0  # p can move 0→1 within this many kimg (ADA §3)
+    interval: int = 4  # adjust p every 4 minibatches
+    preset: str = "bgc"  # blit + geometric + colour: ADA's choice for faces
+
+
+@dataclass(frozen=True)
+class FreezeConfig:
+    d_layers: int = 0  # FreezeD: freeze D's first N layers from the image side (0 = none)
+    mapping: bool = False  # freeze G's mapping network (keeps the base's latent space)
+    g_below_res: int = 0  # freeze G's synthesis blocks below this resolution (0 = none)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    xflip: bool = True  # mirror faces: doubles a small dataset for free (faces are ~symmetric)
+    max_size: int | None = None  # train on a seeded random subset of this many images
+    workers: int = 2  # DataLoader worker processes decoding images (0 = in the main process)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    kimg: float = 500.0  # run length in thousands of real images shown to D (fractional ok)
+    batch: int = 32  # global minibatch (split over GPUs); config-f used 32
+    batch_gpu: int | None = None  # images per forward pass; smaller = less memory, same global
+    #                               batch (gradients accumulate); None = a process's whole share
+    snap_kimg: float = 20.0  # full snapshot (G, G_ema, D, optimisers, RNG) every this many kimg
+    frame_kimg: float = 1.0  # light G_ema frame for the weight-shift video (frequent: cheap)
+    tick_kimg: float = 1.0  # one line in log.txt / stats.jsonl every this many kimg
+    keep_snapshots: int = 5  # keep the newest N full snapshots (each is G+D+Adam: ~4x a net)
+    sample_seeds: int = 16  # sample grids show seeds 0..N-1, the same faces every time
+    seed: int = 0  # seeds the data order, latents, noise and augmentations
+    name: str | None = None  # run folder suffix; None = the data folder's name
+    on_nan: Literal["stop", "rollback"] = "stop"  # NaN/Inf in losses: stop, or reload the last snapshot
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
+def _check(cfg: TrainConfig) -> None:
+    if not cfg.kimg > 0:
+        raise ConfigError(f"kimg must be more than 0, got {cfg.kimg}")
+    if cfg.batch < 1:
+        raise ConfigError(f"batch must be at least 1, got {cfg.batch}")
+    for name in ("snap_kimg", "frame_kimg", "tick_kimg"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"{name} must be more than 0, got {getattr(cfg, name)}")
+    if cfg.batch_gpu is not None and cfg.batch_gpu < 1:
+        raise ConfigError(f"batch_gpu must be at least 1, got {cfg.batch_gpu}")
+    if cfg.keep_snapshots < 1:
+        raise ConfigError("keep_snapshots must be at least 1")
+    if cfg.loss.r1_interval < 1 or cfg.loss.pl_interval < 1:
+        raise ConfigError("loss.r1_interval and loss.pl_interval must be at least 1")
+    if cfg.loss.pl_batch_shrink < 1:
+        raise ConfigError("loss.pl_batch_shrink must be at least 1")
+    if not 0 <= cfg.loss.style_mixing_prob <= 1:
+        raise ConfigError("loss.style_mixing_prob must be between 0 and 1")
+    if cfg.augment.mode not in ("ada", "fixed", "off"):
+        raise ConfigError(f"augment.mode must be ada, fixed or off, got {cfg.augment.mode!r}")
+    if cfg.on_nan not in ("stop", "rollback"):
+        raise ConfigError(f"on_nan must be stop or rollback, got {cfg.on_nan!r}")
+    if cfg.data.workers < 0:
+        raise ConfigError("data.workers must be 0 or more")
+
+
+def resolve_config(
+    base: dict[str, Any] | None = None,  # a resumed run's config.yaml; None = the defaults
+    config_files: list[str | Path] = (),  # --config files, later ones win
+    assignments: list[str] = (),  # --set key=value, later ones win
+    flags: dict[str, Any] | None = None,  # command-line flags that were given (not None)
+) -> TrainConfig:
+    """The run config: defaults < base < --config files < --set < flags."""
+    data: dict[str, Any] = dict(base or {})
+    for path in config_files:
+        data = merge_dicts(data, read_yaml(path))
+    for text in assignments:
+        data = merge_dicts(data, parse_assignment(text))
+    data = merge_dicts(data, {k: v for k, v in (flags or {}).items() if v is not None})
+    return from_dict(TrainConfig, data, "train config")
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return to_dict(cfg)
+
+
+def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,64 @@
+"""The data order: an endless, seeded stream of dataset indices that can resume anywhere.
+
+Epoch e is a permutation drawn from a generator seeded with (seed, e); the stream is the
+epochs one after another. A position in the stream (images drawn so far) is all a
+snapshot needs to continue with exactly the same minibatches. Each global minibatch is
+split into contiguous per-rank slices, so rank r of W sees its own shard of every batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The permutation of range(n) used in epoch `epoch`."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (1 << 63))
+    return torch.randperm(n, generator=g)
+
+
+def stream_indices(n: int, seed: int, start: int, count: int) -> list[int]:
+    """Dataset indices at stream positions start .. start+count−1."""
+    out: list[int] = []
+    pos = start
+    while len(out) < count:
+        epoch, offset = divmod(pos, n)
+        order = epoch_order(n, seed, epoch)
+        take = min(n - offset, count - len(out))
+        out.extend(order[offset:offset + take].tolist())
+        pos += take
+    return out
+
+
+class OrderSampler(torch.utils.data.Sampler):
+    """Yields this rank's index lists, one per global minibatch, from stream position `start`."""
+
+    def __init__(self, n: int, batch: int, seed: int, start: int = 0, rank: int = 0,
+                 world: int = 1) -> None:
+        if batch % world:
+            raise ValueError(f"batch {batch} is not divisible by {world} processes")
+        self.n, self.batch, self.seed, self.start = n, batch, seed, start
+        self.rank, self.world = rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        pos = self.start
+        per_rank = self.batch // self.world
+        while True:
+            idx = stream_indices(self.n, self.seed, pos, self.batch)
+            yield idx[self.rank * per_rank:(self.rank + 1) * per_rank]
+            pos += self.batch
+
+
+def batches(dataset, batch: int, seed: int, start: int, rank: int = 0, world: int = 1,
+            workers: int = 0, pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from `start`."""
+    sampler = OrderSampler(len(dataset), batch, seed, start, rank, world)
+    # The loader's own generator: otherwise it draws its worker seed from the global RNG,
+    # and a resumed run would not continue the same random stream.
+    loader_gen = torch.Generator().manual_seed(seed + start + rank)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
+        persistent_workers=False, prefetch_factor=4 if workers else None, generator=loader_gen)
+    return iter(loader)

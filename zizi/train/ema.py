@@ -1,0 +1,29 @@
+"""G_ema: an exponential moving average of G's weights, the generator people look at.
+
+The decay per minibatch is set by a half-life in images (Karras et al. 2018, §A.1 of
+StyleGAN2-ADA): β = 0.5^(batch / half_life_images), so the average forgets half of its
+past every `ema_kimg` thousand images whatever the batch size. With a ramp-up the
+half-life is capped at `rampup × images seen`, so a fresh run isn't stuck at its start.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def ema_beta(batch: int, ema_kimg: float, rampup: float | None, nimg: int) -> float:
+    """The EMA decay β for one minibatch of `batch` images after `nimg` images seen."""
+    half_life = ema_kimg * 1000
+    if rampup is not None:
+        half_life = min(half_life, nimg * rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
+    """p_ema ← p + β·(p_ema − p) for parameters; buffers (w_avg, noise maps) are copied."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)

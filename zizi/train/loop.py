@@ -1,0 +1,187 @@
+"""The training loop: minibatches until the run's length, with ticks, frames and snapshots.
+
+Work is never lost: a stop request (SIGINT/SIGTERM, handled by the CLI) ends the current
+step, writes a snapshot and returns; a killed process loses at most one snapshot
+interval; NaN/Inf stops before anything bad is written, naming the last good snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from zizi.errors import ZiziError
+from zizi.train.data import batches
+from zizi.train.run import RunFolder, frame_path
+from zizi.train.trainer import Trainer
+
+
+class TrainingDiverged(ZiziError):
+    """Losses or weights became NaN/Inf."""
+
+
+@dataclass
+class Outcome:
+    status: str  # "done" | "stopped"
+    nimg: int
+    snapshot: str | None  # the last full snapshot written
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _next_multiple(nimg: int, every_kimg: float) -> int:
+    every = max(int(round(every_kimg * 1000)), 1)
+    return (nimg // every + 1) * every
+
+
+def sample_grid(trainer: Trainer, n: int):
+    """The fixed-seed sample grid of G_ema as an [H, W, C] uint8 array."""
+    from zizi.latents import z_for_seeds
+    from zizi.render.images import make_grid, to_uint8
+
+    G = trainer.G_ema
+    c = None
+    if G.c_dim > 0:
+        c = torch.eye(G.c_dim)[torch.arange(n) % G.c_dim]
+    imgs = trainer.sample(z_for_seeds(list(range(n)), G.z_dim), c) if G.z_dim else \
+        trainer.sample(torch.zeros(n, 0), c)
+    return make_grid(to_uint8(imgs))
+
+
+def train(
+    trainer: Trainer,
+    dataset,
+    run: RunFolder | None,  # None on processes other than rank 0
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    max_steps: int | None = None,  # stop (with a snapshot) after this many steps (tests)
+) -> Outcome:
+    cfg = trainer.cfg
+    end_nimg = int(round(cfg.kimg * 1000))
+    if run is not None and trainer.nimg == 0:
+        run.write_frame(trainer.frame(), 0)
+        run.write_samples(0.0, sample_grid(trainer, cfg.sample_seeds))
+    pin = trainer.device.type == "cuda"
+    data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
+                   trainer.world, cfg.data.workers, pin)
+    next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
+    next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
+    next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    tick = {"start": time.perf_counter(), "nimg": trainer.nimg, "n": 0}
+    last_snapshot: str | None = None
+    history: list[dict[str, Any]] = []
+    steps = 0
+    status = "done"
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+
+    def do_tick() -> None:
+        entry = _tick_entry(trainer, sums, counts, tick)
+        history.append(entry)
+        finite = all(math.isfinite(v) for k, v in entry.items()
+                     if k.startswith(("loss/", "scores/")))
+        if not finite or not trainer.finite():
+            raise TrainingDiverged(_diverged_message(trainer, run, entry))
+        if run is not None:
+            run.stats(entry)
+            run.log(_log_line(entry))
+        if progress is not None:
+            progress({"tick": entry, "nimg": trainer.nimg, "end_nimg": end_nimg})
+        sums.clear()
+        counts.clear()
+        tick.update(start=time.perf_counter(), nimg=trainer.nimg, n=tick["n"] + 1)
+
+    def do_snapshot() -> None:
+        nonlocal last_snapshot
+        snap = trainer.snapshot()  # collective: every rank takes part
+        if run is not None:
+            last_snapshot = str(run.write_snapshot(snap, trainer.nimg, cfg.keep_snapshots))
+            run.write_samples(trainer.kimg, sample_grid(trainer, cfg.sample_seeds))
+
+    while trainer.nimg < end_nimg:
+        if _agree(should_stop(), trainer) or (max_steps is not None and steps >= max_steps):
+            status = "stopped"
+            break
+        reals, labels = next(data)
+        stats = trainer.train_step(reals, labels)
+        steps += 1
+        for k, v in stats.items():
+            sums[k] = sums[k] + v if k in sums else v
+            counts[k] = counts.get(k, 0) + 1
+        if progress is not None:
+            progress({"nimg": trainer.nimg, "end_nimg": end_nimg})
+        if trainer.nimg >= next_tick:
+            do_tick()
+            next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
+        if trainer.nimg >= next_frame and run is not None:
+            run.write_frame(trainer.frame(), trainer.nimg)
+            next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
+        if trainer.nimg >= next_snap and trainer.nimg < end_nimg:
+            do_snapshot()
+            next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
+
+    if steps == 0 and status == "done":
+        return Outcome(status, trainer.nimg, None, history)  # a finished run: nothing to add
+    if sums:
+        do_tick()
+    if run is not None and not frame_path(run.path, trainer.nimg).exists():
+        run.write_frame(trainer.frame(), trainer.nimg)
+    do_snapshot()
+    return Outcome(status, trainer.nimg, last_snapshot, history)
+
+
+def _agree(flag: bool, trainer: Trainer) -> bool:
+    """Every process stops together: stop when any of them was asked to."""
+    if trainer.world <= 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=trainer.device)
+    torch.distributed.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def _tick_entry(trainer: Trainer, sums, counts, tick) -> dict[str, Any]:
+    elapsed = time.perf_counter() - tick["start"]
+    done = trainer.nimg - tick["nimg"]
+    entry: dict[str, Any] = {"tick": tick["n"], "kimg": trainer.kimg, "nimg": trainer.nimg,
+                             "step": trainer.step}
+    for k, v in sums.items():
+        entry[k] = float(v) / counts[k]
+    entry["augment_p"] = trainer.augment_p
+    entry["sec_per_kimg"] = elapsed / (done / 1000) if done else None
+    entry["images_per_sec"] = done / elapsed if elapsed > 0 else None
+    if trainer.device.type == "cuda":
+        entry["peak_mem_gib"] = torch.cuda.max_memory_allocated(trainer.device) / 2**30
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+    entry["time"] = time.time()
+    return entry
+
+
+def _log_line(e: dict[str, Any]) -> str:
+    parts = [f"tick {e['tick']}", f"kimg {e['kimg']:.3f}"]
+    if e.get("sec_per_kimg") is not None:
+        parts.append(f"sec/kimg {e['sec_per_kimg']:.2f}")
+    for k in ("loss/G", "loss/D", "loss/r1_penalty", "loss/pl_penalty"):
+        if k in e:
+            parts.append(f"{k.removeprefix('loss/')} {e[k]:.4f}")
+    if e.get("augment_p") is not None:
+        parts.append(f"augment_p {e['augment_p']:.3f}")
+    if e.get("peak_mem_gib") is not None:
+        parts.append(f"peak {e['peak_mem_gib']:.2f} GiB")
+    return "  ".join(parts)
+
+
+def _diverged_message(trainer: Trainer, run: RunFolder | None, entry: dict[str, Any]) -> str:
+    bad = [k for k, v in entry.items() if k.startswith(("loss/", "scores/")) and not math.isfinite(v)]
+    what = ", ".join(bad) if bad else "the weights"
+    last = run.last_good if run is not None else None
+    where = (f"the last good snapshot is {last}; resume from it (`zizi train --resume "
+             f"{run.path}`) with a lower learning rate or R1 gamma") if last else \
+        "no snapshot was written yet; lower the learning rate or raise R1 gamma and start again"
+    return f"training diverged at kimg {trainer.kimg:.3f} ({what} became NaN/Inf); stopped; {where}"

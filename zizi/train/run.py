@@ -1,0 +1,218 @@
+"""The run folder: numbered, holding the config, log, stats, samples, frames and snapshots.
+
+    RUNS/00003-<name>/
+      config.yaml                              the resolved TrainConfig (+ data and source)
+      log.txt, stats.jsonl                     one line / one JSON object per tick
+      samples/kimg000012.000.png               grids from fixed seeds (the first: the base)
+      snapshots/snapshot-<nimg:012d>.safetensors   full snapshots, the newest N kept
+      latest.safetensors                       the newest complete full snapshot
+      frames/frame-<nimg:012d>.safetensors     G_ema-only checkpoints; frame 0 = the base
+
+Every file is written through `zizi.files` (temporary file, fsync, rename), so a killed
+run leaves complete files only. The number is taken by an exclusive mkdir, so two runs
+started at once never share a folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from zizi.errors import CheckpointError, ZiziError
+from zizi.files import write_png, write_text
+from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+_RUN_RE = re.compile(r"^(\d{5,})-")
+_SNAP_RE = re.compile(r"^snapshot-(\d{12})\.safetensors$")
+LATEST = "latest.safetensors"
+
+
+class NotARunError(ZiziError):
+    """A folder given as a run is not one."""
+
+
+def create_run_dir(root: str | Path, name: str) -> Path:
+    """RUNS/<next number>-<name>, created exclusively (a race just takes the next number)."""
+    root = Path(root)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        taken = [int(m.group(1)) for p in root.iterdir() if (m := _RUN_RE.match(p.name))]
+    except OSError as e:
+        raise ZiziError(f"cannot create the runs folder {root}: {e.strerror or e}") from e
+    n = max(taken, default=-1) + 1
+    for _ in range(1000):
+        path = root / f"{n:05d}-{safe}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+        except OSError as e:
+            raise ZiziError(f"cannot create a run folder in {root}: {e.strerror or e}") from e
+    raise ZiziError(f"could not find a free run number in {root}")
+
+
+def is_run_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / "config.yaml").is_file()
+
+
+def frame_path(run: Path, nimg: int) -> Path:
+    return run / "frames" / f"frame-{nimg:012d}.safetensors"
+
+
+def list_frames(run: str | Path) -> list[tuple[int, Path]]:
+    """(nimg, path) of every frame of a run, in training order."""
+    folder = Path(run) / "frames"
+    out = []
+    for p in folder.glob("frame-*.safetensors") if folder.is_dir() else []:
+        with contextlib.suppress(ValueError):
+            out.append((int(p.stem.removeprefix("frame-")), p))
+    return sorted(out)
+
+
+def list_snapshots(run: str | Path) -> list[tuple[int, Path]]:
+    """(nimg, path) of the full snapshots, oldest first."""
+    folder = Path(run) / "snapshots"
+    out = []
+    for p in folder.iterdir() if folder.is_dir() else []:
+        if m := _SNAP_RE.match(p.name):
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def find_resume_snapshot(run: str | Path) -> tuple[Checkpoint, Path, list[str]]:
+    """The newest snapshot of `run` that verifies: (checkpoint, path, notes about damaged ones)."""
+    run = Path(run)
+    if not is_run_dir(run):
+        raise NotARunError(f"{run} is not a zizi run folder (it has no config.yaml); give a "
+                           "checkpoint, or a folder that `zizi train` created")
+    candidates = [run / LATEST] if (run / LATEST).exists() else []
+    candidates += [p for _, p in reversed(list_snapshots(run))]
+    notes: list[str] = []
+    for path in candidates:
+        try:
+            return load_checkpoint(path, verify=True), path, notes
+        except CheckpointError as e:
+            notes.append(f"skipping {path.name}: {e}")
+    why = "; ".join(notes) if notes else "it holds no snapshot yet"
+    raise NotARunError(f"{run} has no usable snapshot to continue from ({why})")
+
+
+class RunFolder:
+    """Writes one run's files (only the main process makes one)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._log = _read(self.path / "log.txt")
+        self._stats = _read(self.path / "stats.jsonl")
+        self._tb = None
+        self.last_good: Path | None = None  # the newest complete snapshot
+        if (self.path / LATEST).exists():
+            self.last_good = self.path / LATEST
+
+    def write_config(self, data: dict[str, Any]) -> None:
+        import yaml
+
+        text = "# resolved by zizi train: defaults < --config < --set < flags\n"
+        text += yaml.safe_dump(data, sort_keys=False)
+        write_text(self.path / "config.yaml", text)
+
+    def read_config(self) -> dict[str, Any]:
+        import yaml
+
+        return yaml.safe_load((self.path / "config.yaml").read_text()) or {}
+
+    def trim_after(self, nimg: int) -> None:
+        """Forget log and stats lines written after `nimg` (work lost with a killed process)."""
+        kept = []
+        for line in self._stats:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                if json.loads(line).get("nimg", 0) > nimg:
+                    continue
+            kept.append(line)
+        if kept != self._stats:
+            self._stats = kept
+            write_text(self.path / "stats.jsonl", "".join(kept))
+
+    def log(self, line: str) -> None:
+        self._log.append(line.rstrip("\n") + "\n")
+        write_text(self.path / "log.txt", "".join(self._log))
+
+    def stats(self, entry: dict[str, Any]) -> None:
+        self._stats.append(json.dumps(entry) + "\n")
+        write_text(self.path / "stats.jsonl", "".join(self._stats))
+        tb = self._tensorboard()
+        if tb is not None:
+            for k, v in entry.items():
+                if isinstance(v, (int, float)) and k not in ("nimg", "tick"):
+                    tb.add_scalar(k, v, global_step=entry["nimg"])
+            tb.flush()
+
+    def _tensorboard(self):
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._tb = False
+            else:
+                self._tb = SummaryWriter(str(self.path))
+        return self._tb or None
+
+    def write_samples(self, kimg: float, grid) -> Path:
+        return write_png(self.path / "samples" / f"kimg{kimg:010.3f}.png", grid)
+
+    def write_frame(self, ckpt: Checkpoint, nimg: int) -> Path:
+        return save_checkpoint(frame_path(self.path, nimg), ckpt)
+
+    def write_snapshot(self, ckpt: Checkpoint, nimg: int, keep: int) -> Path:
+        """snapshots/snapshot-N, then latest; older snapshots pruned only once both exist.
+
+        A failure (a full disk) raises with the last good snapshot named; it is kept.
+        """
+        snap = self.path / "snapshots" / f"snapshot-{nimg:012d}.safetensors"
+        try:
+            save_checkpoint(snap, ckpt)
+            _link_or_copy(snap, self.path / LATEST, ckpt)
+        except CheckpointError as e:
+            kept = f"the last good snapshot is kept: {self.last_good}" if self.last_good \
+                else "no snapshot was written yet"
+            raise CheckpointError(f"{e}; {kept}") from e
+        self.last_good = self.path / LATEST
+        for _, old in list_snapshots(self.path)[:-keep]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+        return snap
+
+    def close(self) -> None:
+        if self._tb:
+            self._tb.close()
+
+
+def _link_or_copy(src: Path, dst: Path, ckpt: Checkpoint) -> None:
+    """Make `dst` the same complete file as `src`, atomically: a hard link renamed into
+    place (no second copy on disk), or a second atomic write where links don't work."""
+    from zizi.files import temp_beside
+
+    fd, tmp = temp_beside(dst, CheckpointError)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        save_checkpoint(dst, ckpt)
+
+
+def _read(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError):
+        return []

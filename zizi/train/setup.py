@@ -1,0 +1,184 @@
+"""From what a person typed to a ready training run: source, data, config, run folder.
+
+`--resume` is a run folder (continue exactly), a zizi checkpoint, any file `zizi import`
+reads, or a well-known name; `--net` is a network preset for training from scratch. The
+architecture always comes from that source; a dataset that does not fit it is an error
+that says what differs and what to run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zizi.config import DiscriminatorConfig, GeneratorConfig, load_yaml, to_dict
+from zizi.errors import ConfigError, DatasetError
+from zizi.io.checkpoint import Checkpoint
+from zizi.train.config import TrainConfig, resolve_config
+from zizi.train.distributed import Dist
+from zizi.train.run import NotARunError, RunFolder, create_run_dir, find_resume_snapshot
+
+
+@dataclass
+class TrainJob:
+    """The command line, as data."""
+
+    out: Path | None  # RUNS folder (not needed to continue a run folder)
+    data: Path | None = None  # image folder or zip (a resumed run folder remembers its own)
+    resume: str | None = None  # run folder, checkpoint file or well-known name
+    net: Path | None = None  # network preset YAML (training from scratch)
+    config_files: list[Path] = field(default_factory=list)
+    assignments: list[str] = field(default_factory=list)
+    flags: dict[str, Any] = field(default_factory=dict)  # kimg, batch, snap_kimg, ... (given ones)
+    checkpoints_dir: Path = Path("checkpoints")  # where well-known names are downloaded
+
+
+@dataclass
+class Prepared:
+    trainer: Any  # zizi.train.trainer.Trainer
+    dataset: Any
+    run: RunFolder | None
+    run_path: Path | None
+    notes: list[str]
+    continued_from: Path | None = None
+
+
+def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
+    """Load the source and data, resolve the config and make (or reopen) the run folder."""
+    from zizi.train.trainer import Trainer
+
+    if (job.resume is None) == (job.net is None):
+        raise ConfigError("give exactly one of --resume (a checkpoint, name or run folder) and "
+                          "--net (a network preset, to train from scratch)")
+    notes: list[str] = []
+    resume_path = Path(job.resume) if job.resume is not None else None
+    if resume_path is not None and resume_path.is_dir():
+        snap, snap_path, notes = find_resume_snapshot(resume_path)
+        run_path = resume_path
+        stored = _read_run_config(run_path)
+        cfg = resolve_config(stored.get("train"), job.config_files, job.assignments, job.flags)
+        data = job.data or Path(stored.get("data", ""))
+        dataset = open_dataset(data, snap, cfg)
+        trainer = Trainer(snap, cfg, device, dist)
+        trainer.restore(snap)
+        run = RunFolder(run_path) if dist.main else None
+        if run is not None:
+            run.trim_after(trainer.nimg)
+            run.last_good = snap_path
+            if job.config_files or job.assignments or job.flags:
+                run.write_config(dict(stored, train=to_dict(cfg)))
+            run.log(f"continuing from {snap_path.name} at kimg {trainer.kimg:.3f}")
+        return Prepared(trainer, dataset, run, run_path, notes, continued_from=snap_path)
+
+    cfg = resolve_config(None, job.config_files, job.assignments, job.flags)
+    if job.data is None:
+        raise ConfigError("--data is required (an image folder or zip)")
+    if job.out is None:
+        raise ConfigError("--out is required (the folder that holds the runs)")
+    source = load_source(job)
+    dataset = open_dataset(job.data, source, cfg)
+    trainer = Trainer(source, cfg, device, dist)
+    run = run_path = None
+    if dist.main:
+        run_path = create_run_dir(job.out, cfg.name or _name_of(job.data))
+        run = RunFolder(run_path)
+        run.write_config({
+            "train": to_dict(cfg),
+            "data": str(Path(job.data).resolve()),
+            "source": str(job.resume) if job.resume is not None else f"net:{job.net}",
+            "provenance": source.provenance,
+            "architecture": {"G": to_dict(source.g_config), "D": to_dict(source.d_config)},
+            "images": len(dataset),
+            "processes": dist.world,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        })
+        run.log(f"run {run_path.name}: {len(dataset)} images from {job.data}, "
+                f"source {job.resume or job.net}")
+    return Prepared(trainer, dataset, run, run_path, notes)
+
+
+def load_source(job: TrainJob) -> Checkpoint:
+    """The checkpoint training starts from: resumed, imported, downloaded or freshly built."""
+    if job.net is not None:
+        return fresh_checkpoint(load_yaml(job.net, GeneratorConfig), seed=job.flags.get("seed") or 0)
+    from zizi.io.known import import_any
+
+    ckpt = import_any(job.resume, job.checkpoints_dir)
+    ckpt.state, ckpt.train = {}, None  # a snapshot given as a file starts a new run from its nets
+    return ckpt
+
+
+def matching_discriminator(g: GeneratorConfig) -> DiscriminatorConfig:
+    """The config-f discriminator that goes with a generator preset (same size and widths)."""
+    return DiscriminatorConfig(c_dim=g.c_dim, img_resolution=g.img_resolution,
+                               img_channels=g.img_channels, channel_base=g.channel_base,
+                               channel_max=g.channel_max, num_fp16_res=g.num_fp16_res,
+                               conv_clamp=g.conv_clamp)
+
+
+def fresh_checkpoint(g_cfg: GeneratorConfig, seed: int = 0) -> Checkpoint:
+    """Randomly initialised G (= G_ema) and D for a preset: training from scratch."""
+    import torch
+
+    from zizi.nets.discriminator import Discriminator
+    from zizi.nets.generator import Generator
+
+    d_cfg = matching_discriminator(g_cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G, D = Generator(g_cfg), Discriminator(d_cfg)
+    g_sd = {k: v.detach().clone() for k, v in G.state_dict().items()}
+    return Checkpoint(g_config=g_cfg, d_config=d_cfg,
+                      tensors={"G": g_sd, "G_ema": {k: v.clone() for k, v in g_sd.items()},
+                               "D": D.state_dict()},
+                      provenance={"importer": "zizi train --net", "seed": seed})
+
+
+def open_dataset(path: Path | str, source: Checkpoint, cfg: TrainConfig):
+    """The training images, checked against the network: size, channels and labels."""
+    from zizi.data.dataset import ImageDataset
+
+    path = Path(path)
+    if not str(path) or not path.exists():
+        raise DatasetError(f"data not found: {path}")
+    g = source.g_config
+    ds = ImageDataset(path, use_labels=g.c_dim > 0, xflip=cfg.data.xflip,
+                      max_size=cfg.data.max_size, seed=cfg.seed)
+    if ds.resolution != g.img_resolution:
+        if ds.resolution < g.img_resolution:
+            fix = (f"make a {ds.resolution}² network with `zizi resize --resolution "
+                   f"{ds.resolution}`, or prepare the images at {g.img_resolution}² with "
+                   f"`zizi dataset prepare --resolution {g.img_resolution}`")
+        else:
+            fix = f"prepare the images at {g.img_resolution}² with `zizi dataset prepare " \
+                  f"--resolution {g.img_resolution}`"
+        raise DatasetError(f"{path} has {ds.resolution}×{ds.resolution} images but the network "
+                           f"makes {g.img_resolution}×{g.img_resolution}; {fix}")
+    if ds.num_channels != g.img_channels:
+        raise DatasetError(f"{path} has {ds.num_channels}-channel images but the network makes "
+                           f"{g.img_channels}-channel images")
+    if g.c_dim != ds.label_dim:
+        raise DatasetError(f"the network is conditional on {g.c_dim} labels but {path} has "
+                           f"{ds.label_dim or 'no'} labels (dataset.json)" if g.c_dim else
+                           f"{path} has labels but the network is unconditional")
+    return ds
+
+
+def _name_of(data: Path | str) -> str:
+    p = Path(data)
+    return (p.stem if p.is_file() else p.name) or "run"
+
+
+def _read_run_config(run: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise NotARunError(f"{run}/config.yaml cannot be read ({e})") from e
+    if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+        raise NotARunError(f"{run}/config.yaml is not a zizi run config")
+    return data
+
