@@ -1,0 +1,192 @@
+"""Inception loaders: each file format, written by the test from a random network of the
+right structure, loads into a detector that gives that network's features; files zizi
+cannot use are refused with one clear message and nothing in them runs."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zizi.metrics.inception import (
+    InceptionFileError,
+    InceptionMissingError,
+    find_inception,
+    load_inception,
+)
+from zizi.metrics.inception_net import InceptionV3
+
+
+class NvidiaLikeInception(nn.Module):
+    """The interface of NVIDIA's TorchScript detector: uint8 pixels in, resize and
+    normalise inside, `return_features=True` gives [N, 2048], else 1008 logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 2048)
+        self.output = nn.Linear(2048, 1008)
+
+    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
+                no_output_bias: bool = False) -> torch.Tensor:
+        x = img.to(torch.float32)
+        x = F.interpolate(x, size=(29, 29), mode="bilinear", align_corners=False)
+        x = (x - 128) / 128
+        feats = self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
+        if return_features:
+            return feats
+        return self.output(feats)
+
+
+def _scripted() -> torch.jit.ScriptModule:
+    torch.manual_seed(0)
+    return torch.jit.script(NvidiaLikeInception().eval())
+
+
+def _images(n: int = 3) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 16, 16), generator=torch.Generator().manual_seed(1),
+                         dtype=torch.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZIZI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZIZI_INCEPTION", raising=False)
+
+
+@pytest.mark.parametrize("name", ["inception-2015-12-05.pt", "inception-2015-12-05.pkl"])
+def test_torchscript_archive_loads_with_jit_and_gives_its_features(tmp_path, name):
+    net = _scripted()
+    path = tmp_path / name
+    torch.jit.save(net, str(path))
+    assert path.read_bytes()[:4] == b"PK\x03\x04"  # a TorchScript file is a zip archive
+    det = load_inception(path)
+    assert det.kind == "torchscript"
+    imgs = _images()
+    torch.testing.assert_close(det(imgs), net(imgs, return_features=True))
+
+
+def _persistence_pickle(state: dict) -> bytes:
+    """A torch_utils.persistence record as NVIDIA writes them, its module_src inert."""
+    from tests.helpers.nvlabs_writer import _install_fake_module, _Record
+
+    _install_fake_module()
+    meta = {"type": "class", "version": 4, "module_src": "raise SystemExit('never run')",
+            "class_name": "InceptionDetector", "state": state}
+    return pickle.dumps(_Record(meta), protocol=4)
+
+
+def test_pickle_wrapping_a_torchscript_archive_goes_through_the_allow_list_reader(tmp_path):
+    net = _scripted()
+    buf = io.BytesIO()
+    torch.jit.save(net, buf)
+    path = tmp_path / "inception-2015-12-05.pkl"
+    path.write_bytes(_persistence_pickle({"_modules": {}, "script_bytes": buf.getvalue()}))
+    det = load_inception(path)
+    imgs = _images()
+    torch.testing.assert_close(det(imgs), net(imgs, return_features=True))
+
+
+def test_pickle_holding_only_python_source_and_tensors_is_refused(tmp_path):
+    path = tmp_path / "inception-2015-12-05.pkl"
+    path.write_bytes(_persistence_pickle({"_modules": {}, "weights": [1.0, 2.0]}))
+    with pytest.raises(InceptionFileError, match="InceptionDetector.*never does"):
+        load_inception(path)
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_hostile_pickle_is_refused_before_anything_runs(tmp_path):
+    path = tmp_path / "inception-2015-12-05.pkl"
+    path.write_bytes(pickle.dumps(_Boom(), protocol=2))
+    with pytest.raises(InceptionFileError, match="not on zizi's allow-list"):
+        load_inception(path)
+
+
+def _random_state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(3)
+    net = InceptionV3()
+    state = {}
+    for k, v in net.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue  # older torch wrote none; the loader must not need them
+        if k.endswith("running_var"):
+            state[k] = torch.rand(v.shape) + 0.5
+        elif k.endswith("running_mean"):
+            state[k] = torch.randn(v.shape) * 0.1
+        else:
+            state[k] = torch.randn(v.shape) * 0.05 if k.endswith("weight") and v.ndim > 1 else v + 0.01
+    return state
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_pytorch_fid_state_dict_loads_into_inception_v3(tmp_path, legacy):
+    state = _random_state()
+    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    det = load_inception(path)
+    assert det.kind == "pytorch-fid"
+    loaded = det.net.state_dict()
+    for k, v in state.items():
+        torch.testing.assert_close(loaded[k], v, rtol=0, atol=0)
+
+
+def test_pytorch_fid_detector_gives_inception_v3_pool_features(tmp_path):
+    state = _random_state()
+    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(state, path)
+    det = load_inception(path)
+    img = _images(1)
+    feats = det(img)
+    assert feats.shape == (1, 2048) and torch.isfinite(feats).all()
+    # the same as running the network by hand on pixels / 255 (one more forward pass)
+    ref = InceptionV3()
+    ref.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        torch.testing.assert_close(feats, ref.eval()(img.float() / 255), rtol=1e-4, atol=1e-5)
+
+
+def test_state_dict_of_another_network_is_refused(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, path)
+    with pytest.raises(InceptionFileError, match="not pytorch-fid's Inception"):
+        load_inception(path)
+
+
+def test_zip_that_is_neither_is_refused(tmp_path):
+    path = tmp_path / "x.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(InceptionFileError):
+        load_inception(path)
+
+
+def test_without_a_file_the_message_says_where_to_put_it(tmp_path):
+    with pytest.raises(InceptionMissingError) as e:
+        find_inception()
+    assert str(tmp_path / "cache" / "inception") in str(e.value)
+    assert "--inception" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_found_in_the_cache_folder_and_via_the_environment(tmp_path, monkeypatch):
+    net = _scripted()
+    folder = tmp_path / "cache" / "inception"
+    folder.mkdir(parents=True)
+    torch.jit.save(net, str(folder / "inception-2015-12-05.pt"))
+    assert find_inception() == folder / "inception-2015-12-05.pt"
+    other = tmp_path / "elsewhere.pt"
+    torch.jit.save(net, str(other))
+    monkeypatch.setenv("ZIZI_INCEPTION", str(other))
+    assert find_inception() == other
+    with pytest.raises(InceptionMissingError, match="not found"):
+        find_inception(tmp_path / "nope.pt")

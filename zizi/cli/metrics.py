@@ -1,0 +1,95 @@
+"""`zizi metrics`: FID, KID, SWD of a checkpoint or run, and a run's weight shift charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zizi.cli.options import device_option
+
+
+@click.command("metrics")
+@click.argument("target", metavar="RUN_OR_CKPT", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The dataset to measure against (prepared folder, image folder or ADA zip).")
+@click.option("--metrics", "metric_names", default="fid,kid,swd,shift", show_default=True,
+              help="Comma-separated: fid, kid, swd, shift (shift needs a run folder).")
+@click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Inception file: inception-2015-12-05.pt/.pkl or pytorch-fid's "
+                   "pt_inception-2015-12-05-*.pth [default: $ZIZI_INCEPTION, then the zizi cache].")
+@click.option("--num", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Generated images per measurement (the shift's sample distance uses at most 256 "
+                   "per frame).")
+@click.option("--frames", "max_frames", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Frames of a run to generate samples from for the sample-distance chart.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for latents and SWD.")
+@device_option
+def metrics(target: Path, data: Path, metric_names: str, inception: Path | None, num: int,
+            max_frames: int, seed: int, device: str) -> None:
+    """Measure RUN_OR_CKPT (a zizi checkpoint or a training run folder) against --data.
+
+    For a run: the newest frame's FID/KID/SWD, and with `shift` the weight shift and
+    sample-distance charts in RUN/charts/ and JSON lines in RUN/metrics.jsonl.
+    FID/KID need the Inception file; without it they are skipped with a note and the
+    rest still runs.
+    """
+    from zizi.errors import ConfigError
+    from zizi.metrics.measure import parse_metrics
+
+    try:
+        names = parse_metrics(metric_names)
+    except ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--metrics") from None
+    is_run = target.is_dir()
+    if "shift" in names and not is_run:
+        if names == ["shift"]:
+            raise click.BadParameter(f"{target} is a checkpoint; shift needs a training run folder",
+                                     param_hint="--metrics")
+        names = [n for n in names if n != "shift"]
+
+    from tqdm import tqdm
+
+    from zizi.data.dataset import ImageDataset
+    from zizi.metrics.measure import measure_checkpoint, measure_run
+    from zizi.runtime import select_device
+
+    dev = select_device(device)
+    dataset = ImageDataset(data)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, leave=False, disable=None)
+        bar.update(done - bar.n)
+
+    try:
+        if is_run:
+            res = measure_run(target, dataset, names, num=num, inception=inception, device=dev,
+                              seed=seed, max_frames=max_frames, progress=progress)
+        else:
+            res = measure_checkpoint(target, dataset, names, num=num, inception=inception,
+                                     device=dev, seed=seed, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    reasons = set((res.get("skipped") or {}).values())
+    for why in reasons:
+        click.echo(f"note: {why}", err=True)
+    if is_run:
+        click.echo(f"{target} at kimg {res['kimg']:g} ({res['frame']})")
+    for key in ("fid", "kid", "swd"):
+        if key in res:
+            click.echo(f"  {key}: {res[key]:.4f}")
+    levels = sorted((k for k in res if k.startswith("swd") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    if levels:
+        click.echo("  swd per level (×10³): " + ", ".join(f"{k[3:]}: {res[k]:.2f}" for k in levels))
+    if "weight_shift" in res:
+        click.echo(f"  weight shift of G_ema from the base: {res['weight_shift']:.4f}")
+        click.echo(f"  SWD to the data {res['swd_to_data']:.2f}, to base-model samples "
+                   f"{res['swd_to_base']:.2f}")
+    for chart in res.get("charts", []):
+        click.echo(f"  chart: {chart}")
+    if "stats_file" in res:
+        click.echo(f"  records appended to {res['stats_file']}")
