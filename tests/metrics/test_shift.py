@@ -22,7 +22,6 @@ def test_weight_shift_values_are_the_relative_norms(tiny_run):
     run, base, delta = tiny_run
     g = base.tensors["G_ema"]
     w = g["mapping.fc0.weight"].double()
-    rgb = g["synthesis.b16.torgb.weight"].double()
     records = weight_shift(run)
     assert [r["kimg"] for r in records] == [0, 4, 8]
     for k, r in enumerate(records):
@@ -102,13 +101,14 @@ def test_compute_with_a_detector_uses_the_real_stats_cache(tiny_data, tmp_path):
 
     calls = []
 
-    def feats(images):  # a cheap stand-in detector: 2048 fixed random projections of pixels
+    def feats(images):  # a cheap stand-in detector: 16 fixed random projections of pixels
         calls.append(images.shape[0])
         g = torch.Generator().manual_seed(0)
-        proj = torch.randn(images[0].numel(), 2048, generator=g) / 100
+        proj = torch.randn(images[0].numel(), 16, generator=g) / 100
         return images.reshape(images.shape[0], -1).float() / 255 @ proj
 
-    det = Detector(feats, "test", "test-0", torch.device("cpu"))
+    # 16 features, not 2048: a 2048² matrix square root takes minutes on a busy CPU
+    det = Detector(feats, "test", "test-0", torch.device("cpu"), features=16)
     G = build_generator(tiny_checkpoint(16), "G_ema")
     ds = ImageDataset(tiny_data)
     first = compute(["fid", "kid"], G, ds, num=6, inception=det, cache_dir=tmp_path / "c")

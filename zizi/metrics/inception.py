@@ -94,16 +94,17 @@ class Detector:
     tag: str  # identifies the weights, for cache keys: kind + file hash prefix
     device: Any
     net: Any = None  # the loaded module (TorchScript or InceptionV3)
+    features: int = FEATURES  # feature size the detector must return (pool3: 2048)
 
     def __call__(self, images):
         import torch
 
         with torch.no_grad():
             feats = self.fn(images.to(self.device))
-        if feats.ndim != 2 or feats.shape[1] != FEATURES:
+        if feats.ndim != 2 or feats.shape[1] != self.features:
             raise InceptionFileError(
                 f"the Inception network returned features of shape {tuple(feats.shape)}, "
-                f"not [N, {FEATURES}]; is this the FID Inception file?")
+                f"not [N, {self.features}]; is this the FID Inception file?")
         return feats.to(torch.float32).cpu()
 
 

@@ -157,7 +157,7 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
 def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
                  samples: list[dict[str, Any]] | None) -> list[Path]:
     """charts/weight-shift.png and charts/sample-distance.png (those with data)."""
-    from zizi.metrics.charts import line_chart
+    from zizi.metrics.charts import line_chart, line_panels
 
     charts = Path(run) / "charts"
     written = []
@@ -171,16 +171,17 @@ def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
             note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB)"))
     if samples:
         kimg = [r["kimg"] for r in samples]
-        series = {"SWD to the new data": (kimg, [r["swd_to_data"] for r in samples]),
-                  "SWD to base-model samples": (kimg, [r["swd_to_base"] for r in samples])}
+        panels = [("SWD (offline, no network needed)", "SWD ×10³", {
+            "to the new data": (kimg, [r["swd_to_data"] for r in samples]),
+            "to base-model samples": (kimg, [r["swd_to_base"] for r in samples])})]
         if "fid_to_data" in samples[0]:
-            series["FID to the new data"] = (kimg, [r["fid_to_data"] for r in samples])
-            series["FID to base-model samples"] = (kimg, [r["fid_to_base"] for r in samples])
-        written.append(line_chart(
-            charts / "sample-distance.png", series, "How far the generated images moved",
-            "kimg (thousands of images seen)", "distance (SWD ×10³, FID)",
-            note=f"{samples[0]['num']} images per point, same seeds at every kimg; "
-                 "the first point is the base model"))
+            panels.append(("FID (Inception features)", "FID", {
+                "to the new data": (kimg, [r["fid_to_data"] for r in samples]),
+                "to base-model samples": (kimg, [r["fid_to_base"] for r in samples])}))
+        written.append(line_panels(
+            charts / "sample-distance.png", panels, "kimg (thousands of images seen)",
+            note=f"How far the generated images moved: {samples[0]['num']} images per point, the "
+                 "same seeds at every kimg; the first point is the base model"))
     return written
 
 
