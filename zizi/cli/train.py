@@ -34,12 +34,19 @@ from zizi.cli.options import device_option
 @click.option("--snap-kimg", type=float, default=None, help="Full snapshot every this many kimg.")
 @click.option("--frame-kimg", type=float, default=None, help="G_ema frame every this many kimg.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed.")
+@click.option("--augment", type=click.Choice(["ada", "fixed", "off"]), default=None,
+              help="Augment what D sees: ada (p adapts, the fine-tune guard), fixed (augment.p), off.")
+@click.option("--freeze-d", type=click.IntRange(min=0), default=None, metavar="N",
+              help="FreezeD: keep D's N layers nearest the image as they are (freeze.d_layers).")
+@click.option("--freeze-mapping/--no-freeze-mapping", default=None,
+              help="Keep G's mapping network (the W space) as it is (freeze.mapping).")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to start on this machine (one per GPU); under torchrun, leave at 1.")
 @device_option
 def train(data: Path | None, resume: str | None, net: Path | None, out: Path | None,
           config_files: tuple[Path, ...], assignments: tuple[str, ...], kimg: float | None,
           batch: int | None, snap_kimg: float | None, frame_kimg: float | None, seed: int | None,
+          augment: str | None, freeze_d: int | None, freeze_mapping: bool | None,
           gpus: int, device: str) -> None:
     """Train (fine-tune) a StyleGAN2 network on an image folder.
 
@@ -70,6 +77,11 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
         raise click.UsageError("--out is required")
     flags = {"kimg": kimg, "batch": batch, "snap_kimg": snap_kimg, "frame_kimg": frame_kimg,
              "seed": seed}
+    if augment is not None:
+        flags["augment"] = {"mode": augment}
+    freeze = {k: v for k, v in (("d_layers", freeze_d), ("mapping", freeze_mapping)) if v is not None}
+    if freeze:
+        flags["freeze"] = freeze
     job = TrainJob(out=out, data=data, resume=resume, net=net, config_files=list(config_files),
                    assignments=list(assignments),
                    flags={k: v for k, v in flags.items() if v is not None})

@@ -30,6 +30,10 @@ def detect_format(path: str | Path) -> str:
         head = f.read(_SNIFF_BYTES)
     if not head:
         raise CheckpointError(f"{path} is empty")
+    # safetensors first: its first 8 bytes are the JSON header's length, which can start
+    # with 0x80 or "PK" (a header of 0x..80 or 0x4b50 bytes) and so look like a pickle or zip.
+    if head[8:10] == b'{"' and 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size:
+        return "zizi"
     if head[:2] == b"PK":
         return "torch"
     if head[:1] == b"\x80":  # pickle protocol >= 2

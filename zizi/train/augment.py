@@ -357,8 +357,11 @@ class AdaController:
         adjust_kimg: float = 500.0,
         interval: int = 4,
     ) -> None:
-        if adjust_kimg <= 0 or interval < 1:
-            raise ValueError("adjust_kimg must be > 0 and interval >= 1")
+        if not adjust_kimg > 0 or interval < 1:
+            raise ValueError(f"adjust_kimg must be > 0 and interval >= 1, got {adjust_kimg} and {interval}")
+        if target is not None and not -1 <= target <= 1:
+            raise ValueError(f"target is a value of E[sign(D(real))], between -1 and 1 "
+                             f"(the paper uses 0.6), got {target}")
         self.pipe = pipe
         self.target = target
         self.adjust_kimg = float(adjust_kimg)

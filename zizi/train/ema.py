@@ -8,6 +8,8 @@ half-life is capped at `rampup × images seen`, so a fresh run isn't stuck at it
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
@@ -21,9 +23,16 @@ def ema_beta(batch: int, ema_kimg: float, rampup: float | None, nimg: int) -> fl
 
 
 @torch.no_grad()
-def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
-    """p_ema ← p + β·(p_ema − p) for parameters; buffers (w_avg, noise maps) are copied."""
-    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+def update_ema(G_ema: nn.Module, G: nn.Module, beta: float, frozen: Collection[str] = ()) -> None:
+    """p_ema ← p + β·(p_ema − p) for parameters; buffers (w_avg, noise maps) are copied.
+
+    Parameters named in `frozen` (frozen in G) are left as they are in G_ema: the network
+    people render keeps the base's frozen layers bit for bit (a transfer checkpoint's G_ema
+    differs from its G, so averaging would pull them towards G's).
+    """
+    for (name, p_ema), p in zip(G_ema.named_parameters(), G.parameters()):
+        if name in frozen:
+            continue
         p_ema.copy_(p.detach().lerp(p_ema, beta))
     for b_ema, b in zip(G_ema.buffers(), G.buffers()):
         b_ema.copy_(b)

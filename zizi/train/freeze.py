@@ -10,7 +10,8 @@
 
 A frozen parameter gets `requires_grad = False`. The trainer builds its optimisers over
 the parameters that require grad only, so frozen ones get no gradient, no Adam state, and
-stay bit-identical (buffers such as `w_avg` are not parameters and keep updating).
+stay bit-identical; G_ema's moving average skips them too, so the frames people render keep
+the base G_ema's values (buffers such as `w_avg` are not parameters and keep updating).
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def train_step(t: Trainer, reals: torch.Tensor, labels: torch.Tensor | None) -> 
     for p in t.g_params + t.d_params:
         p.requires_grad_(True)
     beta = ema_beta(t.cfg.batch, t.cfg.ema.kimg, t.cfg.ema.rampup, t.nimg)
-    update_ema(t.G_ema, t.G, beta)
+    update_ema(t.G_ema, t.G, beta, t.frozen_g)
     t.nimg += t.cfg.batch
     t.data_pos += t.cfg.batch
     t.step += 1

@@ -60,6 +60,7 @@ class Trainer:
                                      ).to(device)
         self.D = build_discriminator(base, trainable=True).to(device)
         self.frozen = self._freeze()
+        self.frozen_g = {n.removeprefix("G.") for n in self.frozen if n.startswith("G.")}
         self.g_params = [p for _, p in trainable(self.G)]
         self.d_params = [p for _, p in trainable(self.D)]
         o, lc = cfg.optim, cfg.loss
