@@ -44,3 +44,18 @@ def test_unknown_keys_suggest(tmp_path):
 def test_nested_dataclasses_resolved_from_type_hints():
     cfg = from_dict(TrainConfig, {"ema": {"rampup": 0.05}, "augment": {"mode": "ada"}})
     assert cfg.ema.rampup == 0.05 and cfg.augment.mode == "ada" and cfg.augment.target == 0.6
+
+
+def test_every_shipped_preset_resolves():
+    """Each configs/train preset is valid TrainConfig data (a typo there is caught here)."""
+    from pathlib import Path
+
+    from zizi.train.config import resolve_config
+
+    presets = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml"))
+    assert {p.stem for p in presets} >= {"tiny", "ffhq256", "ffhq512", "ffhq1024", "workshop256"}
+    for p in presets:
+        cfg = resolve_config(config_files=[p])
+        assert cfg.kimg > 0 and cfg.batch >= 1, p.name
+    workshop = resolve_config(config_files=[Path(presets[0]).parent / "workshop256.yaml"])
+    assert workshop.augment.mode == "ada" and workshop.batch_gpu == 8
