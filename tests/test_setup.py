@@ -33,7 +33,10 @@ def _fake_python(tmp_path: Path, name: str, in_venv: bool, torch: str | None) ->
     if in_venv:
         (site / "sitecustomize.py").write_text("import sys\nsys.prefix = '/somewhere/venv'\n")
     exe = tmp_path / name
-    exe.write_text(f"#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} \"$@\"\n")
+    # The base interpreter, not this venv's: run under .venv/bin/python (as CI does), a
+    # wrapper around sys.executable would itself report being inside a venv.
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    exe.write_text(f"#!/bin/sh\nPYTHONPATH={site} exec {base} \"$@\"\n")
     exe.chmod(0o755)
     return str(exe)
 
