@@ -11,8 +11,8 @@ import torch
 from tests.train.conftest import TINY_SETTINGS, tiny_nets
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from zizi.io.runs import list_frames
 from zizi.train.loop import train
-from zizi.train.run import list_frames
 from zizi.train.setup import TrainJob, prepare
 
 CPU = torch.device("cpu")
