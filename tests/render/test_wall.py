@@ -56,9 +56,21 @@ def test_preview_wall_plays_every_channel_in_sync(tmp_path):
     times = [float(re.search(r'data-time="([\d.]+)"', t).group(1)) for t in tags]
     # playing: every clock has moved (how far depends on the machine's load), all together
     assert min(times) > 0 and max(times) - min(times) < 0.1, times
-    shot = tmp_path / "wall.png"
-    browse(page, tmp_path / "profile2", f"--screenshot={shot}", budget_ms=2000)
-    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    # The DOM clocks above prove sync exactly; the screenshot shows the pictures. Headless
+    # Chromium's compositor can paint one tile a frame late under load (seen once in CI:
+    # levels 121, 120, 43), so a screenshot whose tiles disagree is taken again, up to 3 times.
+    for attempt in range(3):
+        shot = tmp_path / f"wall{attempt}.png"
+        browse(page, tmp_path / f"profile-shot{attempt}", f"--screenshot={shot}", budget_ms=2000)
+        levels = _tile_levels(np.asarray(Image.open(shot).convert("RGB")).astype(float))
+        if max(levels) - min(levels) < 25:
+            break
+    assert min(levels) > 30, levels  # a decoded frame (frame 0 is level 40), not an empty box
+    assert max(levels) - min(levels) < 25, levels  # and the channels agree in time
+
+
+def _tile_levels(img: np.ndarray) -> list[float]:
+    """Each tile's own-colour level; asserts each tile shows its own channel."""
     # the three tiles sit side by side in the top row (4 px padding and gaps)
     width = (img.shape[1] - 8 - 2 * 4) / 3
     levels = []
@@ -67,6 +79,5 @@ def test_preview_wall_plays_every_channel_in_sync(tmp_path):
         tile = img[int(4 + width * 0.25):int(4 + width * 0.75), x0:int(x0 + width * 0.5)]
         mean = tile.reshape(-1, 3).mean(0)
         assert mean.argmax() == k, (k, mean)  # each tile shows its own channel
-        levels.append(mean[k])
-    assert min(levels) > 30, levels  # a decoded frame (frame 0 is level 40), not an empty box
-    assert max(levels) - min(levels) < 25, levels  # and the channels agree in time
+        levels.append(float(mean[k]))
+    return levels
