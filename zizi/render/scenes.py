@@ -179,12 +179,8 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
     command = {"command": "render shift", "sources": [str(x) for x in sources]}
-    outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
-                       ckpts, dataset_sha, command)
-    job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, G.img_resolution),
-            plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
-            force=force, progress=progress)
-    return _finish(outputs, s, out)
+    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
+                   resume=resume, force=force, progress=progress)
 
 
 def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
@@ -238,9 +234,18 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)]}
+    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
+                   resume=resume, force=force, progress=progress)
+
+
+def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
+            n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
+            resume: bool, force: bool, progress: Callable[[int, int], None] | None) -> list[Path]:
+    """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
+    of every scene."""
     outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
                        ckpts, dataset_sha, command)
-    job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, G.img_resolution),
+    job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
             plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
             force=force, progress=progress)
     return _finish(outputs, s, out)
