@@ -24,11 +24,15 @@ def train_rank(rank: int, world: int, port: int, ckpt: str, data: str, out: str,
                        flags={"kimg": kimg})
         p = prepare(job, cpu, dist)
         train(p.trainer, p.dataset, p.run)
-        t = p.trainer
-        state = {f"G.{k}": v for k, v in t.G.state_dict().items()}
-        state.update({f"D.{k}": v for k, v in t.D.state_dict().items()})
-        state.update({f"G_ema.{k}": v for k, v in t.G_ema.state_dict().items()})
-        state["pl_mean"] = t.pl_mean
-        torch.save(state, Path(out) / f"rank{rank}.pt")
+        torch.save(trainer_state(p.trainer), Path(out) / f"rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
+
+
+def trainer_state(t) -> dict:
+    """G, D and G_ema tensors plus the path-length mean of a trainer, under one flat name space."""
+    state = {f"G.{k}": v for k, v in t.G.state_dict().items()}
+    state.update({f"D.{k}": v for k, v in t.D.state_dict().items()})
+    state.update({f"G_ema.{k}": v for k, v in t.G_ema.state_dict().items()})
+    state["pl_mean"] = t.pl_mean
+    return state

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.helpers.ddp_worker import train_rank
+from tests.helpers.ddp_worker import train_rank, trainer_state
 from tests.train.conftest import TINY_SETTINGS
 from zizi.train.loop import train
 from zizi.train.setup import TrainJob, prepare
@@ -34,11 +34,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path, tiny_data, tiny_ckpt):
     p = prepare(TrainJob(out=tmp_path / "single", data=tiny_data, resume=str(tiny_ckpt),
                          assignments=sets, flags={"kimg": kimg}), torch.device("cpu"))
     train(p.trainer, p.dataset, p.run)
-    t = p.trainer
-    single = {f"G.{k}": v for k, v in t.G.state_dict().items()}
-    single.update({f"D.{k}": v for k, v in t.D.state_dict().items()})
-    single.update({f"G_ema.{k}": v for k, v in t.G_ema.state_dict().items()})
-    single["pl_mean"] = t.pl_mean
+    single = trainer_state(p.trainer)
     for k in r0:
         assert torch.allclose(r0[k], single[k], rtol=0, atol=1e-6), f"DDP and one process differ in {k}"
     exact = sum(torch.equal(r0[k], single[k]) for k in r0)
