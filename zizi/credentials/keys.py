@@ -218,7 +218,8 @@ def load(folder: str | os.PathLike) -> Credentials:
 
     Checked here, so a person learns before a long render, in one line, what a validator
     would refuse: a self-signed leaf, no digitalSignature usage, no C2PA extended usage,
-    no Organization, an expired certificate, or a key that does not match it.
+    no Organization, no Authority Key Identifier, an expired certificate, or a key that
+    does not match it.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -280,6 +281,11 @@ def load(folder: str | os.PathLike) -> Credentials:
     if not ekus & C2PA_EKUS:
         raise CredentialsError(f"{cert_path} has none of the extended key usages C2PA accepts "
                                "(emailProtection, documentSigning, or C2PA claim signing)")
+    try:
+        leaf.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    except x509.ExtensionNotFound:
+        raise CredentialsError(f"{cert_path} has no Authority Key Identifier, which C2PA requires "
+                               "of a signing certificate (c2pa calls it invalid)") from None
     now = datetime.datetime.now(datetime.timezone.utc)
     if leaf.not_valid_after_utc < now:
         raise CredentialsError(f"{cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "

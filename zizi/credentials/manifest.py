@@ -5,7 +5,8 @@ The manifest says what the sidecar record says, in the standard others read: a
 as the claim generator, each checkpoint (and the training dataset's manifest, when the
 run records it) as an ingredient identified by its sha256, `cawg.training-mining` set to
 notAllowed (the people in the data did not consent to further training), and the whole
-zizi record as a `zizi.provenance` assertion, so the seeds and settings are signed too.
+zizi record (as JSON text) in a `zizi.provenance` assertion, so seeds and settings are
+signed too.
 
 Signing rewrites a finished temporary file into a signed one beside it and moves that
 over the temporary file, so `zizi.files` commits only a signed file under the final name.
@@ -14,6 +15,7 @@ over the temporary file, so `zizi.files` commits only a signed file under the fi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +74,8 @@ def manifest(record: dict[str, Any], title: str) -> dict[str, Any]:
             {"label": "c2pa.actions.v2", "data": {"actions": [action]}},
             {"label": "cawg.training-mining",
              "data": {"entries": {use: {"use": "notAllowed"} for use in TRAINING_MINING_USES}}},
-            {"label": RECORD_LABEL, "data": record},
+            # as JSON text: c2pa's CBOR conversion would turn a list of small ints into bytes
+            {"label": RECORD_LABEL, "data": {"json": json.dumps(record, sort_keys=True)}},
         ],
         "ingredients": ingredients,
     }

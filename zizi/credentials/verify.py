@@ -9,6 +9,7 @@ a file signed with a local root is "trusted here", which nobody else's validator
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,10 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
         elif label == "cawg.training-mining":
             out.training_mining = {k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()}
         elif label == RECORD_LABEL:
-            out.record = data
+            try:
+                out.record = json.loads(data.get("json", ""))
+            except (TypeError, ValueError):
+                out.record = None
     if out.ai_generated is None and out.source_type is None:
         out.ai_generated = False
     for ing in active.get("ingredients", []):
