@@ -79,6 +79,24 @@ def test_render_signs_the_video_with_what_the_issue_asks(signed_mp4, world):
     assert check(signed_mp4).record == sidecar
 
 
+def _frames(path: Path) -> list[np.ndarray]:
+    import imageio
+
+    r = imageio.get_reader(str(path))
+    frames = [np.asarray(f) for f in r]
+    r.close()
+    return frames
+
+
+def test_signing_keeps_the_video_playable(signed_mp4, world, key_dir, tmp_path):
+    assert len(_frames(signed_mp4)) == 12
+    mov = tmp_path / "zizi.mov"  # ProRes in QuickTime: signed the same way
+    r = run("render", "shift", world["run"], "--out", mov, "--frames", 4, "--device", "cpu",
+            "--credentials", key_dir)
+    assert r.exit_code == 0, r.output
+    assert read(mov)[0] == "Valid" and len(_frames(mov)) == 4
+
+
 def test_verify_says_ai_generated_signer_and_trust(signed_mp4, key_dir):
     r = run("credentials", "verify", signed_mp4)
     assert r.exit_code == 0, r.output
@@ -110,6 +128,10 @@ def test_an_unsigned_file_has_no_credentials(tmp_path):
     assert r.exit_code == 1 and "no Content Credentials" in r.output
     r = run("credentials", "verify", tmp_path / "missing.png")
     assert r.exit_code == 1 and "not found" in r.output and "Traceback" not in r.output
+    (tmp_path / "notes.txt").write_text("not a picture")
+    r = run("credentials", "verify", tmp_path / "notes.txt")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
 
 
 def _counting(monkeypatch) -> list[str]:

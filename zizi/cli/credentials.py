@@ -74,6 +74,9 @@ def describe(c) -> list[str]:
     if c.tampered:
         lines.append("  TAMPERED: the file was changed after it was signed; its credentials no "
                      "longer describe it")
+    if any(code == "manifest.unreadable" for code, _ in c.failures):
+        return [*lines, "  signature: INVALID: the manifest cannot be read (the file is damaged)",
+                *(f"    {why}" for _, why in c.failures)]
     if c.ai_generated:
         lines.append(f"  AI-generated: yes ({c.source_type})")
     else:
