@@ -12,6 +12,7 @@ size a real render has. Keys are made in a temporary folder. Usage:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -49,6 +50,13 @@ def main() -> None:
     ap.add_argument("--video-res", type=int, default=1024)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="zizi-bench-c2pa-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the long video is hundreds of MB
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
     creds = keys.init(tmp / "keys", "Benchmark")
     rng = np.random.default_rng(0)
     print("what | file MB | write unsigned s | write signed s | sign cost s | verify s")
@@ -56,9 +64,9 @@ def main() -> None:
         img = rng.integers(0, 256, (res, res, 3), dtype=np.uint8)
         plain, signed = tmp / f"plain{res}.png", tmp / f"signed{res}.png"
         seal = manifest.sealer(RECORD, creds)
-        a = timed(lambda: write_png(plain, img), args.repeat)
-        b = timed(lambda: write_png(signed, img, seal=seal), args.repeat)
-        v = timed(lambda: check(signed), args.repeat)
+        a = timed(lambda p=plain, i=img: write_png(p, i), args.repeat)
+        b = timed(lambda p=signed, i=img, s=seal: write_png(p, i, seal=s), args.repeat)
+        v = timed(lambda p=signed: check(p), args.repeat)
         print(f"PNG {res}² | {signed.stat().st_size / 1e6:.2f} | {a:.3f} | {b:.3f} | {b - a:.3f} | {v:.3f}")
     video = tmp / "long.mp4"
     r = args.video_res

@@ -242,3 +242,26 @@ def test_mirror_signs_the_still_and_the_video(key_dir, tmp_path):
         assert {i["instance_id"] for i in active["ingredients"]} >= {
             f"sha256:{sha256(base)}", f"sha256:{sha256(shifted)}"}
     assert sorted(p.name for p in out.iterdir()) == ["mirror.mp4", "mirror.mp4.json", "mirror.png"]
+
+
+def test_the_demo_still_is_signed_with_its_videos_record(signed_mp4, key_dir, tmp_path):
+    from zizi.demo.pipeline import _video_frame
+
+    still = _video_frame(signed_mp4, tmp_path / "still.png", keys.load(key_dir))
+    state, active, _ = read(still)
+    assert state == "Valid" and active["title"] == "still.png"
+    from zizi.credentials.verify import check
+
+    record = check(still).record
+    assert record["kind"] == "image" and record["config"]["still_of"] == signed_mp4.name
+    assert record["checkpoints"] == json.loads(Path(str(signed_mp4) + ".json").read_text())["checkpoints"]
+
+
+@pytest.mark.slow
+def test_demo_with_credentials_signs_its_video_samples_and_still(key_dir, tmp_path):
+    out = tmp_path / "demo"
+    r = run("demo", "--quick", "--out", out, "--device", "cpu", "--credentials", key_dir)
+    assert r.exit_code == 0, r.output
+    assert UNSIGNED_HINT not in r.output
+    for f in ("weight-shift.mp4", "samples/4-video-frame.png", "samples/3-finetuned/grid.png"):
+        assert read(out / f)[0] == "Valid", f
