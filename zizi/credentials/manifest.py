@@ -17,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from zizi.credentials.keys import Credentials, CredentialsError
-from zizi.files import temp_beside
+from zizi.files import Seal, temp_beside
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # the CAWG training-and-data-mining assertion: every use the people in the data never agreed to
@@ -117,9 +116,6 @@ def sign_in_place(tmp: str | os.PathLike, final: str | os.PathLike, record: dict
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(signed)
-
-
-Seal = Callable[[Path, Path], None]
 
 
 def sealer(record: dict[str, Any], creds: Credentials | None) -> Seal | None:
