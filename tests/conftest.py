@@ -28,3 +28,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             counts["no CUDA device"] = counts.get("no CUDA device", 0) + 1
     for what, n in counts.items():
         terminalreporter.write_line(f"{n} tests skipped: {what}", yellow=True, bold=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_signing_keys(tmp_path_factory, monkeypatch) -> None:
+    """Every test sees an empty zizi config folder: keys made by `zizi credentials init` on
+    this machine never sign a test's outputs (a test that signs makes its own)."""
+    monkeypatch.setenv("ZIZI_CONFIG", str(tmp_path_factory.mktemp("zizi-config")))

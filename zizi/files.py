@@ -24,7 +24,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -61,16 +61,23 @@ def temp_beside(path: Path, error: type[ZiziError] = ZiziError) -> tuple[int, st
     return fd, str(tmp)
 
 
+# seal(temporary file, final path): rewrites a finished temporary file in place before it
+# is renamed (zizi.credentials signs it), so the final name only ever holds a sealed file
+Seal = Callable[[Path, Path], None]
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
                  error: type[ZiziError] = ZiziError, encoding: str | None = None,
-                 overwrite: bool = True) -> Iterator[IO]:
+                 overwrite: bool = True, seal: Seal | None = None) -> Iterator[IO]:
     """`with atomic_write(p) as f: f.write(...)`: all of the file under `p`, or nothing.
 
     On any failure (an exception in the block, a full disk, Ctrl-C) the temporary file
     is removed and the target is left as it was; an OSError becomes `error` with a
     message that says nothing was written. With `overwrite=False` a file that appeared
-    under `p` meanwhile (another run) is never replaced: `error` says so.
+    under `p` meanwhile (another run) is never replaced: `error` says so. `seal`, when
+    given, runs on the complete temporary file before the rename (a failure there also
+    leaves nothing under `p`).
     """
     path = Path(path)
     fd, tmp = temp_beside(path, error)
@@ -79,6 +86,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if seal is not None:
+            seal(Path(tmp), path)
         commit_temp(tmp, path, overwrite=overwrite, error=error)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
@@ -137,8 +146,9 @@ def write_json(path: str | os.PathLike, data: Any, *, error: type[ZiziError] = Z
 
 
 def write_png(path: str | os.PathLike, array: Any, *, text: dict[str, str] | None = None,
-              error: type[ZiziError] = ZiziError) -> Path:
-    """Write an [H, W, C] (or [H, W]) uint8 array as PNG atomically, with optional text chunks."""
+              error: type[ZiziError] = ZiziError, seal: Seal | None = None) -> Path:
+    """Write an [H, W, C] (or [H, W]) uint8 array as PNG atomically, with optional text
+    chunks, sealed (signed) by `seal` before it gets its name."""
     from PIL import Image, PngImagePlugin
 
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -150,7 +160,7 @@ def write_png(path: str | os.PathLike, array: Any, *, text: dict[str, str] | Non
         info = PngImagePlugin.PngInfo()
         for k, v in text.items():
             info.add_itxt(k, v)
-    with atomic_write(path, "wb", error=error) as f:
+    with atomic_write(path, "wb", error=error, seal=seal) as f:
         img.save(f, format="PNG", pnginfo=info)
     return Path(path)
 

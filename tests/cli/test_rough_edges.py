@@ -43,7 +43,10 @@ def test_generate_in_a_log_has_no_progress_bar_and_plural_messages(tmp_path: Pat
     r = run("generate", ck, "--seeds", "0-2", "--out", tmp_path / "o", "--which", "g_ema",
             "--device", "cpu")
     assert r.exit_code == 0, r.output
-    assert r.output == f"Wrote 3 images to {tmp_path / 'o'}\n"  # no bar in a redirected log
+    assert r.stdout == f"Wrote 3 images to {tmp_path / 'o'}\n"  # no bar in a redirected log
+    from zizi.cli.options import UNSIGNED_HINT
+
+    assert r.stderr == UNSIGNED_HINT + "\n"  # no keys in the test's config folder: one line
     r = run("generate", ck, "--seeds", "5", "--out", tmp_path / "o", "--device", "cpu")
     assert r.output.startswith("Wrote 1 image to")
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
     "train": ("train", "train", "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work."),
     "metrics": ("metrics", "metrics", "FID, KID, SWD of a checkpoint or run, and a run's weight-shift charts."),
+    "credentials": ("credentials", "credentials", "Content Credentials (C2PA): signing keys; verify a file."),
 }
 
 

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import (
+    UNSIGNED_HINT,
+    credentials_option,
+    device_option,
+    signing_credentials,
+)
 
 
 @click.command("demo")
@@ -20,8 +25,10 @@ from zizi.cli.options import device_option
               help="Train the base model here instead of using the shipped one (≈ 30 min on a "
                    "2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
 @click.option("--verbose", is_flag=True, help="Show the output of each zizi command the demo runs.")
+@credentials_option
 @device_option
-def demo(out: Path, quick: bool, train_base: bool, verbose: bool, device: str) -> None:
+def demo(out: Path, quick: bool, train_base: bool, verbose: bool, credentials: Path | None,
+         device: str) -> None:
     """Draw two portrait sets, fine-tune a face model from one to the other, film the shift.
 
     \b
@@ -42,6 +49,7 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, device: str) -
     from zizi.runtime import select_device
 
     dev = select_device(device)
+    creds = signing_credentials(credentials)
     plan = plan_for(quick, dev.type)
     if train_base and not plan.train_base:
         # the recipe of the shipped base checkpoint (quick: the same stages, tiny lengths)
@@ -51,6 +59,8 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, device: str) -
         # Each stage is a real zizi command, run in this process. Its own output is kept
         # quiet unless --verbose (the demo prints one line per stage instead); on an error
         # its captured output is shown with the one-line error.
+        if credentials is not None and args[0] in ("generate", "render"):
+            args = [*args, "--credentials", str(credentials)]  # the stages sign like the demo
         buf = io.StringIO()
         sink = contextlib.nullcontext() if verbose else _redirect(buf)
         try:
@@ -61,9 +71,12 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, device: str) -
                 click.echo(buf.getvalue().rstrip(), err=True)
             raise click.ClickException(f"`zizi {' '.join(args[:2])}` failed: {e.format_message()}") from e
 
-    report = run_demo(out, plan, runner, device=device, note=lambda text: click.echo(text, err=True))
+    report = run_demo(out, plan, runner, device=device, note=lambda text: click.echo(text, err=True),
+                      credentials=creds)
     for line in report.lines():
         click.echo(line)
+    if creds is None:
+        click.echo(UNSIGNED_HINT, err=True)
 
 
 @contextlib.contextmanager

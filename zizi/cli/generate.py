@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, progress_bar, which_option
+from zizi.cli.options import (
+    UNSIGNED_HINT,
+    credentials_option,
+    device_option,
+    progress_bar,
+    signing_credentials,
+    which_option,
+)
 
 # |psi| beyond a few already draws noise; far beyond, w overflows float32 on the way to
 # the network, so larger values are refused rather than turned into NaN images.
@@ -33,10 +40,11 @@ MAX_PSI = 100.0
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
+@credentials_option
 @device_option
 def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
              class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
-             device: str) -> None:
+             credentials: Path | None, device: str) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
@@ -53,12 +61,14 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                                  f"{MAX_PSI:g} (0.5-1 is usual)", param_hint="--trunc")
 
 
+    from zizi.credentials.manifest import sealer
     from zizi.files import write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.render.batches import images_for_seeds
     from zizi.render.images import ThumbnailGrid
     from zizi.runtime import select_device
 
+    creds = signing_credentials(credentials)
     ckpt = load_checkpoint(checkpoint, nets=[which])
     G = build_generator(ckpt, which)
     if G.c_dim > 0 and class_idx is None:
@@ -87,6 +97,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     doc = provenance.record("image", [provenance.checkpoint_entry(checkpoint, ckpt.extra)], config,
                             provenance.dataset_manifest_sha256(None, [ckpt.extra]))
     text = provenance.png_text(doc)
+    seal = sealer(doc, creds)
     thumbs = None
     with progress_bar(total=len(seed_list), desc="generate", unit="img", leave=False) as bar:
         for chunk, arr in images_for_seeds(G, seed_list, batch=batch, class_idx=class_idx,
@@ -94,11 +105,13 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                                            noise_mode=noise_mode,
                                            progress=lambda done, total: bar.update(done - bar.n)):
             for seed, a in zip(chunk, arr):
-                write_png(out / f"seed{seed:04d}.png", a, text=text)
+                write_png(out / f"seed{seed:04d}.png", a, text=text, seal=seal)
             if grid:
                 if thumbs is None:
                     thumbs = ThumbnailGrid(len(seed_list), *arr.shape[1:])
                 thumbs.add(arr)
     if thumbs is not None:
-        write_png(out / "grid.png", thumbs.grid, text=text)
+        write_png(out / "grid.png", thumbs.grid, text=text, seal=seal)
     click.echo(f"Wrote {plural(len(seed_list), 'image')} to {out}" + (" and grid.png" if grid else ""))
+    if creds is None:
+        click.echo(UNSIGNED_HINT, err=True)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, overwrite_option, progress_bar
+from zizi.cli.options import (
+    UNSIGNED_HINT,
+    credentials_option,
+    device_option,
+    overwrite_option,
+    progress_bar,
+    signing_credentials,
+)
 
 
 @click.command("mirror")
@@ -39,11 +46,12 @@ from zizi.cli.options import device_option, overwrite_option, progress_bar
                    "discriminator plus pixel and multi-scale SSIM terms.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the search: the same photo and seed give the same reflection.")
+@credentials_option
 @overwrite_option
 @device_option
 def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space: str, align: str,
            video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
-           force: bool, device: str) -> None:
+           credentials: Path | None, force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
     and the shifted model each draw it back, side by side (after Narcissus).
 
@@ -58,6 +66,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
     from zizi.mirror.reflect import mirror as run_mirror
     from zizi.runtime import select_device
 
+    creds = signing_credentials(credentials)  # unusable keys fail before minutes of projection
     cfg = MirrorConfig(project=ProjectConfig(steps=steps, space=space, seed=seed), align=align,
                        video=video, frames=frames, keep_latent=keep_latent)
     bars: dict[str, object] = {}
@@ -71,7 +80,8 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
 
     try:
         written = run_mirror(photo, ckpt, shifted, out, cfg, select_device(device),
-                             perceptual=list(perceptual), force=force, progress=progress)
+                             perceptual=list(perceptual), force=force, progress=progress,
+                             credentials=creds)
     finally:
         for bar in bars.values():
             bar.close()
@@ -79,3 +89,5 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
 
     for p in written:
         click.echo(printable(str(p)))
+    if creds is None:
+        click.echo(UNSIGNED_HINT, err=True)

@@ -47,3 +47,21 @@ def which_option(default: str | None, help: str):
     """--which G_ema|G, typed in any case; one spelling in help and default."""
     return click.option("--which", type=SpelledChoice(["G_ema", "G"]), default=default,
                         show_default=default is not None, help=help)
+
+
+credentials_option = click.option(
+    "--credentials", "credentials", type=click.Path(file_okay=False, path_type=Path), default=None,
+    metavar="DIR",
+    help="Sign outputs (C2PA Content Credentials) with DIR/signer.pem and DIR/signer.key "
+         "[default: the keys `zizi credentials init` made, when there are any].")
+
+UNSIGNED_HINT = ("Not signed: outputs carry zizi's unsigned provenance record only; run `zizi "
+                 "credentials init` once (or pass --credentials DIR) to sign them.")
+
+
+def signing_credentials(folder: Path | None):
+    """The credentials outputs are signed with (--credentials, else the default keys), or
+    None; the caller echoes UNSIGNED_HINT once after writing when it is None."""
+    from zizi.credentials.keys import find
+
+    return find(folder)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, overwrite_option
+from zizi.cli.options import (
+    UNSIGNED_HINT,
+    credentials_option,
+    device_option,
+    overwrite_option,
+    signing_credentials,
+)
 
 
 def _grid(text: str | None) -> tuple[int, int]:
@@ -52,6 +58,7 @@ def common(f):
                      help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
         click.option("--resume", is_flag=True, help="Continue an interrupted render from its last segment."),
         overwrite_option,
+        credentials_option,
         device_option,
     ]
     for o in reversed(opts):
@@ -93,6 +100,7 @@ def _go(fn, source, kw: dict, settings) -> None:
     from zizi.runtime import select_device
 
     dev = select_device(kw["device"])
+    creds = signing_credentials(kw["credentials"])  # unusable keys fail before the render
     settings.batch = kw["batch"] or (8 if dev.type == "cuda" else 1)
     out: Path = kw["out"]
     bar = progress_bar(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True)
@@ -102,7 +110,7 @@ def _go(fn, source, kw: dict, settings) -> None:
 
     try:
         written = fn(source, out, settings, dev, resume=kw["resume"], force=kw["force"],
-                     progress=progress)
+                     progress=progress, credentials=creds)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -114,6 +122,8 @@ def _go(fn, source, kw: dict, settings) -> None:
         bar.close()
     click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
                + ", ".join(str(p) for p in written))
+    if creds is None:
+        click.echo(UNSIGNED_HINT, err=True)
 
 
 @click.group("render")

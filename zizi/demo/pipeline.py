@@ -16,14 +16,18 @@ starts from a small checkpoint this module ships (`base-32.safetensors`, trained
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
+
+if TYPE_CHECKING:
+    from zizi.credentials.keys import Credentials
 
 Runner = Callable[[list[str]], None]  # runs one zizi command line, e.g. ["train", "--data", ...]
 Note = Callable[[str], None]  # a line of progress for the person watching
@@ -185,8 +189,12 @@ def check_out(out: Path) -> None:
 
 
 def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
-             note: Note | None = None) -> DemoReport:
-    """Run the five stages into `out` and return the report (also written as report.json)."""
+             note: Note | None = None, credentials: Credentials | None = None) -> DemoReport:
+    """Run the five stages into `out` and return the report (also written as report.json).
+
+    The runner's render and generate commands sign their own outputs; `credentials` sign
+    the still taken from the video here (C2PA), as its video's record describes it.
+    """
     from zizi.files import write_json, write_text
     from zizi.runtime import select_device
 
@@ -243,7 +251,7 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
            "--force", "--device", device]
     st.commands.append(cmd)
     runner(cmd)
-    frame = _video_frame(video, out / "samples" / "4-video-frame.png")
+    frame = _video_frame(video, out / "samples" / "4-video-frame.png", credentials)
     st.outputs.update(video=str(video), frame=str(frame))
     st.seconds = time.perf_counter() - t0
     stages.append(st)
@@ -336,11 +344,20 @@ def _grid(runner: Runner, ckpt: Path, plan: DemoPlan, folder: Path, device: str,
     st.outputs["samples"] = str(folder / "grid.png")
 
 
-def _video_frame(video: Path, dest: Path) -> Path:
-    """The video's middle frame as a PNG (also proves the MP4 decodes)."""
+def _video_frame(video: Path, dest: Path, credentials: Credentials | None = None) -> Path:
+    """The video's middle frame as a PNG (also proves the MP4 decodes), with the video's
+    provenance record (and signed, with credentials)."""
     import imageio
 
+    from zizi.credentials.manifest import sealer
     from zizi.files import write_png
+    from zizi.render import provenance
+    from zizi.render.job import sidecar_path
+
+    try:
+        record = json.loads(sidecar_path(video).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
 
     try:
         reader = imageio.get_reader(str(video), "ffmpeg")
@@ -349,7 +366,10 @@ def _video_frame(video: Path, dest: Path) -> Path:
         reader.close()
     except Exception as e:  # noqa: BLE001 - any decoder failure means the video is unusable
         raise DemoError(f"could not read back {video}: {e}") from e
-    return write_png(dest, frames)
+    if record is None:
+        return write_png(dest, frames)
+    record = {**record, "kind": "image", "config": {**record.get("config", {}), "still_of": video.name}}
+    return write_png(dest, frames, text=provenance.png_text(record), seal=sealer(record, credentials))
 
 
 def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: int, device: Any) -> dict[str, float]:

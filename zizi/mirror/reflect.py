@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from zizi.credentials.keys import Credentials
+
 STILL_NAME = "mirror.png"
 VIDEO_NAME = "mirror.mp4"
 LATENT_NAME = "latent.safetensors"
@@ -110,13 +112,16 @@ def _distance(base: Path, target: torch.Tensor, perceptual: list[Path], device) 
 def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | Path,
            cfg: MirrorConfig, device: torch.device, *, perceptual: list[str | Path] | None = None,
            force: bool = False,
-           progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
-    """Reflect `photo` through `ckpt` and `shifted`; returns the files written.
+           progress: Callable[[str, int, int], None] | None = None,
+           credentials: Credentials | None = None) -> list[Path]:
+    """Reflect `photo` through `ckpt` and `shifted`; returns the files written, signed
+    (C2PA) with `credentials` when given.
 
     `progress(stage, done, total)` with stage "project" or "video".
     """
     import numpy as np
 
+    from zizi.credentials.manifest import sealer
     from zizi.files import write_bytes, write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.mirror.project import project, synthesize_projection
@@ -158,10 +163,12 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
               "left": base.name, "right": shifted_path.name}
     doc = provenance.record("image", ckpts, config)
     doc["statement"] = KEPT_STATEMENT if cfg.keep_latent else STATEMENT
-    written = [write_png(out / STILL_NAME, np.concatenate(pair, axis=1), text=provenance.png_text(doc))]
+    written = [write_png(out / STILL_NAME, np.concatenate(pair, axis=1), text=provenance.png_text(doc),
+                         seal=sealer(doc, credentials))]
 
     if cfg.video:
-        written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress))
+        written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress,
+                              credentials))
     if cfg.keep_latent:
         from safetensors.torch import save
 
@@ -174,7 +181,8 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
 
 def _video(base: Path, between: list[Path], proj, path: Path, cfg: MirrorConfig, device,
            doc: dict[str, Any], force: bool,
-           progress: Callable[[str, int, int], None] | None) -> Path:
+           progress: Callable[[str, int, int], None] | None,
+           credentials: Credentials | None = None) -> Path:
     """The reflection through every checkpoint from the base to the shifted one, weights
     blended in place by render's machinery (not a crossfade), the projected noise held."""
     from zizi.mirror.project import set_noise
@@ -202,5 +210,5 @@ def _video(base: Path, between: list[Path], proj, path: Path, cfg: MirrorConfig,
             "checkpoints": [c["sha256"] for c in record["checkpoints"]]}
     cb = None if progress is None else (lambda d, c: progress("video", d, c))
     job.run([job.Output(path, record)], frames, count=n, fps=cfg.fps, size=(res, res), plan=plan,
-            segment_frames=n, force=force, progress=cb)
+            segment_frames=n, force=force, progress=cb, credentials=credentials)
     return path

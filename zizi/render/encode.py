@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
-from zizi.files import _fsync_dir, temp_beside, write_png
+from zizi.files import Seal, _fsync_dir, temp_beside, write_png
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,6 +106,7 @@ class SegmentWriter:
         self.out, self.kind, self.fps = out, kind, fps
         self.width, self.height = width, height
         self.metadata, self.png_text = metadata, png_text
+        self.seal: Seal | None = None  # signs each final file (frame PNG or joined video)
         self.work = work_dir(out)
         self.exe = None if kind == "png" else ffmpeg_exe()
         if self.exe is not None:
@@ -157,7 +158,7 @@ class SegmentWriter:
     def write(self, frame: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 frame to the open segment."""
         if self.kind == "png":
-            write_png(self.frame_path(self._frame), frame, text=self.png_text)
+            write_png(self.frame_path(self._frame), frame, text=self.png_text, seal=self.seal)
         else:
             assert self._proc is not None and self._proc.stdin is not None
             try:
@@ -252,6 +253,8 @@ class SegmentWriter:
                 why = "the disk is full" if "No space" in res.stderr else (lines[-1] if lines else "ffmpeg failed")
                 raise EncoderError(f"could not write {self.out}: {why}; nothing was written under "
                                    "that name (segments are kept; use --resume)")
+            if self.seal is not None:  # the joined file, once; segments are never signed
+                self.seal(Path(tmp), self.out)
             os.replace(tmp, self.out)
             _fsync_dir(self.out.parent)
         finally:

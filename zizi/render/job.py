@@ -27,6 +27,8 @@ from zizi.render.encode import SegmentWriter, output_kind, work_dir
 if TYPE_CHECKING:
     import numpy as np
 
+    from zizi.credentials.keys import Credentials
+
 QUEUE_FRAMES = 8  # frames in flight between generator and encoder: overlap without hoarding RAM
 _DONE = object()
 
@@ -83,9 +85,13 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
 def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
         resume: bool = False, force: bool = False,
-        progress: Callable[[int, int], None] | None = None) -> None:
+        progress: Callable[[int, int], None] | None = None,
+        credentials: Credentials | None = None) -> None:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
-    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame."""
+    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame.
+    `credentials`: sign each final file (C2PA) with its record before it is renamed."""
+    from zizi.credentials.manifest import sealer
+
     paths = [o.path for o in outputs]
     width, height = size
     writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
@@ -102,6 +108,7 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
             w.metadata, w.png_text = provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)
         else:
             write_json(old, {"plan": plan, "record": o.record})
+        w.seal = sealer(o.record, credentials)
     segments = [(k, a, min(a + segment_frames, count) - a)
                 for k, a in enumerate(range(0, count, segment_frames))]
     start_seg = 0

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from zizi.credentials.keys import Credentials
+
 
 @dataclass
 class RenderSettings:
@@ -148,8 +150,10 @@ def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]
 
 def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch.device, *,
           resume: bool = False, force: bool = False,
-          progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Render the weight shift across `sources` (checkpoint files and/or run folders)."""
+          progress: Callable[[int, int], None] | None = None,
+          credentials: Credentials | None = None) -> list[Path]:
+    """Render the weight shift across `sources` (checkpoint files and/or run folders);
+    `credentials` sign the outputs (C2PA)."""
     validate(s)
     paths, run = find_checkpoints(sources)
     stops = read_stops(paths)
@@ -180,13 +184,15 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
     command = {"command": "render shift", "sources": [str(x) for x in sources]}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress)
+                   resume=resume, force=force, progress=progress, credentials=credentials)
 
 
 def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
          resume: bool = False, force: bool = False,
-         progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed."""
+         progress: Callable[[int, int], None] | None = None,
+         credentials: Credentials | None = None) -> list[Path]:
+    """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed;
+    `credentials` sign the outputs (C2PA)."""
     import torch
 
     from zizi.io.checkpoint import build_generator, load_checkpoint
@@ -235,19 +241,20 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)]}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress)
+                   resume=resume, force=force, progress=progress, credentials=credentials)
 
 
 def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
             n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
-            resume: bool, force: bool, progress: Callable[[int, int], None] | None) -> list[Path]:
+            resume: bool, force: bool, progress: Callable[[int, int], None] | None,
+            credentials: Credentials | None = None) -> list[Path]:
     """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
     of every scene."""
     outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
                        ckpts, dataset_sha, command)
     job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
             plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
-            force=force, progress=progress)
+            force=force, progress=progress, credentials=credentials)
     return _finish(outputs, s, out)
 
 
