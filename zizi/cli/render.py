@@ -126,10 +126,14 @@ def render() -> None:
 @click.option("--timing", type=click.Choice(["even", "kimg"]), default="even", show_default=True,
               help="Equal time per checkpoint step, or time proportional to images seen.")
 @click.option("--walk", is_flag=True, help="Faces also drift through latent space.")
+@click.option("--layers", type=click.Choice(["together", "coarse-first", "fine-first"]),
+              default="together", show_default=True,
+              help="Every block at once, or block by block: coarse-first shows pose and shape "
+                   "change before colour and texture (fine-first the reverse).")
 @click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --walk: keyframes per face.")
 @common
-def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
+def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
     """Weight shift: every G_ema tensor slides from checkpoint to checkpoint.
 
     SOURCES are checkpoint files in order, or a run folder (its frames/, base first).
@@ -138,7 +142,7 @@ def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
 
     if not sources:
         raise click.UsageError("no checkpoints given; pass checkpoint files or a run folder")
-    settings = _settings(kw, timing=timing, walk=walk, keyframes=keyframes)
+    settings = _settings(kw, timing=timing, walk=walk, keyframes=keyframes, layers=layers)
     _go(shift, list(sources), kw, settings)
 
 
@@ -150,10 +154,31 @@ def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
               show_default=True, help="Between keyframes.")
 @click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
               help="Keyframes per face (or give that many seeds per face).")
+@click.option("--direction", "directions", multiple=True,
+              help="Walk along a direction instead: a SeFa number (0 = strongest) or 'shift'; "
+                   "repeat for a grid, one column per direction.")
+@click.option("--amount", type=float, default=3.0, show_default=True,
+              help="With --direction: how far (SeFa: from -AMOUNT to +AMOUNT; shift: 0 to AMOUNT).")
+@click.option("--directions", "directions_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="A `zizi directions` file [default: factorise CHECKPOINT now].")
+@click.option("--sefa-layers", default="all", show_default=True,
+              help="Without --directions: the layers to factorise (all, coarse, b4-b16, ...).")
+@click.option("--toward", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --direction shift: the fine-tuned checkpoint (CHECKPOINT is its base).")
 @common
-def walk_cmd(checkpoint, space, interp, keyframes, **kw) -> None:
-    """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed."""
+def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, directions_file,
+             sefa_layers, toward, **kw) -> None:
+    """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed.
+
+    With --direction, each face instead moves along a direction found without labels
+    (`zizi directions`) or towards the fine-tune's data (--direction shift --toward B).
+    """
     from zizi.render.scenes import walk
 
-    settings = _settings(kw, space=space, interp=interp, keyframes=keyframes)
+    if directions and kw["grid"] is None:
+        kw["grid"] = f"{len(directions)}x1"
+    settings = _settings(kw, space=space, interp=interp, keyframes=keyframes,
+                         directions=list(directions) or None, amount=amount,
+                         directions_file=str(directions_file) if directions_file else None,
+                         sefa_layers=sefa_layers, toward=str(toward) if toward else None)
     _go(walk, checkpoint, kw, settings)

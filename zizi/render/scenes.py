@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zizi.errors import ConfigError, ZiziError
 from zizi.render import job, provenance
 from zizi.render.batches import synthesize
+from zizi.render.blocks import LAYER_ORDERS, stagger
 from zizi.render.encode import output_kind
 from zizi.render.paths import LatentWalk, keyframe_z
 from zizi.render.timeline import ease, locate, there_and_back
@@ -44,9 +45,15 @@ class RenderSettings:
     size: int | None = None  # face size in px in the video (None = the net's resolution)
     timing: str = "even"  # shift: equal time per checkpoint step, or by kimg
     walk: bool = False  # shift: faces also drift through latent space
+    layers: str = "together"  # shift: every block at once, or coarse-first / fine-first
     keyframes: int = 4  # walk: keyframes per face (keyframe 0 = the face's seed)
     space: str = "z"  # walk: interpolate z, or w after mapping
     interp: str = "slerp"  # walk: linear, slerp (keeps z on its shell) or cubic (Catmull-Rom)
+    directions: list[str] | None = None  # walk: SeFa direction numbers and/or "shift", one per column
+    amount: float = 3.0  # walk --direction: how far along it (SeFa: -amount..amount)
+    directions_file: str | None = None  # walk: a `zizi directions` file (None: factorise CKPT now)
+    sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
+    toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +63,15 @@ class RenderSettings:
         return self.grid[0] * self.grid[1] * self.channels
 
     def seed_list(self) -> list[int]:
+        """One seed per face (with --direction, each row's seed repeated along its row)."""
         need = self.faces
+        if self.directions:
+            cols = len(self.directions)
+            rows = self.seeds if self.seeds is not None else list(range(need // cols))
+            if len(rows) < need // cols:
+                raise ConfigError(f"{need // cols} row(s) of faces need {need // cols} seeds, "
+                                  f"--seeds gives {len(rows)}")
+            return [rows[f // cols] for f in range(need)]
         seeds = self.seeds if self.seeds is not None else list(range(need))
         if len(seeds) < need:
             w, h = self.grid
@@ -81,8 +96,15 @@ def validate(s: RenderSettings) -> None:
         raise ConfigError("--size must be a positive number of pixels")
     if s.easing not in ("linear", "smooth"):
         raise ConfigError(f"unknown easing {s.easing!r}; use linear or smooth")
+    if s.layers not in LAYER_ORDERS:
+        raise ConfigError(f"unknown --layers {s.layers!r}; use {', '.join(LAYER_ORDERS)}")
     if s.space not in ("z", "w"):
         raise ConfigError(f"unknown space {s.space!r}; use z or w")
+    if s.directions and s.grid[0] != len(s.directions):
+        raise ConfigError(f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
+                          f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS")
+    if s.directions and not math.isfinite(s.amount):
+        raise ConfigError(f"--amount {s.amount} is not a number")
     s.seed_list()
 
 
@@ -168,8 +190,11 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i in range(start, stop):
             u = ease(there_and_back(i, n, s.loop), s.easing)
-            seg, t = locate(u, ks)
-            blender.set(seg, t)  # G's tensors, blended in place
+            if s.layers == "together":
+                blender.set(*locate(u, ks))  # G's tensors, blended in place
+            else:  # each block at its own point along the path
+                per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
+                blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
             z = walk.at(i, n)
             imgs = _batched(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx, truncation_psi=s.trunc,
                                                   truncation_cutoff=s.trunc_cutoff,
@@ -205,21 +230,27 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     seeds = s.seed_list()
     z_keys = keyframe_z(seeds, s.faces, s.keyframes, G.z_dim)  # [F, K, z_dim]
     F, K = z_keys.shape[:2]
-    if s.space == "w":
-        from zizi.render.batches import one_hot
-
-        with torch.no_grad():
-            zz = z_keys.reshape(F * K, -1).to(device)
-            ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc, s.trunc_cutoff)
-        keys = ws.reshape(F, K, *ws.shape[1:])
+    ckpts = [provenance.checkpoint_entry(path, ck.extra)]
+    path_: LatentWalk | Any
+    if s.directions:
+        path_ = _direction_walk(G, path, z_keys[:, 0], s, device, ckpts)
     else:
         keys = z_keys.to(device)
-    path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
+        if s.space == "w":
+            from zizi.render.batches import one_hot
+
+            with torch.no_grad():
+                zz = z_keys.reshape(F * K, -1).to(device)
+                ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc,
+                               s.trunc_cutoff)
+            keys = ws.reshape(F, K, *ws.shape[1:])
+        path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
+    in_w = s.space == "w" or bool(s.directions)
     n = s.frames
     per_pass = max(1, s.batch // F) if s.batch >= F else 1
 
     def render_latents(lat: torch.Tensor) -> np.ndarray:
-        kw = {"ws": lat} if s.space == "w" else {"z": lat}
+        kw = {"ws": lat} if in_w else {"z": lat}
         return synthesize(G, class_idx=s.class_idx, truncation_psi=s.trunc,
                           truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode, **kw)
 
@@ -231,11 +262,61 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
             for j in range(len(idx)):
                 yield compose(imgs[j * F:(j + 1) * F], s)
 
-    ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)]}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, progress=progress)
+
+
+def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: torch.device,
+                    ckpts: list[dict[str, Any]]):
+    """The walk along --direction(s): column c of every row follows direction c."""
+    import torch
+
+    from zizi.render.batches import one_hot
+    from zizi.render.directions import (
+        DirectionWalk,
+        directions_of,
+        load_directions,
+        parse_direction,
+        shift_direction,
+    )
+
+    wanted = [parse_direction(d) for d in s.directions or []]
+    sefa = None
+    if any(d != "shift" for d in wanted):
+        if s.directions_file:
+            sefa = load_directions(s.directions_file)
+            ckpts.append(provenance.checkpoint_entry(s.directions_file))
+        else:
+            sefa = directions_of(path, s.sefa_layers)
+        if sefa.vectors.shape[1] != G.w_dim:
+            raise ConfigError(f"the directions are {sefa.vectors.shape[1]}-dimensional but "
+                              f"{path.name} has w_dim {G.w_dim}; factorise this checkpoint")
+        top = max(d for d in wanted if d != "shift")
+        if top >= len(sefa.vectors):
+            raise ConfigError(f"--direction {top}: there are {len(sefa.vectors)} directions "
+                              f"(0-{len(sefa.vectors) - 1})")
+    shift = None
+    if "shift" in wanted:
+        if not s.toward:
+            raise ConfigError("--direction shift needs --toward FINETUNED.safetensors (the "
+                              "checkpoint the base was fine-tuned into)")
+        shift = shift_direction(path, s.toward)
+        ckpts.append(provenance.checkpoint_entry(s.toward))
+    num_ws, cols = G.num_ws, len(wanted)
+    steps = torch.zeros(len(z), num_ws, G.w_dim)
+    for f in range(len(z)):
+        d = wanted[f % cols]
+        if d == "shift":
+            steps[f] = shift
+        else:
+            steps[f, sefa.ws] = sefa.vectors[d]
+    with torch.no_grad():
+        w0 = G.mapping(z.to(device), one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc,
+                       s.trunc_cutoff)
+    return DirectionWalk(w0, steps.to(device), [wanted[f % cols] != "shift" for f in range(len(z))],
+                         s.amount, loop=s.loop, easing=s.easing)
 
 
 def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
