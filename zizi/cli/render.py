@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -50,7 +51,12 @@ def common(f):
                      help="Segment length (the most a crash can lose)."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
-        click.option("--resume", is_flag=True, help="Continue an interrupted render from its last segment."),
+        click.option("--resume", is_flag=True,
+                     help="Continue an interrupted render from its last segment; after a sharded "
+                          "render (no --shard), join the shards' segments."),
+        click.option("--shard", default=None,
+                     help="K/N: render only shard K's segments (K from 0) into the shared work "
+                          "folder [default: from torchrun's RANK/WORLD_SIZE or a Slurm array]."),
         overwrite_option,
         device_option,
     ]
@@ -90,19 +96,32 @@ def _settings(kw: dict, **more):
 def _go(fn, source, kw: dict, settings) -> None:
     from zizi.cli.options import progress_bar
     from zizi.errors import ConfigError
-    from zizi.runtime import select_device
+    from zizi.render.shards import parse_shard, shard_from_env
+    from zizi.runtime import deterministic_kernels, select_device
 
-    dev = select_device(kw["device"])
+    try:
+        shard = parse_shard(kw["shard"]) if kw["shard"] is not None else shard_from_env()
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    device = kw["device"]
+    if device == "auto" and shard is not None and os.environ.get("LOCAL_RANK", "").isdigit():
+        import torch
+
+        if torch.cuda.is_available():  # torchrun: one process per GPU
+            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    dev = select_device(device)
+    deterministic_kernels(dev)  # a frame's pixels must not depend on which process drew it
     settings.batch = kw["batch"] or (8 if dev.type == "cuda" else 1)
     out: Path = kw["out"]
     bar = progress_bar(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True)
 
     def progress(done: int, total: int) -> None:
+        bar.total = total
         bar.update(done - bar.n)
 
     try:
         written = fn(source, out, settings, dev, resume=kw["resume"], force=kw["force"],
-                     progress=progress)
+                     shard=shard, progress=progress)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -112,6 +131,11 @@ def _go(fn, source, kw: dict, settings) -> None:
         raise click.exceptions.Exit(130) from None
     finally:
         bar.close()
+    if shard is not None:
+        click.echo(f"Shard {shard[0]}/{shard[1]} done: its segments are in the work folder beside "
+                   f"{out}. When every shard is done, run the same command with --resume and "
+                   "without --shard to join them.")
+        return
     click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
                + ", ".join(str(p) for p in written))
 

@@ -82,10 +82,20 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
 
 def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
-        resume: bool = False, force: bool = False,
-        progress: Callable[[int, int], None] | None = None) -> None:
+        resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
+        progress: Callable[[int, int], None] | None = None) -> bool:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
-    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame."""
+    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame.
+
+    With `shard=(K, N)` only shard K's segments are rendered into the work folders (which
+    other shards share) and nothing is joined; a later `resume` without a shard joins
+    them all once every segment exists. Returns whether the outputs were finished.
+    """
+    from zizi.render import shards
+
+    if shard is not None and force:
+        raise ZiziError("--force with a shard would delete the other shards' segments; remove "
+                        "the work folder yourself to start a sharded render again")
     paths = [o.path for o in outputs]
     width, height = size
     writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
@@ -93,23 +103,45 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
                                      provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
-    prepare_outputs(paths, plan, resume, force)
+    prepare_outputs(paths, plan, resume or shard is not None, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same
         old = w.work / "plan.json"
-        if resume and old.is_file():
+        if (resume or shard is not None) and old.is_file():
             o.record.update(json.loads(old.read_text(encoding="utf-8"))["record"])
             w.metadata, w.png_text = provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)
         else:
             write_json(old, {"plan": plan, "record": o.record})
     segments = [(k, a, min(a + segment_frames, count) - a)
                 for k, a in enumerate(range(0, count, segment_frames))]
-    start_seg = 0
-    while start_seg < len(segments) and all(w.finished(*segments[start_seg]) for w in writers):
-        start_seg += 1
-    done = segments[start_seg][1] if start_seg < len(segments) else count
+    sharded = writers[0].work / shards.MARKER
+    if shard is not None:
+        write_text(sharded, f"{shard[1]}\n")
+        mine = shards.shard_range(len(segments), *shard)
+        todo = [seg for seg in segments[mine.start:mine.stop]
+                if not all(w.finished(*seg) for w in writers)]
+        count_here = sum(seg[2] for seg in segments[mine.start:mine.stop])
+        done = count_here - sum(seg[2] for seg in todo)
+    elif resume and sharded.is_file():  # join: render nothing, report what is missing
+        n_shards = int(sharded.read_text().strip() or 1)
+        missing = [seg for seg in segments if not all(w.finished(*seg) for w in writers)]
+        if missing:
+            listed = ", ".join(f"{k} (frames {a}-{a + m - 1}, shard "
+                               f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
+                               for k, a, m in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            raise ZiziError(f"cannot join yet: {len(missing)} of {len(segments)} segments are "
+                            f"missing: {listed}{more}; run those shards (or --resume with "
+                            f"their --shard) and try again")
+        todo, count_here, done = [], count, count
+    else:
+        start_seg = 0
+        while start_seg < len(segments) and all(w.finished(*segments[start_seg]) for w in writers):
+            start_seg += 1
+        todo, count_here = segments[start_seg:], count
+        done = segments[start_seg][1] if start_seg < len(segments) else count
     if progress is not None:
-        progress(done, count)
+        progress(done, count_here)
 
     q: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     error: list[BaseException] = []
@@ -151,13 +183,13 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         raise error[0]
 
     try:
-        for k, first, n in segments[start_seg:]:
+        for k, first, n in todo:
             put(("begin", (k, first)))
             for per_channel in frames(first, first + n):
                 put(("frame", per_channel))
                 done += 1
                 if progress is not None:
-                    progress(done, count)
+                    progress(done, count_here)
             put(("end", None))
         put(_DONE)
         thread.join()
@@ -170,9 +202,12 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         for w in writers:
             w.abort()
         raise
+    if shard is not None:
+        return False
     for w, o in zip(writers, outputs):
         w.finish(len(segments))
         write_json(sidecar_path(o.path), o.record)
+    return True
 
 
 WALL_TEMPLATE = """<!doctype html>

@@ -169,7 +169,7 @@ def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]
 
 
 def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch.device, *,
-          resume: bool = False, force: bool = False,
+          resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
           progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Render the weight shift across `sources` (checkpoint files and/or run folders)."""
     validate(s)
@@ -205,11 +205,11 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
     command = {"command": "render shift", "sources": [str(x) for x in sources]}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress)
+                   resume=resume, force=force, shard=shard, progress=progress)
 
 
 def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
-         resume: bool = False, force: bool = False,
+         resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
          progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed."""
     import torch
@@ -265,7 +265,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)]}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress)
+                   resume=resume, force=force, shard=shard, progress=progress)
 
 
 def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: torch.device,
@@ -321,15 +321,16 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
 
 def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
             n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
-            resume: bool, force: bool, progress: Callable[[int, int], None] | None) -> list[Path]:
+            resume: bool, force: bool, shard: tuple[int, int] | None = None,
+            progress: Callable[[int, int], None] | None) -> list[Path]:
     """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
-    of every scene."""
+    of every scene. A shard renders its segments and returns [] (nothing is joined yet)."""
     outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
                        ckpts, dataset_sha, command)
-    job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
-            plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
-            force=force, progress=progress)
-    return _finish(outputs, s, out)
+    finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
+                       plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
+                       resume=resume, force=force, shard=shard, progress=progress)
+    return _finish(outputs, s, out) if finished else []
 
 
 def _check_class(G, s: RenderSettings) -> None:
