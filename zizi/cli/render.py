@@ -30,6 +30,10 @@ def common(f):
         click.option("--seconds", default=None,
                      help="Duration: 90s, 135m, 2h, or a frame count [default: 10s]."),
         click.option("--frames", "frame_count", type=int, default=None, help="Duration as a frame count."),
+        click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="A sound track: its loudness and beats set how fast faces move; muxed "
+                          "into the video; the render lasts as long as the track unless "
+                          "--seconds/--frames say otherwise."),
         click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
         click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
         click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
@@ -81,6 +85,8 @@ def _settings(kw: dict, **more):
             if kw["frame_count"] < 1:
                 raise ConfigError(f"--frames {kw['frame_count']}: give a positive frame count")
             frames = kw["frame_count"]
+        elif kw["audio"] is not None and kw["seconds"] is None:
+            frames = 0  # as long as the track
         else:
             frames = parse_duration(kw["seconds"] or "10s", fps)
         seeds = parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None
@@ -90,7 +96,8 @@ def _settings(kw: dict, **more):
     return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),
                           channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
-                          loop=kw["loop"], size=kw["size"], segment_frames=segment, **more)
+                          loop=kw["loop"], size=kw["size"], segment_frames=segment,
+                          audio=str(kw["audio"]) if kw["audio"] is not None else None, **more)
 
 
 def _go(fn, source, kw: dict, settings) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class RenderSettings:
     """Everything that decides a render's pixels (stored in provenance and the resume plan)."""
 
-    frames: int  # total frames (from --seconds/--frames and --fps)
+    frames: int  # total frames (from --seconds/--frames and --fps; 0 = the --audio track's length)
     fps: float = 30.0  # exhibition players and browsers all handle 30 fps
     seeds: list[int] | None = None  # one per face; None = 0..faces-1
     grid: tuple[int, int] = (1, 1)  # faces across, down in each channel
@@ -54,6 +54,7 @@ class RenderSettings:
     directions_file: str | None = None  # walk: a `zizi directions` file (None: factorise CKPT now)
     sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
     toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
+    audio: str | None = None  # a sound track: its loudness and onsets set the pace; muxed in
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +173,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
           resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
           progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Render the weight shift across `sources` (checkpoint files and/or run folders)."""
+    at = _audio_clock(s)
     validate(s)
     paths, run = find_checkpoints(sources)
     stops = read_stops(paths)
@@ -189,13 +191,13 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
 
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i in range(start, stop):
-            u = ease(there_and_back(i, n, s.loop), s.easing)
+            u = ease(there_and_back(at[i], n, s.loop), s.easing)
             if s.layers == "together":
                 blender.set(*locate(u, ks))  # G's tensors, blended in place
             else:  # each block at its own point along the path
                 per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
                 blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
-            z = walk.at(i, n)
+            z = walk.at(at[i], n)
             imgs = _batched(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx, truncation_psi=s.trunc,
                                                   truncation_cutoff=s.trunc_cutoff,
                                                   noise_mode=s.noise_mode), z, s.batch)
@@ -203,7 +205,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
-    command = {"command": "render shift", "sources": [str(x) for x in sources]}
+    command = {"command": "render shift", "sources": [str(x) for x in sources], **_audio_entry(s)}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, shard=shard, progress=progress)
 
@@ -216,6 +218,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
 
     from zizi.io.checkpoint import build_generator, load_checkpoint
 
+    at = _audio_clock(s)
     validate(s)
     path = Path(checkpoint)
     if path.is_dir():
@@ -257,13 +260,13 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
-            lat = torch.cat([path_.at(i, n) for i in idx])  # [len(idx) * F, ...]
+            lat = torch.cat([path_.at(at[i], n) for i in idx])  # [len(idx) * F, ...]
             imgs = _batched(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
                 yield compose(imgs[j * F:(j + 1) * F], s)
 
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
-    command = {"command": "render walk", "sources": [str(path)]}
+    command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, shard=shard, progress=progress)
 
@@ -330,7 +333,34 @@ def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[
     finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
                        plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
                        resume=resume, force=force, shard=shard, progress=progress)
-    return _finish(outputs, s, out) if finished else []
+    if not finished:
+        return []
+    if s.audio and output_kind(out) != "png":
+        from zizi.render.audio import mux
+
+        for o in outputs:
+            mux(o.path, s.audio, n / s.fps, provenance.ffmpeg_metadata(o.record))
+    return _finish(outputs, s, out)
+
+
+def _audio_clock(s: RenderSettings) -> list[float] | range:
+    """Each frame's place on an even-paced clock: the frame index itself, or (with --audio)
+    a clock the track's loudness and onsets speed up and slow down. Sets `s.frames` from
+    the track's length when it is 0."""
+    if not s.audio:
+        return range(s.frames)
+    from zizi.render.audio import analyse, clock
+
+    env = analyse(s.audio, s.fps, s.frames or None)
+    if s.frames == 0:
+        s.frames = len(env.loudness)
+    return clock(env.speeds(), s.loop)
+
+
+def _audio_entry(s: RenderSettings) -> dict[str, Any]:
+    if not s.audio:
+        return {}
+    return {"audio": provenance.checkpoint_entry(s.audio)}
 
 
 def _check_class(G, s: RenderSettings) -> None:
