@@ -51,6 +51,11 @@ def common(f):
         click.option("--loop", is_flag=True, help="Seamless loop: the frame after the last is the first."),
         click.option("--size", type=click.IntRange(min=1), default=None,
                      help="Face size in pixels in the video [default: the network's resolution]."),
+        click.option("--width", type=click.IntRange(min=1), default=None,
+                     help="Screen width in px (with --height), e.g. 1080x1920 portrait: faces are "
+                          "arranged to fit and centred, never stretched."),
+        click.option("--height", type=click.IntRange(min=1), default=None,
+                     help="Screen height in px (with --width)."),
         click.option("--segment", "segment", default="30s", show_default=True,
                      help="Segment length (the most a crash can lose)."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
@@ -93,10 +98,19 @@ def _settings(kw: dict, **more):
         segment = parse_duration(kw["segment"], fps)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
-    return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),
+    grid = _grid(kw["grid"])
+    if kw["grid"] is None and kw["width"] is not None and kw["height"] is not None:
+        from zizi.render.layout import auto_grid
+
+        try:
+            grid = auto_grid(kw["width"], kw["height"])
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from None
+    return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=grid,
                           channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
-                          loop=kw["loop"], size=kw["size"], segment_frames=segment,
+                          loop=kw["loop"], size=kw["size"], width=kw["width"],
+                          height=kw["height"], segment_frames=segment,
                           audio=str(kw["audio"]) if kw["audio"] is not None else None, **more)
 
 

@@ -43,6 +43,8 @@ class RenderSettings:
     easing: str = "smooth"  # slow in and out at the ends (and keyframes)
     loop: bool = False  # the frame after the last equals the first
     size: int | None = None  # face size in px in the video (None = the net's resolution)
+    width: int | None = None  # screen width in px: faces are fitted and centred, never stretched
+    height: int | None = None  # screen height in px (with width)
     timing: str = "even"  # shift: equal time per checkpoint step, or by kimg
     walk: bool = False  # shift: faces also drift through latent space
     layers: str = "together"  # shift: every block at once, or coarse-first / fine-first
@@ -95,6 +97,17 @@ def validate(s: RenderSettings) -> None:
         raise ConfigError(f"--trunc {s.trunc} is not a number; use e.g. 0.7")
     if s.size is not None and s.size < 1:
         raise ConfigError("--size must be a positive number of pixels")
+    if (s.width is None) != (s.height is None):
+        raise ConfigError("give --width and --height together (the screen's size)")
+    if s.width is not None:
+        from zizi.render.layout import fit_face
+
+        if s.width < 1 or s.height < 1:
+            raise ConfigError("--width and --height must be positive numbers of pixels")
+        face = fit_face(s.width, s.height, s.grid)
+        if s.size is not None and s.size > face:
+            raise ConfigError(f"--size {s.size}: a {s.grid[0]}x{s.grid[1]} grid of faces that big "
+                              f"does not fit {s.width}x{s.height}; the largest is {face}")
     if s.easing not in ("linear", "smooth"):
         raise ConfigError(f"unknown easing {s.easing!r}; use linear or smooth")
     if s.layers not in LAYER_ORDERS:
@@ -117,19 +130,39 @@ def compose(images: np.ndarray, s: RenderSettings) -> list[np.ndarray]:
     from zizi.render.images import make_grid
 
     cells = s.grid[0] * s.grid[1]
+    face = face_size(s, images.shape[1])
     out = []
     for c in range(s.channels):
         part = images[c * cells:(c + 1) * cells]
+        if face != images.shape[1]:  # each face scaled alike in x and y (never stretched),
+            # one by one, so that no face's filter reaches into its neighbour's pixels
+            part = np.stack([np.asarray(Image.fromarray(f).resize((face, face), Image.LANCZOS))
+                             for f in part])
         frame = part[0] if cells == 1 else make_grid(part, cols=s.grid[0])
-        if s.size is not None and s.size != images.shape[1]:
-            size = (s.size * s.grid[0], s.size * s.grid[1])
-            frame = np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS))
+        if s.width is not None and s.height is not None:
+            from zizi.render.layout import place
+
+            frame = place(frame, s.width, s.height)
         out.append(np.ascontiguousarray(frame))
     return out
 
 
+def face_size(s: RenderSettings, res: int) -> int:
+    """A face's side in the video: --size, else the largest that fits --width/--height,
+    else the network's resolution."""
+    if s.size is not None:
+        return s.size
+    if s.width is not None and s.height is not None:
+        from zizi.render.layout import fit_face
+
+        return fit_face(s.width, s.height, s.grid)
+    return res
+
+
 def frame_size(s: RenderSettings, res: int) -> tuple[int, int]:
-    face = s.size or res
+    if s.width is not None and s.height is not None:
+        return s.width, s.height
+    face = face_size(s, res)
     return face * s.grid[0], face * s.grid[1]
 
 
@@ -147,7 +180,8 @@ def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> N
                         "overwrite it, or choose another folder")
     w, h = frame_size(s, res)
     if kind == "mp4" and (w % 2 or h % 2):
-        raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even --size")
+        raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even "
+                          "--size (or --width/--height)")
 
 
 def _outputs(out: Path, s: RenderSettings, kind: str, ckpts: list[dict[str, Any]],
