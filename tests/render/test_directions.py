@@ -11,7 +11,13 @@ from PIL import Image
 from tests.helpers.tiny import tiny_checkpoint
 from zizi.cli import cli
 from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
-from zizi.render.directions import factorize, load_directions, shift_direction, style_ws
+from zizi.render.directions import (
+    factorize,
+    fitted_shift,
+    load_directions,
+    shift_direction,
+    style_ws,
+)
 
 
 def run(*args):
@@ -115,7 +121,7 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
     assert torch.allclose(d, torch.full_like(d, 0.7), atol=1e-6)
     out = tmp_path / "w"
     r = run("render", "walk", ckpt, "--direction", "shift", "--toward", tuned, "--amount", 1,
-            "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
+            "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
     assert r.exit_code == 0, r.output
     from zizi.latents import z_for_seeds
     from zizi.render.batches import synthesize
@@ -138,3 +144,44 @@ def test_bad_direction_input_is_one_line(ckpt, tmp_path):
     assert r.exit_code != 0 and "not a directions file" in r.output
     r = run("directions", ckpt, "--out", tmp_path / "d.safetensors", "--layers", "fine")
     assert r.exit_code != 0 and "no blocks" in r.output and not (tmp_path / "d.safetensors").exists()
+
+
+def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
+    """The fit is measured on its own latents; on others it must still bring the base's
+    faces closer to the tuned network's than no offset (and than the w_avg difference)."""
+    import torch.nn.functional as F
+
+    from zizi.latents import z_for_seeds
+    from zizi.render.batches import synthesize
+
+    base, tuned = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    ck = tiny_checkpoint(16, seed=2)
+    save_checkpoint(base, ck)
+    gen = torch.Generator().manual_seed(1)
+    moved = {k: (v + 0.5 * torch.randn(v.shape, generator=gen) if "b16" in k or "b8" in k else v)
+             for k, v in ck.tensors["G_ema"].items()}
+    ck.tensors["G_ema"] = moved
+    save_checkpoint(tuned, ck)
+    d = fitted_shift(base, tuned, samples=16, steps=60)
+    assert torch.equal(d, fitted_shift(base, tuned, samples=16, steps=60))  # deterministic
+    A = build_generator(load_checkpoint(base, nets=["G_ema"]))
+    B = build_generator(load_checkpoint(tuned, nets=["G_ema"]))
+    z = z_for_seeds(list(range(20)), A.z_dim)
+    with torch.no_grad():
+        w = A.mapping(z, None)
+        want = B.synthesis(B.mapping(z, None), noise_mode="const")
+        err = {name: F.mse_loss(A.synthesis(w + off, noise_mode="const"), want).item()
+               for name, off in (("none", 0 * d), ("fit", d))}
+    assert err["fit"] < 0.9 * err["none"], err
+    # the same vector stored by `zizi directions --toward` drives the walk
+    dirs = tmp_path / "d.safetensors"
+    r = run("directions", base, "--toward", tuned, "--out", dirs, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    stored = load_directions(dirs).shift
+    assert stored is not None and stored.shape == d.shape
+    out = tmp_path / "w"
+    r = run("render", "walk", base, "--directions", dirs, "--direction", "shift", "--amount", 1,
+            "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    last = synthesize(A, ws=A.mapping(z_for_seeds([2], A.z_dim), None) + stored)[0]
+    assert np.array_equal(png(sorted(out.glob("frame*.png"))[-1]), last)

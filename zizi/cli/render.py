@@ -210,9 +210,13 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
               help="Without --directions: the layers to factorise (all, coarse, b4-b16, ...).")
 @click.option("--toward", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --direction shift: the fine-tuned checkpoint (CHECKPOINT is its base).")
+@click.option("--shift-estimate", type=click.Choice(["fit", "wavg"]), default="fit",
+              show_default=True,
+              help="--direction shift: the W offset that best turns CHECKPOINT's faces into "
+                   "--toward's (fit), or w_avg(toward) - w_avg(CHECKPOINT) (wavg).")
 @common
 def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, directions_file,
-             sefa_layers, toward, **kw) -> None:
+             sefa_layers, toward, shift_estimate, **kw) -> None:
     """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed.
 
     With --direction, each face instead moves along a direction found without labels
@@ -225,5 +229,6 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
     settings = _settings(kw, space=space, interp=interp, keyframes=keyframes,
                          directions=list(directions) or None, amount=amount,
                          directions_file=str(directions_file) if directions_file else None,
-                         sefa_layers=sefa_layers, toward=str(toward) if toward else None)
+                         sefa_layers=sefa_layers, toward=str(toward) if toward else None,
+                         shift_estimate=shift_estimate)
     _go(walk, checkpoint, kw, settings)

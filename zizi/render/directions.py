@@ -40,6 +40,7 @@ class Directions:
     values: torch.Tensor  # [K]
     ws: list[int]  # w indices of the chosen layers (all of them for `all`)
     meta: dict[str, Any] = field(default_factory=dict)
+    shift: torch.Tensor | None = None  # [w_dim] towards a fine-tune (`--toward`), if measured
 
 
 def style_ws(img_resolution: int, blocks: list[int]) -> list[int]:
@@ -103,8 +104,11 @@ def save_directions(path: str | os.PathLike, d: Directions) -> Path:
     from safetensors.torch import save
 
     doc = {"format": FORMAT, "format_version": 1, **d.meta}
-    data = save({"directions": d.vectors.contiguous(), "singular_values": d.values.contiguous(),
-                 "ws": torch.tensor(d.ws, dtype=torch.int64)}, metadata={"zizi": json.dumps(doc)})
+    tensors = {"directions": d.vectors.contiguous(), "singular_values": d.values.contiguous(),
+               "ws": torch.tensor(d.ws, dtype=torch.int64)}
+    if d.shift is not None:
+        tensors["shift"] = d.shift.contiguous()
+    data = save(tensors, metadata={"zizi": json.dumps(doc)})
     from zizi.files import write_bytes
 
     return write_bytes(path, data)
@@ -123,8 +127,9 @@ def load_directions(path: str | os.PathLike) -> Directions:
             if doc.get("format") != FORMAT:
                 raise WrongFormatError(f"{p.name} is not a directions file; make one with "
                                        "`zizi directions CKPT --out DIRS.safetensors`")
+            shift = f.get_tensor("shift") if "shift" in f.keys() else None
             return Directions(f.get_tensor("directions"), f.get_tensor("singular_values"),
-                              [int(x) for x in f.get_tensor("ws").tolist()], doc)
+                              [int(x) for x in f.get_tensor("ws").tolist()], doc, shift)
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"{p.name} is not a readable directions file ({e})") from None
 
@@ -150,6 +155,59 @@ def shift_direction(base: str | os.PathLike, tuned: str | os.PathLike) -> torch.
     if avgs[0].shape != avgs[1].shape:
         raise CheckpointError(f"{Path(tuned).name} has another w size than {Path(base).name}")
     return avgs[1] - avgs[0]
+
+
+FIT_SAMPLES = 32  # faces the fitted shift is measured on
+FIT_STEPS = 150  # Adam steps: the 1-vector fit settles well before this on the demo nets
+FIT_LR = 0.05
+FIT_SEED = 100_000  # latents for the fit come from seeds FIT_SEED...: not the seeds one renders
+FIT_PIXELS = 64  # images are compared at most this size: the shift is in the broad look
+
+
+def fitted_shift(base: str | os.PathLike, tuned: str | os.PathLike, device=None, *,
+                 samples: int = FIT_SAMPLES, steps: int = FIT_STEPS) -> torch.Tensor:
+    """[w_dim]: the one offset in the base's W that best turns its faces into the tuned
+    network's faces for the same latents (least squares on images, by Adam).
+
+    Why not w_avg(tuned) - w_avg(base)? A fine-tune moves the synthesis network far more
+    than the mapping (whose learning rate is 100x lower), and w_avg is a running mean over
+    small batches, so that difference is mostly the running mean's own noise (measured in
+    docs/render.md). This estimate asks the question the walk answers: where in the base's
+    W do faces look like the new data. Computed in float32 with fixed latents and noise:
+    the same two checkpoints give the same vector.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from zizi.io.checkpoint import build_generator, load_checkpoint
+    from zizi.latents import z_for_seeds
+
+    device = device or torch.device("cpu")
+    nets = [build_generator(load_checkpoint(p, nets=["G_ema"])).to(device).eval().requires_grad_(False)
+            for p in (base, tuned)]
+    A, B = nets
+    if (A.w_dim, A.z_dim, A.img_resolution) != (B.w_dim, B.z_dim, B.img_resolution):
+        raise CheckpointError(f"{Path(tuned).name} is not a fine-tune of {Path(base).name} "
+                              "(other latent or image sizes)")
+    if A.c_dim:
+        raise ConfigError("--direction shift is for unconditional networks")
+    z = z_for_seeds(list(range(FIT_SEED, FIT_SEED + samples)), A.z_dim).to(device)
+    pool = max(1, A.img_resolution // FIT_PIXELS)
+
+    def small(img: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(img, pool) if pool > 1 else img
+
+    with torch.no_grad():
+        w = A.mapping(z, None)  # [N, num_ws, w_dim]
+        target = small(B.synthesis(B.mapping(z, None), noise_mode="const"))
+    delta = torch.zeros(A.w_dim, device=device, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=FIT_LR)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(small(A.synthesis(w + delta, noise_mode="const")), target)
+        loss.backward()
+        opt.step()
+    return delta.detach().to("cpu", torch.float32)
 
 
 def amount_at(i: float, n: int, amount: float, *, loop: bool, symmetric: bool,

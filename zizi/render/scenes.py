@@ -56,6 +56,7 @@ class RenderSettings:
     directions_file: str | None = None  # walk: a `zizi directions` file (None: factorise CKPT now)
     sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
     toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
+    shift_estimate: str = "fit"  # walk: fitted offset in W (fit), or w_avg(B) - w_avg(A) (wavg)
     audio: str | None = None  # a sound track: its loudness and onsets set the pace; muxed in
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
@@ -117,6 +118,8 @@ def validate(s: RenderSettings) -> None:
     if s.directions and s.grid[0] != len(s.directions):
         raise ConfigError(f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
                           f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS")
+    if s.shift_estimate not in ("fit", "wavg"):
+        raise ConfigError(f"unknown shift estimate {s.shift_estimate!r}; use fit or wavg")
     if s.directions and not math.isfinite(s.amount):
         raise ConfigError(f"--amount {s.amount} is not a number")
     s.seed_list()
@@ -314,6 +317,7 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
     from zizi.render.directions import (
         DirectionWalk,
         directions_of,
+        fitted_shift,
         load_directions,
         parse_direction,
         shift_direction,
@@ -336,11 +340,21 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
                               f"(0-{len(sefa.vectors) - 1})")
     shift = None
     if "shift" in wanted:
-        if not s.toward:
+        stored = load_directions(s.directions_file) if s.directions_file else None
+        if stored is not None and stored.shift is not None and s.shift_estimate == "fit":
+            shift = stored.shift  # measured once by `zizi directions --toward`
+            if not any(c["file"] == Path(s.directions_file).name for c in ckpts):
+                ckpts.append(provenance.checkpoint_entry(s.directions_file))
+        elif not s.toward:
             raise ConfigError("--direction shift needs --toward FINETUNED.safetensors (the "
-                              "checkpoint the base was fine-tuned into)")
-        shift = shift_direction(path, s.toward)
-        ckpts.append(provenance.checkpoint_entry(s.toward))
+                              "checkpoint the base was fine-tuned into), or a --directions file "
+                              "made with `zizi directions BASE --toward FINETUNED`")
+        else:
+            shift = (fitted_shift(path, s.toward, device) if s.shift_estimate == "fit"
+                     else shift_direction(path, s.toward))
+            ckpts.append(provenance.checkpoint_entry(s.toward))
+        if shift.shape != (G.w_dim,):
+            raise ConfigError(f"the shift has {shift.numel()} numbers; {path.name} has w_dim {G.w_dim}")
     num_ws, cols = G.num_ws, len(wanted)
     steps = torch.zeros(len(z), num_ws, G.w_dim)
     for f in range(len(z)):
