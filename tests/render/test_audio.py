@@ -114,3 +114,25 @@ def test_missing_or_bad_track_is_one_line(ckpt, tmp_path):
     bad.write_bytes(b"not audio at all")
     r = run("render", "walk", ckpt, "--audio", bad, "--out", tmp_path / "o", "--device", "cpu")
     assert r.exit_code != 0 and "cannot read the audio" in r.output and "Traceback" not in r.output
+
+
+def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
+    track = click_track(tmp_path / "c.wav")
+    out = tmp_path / "s"
+    r = run("render", "shift", ckpt, "--audio", track, "--fps", 10, "--trunc", 1,
+            "--audio-trunc", 0, "--seeds", 4, "--out", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    frames = [np.asarray(Image.open(p).convert("RGB")).astype(float)
+              for p in sorted(out.glob("frame*.png"))]
+    for psi, name in ((1, "g1"), (0, "g0")):
+        assert run("generate", ckpt, "--seeds", 4, "--trunc", psi, "--out", tmp_path / name,
+                   "--device", "cpu").exit_code == 0
+    g1, g0 = (np.asarray(Image.open(tmp_path / n / "seed0004.png").convert("RGB")).astype(float)
+              for n in ("g1", "g0"))
+    clicks = [int(t * 10) for t in CLICKS_S]
+    quiet = [i for i in range(len(frames)) if i not in clicks]
+    assert max(np.abs(frames[i] - g1).mean() for i in quiet) < 2  # psi ~ 1 in near-silence
+    assert all(np.abs(frames[c] - g0).mean() < 0.5 * np.abs(g1 - g0).mean() for c in clicks)
+    r = run("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
+            "--out", tmp_path / "x", "--device", "cpu")
+    assert r.exit_code != 0 and "--audio-trunc" in r.output

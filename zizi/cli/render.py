@@ -34,6 +34,9 @@ def common(f):
                      help="A sound track: its loudness and beats set how fast faces move; muxed "
                           "into the video; the render lasts as long as the track unless "
                           "--seconds/--frames say otherwise."),
+        click.option("--audio-trunc", type=float, default=None,
+                     help="With --audio: truncation psi at the loudest moments (--trunc in "
+                          "silence), e.g. 1.0 with --trunc 0.5: faces grow wilder with the music."),
         click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
         click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
         click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
@@ -111,7 +114,8 @@ def _settings(kw: dict, **more):
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
                           loop=kw["loop"], size=kw["size"], width=kw["width"],
                           height=kw["height"], segment_frames=segment,
-                          audio=str(kw["audio"]) if kw["audio"] is not None else None, **more)
+                          audio=str(kw["audio"]) if kw["audio"] is not None else None,
+                          audio_trunc=kw["audio_trunc"], **more)
 
 
 def _go(fn, source, kw: dict, settings) -> None:

@@ -58,6 +58,7 @@ class RenderSettings:
     toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
     shift_estimate: str = "fit"  # walk: fitted offset in W (fit), or w_avg(B) - w_avg(A) (wavg)
     audio: str | None = None  # a sound track: its loudness and onsets set the pace; muxed in
+    audio_trunc: float | None = None  # with audio: psi at the loudest moment (trunc in silence)
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +119,11 @@ def validate(s: RenderSettings) -> None:
     if s.directions and s.grid[0] != len(s.directions):
         raise ConfigError(f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
                           f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS")
+    if s.audio_trunc is not None and (not s.audio or not math.isfinite(s.audio_trunc)):
+        raise ConfigError("--audio-trunc needs --audio and a number, e.g. 1.0")
+    if s.audio_trunc is not None and (s.directions or s.space == "w"):
+        raise ConfigError("--audio-trunc works on `render shift` and z walks (truncation of a "
+                          "w walk or a direction walk is fixed when its keyframes are made)")
     if s.shift_estimate not in ("fit", "wavg"):
         raise ConfigError(f"unknown shift estimate {s.shift_estimate!r}; use fit or wavg")
     if s.directions and not math.isfinite(s.amount):
@@ -210,7 +216,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
           resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
           progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Render the weight shift across `sources` (checkpoint files and/or run folders)."""
-    at = _audio_clock(s)
+    at, psi = _audio_clock(s)
     validate(s)
     paths, run = find_checkpoints(sources)
     stops = read_stops(paths)
@@ -219,7 +225,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     G = blender.G
     _check_class(G, s)
     _check_out(out, s, G.img_resolution, force or resume)
-    if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
+    if (s.trunc != 1 or s.audio_trunc not in (None, 1)) and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{paths[0].name} stores no average w, so it cannot truncate (--trunc)")
     seeds = s.seed_list()[:s.faces]
     z_keys = keyframe_z(seeds, s.faces, s.keyframes if s.walk else 1, G.z_dim)
@@ -235,9 +241,9 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
                 per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
                 blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
             z = walk.at(at[i], n)
-            imgs = _batched(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx, truncation_psi=s.trunc,
-                                                  truncation_cutoff=s.trunc_cutoff,
-                                                  noise_mode=s.noise_mode), z, s.batch)
+            imgs = _batched(lambda zz, p=psi(i): synthesize(
+                G, z=zz, class_idx=s.class_idx, truncation_psi=p, truncation_cutoff=s.trunc_cutoff,
+                noise_mode=s.noise_mode), z, s.batch)
             yield compose(imgs, s)
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
@@ -255,7 +261,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
 
     from zizi.io.checkpoint import build_generator, load_checkpoint
 
-    at = _audio_clock(s)
+    at, psi = _audio_clock(s)
     validate(s)
     path = Path(checkpoint)
     if path.is_dir():
@@ -287,17 +293,19 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
         path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
     in_w = s.space == "w" or bool(s.directions)
     n = s.frames
-    per_pass = max(1, s.batch // F) if s.batch >= F else 1
+    per_pass = max(1, s.batch // F) if s.batch >= F and s.audio_trunc is None else 1
+    frame_psi = [s.trunc]
 
     def render_latents(lat: torch.Tensor) -> np.ndarray:
         kw = {"ws": lat} if in_w else {"z": lat}
-        return synthesize(G, class_idx=s.class_idx, truncation_psi=s.trunc,
+        return synthesize(G, class_idx=s.class_idx, truncation_psi=frame_psi[0],
                           truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode, **kw)
 
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
             lat = torch.cat([path_.at(at[i], n) for i in idx])  # [len(idx) * F, ...]
+            frame_psi[0] = psi(i0)  # one frame per pass when the sound sets truncation
             imgs = _batched(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
                 yield compose(imgs[j * F:(j + 1) * F], s)
@@ -391,18 +399,20 @@ def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[
     return _finish(outputs, s, out)
 
 
-def _audio_clock(s: RenderSettings) -> list[float] | range:
-    """Each frame's place on an even-paced clock: the frame index itself, or (with --audio)
-    a clock the track's loudness and onsets speed up and slow down. Sets `s.frames` from
-    the track's length when it is 0."""
+def _audio_clock(s: RenderSettings) -> tuple[list[float] | range, Callable[[int], float]]:
+    """Each frame's place on an even-paced clock (the frame index itself, or with --audio a
+    clock the track's loudness and onsets speed up and slow down) and its truncation psi
+    (--trunc, or with --audio-trunc from --trunc in silence to that at the loudest). Sets
+    `s.frames` from the track's length when it is 0."""
     if not s.audio:
-        return range(s.frames)
+        return range(s.frames), lambda i: s.trunc
     from zizi.render.audio import analyse, clock
 
     env = analyse(s.audio, s.fps, s.frames or None)
     if s.frames == 0:
         s.frames = len(env.loudness)
-    return clock(env.speeds(), s.loop)
+    lo, hi = s.trunc, s.trunc if s.audio_trunc is None else s.audio_trunc
+    return clock(env.speeds(), s.loop), lambda i: lo + (hi - lo) * env.loudness[i]
 
 
 def _audio_entry(s: RenderSettings) -> dict[str, Any]:
