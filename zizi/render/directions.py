@@ -224,6 +224,8 @@ def amount_at(i: float, n: int, amount: float, *, loop: bool, symmetric: bool,
     if loop:
         return amount * (math.sin(2 * math.pi * p) if symmetric
                          else 0.5 - 0.5 * math.cos(2 * math.pi * p))
+    if symmetric and 2 * i == n - 1:
+        return 0.0  # the middle frame is the face itself, exactly (cos rounding aside)
     e = ease(p, easing)
     return amount * (2 * e - 1 if symmetric else e)
 
