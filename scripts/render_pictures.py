@@ -30,6 +30,11 @@ def frames(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("frame*.png"))]
 
 
+def small(pixels: np.ndarray, path: Path) -> None:
+    """A 256-colour PNG: a third of the size, and a picture in the docs needs no more."""
+    Image.fromarray(pixels).quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
 def main(base: str, tuned: str) -> None:
     out = ROOT / "docs" / "img"
     out.mkdir(parents=True, exist_ok=True)
@@ -41,22 +46,25 @@ def main(base: str, tuned: str) -> None:
                  "--easing", "linear", "--seeds", "3,11", "--grid", "1x2", "--size", str(FACE),
                  "--out", str(t / order), "--device", "cpu")
             rows.append(np.concatenate(frames(t / order), axis=1))
-        Image.fromarray(np.concatenate(rows, axis=0)).save(out / "render-layers.png", optimize=True)
+        small(np.concatenate(rows, axis=0), out / "render-layers.png")
 
-        zizi("directions", base, "--out", str(t / "dirs.safetensors"))
+        zizi("directions", base, "--out", str(t / "dirs.safetensors"), "--toward", tuned)
+        common = ["--seeds", "3,11", "--frames", "5", "--easing", "linear", "--size", str(FACE),
+                  "--device", "cpu"]
         zizi("render", "walk", base, "--directions", str(t / "dirs.safetensors"), "--direction", "0",
-             "--direction", "1", "--direction", "2", "--direction", "shift", "--toward", tuned,
-             "--amount", "4", "--seeds", "3,11", "--grid", "4x2", "--frames", "5", "--easing",
-             "linear", "--size", str(FACE), "--out", str(t / "walk"), "--device", "cpu")
-        grid = frames(t / "walk")  # each frame: 4 columns (directions) x 2 rows (faces)
+             "--direction", "1", "--direction", "2", "--amount", "4", "--grid", "3x2",
+             "--out", str(t / "sefa"), *common)
+        # the shift's scale is its own: amount 1 = the full fitted offset
+        zizi("render", "walk", base, "--directions", str(t / "dirs.safetensors"), "--direction",
+             "shift", "--amount", "1", "--grid", "1x2", "--out", str(t / "shift"), *common)
+        sefa, shift = frames(t / "sefa"), frames(t / "shift")
         cols = []
-        for c in range(4):
-            cells = [f[:, c * FACE:(c + 1) * FACE] for f in grid]  # [2*FACE, FACE] per frame
-            cols.append(np.concatenate(cells, axis=1))  # amount runs left to right
+        for c in range(4):  # each: 2 faces (rows) x 5 amounts (left to right)
+            walk = [f[:, c * FACE:(c + 1) * FACE] for f in sefa] if c < 3 else shift
+            cols.append(np.concatenate(walk, axis=1))
         sep = np.zeros((2 * FACE, 4, 3), dtype=np.uint8)
         pic = np.concatenate([x for c in cols for x in (c, sep)][:-1], axis=1)
-        Image.fromarray(pic).save(out / "render-directions.png", optimize=True)
-
+        small(pic, out / "render-directions.png")
 
 if __name__ == "__main__":
     main(*sys.argv[1:3])

@@ -91,8 +91,6 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
     other shards share) and nothing is joined; a later `resume` without a shard joins
     them all once every segment exists. Returns whether the outputs were finished.
     """
-    from zizi.render import shards
-
     if shard is not None and force:
         raise ZiziError("--force with a shard would delete the other shards' segments; remove "
                         "the work folder yourself to start a sharded render again")
@@ -114,32 +112,7 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
             write_json(old, {"plan": plan, "record": o.record})
     segments = [(k, a, min(a + segment_frames, count) - a)
                 for k, a in enumerate(range(0, count, segment_frames))]
-    sharded = writers[0].work / shards.MARKER
-    if shard is not None:
-        write_text(sharded, f"{shard[1]}\n")
-        mine = shards.shard_range(len(segments), *shard)
-        todo = [seg for seg in segments[mine.start:mine.stop]
-                if not all(w.finished(*seg) for w in writers)]
-        count_here = sum(seg[2] for seg in segments[mine.start:mine.stop])
-        done = count_here - sum(seg[2] for seg in todo)
-    elif resume and sharded.is_file():  # join: render nothing, report what is missing
-        n_shards = int(sharded.read_text().strip() or 1)
-        missing = [seg for seg in segments if not all(w.finished(*seg) for w in writers)]
-        if missing:
-            listed = ", ".join(f"{k} (frames {a}-{a + m - 1}, shard "
-                               f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
-                               for k, a, m in missing[:8])
-            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-            raise ZiziError(f"cannot join yet: {len(missing)} of {len(segments)} segments are "
-                            f"missing: {listed}{more}; run those shards (or --resume with "
-                            f"their --shard) and try again")
-        todo, count_here, done = [], count, count
-    else:
-        start_seg = 0
-        while start_seg < len(segments) and all(w.finished(*segments[start_seg]) for w in writers):
-            start_seg += 1
-        todo, count_here = segments[start_seg:], count
-        done = segments[start_seg][1] if start_seg < len(segments) else count
+    todo, done, count_here = _segments_to_render(segments, writers, shard, resume)
     if progress is not None:
         progress(done, count_here)
 
@@ -208,6 +181,48 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         w.finish(len(segments))
         write_json(sidecar_path(o.path), o.record)
     return True
+
+
+def _segments_to_render(segments: list[tuple[int, int, int]], writers: list[SegmentWriter],
+                        shard: tuple[int, int] | None, resume: bool
+                        ) -> tuple[list[tuple[int, int, int]], int, int]:
+    """(segments to render now, frames already done, frames this process answers for).
+
+    A shard takes its share and skips what it finished before; the join after a sharded
+    render (`resume`, no shard, the work folder marked) renders nothing and names what is
+    missing; otherwise a render continues from the first segment not finished.
+    """
+    from zizi.render import shards
+
+    sharded = writers[0].work / shards.MARKER
+
+    def finished(seg: tuple[int, int, int]) -> bool:
+        return all(w.finished(*seg) for w in writers)
+
+    count = sum(seg[2] for seg in segments)
+    if shard is not None:
+        write_text(sharded, f"{shard[1]}\n")
+        mine = shards.shard_range(len(segments), *shard)
+        share = segments[mine.start:mine.stop]
+        todo = [seg for seg in share if not finished(seg)]
+        total = sum(seg[2] for seg in share)
+        return todo, total - sum(seg[2] for seg in todo), total
+    if resume and sharded.is_file():
+        n_shards = int(sharded.read_text().strip() or 1)
+        missing = [seg for seg in segments if not finished(seg)]
+        if missing:
+            listed = ", ".join(f"{k} (frames {a}-{a + m - 1}, shard "
+                               f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
+                               for k, a, m in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            raise ZiziError(f"cannot join yet: {len(missing)} of {len(segments)} segments are "
+                            f"missing: {listed}{more}; run those shards (or --resume with "
+                            "their --shard) and try again")
+        return [], count, count
+    start = 0
+    while start < len(segments) and finished(segments[start]):
+        start += 1
+    return segments[start:], (segments[start][1] if start < len(segments) else count), count
 
 
 WALL_TEMPLATE = """<!doctype html>
