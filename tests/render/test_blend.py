@@ -152,3 +152,31 @@ def test_blender_sets_each_block_to_its_own_checkpoint(frames_of):
     assert torch.equal(sd["synthesis.b16.conv1.weight"], mid)
     blender.set(0, 0.0)
     assert all(torch.equal(v, a[k]) for k, v in G.state_dict().items())
+
+
+def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(tiny_run, frames_of,
+                                                                           tmp_path):
+    from zizi.render.blocks import stagger as stag
+    from zizi.render.timeline import locate
+    from zizi.render.weights import WeightBlender, read_stops
+
+    stops = read_stops(frames_of)
+    blender = WeightBlender(stops, torch.device("cpu"))
+    where = {r: locate(v, [0.0, 0.5, 1.0]) for r, v in stag(0.5, [4, 8, 16], "coarse-first").items()}
+    assert len({seg for seg, _ in where.values()}) == 2  # b4 past the middle stop, b16 before it
+    sd = blender.set_blocks(where).state_dict()
+    ck = [load_checkpoint(p, nets=["G_ema"]).tensors["G_ema"] for p in frames_of]
+    name = "synthesis.b4.conv1.weight"
+    assert where[4] == (1, 1.0) and where[16] == (0, 0.0)  # b4 at the last stop, b16 at the first
+    assert torch.equal(sd[name], ck[2][name])
+    assert torch.equal(sd["synthesis.b16.conv1.weight"], ck[0]["synthesis.b16.conv1.weight"])
+    assert torch.equal(sd["synthesis.b8.conv1.weight"], ck[1]["synthesis.b8.conv1.weight"])
+    out = tmp_path / "seq"
+    r = run("render", "shift", tiny_run, "--layers", "coarse-first", "--frames", 7, "--seeds", 3,
+            "--out", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    got = sorted(out.glob("frame*.png"))
+    for p, ckpt in ((got[0], frames_of[0]), (got[-1], frames_of[-1])):
+        g = tmp_path / ckpt.stem
+        assert run("generate", ckpt, "--seeds", 3, "--out", g, "--device", "cpu").exit_code == 0
+        assert np.array_equal(png(p), png(g / "seed0003.png"))
