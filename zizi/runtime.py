@@ -26,3 +26,14 @@ def select_device(choice: str = "auto"):
     elif choice != "cpu":
         raise ZiziError(f"unknown device {choice!r}; use auto, cpu or cuda")
     return torch.device(choice)
+
+
+def deterministic_kernels(device) -> None:
+    """Pick convolution kernels by rule, not by timing (cudnn.benchmark), so that every
+    process draws the same pixels for the same frame: a render split over many GPUs must
+    equal a one-process render, frame for frame."""
+    import torch
+
+    if getattr(device, "type", str(device)).startswith("cuda"):
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True

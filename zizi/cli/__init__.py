@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "checkpoints": ("checkpoints", "checkpoints", "List well-known public checkpoints zizi can fetch."),
     "resize": ("resize", "resize", "Make a lower-resolution checkpoint from a higher one (resolution surgery)."),
     "dataset": ("dataset", "dataset", "Prepare, inspect and curate training image folders."),
+    "blend": ("blend", "blend", "Layer swapping: one checkpoint's coarse blocks with another's fine ones."),
+    "directions": ("directions", "directions", "Unsupervised latent directions of a checkpoint (SeFa)."),
     "render": ("render", "render", "Render video: weight shift across training, latent walks, loops."),
     "demo": ("demo", "demo", "Run the whole idea here: portraits, base model, fine-tune, weight-shift video."),
     "mirror": ("mirror", "mirror", "Your reflection through the base and the shifted network (photo not kept)."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -35,6 +36,13 @@ def common(f):
         click.option("--seconds", default=None,
                      help="Duration: 90s, 135m, 2h, or a frame count [default: 10s]."),
         click.option("--frames", "frame_count", type=int, default=None, help="Duration as a frame count."),
+        click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="A sound track: its loudness and beats set how fast faces move; muxed "
+                          "into the video; the render lasts as long as the track unless "
+                          "--seconds/--frames say otherwise."),
+        click.option("--audio-trunc", type=float, default=None,
+                     help="With --audio: truncation psi at the loudest moments (--trunc in "
+                          "silence), e.g. 1.0 with --trunc 0.5: faces grow wilder with the music."),
         click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
         click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
         click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
@@ -52,11 +60,21 @@ def common(f):
         click.option("--loop", is_flag=True, help="Seamless loop: the frame after the last is the first."),
         click.option("--size", type=click.IntRange(min=1), default=None,
                      help="Face size in pixels in the video [default: the network's resolution]."),
+        click.option("--width", type=click.IntRange(min=1), default=None,
+                     help="Screen width in px (with --height), e.g. 1080x1920 portrait: faces are "
+                          "arranged to fit and centred, never stretched."),
+        click.option("--height", type=click.IntRange(min=1), default=None,
+                     help="Screen height in px (with --width)."),
         click.option("--segment", "segment", default="30s", show_default=True,
                      help="Segment length (the most a crash can lose)."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
-        click.option("--resume", is_flag=True, help="Continue an interrupted render from its last segment."),
+        click.option("--resume", is_flag=True,
+                     help="Continue an interrupted render from its last segment; after a sharded "
+                          "render (no --shard), join the shards' segments."),
+        click.option("--shard", default=None,
+                     help="K/N: render only shard K's segments (K from 0) into the shared work "
+                          "folder [default: from torchrun's RANK/WORLD_SIZE or a Slurm array]."),
         overwrite_option,
         credentials_option,
         device_option,
@@ -82,35 +100,61 @@ def _settings(kw: dict, **more):
             if kw["frame_count"] < 1:
                 raise ConfigError(f"--frames {kw['frame_count']}: give a positive frame count")
             frames = kw["frame_count"]
+        elif kw["audio"] is not None and kw["seconds"] is None:
+            frames = 0  # as long as the track
         else:
             frames = parse_duration(kw["seconds"] or "10s", fps)
         seeds = parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None
         segment = parse_duration(kw["segment"], fps)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
-    return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),
+    grid = _grid(kw["grid"])
+    if kw["grid"] is None and kw["width"] is not None and kw["height"] is not None:
+        from zizi.render.layout import auto_grid
+
+        try:
+            grid = auto_grid(kw["width"], kw["height"])
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from None
+    return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=grid,
                           channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
-                          loop=kw["loop"], size=kw["size"], segment_frames=segment, **more)
+                          loop=kw["loop"], size=kw["size"], width=kw["width"],
+                          height=kw["height"], segment_frames=segment,
+                          audio=str(kw["audio"]) if kw["audio"] is not None else None,
+                          audio_trunc=kw["audio_trunc"], **more)
 
 
 def _go(fn, source, kw: dict, settings) -> None:
     from zizi.cli.options import progress_bar
     from zizi.errors import ConfigError
-    from zizi.runtime import select_device
+    from zizi.render.shards import parse_shard, shard_from_env
+    from zizi.runtime import deterministic_kernels, select_device
 
-    dev = select_device(kw["device"])
+    try:
+        shard = parse_shard(kw["shard"]) if kw["shard"] is not None else shard_from_env()
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    device = kw["device"]
+    if device == "auto" and shard is not None and os.environ.get("LOCAL_RANK", "").isdigit():
+        import torch
+
+        if torch.cuda.is_available():  # torchrun: one process per GPU
+            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    dev = select_device(device)
+    deterministic_kernels(dev)  # a frame's pixels must not depend on which process drew it
     creds = signing_credentials(kw["credentials"])  # unusable keys fail before the render
     settings.batch = kw["batch"] or (8 if dev.type == "cuda" else 1)
     out: Path = kw["out"]
     bar = progress_bar(total=settings.frames, unit="frame", desc="render", dynamic_ncols=True)
 
     def progress(done: int, total: int) -> None:
+        bar.total = total
         bar.update(done - bar.n)
 
     try:
         written = fn(source, out, settings, dev, resume=kw["resume"], force=kw["force"],
-                     progress=progress, credentials=creds)
+                     shard=shard, progress=progress, credentials=creds)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -120,6 +164,11 @@ def _go(fn, source, kw: dict, settings) -> None:
         raise click.exceptions.Exit(130) from None
     finally:
         bar.close()
+    if shard is not None:
+        click.echo(f"Shard {shard[0]}/{shard[1]} done: its segments are in the work folder beside "
+                   f"{out}. When every shard is done, run the same command with --resume and "
+                   "without --shard to join them.")
+        return
     click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
                + ", ".join(str(p) for p in written))
     if creds is None:
@@ -136,10 +185,14 @@ def render() -> None:
 @click.option("--timing", type=click.Choice(["even", "kimg"]), default="even", show_default=True,
               help="Equal time per checkpoint step, or time proportional to images seen.")
 @click.option("--walk", is_flag=True, help="Faces also drift through latent space.")
+@click.option("--layers", type=click.Choice(["together", "coarse-first", "fine-first"]),
+              default="together", show_default=True,
+              help="Every block at once, or block by block: coarse-first shows pose and shape "
+                   "change before colour and texture (fine-first the reverse).")
 @click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --walk: keyframes per face.")
 @common
-def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
+def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
     """Weight shift: every G_ema tensor slides from checkpoint to checkpoint.
 
     SOURCES are checkpoint files in order, or a run folder (its frames/, base first).
@@ -148,7 +201,7 @@ def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
 
     if not sources:
         raise click.UsageError("no checkpoints given; pass checkpoint files or a run folder")
-    settings = _settings(kw, timing=timing, walk=walk, keyframes=keyframes)
+    settings = _settings(kw, timing=timing, walk=walk, keyframes=keyframes, layers=layers)
     _go(shift, list(sources), kw, settings)
 
 
@@ -160,10 +213,36 @@ def shift_cmd(sources, timing, walk, keyframes, **kw) -> None:
               show_default=True, help="Between keyframes.")
 @click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
               help="Keyframes per face (or give that many seeds per face).")
+@click.option("--direction", "directions", multiple=True,
+              help="Walk along a direction instead: a SeFa number (0 = strongest) or 'shift'; "
+                   "repeat for a grid, one column per direction.")
+@click.option("--amount", type=float, default=3.0, show_default=True,
+              help="With --direction: how far (SeFa: from -AMOUNT to +AMOUNT; shift: 0 to AMOUNT).")
+@click.option("--directions", "directions_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="A `zizi directions` file [default: factorise CHECKPOINT now].")
+@click.option("--sefa-layers", default="all", show_default=True,
+              help="Without --directions: the layers to factorise (all, coarse, b4-b16, ...).")
+@click.option("--toward", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --direction shift: the fine-tuned checkpoint (CHECKPOINT is its base).")
+@click.option("--shift-estimate", type=click.Choice(["fit", "wavg"]), default="fit",
+              show_default=True,
+              help="--direction shift: the W offset that best turns CHECKPOINT's faces into "
+                   "--toward's (fit), or w_avg(toward) - w_avg(CHECKPOINT) (wavg).")
 @common
-def walk_cmd(checkpoint, space, interp, keyframes, **kw) -> None:
-    """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed."""
+def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, directions_file,
+             sefa_layers, toward, shift_estimate, **kw) -> None:
+    """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed.
+
+    With --direction, each face instead moves along a direction found without labels
+    (`zizi directions`) or towards the fine-tune's data (--direction shift --toward B).
+    """
     from zizi.render.scenes import walk
 
-    settings = _settings(kw, space=space, interp=interp, keyframes=keyframes)
+    if directions and kw["grid"] is None:
+        kw["grid"] = f"{len(directions)}x1"
+    settings = _settings(kw, space=space, interp=interp, keyframes=keyframes,
+                         directions=list(directions) or None, amount=amount,
+                         directions_file=str(directions_file) if directions_file else None,
+                         sefa_layers=sefa_layers, toward=str(toward) if toward else None,
+                         shift_estimate=shift_estimate)
     _go(walk, checkpoint, kw, settings)

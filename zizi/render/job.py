@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from zizi.credentials.keys import Credentials
+    from zizi.files import Seal
 
 QUEUE_FRAMES = 8  # frames in flight between generator and encoder: overlap without hoarding RAM
 _DONE = object()
@@ -82,16 +83,41 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
                             "--out") from e
 
 
+def _then(first: Callable[[Path, Output], None] | None, o: Output,
+          seal: Seal | None) -> Seal | None:
+    """The joined video's seal: `first` changes the temporary file, then `seal` signs it."""
+    if first is None:
+        return seal
+
+    def both(tmp: Path, final: Path) -> None:
+        first(tmp, o)
+        if seal is not None:
+            seal(tmp, final)
+    return both
+
+
 def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
-        resume: bool = False, force: bool = False,
+        resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
         progress: Callable[[int, int], None] | None = None,
-        credentials: Credentials | None = None) -> None:
+        credentials: Credentials | None = None,
+        finish_video: Callable[[Path, Output], None] | None = None) -> bool:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
     [H, W, 3] uint8 array per output. `progress(done, count)` after each frame.
-    `credentials`: sign each final file (C2PA) with its record before it is renamed."""
+    `credentials`: sign each final file (C2PA) with its record before it is renamed.
+    `finish_video(tmp, output)`: a last change to a joined video's temporary file (the
+    sound), made before it is signed and renamed, so the final name only ever holds the
+    finished, signed file.
+
+    With `shard=(K, N)` only shard K's segments are rendered into the work folders (which
+    other shards share) and nothing is joined; a later `resume` without a shard joins
+    them all once every segment exists. Returns whether the outputs were finished.
+    """
     from zizi.credentials.manifest import sealer
 
+    if shard is not None and force:
+        raise ZiziError("--force with a shard would delete the other shards' segments; remove "
+                        "the work folder yourself to start a sharded render again")
     paths = [o.path for o in outputs]
     width, height = size
     writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
@@ -99,24 +125,22 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
                                      provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
-    prepare_outputs(paths, plan, resume, force)
+    prepare_outputs(paths, plan, resume or shard is not None, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same
         old = w.work / "plan.json"
-        if resume and old.is_file():
+        if (resume or shard is not None) and old.is_file():
             o.record.update(json.loads(old.read_text(encoding="utf-8"))["record"])
             w.metadata, w.png_text = provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)
         else:
             write_json(old, {"plan": plan, "record": o.record})
-        w.seal = sealer(o.record, credentials)
+        w.seal = _then(finish_video, o, sealer(o.record, credentials)) if w.kind != "png" \
+            else sealer(o.record, credentials)
     segments = [(k, a, min(a + segment_frames, count) - a)
                 for k, a in enumerate(range(0, count, segment_frames))]
-    start_seg = 0
-    while start_seg < len(segments) and all(w.finished(*segments[start_seg]) for w in writers):
-        start_seg += 1
-    done = segments[start_seg][1] if start_seg < len(segments) else count
+    todo, done, count_here = _segments_to_render(segments, writers, shard, resume)
     if progress is not None:
-        progress(done, count)
+        progress(done, count_here)
 
     q: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     error: list[BaseException] = []
@@ -158,13 +182,13 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         raise error[0]
 
     try:
-        for k, first, n in segments[start_seg:]:
+        for k, first, n in todo:
             put(("begin", (k, first)))
             for per_channel in frames(first, first + n):
                 put(("frame", per_channel))
                 done += 1
                 if progress is not None:
-                    progress(done, count)
+                    progress(done, count_here)
             put(("end", None))
         put(_DONE)
         thread.join()
@@ -177,9 +201,54 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         for w in writers:
             w.abort()
         raise
+    if shard is not None:
+        return False
     for w, o in zip(writers, outputs):
         w.finish(len(segments))
         write_json(sidecar_path(o.path), o.record)
+    return True
+
+
+def _segments_to_render(segments: list[tuple[int, int, int]], writers: list[SegmentWriter],
+                        shard: tuple[int, int] | None, resume: bool
+                        ) -> tuple[list[tuple[int, int, int]], int, int]:
+    """(segments to render now, frames already done, frames this process answers for).
+
+    A shard takes its share and skips what it finished before; the join after a sharded
+    render (`resume`, no shard, the work folder marked) renders nothing and names what is
+    missing; otherwise a render continues from the first segment not finished.
+    """
+    from zizi.render import shards
+
+    sharded = writers[0].work / shards.MARKER
+
+    def finished(seg: tuple[int, int, int]) -> bool:
+        return all(w.finished(*seg) for w in writers)
+
+    count = sum(seg[2] for seg in segments)
+    if shard is not None:
+        write_text(sharded, f"{shard[1]}\n")
+        mine = shards.shard_range(len(segments), *shard)
+        share = segments[mine.start:mine.stop]
+        todo = [seg for seg in share if not finished(seg)]
+        total = sum(seg[2] for seg in share)
+        return todo, total - sum(seg[2] for seg in todo), total
+    if resume and sharded.is_file():
+        n_shards = int(sharded.read_text().strip() or 1)
+        missing = [seg for seg in segments if not finished(seg)]
+        if missing:
+            listed = ", ".join(f"{k} (frames {a}-{a + m - 1}, shard "
+                               f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
+                               for k, a, m in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            raise ZiziError(f"cannot join yet: {len(missing)} of {len(segments)} segments are "
+                            f"missing: {listed}{more}; run those shards (or --resume with "
+                            "their --shard) and try again")
+        return [], count, count
+    start = 0
+    while start < len(segments) and finished(segments[start]):
+        start += 1
+    return segments[start:], (segments[start][1] if start < len(segments) else count), count
 
 
 WALL_TEMPLATE = """<!doctype html>

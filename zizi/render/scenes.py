@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zizi.errors import ConfigError, ZiziError
 from zizi.render import job, provenance
 from zizi.render.batches import synthesize
+from zizi.render.blocks import LAYER_ORDERS, stagger
 from zizi.render.encode import output_kind
 from zizi.render.paths import LatentWalk, keyframe_z
 from zizi.render.timeline import ease, locate, there_and_back
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 class RenderSettings:
     """Everything that decides a render's pixels (stored in provenance and the resume plan)."""
 
-    frames: int  # total frames (from --seconds/--frames and --fps)
+    frames: int  # total frames (from --seconds/--frames and --fps; 0 = the --audio track's length)
     fps: float = 30.0  # exhibition players and browsers all handle 30 fps
     seeds: list[int] | None = None  # one per face; None = 0..faces-1
     grid: tuple[int, int] = (1, 1)  # faces across, down in each channel
@@ -44,11 +45,22 @@ class RenderSettings:
     easing: str = "smooth"  # slow in and out at the ends (and keyframes)
     loop: bool = False  # the frame after the last equals the first
     size: int | None = None  # face size in px in the video (None = the net's resolution)
+    width: int | None = None  # screen width in px: faces are fitted and centred, never stretched
+    height: int | None = None  # screen height in px (with width)
     timing: str = "even"  # shift: equal time per checkpoint step, or by kimg
     walk: bool = False  # shift: faces also drift through latent space
+    layers: str = "together"  # shift: every block at once, or coarse-first / fine-first
     keyframes: int = 4  # walk: keyframes per face (keyframe 0 = the face's seed)
     space: str = "z"  # walk: interpolate z, or w after mapping
     interp: str = "slerp"  # walk: linear, slerp (keeps z on its shell) or cubic (Catmull-Rom)
+    directions: list[str] | None = None  # walk: SeFa direction numbers and/or "shift", one per column
+    amount: float = 3.0  # walk --direction: how far along it (SeFa: -amount..amount)
+    directions_file: str | None = None  # walk: a `zizi directions` file (None: factorise CKPT now)
+    sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
+    toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
+    shift_estimate: str = "fit"  # walk: fitted offset in W (fit), or w_avg(B) - w_avg(A) (wavg)
+    audio: str | None = None  # a sound track: its loudness and onsets set the pace; muxed in
+    audio_trunc: float | None = None  # with audio: psi at the loudest moment (trunc in silence)
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +70,15 @@ class RenderSettings:
         return self.grid[0] * self.grid[1] * self.channels
 
     def seed_list(self) -> list[int]:
+        """One seed per face (with --direction, each row's seed repeated along its row)."""
         need = self.faces
+        if self.directions:
+            cols = len(self.directions)
+            rows = self.seeds if self.seeds is not None else list(range(need // cols))
+            if len(rows) < need // cols:
+                raise ConfigError(f"{need // cols} row(s) of faces need {need // cols} seeds, "
+                                  f"--seeds gives {len(rows)}")
+            return [rows[f // cols] for f in range(need)]
         seeds = self.seeds if self.seeds is not None else list(range(need))
         if len(seeds) < need:
             w, h = self.grid
@@ -81,10 +101,35 @@ def validate(s: RenderSettings) -> None:
         raise ConfigError(f"--trunc {s.trunc} is not a number; use e.g. 0.7")
     if s.size is not None and s.size < 1:
         raise ConfigError("--size must be a positive number of pixels")
+    if (s.width is None) != (s.height is None):
+        raise ConfigError("give --width and --height together (the screen's size)")
+    if s.width is not None:
+        from zizi.render.layout import fit_face
+
+        if s.width < 1 or s.height < 1:
+            raise ConfigError("--width and --height must be positive numbers of pixels")
+        face = fit_face(s.width, s.height, s.grid)
+        if s.size is not None and s.size > face:
+            raise ConfigError(f"--size {s.size}: a {s.grid[0]}x{s.grid[1]} grid of faces that big "
+                              f"does not fit {s.width}x{s.height}; the largest is {face}")
     if s.easing not in ("linear", "smooth"):
         raise ConfigError(f"unknown easing {s.easing!r}; use linear or smooth")
+    if s.layers not in LAYER_ORDERS:
+        raise ConfigError(f"unknown --layers {s.layers!r}; use {', '.join(LAYER_ORDERS)}")
     if s.space not in ("z", "w"):
         raise ConfigError(f"unknown space {s.space!r}; use z or w")
+    if s.directions and s.grid[0] != len(s.directions):
+        raise ConfigError(f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
+                          f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS")
+    if s.audio_trunc is not None and (not s.audio or not math.isfinite(s.audio_trunc)):
+        raise ConfigError("--audio-trunc needs --audio and a number, e.g. 1.0")
+    if s.audio_trunc is not None and (s.directions or s.space == "w"):
+        raise ConfigError("--audio-trunc works on `render shift` and z walks (truncation of a "
+                          "w walk or a direction walk is fixed when its keyframes are made)")
+    if s.shift_estimate not in ("fit", "wavg"):
+        raise ConfigError(f"unknown shift estimate {s.shift_estimate!r}; use fit or wavg")
+    if s.directions and not math.isfinite(s.amount):
+        raise ConfigError(f"--amount {s.amount} is not a number")
     s.seed_list()
 
 
@@ -96,19 +141,39 @@ def compose(images: np.ndarray, s: RenderSettings) -> list[np.ndarray]:
     from zizi.render.images import make_grid
 
     cells = s.grid[0] * s.grid[1]
+    face = face_size(s, images.shape[1])
     out = []
     for c in range(s.channels):
         part = images[c * cells:(c + 1) * cells]
+        if face != images.shape[1]:  # each face scaled alike in x and y (never stretched),
+            # one by one, so that no face's filter reaches into its neighbour's pixels
+            part = np.stack([np.asarray(Image.fromarray(f).resize((face, face), Image.LANCZOS))
+                             for f in part])
         frame = part[0] if cells == 1 else make_grid(part, cols=s.grid[0])
-        if s.size is not None and s.size != images.shape[1]:
-            size = (s.size * s.grid[0], s.size * s.grid[1])
-            frame = np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS))
+        if s.width is not None and s.height is not None:
+            from zizi.render.layout import place
+
+            frame = place(frame, s.width, s.height)
         out.append(np.ascontiguousarray(frame))
     return out
 
 
+def face_size(s: RenderSettings, res: int) -> int:
+    """A face's side in the video: --size, else the largest that fits --width/--height,
+    else the network's resolution."""
+    if s.size is not None:
+        return s.size
+    if s.width is not None and s.height is not None:
+        from zizi.render.layout import fit_face
+
+        return fit_face(s.width, s.height, s.grid)
+    return res
+
+
 def frame_size(s: RenderSettings, res: int) -> tuple[int, int]:
-    face = s.size or res
+    if s.width is not None and s.height is not None:
+        return s.width, s.height
+    face = face_size(s, res)
     return face * s.grid[0], face * s.grid[1]
 
 
@@ -126,7 +191,8 @@ def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> N
                         "overwrite it, or choose another folder")
     w, h = frame_size(s, res)
     if kind == "mp4" and (w % 2 or h % 2):
-        raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even --size")
+        raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even "
+                          "--size (or --width/--height)")
 
 
 def _outputs(out: Path, s: RenderSettings, kind: str, ckpts: list[dict[str, Any]],
@@ -149,11 +215,12 @@ def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]
 
 
 def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch.device, *,
-          resume: bool = False, force: bool = False,
+          resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
           progress: Callable[[int, int], None] | None = None,
           credentials: Credentials | None = None) -> list[Path]:
     """Render the weight shift across `sources` (checkpoint files and/or run folders);
     `credentials` sign the outputs (C2PA)."""
+    at, psi = _audio_clock(s)
     validate(s)
     paths, run = find_checkpoints(sources)
     stops = read_stops(paths)
@@ -162,7 +229,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     G = blender.G
     _check_class(G, s)
     _check_out(out, s, G.img_resolution, force or resume)
-    if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
+    if (s.trunc != 1 or s.audio_trunc not in (None, 1)) and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{paths[0].name} stores no average w, so it cannot truncate (--trunc)")
     seeds = s.seed_list()[:s.faces]
     z_keys = keyframe_z(seeds, s.faces, s.keyframes if s.walk else 1, G.z_dim)
@@ -171,24 +238,28 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
 
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i in range(start, stop):
-            u = ease(there_and_back(i, n, s.loop), s.easing)
-            seg, t = locate(u, ks)
-            blender.set(seg, t)  # G's tensors, blended in place
-            z = walk.at(i, n)
-            imgs = _batched(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx, truncation_psi=s.trunc,
-                                                  truncation_cutoff=s.trunc_cutoff,
-                                                  noise_mode=s.noise_mode), z, s.batch)
+            u = ease(there_and_back(at[i], n, s.loop), s.easing)
+            if s.layers == "together":
+                blender.set(*locate(u, ks))  # G's tensors, blended in place
+            else:  # each block at its own point along the path
+                per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
+                blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
+            z = walk.at(at[i], n)
+            imgs = _batched(lambda zz, p=psi(i): synthesize(
+                G, z=zz, class_idx=s.class_idx, truncation_psi=p, truncation_cutoff=s.trunc_cutoff,
+                noise_mode=s.noise_mode), z, s.batch)
             yield compose(imgs, s)
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
-    command = {"command": "render shift", "sources": [str(x) for x in sources]}
+    command = {"command": "render shift", "sources": [str(x) for x in sources], **_audio_entry(s)}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress, credentials=credentials)
+                   resume=resume, force=force, shard=shard, progress=progress,
+                   credentials=credentials)
 
 
 def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
-         resume: bool = False, force: bool = False,
+         resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
          progress: Callable[[int, int], None] | None = None,
          credentials: Credentials | None = None) -> list[Path]:
     """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed;
@@ -197,6 +268,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
 
     from zizi.io.checkpoint import build_generator, load_checkpoint
 
+    at, psi = _audio_clock(s)
     validate(s)
     path = Path(checkpoint)
     if path.is_dir():
@@ -211,51 +283,154 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     seeds = s.seed_list()
     z_keys = keyframe_z(seeds, s.faces, s.keyframes, G.z_dim)  # [F, K, z_dim]
     F, K = z_keys.shape[:2]
-    if s.space == "w":
-        from zizi.render.batches import one_hot
-
-        with torch.no_grad():
-            zz = z_keys.reshape(F * K, -1).to(device)
-            ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc, s.trunc_cutoff)
-        keys = ws.reshape(F, K, *ws.shape[1:])
+    ckpts = [provenance.checkpoint_entry(path, ck.extra)]
+    path_: LatentWalk | Any
+    if s.directions:
+        path_ = _direction_walk(G, path, z_keys[:, 0], s, device, ckpts)
     else:
         keys = z_keys.to(device)
-    path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
+        if s.space == "w":
+            from zizi.render.batches import one_hot
+
+            with torch.no_grad():
+                zz = z_keys.reshape(F * K, -1).to(device)
+                ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc,
+                               s.trunc_cutoff)
+            keys = ws.reshape(F, K, *ws.shape[1:])
+        path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
+    in_w = s.space == "w" or bool(s.directions)
     n = s.frames
-    per_pass = max(1, s.batch // F) if s.batch >= F else 1
+    per_pass = max(1, s.batch // F) if s.batch >= F and s.audio_trunc is None else 1
+    frame_psi = [s.trunc]
 
     def render_latents(lat: torch.Tensor) -> np.ndarray:
-        kw = {"ws": lat} if s.space == "w" else {"z": lat}
-        return synthesize(G, class_idx=s.class_idx, truncation_psi=s.trunc,
+        kw = {"ws": lat} if in_w else {"z": lat}
+        return synthesize(G, class_idx=s.class_idx, truncation_psi=frame_psi[0],
                           truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode, **kw)
 
     def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
-            lat = torch.cat([path_.at(i, n) for i in idx])  # [len(idx) * F, ...]
+            lat = torch.cat([path_.at(at[i], n) for i in idx])  # [len(idx) * F, ...]
+            frame_psi[0] = psi(i0)  # one frame per pass when the sound sets truncation
             imgs = _batched(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
                 yield compose(imgs[j * F:(j + 1) * F], s)
 
-    ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
-    command = {"command": "render walk", "sources": [str(path)]}
+    command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, progress=progress, credentials=credentials)
+                   resume=resume, force=force, shard=shard, progress=progress,
+                   credentials=credentials)
+
+
+def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: torch.device,
+                    ckpts: list[dict[str, Any]]):
+    """The walk along --direction(s): column c of every row follows direction c."""
+    import torch
+
+    from zizi.render.batches import one_hot
+    from zizi.render.directions import (
+        DirectionWalk,
+        directions_of,
+        fitted_shift,
+        load_directions,
+        parse_direction,
+        shift_direction,
+    )
+
+    wanted = [parse_direction(d) for d in s.directions or []]
+    sefa = None
+    if any(d != "shift" for d in wanted):
+        if s.directions_file:
+            sefa = load_directions(s.directions_file)
+            ckpts.append(provenance.checkpoint_entry(s.directions_file))
+        else:
+            sefa = directions_of(path, s.sefa_layers)
+        if sefa.vectors.shape[1] != G.w_dim:
+            raise ConfigError(f"the directions are {sefa.vectors.shape[1]}-dimensional but "
+                              f"{path.name} has w_dim {G.w_dim}; factorise this checkpoint")
+        top = max(d for d in wanted if d != "shift")
+        if top >= len(sefa.vectors):
+            raise ConfigError(f"--direction {top}: there are {len(sefa.vectors)} directions "
+                              f"(0-{len(sefa.vectors) - 1})")
+    shift = None
+    if "shift" in wanted:
+        stored = load_directions(s.directions_file) if s.directions_file else None
+        if stored is not None and stored.shift is not None and s.shift_estimate == "fit":
+            shift = stored.shift  # measured once by `zizi directions --toward`
+            if not any(c["file"] == Path(s.directions_file).name for c in ckpts):
+                ckpts.append(provenance.checkpoint_entry(s.directions_file))
+        elif not s.toward:
+            raise ConfigError("--direction shift needs --toward FINETUNED.safetensors (the "
+                              "checkpoint the base was fine-tuned into), or a --directions file "
+                              "made with `zizi directions BASE --toward FINETUNED`")
+        else:
+            shift = (fitted_shift(path, s.toward, device) if s.shift_estimate == "fit"
+                     else shift_direction(path, s.toward))
+            ckpts.append(provenance.checkpoint_entry(s.toward))
+        if shift.shape != (G.w_dim,):
+            raise ConfigError(f"the shift has {shift.numel()} numbers; {path.name} has w_dim {G.w_dim}")
+    num_ws, cols = G.num_ws, len(wanted)
+    steps = torch.zeros(len(z), num_ws, G.w_dim)
+    for f in range(len(z)):
+        d = wanted[f % cols]
+        if d == "shift":
+            steps[f] = shift
+        else:
+            steps[f, sefa.ws] = sefa.vectors[d]
+    with torch.no_grad():
+        w0 = G.mapping(z.to(device), one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc,
+                       s.trunc_cutoff)
+    return DirectionWalk(w0, steps.to(device), [wanted[f % cols] != "shift" for f in range(len(z))],
+                         s.amount, loop=s.loop, easing=s.easing)
 
 
 def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
             n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
-            resume: bool, force: bool, progress: Callable[[int, int], None] | None,
+            resume: bool, force: bool, shard: tuple[int, int] | None = None,
+            progress: Callable[[int, int], None] | None,
             credentials: Credentials | None = None) -> list[Path]:
     """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
-    of every scene."""
+    of every scene. A shard renders its segments and returns [] (nothing is joined yet)."""
     outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
                        ckpts, dataset_sha, command)
-    job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
-            plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
-            force=force, progress=progress, credentials=credentials)
+    finish_video = None
+    if s.audio and output_kind(out) != "png":
+        from zizi.render.audio import mux
+
+        def finish_video(tmp: Path, o: job.Output) -> None:  # the sound, before signing
+            mux(tmp, s.audio, n / s.fps, provenance.ffmpeg_metadata(o.record),
+                container=output_kind(o.path))
+    finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
+                       plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
+                       resume=resume, force=force, shard=shard, progress=progress,
+                       credentials=credentials, finish_video=finish_video)
+    if not finished:
+        return []
     return _finish(outputs, s, out)
+
+
+def _audio_clock(s: RenderSettings) -> tuple[list[float] | range, Callable[[int], float]]:
+    """Each frame's place on an even-paced clock (the frame index itself, or with --audio a
+    clock the track's loudness and onsets speed up and slow down) and its truncation psi
+    (--trunc, or with --audio-trunc from --trunc in silence to that at the loudest). Sets
+    `s.frames` from the track's length when it is 0."""
+    if not s.audio:
+        return range(s.frames), lambda i: s.trunc
+    from zizi.render.audio import analyse, clock
+
+    env = analyse(s.audio, s.fps, s.frames or None)
+    if s.frames == 0:
+        s.frames = len(env.loudness)
+    lo, hi = s.trunc, s.trunc if s.audio_trunc is None else s.audio_trunc
+    return clock(env.speeds(), s.loop), lambda i: lo + (hi - lo) * env.loudness[i]
+
+
+def _audio_entry(s: RenderSettings) -> dict[str, Any]:
+    if not s.audio:
+        return {}
+    return {"audio": provenance.checkpoint_entry(s.audio)}
 
 
 def _check_class(G, s: RenderSettings) -> None:

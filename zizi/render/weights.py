@@ -133,7 +133,7 @@ class WeightBlender:
         self._targets = dict(self.G.state_dict())  # name -> live tensor (params and buffers)
         self._cache: dict[int, dict[str, torch.Tensor]] = {}
         self._cache[0] = self._on_device(first.tensors["G_ema"], stops[0].path)
-        self._where: tuple[int, float] | None = (0, 0.0)
+        self._where: dict[str, tuple[int, float]] = {n: (0, 0.0) for n in self._targets}
 
     def _on_device(self, sd: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
         out = {}
@@ -146,47 +146,72 @@ class WeightBlender:
             out[name] = t.to(device=self.device, dtype=live.dtype)
         return out
 
-    def _weights(self, k: int) -> dict[str, torch.Tensor]:
+    def _weights(self, k: int, keep: set[int]) -> dict[str, torch.Tensor]:
         if k not in self._cache:
             from zizi.io.checkpoint import load_checkpoint
 
-            for old in [j for j in self._cache if j not in (k - 1, k, k + 1)]:
-                del self._cache[old]  # keep at most the two ends of the current segment
+            for old in [j for j in self._cache if j not in keep]:
+                del self._cache[old]  # hold only the checkpoints the current frame blends
             ck = load_checkpoint(self.stops[k].path, nets=["G_ema"])
             self._cache[k] = self._on_device(ck.tensors["G_ema"], self.stops[k].path)
         return self._cache[k]
 
+    def _normal(self, segment: int, t: float) -> tuple[int, float]:
+        if len(self.stops) == 1:
+            return 0, 0.0
+        if t >= 1.0:
+            return segment + 1, 0.0
+        return segment, max(t, 0.0)
+
     def set(self, segment: int, t: float) -> Generator:
         """Blend every G_ema tensor to lerp(stop[segment], stop[segment+1], t); returns G."""
+        return self.set_blocks({None: (segment, t)})
+
+    def set_blocks(self, where: dict[int | None, tuple[int, float]]) -> Generator:
+        """Blend each block's tensors to its own (segment, t); returns G.
+
+        Keys are block resolutions (`zizi.render.blocks.tensor_block`); the mapping network
+        follows block 4 (the coarsest), and a key None sets every tensor not named.
+        """
+        from zizi.render.blocks import tensor_block
+
+        pos = {k: self._normal(*v) for k, v in where.items()}
+        default = pos.get(None, pos.get(4))
+        groups: dict[tuple[int, float], list[str]] = {}
+        for name in self._targets:
+            block = tensor_block(name)
+            p = pos.get(block if block is not None else 4, default)
+            if p is None:
+                raise ValueError(f"no position given for {name}")
+            if self._where.get(name) != p:
+                groups.setdefault(p, []).append(name)
+        keep = {s for s, t in pos.values()} | {s + 1 for s, t in pos.values() if t > 0.0}
+        for (segment, t), names in groups.items():
+            self._blend(names, segment, t, keep)
+        return self.G
+
+    def _blend(self, names: list[str], segment: int, t: float, keep: set[int]) -> None:
         import torch
 
-        if len(self.stops) == 1:
-            segment, t = 0, 0.0
-        elif t >= 1.0:
-            segment, t = segment + 1, 0.0
-        elif t <= 0.0:
-            t = 0.0
-        if self._where == (segment, t):
-            return self.G
-        a = self._weights(segment)
+        a = self._weights(segment, keep)
         if t == 0.0:  # exactly the checkpoint, no arithmetic
-            for name, live in self._targets.items():
-                live.copy_(a[name])
+            for name in names:
+                self._targets[name].copy_(a[name])
         else:
-            b = self._weights(segment + 1)
+            b = self._weights(segment + 1, keep)
             with torch.no_grad():
-                names = [n for n, v in self._targets.items() if v.is_floating_point()]
-                lives = [self._targets[n] for n in names]
+                floats = [n for n in names if self._targets[n].is_floating_point()]
+                lives = [self._targets[n] for n in floats]
                 # multi-tensor kernels: a few launches per frame instead of two per tensor
                 # (hundreds at 1024²); bit-identical to torch.lerp(a, b, t) per tensor
                 if hasattr(torch, "_foreach_copy_") and hasattr(torch, "_foreach_lerp_"):
-                    torch._foreach_copy_(lives, [a[n] for n in names])
-                    torch._foreach_lerp_(lives, [b[n] for n in names], t)
+                    torch._foreach_copy_(lives, [a[n] for n in floats])
+                    torch._foreach_lerp_(lives, [b[n] for n in floats], t)
                 else:  # older torch
-                    for n, live in zip(names, lives):
+                    for n, live in zip(floats, lives):
                         torch.lerp(a[n], b[n], t, out=live)
-                for name, live in self._targets.items():
-                    if not live.is_floating_point():
-                        live.copy_(a[name] if t < 0.5 else b[name])
-        self._where = (segment, t)
-        return self.G
+                for name in names:
+                    if not self._targets[name].is_floating_point():
+                        self._targets[name].copy_(a[name] if t < 0.5 else b[name])
+        for name in names:
+            self._where[name] = (segment, t)
