@@ -265,3 +265,19 @@ def test_demo_with_credentials_signs_its_video_samples_and_still(key_dir, tmp_pa
     assert UNSIGNED_HINT not in r.output
     for f in ("weight-shift.mp4", "samples/4-video-frame.png", "samples/3-finetuned/grid.png"):
         assert read(out / f)[0] == "Valid", f
+
+
+def test_a_render_with_sound_is_signed_after_the_sound_is_in(world, key_dir, tmp_path):
+    """The sound is muxed into the joined temporary file before it is signed: the signed
+    file carries the sound, and its signature is valid (muxing afterwards would break it)."""
+    from tests.render.test_audio import audio_seconds, click_track
+
+    out = tmp_path / "sound.mp4"
+    r = run("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),
+            "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
+            "--credentials", key_dir)
+    assert r.exit_code == 0, r.output
+    assert abs(audio_seconds(out) - 1.5) < 0.03
+    state, active, _ = read(out)
+    assert state in ("Valid", "Trusted"), state
+    assert not list(tmp_path.glob(".*"))  # no temporary file left beside it
