@@ -69,7 +69,7 @@ def train(
         run.write_samples(0.0, sample_grid(trainer, cfg.sample_seeds))
     pin = trainer.device.type == "cuda"
     data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                   trainer.world, cfg.data.workers, pin)
+                   trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
     next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
     next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
     next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
@@ -144,7 +144,7 @@ def train(
         if trainer.nimg >= next_tick:
             if not do_tick():  # rolled back: the data and schedule continue from the snapshot
                 data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                               trainer.world, cfg.data.workers, pin)
+                               trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
                 next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
                 next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
             next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
