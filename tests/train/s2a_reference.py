@@ -22,8 +22,10 @@ What S2A fixes and this reference follows:
 Random draws are replayed from generators cloned from the trainer's, in the order the
 trainer makes them (latent, the mixing cutoff and coin per sample, the mixing latent,
 synthesis noise, augmentations, path-length noise), so both see identical numbers.
-zizi draws the mixing cutoff per sample where S2A draws one per round (a documented
-difference); the reference takes zizi's per-sample cutoffs as replayed inputs.
+Two differences zizi keeps on purpose (docs/training.md) are switches here: zizi draws the
+mixing cutoff per sample where S2A draws one per round (the reference replays zizi's
+per-sample cutoffs), and zizi averages the rounds of an accumulated minibatch where S2A sums
+them (`sum_rounds`; the same up to Adam's eps).
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class Adam:
 class S2AReference:
     """A copy of a zizi Trainer's networks and random streams, trained the S2A way."""
 
-    def __init__(self, trainer) -> None:
+    def __init__(self, trainer, sum_rounds: bool = True) -> None:
         cfg = trainer.cfg
+        self.sum_rounds = sum_rounds
         self.cfg, self.lc = cfg, cfg.loss
         self.G = copy.deepcopy(trainer.G)
         self.D = copy.deepcopy(trainer.D)
@@ -142,7 +145,8 @@ class S2AReference:
             total = [torch.zeros_like(p) for p in params]
             for gen, real in rounds:
                 loss = getattr(self, "_" + name.lower())(gen, real)
-                for acc, g in zip(total, self._grads(loss * gain, params)):
+                scale = gain if self.sum_rounds else gain / len(rounds)
+                for acc, g in zip(total, self._grads(loss * scale, params)):
                     acc += g
             total = [torch.nan_to_num(g, nan=0, posinf=1e5, neginf=-1e5) for g in total]
             self.grads[name] = total
