@@ -63,6 +63,7 @@ def train(
     max_steps: int | None = None,  # stop (with a snapshot) after this many steps (tests)
 ) -> Outcome:
     cfg = trainer.cfg
+    trainer.set_label_pool(dataset)
     end_nimg = int(round(cfg.kimg * 1000))
     if run is not None and trainer.nimg == 0:
         run.write_frame(trainer.frame(), 0)

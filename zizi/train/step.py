@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from zizi.errors import ZiziError
 from zizi.train import losses
 from zizi.train.distributed import all_gather, sync_grads
 from zizi.train.ema import ema_beta, update_ema
@@ -49,6 +50,19 @@ def _run_D(t: Trainer, img: torch.Tensor, c: torch.Tensor | None, gen: torch.Gen
     if t.augment is not None:
         img = t.augment(img, generator=gen)
     return t.D(img, c)
+
+
+def _fake_labels(t: Trainer, gen: torch.Generator, n: int, conditional: bool
+                 ) -> torch.Tensor | None:
+    """Labels for n fakes, drawn at random from the dataset's labels (its label
+    distribution, as the reference does), independently of the real batch."""
+    if not conditional:
+        return None
+    if t.label_pool is None:
+        raise ZiziError("conditional training needs the dataset's labels: call "
+                        "Trainer.set_label_pool(dataset) before training")
+    idx = torch.randint(len(t.label_pool), [n], device=t.label_pool.device, generator=gen)
+    return t.label_pool[idx]
 
 
 def _fakes(t: Trainer, gen: torch.Generator, n: int, c: torch.Tensor | None
@@ -98,10 +112,11 @@ def g_main(t: Trainer, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
     _begin(t, "G")
     total = torch.zeros([], device=t.device)
     w_means = []
-    for gen, cr, _ in _rounds(t, c):
-        fake, ws = _fakes(t, gen, t.batch_gpu, cr)
+    for gen, _, _ in _rounds(t, c):
+        fc = _fake_labels(t, gen, t.batch_gpu, c is not None)
+        fake, ws = _fakes(t, gen, t.batch_gpu, fc)
         w_means.append(_mean_w(ws))
-        loss = losses.g_loss(_run_D(t, fake, cr, gen)).mean()
+        loss = losses.g_loss(_run_D(t, fake, fc, gen)).mean()
         (loss / len(t.gens)).backward()
         total += loss.detach()
     _finish(t, "G")
@@ -119,8 +134,8 @@ def g_reg(t: Trainer, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
     _begin(t, "G")
     n = max(t.batch_gpu // lc.pl_batch_shrink, 1)
     pens, w_means = [], []
-    for gen, cr, _ in _rounds(t, c):
-        fake, ws = _fakes(t, gen, n, cr[:n] if cr is not None else None)
+    for gen, _, _ in _rounds(t, c):
+        fake, ws = _fakes(t, gen, n, _fake_labels(t, gen, n, c is not None))
         w_means.append(_mean_w(ws))
         if not ws.requires_grad:  # a frozen mapping network: differentiate w.r.t. ws directly
             ws = ws.detach().requires_grad_(True)
@@ -148,10 +163,11 @@ def d_main(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str,
     sums = {k: torch.zeros([], device=t.device) for k in ("D", "D_real", "D_fake", "real", "fake")}
     w_means = []
     for gen, cr, rr in _rounds(t, c, reals):
+        fc = _fake_labels(t, gen, t.batch_gpu, c is not None)
         with torch.no_grad():
-            fake, ws = _fakes(t, gen, t.batch_gpu, cr)
+            fake, ws = _fakes(t, gen, t.batch_gpu, fc)
         w_means.append(_mean_w(ws))
-        fake_logits = _run_D(t, fake, cr, gen)
+        fake_logits = _run_D(t, fake, fc, gen)
         real_logits = _run_D(t, rr, cr, gen)
         loss_fake, loss_real = losses.d_loss(real_logits, fake_logits)
         loss = loss_fake.mean() + loss_real.mean()

@@ -72,6 +72,7 @@ class Trainer:
         self.gens = [torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, v))
                      for v in self.virtual_ranks]
         self.pl_mean = torch.zeros([], device=device)
+        self.label_pool: torch.Tensor | None = None  # [N, c_dim] fake labels are drawn from
         self.nimg = 0
         self.step = 0
         self.data_pos = 0
@@ -109,6 +110,12 @@ class Trainer:
         except ValueError as e:
             raise ConfigError(f"augment: {e}") from e
         return pipe.to(self.device), ctrl
+
+    def set_label_pool(self, dataset) -> None:
+        """Fake labels are drawn from the dataset's labels, one item at random each (as
+        StyleGAN2-ADA does), so G sees the classes as often as the data holds them."""
+        if self.G.c_dim > 0:
+            self.label_pool = dataset.label_table().to(self.device)
 
     @property
     def virtual_ranks(self) -> range:
