@@ -352,3 +352,31 @@ def test_every_op_name_is_in_a_preset_and_geometric_and_colour_split():
     assert AugmentPipe.preset("bgc").weights == {op: 1.0 for op in ALL_OPS}
     with pytest.raises(ValueError, match=">= 0"):
         AugmentPipe(xflip=-1.0)
+
+
+def test_rotations_turn_the_way_s2a_turns_for_the_same_draw():
+    # S2A (training/augment.py) multiplies its sampling matrix by rotate2d_inv(-angle) =
+    # rotate2d(+angle), rotate2d = [[cos, -sin], [sin, cos]]: for a replayed draw the matrix
+    # must be that rotation, for quarter turns and for arbitrary angles alike.
+    def rot(a: torch.Tensor) -> torch.Tensor:
+        m = torch.eye(3).repeat(len(a), 1, 1)
+        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
+        return m
+
+    x = _images()
+    g = AugmentPipe(rotate90=1.0, p=0.8).geometric_matrix(x, _gen(3))
+    replay = _gen(3)
+    k = torch.floor(torch.rand(N, generator=replay) * 4)
+    k = torch.where(torch.rand(N, generator=replay) < 0.8, k, 0)
+    assert k.unique().numel() >= 3
+    torch.testing.assert_close(g, rot(math.pi / 2 * k), atol=1e-6, rtol=0)
+
+    g = AugmentPipe(rotate=1.0, p=0.8).geometric_matrix(x, _gen(4))
+    replay = _gen(4)
+    p_rot = 1 - math.sqrt(1 - 0.8)
+    want = torch.eye(3).repeat(N, 1, 1)
+    for _ in range(2):  # before and after the (absent) anisotropic scaling
+        theta = (torch.rand(N, generator=replay) * 2 - 1) * math.pi
+        theta = torch.where(torch.rand(N, generator=replay) < p_rot, theta, 0)
+        want = want @ rot(theta)
+    torch.testing.assert_close(g, want, atol=1e-5, rtol=0)

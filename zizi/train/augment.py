@@ -180,7 +180,9 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate90"] > 0:
             k = torch.floor(uniform() * 4)
             k = torch.where(chosen("rotate90"), k, zero)
-            g = g @ _rotate2d(-math.pi / 2 * k)  # content turns by k·90°
+            # S2A's direction for the same draw: the sampling matrix turns by +k·90°, so the
+            # content turns by k·90° counter-clockwise as displayed (y down).
+            g = g @ _rotate2d(math.pi / 2 * k)
         if self.weights["xint"] > 0:
             t = (uniform(2) * 2 - 1) * self.xint_max
             t = torch.where(chosen("xint")[:, None], t, 0)
@@ -195,7 +197,7 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate"] > 0:
             theta = (uniform() * 2 - 1) * math.pi * self.rotate_max
             theta = torch.where(chosen("rotate", p_rot), theta, zero)
-            g = g @ _rotate2d(-theta)
+            g = g @ _rotate2d(theta)  # S2A's direction for the same draw
         if self.weights["aniso"] > 0:
             s = torch.exp2(normal() * self.aniso_std)
             s = torch.where(chosen("aniso"), s, 1)
@@ -203,7 +205,7 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate"] > 0:
             theta = (uniform() * 2 - 1) * math.pi * self.rotate_max
             theta = torch.where(chosen("rotate", p_rot), theta, zero)
-            g = g @ _rotate2d(-theta)
+            g = g @ _rotate2d(theta)  # S2A's direction for the same draw
         if self.weights["xfrac"] > 0:
             t = normal(2) * self.xfrac_std
             t = torch.where(chosen("xfrac")[:, None], t, 0)
