@@ -192,6 +192,12 @@ class _Progress:
         self.last: dict[str, Any] = {}
 
     def update(self, event: dict[str, Any]) -> None:
+        if "warning" in event:  # the run's signs of overfitting, on any terminal or log
+            if self.bar is not None:
+                self.bar.write(event["warning"], file=sys.stderr)
+            else:
+                click.echo(event["warning"], err=True)
+            return
         if not self.enabled:
             return
         if self.bar is None:

@@ -68,6 +68,17 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """Thresholds of the warnings printed while training (zizi.train.watch)."""
+
+    ada_p: float = 0.6  # warn when ADA's p reaches this (it leaks into G's images near 0.8)
+    score_gap: float = 4.0  # warn when mean D(real) − D(fake) logits exceeds this
+    diversity: float = 0.5  # warn when grid diversity falls below this fraction of the base's
+    swd_num: int = 0  # SWD to the data at each frame from this many images; 0 = off (costly)
+    swd_rise: float = 0.2  # warn when that SWD is this fraction above its best frame
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     kimg: float = 500.0  # run length in thousands of real images shown to D (fractional ok)
     batch: int = 32  # global minibatch (split over GPUs); config-f used 32
@@ -87,6 +98,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -116,6 +128,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"on_nan must be stop or rollback, got {cfg.on_nan!r}")
     if cfg.data.workers < 0:
         raise ConfigError("data.workers must be 0 or more")
+    if cfg.watch.swd_num < 0 or cfg.watch.swd_num == 1:
+        raise ConfigError("watch.swd_num must be 0 (off) or at least 2 images")
 
 
 AUTO = "auto"  # `--config auto`: StyleGAN2-ADA's `--cfg auto` values (auto_values)
