@@ -55,3 +55,33 @@ def test_grid_diversity_collapse_and_swd_rise_are_named():
     lines = w.frame(3.0, collapsed, 10.0)  # 25% above the best (8.0 at kimg 1)
     assert len(lines) == 1 and "SWD to the data 10.00" in lines[0] and "kimg 1.000" in lines[0]
     assert w.frame(4.0, collapsed, 11.0) == []  # said once
+
+
+def test_pick_best_names_the_frame_before_the_drift():
+    from zizi.metrics.measure import pick_best
+
+    recs = [{"nimg": n, "kimg": n / 1000, "swd_to_data": v}
+            for n, v in ((0, 50.0), (4000, 30.0), (8000, 20.0), (12000, 26.0), (16000, 31.0))]
+    got = pick_best(recs)
+    assert got["best"]["nimg"] == 8000 and got["rise"] == 31.0 / 20.0 - 1
+    # FID decides when every frame has one
+    for r, fid in zip(recs, (90, 80, 85, 70, 95)):
+        r["fid_to_data"] = fid
+    assert pick_best(recs)["best"]["nimg"] == 12000
+
+
+def test_metrics_best_on_a_run(tmp_path, tiny_data, tiny_ckpt):
+    from click.testing import CliRunner
+
+    from zizi.cli import cli
+
+    p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),
+                         assignments=TINY_SETTINGS, flags={"kimg": 0.016}), torch.device("cpu"))
+    train(p.trainer, p.dataset, p.run)
+    r = CliRunner().invoke(cli, ["metrics", str(p.run_path), "--data", str(tiny_data), "--best",
+                                  "--num", "8", "--inception", str(tmp_path / "none.pt")])
+    assert r.exit_code == 0, r.output
+    assert "best frame: " in r.output and "frame-" in r.output
+    assert r.output.count("SWD to the data") >= 3  # frames 0, 8, 16
+    r = CliRunner().invoke(cli, ["metrics", str(tiny_ckpt), "--data", str(tiny_data), "--best"])
+    assert r.exit_code != 0 and "--best" in r.output
