@@ -193,8 +193,10 @@ class _Watcher:
         if trainer.nimg > 0 and base.exists():  # a resumed run: the base is its frame 0
             from zizi.io.checkpoint import build_generator, load_checkpoint
 
-            G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema").to(trainer.device)
-            self.watch.base_diversity = self._diversity(G)
+            with torch.random.fork_rng(devices=[]):  # building a net draws initial weights:
+                # the run's own random streams must not notice (a resume continues exactly)
+                G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
+            self.watch.base_diversity = self._diversity(G.to(trainer.device))
 
     def _diversity(self, G) -> float:
         from zizi.latents import z_for_seeds
