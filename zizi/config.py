@@ -186,11 +186,37 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, fields)}")
         sub = _dataclass_in(hints.get(key))
-        kwargs[key] = from_dict(sub, value, f"{where}.{key}") if sub and isinstance(value, dict) else value
+        if sub and isinstance(value, dict):
+            kwargs[key] = from_dict(sub, value, f"{where}.{key}")
+        else:
+            kwargs[key] = _as_number(value, hints.get(key), f"{where}: {key}")
     try:
         return cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"{where}: {e}") from e
+
+
+def _as_number(value: Any, hint: Any, where: str) -> Any:
+    """A value for a numeric field in the forms people type: YAML 1.1 reads `1e-8` (no
+    dot) and `1_000` as text, `--set batch=32.0` is a float; all become the field's number.
+    Values of other fields, and numbers already of the right kind, pass unchanged."""
+    kinds = set(typing.get_args(hint)) - {type(None)} or {hint}
+    if not kinds <= {int, float} or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        if float in kinds:
+            return value
+    if kinds == {int} and isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def did_you_mean(key: str, choices: Any) -> str:

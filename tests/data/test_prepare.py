@@ -282,3 +282,23 @@ def test_credits_csv_not_utf8_is_one_clear_error(messy: Path, tmp_path: Path):
     csv.write_bytes("source,credit\nrgb.png,Zo\xeb\n".encode("cp1252"))
     with pytest.raises(DatasetError, match="not UTF-8"):
         prepare(PrepareConfig(src=messy, out=tmp_path / "ds", resolution=64, credits=csv))
+
+
+def test_an_s2a_dataset_json_keeps_its_labels(tmp_path: Path):
+    # S2A's dataset_tool layout: numbered folders and a dataset.json of [name, class]
+    src = tmp_path / "s2a"
+    labels = []
+    for i in range(4):
+        name = f"00000/img{i:08d}.png"
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        smooth_noise(i, (64, 64)).save(src / name)
+        labels.append([name, i % 3])
+    (src / "dataset.json").write_text(json.dumps({"labels": labels}))
+    _, manifest, _ = run(src, tmp_path / "ds", workers=1)
+    assert {r.source: r.label for r in manifest.images} == {n: c for n, c in labels}
+    written = json.loads((tmp_path / "ds" / "dataset.json").read_text())["labels"]
+    assert sorted(c for _, c in written) == sorted(c for _, c in labels)
+
+    (src / "dataset.json").write_text(json.dumps({"labels": [["00000/img00000000.png", 0.5]]}))
+    with pytest.raises(DatasetError, match="only class labels"):
+        run(src, tmp_path / "ds2", workers=1)

@@ -95,17 +95,22 @@ def test_resampling_with_the_identity_matrix_is_the_identity():
 # --------------------------------------------------------------------------- geometry
 
 
+# S2A's resampling (which zizi follows: closer to the exact transform, benchmarks/RESULTS.md)
+# leaves sym6's delay uncompensated: a mirrored or turned pattern lands ~0.025 px off.
+BLIT_TOL = 0.03
+
+
 def test_xflip_mirrors_a_pattern_left_to_right():
     x = _blob(9.0, 12.0).repeat(N, 1, 1, 1)
     y = AugmentPipe(xflip=1.0, p=1.0)(x, _gen(0))
-    flipped = [bool((yi - xi.flip(-1)).abs().max() < 0.02) for xi, yi in zip(x, y)]
+    flipped = [bool((yi - xi.flip(-1)).abs().max() < BLIT_TOL) for xi, yi in zip(x, y)]
     kept = [bool((yi - xi).abs().max() < 1e-4) for xi, yi in zip(x, y)]
     assert all(f or k for f, k in zip(flipped, kept))
     assert any(flipped) and any(kept)
     for yi, f in zip(y, flipped):
-        if f:  # the spot's centre mirrors: x -> 32 - x
+        if f:  # the spot's centre mirrors: x -> 32 - x (0.1 px off: the uncompensated delay)
             cx, cy, _ = _moments(yi[None])
-            assert cx == pytest.approx(23.0, abs=0.05) and cy == pytest.approx(12.0, abs=0.05)
+            assert cx == pytest.approx(23.0, abs=0.15) and cy == pytest.approx(12.0, abs=0.05)
 
 
 def test_rotate90_turns_a_pattern_by_quarter_turns():
@@ -115,7 +120,7 @@ def test_rotate90_turns_a_pattern_by_quarter_turns():
     for xi, yi in zip(x, y):
         errors = [float((yi - torch.rot90(xi, k, dims=(1, 2))).abs().max()) for k in range(4)]
         k = min(range(4), key=errors.__getitem__)
-        assert errors[k] < 0.02
+        assert errors[k] < BLIT_TOL
         seen.add(k)
     assert len(seen) >= 3
 
@@ -150,7 +155,7 @@ def test_matrices_move_a_pattern_where_the_maths_says():
     assert r == pytest.approx(r0, rel=0.02)
     # Content scaled up 1.5× about the centre: the spot stays put and grows by 1.5.
     cx, cy, r = run([[1 / 1.5, 0, 0], [0, 1 / 1.5, 0], [0, 0, 1]])
-    assert (cx, cy) == (pytest.approx(cx0, abs=0.02), pytest.approx(cy0, abs=0.02))
+    assert (cx, cy) == (pytest.approx(cx0, abs=BLIT_TOL), pytest.approx(cy0, abs=BLIT_TOL))
     assert r == pytest.approx(1.5 * r0, rel=0.03)
     # An off-centre spot rotated 30° about the image centre lands on the rotated position.
     spot = _blob(22.0, 16.0, sigma=2.0)
@@ -352,3 +357,31 @@ def test_every_op_name_is_in_a_preset_and_geometric_and_colour_split():
     assert AugmentPipe.preset("bgc").weights == {op: 1.0 for op in ALL_OPS}
     with pytest.raises(ValueError, match=">= 0"):
         AugmentPipe(xflip=-1.0)
+
+
+def test_rotations_turn_the_way_s2a_turns_for_the_same_draw():
+    # S2A (training/augment.py) multiplies its sampling matrix by rotate2d_inv(-angle) =
+    # rotate2d(+angle), rotate2d = [[cos, -sin], [sin, cos]]: for a replayed draw the matrix
+    # must be that rotation, for quarter turns and for arbitrary angles alike.
+    def rot(a: torch.Tensor) -> torch.Tensor:
+        m = torch.eye(3).repeat(len(a), 1, 1)
+        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
+        return m
+
+    x = _images()
+    g = AugmentPipe(rotate90=1.0, p=0.8).geometric_matrix(x, _gen(3))
+    replay = _gen(3)
+    k = torch.floor(torch.rand(N, generator=replay) * 4)
+    k = torch.where(torch.rand(N, generator=replay) < 0.8, k, 0)
+    assert k.unique().numel() >= 3
+    torch.testing.assert_close(g, rot(math.pi / 2 * k), atol=1e-6, rtol=0)
+
+    g = AugmentPipe(rotate=1.0, p=0.8).geometric_matrix(x, _gen(4))
+    replay = _gen(4)
+    p_rot = 1 - math.sqrt(1 - 0.8)
+    want = torch.eye(3).repeat(N, 1, 1)
+    for _ in range(2):  # before and after the (absent) anisotropic scaling
+        theta = (torch.rand(N, generator=replay) * 2 - 1) * math.pi
+        theta = torch.where(torch.rand(N, generator=replay) < p_rot, theta, 0)
+        want = want @ rot(theta)
+    torch.testing.assert_close(g, want, atol=1e-5, rtol=0)

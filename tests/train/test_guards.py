@@ -73,7 +73,8 @@ def test_ada_resume_mid_interval_continues_exactly(tmp_path, tiny_data, tiny_ckp
 
     p = prepare(_job(tmp_path / "b", tiny_data, tiny_ckpt, *ada, kimg=0.032), CPU)
     train(p.trainer, p.dataset, p.run, max_steps=2)
-    assert p.trainer.ada.state_dict()["count"] == 2 * 4  # two minibatches of reals pending
+    # reals pending: two D main phases of 4 and the R1 phase of step 0 (r_t counts both)
+    assert p.trainer.ada.state_dict()["count"] == 3 * 4
     p = prepare(TrainJob(out=None, resume=str(p.run_path)), CPU)
     seen_b = _recording(p.trainer)
     train(p.trainer, p.dataset, p.run)

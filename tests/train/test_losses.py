@@ -120,6 +120,6 @@ def test_w_avg_follows_the_mean_w_of_each_minibatch():
     G = Generator(tiny_nets()[0])
     G.mapping.w_avg.fill_(1.0)
     mean_w = torch.randn(G.w_dim)
-    _track_w_avg(SimpleNamespace(G=G), mean_w)
+    _track_w_avg(SimpleNamespace(G=G, world=1), mean_w[None])
     beta = G.mapping.w_avg_beta  # 0.995: w_avg ← mean + β·(w_avg − mean)
     assert torch.allclose(G.mapping.w_avg, mean_w + beta * (1.0 - mean_w))

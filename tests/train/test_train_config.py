@@ -59,3 +59,69 @@ def test_every_shipped_preset_resolves():
         assert cfg.kimg > 0 and cfg.batch >= 1, p.name
     workshop = resolve_config(config_files=[Path(presets[0]).parent / "workshop256.yaml"])
     assert workshop.augment.mode == "ada" and workshop.batch_gpu == 8
+
+
+def test_config_auto_is_s2a_cfg_auto_and_later_layers_still_win():
+    from zizi.train.config import auto_values, describe_auto
+
+    # S2A train.py --cfg auto: 256² on 1 GPU -> batch 16, gamma 0.0002·256²/16 = 0.8192,
+    # ema 16·10/32 = 5 kimg, lr 0.0025 below 1024²; 1024² on 8 GPUs -> batch 32, lr 0.002
+    a = auto_values(256, 1, fine_tune=True)
+    assert (a["batch"], a["batch_gpu"]) == (16, 16)
+    assert a["loss"]["r1_gamma"] == pytest.approx(0.8192)
+    assert a["ema"] == {"kimg": 5.0, "rampup": None}  # resuming: no ramp-up, as S2A
+    assert a["optim"] == {"g_lr": 0.0025, "d_lr": 0.0025}
+    assert a["augment"] == {"mode": "ada", "adjust_kimg": 100.0} and a["data"] == {"xflip": False}
+    b = auto_values(1024, 8, fine_tune=False)
+    assert (b["batch"], b["batch_gpu"], b["optim"]["g_lr"]) == (32, 4, 0.002)
+    assert b["loss"]["r1_gamma"] == pytest.approx(0.0002 * 1024 ** 2 / 32)
+    assert b["ema"]["rampup"] == 0.05 and b["augment"]["adjust_kimg"] == 500.0
+    assert auto_values(64, 1, True)["batch"] == 32  # min(4096 // 64, 32)
+
+    cfg = resolve_config(config_files=["auto"], assignments=["loss.r1_gamma=2"], auto=a)
+    assert (cfg.batch, cfg.loss.r1_gamma, cfg.augment.mode, cfg.data.xflip) == (16, 2.0, "ada", False)
+    line = describe_auto(a, 256, 1)
+    assert line.startswith("--config auto (256², 1 GPU): batch=16") and "r1_gamma=0.8192" in line
+
+
+def test_config_auto_through_prepare_prints_the_resolved_values(tmp_path, tiny_data, tiny_ckpt):
+    import torch
+
+    from tests.train.conftest import TINY_SETTINGS
+    from zizi.train.setup import TrainJob, prepare
+
+    p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),
+                         config_files=["auto"],
+                         assignments=[s for s in TINY_SETTINGS
+                                      if not s.startswith(("batch", "loss.r1_gamma"))]),
+                torch.device("cpu"))
+    # 16² net, 1 process: batch max(min(4096 // 16, 32), 1) = 32, gamma 0.0002·256/32
+    assert p.trainer.cfg.batch == 32 and p.trainer.cfg.loss.r1_gamma == pytest.approx(0.0016)
+    assert [n for n in p.notes if n.startswith("--config auto (16², 1 GPU): batch=32")]
+    assert "--config auto" in (p.run_path / "log.txt").read_text()
+
+
+def test_numbers_in_the_forms_people_type():
+    # YAML 1.1 reads 1e-8 (no dot) and 1_000 as text; Adam crashed on eps='1e-8'
+    cfg = resolve_config(assignments=["optim.eps=1e-8", "batch=32.0", "kimg=1e3",
+                                      "loss.r1_gamma=2E-1", "data.max_size=1_000",
+                                      "ema.rampup=5e-2", "batch_gpu= 8 "])
+    assert cfg.optim.eps == 1e-8 and isinstance(cfg.optim.eps, float)
+    assert (cfg.batch, cfg.kimg, cfg.loss.r1_gamma, cfg.data.max_size, cfg.ema.rampup,
+            cfg.batch_gpu) == (32, 1000.0, 0.2, 1000, 0.05, 8)
+    assert isinstance(cfg.batch, int) and isinstance(cfg.data.max_size, int)
+    for bad, why in (("batch=3.5", "whole number"), ("optim.eps=abc", "must be a number"),
+                     ("kimg=inf", "finite")):
+        with pytest.raises(ConfigError, match=why):
+            resolve_config(assignments=[bad])
+
+
+def test_adam_takes_an_eps_typed_as_1e_minus_8(tmp_path):
+    import torch
+
+    from zizi.train.optim import make_adam
+
+    cfg = resolve_config(assignments=["optim.eps=1e-8"])
+    opt = make_adam(torch.nn.Linear(2, 2), cfg.optim.g_lr, cfg.optim.beta1, cfg.optim.beta2,
+                    cfg.optim.eps, 4)
+    assert opt.param_groups[0]["eps"] == 1e-8

@@ -25,9 +25,12 @@ from zizi.cli.options import device_option
 @click.option("--frames", "max_frames", type=click.IntRange(min=2), default=8, show_default=True,
               help="Frames of a run to generate samples from for the sample-distance chart.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for latents and SWD.")
+@click.option("--best", is_flag=True,
+              help="For a run: name the frame closest to --data (SWD, and FID with the "
+                   "Inception file) among --frames frames, before the run drifted away.")
 @device_option
 def metrics(target: Path, data: Path, metric_names: str, inception: Path | None, num: int,
-            max_frames: int, seed: int, device: str) -> None:
+            max_frames: int, seed: int, best: bool, device: str) -> None:
     """Measure RUN_OR_CKPT (a zizi checkpoint or a training run folder) against --data.
 
     For a run: the newest frame's FID/KID/SWD, and with `shift` the weight shift and
@@ -64,6 +67,20 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
             bar = bars[stage] = progress_bar(total=total, desc=stage, leave=False)
         bar.update(done - bar.n)
 
+    if best:
+        if not is_run:
+            raise click.BadParameter(f"{target} is a checkpoint; --best picks among a run's frames",
+                                     param_hint="--best")
+        from zizi.metrics.measure import best_frame
+
+        try:
+            res = best_frame(target, dataset, num=min(num, 256), inception=inception, device=dev,
+                             seed=seed, max_frames=max_frames, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        _print_best(res)
+        return
     try:
         if is_run:
             res = measure_run(target, dataset, names, num=num, inception=inception, device=dev,
@@ -93,3 +110,20 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
         click.echo(f"  chart: {chart}")
     if "stats_file" in res:
         click.echo(f"  records appended to {res['stats_file']}")
+
+
+def _print_best(res: dict[str, Any]) -> None:
+    for why in set((res.get("skipped") or {}).values()):
+        click.echo(f"note: {why}", err=True)
+    key = res["metric"]
+    name = "FID" if key == "fid_to_data" else "SWD"
+    for r in res["records"]:
+        mark = "  <- best" if r is res["best"] else ""
+        click.echo(f"  kimg {r['kimg']:9.3f}  {name} to the data {r[key]:10.4f}{mark}")
+    b, last = res["best"], res["last"]
+    click.echo(f"best frame: {res['path']} (kimg {b['kimg']:g}, {name} to the data {b[key]:.4f})")
+    if last is b:
+        click.echo("the newest frame is the closest so far: the run is still approaching the data")
+    else:
+        click.echo(f"the newest frame (kimg {last['kimg']:g}) is {res['rise']:.1%} further from "
+                   "the data: render up to the best frame, or stop here")

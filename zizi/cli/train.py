@@ -26,7 +26,8 @@ from zizi.cli.options import device_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for runs; each run gets RUNS/NNNNN-name/.")
 @click.option("--config", "config_files", multiple=True, type=click.Path(path_type=Path),
-              help="Training config YAML (e.g. configs/train/ffhq256.yaml); repeatable, later wins.")
+              help="Training config YAML (e.g. configs/train/ffhq256.yaml), or `auto` for "
+                   "StyleGAN2-ADA's --cfg auto values (printed at start); repeatable, later wins.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override one config value, e.g. --set loss.r1_gamma=2; repeatable.")
 @click.option("--kimg", type=float, default=None, help="Run length in thousands of images (0.2 = 200).")
@@ -191,6 +192,12 @@ class _Progress:
         self.last: dict[str, Any] = {}
 
     def update(self, event: dict[str, Any]) -> None:
+        if "warning" in event:  # the run's signs of overfitting, on any terminal or log
+            if self.bar is not None:
+                self.bar.write(event["warning"], file=sys.stderr)
+            else:
+                click.echo(event["warning"], err=True)
+            return
         if not self.enabled:
             return
         if self.bar is None:

@@ -107,6 +107,12 @@ class ImageDataset(torch.utils.data.Dataset):
         )
         return image, label
 
+    def label_table(self) -> torch.Tensor:
+        """[len(self), c_dim] float32: every item's label (mirrored items included)."""
+        if self._labels is None:
+            return torch.zeros([len(self), 0])
+        return torch.from_numpy(self._labels[self._raw_idx].copy())
+
     def name(self, idx: int) -> str:
         return self._names[int(self._raw_idx[idx])]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -277,6 +277,41 @@ def _cell(row: dict[str, str], col: str | None) -> str | None:
         return None
     v = (row.get(col) or "").strip()
     return v or None
+
+
+def read_ada_labels(folder: Path) -> dict[str, int]:
+    """Class labels from a source folder's `dataset.json` (S2A's dataset_tool layout),
+    keyed by the image's relative path; {} when the folder has none or `labels` is null."""
+    path = Path(folder) / ADA_LABELS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetError(f"cannot read the labels in {path}: {e}") from e
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if labels is None:
+        return {}
+    out: dict[str, int] = {}
+    for entry in labels if isinstance(labels, list) else [labels]:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise DatasetError(f"{path}: each label must be [file name, class], got {entry!r}")
+        name, label = entry
+        if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+            raise DatasetError(f"{path}: the label of {name} is {label!r}; only class labels "
+                               "(whole numbers from 0) are carried into a prepared dataset")
+        out[nfc(name.replace("\\", "/"))] = label
+    return out
+
+
+def with_ada_labels(credits: dict[str, Credit], labels: dict[str, int]) -> dict[str, Credit]:
+    """`credits` with each source's `dataset.json` label where the credits CSV gives none."""
+    out = dict(credits)
+    for source, label in labels.items():
+        credit = credit_for(out, source)
+        if credit.label is None:
+            out[source] = replace(credit, label=label)
+    return out
 
 
 def credit_for(credits: dict[str, Credit], source: str) -> Credit:

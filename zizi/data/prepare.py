@@ -34,7 +34,9 @@ from zizi.data.manifest import (
     Skipped,
     credit_for,
     load_credits,
+    read_ada_labels,
     save_manifest,
+    with_ada_labels,
 )
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
@@ -417,6 +419,8 @@ def prepare(
     started = time.perf_counter()
     src, out = check_paths(cfg.src, cfg.out, cfg.force)
     credits = load_credits(cfg.credits) if cfg.credits else {}
+    if src.is_dir():  # an S2A dataset_tool folder keeps its class labels (the CSV wins)
+        credits = with_ada_labels(credits, read_ada_labels(src))
     if cfg.align in ("face", "face-or-center"):
         from zizi.data.align import FaceFinder
 

@@ -165,3 +165,37 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
     if records:
         out["stats_file"] = str(append_jsonl(Path(run) / "metrics.jsonl", records))
     return out
+
+
+def pick_best(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frame closest to the new data among `sample_distance` records (by FID when every
+    frame has one, else SWD), with how far the newest frame has moved away from it since:
+    the best frame before the run started diverging from the data."""
+    if not records:
+        raise ZiziError("no frames were measured")
+    key = "fid_to_data" if all("fid_to_data" in r for r in records) else "swd_to_data"
+    best = min(records, key=lambda r: r[key])
+    last = records[-1]
+    return {"metric": key, "best": best, "last": last,
+            "rise": last[key] / best[key] - 1 if best[key] > 0 else 0.0}
+
+
+def best_frame(run: Path, dataset: Any, *, num: int = 256, inception: Any = None,
+               device: Any = "cpu", seed: int = 0, max_frames: int = 8,
+               progress: Progress | None = None) -> dict[str, Any]:
+    """`zizi metrics RUN --best`: measure up to `max_frames` frames of a run against the
+    data (SWD, and FID when the Inception file is at hand) and pick the closest."""
+    from zizi.io.runs import frame_path
+    from zizi.metrics.shift import sample_distance
+
+    detector, why = get_detector(["fid"], inception, device)
+    records = sample_distance(run, dataset, num=num, seed=seed, detector=detector,
+                              max_frames=max_frames, device=device,
+                              progress=None if progress is None
+                              else (lambda d, t: progress("frames", d, t)))
+    out = pick_best(records)
+    out["path"] = str(frame_path(run, out["best"]["nimg"]))
+    out["records"] = records
+    if why:
+        out["skipped"] = {"fid": why}
+    return out

@@ -10,8 +10,10 @@ because the augmentations are invertible in distribution and applied with p < ~0
 do not leak into what G learns (paper §2.2).
 
 All geometric operations of a sample compose into one 3×3 homogeneous matrix and are
-applied in a single resampling pass: reflect-pad, upsample 2× with the sym6 wavelet filter,
-bilinear sampling at the transformed grid, downsample 2× with the same filter, crop. The
+applied in a single resampling pass, as StyleGAN2-ADA's reference does: reflect-pad,
+upsample 2× with the sym6 wavelet filter, bilinear sampling at the transformed grid,
+downsample 2× with the flipped filter, crop (measured against the exact transform in
+benchmarks/RESULTS.md). When no sample drew a geometric op the pass is skipped. The
 reflect padding and the orthogonal wavelet keep the borders and the spectrum clean, so the
 transform itself adds nothing D could tell apart (appendix B.2). All colour operations
 compose into one 4×4 matrix on (r, g, b, 1).
@@ -121,11 +123,6 @@ class AugmentPipe(torch.nn.Module):
         self.hue_max, self.saturation_std = hue_max, saturation_std
         self.register_buffer("p", torch.tensor(float(p)))
         self.register_buffer("filter", setup_filter(SYM6, separable=True), persistent=False)
-        # The flipped sym6 upsampler places upsampled pixel j at input position
-        # (j + 0.5)/2 + delay (sym6 is not linear-phase); the downsampler undoes it.
-        taps = torch.tensor(SYM6, dtype=torch.float64)
-        centre = float((torch.arange(len(SYM6)) * taps).sum() / taps.sum())
-        self.delay = (centre - (len(SYM6) - 1) / 2) / 2
 
     @classmethod
     def preset(cls, name: str, p: float = 0.0, **strengths: float) -> AugmentPipe:
@@ -180,7 +177,9 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate90"] > 0:
             k = torch.floor(uniform() * 4)
             k = torch.where(chosen("rotate90"), k, zero)
-            g = g @ _rotate2d(-math.pi / 2 * k)  # content turns by k·90°
+            # S2A's direction for the same draw: the sampling matrix turns by +k·90°, so the
+            # content turns by k·90° counter-clockwise as displayed (y down).
+            g = g @ _rotate2d(math.pi / 2 * k)
         if self.weights["xint"] > 0:
             t = (uniform(2) * 2 - 1) * self.xint_max
             t = torch.where(chosen("xint")[:, None], t, 0)
@@ -195,7 +194,7 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate"] > 0:
             theta = (uniform() * 2 - 1) * math.pi * self.rotate_max
             theta = torch.where(chosen("rotate", p_rot), theta, zero)
-            g = g @ _rotate2d(-theta)
+            g = g @ _rotate2d(theta)  # S2A's direction for the same draw
         if self.weights["aniso"] > 0:
             s = torch.exp2(normal() * self.aniso_std)
             s = torch.where(chosen("aniso"), s, 1)
@@ -203,7 +202,7 @@ class AugmentPipe(torch.nn.Module):
         if self.weights["rotate"] > 0:
             theta = (uniform() * 2 - 1) * math.pi * self.rotate_max
             theta = torch.where(chosen("rotate", p_rot), theta, zero)
-            g = g @ _rotate2d(-theta)
+            g = g @ _rotate2d(theta)  # S2A's direction for the same draw
         if self.weights["xfrac"] > 0:
             t = normal(2) * self.xfrac_std
             t = torch.where(chosen("xfrac")[:, None], t, 0)
@@ -211,47 +210,53 @@ class AugmentPipe(torch.nn.Module):
         return g
 
     def resample(self, images: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Apply per-sample sampling matrices `g` [N, 3, 3] in one pass (see module docstring)."""
+        """Apply per-sample sampling matrices `g` [N, 3, 3] in one pass, as S2A does.
+
+        Reflect-pad as far as the transformed corners reach (plus the filter's footprint),
+        upsample 2× with sym6, sample bilinearly on the transformed grid of an output
+        extended by `taps // 4` pixels per side, downsample 2× with the flipped filter (so
+        the up and down filters' delays cancel) and crop. Measured against S2A's
+        augmentation on the same matrices and against the exact transform in
+        benchmarks/RESULTS.md.
+        """
         n, c, h, w = images.shape
-        f = self.filter.to(images.device)
-        taps = f.shape[0]
-        ext = taps // 4  # output pixels the downsampler reads beyond each border
-        # Where the extended output rectangle (plus the bilinear footprint) lands in the
-        # input decides how much reflect padding the resampling needs.
-        hx, hy = w / 2 + ext + 1, h / 2 + ext + 1
-        corners = torch.tensor([[-hx, -hy, 1.0], [hx, -hy, 1.0], [hx, hy, 1.0], [-hx, hy, 1.0]],
-                               device=images.device)
-        src = (g @ corners.T)[:, :2, :]  # [N, 2, 4]
-        lo = src.amin(dim=(0, 2)).tolist()
-        hi = src.amax(dim=(0, 2)).tolist()
-        margin = taps // 4 + 1  # the upsampler's zero-padded border, in input pixels
-
-        def pad(extent: float, half: float, size: int) -> int:
-            return min(max(math.ceil(extent - half) + margin, 0), size - 1)
-
-        pl, pr = pad(-lo[0], w / 2, w), pad(hi[0], w / 2, w)
-        pt, pb = pad(-lo[1], h / 2, h), pad(hi[1], h / 2, h)
+        dev = images.device
+        f = self.filter.to(dev)
+        ext = f.shape[0] // 4  # output pixels computed beyond each border, cropped at the end
+        # Corner pixel centres of the output, moved into the input by g: how far outside
+        # the image the sampling reaches decides the reflect padding (at most size − 1).
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]],
+                               device=dev)
+        reach = (g @ corners.T)[:, :2, :].permute(1, 0, 2).flatten(1)  # [xy, N·4]
+        reach = torch.cat([-reach, reach]).amax(dim=1)  # [left, top, right, bottom]
+        reach = reach + torch.tensor([2 * ext - cx, 2 * ext - cy] * 2, device=dev)
+        lim = torch.tensor([w - 1, h - 1] * 2, device=dev)
+        pl, pt, pr, pb = (int(v) for v in reach.clamp(min=0).minimum(lim).ceil().tolist())
         x = F.pad(images, [pl, pr, pt, pb], mode="reflect")
-        x = upsample2d(x, f, up=2, flip_filter=True)  # [N, C, 2(H+pt+pb), 2(W+pl+pr)]
-        hu, wu = x.shape[2], x.shape[3]
-
-        # Output samples at twice the resolution, `ext` input pixels beyond each border.
-        # Sample j sits at (j + 0.5)/2 + delay - ext (input pixels from the left edge).
-        def axis(count: int, half: float) -> torch.Tensor:
-            j = torch.arange(count, device=images.device, dtype=torch.float32)
-            return (j + 0.5) / 2 + self.delay - ext - half  # centred
-
-        ys, xs = torch.meshgrid(axis(2 * (h + 2 * ext), h / 2), axis(2 * (w + 2 * ext), w / 2),
-                                indexing="ij")
-        q = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(1, -1, 3)  # [1, P, 3]
-        s = (q @ g.transpose(1, 2))[..., :2]  # [N, P, 2] input positions, centred
-        # Back to the padded, upsampled image, then to grid_sample's [-1, 1].
-        gx = 4 * (s[..., 0] + w / 2 + pl - self.delay) / wu - 1
-        gy = 4 * (s[..., 1] + h / 2 + pt - self.delay) / hu - 1
-        grid = torch.stack([gx, gy], dim=-1).reshape(n, 2 * (h + 2 * ext), 2 * (w + 2 * ext), 2)
+        # In the padded image's centred coordinates the origin moved by half the difference.
+        shift = torch.eye(3, device=dev)
+        shift[0, 2], shift[1, 2] = (pl - pr) / 2, (pt - pb) / 2
+        m = shift @ g
+        x = upsample2d(x, f, up=2)  # [N, C, 2(H+pt+pb), 2(W+pl+pr)]
+        # The same map in upsampled pixels: a pixel at centred position p (input pixels)
+        # is at 2p in the upsampled grid, whose pixel centres sit half a pixel further in.
+        up = torch.diag(torch.tensor([2.0, 2.0, 1.0], device=dev))
+        half = torch.eye(3, device=dev)
+        half[0, 2] = half[1, 2] = -0.5
+        m = half @ up @ m @ torch.linalg.inv(up) @ torch.linalg.inv(half)
+        out_h, out_w = 2 * (h + 2 * ext), 2 * (w + 2 * ext)
+        # Output pixel centres, centred, in upsampled pixels -> source positions -> the
+        # [-1, 1] coordinates grid_sample reads (pixel centres at (2i + 1)/size − 1).
+        ys = torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5 - out_h / 2
+        xs = torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5 - out_w / 2
+        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+        q = torch.stack([xx, yy, torch.ones_like(xx)], dim=-1).reshape(1, -1, 3)  # [1, P, 3]
+        src = (q @ m.transpose(1, 2))[..., :2]  # [N, P, 2] centred, upsampled pixels
+        scale = torch.tensor([2 / x.shape[3], 2 / x.shape[2]], device=dev)
+        grid = (src * scale).reshape(n, out_h, out_w, 2)
         x = grid_sample(x, grid.to(x.dtype))
-        x = downsample2d(x, f, down=2)  # [N, C, H + 2·ext, W + 2·ext]
-        return x[:, :, ext:ext + h, ext:ext + w]
+        return downsample2d(x, f, down=2, padding=-2 * ext, flip_filter=True)  # [N, C, H, W]
 
     # ------------------------------------------------------------------ colour
 

@@ -68,6 +68,17 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """Thresholds of the warnings printed while training (zizi.train.watch)."""
+
+    ada_p: float = 0.6  # warn when ADA's p reaches this (it leaks into G's images near 0.8)
+    score_gap: float = 4.0  # warn when mean D(real) − D(fake) logits exceeds this
+    diversity: float = 0.5  # warn when grid diversity falls below this fraction of the base's
+    swd_num: int = 0  # SWD to the data at each frame from this many images; 0 = off (costly)
+    swd_rise: float = 0.2  # warn when that SWD is this fraction above its best frame
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     kimg: float = 500.0  # run length in thousands of real images shown to D (fractional ok)
     batch: int = 32  # global minibatch (split over GPUs); config-f used 32
@@ -87,6 +98,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -116,17 +128,57 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"on_nan must be stop or rollback, got {cfg.on_nan!r}")
     if cfg.data.workers < 0:
         raise ConfigError("data.workers must be 0 or more")
+    if cfg.watch.swd_num < 0 or cfg.watch.swd_num == 1:
+        raise ConfigError("watch.swd_num must be 0 (off) or at least 2 images")
+
+
+AUTO = "auto"  # `--config auto`: StyleGAN2-ADA's `--cfg auto` values (auto_values)
+
+
+def auto_values(resolution: int, gpus: int, fine_tune: bool) -> dict[str, Any]:
+    """What StyleGAN2-ADA's `train.py --cfg auto` (its default) sets, from the resolution
+    and the GPU count, with its launch defaults: ADA on, no x-flips, and for a fine-tune
+    (`--resume`) ADA's faster reaction (100 kimg) and no EMA ramp-up. Its mapping depth (2)
+    and minibatch-stddev group (min(batch/gpus, 4)) are architecture, which in zizi always
+    comes from the checkpoint; its run length (25000 kimg) is a from-scratch length."""
+    batch = max(min(gpus * min(4096 // resolution, 32), 64), gpus)  # bounds GPU memory
+    lr = 0.002 if resolution >= 1024 else 0.0025
+    return {
+        "batch": batch,
+        "batch_gpu": batch // gpus,
+        "loss": {"r1_gamma": 0.0002 * resolution ** 2 / batch},  # S2A's heuristic
+        "ema": {"kimg": batch * 10 / 32, "rampup": None if fine_tune else 0.05},
+        "optim": {"g_lr": lr, "d_lr": lr},
+        "augment": {"mode": "ada", "adjust_kimg": 100.0 if fine_tune else 500.0},
+        "data": {"xflip": False},
+    }
+
+
+def describe_auto(values: dict[str, Any], resolution: int, gpus: int) -> str:
+    """One line naming what `--config auto` resolved to, as S2A prints its config."""
+    flat = []
+    for key, value in values.items():
+        for k, v in (value.items() if isinstance(value, dict) else [("", value)]):
+            name = f"{key}.{k}" if k else key
+            flat.append(f"{name}={v:.6g}" if isinstance(v, float) else f"{name}={v}")
+    return f"--config auto ({resolution}², {gpus} GPU{'s' if gpus > 1 else ''}): " + ", ".join(flat)
 
 
 def resolve_config(
     base: dict[str, Any] | None = None,  # a resumed run's config.yaml; None = the defaults
-    config_files: list[str | Path] = (),  # --config files, later ones win
+    config_files: list[str | Path] = (),  # --config files (or "auto"), later ones win
     assignments: list[str] = (),  # --set key=value, later ones win
     flags: dict[str, Any] | None = None,  # command-line flags that were given (not None)
+    auto: dict[str, Any] | None = None,  # what "auto" in config_files stands for
 ) -> TrainConfig:
     """The run config: defaults < base < --config files < --set < flags."""
     data: dict[str, Any] = dict(base or {})
     for path in config_files:
+        if str(path) == AUTO:
+            if auto is None:  # the caller knows no resolution yet: resolved again later
+                continue
+            data = merge_dicts(data, auto)
+            continue
         data = merge_dicts(data, read_yaml(path))
     for text in assignments:
         data = merge_dicts(data, parse_assignment(text))

@@ -3,7 +3,8 @@
 Epoch e is a permutation drawn from a generator seeded with (seed, e); the stream is the
 epochs one after another. A position in the stream (images drawn so far) is all a
 snapshot needs to continue with exactly the same minibatches. Each global minibatch is
-split into contiguous per-rank slices, so rank r of W sees its own shard of every batch.
+split into rounds dealt out to the ranks in turn, so rank r of W sees its own shard of
+every batch.
 """
 
 from __future__ import annotations
@@ -33,28 +34,36 @@ def stream_indices(n: int, seed: int, start: int, count: int) -> list[int]:
 
 
 class OrderSampler(torch.utils.data.Sampler):
-    """Yields this rank's index lists, one per global minibatch, from stream position `start`."""
+    """Yields this rank's index lists, one per global minibatch, from stream position `start`.
+
+    The global minibatch is cut into rounds of `round_size` images (gradient accumulation);
+    rank k takes rounds k, k + N, k + 2N, ... (zizi.train.trainer's round order)."""
 
     def __init__(self, n: int, batch: int, seed: int, start: int = 0, rank: int = 0,
-                 world: int = 1) -> None:
+                 world: int = 1, round_size: int | None = None) -> None:
         if batch % world:
             raise ValueError(f"batch {batch} is not divisible by {world} processes")
+        round_size = round_size or batch // world
+        if batch % (round_size * world):
+            raise ValueError(f"rounds of {round_size} do not split {batch} over {world} processes")
         self.n, self.batch, self.seed, self.start = n, batch, seed, start
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.round_size = rank, world, round_size
 
     def __iter__(self) -> Iterator[list[int]]:
         pos = self.start
-        per_rank = self.batch // self.world
+        b = self.round_size
         while True:
             idx = stream_indices(self.n, self.seed, pos, self.batch)
-            yield idx[self.rank * per_rank:(self.rank + 1) * per_rank]
+            rounds = range(self.rank, self.batch // b, self.world)
+            yield [i for v in rounds for i in idx[v * b:(v + 1) * b]]
             pos += self.batch
 
 
 def batches(dataset, batch: int, seed: int, start: int, rank: int = 0, world: int = 1,
-            workers: int = 0, pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            workers: int = 0, pin: bool = False, round_size: int | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from `start`."""
-    sampler = OrderSampler(len(dataset), batch, seed, start, rank, world)
+    sampler = OrderSampler(len(dataset), batch, seed, start, rank, world, round_size)
     # The loader's own generator: otherwise it draws its worker seed from the global RNG,
     # and a resumed run would not continue the same random stream.
     loader_gen = torch.Generator().manual_seed(seed + start + rank)

@@ -45,8 +45,8 @@ def init(dist_info: Dist, device: torch.device, init_method: str | None = None) 
 def sync_grads(params: list[torch.nn.Parameter], world: int) -> None:
     """Average gradients over all processes in one flat all-reduce.
 
-    A parameter a phase did not reach has no gradient on any rank (the graphs are the
-    same), and keeps none, so Adam skips it exactly as in a single process.
+    Every phase gives every trainable parameter a gradient (zero where the loss does not
+    reach it, as the reference does), so the flat layout is the same on every rank.
     """
     params = [p for p in params if p.grad is not None]
     if world <= 1 or not params:
@@ -68,6 +68,15 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
     x = x.clone()
     torch.distributed.all_reduce(x)
     return x / world
+
+
+def all_gather(x: torch.Tensor, world: int) -> torch.Tensor:
+    """[world, *x.shape]: `x` of rank 0, rank 1, ... on every rank ([1, ...] alone)."""
+    if world <= 1:
+        return x.unsqueeze(0)
+    out = [torch.empty_like(x) for _ in range(world)]
+    torch.distributed.all_gather(out, x.contiguous())
+    return torch.stack(out)
 
 
 def gather_objects(obj, world: int) -> list:

@@ -63,13 +63,23 @@ def train(
     max_steps: int | None = None,  # stop (with a snapshot) after this many steps (tests)
 ) -> Outcome:
     cfg = trainer.cfg
+    trainer.set_label_pool(dataset)
     end_nimg = int(round(cfg.kimg * 1000))
+    watch = _Watcher(trainer, dataset, run) if run is not None else None
+
+    def warn(lines: list[str]) -> None:
+        for line in lines:
+            run.log(line)
+            if progress is not None:
+                progress({"warning": line, "nimg": trainer.nimg, "end_nimg": end_nimg})
+
     if run is not None and trainer.nimg == 0:
         run.write_frame(trainer.frame(), 0)
         run.write_samples(0.0, sample_grid(trainer, cfg.sample_seeds))
+        warn(watch.frame())
     pin = trainer.device.type == "cuda"
     data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                   trainer.world, cfg.data.workers, pin)
+                   trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
     next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
     next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
     next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
@@ -103,8 +113,10 @@ def train(
             raise TrainingDiverged(message)
         history.append(entry)
         if run is not None:
+            entry.update(watch.watch.latest)
             run.stats(entry)
             run.log(_log_line(entry))
+            warn(watch.watch.tick(entry))
         if progress is not None:
             progress({"tick": entry, "nimg": trainer.nimg, "end_nimg": end_nimg})
         sums.clear()
@@ -144,12 +156,13 @@ def train(
         if trainer.nimg >= next_tick:
             if not do_tick():  # rolled back: the data and schedule continue from the snapshot
                 data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                               trainer.world, cfg.data.workers, pin)
+                               trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
                 next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
                 next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
             next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
         if trainer.nimg >= next_frame and run is not None:
             run.write_frame(trainer.frame(), trainer.nimg)
+            warn(watch.frame())
             next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
         if trainer.nimg >= next_snap and trainer.nimg < end_nimg:
             do_snapshot()
@@ -163,6 +176,58 @@ def train(
         run.write_frame(trainer.frame(), trainer.nimg)
     do_snapshot()
     return Outcome(status, trainer.nimg, last_snapshot, history)
+
+
+class _Watcher:
+    """Measures what `zizi.train.watch.Watch` checks at each frame (rank 0 only): the
+    fixed-seed grid's diversity against the base network's (frame 0), and SWD to the data
+    when `watch.swd_num` asks for it."""
+
+    def __init__(self, trainer: Trainer, dataset, run: RunFolder) -> None:
+        from zizi.train.watch import Watch
+
+        self.trainer, self.dataset = trainer, dataset
+        self.watch = Watch(trainer.cfg.watch)
+        self.real_swd = None
+        base = frame_path(run.path, 0)
+        if trainer.nimg > 0 and base.exists():  # a resumed run: the base is its frame 0
+            from zizi.io.checkpoint import build_generator, load_checkpoint
+
+            with torch.random.fork_rng(devices=[]):  # building a net draws initial weights:
+                # the run's own random streams must not notice (a resume continues exactly)
+                G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
+            self.watch.base_diversity = self._diversity(G.to(trainer.device))
+
+    def _diversity(self, G) -> float:
+        from zizi.latents import z_for_seeds
+        from zizi.train.watch import grid_diversity
+
+        n = max(self.trainer.cfg.sample_seeds, 2)
+        z = z_for_seeds(list(range(n)), G.z_dim).to(self.trainer.device)
+        c = torch.eye(G.c_dim)[torch.arange(n) % G.c_dim].to(self.trainer.device) \
+            if G.c_dim > 0 else None
+        with torch.no_grad():
+            return grid_diversity(G(z, c, noise_mode="const"))
+
+    def _swd(self) -> float | None:
+        num = self.trainer.cfg.watch.swd_num
+        if not num:
+            return None
+        from zizi.metrics.features import dataset_images, generated_images
+        from zizi.metrics.swd import PyramidDescriptors, descriptors_of, swd
+
+        seed = self.trainer.cfg.seed
+        if self.real_swd is None:
+            self.real_swd = descriptors_of(dataset_images(self.dataset, num), seed=seed)
+        acc = PyramidDescriptors(seed=seed + 1)
+        for images in generated_images(self.trainer.G_ema, num, seed=seed,
+                                       device=self.trainer.device):
+            acc.append(images)
+        return swd(acc.result(), self.real_swd, seed=seed)["swd"]
+
+    def frame(self) -> list[str]:
+        return self.watch.frame(self.trainer.kimg, self._diversity(self.trainer.G_ema),
+                                self._swd())
 
 
 MAX_ROLLBACKS = 3  # a run that keeps diverging needs a person, not a fourth try

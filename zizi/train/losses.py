@@ -49,15 +49,15 @@ def path_lengths(fake: torch.Tensor, ws: torch.Tensor, generator: torch.Generato
     return grads.square().sum(dim=2).mean(dim=1).sqrt()  # [N]
 
 
-def pl_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: float,
-               mean_length: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pl_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: float
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """((‖J_wᵀ y‖ − a)² per sample, the updated mean a); a ← a + decay·(mean length − a).
 
-    `mean_length` replaces this batch's mean length (DDP passes the mean over all ranks).
+    The new `a` keeps the gradient of this batch's mean length, as StyleGAN2-ADA's
+    reference does: the target moves with the batch (by `decay`), which adds
+    −2·decay·mean(l − a) to each sample's gradient. Store `a.detach()` as the running mean.
     """
-    if mean_length is None:
-        mean_length = lengths.mean().detach()
-    new_mean = pl_mean.lerp(mean_length, decay)
+    new_mean = pl_mean.lerp(lengths.mean(), decay)
     return (lengths - new_mean).square(), new_mean
 
 

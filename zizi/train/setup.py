@@ -16,7 +16,7 @@ from typing import Any
 from zizi.config import DiscriminatorConfig, GeneratorConfig, load_yaml, to_dict
 from zizi.errors import ConfigError, DatasetError
 from zizi.io.checkpoint import Checkpoint
-from zizi.train.config import TrainConfig, resolve_config
+from zizi.train.config import AUTO, TrainConfig, auto_values, describe_auto, resolve_config
 from zizi.train.distributed import Dist
 from zizi.train.run import NotARunError, RunFolder, create_run_dir, find_resume_snapshot
 
@@ -59,7 +59,8 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         run_path = resume_path
         stored = _read_run_config(run_path)
         _check_architecture(stored.get("architecture"), snap, snap_path)
-        cfg = resolve_config(stored.get("train"), job.config_files, job.assignments, job.flags)
+        cfg, note = _resolve(job, stored.get("train"), snap, dist, fine_tune=True)
+        notes += note
         data = job.data or Path(stored.get("data", ""))
         dataset = open_dataset(data, snap, cfg)
         trainer = Trainer(snap, cfg, device, dist)
@@ -79,6 +80,8 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     if job.out is None:
         raise ConfigError("--out is required (the folder that holds the runs)")
     source = load_source(job, cfg.seed)
+    cfg, note = _resolve(job, None, source, dist, fine_tune=job.resume is not None)
+    notes += note
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
     run = run_path = None
@@ -102,7 +105,23 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         if summary:
             run.log(f"dataset: {summary}")
     notes += list(getattr(dataset, "warnings", []))
+    if run is not None:
+        for note in notes:
+            if note.startswith("--config auto"):
+                run.log(note)
     return Prepared(trainer, dataset, run, run_path, notes)
+
+
+def _resolve(job: TrainJob, base: dict[str, Any] | None, source: Checkpoint, dist: Dist,
+             fine_tune: bool) -> tuple[TrainConfig, list[str]]:
+    """The run config; `--config auto` is filled in from the network's resolution and the
+    process count, and the values it chose come back as a note to print."""
+    if AUTO not in [str(p) for p in job.config_files]:
+        return resolve_config(base, job.config_files, job.assignments, job.flags), []
+    res = source.g_config.img_resolution
+    auto = auto_values(res, dist.world, fine_tune)
+    cfg = resolve_config(base, job.config_files, job.assignments, job.flags, auto=auto)
+    return cfg, [describe_auto(auto, res, dist.world)]
 
 
 def _dataset_summary(data: Path) -> str | None:

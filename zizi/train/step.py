@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from zizi.errors import ZiziError
 from zizi.train import losses
-from zizi.train.distributed import all_mean, sync_grads
+from zizi.train.distributed import all_gather, sync_grads
 from zizi.train.ema import ema_beta, update_ema
 from zizi.train.optim import finite_grads
 
@@ -51,6 +52,19 @@ def _run_D(t: Trainer, img: torch.Tensor, c: torch.Tensor | None, gen: torch.Gen
     return t.D(img, c)
 
 
+def _fake_labels(t: Trainer, gen: torch.Generator, n: int, conditional: bool
+                 ) -> torch.Tensor | None:
+    """Labels for n fakes, drawn at random from the dataset's labels (its label
+    distribution, as the reference does), independently of the real batch."""
+    if not conditional:
+        return None
+    if t.label_pool is None:
+        raise ZiziError("conditional training needs the dataset's labels: call "
+                        "Trainer.set_label_pool(dataset) before training")
+    idx = torch.randint(len(t.label_pool), [n], device=t.label_pool.device, generator=gen)
+    return t.label_pool[idx]
+
+
 def _fakes(t: Trainer, gen: torch.Generator, n: int, c: torch.Tensor | None
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """(images [n, C, H, W], the ws [n, num_ws, w_dim] that made them) from fresh latents."""
@@ -66,39 +80,81 @@ def _rounds(t: Trainer, c: torch.Tensor | None, reals: torch.Tensor | None = Non
         yield gen, (c[sl] if c is not None else None), (reals[sl] if reals is not None else None)
 
 
+def _in_round_order(local: torch.Tensor, world: int) -> torch.Tensor:
+    """This process's per-round values [R, ...] gathered into global round order [N·R, ...].
+
+    Round i of process k is round i·N + k of the global batch (zizi.train.trainer)."""
+    every = all_gather(local, world)  # [N, R, ...]
+    return every.transpose(0, 1).reshape(-1, *local.shape[1:])
+
+
+def _track_w_avg(t: Trainer, round_means: torch.Tensor) -> None:
+    """w_avg ← mean w + β·(w_avg − mean w) once per round [R, w_dim], in round order.
+
+    The reference updates w_avg in every training-mode call of the mapping network (G main,
+    G reg and D main alike, each round); w_avg feeds nothing in training, so the updates are
+    made after the phase, from the rounds' mean ws, in the order one process makes them.
+    """
+    m = t.G.mapping
+    if getattr(m, "w_avg_beta", None) is None or not hasattr(m, "w_avg"):
+        return
+    with torch.no_grad():
+        for mean_w in _in_round_order(round_means, t.world):
+            m.w_avg.copy_(mean_w.lerp(m.w_avg, m.w_avg_beta))
+
+
+def _mean_w(ws: torch.Tensor) -> torch.Tensor:
+    """The mapping network's mean output of a round: the first w is never mixed."""
+    return ws[:, 0].detach().mean(dim=0)  # [w_dim]
+
+
 def g_main(t: Trainer, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
     _begin(t, "G")
     total = torch.zeros([], device=t.device)
-    for gen, cr, _ in _rounds(t, c):
-        fake, _ = _fakes(t, gen, t.batch_gpu, cr)
-        loss = losses.g_loss(_run_D(t, fake, cr, gen)).mean()
+    w_means = []
+    for gen, _, _ in _rounds(t, c):
+        fc = _fake_labels(t, gen, t.batch_gpu, c is not None)
+        fake, ws = _fakes(t, gen, t.batch_gpu, fc)
+        w_means.append(_mean_w(ws))
+        loss = losses.g_loss(_run_D(t, fake, fc, gen)).mean()
         (loss / len(t.gens)).backward()
         total += loss.detach()
     _finish(t, "G")
+    _track_w_avg(t, torch.stack(w_means))
     return {"loss/G": total / len(t.gens)}
 
 
 def g_reg(t: Trainer, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """Path-length regularisation. Every round is penalised against the running mean
-    updated with its own lengths (as the reference does per process); the shared mean
-    then moves by the mean over all rounds of all processes, so processes stay identical."""
+    """Path-length regularisation, with the running mean `a` advanced once per round of the
+    global batch, in order, as one process of the reference does: round v is penalised
+    against a_v = lerp(a_(v−1), mean length of round v, decay), which carries the gradient
+    of that mean. Under DDP a process learns the mean lengths of the rounds before its own
+    from the other processes (one scalar each), so N processes compute what one does."""
     lc = t.cfg.loss
     _begin(t, "G")
     n = max(t.batch_gpu // lc.pl_batch_shrink, 1)
-    means, pens = [], []
-    for gen, cr, _ in _rounds(t, c):
-        fake, ws = _fakes(t, gen, n, cr[:n] if cr is not None else None)
+    pens, w_means = [], []
+    for gen, _, _ in _rounds(t, c):
+        fake, ws = _fakes(t, gen, n, _fake_labels(t, gen, n, c is not None))
+        w_means.append(_mean_w(ws))
         if not ws.requires_grad:  # a frozen mapping network: differentiate w.r.t. ws directly
             ws = ws.detach().requires_grad_(True)
             fake = t.G.synthesis(ws, noise_mode="random", generator=gen)
         lengths = losses.path_lengths(fake, ws, gen)
-        penalty, _ = losses.pl_penalty(lengths, t.pl_mean, lc.pl_decay)
-        loss = (penalty * lc.pl_weight).mean() * lc.pl_interval
+        peers = all_gather(lengths.detach().mean(), t.world)  # [N] this round of each process
+        before = t.pl_mean
+        for k in range(t.dist.rank):  # the rounds of lower ranks come first
+            before = before.lerp(peers[k], lc.pl_decay)
+        penalty, _ = losses.pl_penalty(lengths, before, lc.pl_decay)
+        # `0 · image` gives every synthesis parameter a gradient, zero where the penalty does
+        # not reach (the ToRGB biases), so Adam steps them as it does in the reference.
+        loss = (fake[:, 0, 0, 0] * 0 + penalty * lc.pl_weight).mean() * lc.pl_interval
         (loss / len(t.gens)).backward()
-        means.append(lengths.detach().mean())
+        for m in peers:
+            t.pl_mean = t.pl_mean.lerp(m, lc.pl_decay)
         pens.append(penalty.detach().mean())
     _finish(t, "G")
-    t.pl_mean = t.pl_mean.lerp(all_mean(torch.stack(means).mean(), t.world), lc.pl_decay)
+    _track_w_avg(t, torch.stack(w_means))
     return {"loss/pl_penalty": torch.stack(pens).mean(), "loss/pl_mean": t.pl_mean.clone()}
 
 
@@ -107,10 +163,11 @@ def d_main(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str,
     sums = {k: torch.zeros([], device=t.device) for k in ("D", "D_real", "D_fake", "real", "fake")}
     w_means = []
     for gen, cr, rr in _rounds(t, c, reals):
+        fc = _fake_labels(t, gen, t.batch_gpu, c is not None)
         with torch.no_grad():
-            fake, ws = _fakes(t, gen, t.batch_gpu, cr)
-        w_means.append(ws[:, 0].mean(dim=0))  # the first w is never mixed: the mapping's output
-        fake_logits = _run_D(t, fake, cr, gen)
+            fake, ws = _fakes(t, gen, t.batch_gpu, fc)
+        w_means.append(_mean_w(ws))
+        fake_logits = _run_D(t, fake, fc, gen)
         real_logits = _run_D(t, rr, cr, gen)
         loss_fake, loss_real = losses.d_loss(real_logits, fake_logits)
         loss = loss_fake.mean() + loss_real.mean()
@@ -121,19 +178,11 @@ def d_main(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str,
                      ("real", real_logits.mean()), ("fake", fake_logits.mean())):
             sums[k] += v.detach()
     _finish(t, "D")
-    _track_w_avg(t, all_mean(torch.stack(w_means).mean(dim=0), t.world))
+    _track_w_avg(t, torch.stack(w_means))
     r = len(t.gens)
     return {"loss/D": sums["D"] / r, "loss/D_real": sums["D_real"] / r,
             "loss/D_fake": sums["D_fake"] / r, "scores/real": sums["real"] / r,
             "scores/fake": sums["fake"] / r}
-
-
-def _track_w_avg(t: Trainer, batch_mean_w: torch.Tensor) -> None:
-    """w_avg ← mean w + β·(w_avg − mean w): the truncation centre follows the mapping net."""
-    m = t.G.mapping
-    if getattr(m, "w_avg_beta", None) is not None and hasattr(m, "w_avg"):
-        with torch.no_grad():
-            m.w_avg.copy_(batch_mean_w.lerp(m.w_avg, m.w_avg_beta))
 
 
 def d_reg(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -142,9 +191,14 @@ def d_reg(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str, 
     total = torch.zeros([], device=t.device)
     for gen, cr, rr in _rounds(t, c, reals):
         rr = rr.detach().requires_grad_(True)
-        penalty = losses.r1_penalty(rr, _run_D(t, rr, cr, gen))
-        loss = (penalty * (lc.r1_gamma / 2)).mean() * lc.r1_interval
+        real_logits = _run_D(t, rr, cr, gen)
+        penalty = losses.r1_penalty(rr, real_logits)
+        # `0 · D(real)` gives every parameter a gradient, zero where R1 does not reach (the
+        # last bias), so Adam steps them as it does in the reference.
+        loss = (real_logits.flatten() * 0 + penalty * (lc.r1_gamma / 2)).mean() * lc.r1_interval
         (loss / len(t.gens)).backward()
+        if t.ada is not None:  # the reference's r_t counts D(real) of this phase too
+            t.ada.accumulate(real_logits.detach())
         total += penalty.detach().mean()
     _finish(t, "D")
     return {"loss/r1_penalty": total / len(t.gens)}

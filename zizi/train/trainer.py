@@ -72,6 +72,7 @@ class Trainer:
         self.gens = [torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, v))
                      for v in self.virtual_ranks]
         self.pl_mean = torch.zeros([], device=device)
+        self.label_pool: torch.Tensor | None = None  # [N, c_dim] fake labels are drawn from
         self.nimg = 0
         self.step = 0
         self.data_pos = 0
@@ -110,10 +111,18 @@ class Trainer:
             raise ConfigError(f"augment: {e}") from e
         return pipe.to(self.device), ctrl
 
+    def set_label_pool(self, dataset) -> None:
+        """Fake labels are drawn from the dataset's labels, one item at random each (as
+        StyleGAN2-ADA does), so G sees the classes as often as the data holds them."""
+        if self.G.c_dim > 0:
+            self.label_pool = dataset.label_table().to(self.device)
+
     @property
     def virtual_ranks(self) -> range:
-        """Indices of the global batch's rounds that this process runs."""
-        return range(self.dist.rank * self.rounds, (self.dist.rank + 1) * self.rounds)
+        """Indices of the global batch's rounds that this process runs: round i of process k
+        is round i·N + k, so the N processes run rounds in the order one process would, in
+        step (path-length regularisation needs the rounds before each; zizi.train.step)."""
+        return range(self.dist.rank, self.world * self.rounds, self.world)
 
     @property
     def augment_p(self) -> float | None:
@@ -155,8 +164,9 @@ class Trainer:
     def snapshot(self, extra_train: dict[str, Any] | None = None) -> Checkpoint:
         """Everything needed to continue exactly (collective: every rank must call it)."""
         per_rank = gather_objects([g.get_state().cpu() for g in self.gens], self.world)
-        rng: dict[str, torch.Tensor] = {f"gen.{v}": s for v, s in
-                                        enumerate(s for states in per_rank for s in states)}
+        rng: dict[str, torch.Tensor] = {f"gen.{i * self.world + k}": s
+                                        for k, states in enumerate(per_rank)
+                                        for i, s in enumerate(states)}
         rng["torch_cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
