@@ -92,9 +92,14 @@ class Stop(Exception):
     pass
 
 
-def _stop_after(n):
+def _stop_after(n, until=None):
+    """A progress callback that interrupts once `n` frames are produced (and, with
+    `until`, once that condition holds: at most 60 s, so a lagging writer can catch up)."""
     def progress(done, total):
         if done >= n:
+            deadline = time.monotonic() + 60
+            while until is not None and not until() and time.monotonic() < deadline:
+                time.sleep(0.02)
             raise KeyboardInterrupt
     return progress
 
@@ -106,8 +111,17 @@ def test_resume_after_interruption_gives_identical_frames(tiny_run, tmp_path, su
     whole = tmp_path / f"whole{suffix}"
     shift([tiny_run], whole, s, dev)
     part = tmp_path / f"part{suffix}"
+    # Ctrl-C after frame 14 has been produced; the writer thread may lag behind the producer
+    # by up to QUEUE_FRAMES, so the interrupt waits until segment 1 (frames 6-11) is on disk.
+    work = work_dir(part)
+
+    def segment_1_kept() -> bool:
+        if suffix:
+            return (work / f"seg000001{suffix}").is_file()
+        return all((work / "frames" / f"frame{i:06d}.png").is_file() for i in range(6, 12))
+
     with pytest.raises(KeyboardInterrupt):
-        shift([tiny_run], part, s, dev, progress=_stop_after(14))
+        shift([tiny_run], part, s, dev, progress=_stop_after(14, until=segment_1_kept))
     assert not part.exists() and work_dir(part).is_dir()
     with pytest.raises(Exception, match="--resume"):
         shift([tiny_run], part, s, dev)
