@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import device_option, progress_bar, which_option
+from zizi.cli.options import device_option, precision_option, progress_bar, which_option
 
 # |psi| beyond a few already draws noise; far beyond, w overflows float32 on the way to
 # the network, so larger values are refused rather than turned into NaN images.
@@ -34,9 +34,10 @@ MAX_PSI = 100.0
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
 @device_option
+@precision_option
 def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
              class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
-             device: str) -> None:
+             device: str, precision: str | None) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
@@ -73,7 +74,10 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
         raise click.BadParameter(f"{checkpoint} stores no average w, so it cannot truncate",
                                  param_hint="--trunc")
     dev = select_device(device)
-    G = G.to(dev)
+    from zizi.nets import precision as prec
+
+    prec.check_supported(precision or "auto", dev)
+    G = prec.set_precision(G, precision or "auto").to(dev)
     batch = batch or (8 if dev.type == "cuda" else 1)
     try:
         out.mkdir(parents=True, exist_ok=True)

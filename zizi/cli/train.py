@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import device_option, precision_option
 
 
 @click.command("train")
@@ -43,11 +43,12 @@ from zizi.cli.options import device_option
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to start on this machine (one per GPU); under torchrun, leave at 1.")
 @device_option
+@precision_option
 def train(data: Path | None, resume: str | None, net: Path | None, out: Path | None,
           config_files: tuple[Path, ...], assignments: tuple[str, ...], kimg: float | None,
           batch: int | None, snap_kimg: float | None, frame_kimg: float | None, seed: int | None,
           augment: str | None, freeze_d: int | None, freeze_mapping: bool | None,
-          gpus: int, device: str) -> None:
+          gpus: int, device: str, precision: str | None) -> None:
     """Train (fine-tune) a StyleGAN2 network on an image folder.
 
     \b
@@ -76,7 +77,7 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
     if not continuing and out is None:
         raise click.UsageError("--out is required")
     flags = {"kimg": kimg, "batch": batch, "snap_kimg": snap_kimg, "frame_kimg": frame_kimg,
-             "seed": seed}
+             "seed": seed, "precision": precision}
     if augment is not None:
         flags["augment"] = {"mode": augment}
     freeze = {k: v for k, v in (("d_layers", freeze_d), ("mapping", freeze_mapping)) if v is not None}

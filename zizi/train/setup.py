@@ -64,8 +64,12 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         dataset = open_dataset(data, snap, cfg)
         trainer = Trainer(snap, cfg, device, dist)
         trainer.restore(snap)
+        changed = _precision_notes(trainer, (snap.train or {}).get("precision"))
+        notes += changed
         run = RunFolder(run_path) if dist.main else None
         if run is not None:
+            for note in changed:
+                run.log(f"note: {note}")
             run.trim_after(trainer.nimg)
             run.last_good = snap_path
             if job.config_files or job.assignments or job.flags:
@@ -81,6 +85,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     source = load_source(job, cfg.seed)
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
+    notes += _precision_notes(trainer, None)
     run = run_path = None
     if dist.main:
         run_path = create_run_dir(job.out, cfg.name or _name_of(job.data))
@@ -103,6 +108,24 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
             run.log(f"dataset: {summary}")
     notes += list(getattr(dataset, "warnings", []))
     return Prepared(trainer, dataset, run, run_path, notes)
+
+
+def _precision_notes(trainer, before: str | None) -> list[str]:
+    """What a person should know about the run's precision: a change since the snapshot
+    (harmless: weights, gradients and Adam state are float32 in every precision, only the
+    top blocks' activations change dtype), or a reduced precision with nothing to reduce."""
+    from zizi.nets.precision import reduced_blocks
+
+    notes = []
+    if before is not None and before != trainer.precision:
+        notes.append(f"precision changes from {before} to {trainer.precision} at kimg "
+                     f"{trainer.kimg:.3f}; weights and optimiser state are float32 in both, so "
+                     "training continues from the same numbers")
+    asked = trainer.cfg.precision != "auto" and trainer.precision != "fp32"
+    if asked and reduced_blocks(trainer.G) + reduced_blocks(trainer.D) == 0:
+        notes.append(f"precision {trainer.precision} changes nothing: this network runs every "
+                     "block in float32 (num_fp16_res is 0)")
+    return notes
 
 
 def _dataset_summary(data: Path) -> str | None:
