@@ -28,11 +28,18 @@ TOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def nets():
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def nets(request, monkeypatch):
+    """G and D of the tiny fixture on the CPU, and (marked gpu) on CUDA with the kernels;
+    exact float32 convolutions there (no TF32), so fp32 is a true reference."""
+    if request.param == "cuda":
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     ckpt = import_checkpoint(FIXTURES / "nvlabs" / "sg3-stylegan2-tiny.pkl")  # num_fp16_res=2
     assert ckpt.g_config.num_fp16_res == 2 and ckpt.g_config.conv_clamp == 256
-    return build_generator(ckpt, trainable=True).train(), build_discriminator(ckpt, trainable=True)
+    dev = torch.device(request.param)
+    return (build_generator(ckpt, trainable=True).train().to(dev),
+            build_discriminator(ckpt, trainable=True).to(dev))
 
 
 def _forward_backward(G, D, precision: str, seed: int) -> dict[str, torch.Tensor]:
@@ -40,6 +47,7 @@ def _forward_backward(G, D, precision: str, seed: int) -> dict[str, torch.Tensor
     set_precision(G, precision)
     set_precision(D, precision)
     z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = z.to(next(G.parameters()).device)
     G.zero_grad(set_to_none=True)
     D.zero_grad(set_to_none=True)
     img = G(z, noise_mode="const")
@@ -55,7 +63,7 @@ def _forward_backward(G, D, precision: str, seed: int) -> dict[str, torch.Tensor
     out["R1 grads"] = torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None])
     for v in out.values():
         assert v.dtype == torch.float32  # what leaves the nets, and every gradient, is float32
-    return out
+    return {k: v.cpu() for k, v in out.items()}
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

@@ -157,3 +157,13 @@ def test_doctor_reports_each_ops_verdict(cache, monkeypatch):
     assert facts["upfirdn2d"]["check"]["ok"] is True
     assert facts["bias_act"]["check"]["ok"] is False
     assert "disagrees" in facts["bias_act"]["uses"]
+
+
+@pytest.mark.gpu
+def test_the_real_kernels_pass_their_check_on_this_gpu(tmp_path):
+    """On a GPU: build both ops and run their self-checks (the same as first use does)."""
+    cuda = torch.device("cuda", 0)
+    for name, plugin in _build.all_plugins().items():
+        assert plugin.try_load() is not None, f"{name}: {plugin.error}"
+        v = _selfcheck.run(plugin.selfcheck, plugin.module, cuda, tmp_path / f"{name}.log")
+        assert v.ok, f"{name}: {v.summary()}\n{(tmp_path / f'{name}.log').read_text()}"

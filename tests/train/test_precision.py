@@ -33,16 +33,17 @@ def fp16_ckpt(tmp_path_factory):
                            matching_discriminator(g))
 
 
-def _prepare(tmp_path, data, ckpt, precision: str, extra=(), kimg=0.016):
+def _prepare(tmp_path, data, ckpt, precision: str, extra=(), kimg=0.016, device=CPU):
     return prepare(TrainJob(out=tmp_path, data=data, resume=str(ckpt),
                             assignments=[*TINY_SETTINGS, *extra, f"precision={precision}"],
-                            flags={"kimg": kimg}), CPU)
+                            flags={"kimg": kimg}), device)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("precision,dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
 def test_full_steps_in_reduced_precision(tmp_path, tiny_data, fp16_ckpt, precision, dtype,
-                                        monkeypatch):
-    p = _prepare(tmp_path, tiny_data, fp16_ckpt, precision, ADA)
+                                        device, monkeypatch):
+    p = _prepare(tmp_path, tiny_data, fp16_ckpt, precision, ADA, device=torch.device(device))
     t = p.trainer
     assert t.precision == precision
     seen = set()
