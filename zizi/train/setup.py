@@ -33,6 +33,7 @@ class TrainJob:
     assignments: list[str] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)  # kimg, batch, snap_kimg, ... (given ones)
     checkpoints_dir: Path = Path("checkpoints")  # where well-known names are downloaded
+    dist_timeout_s: float = 600.0  # a collective waiting longer for the others is an error
 
 
 @dataclass
@@ -82,7 +83,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         raise ConfigError("--data is required (an image folder or zip)")
     if job.out is None:
         raise ConfigError("--out is required (the folder that holds the runs)")
-    source = load_source(job, cfg.seed)
+    source = _load_source_once(job, cfg.seed, dist)
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
     notes += _precision_notes(trainer, None)
@@ -140,6 +141,21 @@ def _dataset_summary(data: Path) -> str | None:
         return summary_line(Path(data))
     except ZiziError:
         return None
+
+
+def _load_source_once(job: TrainJob, seed: int, dist: Dist) -> Checkpoint:
+    """Rank 0 loads the source first (downloading a well-known name into the shared
+    checkpoints folder); the other processes then read the file it wrote, so only rank 0
+    ever writes it."""
+    from zizi.train import distributed
+
+    if dist.world > 1 and not dist.main:
+        distributed.barrier("waiting for process 0 to fetch the source checkpoint")
+        return load_source(job, seed)
+    source = load_source(job, seed)
+    if dist.world > 1:
+        distributed.barrier("waiting for process 0 to fetch the source checkpoint")
+    return source
 
 
 def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
