@@ -263,6 +263,9 @@ def _smoke(module) -> None:
         raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for lrelu([-1, 0.5])")
 
 
+CPU = torch.device("cpu")
+
+
 def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
     """The kernel path built on `bindings` against the reference, in the cases the nets use:
     every activation with its defaults and with alpha, gain and clamp set; NCHW and
@@ -278,9 +281,10 @@ def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
                 x[:, :, 0, :2] = -b[None, :, None]  # ties z = x + b == 0, common in fp16
             dy = torch.randn(shape, generator=g)
             out = []
-            for fn, dt in ((op, dtype), (bias_act_ref, torch.float32)):
-                def on(t, dt=dt):  # the same values (rounded to `dtype`) on both paths
-                    t = t.to(dtype).to(device=device, dtype=dt)
+            # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
+            for fn, dt, dev in ((op, dtype, device), (bias_act_ref, torch.float32, CPU)):
+                def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
+                    t = t.to(dtype).to(device=dev, dtype=dt)
                     return t.to(memory_format=fmt) if t.ndim == 4 else t
                 xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
                 bs = on(b).requires_grad_() if b is not None else None

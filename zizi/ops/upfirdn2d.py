@@ -299,6 +299,9 @@ def _smoke(module) -> None:
         raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for a known 2x2 input")
 
 
+CPU = torch.device("cpu")
+
+
 def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
     """The kernel path built on `bindings` against the reference, in the cases the nets and
     the augmentations use (the 4x4 fast paths: 2x up, 2x down, the pads around resampling
@@ -313,11 +316,12 @@ def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
             y_shape = upfirdn2d_ref(x, f, **kw).shape
             dy = torch.randn(y_shape, generator=g)
             out = []
-            for fn, dt in ((op, dtype), (upfirdn2d_ref, torch.float32)):
-                def on(t, dt=dt):  # the same values (rounded to `dtype`) on both paths
-                    return t.to(dtype).to(device=device, dtype=dt).to(memory_format=fmt)
+            # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
+            for fn, dt, dev in ((op, dtype, device), (upfirdn2d_ref, torch.float32, CPU)):
+                def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
+                    return t.to(dtype).to(device=dev, dtype=dt).to(memory_format=fmt)
                 xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
-                y = fn(xs, f.to(device), **kw)
+                y = fn(xs, f.to(dev), **kw)
                 out.append(second_order(y, [xs], dys))
             return out
         return make
