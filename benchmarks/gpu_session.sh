@@ -123,8 +123,28 @@ EOF
   if [ -z "$missing" ]; then echo "nothing to install: every dependency is present"; exit 0; fi
   echo "missing: $missing"
   [ -d "$ROOT/.whl" ] || { echo "no .whl/ folder with wheels for: $missing"; exit 1; }
-  "$PYTHON" -m pip install --no-index --find-links "$ROOT/.whl" --target "$WORK/deps" \
-    --disable-pip-version-check --no-warn-conflicts $missing
+  if "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    "$PYTHON" -m pip install --no-index --find-links "$ROOT/.whl" --target "$WORK/deps" \
+      --disable-pip-version-check --no-warn-conflicts $missing
+  else  # no pip: a wheel is a zip; unpack the missing ones and what they need
+    "$PYTHON" - "$ROOT/.whl" "$WORK/deps" $missing <<EOF
+import os, re, sys, zipfile
+from pathlib import Path
+src, dest, missing = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+needs = {"pytest": ["iniconfig", "pluggy", "packaging", "pygments", "exceptiongroup", "tomli"],
+         "ffmpeg-python": ["future"]}
+want = {re.sub(r"[-_.]+", "_", n).lower() for m in missing for n in [m, *needs.get(m, [])]}
+tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+for whl in sorted(src.glob("*.whl")):
+    name, rest = whl.name.split("-", 1)
+    if name.lower() in want and ("-py3-none-" in whl.name or f"-{tag}-" in whl.name):
+        with zipfile.ZipFile(whl) as z:
+            z.extractall(dest)
+        print("unpacked", whl.name)
+for exe in (dest / "imageio_ffmpeg" / "binaries").glob("ffmpeg*"):
+    os.chmod(exe, 0o755)
+EOF
+  fi
   "$PYTHON" -c "import yaml, imageio_ffmpeg, ffmpeg, pytest; print(\"ffmpeg:\", imageio_ffmpeg.get_ffmpeg_exe())"
   echo "installed from .whl: $missing"'
 
@@ -166,7 +186,7 @@ if [ "$DRY" = 1 ]; then
     BASE_KIMG=0.008 FT_KIMG=0.016 FRAME_KIMG=0.004 WORKERS=0 SECONDS_VIDEO=8
 else
   export RES=256 NET=configs/nets/ffhq-256.yaml N_BASE=${N_BASE:-300} N_SHIFT=${N_SHIFT:-150} \
-    BASE_S=${BASE_S:-45} FT_S=${FT_S:-120} BATCH=32 BASE_KIMG=1000 FT_KIMG=1000 FRAME_KIMG=1 \
+    BASE_S=${BASE_S:-45} FT_S=${FT_S:-120} BATCH=32 BASE_KIMG=1000 FT_KIMG=1000 FRAME_KIMG=2 \
     WORKERS=4 SECONDS_VIDEO=6s
 fi
 run_step real $((BASE_S + FT_S + 150)) '
@@ -245,7 +265,7 @@ run_step package 90 '
 # --------------------------------------------------------------------------- summary
 
 mkdir -p "$OUT_DIR/ops-logs"
-cp "$ZIZI_CACHE"/ops/*.log "$OUT_DIR/ops-logs/" 2>/dev/null
+cp "$ZIZI_CACHE"/ops/*.log "$ZIZI_CACHE"/ops/*/selfcheck-*.json "$OUT_DIR/ops-logs/" 2>/dev/null
 "$PYTHON" - "$SUMMARY" "$OUT_DIR" "$BUDGET" "$DRY" <<'EOF'
 import json, sys
 tsv, out, budget, dry = sys.argv[1:5]
