@@ -123,3 +123,18 @@ def test_precision_is_checked_and_noted(tmp_path, tiny_data, tiny_ckpt):
         _prepare(tmp_path, tiny_data, tiny_ckpt, "fp8")
     p = _prepare(tmp_path, tiny_data, tiny_ckpt, "fp16")  # num_fp16_res 0: nothing to reduce
     assert any("precision fp16 changes nothing" in n for n in p.notes)
+
+
+def test_generate_takes_the_precision(tmp_path, fp16_ckpt):
+    import numpy as np
+    from PIL import Image
+
+    imgs = {}
+    for precision in ("fp32", "fp16"):
+        out = tmp_path / precision
+        result = CliRunner().invoke(cli, ["generate", str(fp16_ckpt), "--seeds", "0-1", "--out",
+                                          str(out), "--device", "cpu", "--precision", precision])
+        assert result.exit_code == 0, result.output
+        imgs[precision] = np.asarray(Image.open(out / "seed0000.png")).astype(int)
+    diff = np.abs(imgs["fp16"] - imgs["fp32"])
+    assert 0 < diff.max() <= 8  # fp16 ran in the top blocks, and draws the same image
