@@ -168,7 +168,7 @@ if [ "$DRY" = 1 ]; then
 else
   GPU_TESTS="tests/"
 fi
-run_step pytest-gpu 200 "\"\$PYTHON\" -m pytest -q -m gpu -p no:cacheprovider -o addopts='' --import-mode=importlib --junitxml=\"\$OUT_DIR/pytest-gpu.xml\" $GPU_TESTS"
+run_step pytest-gpu 200 "\"\$PYTHON\" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors -o addopts='' --import-mode=importlib --junitxml=\"\$OUT_DIR/pytest-gpu.xml\" $GPU_TESTS"
 
 if [ "$DRY" = 1 ]; then
   run_step train-256 120 '"$PYTHON" benchmarks/train.py --device cpu --net tiny --steps 2 --warmup 1 --precision fp16 bf16'
