@@ -59,7 +59,7 @@ def test_a_failing_step_fails_the_session(tmp_path):
 
 @pytest.mark.slow
 def test_the_whole_dry_run(tmp_path):
-    done = _run(tmp_path, timeout=900)
+    done = _run(tmp_path, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _steps(tmp_path) == [(name, "ok") for name in STEPS]
     assert json.loads((tmp_path / "doctor.json").read_text())["ops"]["ops"]
