@@ -70,3 +70,32 @@ def collectives_rank(rank: int, world: int, port: int, out: str, hang: bool) -> 
         Path(out, f"rank{rank}.json").write_text(json.dumps(result))
         if "error" not in result:
             torch.distributed.destroy_process_group()
+
+
+def source_once_rank(rank: int, world: int, port: int, out: str) -> None:
+    """Process 0 fetches the source checkpoint (slowly); process 1 must find it there."""
+    import json
+    import time
+
+    import torch
+
+    from zizi.train import distributed, setup
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist = distributed.Dist(rank, world, rank, timeout_s=60.0)
+    distributed.init(dist, torch.device("cpu"))
+    marker = Path(out, "fetched")
+
+    def load_source(job, seed):
+        if rank == 0:
+            time.sleep(2)  # a download
+            marker.write_text("done")
+            return "fetched"
+        return "read " + marker.read_text()  # raises if process 0 has not written it yet
+
+    setup.load_source = load_source
+    try:
+        got = setup._load_source_once(None, 0, dist)
+        Path(out, f"rank{rank}.json").write_text(json.dumps(got))
+    finally:
+        torch.distributed.destroy_process_group()

@@ -54,3 +54,12 @@ def test_every_collective_goes_through_the_distributed_module():
                  if p.name != "distributed.py"
                  for i, line in enumerate(p.read_text().splitlines(), 1) if calls.search(line)]
     assert offenders == []
+
+
+@pytest.mark.slow  # two spawned processes
+def test_only_process_0_fetches_the_source(tmp_path):
+    from tests.helpers.ddp_worker import source_once_rank
+
+    mp.spawn(source_once_rank, args=(2, _port(), str(tmp_path)), nprocs=2, join=True)
+    got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert got == ["fetched", "read done"]
