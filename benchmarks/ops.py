@@ -13,6 +13,7 @@ optimiser or augmentation) with ZIZI_OPS=ref and, on CUDA, ZIZI_OPS=cuda: a stan
 for the trainer's step until the trainer exists.
 
     python benchmarks/ops.py [--device auto|cpu|cuda] [--quick] [--repeat 10] [--step]
+                             [--layers N]
 """
 
 from __future__ import annotations
@@ -149,12 +150,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batch 1 and the smaller layers")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--step", action="store_true", help="also time a 256² G+D training step")
+    ap.add_argument("--layers", type=int, default=None,
+                    help="only the first N layer shapes (the GPU session's CPU dry run uses 1)")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
     quick = args.quick or device.type == "cpu"
     batch = 1 if quick else 4  # FFHQ-1024 in the StyleGAN2-ADA paper: 32 over 8 GPUs
     layers = LAYERS[:3] if quick else LAYERS
+    layers = layers[:args.layers] if args.layers else layers
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"batch {batch}{' (quick)' if quick else ''}")

@@ -91,7 +91,7 @@ class GeneratorConfig:
     img_channels: int = 3
     channel_base: int = 32768  # channels at resolution r = min(channel_base // r, channel_max)
     channel_max: int = 512
-    num_fp16_res: int = 0  # fp16 on the top N resolutions (CUDA only; CPU always runs fp32)
+    num_fp16_res: int = 0  # top N resolutions in reduced precision (--precision; auto: fp16 on CUDA)
     conv_clamp: float | None = None  # clamp activations to ±this (needed with fp16; 256 in ADA)
     mapping: MappingConfig = field(default_factory=MappingConfig)
 

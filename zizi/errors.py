@@ -35,3 +35,7 @@ class DownloadError(ZiziError):
 
 class OpsBuildError(ZiziError):
     """A custom CUDA op could not be built (with ZIZI_OPS=cuda)."""
+
+
+class OpsCheckError(OpsBuildError):
+    """A built CUDA op disagreed with its PyTorch reference (with ZIZI_OPS=cuda)."""

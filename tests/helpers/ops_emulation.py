@@ -43,10 +43,23 @@ def fake_upfirdn2d(x, f, upx, upy, downx, downy, px0, px1, py0, py1, stream):
     return ud.upfirdn2d_kernel_ref(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1))
 
 
-def install(monkeypatch, stream: int = 0) -> None:
-    """Route both ops' public functions through the emulated bindings (pytest monkeypatch)."""
-    for mod, fake in ((ba, types.SimpleNamespace(bias_act=fake_bias_act)),
-                      (ud, types.SimpleNamespace(upfirdn2d=fake_upfirdn2d))):
+def install(monkeypatch, stream: int = 0, checked: bool = False, bias_act=fake_bias_act,
+            upfirdn2d=fake_upfirdn2d) -> None:
+    """Route both ops' public functions through the emulated bindings (pytest monkeypatch).
+
+    `checked=False` always takes the kernel path. `checked=True` keeps the real decision
+    (`Plugin.use`) and lets it run on CPU tensors, as if the bindings had just been
+    built: the self-check then runs (or its cached verdict is read) on first use.
+    """
+    for mod, fake in ((ba, types.SimpleNamespace(bias_act=bias_act)),
+                      (ud, types.SimpleNamespace(upfirdn2d=upfirdn2d))):
         monkeypatch.setattr(mod._PLUGIN, "module", fake)
-        monkeypatch.setattr(mod._PLUGIN, "use", lambda x: True)
         monkeypatch.setattr(mod, "cuda_stream", lambda x: stream)
+        if checked:
+            monkeypatch.setattr(mod._PLUGIN, "_tried", True)
+            monkeypatch.setattr(mod._PLUGIN, "error", None)
+            monkeypatch.setattr(mod._PLUGIN, "device_types", ("cpu", "cuda"))
+            monkeypatch.setattr(mod._PLUGIN, "verdicts", {})
+            monkeypatch.setattr(mod._PLUGIN, "warned", False)
+        else:
+            monkeypatch.setattr(mod._PLUGIN, "use", lambda x: True)

@@ -228,7 +228,7 @@ def test_real_extension_builds_imports_and_is_reused(tiny_build):
 
 # ---------------------------------------------------------------------------- the switch
 
-CUDA_TENSOR = types.SimpleNamespace(is_cuda=True)  # Plugin.use reads only .is_cuda
+CUDA_TENSOR = types.SimpleNamespace(is_cuda=True, device=torch.device("cuda"))  # what use() reads
 
 
 def _failing_plugin(monkeypatch, cache) -> tuple[Plugin, list]:

@@ -1,7 +1,8 @@
 """`zizi doctor`: what this machine can run, and why not when it cannot.
 
 Reports torch and CUDA, the GPUs, the compilers the custom ops need (nvcc, ninja, a C++
-compiler), each op's state (built, cached, not built, or failed with the reason), ffmpeg
+compiler), each op's state (built, cached, not built, or failed with the reason) and the
+verdict of its self-check against the reference (`--build` runs it), ffmpeg
 and its encoders, and which optional extras are installed. Missing things are reported,
 never raised: doctor is what people run when something is missing.
 """
@@ -56,7 +57,6 @@ def torch_facts() -> dict[str, Any]:
 
 
 def ops_facts(build: bool) -> dict[str, Any]:
-    import torch
 
     from zizi.errors import OpsBuildError
     from zizi.ops import _build
@@ -67,20 +67,33 @@ def ops_facts(build: bool) -> dict[str, Any]:
         mode = f"invalid ({e})"
     ops = []
     for name, plugin in _build.all_plugins().items():
-        if build and torch.cuda.is_available() and mode in ("auto", "cuda"):
-            plugin.try_load()
+        device = plugin.check_device()
+        verdict = None
+        if device is not None and mode in ("auto", "cuda"):
+            if build and plugin.try_load() is not None:
+                verdict = plugin.verdict(device)  # checks now unless a verdict is cached
+            elif plugin.state() in ("built", "cached"):
+                verdict = plugin.cached_verdict(device)
         state = plugin.state()
         if mode == "ref":
             use = "reference (ZIZI_OPS=ref)"
-        elif not torch.cuda.is_available():
+        elif device is None:
             use = "reference (no CUDA device; the kernels are CUDA-only)"
         elif state == "failed":
             use = "reference (fallback: build failed)" if mode == "auto" else "error (ZIZI_OPS=cuda)"
+        elif verdict is not None and not verdict.ok:
+            use = ("reference (fallback: the kernel disagrees with its reference)"
+                   if mode == "auto" else "error (ZIZI_OPS=cuda: the kernel disagrees with its "
+                   "reference)")
         else:
             use = "CUDA kernel" + ("" if state in ("built", "cached") else ", built on first use")
+            if verdict is None and state in ("built", "cached"):
+                use += ", checked against its reference on first use"
         ops.append({"name": name, "state": state, "uses": use,
                     "reason": str(plugin.error) if plugin.error else None,
-                    "log": str(_build.log_path(plugin.spec))})
+                    "log": str(_build.log_path(plugin.spec)),
+                    "check": None if verdict is None else
+                    {"ok": verdict.ok, "summary": verdict.summary(), "log": verdict.log}})
     return {"mode": mode, "cache": str(_build.cache_root()), "ops": ops}
 
 
@@ -162,6 +175,8 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"  {op['name']:<10} {op['state']:<9} -> {op['uses']}")
         if op["reason"]:
             lines.append(f"             why: {op['reason']}")
+        if op.get("check"):
+            lines.append(f"             self-check: {op['check']['summary']}")
     f = r["ffmpeg"]
     if f["found"]:
         have = [e for e, ok in f["encoders"].items() if ok]
@@ -180,7 +195,8 @@ def render(r: dict[str, Any]) -> str:
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--build", is_flag=True,
-              help="Build the custom ops now (needs a CUDA device) and report failures.")
+              help="Build the custom ops now and check them against their references "
+                   "(needs a CUDA device); report failures.")
 def doctor(as_json: bool, build: bool) -> None:
     """Check torch, CUDA, the custom ops' builds, ffmpeg and optional extras."""
     report = collect(build=build)

@@ -11,6 +11,7 @@ from zizi.cli.options import (
     UNSIGNED_HINT,
     credentials_option,
     device_option,
+    precision_option,
     progress_bar,
     signing_credentials,
     which_option,
@@ -42,9 +43,10 @@ MAX_PSI = 100.0
                    "batches measured slower per image].")
 @credentials_option
 @device_option
+@precision_option
 def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
              class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
-             credentials: Path | None, device: str) -> None:
+             credentials: Path | None, device: str, precision: str | None) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
@@ -83,7 +85,10 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
         raise click.BadParameter(f"{checkpoint} stores no average w, so it cannot truncate",
                                  param_hint="--trunc")
     dev = select_device(device)
-    G = G.to(dev)
+    from zizi.nets import precision as prec
+
+    prec.check_supported(precision or "auto", dev)
+    G = prec.set_precision(G, precision or "auto").to(dev)
     batch = batch or (8 if dev.type == "cuda" else 1)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,12 @@ device_option = click.option(
     help="auto (CUDA when available), cpu, or cuda[:N].",
 )
 
+precision_option = click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=None,
+    help="dtype of the network's top num_fp16_res blocks: auto (fp16 on CUDA, fp32 on the CPU), "
+         "fp32, fp16, or bf16 (A100/H100). Weights stay float32. See docs/gpu.md.",
+)
+
 overwrite_option = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import device_option, precision_option
 
 
 @click.command("train")
@@ -43,12 +43,17 @@ from zizi.cli.options import device_option
               help="Keep G's mapping network (the W space) as it is (freeze.mapping).")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to start on this machine (one per GPU); under torchrun, leave at 1.")
+@click.option("--dist-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
+              metavar="SECONDS", help="With several processes: a collective (gradient "
+              "all-reduce, stop request, ...) waiting this long for the others is an error "
+              "naming the process and the collective, not a silent hang.")
 @device_option
+@precision_option
 def train(data: Path | None, resume: str | None, net: Path | None, out: Path | None,
           config_files: tuple[Path, ...], assignments: tuple[str, ...], kimg: float | None,
           batch: int | None, snap_kimg: float | None, frame_kimg: float | None, seed: int | None,
           augment: str | None, freeze_d: int | None, freeze_mapping: bool | None,
-          gpus: int, device: str) -> None:
+          gpus: int, dist_timeout: float, device: str, precision: str | None) -> None:
     """Train (fine-tune) a StyleGAN2 network on an image folder.
 
     \b
@@ -77,7 +82,7 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
     if not continuing and out is None:
         raise click.UsageError("--out is required")
     flags = {"kimg": kimg, "batch": batch, "snap_kimg": snap_kimg, "frame_kimg": frame_kimg,
-             "seed": seed}
+             "seed": seed, "precision": precision}
     if augment is not None:
         flags["augment"] = {"mode": augment}
     freeze = {k: v for k, v in (("d_layers", freeze_d), ("mapping", freeze_mapping)) if v is not None}
@@ -85,7 +90,8 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
         flags["freeze"] = freeze
     job = TrainJob(out=out, data=data, resume=resume, net=net, config_files=list(config_files),
                    assignments=list(assignments),
-                   flags={k: v for k, v in flags.items() if v is not None})
+                   flags={k: v for k, v in flags.items() if v is not None},
+                   dist_timeout_s=dist_timeout)
     if gpus > 1 and "WORLD_SIZE" not in os.environ:
         _spawn(job, gpus, device)
     else:
@@ -103,7 +109,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     from zizi.train.loop import train as train_loop
     from zizi.train.setup import prepare
 
-    dist = distributed.from_env()
+    dist = distributed.from_env(job.dist_timeout_s)
     device = select_device(device_choice)
     if device.type == "cuda" and dist.world > 1:
         device = torch.device("cuda", dist.local_rank)
@@ -112,6 +118,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     stop = _StopFlag()
     stop.install()
     locks = contextlib.ExitStack()
+    hung = False
     try:
         # one trainer per run folder: a second `--resume RUN` while it trains is refused
         if dist.main and job.resume is not None and Path(job.resume).is_dir():
@@ -143,10 +150,13 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
             how = "stopped on request" if outcome.status == "stopped" else "finished"
             where = f"; snapshot {outcome.snapshot}" if outcome.snapshot else ""
             click.echo(f"{how} at kimg {outcome.nimg / 1000:.3f}{where}", err=True)
+    except distributed.CollectiveTimeout:
+        hung = True  # a peer is gone: tearing the group down could wait for it forever
+        raise
     finally:
         locks.close()
         stop.uninstall()
-        if dist.world > 1 and torch.distributed.is_initialized():
+        if dist.world > 1 and torch.distributed.is_initialized() and not hung:
             torch.distributed.destroy_process_group()
 
 

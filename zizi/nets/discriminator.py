@@ -10,7 +10,7 @@ from torch import nn
 from zizi.config import DiscriminatorConfig
 from zizi.nets.layers import Conv2dLayer, FullyConnectedLayer
 from zizi.nets.mapping import MappingNetwork
-from zizi.nets.precision import block_dtype
+from zizi.nets.precision import Precision, block_dtype
 
 
 class DiscriminatorBlock(nn.Module):
@@ -27,7 +27,8 @@ class DiscriminatorBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.use_fp16 = use_fp16
+        self.use_fp16 = use_fp16  # one of the top num_fp16_res blocks: reduced precision allowed
+        self.precision: Precision = "auto"  # see zizi.nets.precision.set_precision
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu",
                                        conv_clamp=conv_clamp)
@@ -43,7 +44,7 @@ class DiscriminatorBlock(nn.Module):
         return [getattr(self, n) for n in names]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
-        dtype = block_dtype(self.use_fp16, img.device, force_fp32)
+        dtype = block_dtype(self.use_fp16, self.precision, img.device, force_fp32)
         if self.in_channels == 0:
             x = self.fromrgb(img.to(dtype))
         else:

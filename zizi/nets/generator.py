@@ -8,7 +8,7 @@ from torch import nn
 from zizi.config import GeneratorConfig
 from zizi.nets.layers import SynthesisLayer, ToRGBLayer
 from zizi.nets.mapping import MappingNetwork
-from zizi.nets.precision import block_dtype
+from zizi.nets.precision import Precision, block_dtype
 from zizi.ops.upfirdn2d import setup_filter, upsample2d
 
 
@@ -22,13 +22,14 @@ class SynthesisBlock(nn.Module):
         w_dim: int,
         resolution: int,
         img_channels: int,
-        use_fp16: bool,  # run this block in fp16 on CUDA (ignored on CPU)
+        use_fp16: bool,  # one of the top num_fp16_res blocks: reduced precision allowed
         conv_clamp: float | None,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
         self.use_fp16 = use_fp16
+        self.precision: Precision = "auto"  # see zizi.nets.precision.set_precision
         self.register_buffer("resample_filter", setup_filter(), persistent=False)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
@@ -51,7 +52,7 @@ class SynthesisBlock(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
-        dtype = block_dtype(self.use_fp16, ws.device, force_fp32)
+        dtype = block_dtype(self.use_fp16, self.precision, ws.device, force_fp32)
         # Grouped (fused) modconv is faster for inference; training scales activations
         # instead so cuDNN sees one weight per batch.
         fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)

@@ -8,10 +8,15 @@ flags). The build runs in a temporary folder that is moved into place with one
 build once) and is taken over when its owner is dead or it is older than a timeout, so a
 Ctrl-C mid-build cannot make the next run hang.
 
+A built kernel is trusted only after it has checked itself against its reference on
+the device (`zizi.ops._selfcheck`): the first use on each device in a process runs the
+check, or reads its cached verdict beside the built kernel.
+
 `ZIZI_OPS` chooses, read when an op is first used on a CUDA tensor:
-  auto  use the kernel; if it cannot be built, warn once (why, log path, how to fix) and
-        use the PyTorch reference;
-  cuda  use the kernel; a failed build raises OpsBuildError with the log's path;
+  auto  use the kernel; if it cannot be built, or it disagrees with its reference, warn
+        once (why, log path, how to fix) and use the PyTorch reference;
+  cuda  use the kernel; a failed build raises OpsBuildError and a failed check
+        OpsCheckError, each with its log's path;
   ref   always use the PyTorch reference.
 CPU tensors always use the reference: the kernels are CUDA-only.
 """
@@ -35,8 +40,9 @@ from typing import Literal
 
 import torch
 
-from zizi.errors import OpsBuildError, ZiziError
+from zizi.errors import OpsBuildError, OpsCheckError, ZiziError
 from zizi.files import FileLock as _FileLock
+from zizi.ops import _selfcheck
 
 Mode = Literal["auto", "cuda", "ref"]
 MODES: tuple[Mode, ...] = ("auto", "cuda", "ref")
@@ -315,13 +321,19 @@ OP_MODULES = ("zizi.ops.bias_act", "zizi.ops.upfirdn2d")
 
 @dataclass
 class Plugin:
-    """One op's kernel: built on first CUDA use, its outcome remembered for the process."""
+    """One op's kernel: built on first CUDA use, checked on each device, outcomes remembered
+    for the process."""
 
     spec: BuildSpec
     # a tiny launch run once after loading, raising if the kernels cannot run on this GPU
     smoke: Callable[[ModuleType], None] | None = None
+    # (bindings, device) -> comparisons of the kernel path with the reference
+    selfcheck: _selfcheck.Check | None = None
+    python_sources: tuple[Path, ...] = ()  # the op's .py files: part of the verdict's key
+    device_types: tuple[str, ...] = ("cuda",)  # where the kernel runs (tests add "cpu")
     module: ModuleType | None = None
     error: OpsBuildError | None = None  # why the build failed, once it has
+    verdicts: dict[str, _selfcheck.Verdict] = field(default_factory=dict)  # by device
     warned: bool = False
     _tried: bool = field(default=False, repr=False)
 
@@ -355,15 +367,63 @@ class Plugin:
                                            f"{type(e).__name__}: {e}")
         return self.module
 
+    def check_device(self) -> torch.device | None:
+        """The device `zizi doctor` checks the kernel on: the first GPU, if there is one."""
+        return torch.device("cuda", 0) if torch.cuda.is_available() else None
+
+    def cached_verdict(self, device: torch.device) -> _selfcheck.Verdict | None:
+        """The verdict this process or an earlier one reached on `device`; None if none."""
+        if str(device) in self.verdicts:
+            return self.verdicts[str(device)]
+        if self.selfcheck is None:
+            return None
+        return _selfcheck.load(self.verdict_path(device))
+
+    def verdict_path(self, device: torch.device) -> Path:
+        key = _selfcheck.verdict_key(device, self.python_sources)
+        return build_dir(self.spec) / f"selfcheck-{key}.json"
+
+    def selfcheck_log(self) -> Path:
+        return cache_root() / f"{self.spec.module_name()}.selfcheck.log"
+
+    def verdict(self, device: torch.device) -> _selfcheck.Verdict | None:
+        """The loaded kernel's verdict on `device`: remembered, cached on disk, or checked
+        now (and cached). None when the op has no check."""
+        if self.selfcheck is None or self.module is None:
+            return None
+        where = str(device)
+        if where not in self.verdicts:
+            path = self.verdict_path(device)
+            v = _selfcheck.load(path)
+            if v is None:
+                v = _selfcheck.run(self.selfcheck, self.module, device, self.selfcheck_log())
+                _selfcheck.save(path, v)
+            self.verdicts[where] = v
+        return self.verdicts[where]
+
     def use(self, x: torch.Tensor) -> bool:
         """Whether the kernel should run on `x`: the single decision each public op makes."""
-        if not x.is_cuda:
+        if x.device.type not in self.device_types:
             return False
         mode = ops_mode()
         if mode == "ref":
             return False
         if self.try_load() is not None:
-            return True
+            v = self.verdict(x.device)
+            if v is None or v.ok:
+                return True
+            error = OpsCheckError(
+                f"the CUDA op '{self.spec.name}' disagrees with its PyTorch reference on "
+                f"{v.device} ({v.summary()}); every comparison is in {v.log}; delete "
+                f"{build_dir(self.spec)} to rebuild and check again")
+            if mode == "cuda":
+                raise error
+            if not self.warned:
+                self.warned = True
+                warnings.warn(f"zizi: {error}. The PyTorch reference is used instead for the "
+                              "rest of this process (slower, correct).", RuntimeWarning,
+                              stacklevel=3)
+            return False
         assert self.error is not None
         if mode == "cuda":
             raise self.error

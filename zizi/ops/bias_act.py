@@ -10,15 +10,18 @@ gradients stay fused; a third order is not supported on the kernel path.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from zizi.ops._build import Plugin, cuda_stream, op_spec, register
+from zizi.ops._selfcheck import Comparison, pairs, second_order, seeded
 
 Activation = Literal[
     "linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"
@@ -230,8 +233,14 @@ def make_bias_act(kernel: Kernel) -> Callable[..., torch.Tensor]:
 def _cuda_kernel(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None, dim: int,
                  act: str, order: int, alpha: float, gain: float, clamp: float,
                  dy2: torch.Tensor | None = None) -> torch.Tensor:
-    module = _PLUGIN.module
-    assert module is not None, "bias_act kernel used before it was built"
+    assert _PLUGIN.module is not None, "bias_act kernel used before it was built"
+    return _call_binding(_PLUGIN.module, x, b, dy, dim, act, order, alpha, gain, clamp, dy2)
+
+
+def _call_binding(module, x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
+                  dim: int, act: str, order: int, alpha: float, gain: float, clamp: float,
+                  dy2: torch.Tensor | None = None) -> torch.Tensor:
+    """One call of the compiled `bias_act` binding (bias_act.cpp) of `module`."""
     if not (x.is_contiguous() or (x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last))):
         x = x.contiguous()  # the kernel walks memory linearly: NCHW or channels_last
     if dy is not None and dy.stride() != x.stride():
@@ -254,5 +263,50 @@ def _smoke(module) -> None:
         raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for lrelu([-1, 0.5])")
 
 
-_PLUGIN = register(Plugin(op_spec("bias_act"), smoke=_smoke))
+CPU = torch.device("cpu")
+
+
+def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
+    """The kernel path built on `bindings` against the reference, in the cases the nets use:
+    every activation with its defaults and with alpha, gain and clamp set; NCHW and
+    channels_last feature maps, 2-D dense-layer inputs, with and without a bias."""
+    op = make_bias_act(functools.partial(_call_binding, bindings))
+
+    def case(shape, dim=1, bias=True, fmt=torch.contiguous_format, seed=0, **kw):
+        def make(dtype):
+            g = seeded(seed)
+            x = torch.randn(shape, generator=g) * 2
+            b = torch.randn(shape[dim], generator=g) if bias else None
+            if b is not None and x.ndim == 4:
+                x[:, :, 0, :2] = -b[None, :, None]  # ties z = x + b == 0, common in fp16
+            dy = torch.randn(shape, generator=g)
+            out = []
+            # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
+            for fn, dt, dev in ((op, dtype, device), (bias_act_ref, torch.float32, CPU)):
+                def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
+                    t = t.to(dtype).to(device=dev, dtype=dt)
+                    return t.to(memory_format=fmt) if t.ndim == 4 else t
+                xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
+                bs = on(b).requires_grad_() if b is not None else None
+                ins = [xs] + ([bs] if bs is not None else [])
+                out.append(second_order(fn(xs, bs, dim=dim, **kw), ins, dys))
+            return out
+        return make
+
+    cases = []
+    for act in ACTIVATIONS:
+        cases.append((f"{act}", case([2, 8, 5, 6], act=act)))
+        cases.append((f"{act} alpha 0.3 gain 1.7 clamp 1", case(
+            [2, 8, 5, 6], act=act, alpha=0.3, gain=1.7, clamp=1.0, seed=1)))
+    cases += [
+        ("lrelu clamp channels_last", case([2, 8, 5, 6], act="lrelu", gain=2.0, clamp=1.5,
+                                           fmt=torch.channels_last, seed=2)),
+        ("lrelu dense [N, C]", case([6, 16], act="lrelu", seed=3)),
+        ("linear no bias", case([2, 3, 4, 4], bias=False, clamp=1.0, seed=4)),
+    ]
+    yield from pairs(cases, device)
+
+
+_PLUGIN = register(Plugin(op_spec("bias_act"), smoke=_smoke, selfcheck=_selfcheck,
+                          python_sources=(Path(__file__),)))
 _bias_act_cuda = make_bias_act(_cuda_kernel)

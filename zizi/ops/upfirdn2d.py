@@ -13,13 +13,16 @@ autograd Function, so gradients of any order work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from zizi.ops._build import Plugin, cuda_stream, op_spec, register
+from zizi.ops._selfcheck import Comparison, pairs, second_order, seeded
 
 
 def setup_filter(
@@ -274,8 +277,13 @@ def make_upfirdn2d(kernel: Kernel, filter_dtype: torch.dtype | None = torch.floa
 
 def _cuda_kernel(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
                  padding: tuple[int, int, int, int]) -> torch.Tensor:
-    module = _PLUGIN.module
-    assert module is not None, "upfirdn2d kernel used before it was built"
+    assert _PLUGIN.module is not None, "upfirdn2d kernel used before it was built"
+    return _call_binding(_PLUGIN.module, x, fc, up, down, padding)
+
+
+def _call_binding(module, x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
+                  down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """One call of the compiled `upfirdn2d` binding (upfirdn2d.cpp) of `module`."""
     px0, px1, py0, py1 = padding
     return module.upfirdn2d(x, fc, up[0], up[1], down[0], down[1], px0, px1, py0, py1,
                             cuda_stream(x))
@@ -291,5 +299,51 @@ def _smoke(module) -> None:
         raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for a known 2x2 input")
 
 
-_PLUGIN = register(Plugin(op_spec("upfirdn2d"), smoke=_smoke))
+CPU = torch.device("cpu")
+
+
+def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
+    """The kernel path built on `bindings` against the reference, in the cases the nets and
+    the augmentations use (the 4x4 fast paths: 2x up, 2x down, the pads around resampling
+    convs) plus a flipped, a separable, a channels_last and a general odd-shaped case."""
+    op = make_upfirdn2d(functools.partial(_call_binding, bindings))
+    f4 = setup_filter([1, 3, 3, 1])
+
+    def case(shape, f, fmt=torch.contiguous_format, seed=0, **kw):
+        def make(dtype):
+            g = seeded(seed)
+            x = torch.randn(shape, generator=g)
+            y_shape = upfirdn2d_ref(x, f, **kw).shape
+            dy = torch.randn(y_shape, generator=g)
+            out = []
+            # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
+            for fn, dt, dev in ((op, dtype, device), (upfirdn2d_ref, torch.float32, CPU)):
+                def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
+                    return t.to(dtype).to(device=dev, dtype=dt).to(memory_format=fmt)
+                xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
+                y = fn(xs, f.to(dev), **kw)
+                out.append(second_order(y, [xs], dys))
+            return out
+        return make
+
+    cases = [
+        ("upsample2d 2x (skip images)", case([2, 3, 6, 7], f4, up=2, padding=(2, 1, 2, 1), gain=4)),
+        ("after a transposed conv (G up)", case([2, 4, 9, 9], f4, padding=1, gain=4, seed=1)),
+        ("before a strided conv (D down)", case([2, 4, 8, 8], f4, padding=2, seed=2)),
+        ("downsample2d 2x", case([2, 3, 8, 10], f4, down=2, padding=1, seed=3)),
+        ("flipped filter, 2x up", case([1, 2, 5, 5], f4, up=2, padding=(2, 1, 2, 1),
+                                       flip_filter=True, gain=4, seed=4)),
+        ("separable filter, 2x down", case([1, 3, 8, 8], setup_filter([1, 3, 3, 1], separable=True),
+                                           down=2, padding=1, seed=5)),
+        ("channels_last 2x up", case([2, 5, 6, 6], f4, up=2, padding=(2, 1, 2, 1), gain=4,
+                                     fmt=torch.channels_last, seed=6)),
+        ("general: up 3, down 2, negative pad, 3x5 filter",
+         case([1, 2, 7, 6], torch.randn(3, 5, generator=seeded(7)), up=3, down=2,
+              padding=(1, -1, 2, 0), seed=8)),
+    ]
+    yield from pairs(cases, device)
+
+
+_PLUGIN = register(Plugin(op_spec("upfirdn2d"), smoke=_smoke, selfcheck=_selfcheck,
+                          python_sources=(Path(__file__),)))
 _upfirdn2d_cuda = make_upfirdn2d(_cuda_kernel)

@@ -394,8 +394,9 @@ class AdaController:
             return None
         acc = self._sum
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            acc = acc.clone()
-            torch.distributed.all_reduce(acc)
+            from zizi.train.distributed import all_reduce_
+
+            acc = all_reduce_(acc.clone(), "ADA's overfitting statistics")
         total, count = acc.tolist()
         self._sum = None
         if count == 0:

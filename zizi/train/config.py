@@ -92,6 +92,8 @@ class TrainConfig:
     seed: int = 0  # seeds the data order, latents, noise and augmentations
     name: str | None = None  # run folder suffix; None = the data folder's name
     on_nan: Literal["stop", "rollback"] = "stop"  # NaN/Inf in losses: stop, or reload the last snapshot
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # the top num_fp16_res blocks'
+    #     dtype: auto = fp16 on CUDA (as NVIDIA trains), fp32 on CPU; bf16 for A100/H100
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
@@ -126,6 +128,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"augment.mode must be ada, fixed or off, got {cfg.augment.mode!r}")
     if cfg.on_nan not in ("stop", "rollback"):
         raise ConfigError(f"on_nan must be stop or rollback, got {cfg.on_nan!r}")
+    if cfg.precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise ConfigError(f"precision must be auto, fp32, fp16 or bf16, got {cfg.precision!r}")
     if cfg.data.workers < 0:
         raise ConfigError("data.workers must be 0 or more")
     if cfg.watch.swd_num < 0 or cfg.watch.swd_num == 1:

@@ -17,6 +17,7 @@ import torch
 
 from zizi.errors import ZiziError
 from zizi.io.runs import frame_path
+from zizi.train import distributed
 from zizi.train.data import batches
 from zizi.train.run import RunFolder
 from zizi.train.trainer import Trainer, rank_seed
@@ -235,11 +236,8 @@ MAX_ROLLBACKS = 3  # a run that keeps diverging needs a person, not a fourth try
 
 def _last_good(run: RunFolder | None, trainer: Trainer) -> bool:
     """Whether there is a snapshot to roll back to (every rank asks rank 0)."""
-    have = torch.tensor([1.0 if run is not None and run.last_good is not None else 0.0])
-    if trainer.world > 1:
-        have = have.to(trainer.device)
-        torch.distributed.broadcast(have, src=0)
-    return bool(have.item() > 0)
+    have = run is not None and run.last_good is not None
+    return bool(distributed.broadcast_object(have, trainer.world, "is there a snapshot"))
 
 
 def _rollback(trainer: Trainer, run: RunFolder | None, count: int, why: str) -> None:
@@ -248,7 +246,7 @@ def _rollback(trainer: Trainer, run: RunFolder | None, count: int, why: str) -> 
     from zizi.io.checkpoint import load_checkpoint
 
     path = run.last_good if run is not None else None
-    paths = [str(path)] if trainer.world <= 1 else _broadcast_obj(str(path), trainer)
+    paths = [distributed.broadcast_object(str(path), trainer.world, "rollback snapshot path")]
     snap = load_checkpoint(paths[0], verify=True)
     trainer.load_weights(snap)
     trainer.restore(snap)
@@ -259,19 +257,9 @@ def _rollback(trainer: Trainer, run: RunFolder | None, count: int, why: str) -> 
         run.log(f"{why}; rolled back to {paths[0]} (rollback {count} of {MAX_ROLLBACKS})")
 
 
-def _broadcast_obj(obj, trainer: Trainer) -> list:
-    box = [obj]
-    torch.distributed.broadcast_object_list(box, src=0)
-    return box
-
-
 def _agree(flag: bool, trainer: Trainer) -> bool:
     """Every process stops together: stop when any of them was asked to."""
-    if trainer.world <= 1:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=trainer.device)
-    torch.distributed.all_reduce(t)
-    return bool(t.item() > 0)
+    return distributed.any_true(flag, trainer.world, "stop request")
 
 
 def _tick_entry(trainer: Trainer, sums, counts, tick) -> dict[str, Any]:

@@ -33,6 +33,7 @@ class TrainJob:
     assignments: list[str] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)  # kimg, batch, snap_kimg, ... (given ones)
     checkpoints_dir: Path = Path("checkpoints")  # where well-known names are downloaded
+    dist_timeout_s: float = 600.0  # a collective waiting longer for the others is an error
 
 
 @dataclass
@@ -65,8 +66,12 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         dataset = open_dataset(data, snap, cfg)
         trainer = Trainer(snap, cfg, device, dist)
         trainer.restore(snap)
+        changed = _precision_notes(trainer, (snap.train or {}).get("precision"))
+        notes += changed
         run = RunFolder(run_path) if dist.main else None
         if run is not None:
+            for note in changed:
+                run.log(f"note: {note}")
             run.trim_after(trainer.nimg)
             run.last_good = snap_path
             if job.config_files or job.assignments or job.flags:
@@ -79,11 +84,12 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         raise ConfigError("--data is required (an image folder or zip)")
     if job.out is None:
         raise ConfigError("--out is required (the folder that holds the runs)")
-    source = load_source(job, cfg.seed)
+    source = _load_source_once(job, cfg.seed, dist)
     cfg, note = _resolve(job, None, source, dist, fine_tune=job.resume is not None)
     notes += note
     dataset = open_dataset(job.data, source, cfg)
     trainer = Trainer(source, cfg, device, dist)
+    notes += _precision_notes(trainer, None)
     run = run_path = None
     if dist.main:
         run_path = create_run_dir(job.out, cfg.name or _name_of(job.data))
@@ -124,6 +130,24 @@ def _resolve(job: TrainJob, base: dict[str, Any] | None, source: Checkpoint, dis
     return cfg, [describe_auto(auto, res, dist.world)]
 
 
+def _precision_notes(trainer, before: str | None) -> list[str]:
+    """What a person should know about the run's precision: a change since the snapshot
+    (harmless: weights, gradients and Adam state are float32 in every precision, only the
+    top blocks' activations change dtype), or a reduced precision with nothing to reduce."""
+    from zizi.nets.precision import reduced_blocks
+
+    notes = []
+    if before is not None and before != trainer.precision:
+        notes.append(f"precision changes from {before} to {trainer.precision} at kimg "
+                     f"{trainer.kimg:.3f}; weights and optimiser state are float32 in both, so "
+                     "training continues from the same numbers")
+    asked = trainer.cfg.precision != "auto" and trainer.precision != "fp32"
+    if asked and reduced_blocks(trainer.G) + reduced_blocks(trainer.D) == 0:
+        notes.append(f"precision {trainer.precision} changes nothing: this network runs every "
+                     "block in float32 (num_fp16_res is 0)")
+    return notes
+
+
 def _dataset_summary(data: Path) -> str | None:
     """The prepared dataset's one-line card (images, consent, removals); None for a plain
     folder or zip, which has no manifest."""
@@ -136,6 +160,21 @@ def _dataset_summary(data: Path) -> str | None:
         return summary_line(Path(data))
     except ZiziError:
         return None
+
+
+def _load_source_once(job: TrainJob, seed: int, dist: Dist) -> Checkpoint:
+    """Rank 0 loads the source first (downloading a well-known name into the shared
+    checkpoints folder); the other processes then read the file it wrote, so only rank 0
+    ever writes it."""
+    from zizi.train import distributed
+
+    if dist.world > 1 and not dist.main:
+        distributed.barrier("waiting for process 0 to fetch the source checkpoint")
+        return load_source(job, seed)
+    source = load_source(job, seed)
+    if dist.world > 1:
+        distributed.barrier("waiting for process 0 to fetch the source checkpoint")
+    return source
 
 
 def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:

@@ -16,6 +16,7 @@ import torch
 
 from zizi.errors import CheckpointError, ConfigError
 from zizi.io.checkpoint import Checkpoint
+from zizi.nets import precision as prec
 from zizi.train import step as step_mod
 from zizi.train.config import TrainConfig, to_dict
 from zizi.train.distributed import Dist, gather_objects
@@ -59,6 +60,11 @@ class Trainer:
         self.G_ema = build_generator(base, "G_ema" if "G_ema" in base.tensors else g_source
                                      ).to(device)
         self.D = build_discriminator(base, trainable=True).to(device)
+        # Reduced precision lives in the blocks; weights, gradients and Adam stay float32.
+        prec.check_supported(cfg.precision, device)
+        self.precision = prec.resolve(cfg.precision, device)  # fp32 | fp16 | bf16
+        for net in (self.G, self.G_ema, self.D):
+            prec.set_precision(net, self.precision)
         self.frozen = self._freeze()
         self.frozen_g = {n.removeprefix("G.") for n in self.frozen if n.startswith("G.")}
         self.g_params = [p for _, p in trainable(self.G)]
@@ -181,6 +187,7 @@ class Trainer:
             "augment_p": self.augment_p,
             "ada": _jsonable(self.ada.state_dict()) if self.ada is not None else None,
             "pl_mean": float(self.pl_mean),
+            "precision": self.precision,  # as resolved on this device (auto -> fp16 or fp32)
             "rounds": self.world * self.rounds,  # generators saved: one per round of the batch
             "numpy_rng": {"pos": int(np_state[2]), "has_gauss": int(np_state[3]),
                           "cached_gaussian": float(np_state[4])},
