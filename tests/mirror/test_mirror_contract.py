@@ -136,6 +136,34 @@ def test_mirror_writes_nothing_outside_out_not_even_for_a_moment(world, tmp_path
     assert any(Path(w).name.startswith(".mirror.png") for _, w in seen)  # the hook does see writes
 
 
+def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
+    """The still names base and shifted, the clip every checkpoint it passes through, the
+    kept latent the base it was projected in: each with the sha256 of that very file."""
+    import hashlib
+    import json
+
+    from safetensors import safe_open
+
+    def sha(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["mirror", str(world["photo"]), "--ckpt", str(world["base"]),
+                                 "--shifted", str(world["run"]), "--out", str(out), "--steps", "2",
+                                 "--align", "center", "--device", "cpu", "--video", "--frames", "3",
+                                 "--keep-latent"])
+    assert r.exit_code == 0, r.output
+    frames = sorted((world["run"] / "frames").glob("frame-*.safetensors"))
+    still = json.loads(Image.open(out / "mirror.png").text["zizi"])["checkpoints"]
+    assert [(e["file"], e["sha256"]) for e in still] == [
+        (p.name, sha(p)) for p in (world["base"], frames[-1])]
+    clip = json.loads((out / "mirror.mp4.json").read_text())["checkpoints"]
+    assert [(e["file"], e["sha256"]) for e in clip] == [
+        (p.name, sha(p)) for p in (world["base"], *frames[1:])]
+    with safe_open(str(out / "latent.safetensors"), "pt") as f:
+        assert f.metadata()["checkpoint_sha256"] == sha(world["base"])
+
+
 # -- the noise regulariser --------------------------------------------------------------------
 
 def test_the_noise_regulariser_decorrelates_the_projected_noise():

@@ -234,3 +234,59 @@ def test_every_generated_batch_mixes_styles_at_the_configured_probability(prob):
     for ws in seen:  # [N, num_ws, w_dim]
         mixed = (ws != ws[:, :1]).any(dim=2).any(dim=1)  # a later w differs from the first
         assert mixed.all() if prob == 1 else not mixed.any()
+
+
+# -- augmentation and ADA wiring --------------------------------------------------------------
+
+class _Tagging(torch.nn.Module):
+    """A stand-in augmentation: the identity, remembering every tensor it hands on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("p", torch.tensor(0.5))
+        self.made: list[torch.Tensor] = []
+
+    def forward(self, img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        out = img * 1.0
+        self.made.append(out)
+        return out
+
+
+def test_every_image_d_sees_has_been_through_the_augmentations():
+    """ADA's guarantee against leaking augmentations: D never sees an image, real or fake,
+    in any phase (G main, G reg, D main, R1), that the pipe did not hand it."""
+    t = _trainer("augment.mode=fixed", "augment.p=0.5", "loss.r1_interval=1", "loss.pl_interval=1")
+    t.augment = _Tagging()
+    fed: list[torch.Tensor] = []
+    t.D.register_forward_pre_hook(lambda mod, args: fed.append(args[0]))
+    t.train_step(_reals(t), None)
+    assert len(fed) >= 4  # G main (fakes), D main (fakes, reals), R1 (reals)
+    for x in fed:
+        assert any(x is y for y in t.augment.made), "D saw an image the augmentations never saw"
+
+
+def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(monkeypatch):
+    import math
+
+    interval, adjust_kimg, p0 = 2, 1.0, 0.5
+    # no R1 phase: r_t counts only the D-main reals (the reference also counts R1's)
+    t = _trainer("augment.mode=ada", f"augment.p={p0}", "augment.target=0.6",
+                 f"augment.adjust_kimg={adjust_kimg}", f"augment.interval={interval}",
+                 "loss.r1_gamma=0", "loss.pl_weight=0")
+    seen = []
+    d_loss = losses.d_loss
+
+    def spy(real_logits, fake_logits):
+        seen.append((real_logits.detach().clone(), fake_logits.detach().clone()))
+        return d_loss(real_logits, fake_logits)
+
+    monkeypatch.setattr(losses, "d_loss", spy)
+    first = t.train_step(_reals(t, 1), None)
+    assert "augment/rt" not in first and t.augment_p == pytest.approx(p0)
+    second = t.train_step(_reals(t, 2), None)
+    rt = float(torch.cat([r.flatten() for r, _ in seen]).sign().mean())
+    rt_fake = float(torch.cat([f.flatten() for _, f in seen]).sign().mean())
+    assert rt != rt_fake  # so that counting the wrong logits shows
+    assert float(second["augment/rt"]) == pytest.approx(rt)
+    step = t.cfg.batch * interval / (adjust_kimg * 1000)  # images since the last update
+    assert t.augment_p == pytest.approx(p0 + math.copysign(step, rt - 0.6))

@@ -59,3 +59,17 @@ def test_every_shipped_preset_resolves():
         assert cfg.kimg > 0 and cfg.batch >= 1, p.name
     workshop = resolve_config(config_files=[Path(presets[0]).parent / "workshop256.yaml"])
     assert workshop.augment.mode == "ada" and workshop.batch_gpu == 8
+
+
+def test_numbers_of_the_wrong_kind_are_one_config_error():
+    """`--set optim.eps=1e-7` is what a person types; YAML 1.1 reads it as a string.
+    (Found by the step contract tests: it reached Adam and raised a TypeError.)"""
+    cfg = resolve_config(assignments=["optim.eps=1e-7", "loss.r1_gamma=2e-1", "ema.rampup=5e-2"])
+    assert (cfg.optim.eps, cfg.loss.r1_gamma, cfg.ema.rampup) == (1e-7, 0.2, 0.05)
+    for text, words in (("optim.g_lr=fast", "optim.g_lr must be a number"),
+                        ("loss.r1_gamma=[1]", "loss.r1_gamma must be a number"),
+                        ("kimg=true", "kimg must be a number"),
+                        ("batch=4.5", "batch must be a whole number"),
+                        ("freeze.mapping=3", "freeze.mapping must be true or false")):
+        with pytest.raises(ConfigError, match=words):
+            resolve_config(assignments=[text])
