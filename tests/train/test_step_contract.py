@@ -290,3 +290,17 @@ def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(
     assert float(second["augment/rt"]) == pytest.approx(rt)
     step = t.cfg.batch * interval / (adjust_kimg * 1000)  # images since the last update
     assert t.augment_p == pytest.approx(p0 + math.copysign(step, rt - 0.6))
+
+
+def test_w_avg_follows_the_unmixed_w_of_the_batch_d_main_drew():
+    """The truncation centre tracks the mapping's own output (ws[:, 0], never mixed), not a
+    mixed-in style. Pins today's rule (one update per step, from D main); the reference's
+    rule (every training-mode mapping call) would change the expected value."""
+    t = _trainer("loss.style_mixing_prob=1", "loss.r1_gamma=0", "loss.pl_weight=0")
+    seen = _synthesis_ws(t)
+    before = t.G.mapping.w_avg.detach().clone()
+    t.train_step(_reals(t), None)
+    d_main = seen[-1]  # [N, num_ws, w_dim]: the fakes D main drew, every one mixed
+    assert (d_main[:, -1] != d_main[:, 0]).any(dim=1).all()
+    want = d_main[:, 0].mean(dim=0).lerp(before, t.G.mapping.w_avg_beta)
+    torch.testing.assert_close(t.G.mapping.w_avg, want, rtol=1e-5, atol=1e-6)
