@@ -304,3 +304,24 @@ def test_w_avg_follows_the_unmixed_w_of_the_batch_d_main_drew():
     assert (d_main[:, -1] != d_main[:, 0]).any(dim=1).all()
     want = d_main[:, 0].mean(dim=0).lerp(before, t.G.mapping.w_avg_beta)
     torch.testing.assert_close(t.G.mapping.w_avg, want, rtol=1e-5, atol=1e-6)
+
+
+def test_g_ema_keeps_the_frozen_layers_of_the_base():
+    t = _trainer("freeze.mapping=true", "ema.rampup=0.05")
+    t.nimg = 2000
+    before = {n: p.detach().clone() for n, p in t.G_ema.named_parameters()}
+    t.train_step(_reals(t), None)
+    frozen = [n for n in before if n.startswith("mapping.")]
+    assert frozen and set(frozen) <= t.frozen_g
+    for n, p in t.G_ema.named_parameters():
+        assert torch.equal(p, before[n]) == (n in t.frozen_g), n  # the rest moves
+
+
+def test_the_optimisers_hold_only_what_trains():
+    """Frozen layers are not handed to Adam at all: nothing can step them, and no moments
+    for them land in a snapshot."""
+    t = _trainer("freeze.mapping=true", "freeze.d_layers=1")
+    for opt, net in ((t.opt_G, t.G), (t.opt_D, t.D)):
+        held = {id(p) for g in opt.param_groups for p in g["params"]}
+        assert held == {id(p) for p in net.parameters() if p.requires_grad}
+        assert held != {id(p) for p in net.parameters()}  # something is frozen in each
