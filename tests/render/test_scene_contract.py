@@ -70,3 +70,18 @@ def test_smooth_easing_places_each_frame_at_the_eased_blend(frames_of, tmp_path)
     assert ease(1 / 3, "smooth") != pytest.approx(1 / 3)
     assert np.abs(got - want["eased"]).max() <= 1  # a blend in place vs a saved one: rounding
     assert np.abs(got - want["linear"]).max() > 1
+
+
+def test_kimg_timing_places_frames_by_images_seen(tiny_run, frames_of, tmp_path):
+    """The run's frames sit at kimg 0, 40, 100: with --timing kimg the middle frame of three
+    (u = 0.5) lies 1/6 of the way from kimg 40 to 100; with even timing it would be kimg 40."""
+    _run("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 3, "--easing",
+         "linear", "--timing", "kimg", "--device", "cpu")
+    got = _png(tmp_path / "seq" / "frame000001.png")
+    a, b = load_checkpoint(frames_of[1]), load_checkpoint(frames_of[2])
+    mid = load_checkpoint(frames_of[1])
+    mid.tensors["G_ema"] = {k: torch.lerp(a.tensors["G_ema"][k], b.tensors["G_ema"][k], 1 / 6)
+                            for k in a.tensors["G_ema"]}
+    save_checkpoint(tmp_path / "mid.safetensors", mid)
+    assert np.abs(got - _generate(tmp_path / "mid.safetensors", 0, tmp_path / "g")).max() <= 1
+    assert np.abs(got - _generate(frames_of[1], 0, tmp_path / "g1")).max() > 1
