@@ -125,3 +125,17 @@ def test_adam_takes_an_eps_typed_as_1e_minus_8(tmp_path):
     opt = make_adam(torch.nn.Linear(2, 2), cfg.optim.g_lr, cfg.optim.beta1, cfg.optim.beta2,
                     cfg.optim.eps, 4)
     assert opt.param_groups[0]["eps"] == 1e-8
+
+
+def test_numbers_of_the_wrong_kind_are_one_config_error():
+    """`--set optim.eps=1e-7` is what a person types; YAML 1.1 reads it as a string.
+    (Found by the step contract tests: it reached Adam and raised a TypeError.)"""
+    cfg = resolve_config(assignments=["optim.eps=1e-7", "loss.r1_gamma=2e-1", "ema.rampup=5e-2"])
+    assert (cfg.optim.eps, cfg.loss.r1_gamma, cfg.ema.rampup) == (1e-7, 0.2, 0.05)
+    for text, words in (("optim.g_lr=fast", "g_lr must be a number"),
+                        ("loss.r1_gamma=[1]", "r1_gamma must be a number"),
+                        ("kimg=true", "kimg must be a number"),
+                        ("batch=4.5", "batch must be a whole number"),
+                        ("freeze.mapping=3", "mapping must be true or false")):
+        with pytest.raises(ConfigError, match=words):
+            resolve_config(assignments=[text])

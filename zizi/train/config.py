@@ -8,6 +8,8 @@ Values are resolved defaults < `--config` files < `--set key=value` < command-li
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -106,7 +108,31 @@ class TrainConfig:
         _check(self)
 
 
+def _check_kinds(obj: Any, prefix: str = "") -> None:
+    """Every number field holds a number of its kind, every flag a boolean: a value of the
+    wrong kind is a ConfigError here, not a TypeError from deep inside Adam or a comparison
+    below. (Numbers typed as text, `1e-7` that YAML 1.1 reads as a string, are already
+    numbers here: `zizi.config.from_dict` reads them.)"""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _check_kinds(value, key + ".")
+            continue
+        kinds = set(typing.get_args(hints[f.name])) or {hints[f.name]}
+        if value is None and type(None) in kinds:
+            continue
+        if float in kinds:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"{key} must be a number, got {value!r}")
+        elif int in kinds and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        elif bool in kinds and not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
 def _check(cfg: TrainConfig) -> None:
+    _check_kinds(cfg)
     if not cfg.kimg > 0:
         raise ConfigError(f"kimg must be more than 0, got {cfg.kimg}")
     if cfg.batch < 1:
