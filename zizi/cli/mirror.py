@@ -17,8 +17,11 @@ from zizi.cli.options import device_option, overwrite_option, progress_bar
               help="The shifted model: a checkpoint, or a run folder (its newest frame).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for the renders: mirror.png (base | shifted), mirror.mp4 with --video.")
-@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Optimisation steps of the projection.")
+@click.option("--steps", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Optimisation steps of the projection (0 with --encoder: its guess alone).")
+@click.option("--encoder", type=click.Path(path_type=Path), default=None,
+              help="An encoder for --ckpt (`zizi encoder train`): start from its guess; "
+                   "then far fewer --steps are needed.")
 @click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
               help="w: one latent for all layers (closer to what the model draws); "
                    "w+: one per layer (closer to the photo).")
@@ -41,7 +44,8 @@ from zizi.cli.options import device_option, overwrite_option, progress_bar
               help="Seeds the search: the same photo and seed give the same reflection.")
 @overwrite_option
 @device_option
-def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space: str, align: str,
+def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encoder: Path | None,
+           space: str, align: str,
            video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
            force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
@@ -71,7 +75,8 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
 
     try:
         written = run_mirror(photo, ckpt, shifted, out, cfg, select_device(device),
-                             perceptual=list(perceptual), force=force, progress=progress)
+                             perceptual=list(perceptual), encoder=encoder, force=force,
+                             progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
