@@ -85,7 +85,10 @@ class Reflector:
             im.load()
         except FrameError:
             raise
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        except Image.DecompressionBombError:  # PIL's own guard fired first, on the header
+            raise FrameError(f"frame claims a huge canvas; send at most {MAX_FRAME_SIDE} px "
+                             "a side") from None
+        except (UnidentifiedImageError, OSError, ValueError) as e:
             raise FrameError(f"not a JPEG/PNG/WebP frame ({type(e).__name__})") from None
         return im.convert("RGB")
 
