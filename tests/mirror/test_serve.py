@@ -283,8 +283,8 @@ def test_two_pages_at_once_and_a_tab_closed_mid_stream(live, tmp_path):
 
 @needs_chromium
 def test_the_page_reconnects_by_itself(live, tmp_path):
-    """A second server on the same port after the first stops: the page finds it again."""
-    # covered in-process: the server's socket is dropped (huge frame) and the page reconnects
+    """The server drops the page's socket (an over-limit message): the page reconnects by
+    itself and the reflections go on."""
     async def go():
         async with Browser(tmp_path / "profile", live["camera"]) as b:
             tab = await b.open(live["url"])
@@ -298,6 +298,27 @@ def test_the_page_reconnects_by_itself(live, tmp_path):
 
     state = run(go())
     assert state["reconnects"] >= 1 and state["state"].startswith("reflecting")
+
+
+def test_serve_refuses_bad_input_in_one_line(live, tmp_path):
+    from click.testing import CliRunner
+
+    from zizi.cli import cli
+
+    def serve(*args):
+        return CliRunner().invoke(cli, ["mirror", "serve", "--ckpt", str(DEMO), "--shifted",
+                                        str(live["shifted"]), "--device", "cpu", *map(str, args)])
+
+    # an encoder made for another model
+    r = serve("--encoder", live["root"] / "models" / "shifted.safetensors")
+    assert r.exit_code == 1 and "not a zizi encoder" in r.output and "Traceback" not in r.output
+    r = serve("--encoder", live["enc"], "--tls-cert", live["enc"])
+    assert r.exit_code == 2 and "--tls-key" in r.output
+    port = live["url"].rsplit(":", 1)[1].strip("/")
+    r = serve("--encoder", live["enc"], "--port", port)  # taken by the running server
+    assert r.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in r.output
+    help_text = " ".join(CliRunner().invoke(cli, ["mirror", "serve", "--help"]).output.split())
+    assert "Keeps nothing" in help_text and "0.0.0.0" in help_text
 
 
 def test_zz_nothing_was_kept(live):

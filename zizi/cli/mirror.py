@@ -137,6 +137,11 @@ def serve(ckpt: Path, shifted: Path, encoder: Path, host: str, port: int, align:
     from zizi.runtime import select_device
     from zizi.text import printable
 
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the live mirror needs the serve extra: "
+                                   "pip install 'zizi[serve]' (aiohttp)") from None
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("give --tls-cert and --tls-key together")
     ssl_context = None
