@@ -26,7 +26,7 @@ _PAGE = """<!doctype html>
  figure { margin: 0; flex: 1 1 0; min-width: 160px; }
  figure video, figure canvas { width: 100%; aspect-ratio: 1; object-fit: cover; background: #222;
    image-rendering: pixelated; display: block; }
- video { transform: scaleX(-1); }
+ video, canvas { transform: scaleX(-1); }  /* all three read like a mirror */
  figcaption { text-align: center; color: #aaa; padding-top: 4px; }
  #status { padding: 0 16px 12px; color: #aaa; }
  body.kiosk header p.more, body.kiosk #controls, body.kiosk #status { display: none; }
