@@ -85,7 +85,7 @@ def test_resume_continues_exactly(models, tmp_path):
 
 def test_training_learns_to_invert_the_demo_model(tmp_path):
     """On the demo's real 32² model, a few hundred images already beat the mean face."""
-    cfg = EncoderTrainConfig(kimg=0.25, batch=16, snap_kimg=10)
+    cfg = EncoderTrainConfig(kimg=0.4, batch=16, snap_kimg=10)
     out = tmp_path / "demo-enc.safetensors"
     t, info = prepare(DEMO, out, cfg, CPU)
     held_ws, held = t.sample(16, torch.Generator().manual_seed(999))
@@ -97,7 +97,8 @@ def test_training_learns_to_invert_the_demo_model(tmp_path):
 
     before = error()
     train_encoder(t, out, info)
-    assert error() < 0.8 * before
+    after = error()
+    assert after < 0.8 * before, (after, before)
 
 
 def test_presets_cover_every_resolution_and_stay_small():
