@@ -178,3 +178,19 @@ def test_bad_encoder_input_is_one_line(models, encoder_file, tmp_path):
     r = _mirror(models, tmp_path / "c", "--encoder", junk, "--steps", "0")
     assert r.exit_code == 1 and "not a safetensors file" in r.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_shipped_encoder_inverts_the_shipped_demo_base():
+    """zizi/demo/base-32-encoder.safetensors: made for base-32 (its sha256), and it draws the
+    base model's own samples back far closer than the mean face does."""
+    from zizi.demo.pipeline import SHIPPED_BASE, SHIPPED_ENCODER
+
+    enc, meta = load_encoder(SHIPPED_ENCODER, sha256_file(SHIPPED_BASE))
+    assert SHIPPED_ENCODER.stat().st_size < 3_000_000 and meta["kimg"] == 20.0
+    G = build_generator(load_checkpoint(SHIPPED_BASE))
+    z = torch.randn(32, G.z_dim, generator=torch.Generator().manual_seed(4242))
+    with torch.no_grad():
+        img = G.synthesis(G.mapping(z, None), noise_mode="const", force_fp32=True)
+        rec = G.synthesis(enc(img), noise_mode="const", force_fp32=True)
+        mean = G.synthesis(enc.w_avg.expand(32, G.num_ws, -1), noise_mode="const", force_fp32=True)
+    assert float((rec - img).square().mean()) < 0.2 * float((mean - img).square().mean())
