@@ -194,3 +194,17 @@ def test_the_shipped_encoder_inverts_the_shipped_demo_base():
         rec = G.synthesis(enc(img), noise_mode="const", force_fp32=True)
         mean = G.synthesis(enc.w_avg.expand(32, G.num_ws, -1), noise_mode="const", force_fp32=True)
     assert float((rec - img).square().mean()) < 0.2 * float((mean - img).square().mean())
+
+
+def test_mirror_refines_the_guess_in_w_plus_by_default(models, encoder_file, tmp_path):
+    import json
+
+    r = _mirror(models, tmp_path, "--encoder", encoder_file, "--steps", "2")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(Image.open(tmp_path / "mirror.png").text["zizi"])
+    assert doc["config"]["project"]["space"] == "w+" and doc["config"]["project"]["steps"] == 2
+    assert "discriminator" in doc["config"]["loss"]
+    plain = _mirror(models, tmp_path / "plain", "--steps", "2")
+    assert plain.exit_code == 0, plain.output
+    doc = json.loads(Image.open(tmp_path / "plain" / "mirror.png").text["zizi"])
+    assert doc["config"]["project"]["space"] == "w" and "encoder" not in doc["config"]

@@ -32,9 +32,10 @@ class _MirrorCommand(click.Command):
 @click.option("--encoder", type=click.Path(path_type=Path), default=None,
               help="An encoder for --ckpt (`zizi encoder train`): start from its guess; "
                    "then far fewer --steps are needed.")
-@click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
+@click.option("--space", type=click.Choice(["w", "w+"]), default=None,
               help="w: one latent for all layers (closer to what the model draws); "
-                   "w+: one per layer (closer to the photo).")
+                   "w+: one per layer (closer to the photo). Default: w, or w+ with --encoder "
+                   "(whose guess is one per layer).")
 @click.option("--align", type=click.Choice(["face", "center"]), default="face", show_default=True,
               help="face: FFHQ alignment like `zizi dataset prepare --align face` (needs "
                    "zizi[faces]); center: the centred square, for models that do not draw faces.")
@@ -55,7 +56,7 @@ class _MirrorCommand(click.Command):
 @overwrite_option
 @device_option
 def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encoder: Path | None,
-           space: str, align: str,
+           space: str | None, align: str,
            video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
            force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
@@ -72,6 +73,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encode
     from zizi.mirror.reflect import mirror as run_mirror
     from zizi.runtime import select_device
 
+    space = space or ("w+" if encoder is not None else "w")
     cfg = MirrorConfig(project=ProjectConfig(steps=steps, space=space, seed=seed), align=align,
                        video=video, frames=frames, keep_latent=keep_latent)
     bars: dict[str, object] = {}
