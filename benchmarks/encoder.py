@@ -72,6 +72,8 @@ def compare(args) -> None:
                (f"encoder + {args.long} steps", args.long, True, "w+"),
                (f"projection {args.long} steps (w+)", args.long, False, "w+"),
                (f"projection {args.full} steps (w, mirror's default)", args.full, False, "w")]
+    if args.encoder_only:
+        methods = [m for m in methods if m[2]]
     rows: dict[str, list[tuple[float, float, float]]] = {m[0]: [] for m in methods}
     for label, target in targets(G, args.portraits):
         for name, steps, use_enc, space in methods:
@@ -190,6 +192,7 @@ def main() -> None:
     c.add_argument("--short", type=int, default=50)
     c.add_argument("--long", type=int, default=200)
     c.add_argument("--full", type=int, default=500)
+    c.add_argument("--encoder-only", action="store_true", help="skip the projections alone")
     lv = sub.add_parser("live")
     lv.add_argument("--ckpt", type=Path, required=True)
     lv.add_argument("--shifted", type=Path, required=True)

@@ -40,7 +40,9 @@ class ProjectConfig:
     w_avg_samples: int = 10000  # z samples for the mean and spread of w
     seed: int = 0  # seeds the w_avg samples and the w noise: the same photo gives the same reflection
     optimize_noise: bool = True  # also fit the per-layer noise maps (fine detail)
-    refine_lr: float = 0.01  # peak rate when starting from an encoder's guess: refine, don't wander
+    # peak rate from an encoder's guess; of 0.01, 0.03, 0.1 (benchmarks/RESULTS.md "Encoder")
+    # 0.1 was best on photos the model cannot draw and within 1 dB of the best on its own images
+    refine_lr: float = 0.1
 
 
 @dataclass
