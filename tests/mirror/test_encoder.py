@@ -208,3 +208,25 @@ def test_mirror_refines_the_guess_in_w_plus_by_default(models, encoder_file, tmp
     assert plain.exit_code == 0, plain.output
     doc = json.loads(Image.open(tmp_path / "plain" / "mirror.png").text["zizi"])
     assert doc["config"]["project"]["space"] == "w" and "encoder" not in doc["config"]
+
+
+def test_train_with_a_local_lpips_file(models, tmp_path):
+    """--perceptual trains the reconstruction under LPIPS (random VGG16 weights here: the
+    path, not the quality); the loss is recorded in the encoder's metadata."""
+    from zizi.mirror.losses import VGG16Features
+
+    torch.manual_seed(0)
+    vgg = tmp_path / "vgg16.pt"
+    torch.save(VGG16Features().state_dict(), vgg)
+    out = tmp_path / "enc.safetensors"
+    r = _cli("encoder", "train", models["base"], "--out", out, "--kimg", "0.008", "--batch", "4",
+             "--perceptual", vgg, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    _, meta = load_encoder(out)
+    assert meta["loss"] == "lpips-vgg16 (uniform layer weights)"  # no lin file given
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"nope")
+    r = _cli("encoder", "train", models["base"], "--out", tmp_path / "e2.safetensors",
+             "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
+    assert r.exit_code == 1 and "not a weights file" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e2-run").exists()

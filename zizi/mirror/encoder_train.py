@@ -240,7 +240,8 @@ def distance_factory(ckpt: Path, perceptual: list[Path], device) -> tuple[Callab
     if perceptual:
         net, lins = losses.load_perceptual(perceptual)
         net = net.to(device)
-        return (lambda t: losses.VGGDistance(net, lins, t).to(device)), "lpips-vgg16"
+        kind = "lpips-vgg16" + ("" if lins is not None else " (uniform layer weights)")
+        return (lambda t: losses.VGGDistance(net, lins, t).to(device)), kind
     if "D" in read_header(ckpt).get("nets", {}):
         D = build_discriminator(load_checkpoint(ckpt, nets=["D"])).to(device).requires_grad_(False)
         return (lambda t: losses.OwnDistance(D, t)), "own: discriminator features + pixel + ms-ssim"
