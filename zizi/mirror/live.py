@@ -59,7 +59,9 @@ class Reflector:
         self.enc = self.enc.to(device)
         self.device = device
         self.resolution = self.G.img_resolution
-        self.base_name, self.shifted_name = base.name, shifted_path.name
+        # a run folder is named by itself (its frame's file name says little to a visitor)
+        self.base_name = base.name
+        self.shifted_name = Path(shifted).name if Path(shifted).is_dir() else shifted_path.name
         self.finder = None
         self.align_note = "center"
         if align == "face":
