@@ -1,6 +1,7 @@
 """`zizi demo`: the folder rules, and the whole pipeline end to end (--quick, slow)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -78,6 +79,12 @@ def test_quick_demo_end_to_end(tmp_path):
     shift = report["shift"]
     assert shift["finetuned_to_shift_set"] < shift["base_to_shift_set"]
     assert "closer" in result.output
+    # the live mirror on these models: the shipped encoder, the run just made
+    serve = report["mirror"].split()
+    assert serve[:3] == ["zizi", "mirror", "serve"] and "live from your webcam" in result.output
+    for flag in ("--ckpt", "--shifted", "--encoder"):
+        assert Path(serve[serve.index(flag) + 1]).exists(), flag
+    assert serve[serve.index("--encoder") + 1].endswith("base-32-encoder.safetensors")
 
 
 @pytest.mark.slow

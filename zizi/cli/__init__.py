@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "directions": ("directions", "directions", "Unsupervised latent directions of a checkpoint (SeFa)."),
     "render": ("render", "render", "Render video: weight shift across training, latent walks, loops."),
     "demo": ("demo", "demo", "Run the whole idea here: portraits, base model, fine-tune, weight-shift video."),
+    "encoder": ("encoder", "encoder", "Train the learned inverter (image to W+) that makes mirror live."),
     "mirror": ("mirror", "mirror", "Your reflection through the base and the shifted network (photo not kept)."),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
     "train": ("train", "train", "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work."),

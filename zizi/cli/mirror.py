@@ -16,7 +16,17 @@ from zizi.cli.options import (
 )
 
 
-@click.command("mirror")
+class _MirrorCommand(click.Command):
+    """`zizi mirror PHOTO ...` reflects a photo; `zizi mirror serve ...` is the live mirror."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if args and args[0] == "serve":
+            return serve.make_context(f"{info_name} serve", list(args[1:]), parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("mirror", cls=_MirrorCommand,
+               epilog="The live mirror (a webcam page, encoder only): zizi mirror serve --help")
 @click.argument("photo", type=click.Path(path_type=Path))
 @click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
               help="The base (normative) face model, a zizi checkpoint.")
@@ -24,11 +34,15 @@ from zizi.cli.options import (
               help="The shifted model: a checkpoint, or a run folder (its newest frame).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for the renders: mirror.png (base | shifted), mirror.mp4 with --video.")
-@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Optimisation steps of the projection.")
-@click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
+@click.option("--steps", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Optimisation steps of the projection (0 with --encoder: its guess alone).")
+@click.option("--encoder", type=click.Path(path_type=Path), default=None,
+              help="An encoder for --ckpt (`zizi encoder train`): start from its guess; "
+                   "then far fewer --steps are needed.")
+@click.option("--space", type=click.Choice(["w", "w+"]), default=None,
               help="w: one latent for all layers (closer to what the model draws); "
-                   "w+: one per layer (closer to the photo).")
+                   "w+: one per layer (closer to the photo). Default: w, or w+ with --encoder "
+                   "(whose guess is one per layer).")
 @click.option("--align", type=click.Choice(["face", "center"]), default="face", show_default=True,
               help="face: FFHQ alignment like `zizi dataset prepare --align face` (needs "
                    "zizi[faces]); center: the centred square, for models that do not draw faces.")
@@ -49,7 +63,8 @@ from zizi.cli.options import (
 @credentials_option
 @overwrite_option
 @device_option
-def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space: str, align: str,
+def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encoder: Path | None,
+           space: str | None, align: str,
            video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
            credentials: Path | None, force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
@@ -67,6 +82,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
     from zizi.runtime import select_device
 
     creds = signing_credentials(credentials)  # unusable keys fail before minutes of projection
+    space = space or ("w+" if encoder is not None else "w")
     cfg = MirrorConfig(project=ProjectConfig(steps=steps, space=space, seed=seed), align=align,
                        video=video, frames=frames, keep_latent=keep_latent)
     bars: dict[str, object] = {}
@@ -80,8 +96,8 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
 
     try:
         written = run_mirror(photo, ckpt, shifted, out, cfg, select_device(device),
-                             perceptual=list(perceptual), force=force, progress=progress,
-                             credentials=creds)
+                             perceptual=list(perceptual), encoder=encoder, force=force,
+                             progress=progress, credentials=creds)
     finally:
         for bar in bars.values():
             bar.close()
@@ -91,3 +107,79 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, space:
         click.echo(printable(str(p)))
     if creds is None:
         click.echo(UNSIGNED_HINT, err=True)
+
+
+@click.command("serve")
+@click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
+              help="The base (normative) face model, a zizi checkpoint.")
+@click.option("--shifted", type=click.Path(path_type=Path), required=True,
+              help="The shifted model: a checkpoint, or a run folder (its newest frame).")
+@click.option("--encoder", type=click.Path(path_type=Path), required=True,
+              help="The base model's encoder (`zizi encoder train`).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default is this machine only; 0.0.0.0 lets "
+                   "every machine on the network open the page and send frames.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port (0: any free one, printed).")
+@click.option("--align", type=click.Choice(["face", "center"]), default="face", show_default=True,
+              help="face: FFHQ alignment (falls back to the centre when no face is found); "
+                   "center: always the centred square.")
+@click.option("--max-clients", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Pages served at once; more are told the mirror is full.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate: serve https, which browsers on other machines need "
+                   "before they allow the camera.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM private key of --tls-cert.")
+@device_option
+def serve(ckpt: Path, shifted: Path, encoder: Path, host: str, port: int, align: str,
+          max_clients: int, tls_cert: Path | None, tls_key: Path | None, device: str) -> None:
+    """The live mirror: a web page that reflects the visitor's camera through the base and
+    the shifted model, frame by frame (open it in a browser; ?kiosk=1 for a gallery screen).
+
+    \b
+    Keeps nothing: frames, face crops and latents live in memory for one reflection and
+    are never written, logged or hashed; /health reports counters only. Ctrl-C stops.
+    """
+    import asyncio
+
+    from zizi.mirror.live import Reflector
+    from zizi.mirror.page import render_page
+    from zizi.mirror.serve import ServeConfig, make_app
+    from zizi.mirror.serve import serve as run_server
+    from zizi.runtime import select_device
+    from zizi.text import printable
+
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the live mirror needs the serve extra: "
+                                   "pip install 'zizi[serve]' (aiohttp)") from None
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give --tls-cert and --tls-key together")
+    ssl_context = None
+    if tls_cert is not None:
+        import ssl
+
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_context.load_cert_chain(str(tls_cert), str(tls_key))
+        except (ssl.SSLError, OSError) as e:
+            raise click.UsageError(f"cannot use --tls-cert/--tls-key: {e}") from None
+    reflector = Reflector(ckpt, shifted, encoder, select_device(device), align)
+    page = render_page(reflector.resolution, reflector.base_name, reflector.shifted_name)
+    cfg = ServeConfig(host=host, port=port, max_clients=max_clients)
+    hello = {"resolution": reflector.resolution, "align": reflector.align_note}
+    app = make_app(reflector.reflect, page, hello, cfg)
+
+    def ready(url: str) -> None:
+        click.echo(f"zizi mirror: {printable(url)}  (kiosk: {printable(url)}?kiosk=1)", err=False)
+        click.echo(f"framing: {reflector.align_note}; nothing is stored; Ctrl-C stops")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: listening on {host}: anyone who can reach this machine can "
+                       "open the page and send frames", err=True)
+
+    try:
+        asyncio.run(run_server(app, cfg, ssl_context, ready))
+    except KeyboardInterrupt:
+        pass

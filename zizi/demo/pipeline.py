@@ -33,6 +33,8 @@ Runner = Callable[[list[str]], None]  # runs one zizi command line, e.g. ["train
 Note = Callable[[str], None]  # a line of progress for the person watching
 
 SHIPPED_BASE = Path(__file__).resolve().parent / "base-32.safetensors"
+# The live mirror's encoder for the shipped base (1.5 MB; how it was made: docs/mirror.md).
+SHIPPED_ENCODER = SHIPPED_BASE.with_name("base-32-encoder.safetensors")
 MARKER = ".zizi-demo"
 # The small base model draws its portraits in the mapped styles; its per-pixel noise inputs
 # add speckle at 32² (after 20 kimg), so the demo shows and measures the noise-free output.
@@ -140,6 +142,7 @@ class DemoReport:
     shift: dict[str, float]  # SWD (×10³) to the shift set: base samples, fine-tuned samples
     video: Path
     frame: Path
+    mirror: str = ""  # the command that opens the live mirror on these models
 
     @property
     def seconds(self) -> float:
@@ -154,6 +157,7 @@ class DemoReport:
                         "commands": [" ".join(["zizi", *c]) for c in s.commands]}
                        for s in self.stages],
             "shift": self.shift, "video": str(self.video), "frame": str(self.frame),
+            "mirror": self.mirror,
         }
 
     def lines(self) -> list[str]:
@@ -167,7 +171,19 @@ class DemoReport:
                    f"{self.shift['base_to_base_set']:.1f})")
         out.append(f"  video: {self.video}   (a frame: {self.frame})")
         out.append(f"  the commands each stage ran, to do it by hand: {self.out / 'report.json'}")
+        if self.mirror:
+            out.append(f"  your reflection, live from your webcam: {self.mirror}")
         return out
+
+
+def mirror_command(base: Path, run: Path) -> str:
+    """`zizi mirror serve` on the demo's models: with the shipped encoder when the base is
+    the shipped one, else after training an encoder for the base trained here."""
+    serve = f"zizi mirror serve --ckpt {base} --shifted {run} --encoder "
+    if Path(base).resolve() == SHIPPED_BASE and SHIPPED_ENCODER.is_file():
+        return serve + str(SHIPPED_ENCODER)
+    enc = Path(run).parent.parent / "encoder.safetensors"
+    return f"zizi encoder train {base} --out {enc} && " + serve + str(enc)
 
 
 def check_out(out: Path) -> None:
@@ -263,7 +279,7 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     st.seconds = time.perf_counter() - t0
     stages.append(st)
     report = DemoReport(out=out, device=str(dev), plan=plan, stages=stages, shift=shift,
-                        video=video, frame=frame)
+                        video=video, frame=frame, mirror=mirror_command(base, run))
     write_json(out / "report.json", report.to_json())
     return report
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -40,6 +40,9 @@ class ProjectConfig:
     w_avg_samples: int = 10000  # z samples for the mean and spread of w
     seed: int = 0  # seeds the w_avg samples and the w noise: the same photo gives the same reflection
     optimize_noise: bool = True  # also fit the per-layer noise maps (fine detail)
+    # peak rate from an encoder's guess; of 0.01, 0.03, 0.1 (benchmarks/RESULTS.md "Encoder")
+    # 0.1 was best on photos the model cannot draw and within 1 dB of the best on its own images
+    refine_lr: float = 0.1
 
 
 @dataclass
@@ -103,11 +106,15 @@ def learning_rate(cfg: ProjectConfig, t: float) -> float:
 
 def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor], torch.Tensor],
             cfg: ProjectConfig = ProjectConfig(),
-            progress: Callable[[int, int, float], None] | None = None) -> Projection:
+            progress: Callable[[int, int, float], None] | None = None, *,
+            init: torch.Tensor | None = None) -> Projection:
     """Fit G's latent (and noise) to `target` ([1, C, R, R] in [-1, 1]) under `distance`.
 
     `distance(images) -> [N]` is a closure over the target (see zizi.mirror.losses). G is
     left as it was (its noise buffers are restored). `progress(step, steps, loss)`.
+    `init` ([1, num_ws, w_dim], an encoder's guess) starts the search there instead of at
+    the mean w: then the noise maps start as G's own (what the encoder was trained with),
+    the peak rate is `refine_lr` and no w noise is added, so the guess is refined, not lost.
     """
     if G.c_dim > 0:
         raise ZiziError("this model is conditional (it draws one of several classes); "
@@ -121,12 +128,21 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
     target = target.to(dev)
     w_avg, w_std = w_stats(G, cfg.w_avg_samples, cfg.seed)
     width = 1 if cfg.space == "w" else G.num_ws
-    w_opt = w_avg[:, None].repeat(1, width, 1).clone().requires_grad_(True)  # [1, width, w_dim]
+    if init is None:
+        start = w_avg[:, None].repeat(1, width, 1)
+    else:
+        if tuple(init.shape) != (1, G.num_ws, G.w_dim):
+            raise ZiziError(f"the encoder's guess is shaped {tuple(init.shape)}, the model "
+                            f"needs (1, {G.num_ws}, {G.w_dim})")
+        start = init.to(dev).float() if width > 1 else init.to(dev).float().mean(1, keepdim=True)
+        cfg = replace(cfg, initial_lr=cfg.refine_lr, noise_strength=0.0)
+    w_opt = start.detach().clone().requires_grad_(True)  # [1, width, w_dim]
 
     layers = noise_layers(G)
     saved = {name: m.noise_const for name, m in layers.items()}  # the buffers themselves, put back after
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    noise = {name: torch.randn(b.shape, generator=gen).to(dev).requires_grad_(cfg.optimize_noise)
+    noise = {name: (torch.randn(b.shape, generator=gen).to(dev) if init is None else
+                    b.detach().clone().float()).requires_grad_(cfg.optimize_noise)
              for name, b in saved.items()}
     params = [w_opt] + (list(noise.values()) if cfg.optimize_noise else [])
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
@@ -161,6 +177,16 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
             m.noise_const = saved[name]
     ws = w_opt.detach().expand(1, G.num_ws, -1).clone()
     return Projection(ws=ws, noise={k: v.detach().clone() for k, v in noise.items()}, losses=losses)
+
+
+def encode(G: Generator, encoder: torch.nn.Module, target: torch.Tensor) -> Projection:
+    """The encoder's guess as a projection (no optimisation): its W+ and G's own noise maps,
+    the ones it was trained with."""
+    dev = next(G.parameters()).device
+    with torch.no_grad():
+        ws = encoder.to(dev)(target.to(dev).float())  # [1, num_ws, w_dim]
+    noise = {name: m.noise_const.detach().clone() for name, m in noise_layers(G).items()}
+    return Projection(ws=ws, noise=noise)
 
 
 def synthesize_projection(G: Generator, p: Projection) -> torch.Tensor:

@@ -111,20 +111,22 @@ def _distance(base: Path, target: torch.Tensor, perceptual: list[Path], device) 
 
 def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | Path,
            cfg: MirrorConfig, device: torch.device, *, perceptual: list[str | Path] | None = None,
-           force: bool = False,
+           encoder: str | Path | None = None, force: bool = False,
            progress: Callable[[str, int, int], None] | None = None,
            credentials: Credentials | None = None) -> list[Path]:
     """Reflect `photo` through `ckpt` and `shifted`; returns the files written, signed
     (C2PA) with `credentials` when given.
 
-    `progress(stage, done, total)` with stage "project" or "video".
+    `progress(stage, done, total)` with stage "project" or "video". With `encoder` (a file
+    from `zizi encoder train` for `ckpt`) the search starts from its guess; with it,
+    `cfg.project.steps == 0` keeps the guess as it is (one forward pass).
     """
     import numpy as np
 
     from zizi.credentials.manifest import sealer
     from zizi.files import write_bytes, write_png
     from zizi.io.checkpoint import build_generator, load_checkpoint
-    from zizi.mirror.project import project, synthesize_projection
+    from zizi.mirror.project import encode, project, synthesize_projection
     from zizi.render import provenance
     from zizi.render.images import to_uint8
 
@@ -138,6 +140,14 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     taken = [n for n in names if (out / n).exists()]
     if taken and not force:
         raise ZiziError(f"{out / taken[0]} already exists; pass --force to overwrite it")
+    if cfg.project.steps < 1 and encoder is None:
+        raise ZiziError("--steps 0 keeps an encoder's guess; give --encoder (or at least 1 step)")
+    enc = None
+    if encoder is not None:  # a wrong encoder is refused before the photo is even read
+        from zizi.mirror.encoder import load_encoder
+        from zizi.render.provenance import sha256_file
+
+        enc, _ = load_encoder(encoder, sha256_file(base))
     if cfg.video:  # a missing ffmpeg is reported before minutes of projection
         from zizi.render.encode import check_encoder, ffmpeg_exe
 
@@ -149,10 +159,17 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     del image
     if G.img_channels != 3:
         raise ZiziError(f"the base model draws {G.img_channels}-channel images; mirror needs RGB")
-    distance, loss_kind = _distance(base, target, [Path(p) for p in perceptual or []], device)
-    cb = None if progress is None else (lambda i, n, _loss: progress("project", i, n))
-    proj = project(G, target, distance, cfg.project, progress=cb)
-    del target, distance
+    guess = encode(G, enc, target) if enc is not None else None
+    loss_kind = "none (encoder only)"
+    if cfg.project.steps > 0:
+        distance, loss_kind = _distance(base, target, [Path(p) for p in perceptual or []], device)
+        cb = None if progress is None else (lambda i, n, _loss: progress("project", i, n))
+        proj = project(G, target, distance, cfg.project, progress=cb,
+                       init=None if guess is None else guess.ws)
+        del distance
+    else:
+        proj = guess
+    del target, guess
 
     G_shift = build_generator(load_checkpoint(shifted_path, nets=["G_ema"]), "G_ema").to(device)
     pair = [to_uint8(synthesize_projection(g, proj))[0] for g in (G, G_shift)]
@@ -161,6 +178,8 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     ckpts = [provenance.checkpoint_entry(base), provenance.checkpoint_entry(shifted_path)]
     config = {"command": "mirror", **asdict(cfg), "loss": loss_kind,
               "left": base.name, "right": shifted_path.name}
+    if encoder is not None:
+        config["encoder"] = provenance.checkpoint_entry(encoder)
     doc = provenance.record("image", ckpts, config)
     doc["statement"] = KEPT_STATEMENT if cfg.keep_latent else STATEMENT
     written = [write_png(out / STILL_NAME, np.concatenate(pair, axis=1), text=provenance.png_text(doc),
