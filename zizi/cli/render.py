@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from zizi.cli.options import device_option, overwrite_option
+from zizi.render.encode import MP4_ENCODERS
 
 
 def _grid(text: str | None) -> tuple[int, int]:
@@ -50,6 +51,12 @@ def common(f):
                      help="Segment length (the most a crash can lose)."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
+        click.option("--encoder", type=click.Choice(list(MP4_ENCODERS)), default=None,
+                     help="H.264/HEVC encoder of an .mp4 [default: libx264]; h264_nvenc and "
+                          "hevc_nvenc encode on an NVIDIA GPU when ffmpeg has them."),
+        click.option("--preset", default=None,
+                     help="The encoder's speed preset: x264 ultrafast..veryslow [default: medium], "
+                          "NVENC p1..p7 [default: p5]."),
         click.option("--resume", is_flag=True, help="Continue an interrupted render from its last segment."),
         overwrite_option,
         device_option,
@@ -84,7 +91,8 @@ def _settings(kw: dict, **more):
     return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=_grid(kw["grid"]),
                           channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
-                          loop=kw["loop"], size=kw["size"], segment_frames=segment, **more)
+                          loop=kw["loop"], size=kw["size"], segment_frames=segment,
+                          encoder=kw["encoder"], preset=kw["preset"], **more)
 
 
 def _go(fn, source, kw: dict, settings) -> None:

@@ -83,7 +83,8 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
 def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
         resume: bool = False, force: bool = False,
-        progress: Callable[[int, int], None] | None = None) -> None:
+        progress: Callable[[int, int], None] | None = None,
+        encoder: str | None = None, preset: str | None = None) -> None:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
     [H, W, 3] uint8 array per output. `progress(done, count)` after each frame."""
     paths = [o.path for o in outputs]
@@ -92,7 +93,8 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
-                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
+                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record),
+                                     encoder=encoder, preset=preset))
     prepare_outputs(paths, plan, resume, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same

@@ -49,6 +49,8 @@ class RenderSettings:
     interp: str = "slerp"  # walk: linear, slerp (keeps z on its shell) or cubic (Catmull-Rom)
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
+    encoder: str | None = None  # .mp4 encoder: None = libx264; h264_nvenc/hevc_nvenc on a GPU
+    preset: str | None = None  # the encoder's speed preset; None = its default (x264 medium)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -247,7 +249,7 @@ def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[
                        ckpts, dataset_sha, command)
     job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
             plan=_plan(s, command, ckpts), segment_frames=s.segment_frames, resume=resume,
-            force=force, progress=progress)
+            force=force, progress=progress, encoder=s.encoder, preset=s.preset)
     return _finish(outputs, s, out)
 
 
