@@ -188,6 +188,9 @@ def vs_reference(args: argparse.Namespace) -> None:
                 if out.returncode != 0:
                     sys.exit(f"{impl} worker failed on {net}:\n{out.stderr[-2000:]}")
                 runs[impl].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  {net} repeat {r + 1}: zizi {runs['zizi'][-1]['cpu_s_per_step']:.3f}, "
+                  f"reference {runs['ref'][-1]['cpu_s_per_step']:.3f} CPU s/step",
+                  file=sys.stderr, flush=True)
         med = {k: {m: statistics.median(x[m] for x in v) for m in
                    ("cpu_s_per_step", "wall_s_per_step", "load")} for k, v in runs.items()}
         z, n = med["zizi"], med["ref"]

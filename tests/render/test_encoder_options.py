@@ -73,3 +73,28 @@ def test_nvenc_writes_a_video(tiny_run, tmp_path, encoder, codec):
         pytest.skip(f"this ffmpeg lacks {encoder}")
     frames, meta = _frames(tiny_run, tmp_path / "n.mp4", "--encoder", encoder, "--preset", "p1")
     assert len(frames) == 6 and meta["codec"].startswith(codec)
+
+
+def _img(device: str):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(2, 3, 8, 8, generator=g) * 0.8).to(device)
+
+
+def test_host_images_equal_to_uint8_on_cpu():
+    from zizi.render.images import HostImages, to_uint8
+
+    img = _img("cpu")
+    np.testing.assert_array_equal(HostImages(img).numpy(), to_uint8(img))
+
+
+@pytest.mark.gpu
+def test_host_images_copy_asynchronously_and_equal_to_uint8():
+
+    from zizi.render.images import HostImages, to_uint8
+
+    img = _img("cuda")
+    h = HostImages(img)
+    assert h._host.is_pinned() and h._event is not None
+    np.testing.assert_array_equal(h.numpy(), to_uint8(img))

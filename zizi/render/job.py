@@ -80,13 +80,18 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
                             "--out") from e
 
 
-def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
+# One frame: an [H, W, 3] uint8 array per output, or a call that returns them (run on the
+# writer thread, so the producer hands a frame over without waiting for its pixels).
+FrameSource = list["np.ndarray"] | Callable[[], list["np.ndarray"]]
+
+
+def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
         resume: bool = False, force: bool = False,
         progress: Callable[[int, int], None] | None = None,
         encoder: str | None = None, preset: str | None = None) -> None:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
-    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame."""
+    [H, W, 3] uint8 array per output (or a call returning them: see FrameSource). `progress(done, count)` after each frame."""
     paths = [o.path for o in outputs]
     width, height = size
     writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
@@ -131,6 +136,8 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
                     for w in writers:
                         w.begin(*payload)
                 elif op == "frame":
+                    if callable(payload):
+                        payload = payload()
                     for w, f in zip(writers, payload):
                         w.write(f)
                 elif op == "end":

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from zizi.render.images import HostImages
+    from zizi.render.job import FrameSource
+
 
 @dataclass
 class RenderSettings:
@@ -112,10 +115,19 @@ def frame_size(s: RenderSettings, res: int) -> tuple[int, int]:
     return face * s.grid[0], face * s.grid[1]
 
 
-def _batched(fn: Callable[[torch.Tensor], np.ndarray], latents: torch.Tensor, batch: int) -> np.ndarray:
+def _deferred(fn: Callable[[torch.Tensor], HostImages], latents: torch.Tensor, batch: int
+              ) -> Callable[[], np.ndarray]:
+    """Queue `fn` on every batch of `latents` now; the pixels, joined, when first asked for.
+
+    The frame producer never waits for a device-to-host copy: the render's writer thread
+    calls the result (and composes the frame) while the next frame is being generated.
+    """
+    import functools
+
     import numpy as np
 
-    return np.concatenate([fn(latents[i:i + batch]) for i in range(0, len(latents), batch)])
+    parts = [fn(latents[i:i + batch]) for i in range(0, len(latents), batch)]
+    return functools.cache(lambda: np.concatenate([p.numpy() for p in parts]))
 
 
 def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> None:
@@ -167,16 +179,18 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     walk = LatentWalk(z_keys, loop=s.loop, interp=s.interp, easing=s.easing)
     n = s.frames
 
-    def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
+    def frames(start: int, stop: int) -> Iterator[FrameSource]:
         for i in range(start, stop):
             u = ease(there_and_back(i, n, s.loop), s.easing)
             seg, t = locate(u, ks)
             blender.set(seg, t)  # G's tensors, blended in place
             z = walk.at(i, n)
-            imgs = _batched(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx, truncation_psi=s.trunc,
-                                                  truncation_cutoff=s.trunc_cutoff,
-                                                  noise_mode=s.noise_mode), z, s.batch)
-            yield compose(imgs, s)
+            imgs = _deferred(lambda zz: synthesize(G, z=zz, class_idx=s.class_idx,
+                                                   truncation_psi=s.trunc,
+                                                   truncation_cutoff=s.trunc_cutoff,
+                                                   noise_mode=s.noise_mode, deferred=True),
+                             z, s.batch)
+            yield lambda imgs=imgs: compose(imgs(), s)
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
@@ -223,15 +237,16 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     def render_latents(lat: torch.Tensor) -> np.ndarray:
         kw = {"ws": lat} if s.space == "w" else {"z": lat}
         return synthesize(G, class_idx=s.class_idx, truncation_psi=s.trunc,
-                          truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode, **kw)
+                          truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode,
+                          deferred=True, **kw)
 
-    def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
+    def frames(start: int, stop: int) -> Iterator[FrameSource]:
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
             lat = torch.cat([path_.at(i, n) for i in idx])  # [len(idx) * F, ...]
-            imgs = _batched(render_latents, lat, max(s.batch, 1))
+            imgs = _deferred(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
-                yield compose(imgs[j * F:(j + 1) * F], s)
+                yield lambda imgs=imgs, j=j: compose(imgs()[j * F:(j + 1) * F], s)
 
     ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
@@ -240,7 +255,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
                    resume=resume, force=force, progress=progress)
 
 
-def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
+def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[FrameSource]],
             n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
             resume: bool, force: bool, progress: Callable[[int, int], None] | None) -> list[Path]:
     """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
