@@ -53,3 +53,27 @@ def test_fused_adam_follows_the_loop_adam():
             o.step()
     for a, b in zip(net.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_trains_like_the_default_layout():
+    """speed.channels_last changes the memory layout only: the same step, to float rounding."""
+    from tests.train.conftest import TINY_SETTINGS, tiny_nets
+    from zizi.train.config import resolve_config
+    from zizi.train.setup import fresh_checkpoint
+    from zizi.train.trainer import Trainer
+
+    ck = fresh_checkpoint(tiny_nets()[0])
+    reals = torch.rand([4, 3, 16, 16], generator=torch.Generator().manual_seed(0)) * 2 - 1
+    nets = []
+    for cl in (False, True):
+        cfg = resolve_config(assignments=[*TINY_SETTINGS, f"speed.channels_last={str(cl).lower()}"])
+        t = Trainer(ck, cfg, torch.device("cpu"))
+        w = t.G.synthesis.b16.conv1.weight
+        assert w.is_contiguous(memory_format=torch.channels_last) == cl
+        for _ in range(3):  # G main, path length, D main, R1 (every 2 here), G_ema
+            t.train_step(reals, None)
+        nets.append(t)
+    for name in ("G", "D", "G_ema"):
+        a, b = (dict(getattr(t, name).named_parameters()) for t in nets)
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=f"{name}.{k}")

@@ -59,6 +59,9 @@ class Trainer:
         self.G_ema = build_generator(base, "G_ema" if "G_ema" in base.tensors else g_source
                                      ).to(device)
         self.D = build_discriminator(base, trainable=True).to(device)
+        if cfg.speed.channels_last:  # 4-D weights NHWC: convs then keep activations NHWC
+            for net in (self.G, self.G_ema, self.D):
+                net.to(memory_format=torch.channels_last)
         self.frozen = self._freeze()
         self.frozen_g = {n.removeprefix("G.") for n in self.frozen if n.startswith("G.")}
         self.g_params = [p for _, p in trainable(self.G)]
