@@ -14,6 +14,7 @@ from zizi.cli.options import (
     overwrite_option,
     signing_credentials,
 )
+from zizi.render.encode import MP4_ENCODERS
 
 
 def _grid(text: str | None) -> tuple[int, int]:
@@ -69,6 +70,12 @@ def common(f):
                      help="Segment length (the most a crash can lose)."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Faces per forward pass [default: 8 on CUDA, 1 on the CPU]."),
+        click.option("--encoder", type=click.Choice(list(MP4_ENCODERS)), default=None,
+                     help="H.264/HEVC encoder of an .mp4 [default: libx264]; h264_nvenc and "
+                          "hevc_nvenc encode on an NVIDIA GPU when ffmpeg has them."),
+        click.option("--preset", default=None,
+                     help="The encoder's speed preset: x264 ultrafast..veryslow [default: medium], "
+                          "NVENC p1..p7 [default: p5]."),
         click.option("--resume", is_flag=True,
                      help="Continue an interrupted render from its last segment; after a sharded "
                           "render (no --shard), join the shards' segments."),
@@ -122,7 +129,8 @@ def _settings(kw: dict, **more):
                           loop=kw["loop"], size=kw["size"], width=kw["width"],
                           height=kw["height"], segment_frames=segment,
                           audio=str(kw["audio"]) if kw["audio"] is not None else None,
-                          audio_trunc=kw["audio_trunc"], **more)
+                          audio_trunc=kw["audio_trunc"], encoder=kw["encoder"],
+                          preset=kw["preset"], **more)
 
 
 def _go(fn, source, kw: dict, settings) -> None:

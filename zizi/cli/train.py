@@ -41,6 +41,9 @@ from zizi.cli.options import device_option, precision_option
               help="FreezeD: keep D's N layers nearest the image as they are (freeze.d_layers).")
 @click.option("--freeze-mapping/--no-freeze-mapping", default=None,
               help="Keep G's mapping network (the W space) as it is (freeze.mapping).")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="NHWC memory layout (speed.channels_last; off by default until measured "
+                   "faster on your GPU).")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to start on this machine (one per GPU); under torchrun, leave at 1.")
 @click.option("--dist-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
@@ -53,7 +56,8 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
           config_files: tuple[Path, ...], assignments: tuple[str, ...], kimg: float | None,
           batch: int | None, snap_kimg: float | None, frame_kimg: float | None, seed: int | None,
           augment: str | None, freeze_d: int | None, freeze_mapping: bool | None,
-          gpus: int, dist_timeout: float, device: str, precision: str | None) -> None:
+          channels_last: bool | None, gpus: int, dist_timeout: float, device: str,
+          precision: str | None) -> None:
     """Train (fine-tune) a StyleGAN2 network on an image folder.
 
     \b
@@ -88,6 +92,8 @@ def train(data: Path | None, resume: str | None, net: Path | None, out: Path | N
     freeze = {k: v for k, v in (("d_layers", freeze_d), ("mapping", freeze_mapping)) if v is not None}
     if freeze:
         flags["freeze"] = freeze
+    if channels_last is not None:
+        flags["speed"] = {"channels_last": channels_last}
     job = TrainJob(out=out, data=data, resume=resume, net=net, config_files=list(config_files),
                    assignments=list(assignments),
                    flags={k: v for k, v in flags.items() if v is not None},

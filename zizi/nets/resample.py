@@ -21,6 +21,7 @@ def conv2d_resample(
     down: int = 1,
     padding: int = 0,
     groups: int = 1,
+    bias: torch.Tensor | None = None,  # [C_out], added to the output (inside the conv if it can)
 ) -> torch.Tensor:
     """Cross-correlate `x` with `w`, upsampling or downsampling by 2 with the FIR `f`."""
     if up not in (1, 2) or down not in (1, 2) or (up > 1 and down > 1):
@@ -44,7 +45,8 @@ def conv2d_resample(
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
         x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
-        return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+        return x if bias is None else x + bias.reshape(1, -1, 1, 1)
 
     if down > 1:
         px0 += (fw - down + 1) // 2
@@ -52,6 +54,6 @@ def conv2d_resample(
         py0 += (fh - down + 1) // 2
         py1 += (fh - down) // 2
         x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
-        return F.conv2d(x, w, stride=down, groups=groups)
+        return F.conv2d(x, w, bias, stride=down, groups=groups)
 
-    return F.conv2d(x, w, padding=padding, groups=groups)
+    return F.conv2d(x, w, bias, padding=padding, groups=groups)

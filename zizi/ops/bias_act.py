@@ -93,6 +93,15 @@ def bias_act(
     return (_bias_act_cuda if _PLUGIN.use(x) else bias_act_ref)(x, b, dim, act, alpha, gain, clamp)
 
 
+def uses_kernel(x: torch.Tensor) -> bool:
+    """Whether `bias_act(x, ...)` runs as the one-pass CUDA kernel (else the reference).
+
+    Layers ask before they fold the gain and bias elsewhere: with the kernel, bias, act,
+    gain and clamp cost one pass together; with the reference each costs a pass of its own.
+    """
+    return _PLUGIN.use(x)
+
+
 # ---------------------------------------------------------------------------- kernel path
 
 # Activation codes shared with bias_act.h's `Act`.

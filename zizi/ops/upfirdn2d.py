@@ -109,9 +109,15 @@ def upfirdn2d_ref(
         x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
         x = x.reshape(n, c, h * upy, w * upx)
 
-    # 2. pad, then crop where padding is negative.
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # 2. pad, then crop where padding is negative. The part of the padding that is the same
+    # on both sides goes to the conv below: F.pad would write a whole copy of x.
+    cx, cy = max(min(px0, px1), 0), max(min(py0, py1), 0)
+    pads = [max(px0, 0) - cx, max(px1, 0) - cx, max(py0, 0) - cy, max(py1, 0) - cy]
+    if any(pads):
+        x = F.pad(x, pads)
+    if min(px0, px1, py0, py1) < 0:
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0),
+              max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
     # 3. FIR filter as a depthwise conv2d. conv2d correlates, so flip for convolution.
     f = f.to(x.dtype)
@@ -119,10 +125,10 @@ def upfirdn2d_ref(
         f = f.flip(list(range(f.ndim)))
     f = f * (gain ** (f.ndim / 2))  # a separable filter is applied twice
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
+        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c, padding=(cy, cx))
     else:
-        x = F.conv2d(x, f.reshape(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-        x = F.conv2d(x, f.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+        x = F.conv2d(x, f.reshape(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c, padding=(0, cx))
+        x = F.conv2d(x, f.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c, padding=(cy, 0))
 
     # 4. decimation.
     if downx > 1 or downy > 1:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import torch
 
     from zizi.nets.generator import Generator
+    from zizi.render.images import HostImages
 
 NOISE_SEED = 0  # seed of the per-call generator for --noise-mode random (same noise every frame)
 
@@ -32,15 +33,18 @@ def one_hot(n: int, c_dim: int, class_idx: int | None, device) -> torch.Tensor |
 def synthesize(G: Generator, *, z: torch.Tensor | None = None, ws: torch.Tensor | None = None,
                class_idx: int | None = None, truncation_psi: float = 1.0,
                truncation_cutoff: int | None = None, noise_mode: str = "const",
-               noise_seed: int = NOISE_SEED) -> np.ndarray:
+               noise_seed: int = NOISE_SEED, deferred: bool = False) -> np.ndarray | HostImages:
     """[N, z_dim] z (mapped, truncated) or [N, num_ws, w_dim] ws -> [N, H, W, C] uint8.
+
+    `deferred=True` returns a `HostImages` instead: the copy to the host is queued, not
+    waited for, so a render's producer can start the next frame at once.
 
     Noise for `noise_mode="random"` comes from a generator seeded with `noise_seed` on
     every call, so the same latents give the same picture (no flicker between frames).
     """
     import torch
 
-    from zizi.render.images import to_uint8
+    from zizi.render.images import HostImages, to_uint8
 
     dev = next(G.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(noise_seed)
@@ -50,7 +54,7 @@ def synthesize(G: Generator, *, z: torch.Tensor | None = None, ws: torch.Tensor 
             c = one_hot(len(z), G.c_dim, class_idx, dev)
             ws = G.mapping(z.to(dev), c, truncation_psi, truncation_cutoff)
         img = G.synthesis(ws.to(dev), noise_mode=noise_mode, generator=gen)
-    return to_uint8(img)
+    return HostImages(img) if deferred else to_uint8(img)
 
 
 def images_for_seeds(G: Generator, seeds: list[int], *, batch: int = 1, class_idx: int | None = None,

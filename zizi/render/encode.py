@@ -36,6 +36,42 @@ FORMATS: dict[str, tuple[str, str, dict[str, Any], str]] = {
 }
 
 
+# H.264/HEVC encoders for an .mp4 and their speed presets. x264 spends CPU (at 1024²
+# preset medium costs ~155 ms of CPU per frame, veryfast ~54 ms: benchmarks/RESULTS.md);
+# NVENC encodes on the GPU's video engine, so a GPU render stops being encoder-bound.
+# encoder -> (quality options, presets it accepts, its default preset)
+MP4_ENCODERS: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
+    "libx264": ({"pix_fmt": "yuv420p", "crf": CRF},
+                ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow"), PRESET),
+    # constant-quality VBR at about x264's CRF 18 (NVENC's cq scale runs a little higher)
+    "h264_nvenc": ({"pix_fmt": "yuv420p", "rc": "vbr", "cq": 19, "b:v": 0},
+                   ("p1", "p2", "p3", "p4", "p5", "p6", "p7"), "p5"),
+    "hevc_nvenc": ({"pix_fmt": "yuv420p", "rc": "vbr", "cq": 21, "b:v": 0, "tag:v": "hvc1"},
+                   ("p1", "p2", "p3", "p4", "p5", "p6", "p7"), "p5"),
+}
+
+
+def encoder_options(kind: str, encoder: str | None, preset: str | None
+                    ) -> tuple[str, dict[str, Any]]:
+    """(ffmpeg encoder, output options) for `kind`, checking --encoder and --preset."""
+    if kind != "mp4":
+        if encoder is not None or preset is not None:
+            raise ZiziError(f"--encoder and --preset apply to .mp4 output, not {kind} "
+                            f"({FORMATS[kind][3] if kind in FORMATS else 'PNG frames'})")
+        enc, _, opts, _ = FORMATS[kind] if kind in FORMATS else ("", "", {}, "")
+        return enc, dict(opts)
+    encoder = encoder or "libx264"
+    if encoder not in MP4_ENCODERS:
+        raise ZiziError(f"--encoder {encoder}: use one of {', '.join(MP4_ENCODERS)}")
+    opts, presets, default = MP4_ENCODERS[encoder]
+    preset = preset or default
+    if preset not in presets:
+        raise ZiziError(f"--preset {preset} is not a {encoder} preset; use one of "
+                        f"{', '.join(presets)}")
+    return encoder, {**opts, "preset": preset}
+
+
 # H.264 segments without B-frames: joined losslessly by the concat demuxer, every frame
 # keeps its exact timestamp. With B-frames each join opens a composition-delay gap (edit
 # lists or negative offsets) that decoders fill with repeated frames, and Matroska rounds
@@ -77,9 +113,10 @@ def ffmpeg_exe() -> str:
 _CHECKED: dict[tuple[str, str], bool] = {}
 
 
-def check_encoder(exe: str, kind: str) -> None:
+def check_encoder(exe: str, kind: str, encoder: str | None = None) -> None:
     """Fail with one line naming the encoder when this ffmpeg cannot write `kind`."""
-    encoder, _, _, name = FORMATS[kind]
+    default, _, _, name = FORMATS[kind]
+    encoder = encoder or default
     key = (exe, encoder)
     if key not in _CHECKED:
         try:
@@ -89,8 +126,21 @@ def check_encoder(exe: str, kind: str) -> None:
             raise EncoderError(f"cannot run ffmpeg at {exe}: {e.strerror or e}") from e
         _CHECKED[key] = any(line.split()[1:2] == [encoder] for line in listing.splitlines())
     if not _CHECKED[key]:
+        if encoder.endswith("_nvenc"):
+            raise EncoderError(f"the ffmpeg at {exe} lacks the {encoder} encoder (NVIDIA NVENC); "
+                               "use an ffmpeg built with NVENC (IMAGEIO_FFMPEG_EXE=PATH), or "
+                               "--encoder libx264")
         raise EncoderError(f"the ffmpeg at {exe} lacks the {encoder} encoder ({name}); install an "
                            "ffmpeg built with it (`pip install imageio-ffmpeg` ships one)")
+
+
+def has_encoder(encoder: str) -> bool:
+    """Whether the ffmpeg zizi would use lists `encoder` (e.g. h264_nvenc on a GPU machine)."""
+    try:
+        check_encoder(ffmpeg_exe(), "mp4", encoder)
+    except EncoderError:
+        return False
+    return True
 
 
 def work_dir(out: Path) -> Path:
@@ -102,15 +152,17 @@ class SegmentWriter:
     """Writes one output (one channel) in segments; `finish` makes the final file."""
 
     def __init__(self, out: Path, kind: str, fps: float, width: int, height: int,
-                 metadata: dict[str, str], png_text: dict[str, str]) -> None:
+                 metadata: dict[str, str], png_text: dict[str, str],
+                 encoder: str | None = None, preset: str | None = None) -> None:
         self.out, self.kind, self.fps = out, kind, fps
+        self.encoder, self.opts = encoder_options(kind, encoder, preset)
         self.width, self.height = width, height
         self.metadata, self.png_text = metadata, png_text
         self.seal: Seal | None = None  # signs each final file (frame PNG or joined video)
         self.work = work_dir(out)
         self.exe = None if kind == "png" else ffmpeg_exe()
         if self.exe is not None:
-            check_encoder(self.exe, kind)
+            check_encoder(self.exe, kind, self.encoder)
         self._proc: subprocess.Popen | None = None
         self._tmp: str | None = None
         self._seg: Path | None = None
@@ -137,7 +189,8 @@ class SegmentWriter:
             return
         import ffmpeg
 
-        encoder, fmt, opts, _ = FORMATS[self.kind]
+        _, fmt, _, _ = FORMATS[self.kind]
+        encoder, opts = self.encoder, self.opts
         self._seg = self.segment_path(k)
         fd, self._tmp = temp_beside(self._seg, EncoderError)
         os.close(fd)

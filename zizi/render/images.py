@@ -18,6 +18,36 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
+class HostImages:
+    """uint8 images on their way to the host, copied without blocking the producer.
+
+    On a GPU a plain `.cpu()` waits for the generator to finish the batch, so the device
+    idles while the frame is handed over. Here the conversion is queued on the device and
+    copied into pinned host memory asynchronously; whoever needs the pixels (the render's
+    writer thread) waits on the copy's event. On the CPU it is `to_uint8` without the wait.
+    """
+
+    def __init__(self, img: torch.Tensor) -> None:  # [N, C, H, W] float in about [-1, 1]
+        import torch
+
+        x = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+        x = x.permute(0, 2, 3, 1)  # [N, H, W, C]
+        self._event = None
+        if x.is_cuda:
+            self._host = torch.empty(x.shape, dtype=torch.uint8, pin_memory=True)
+            self._host.copy_(x, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._host = x.contiguous()
+
+    def numpy(self) -> np.ndarray:
+        """[N, H, W, C] uint8, once the copy has landed."""
+        if self._event is not None:
+            self._event.synchronize()
+        return self._host.numpy()
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.ndarray:
     """Tile [N, H, W, C] uint8 images into one near-square grid image [H', W', C]."""
     import numpy as np

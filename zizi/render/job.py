@@ -96,14 +96,21 @@ def _then(first: Callable[[Path, Output], None] | None, o: Output,
     return both
 
 
-def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.ndarray]]], *,
+# One frame: an [H, W, 3] uint8 array per output, or a call that returns them (run on the
+# writer thread, so the producer hands a frame over without waiting for its pixels).
+FrameSource = list["np.ndarray"] | Callable[[], list["np.ndarray"]]
+
+
+def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource]], *,
         count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
         resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
         progress: Callable[[int, int], None] | None = None,
         credentials: Credentials | None = None,
+        encoder: str | None = None, preset: str | None = None,
         finish_video: Callable[[Path, Output], None] | None = None) -> bool:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
-    [H, W, 3] uint8 array per output. `progress(done, count)` after each frame.
+    [H, W, 3] uint8 array per output (or a call returning them: see FrameSource).
+    `progress(done, count)` after each frame. `encoder`, `preset`: the MP4 encoder's.
     `credentials`: sign each final file (C2PA) with its record before it is renamed.
     `finish_video(tmp, output)`: a last change to a joined video's temporary file (the
     sound), made before it is signed and renamed, so the final name only ever holds the
@@ -124,7 +131,8 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
-                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
+                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record),
+                                     encoder=encoder, preset=preset))
     prepare_outputs(paths, plan, resume or shard is not None, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same
@@ -160,6 +168,8 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
                     for w in writers:
                         w.begin(*payload)
                 elif op == "frame":
+                    if callable(payload):
+                        payload = payload()
                     for w, f in zip(writers, payload):
                         w.write(f)
                 elif op == "end":

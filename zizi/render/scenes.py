@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import torch
 
     from zizi.credentials.keys import Credentials
+    from zizi.render.images import HostImages
+    from zizi.render.job import FrameSource
 
 
 @dataclass
@@ -63,6 +65,8 @@ class RenderSettings:
     audio_trunc: float | None = None  # with audio: psi at the loudest moment (trunc in silence)
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
     batch: int = 1  # faces per forward pass (1 on the CPU is fastest per image)
+    encoder: str | None = None  # .mp4 encoder: None = libx264; h264_nvenc/hevc_nvenc on a GPU
+    preset: str | None = None  # the encoder's speed preset; None = its default (x264 medium)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -177,10 +181,19 @@ def frame_size(s: RenderSettings, res: int) -> tuple[int, int]:
     return face * s.grid[0], face * s.grid[1]
 
 
-def _batched(fn: Callable[[torch.Tensor], np.ndarray], latents: torch.Tensor, batch: int) -> np.ndarray:
+def _deferred(fn: Callable[[torch.Tensor], HostImages], latents: torch.Tensor, batch: int
+              ) -> Callable[[], np.ndarray]:
+    """Queue `fn` on every batch of `latents` now; the pixels, joined, when first asked for.
+
+    The frame producer never waits for a device-to-host copy: the render's writer thread
+    calls the result (and composes the frame) while the next frame is being generated.
+    """
+    import functools
+
     import numpy as np
 
-    return np.concatenate([fn(latents[i:i + batch]) for i in range(0, len(latents), batch)])
+    parts = [fn(latents[i:i + batch]) for i in range(0, len(latents), batch)]
+    return functools.cache(lambda: np.concatenate([p.numpy() for p in parts]))
 
 
 def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> None:
@@ -236,7 +249,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     walk = LatentWalk(z_keys, loop=s.loop, interp=s.interp, easing=s.easing)
     n = s.frames
 
-    def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
+    def frames(start: int, stop: int) -> Iterator[FrameSource]:
         for i in range(start, stop):
             u = ease(there_and_back(at[i], n, s.loop), s.easing)
             if s.layers == "together":
@@ -245,10 +258,10 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
                 per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
                 blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
             z = walk.at(at[i], n)
-            imgs = _batched(lambda zz, p=psi(i): synthesize(
+            imgs = _deferred(lambda zz, p=psi(i): synthesize(
                 G, z=zz, class_idx=s.class_idx, truncation_psi=p, truncation_cutoff=s.trunc_cutoff,
-                noise_mode=s.noise_mode), z, s.batch)
-            yield compose(imgs, s)
+                noise_mode=s.noise_mode, deferred=True), z, s.batch)
+            yield lambda imgs=imgs: compose(imgs(), s)
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
@@ -306,16 +319,17 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     def render_latents(lat: torch.Tensor) -> np.ndarray:
         kw = {"ws": lat} if in_w else {"z": lat}
         return synthesize(G, class_idx=s.class_idx, truncation_psi=frame_psi[0],
-                          truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode, **kw)
+                          truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode,
+                          deferred=True, **kw)
 
-    def frames(start: int, stop: int) -> Iterator[list[np.ndarray]]:
+    def frames(start: int, stop: int) -> Iterator[FrameSource]:
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
             lat = torch.cat([path_.at(at[i], n) for i in idx])  # [len(idx) * F, ...]
             frame_psi[0] = psi(i0)  # one frame per pass when the sound sets truncation
-            imgs = _batched(render_latents, lat, max(s.batch, 1))
+            imgs = _deferred(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
-                yield compose(imgs[j * F:(j + 1) * F], s)
+                yield lambda imgs=imgs, j=j: compose(imgs()[j * F:(j + 1) * F], s)
 
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
@@ -386,7 +400,7 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
                          s.amount, loop=s.loop, easing=s.easing)
 
 
-def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[list[np.ndarray]]],
+def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[FrameSource]],
             n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
             resume: bool, force: bool, shard: tuple[int, int] | None = None,
             progress: Callable[[int, int], None] | None,
@@ -405,7 +419,8 @@ def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[
     finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
                        plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
                        resume=resume, force=force, shard=shard, progress=progress,
-                       credentials=credentials, finish_video=finish_video)
+                       credentials=credentials, encoder=s.encoder, preset=s.preset,
+                       finish_video=finish_video)
     if not finished:
         return []
     return _finish(outputs, s, out)

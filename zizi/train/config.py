@@ -81,6 +81,13 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class SpeedConfig:
+    """Options that change speed, never results (to float rounding); off until measured."""
+
+    channels_last: bool = False  # NHWC weights and activations: tensor cores' layout on a GPU
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     kimg: float = 500.0  # run length in thousands of real images shown to D (fractional ok)
     batch: int = 32  # global minibatch (split over GPUs); config-f used 32
@@ -103,6 +110,7 @@ class TrainConfig:
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     data: DataConfig = field(default_factory=DataConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
 
     def __post_init__(self) -> None:
         _check(self)

@@ -65,6 +65,9 @@ class Trainer:
         self.precision = prec.resolve(cfg.precision, device)  # fp32 | fp16 | bf16
         for net in (self.G, self.G_ema, self.D):
             prec.set_precision(net, self.precision)
+        if cfg.speed.channels_last:  # 4-D weights NHWC: convs then keep activations NHWC
+            for net in (self.G, self.G_ema, self.D):
+                net.to(memory_format=torch.channels_last)
         self.frozen = self._freeze()
         self.frozen_g = {n.removeprefix("G.") for n in self.frozen if n.startswith("G.")}
         self.g_params = [p for _, p in trainable(self.G)]
