@@ -7,10 +7,11 @@ each `opt.step()` receives are recorded. So R1 must arrive as γ/2 × interval, 
 length penalty as 2(L − a) × weight × interval, the G_ema as a lerp with the ramped-up β,
 and so on, whatever the networks compute.
 
-The stand-ins are chosen so the assertions hold under both ways of treating the running
-path-length mean (detached, or lerped with its gradient as stylegan2-ada-pytorch does):
-their per-sample slopes sum to zero over a round, so the mean's own gradient vanishes. A
-parameter the phase does not touch may get no gradient or a zero one (both are accepted).
+The running path-length mean follows stylegan2-ada-pytorch: it is advanced once per
+round, and each round is penalised against the new mean *with* the gradient of that
+round's mean length, so the path-length stand-in's slopes do not sum to zero and the
+expected gradient carries the −decay·mean(slope) term. A parameter the phase does not touch
+may get no gradient or a zero one (both are accepted).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def test_path_length_reaches_g_as_2_l_minus_a_times_weight_and_interval(monkeypa
     def path_lengths(fake, ws, generator=None):
         n = fake.shape[0]
         assert n % 2 == 0
-        slope = torch.tensor([1.0, -1.0]).repeat(n // 2)  # sums to 0: mean length has no slope
+        # slopes sum to n/2, not 0: the mean length, and so the mean a, moves with θ too
+        slope = torch.tensor([1.5, -0.5]).repeat(n // 2)
         base = 1.0 + 0.5 * torch.arange(n, dtype=torch.float32) + 0.25 * len(rounds)
         lengths = base + slope * theta.sum()
         rounds.append((lengths.detach().clone(), slope))
@@ -141,15 +143,20 @@ def test_path_length_reaches_g_as_2_l_minus_a_times_weight_and_interval(monkeypa
     calls = _record(t)
     t.train_step(_reals(t), None)
     assert len(rounds) == t.rounds and all(len(r[0]) == t.batch_gpu // 2 for r in rounds)
-    want = torch.zeros([])
+    # by hand: round v is penalised with (L − a_v)², a_v = a_(v−1) + decay·(mean L − a_(v−1)),
+    # so d/dθ = 2(L − a_v)(slope − decay·mean slope); a_0 = start, and a ends at a_R
+    want, a = 0.0, start
     for lengths, slope in rounds:
-        a = start + decay * (lengths.mean() - start)  # each round against the mean moved by it
-        want += (2 * (lengths - a) * slope).mean() * weight * interval / len(rounds)
+        a = a + decay * (float(lengths.mean()) - a)
+        grad = 2 * (lengths - a) * (slope - decay * slope.mean())
+        want += float(grad.mean()) * weight * interval / len(rounds)
     assert len(calls["G"]) == 2
-    _assert_only(calls["G"][1], name, torch.full_like(theta, float(want)))
-    # the shared mean moves by `decay` towards the mean length of the whole batch
-    mean_length = torch.stack([r[0].mean() for r in rounds]).mean()
-    assert float(t.pl_mean) == pytest.approx(start + decay * (float(mean_length) - start), rel=1e-6)
+    _assert_only(calls["G"][1], name, torch.full_like(theta, want))
+    # the shared mean moved once per round, each time by `decay` towards that round's mean
+    assert float(t.pl_mean) == pytest.approx(a, rel=1e-6)
+    if len(rounds) > 1:  # not the old rule: each round against the same start, one lerp
+        mean_length = float(torch.stack([r[0].mean() for r in rounds]).mean())
+        assert a != pytest.approx(start + decay * (mean_length - start), rel=1e-3)
 
 
 def test_pl_mean_after_real_steps_follows_its_decay():
@@ -265,45 +272,64 @@ def test_every_image_d_sees_has_been_through_the_augmentations():
         assert any(x is y for y in t.augment.made), "D saw an image the augmentations never saw"
 
 
-def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(monkeypatch):
+def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update():
+    """r_t is the mean sign of every D(real) since the last update, the R1 phase's included
+    (as the reference counts them); D(fake) never counts. D's outputs are set by hand: each
+    pass over reals gets its own signs, every fake gets −1."""
     import math
 
-    interval, adjust_kimg, p0 = 2, 1.0, 0.5
-    # no R1 phase: r_t counts only the D-main reals (the reference also counts R1's)
-    t = _trainer("augment.mode=ada", f"augment.p={p0}", "augment.target=0.6",
+    interval, adjust_kimg, p0, target = 2, 1.0, 0.5, 0.6
+    t = _trainer("augment.mode=ada", f"augment.p={p0}", f"augment.target={target}",
                  f"augment.adjust_kimg={adjust_kimg}", f"augment.interval={interval}",
-                 "loss.r1_gamma=0", "loss.pl_weight=0")
-    seen = []
-    d_loss = losses.d_loss
+                 "loss.r1_gamma=1", f"loss.r1_interval={interval}", "loss.pl_weight=0")
+    batches = [_reals(t, 1), _reals(t, 2)]
+    storage = {b.untyped_storage().data_ptr() for b in batches}
+    augmented_reals: list[torch.Tensor] = []  # what the pipe made of the reals, kept alive
 
-    def spy(real_logits, fake_logits):
-        seen.append((real_logits.detach().clone(), fake_logits.detach().clone()))
-        return d_loss(real_logits, fake_logits)
+    def tag(mod, args, out):
+        if args[0].untyped_storage().data_ptr() in storage:
+            augmented_reals.append(out)
 
-    monkeypatch.setattr(losses, "d_loss", spy)
-    first = t.train_step(_reals(t, 1), None)
+    # the passes over reals, in order: D main of step 0, R1 of step 0, D main of step 1
+    signs = [[1.0, 1.0, 1.0, -1.0], [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]]
+    real_calls: list[torch.Tensor] = []
+
+    def set_logits(mod, args, out):
+        is_real = any(args[0] is r for r in augmented_reals)
+        want = (torch.tensor(signs[len(real_calls)]).view_as(out) * (out.detach().abs() + 0.5)
+                if is_real else torch.full_like(out, -1.0))
+        if is_real:
+            real_calls.append(want)
+        return out + (want - out.detach())  # D's value, set; its gradient kept
+
+    t.augment.register_forward_hook(tag)
+    t.D.register_forward_hook(set_logits)
+    first = t.train_step(batches[0], None)
     assert "augment/rt" not in first and t.augment_p == pytest.approx(p0)
-    second = t.train_step(_reals(t, 2), None)
-    rt = float(torch.cat([r.flatten() for r, _ in seen]).sign().mean())
-    rt_fake = float(torch.cat([f.flatten() for _, f in seen]).sign().mean())
-    assert rt != rt_fake  # so that counting the wrong logits shows
+    second = t.train_step(batches[1], None)
+    assert len(real_calls) == 3  # D main twice, R1 once (step 0 only)
+    rt = float(torch.cat([r.flatten() for r in real_calls]).sign().mean())
+    assert rt == pytest.approx(1 / 6)  # 2 − 4 + 4 of 12; D main alone: 0.75, D(fake): −1
     assert float(second["augment/rt"]) == pytest.approx(rt)
     step = t.cfg.batch * interval / (adjust_kimg * 1000)  # images since the last update
-    assert t.augment_p == pytest.approx(p0 + math.copysign(step, rt - 0.6))
+    assert t.augment_p == pytest.approx(p0 + math.copysign(step, rt - target))  # down, here
 
 
-def test_w_avg_follows_the_unmixed_w_of_the_batch_d_main_drew():
+def test_w_avg_follows_the_unmixed_w_of_every_round_the_mapping_drew():
     """The truncation centre tracks the mapping's own output (ws[:, 0], never mixed), not a
-    mixed-in style. Pins today's rule (one update per step, from D main); the reference's
-    rule (every training-mode mapping call) would change the expected value."""
-    t = _trainer("loss.style_mixing_prob=1", "loss.r1_gamma=0", "loss.pl_weight=0")
+    mixed-in style, and moves as in the reference: once per round of every training-mode
+    mapping call (G main, G reg, D main), in that order, w_avg ← lerp(mean w, w_avg, β)."""
+    t = _trainer("batch_gpu=2", "loss.style_mixing_prob=1", "loss.r1_gamma=0",
+                 "loss.pl_interval=1", "loss.pl_batch_shrink=1")
     seen = _synthesis_ws(t)
-    before = t.G.mapping.w_avg.detach().clone()
+    w = t.G.mapping.w_avg.detach().clone()
+    beta = t.G.mapping.w_avg_beta
     t.train_step(_reals(t), None)
-    d_main = seen[-1]  # [N, num_ws, w_dim]: the fakes D main drew, every one mixed
-    assert (d_main[:, -1] != d_main[:, 0]).any(dim=1).all()
-    want = d_main[:, 0].mean(dim=0).lerp(before, t.G.mapping.w_avg_beta)
-    torch.testing.assert_close(t.G.mapping.w_avg, want, rtol=1e-5, atol=1e-6)
+    assert t.rounds == 2 and len(seen) == 3 * t.rounds  # G main, G reg, D main; 2 rounds each
+    for ws in seen:  # [n, num_ws, w_dim], every sample mixed
+        assert (ws[:, -1] != ws[:, 0]).any(dim=1).all()
+        w = w + (1 - beta) * (ws[:, 0].mean(dim=0) - w)
+    torch.testing.assert_close(t.G.mapping.w_avg, w, rtol=1e-5, atol=1e-6)
 
 
 def test_g_ema_keeps_the_frozen_layers_of_the_base():
