@@ -173,14 +173,16 @@ def check_out(out: Path) -> None:
         return
     if not out.is_dir():
         raise DemoError(f"{out} is a file; give --out a folder")
-    resolved = out.resolve()
-    if resolved in (Path.cwd().resolve(), Path.home().resolve(), Path(resolved.anchor)):
-        raise DemoError(f"refusing to use {out} as the demo folder; give a folder of its own, "
-                        "e.g. --out renders/demo")
+    from zizi.files import check_replaceable, protected_folder
+
+    if protected_folder(out):
+        raise DemoError(f"refusing to use {out} as the demo folder ({protected_folder(out)}); "
+                        "give a folder of its own, e.g. --out renders/demo")
     if not any(out.iterdir()):
         return
     if not (out / MARKER).is_file():
         raise DemoError(f"{out} is not empty and not an earlier zizi demo; choose another --out")
+    check_replaceable(out, lambda p: (p / MARKER).is_file(), what="zizi demo", error=DemoError)
     shutil.rmtree(out)  # an earlier demo: this run replaces all of it
 
 

@@ -10,8 +10,10 @@ so the result equals an uninterrupted render.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
-from zizi.files import write_json, write_text
+from zizi.files import check_replaceable, output_lock, write_json, write_text
 from zizi.render import provenance
 from zizi.render.encode import SegmentWriter, output_kind, work_dir
 
@@ -51,9 +53,23 @@ def sidecar_path(out: Path) -> Path:
     return out / "provenance.json" if output_kind(out) == "png" else out.with_name(out.name + ".json")
 
 
+def is_png_sequence(folder: Path) -> bool:
+    """Whether `folder` holds only what a PNG-sequence render leaves (frames, provenance):
+    the only non-empty folder --force may replace."""
+    return all(_PNG_OUTPUT.match(p.name) and not p.is_symlink() and p.is_file()
+               for p in folder.iterdir())
+
+
+_PNG_OUTPUT = re.compile(r"^(frame\d{6,}\.png|provenance\.json|\.[^/]*\.partial)$")
+
+
 def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force: bool) -> None:
     """Refuse to clobber, or set up/validate the work folders for a (resumed) render."""
     for p in paths:
+        if output_kind(p) == "png":
+            check_replaceable(p, is_png_sequence, what="PNG-sequence render")
+        elif p.is_dir():
+            raise ZiziError(f"--out {p} is a folder; a video needs a file name (NAME.mp4)")
         work = work_dir(p)
         if p.exists() and not force and not (resume and work.is_dir()):
             raise ZiziError(f"{p} already exists; pass --force to overwrite it")
@@ -93,6 +109,19 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
                                      provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
+    with contextlib.ExitStack() as locks:  # a second render of the same output: one line
+        for p in paths:
+            locks.enter_context(output_lock(p, what="the render"))
+        _run_locked(outputs, writers, frames, count=count, plan=plan,
+                    segment_frames=segment_frames, resume=resume, force=force,
+                    progress=progress)
+
+
+def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
+                frames: Callable[[int, int], Iterator[list[np.ndarray]]], *, count: int,
+                plan: dict[str, Any], segment_frames: int, resume: bool, force: bool,
+                progress: Callable[[int, int], None] | None) -> None:
+    paths = [o.path for o in outputs]
     prepare_outputs(paths, plan, resume, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same

@@ -18,6 +18,7 @@ from zizi.errors import ConfigError, DatasetError
 from zizi.io.checkpoint import Checkpoint
 from zizi.train.config import TrainConfig, resolve_config
 from zizi.train.distributed import Dist
+from zizi.io.runs import resolve_run
 from zizi.train.run import NotARunError, RunFolder, create_run_dir, find_resume_snapshot
 
 
@@ -55,8 +56,8 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     notes: list[str] = []
     resume_path = Path(job.resume) if job.resume is not None else None
     if resume_path is not None and resume_path.is_dir():
-        snap, snap_path, notes = find_resume_snapshot(resume_path)
-        run_path = resume_path
+        run_path = resolve_run(resume_path)  # `.`, an alias and the full path: one run
+        snap, snap_path, notes = find_resume_snapshot(run_path)
         stored = _read_run_config(run_path)
         _check_architecture(stored.get("architecture"), snap, snap_path)
         cfg = resolve_config(stored.get("train"), job.config_files, job.assignments, job.flags)
@@ -214,13 +215,10 @@ def _name_of(data: Path | str) -> str:
 
 
 def _read_run_config(run: Path) -> dict[str, Any]:
-    import yaml
+    from zizi.io.runs import read_config
 
-    try:
-        data = yaml.safe_load((run / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise NotARunError(f"{run}/config.yaml cannot be read ({e})") from e
-    if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+    data = read_config(run)
+    if not isinstance(data.get("train"), dict):
         raise NotARunError(f"{run}/config.yaml is not a zizi run config")
     return data
 
