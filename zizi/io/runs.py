@@ -57,6 +57,14 @@ def resolve_run(typed: str | os.PathLike) -> Path:
     return Path(os.path.realpath(os.path.expanduser(os.fspath(typed))))
 
 
+def run_lock(run: str | os.PathLike):
+    """The one-trainer-per-run lock, held inside the run and keyed on its real path: `cd RUN
+    && zizi train --resume .` and a symlink alias meet the same lock as the full path."""
+    from zizi.files import output_lock
+
+    return output_lock(resolve_run(run), what="the run", inside=True)
+
+
 def inside(run: str | os.PathLike, *parts: str, kind: str = "any") -> Path:
     """RUN/parts..., refused unless its real place is inside the run and it is (when it
     exists) a plain file (`kind="file"`), a folder (`"dir"`), or either (`"any"`).

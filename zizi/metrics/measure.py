@@ -34,8 +34,11 @@ def parse_metrics(text: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def get_detector(names: Sequence[str], inception: Any, device: Any) -> tuple[Any, str | None]:
-    """(detector or None, why it is None) for the metrics that need Inception."""
+def get_detector(names: Sequence[str], inception: Any, device: Any, *,
+                 allow_torchscript: bool = False) -> tuple[Any, str | None]:
+    """(detector or None, why it is None) for the metrics that need Inception.
+
+    TorchScript runs code from its file, so it loads only with `allow_torchscript`."""
     from zizi.metrics.inception import Detector, InceptionMissingError, load_inception
 
     if not any(n in ("fid", "kid") for n in names):
@@ -43,7 +46,7 @@ def get_detector(names: Sequence[str], inception: Any, device: Any) -> tuple[Any
     if isinstance(inception, Detector):
         return inception, None
     try:
-        return load_inception(inception, device), None
+        return load_inception(inception, device, allow_torchscript=allow_torchscript), None
     except InceptionMissingError as e:
         return None, str(e)
 
