@@ -64,7 +64,7 @@ def test_bad_settings(frames_of, tmp_path, args, words):
 def test_unwritable_out(frames_of, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "notes.txt" / "a.mp4",
-                 "--frames", 2), 1, "cannot write")
+                 "--frames", 2), 1, "write", "notes.txt is a file")
     one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.avi", "--frames", 2), 1,
              ".mp4", ".mov")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zizi.errors import ZiziError
+from zizi.io.runs import LATEST
 
 Runner = Callable[[list[str]], None]  # runs one zizi command line, e.g. ["train", "--data", ...]
 Note = Callable[[str], None]  # a line of progress for the person watching
@@ -229,7 +230,7 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     run = _new_run(out / "runs", runner, ["train", "--data", str(sets["shift"]), "--resume", str(base),
                                           "--out", str(out / "runs"), "--config", str(config),
                                           "--device", device], st)
-    final = run / "latest.safetensors"
+    final = run / LATEST
     _grid(runner, final, plan, out / "samples" / "3-finetuned", device, st)
     st.outputs["run"] = str(run)
     st.seconds = time.perf_counter() - t0
@@ -291,7 +292,7 @@ def _train_base(out: Path, plan: DemoPlan, runner: Runner, data: Path, st: Stage
                                           "--out", str(out / "runs"), "--config", str(config),
                                           "--device", device], st)
     st.outputs["run"] = str(run)
-    return export_base(run / "latest.safetensors", out / "base-32.safetensors", plan)
+    return export_base(run / LATEST, out / "base-32.safetensors", plan)
 
 
 def export_base(snapshot: Path, dest: Path, plan: DemoPlan) -> Path:
@@ -325,7 +326,7 @@ def _new_run(runs: Path, runner: Runner, cmd: list[str], st: Stage) -> Path:
     st.commands.append(cmd)
     runner(cmd)
     made = sorted(p for p in runs.iterdir() if p.is_dir() and p not in before) if runs.is_dir() else []
-    if len(made) != 1 or not (made[0] / "latest.safetensors").is_file():
+    if len(made) != 1 or not (made[0] / LATEST).is_file():
         raise DemoError(f"`zizi {' '.join(cmd[:1])}` left no finished run in {runs}")
     return made[0]
 

@@ -129,6 +129,7 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
                 cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Metrics of a run's newest frame, and (with "shift") its weight shift and sample
     distances over kimg: charts in run/charts/, records appended to run/metrics.jsonl."""
+    from zizi.io.runs import CHARTS, METRICS, inside
     from zizi.metrics.shift import (
         append_jsonl,
         list_frames,
@@ -139,6 +140,8 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
 
     names = parse_metrics(names)
     frames = list_frames(run)
+    for name in (CHARTS, METRICS):  # a link out of a received run: refused before any work
+        inside(run, name)
     out: dict[str, Any] = {"run": str(run), "frame": frames[-1][1].name, "kimg": frames[-1][0] / 1000}
     records: list[dict[str, Any]] = []
 
@@ -166,5 +169,5 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
                      "groups": r["groups"], "tensors": r["tensors"]} for r in weights]
         records += [{"metric": "sample_distance", **r} for r in samples]
     if records:
-        out["stats_file"] = str(append_jsonl(Path(run) / "metrics.jsonl", records))
+        out["stats_file"] = str(append_jsonl(run, records))
     return out

@@ -55,15 +55,14 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
             return value
     if run is None:
         return None
-    cfg_path = Path(run) / "config.yaml"
-    if not cfg_path.is_file():
-        return None
-    try:
-        import yaml
+    from zizi.errors import ZiziError
+    from zizi.io.runs import read_config
 
-        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    except Exception:  # an unreadable config only costs the hash, never the render
+    try:  # bounded and confined: a received run's config is read like any other
+        cfg = read_config(run)
+    except ZiziError:  # an unreadable config only costs the hash, never the render
         return None
+    cfg_path = Path(run) / "config.yaml"
     # `zizi train` records the dataset folder as the top-level `data:` of config.yaml
     for key in ("data", "dataset"):
         value = cfg.get(key) if isinstance(cfg, dict) else None

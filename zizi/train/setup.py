@@ -16,9 +16,9 @@ from typing import Any
 from zizi.config import DiscriminatorConfig, GeneratorConfig, load_yaml, to_dict
 from zizi.errors import ConfigError, DatasetError
 from zizi.io.checkpoint import Checkpoint
+from zizi.io.runs import resolve_run
 from zizi.train.config import TrainConfig, resolve_config
 from zizi.train.distributed import Dist
-from zizi.io.runs import resolve_run
 from zizi.train.run import NotARunError, RunFolder, create_run_dir, find_resume_snapshot
 
 
