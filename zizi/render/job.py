@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
-from zizi.files import check_replaceable, output_lock, write_json, write_text
+from zizi.files import check_replaceable, output_lock, write_bytes, write_json, write_text
 from zizi.render import provenance
 from zizi.render.encode import SegmentWriter, output_kind, work_dir
 
@@ -39,6 +39,12 @@ class Output:
 
     path: Path
     record: dict[str, Any]
+
+
+def _embedded(o: Output) -> tuple[dict[str, str], dict[str, str]]:
+    """(container tags, PNG text) of an output: short, bound to its sidecar by sha256."""
+    name = sidecar_path(o.path).name
+    return provenance.ffmpeg_metadata(o.record, name), provenance.png_text(o.record, name)
 
 
 def channel_paths(out: Path, channels: int) -> list[Path]:
@@ -108,7 +114,7 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[list[np.nda
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
-                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)))
+                                     *_embedded(o)))
     with contextlib.ExitStack() as locks:  # a second render of the same output: one line
         for p in paths:
             locks.enter_context(output_lock(p, what="the render"))
@@ -128,7 +134,7 @@ def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
         old = w.work / "plan.json"
         if resume and old.is_file():
             o.record.update(json.loads(old.read_text(encoding="utf-8"))["record"])
-            w.metadata, w.png_text = provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)
+            w.metadata, w.png_text = _embedded(o)
         else:
             write_json(old, {"plan": plan, "record": o.record})
     segments = [(k, a, min(a + segment_frames, count) - a)
@@ -201,7 +207,7 @@ def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
         raise
     for w, o in zip(writers, outputs):
         w.finish(len(segments))
-        write_json(sidecar_path(o.path), o.record)
+        write_bytes(sidecar_path(o.path), provenance.sidecar_bytes(o.record))
 
 
 WALL_TEMPLATE = """<!doctype html>
