@@ -67,3 +67,9 @@ def test_metrics_jsonl_as_a_fifo_is_refused(tiny_run, tiny_data):
     os.mkfifo(run / "metrics.jsonl")
     r = _metrics(run, tiny_data)
     assert r.exit_code == 1 and "not a plain file" in r.output, r.output
+
+
+def test_metrics_num_has_a_bound(tiny_run, tiny_data):
+    run, _, _ = tiny_run
+    r = _metrics(run, tiny_data, "--num", "1000000000")
+    assert r.exit_code == 2 and "100000" in r.output, r.output
