@@ -152,3 +152,41 @@ def test_a_sound_received_run_still_resumes_and_appends_its_log(received):
     assert r.exit_code == 0, r.output
     log_after = (received / "log.txt").read_text()
     assert log_after.startswith(log_before) and "continuing from" in log_after[len(log_before):]
+
+
+# -- item 8: a change of data is recorded in the run and said on the terminal -----------
+
+
+def test_resume_with_other_data_is_recorded_and_said(received, tiny_data, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    r = train("--resume", received, "--data", other, "--kimg", 0.012)
+    assert r.exit_code == 0, r.output
+    assert "note: the training data changed" in r.output  # was: silently trained on OTHER
+    cfg = yaml.safe_load((received / "config.yaml").read_text())
+    assert cfg["data"] == str(other.resolve())  # was: still the old dataset
+    assert cfg["data_changes"][-1]["from"] == str(Path(tiny_data).resolve())
+    assert cfg["data_changes"][-1]["to"] == str(other.resolve())
+    assert "the training data changed" in (received / "log.txt").read_text()
+    from zizi.render.provenance import dataset_changes
+
+    assert dataset_changes(received)[-1]["at_kimg"] == 0.008  # what a render's record carries
+
+
+def test_images_changed_in_place_are_noticed(received, tiny_data, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)  # same names, sizes and times: the same dataset
+    cfg = yaml.safe_load((received / "config.yaml").read_text())
+    cfg["data"] = str(data.resolve())
+    (received / "config.yaml").write_text(yaml.safe_dump(cfg))
+    r = train("--resume", received, "--kimg", 0.012)
+    assert r.exit_code == 0 and "note: the" not in r.output, r.output
+    img = sorted(p for p in data.iterdir() if p.suffix == ".png")[0]
+    Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(img)  # other pixels
+    r = train("--resume", received, "--kimg", 0.016)
+    assert r.exit_code == 0, r.output
+    assert "note: the images in" in r.output and "changed" in r.output
+    assert "changed since this run" in (received / "log.txt").read_text()

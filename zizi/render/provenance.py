@@ -77,6 +77,21 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
     return None
 
 
+def dataset_changes(run: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Every change of training data a run recorded (`zizi train --resume RUN --data
+    OTHER`, or images changed in place): when, from what, to what. [] when none."""
+    if run is None:
+        return []
+    from zizi.errors import ZiziError
+    from zizi.io.runs import read_config
+
+    try:
+        changes = read_config(run).get("data_changes")
+    except ZiziError:
+        return []
+    return [c for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
+
+
 def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],
            dataset_sha256: str | None = None) -> dict[str, Any]:
     """The provenance document of one output."""

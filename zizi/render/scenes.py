@@ -179,6 +179,8 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
     command = {"command": "render shift", "sources": [str(x) for x in sources]}
+    if changes := provenance.dataset_changes(run):  # the frames span more than one dataset
+        command["dataset_changes"] = changes
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, progress=progress)
 
