@@ -138,8 +138,10 @@ def _go(fn, source, kw: dict, settings) -> None:
         raise click.exceptions.Exit(130) from None
     finally:
         bar.close()
+    from zizi.text import printable
+
     click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
-               + ", ".join(str(p) for p in written))
+               + ", ".join(printable(str(p)) for p in written))
 
 
 @click.group("render")

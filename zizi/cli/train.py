@@ -219,8 +219,10 @@ class _Progress:
 
 
 def _say(text: str, dist) -> None:
+    from zizi.text import printable
+
     if dist.main:
-        click.echo(text, err=True)
+        click.echo(printable(text), err=True)
 
 
 def _spawn(job, gpus: int, device: str) -> None:

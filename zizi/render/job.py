@@ -250,10 +250,12 @@ def write_wall(paths: list[Path], fps: float, statement: str) -> Path:
     """index.html beside the channels: plays them side by side, in sync, looping."""
     import html
     import math
+    from urllib.parse import quote
 
     folder = paths[0].parent
     cols = math.ceil(math.sqrt(len(paths))) if len(paths) > 3 else len(paths)
-    videos = "\n".join(f'<video src="{html.escape(p.name)}" muted loop playsinline preload="auto" '
+    # the name as a relative URL: `?`, `#` and `%` in a file name are data, not URL syntax
+    videos = "\n".join(f'<video src="{html.escape(quote(p.name))}" muted loop playsinline preload="auto" '
                        f'data-channel="{k}" title="channel {k}"></video>'
                        for k, p in enumerate(paths, 1))
     page = WALL_TEMPLATE.format(title=html.escape(f"zizi preview wall: {paths[0].stem}"), cols=cols,
