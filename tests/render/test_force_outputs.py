@@ -61,11 +61,3 @@ def test_a_video_name_that_is_a_folder_is_one_line(tiny_run, tmp_path):
     _one_line(r, "is a folder")
     assert (tmp_path / "x.mp4" / "keep").exists()
 
-
-def test_export_force_never_takes_a_folder(tiny_run, tmp_path, monkeypatch):
-    ckpt = next((tiny_run / "frames").glob("*.safetensors"))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "keep.txt").write_text("k")
-    r = CliRunner().invoke(cli, ["export", str(ckpt), "--out", ".", "--force"])
-    assert r.exit_code == 2 and "is a folder" in r.output, r.output
-    assert (tmp_path / "keep.txt").read_text() == "k"
