@@ -9,13 +9,13 @@ of 2026-12-05 `zizi metrics --inception evil.pt` exited 0 after writing.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
+from tests.helpers.hostile import zip_bomb_inception
 from tests.metrics.test_inception import _persistence_pickle
 from zizi.cli import cli
 from zizi.metrics.inception import (
@@ -111,20 +111,9 @@ def test_torchscript_with_the_wrong_signature_is_one_line(tiny_run, tiny_data, t
     assert "Traceback" not in r.output and "failed on a batch" in r.output
 
 
-def _bomb(path: Path, declared: int) -> Path:
-    """A zip whose one deflated record declares `declared` bytes of zeros."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with z.open("archive/data/0", "w", force_zip64=True) as f:
-            block = bytes(1 << 20)
-            for _ in range(declared >> 20):
-                f.write(block)
-        z.writestr("archive/constants.pkl", b"")
-    return path
-
-
 @pytest.mark.parametrize("wrap", [False, True])
 def test_inception_zip_bombs_are_refused_before_inflating(tmp_path, wrap):
-    bomb = _bomb(tmp_path / "bomb.pt", 64 << 20)  # 64 MiB declared in ~64 KiB
+    bomb = zip_bomb_inception(tmp_path / "bomb.pt", 1 / 16)  # 64 MiB declared in ~64 KiB
     assert bomb.stat().st_size < 1 << 20
     if wrap:
         blob = bomb.read_bytes()
