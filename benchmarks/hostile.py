@@ -1,7 +1,8 @@
-"""Peak memory of refusing crafted checkpoint files (issue #13 items 2, 8, 10).
+"""Peak memory of refusing crafted files and run folders (issues #13 and #21).
 
     python benchmarks/hostile.py            # 4 GiB zip bombs, as in the issue
     python benchmarks/hostile.py --bomb-gib 1
+    python benchmarks/hostile.py --bomb-gib 1 --only Inception,"run folder"   # issue #21
 
 Each crafted file (tests/helpers/hostile.py) is handed to the zizi command a person would
 run, in a fresh interpreter; the figure is that process's peak resident memory (VmHWM)
@@ -24,12 +25,16 @@ from tests.helpers.hostile import crafted_cases, measure  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bomb-gib", type=float, default=4.0, help="declared size of the zip bombs")
+    ap.add_argument("--only", default="", help="comma-separated parts of case names to run")
     args = ap.parse_args()
+    only = [x for x in args.only.split(",") if x]
     print(f"# {platform.machine()} {platform.python_version()}; peak above baseline, MiB")
     print("| crafted file | command | file MiB | refused | peak above baseline MiB |")
     print("|---|---|---:|---|---:|")
     worst = 0.0
     for name, (build, command) in crafted_cases(args.bomb_gib).items():
+        if only and not any(x in name for x in only):
+            continue
         with tempfile.TemporaryDirectory() as d:
             f = build(Path(d))
             r = measure(*[c.format(f=f, d=d) for c in command])

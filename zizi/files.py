@@ -324,22 +324,28 @@ class _OutputLock(FileLock):
                 f"another output (if no zizi is running, delete {self.path})")
 
 
-def lock_path(target: str | os.PathLike) -> Path:
-    """The lock file guarding `target` (a file or a folder): `.NAME.lock` beside it."""
-    target = Path(target)
-    return target.parent / f".{target.name}.lock"
+INSIDE_LOCK = ".zizi.lock"  # the lock a folder that outlives its writers holds within itself
+
+
+def lock_path(target: str | os.PathLike, inside: bool = False) -> Path:
+    """The lock file guarding `target` (a file or a folder): `.NAME.lock` beside it, or
+    `.zizi.lock` inside a folder that stays put (a run). Keyed on the real path, so `.`,
+    `../run`, a symlink alias and the absolute path all meet at one lock."""
+    real = Path(os.path.realpath(os.path.expanduser(os.fspath(target))))
+    return real / INSIDE_LOCK if inside else real.parent / f".{real.name}.lock"
 
 
 @contextlib.contextmanager
 def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError,
-                what: str = "the output") -> Iterator[None]:
+                what: str = "the output", inside: bool = False) -> Iterator[None]:
     """Hold the lock on `target` while a run writes it; a second run fails at once.
 
     The owner's pid and host are in the lock, so one left by a killed run is taken over
     by the next (on the same machine; from another machine only by deleting it).
+    `inside=True` keeps the lock in the folder it protects (see `lock_path`).
     """
     target = Path(target)
-    lock = _OutputLock(lock_path(target), timeout_s=0, stale_after_s=None, error=error,
+    lock = _OutputLock(lock_path(target, inside), timeout_s=0, stale_after_s=None, error=error,
                        what="output lock", target=target)
     try:
         lock.acquire()
@@ -354,6 +360,38 @@ def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError
         yield
     finally:
         lock.release()
+
+
+def protected_folder(path: str | os.PathLike) -> str | None:
+    """Why `path` may never be deleted or replaced by any command, even with --force (None
+    when it may be): the root, the home folder, the current folder or one of its parents."""
+    real = Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if real == Path(real.anchor):
+        return "the root of the file system"
+    if real == Path(os.path.realpath(Path.home())):
+        return "your home folder"
+    if real == cwd:
+        return "the current folder"
+    if real in cwd.parents:
+        return "a parent of the current folder"
+    return None
+
+
+def check_replaceable(out: str | os.PathLike, is_previous: Any, *, what: str,
+                      error: type[ZiziError] = ZiziError) -> None:
+    """Refuse to let --force replace the folder `out` unless it is safe: never a protected
+    folder (`protected_folder`), and never a non-empty folder that `is_previous(path)` does
+    not recognise as an earlier output of the same kind. No command deletes a folder it
+    did not create."""
+    out = Path(out)
+    why = protected_folder(out)
+    if why is not None:
+        raise error(f"--out {out} is {why}; {what} replaces its folder, so it is never written "
+                    "there, even with --force: choose a new folder")
+    if out.is_dir() and any(out.iterdir()) and not is_previous(out):
+        raise error(f"--out {out} is a folder that holds other files, not an earlier {what}; "
+                    "even with --force it is not replaced: choose a new or empty folder")
 
 
 def _write_failed(path: Path, e: OSError) -> str:

@@ -72,3 +72,28 @@ def test_summary_line_for_the_trainer(tmp_path: Path):
     prepare(PrepareConfig(src=src, out=tmp_path / "ds", resolution=32, workers=1,
                           credits=tmp_path / "c.csv"))
     assert summary_line(tmp_path / "ds") == "3 images, consent recorded for 2"
+
+
+def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkeypatch):
+    """Issue #21 item 11: was a datasheet folder holding only coverage.png."""
+    import zizi.data.card as card
+    from zizi.errors import DatasetError
+
+    src = build_messy_folder(tmp_path / "photos")
+    ds = tmp_path / "ds"
+    assert run("dataset", "prepare", src, "--out", ds, "--resolution", "64",
+               "--workers", "1").exit_code == 0
+
+    def full(path, *a, **k):
+        raise DatasetError(f"could not write {path}: No space left on device; nothing was written")
+
+    monkeypatch.setattr(card, "_chart_sources", full)  # the second chart meets a full disk
+    r = run("dataset", "card", ds)
+    assert r.exit_code == 1 and "No space left" in r.output, r.output
+    assert not (tmp_path / "ds-datasheet").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.undo()
+    r = run("dataset", "card", ds)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "ds-datasheet").iterdir()) == [
+        "DATASHEET.md", "colour.png", "coverage.png", "resolution.png", "sources.png"]

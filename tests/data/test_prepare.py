@@ -146,8 +146,15 @@ def test_refuses_src_and_nonempty_out(messy: Path, tmp_path: Path):
     with pytest.raises(DatasetError, match="--force"):
         prepare(PrepareConfig(src=messy, out=out, resolution=64))
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only an earlier dataset, never a folder of other files (issue #21)
+    with pytest.raises(DatasetError, match="not an earlier dataset"):
+        prepare(PrepareConfig(src=messy, out=out, resolution=64, force=True, workers=1))
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    prepare(PrepareConfig(src=messy, out=out, resolution=64, workers=1))
+    (out / "stale.txt").write_text("left by the earlier dataset's owner")
     prepare(PrepareConfig(src=messy, out=out, resolution=64, force=True, workers=1))
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()
     assert snapshot(messy) == before
     with pytest.raises(DatasetError, match="power of two"):
         PrepareConfig(src=messy, out=out, resolution=100)

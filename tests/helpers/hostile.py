@@ -150,6 +150,70 @@ def zip_bomb_nvlabs(path: Path, declared_gib: float = 4.0) -> Path:
     return Path(path)
 
 
+def zip_bomb_inception(path: Path, declared_gib: float = 1.0) -> Path:
+    """A TorchScript Inception-like archive (a scripted module holding one tensor) whose
+    storage record declares `declared_gib` GiB of zeros, deflated (issue #21 item 6: a
+    1 MB file declaring 1 GiB peaked at 1.4 GB)."""
+    import torch
+
+    class Holder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(4))
+
+        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            return x.float().mean(dim=(2, 3)) + self.w.sum()
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(Holder()), buf)
+    return _inflate_storage(buf.getvalue(), path, int(declared_gib * 2**30))
+
+
+def metrics_target(folder: Path) -> tuple[Path, Path]:
+    """(a tiny checkpoint, a folder of 8 images at its resolution) to run `zizi metrics` on."""
+    import numpy as np
+    from PIL import Image
+
+    ckpt = tiny_zizi(folder / "g.safetensors")
+    data = folder / "data"
+    data.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    return ckpt, data
+
+
+def hostile_run(folder: Path, attack: str = "dev-zero") -> Path:
+    """A real tiny run (trained here for 8 images) as a stranger could send it, with one
+    `attack`: "dev-zero" (log.txt a link to /dev/zero), "fifo" (stats.jsonl a FIFO) or
+    "workers" (config.yaml asks for 200 loader processes)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images
+    from zizi.cli import cli
+
+    data = make_images(folder / "faces")
+    ckpt = make_checkpoint(folder / "base.safetensors")
+    sets = [a for x in TINY_SETTINGS for a in ("--set", x)]
+    r = CliRunner().invoke(cli, ["train", "--data", str(data), "--resume", str(ckpt), "--out",
+                                 str(folder / "runs"), *sets, "--kimg", "0.008"])
+    if r.exit_code != 0:
+        raise RuntimeError(f"could not train the tiny run: {r.output}")
+    run = folder / "runs" / "00000-faces"
+    if attack == "dev-zero":
+        (run / "log.txt").unlink()
+        (run / "log.txt").symlink_to("/dev/zero")
+    elif attack == "fifo":
+        (run / "stats.jsonl").unlink()
+        os.mkfifo(run / "stats.jsonl")
+    else:
+        cfg = (run / "config.yaml").read_text().replace("workers: 0", "workers: 200")
+        (run / "config.yaml").write_text(cfg)
+    return run
+
+
 # --------------------------------------------------------------------------- measuring
 
 _MEASURE = r"""
@@ -160,6 +224,7 @@ import torch, safetensors, numpy  # noqa: F401  (the baseline: what any zizi com
 import zizi.cli, zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs, zizi.io.rosinality
 import zizi.io.safe_pickle, zizi.nets.generator, zizi.nets.discriminator, zizi.cli.import_cmd
 import zizi.cli.info, zizi.cli.generate, zizi.cli.export
+import zizi.cli.metrics, zizi.cli.train, zizi.metrics.inception, zizi.train.setup
 base = hwm_kib()
 code = 0
 try:
@@ -223,4 +288,14 @@ def crafted_cases(bomb_gib: float = 4.0) -> dict[str, tuple[Callable[[Path], Pat
         f"zip bomb in pickle storage ({bomb_gib:g} GiB)": (
             lambda d: zip_bomb_nvlabs(d / "bomb.pkl", bomb_gib),
             ["import", "{f}", "--out", "{d}/out.safetensors"]),
+        f"Inception zip bomb .pt ({bomb_gib:g} GiB, trusted)": (
+            lambda d: (metrics_target(d), zip_bomb_inception(d / "inception.pt", bomb_gib))[1],
+            ["metrics", "{d}/g.safetensors", "--data", "{d}/data", "--metrics", "kid", "--num",
+             "2", "--inception", "{f}", "--trust-torchscript"]),
+        "run folder: log.txt -> /dev/zero": (
+            lambda d: hostile_run(d, "dev-zero"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
+        "run folder: stats.jsonl a FIFO": (
+            lambda d: hostile_run(d, "fifo"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
+        "run folder: config data.workers 200": (
+            lambda d: hostile_run(d, "workers"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
     }

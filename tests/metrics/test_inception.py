@@ -17,6 +17,7 @@ from torch import nn
 from zizi.metrics.inception import (
     InceptionFileError,
     InceptionMissingError,
+    UntrustedTorchScriptError,
     find_inception,
     load_inception,
 )
@@ -66,7 +67,9 @@ def test_torchscript_archive_loads_with_jit_and_gives_its_features(tmp_path, nam
     path = tmp_path / name
     torch.jit.save(net, str(path))
     assert path.read_bytes()[:4] == b"PK\x03\x04"  # a TorchScript file is a zip archive
-    det = load_inception(path)
+    with pytest.raises(UntrustedTorchScriptError, match="runs code"):
+        load_inception(path)  # TorchScript runs code from the file: only with the opt-in
+    det = load_inception(path, allow_torchscript=True)
     assert det.kind == "torchscript"
     imgs = _images()
     torch.testing.assert_close(det(imgs), net(imgs, return_features=True))
@@ -88,7 +91,9 @@ def test_pickle_wrapping_a_torchscript_archive_goes_through_the_allow_list_reade
     torch.jit.save(net, buf)
     path = tmp_path / "inception-2015-12-05.pkl"
     path.write_bytes(_persistence_pickle({"_modules": {}, "script_bytes": buf.getvalue()}))
-    det = load_inception(path)
+    with pytest.raises(UntrustedTorchScriptError, match="--trust-torchscript"):
+        load_inception(path)
+    det = load_inception(path, allow_torchscript=True)
     imgs = _images()
     torch.testing.assert_close(det(imgs), net(imgs, return_features=True))
 

@@ -64,7 +64,7 @@ def test_bad_settings(frames_of, tmp_path, args, words):
 def test_unwritable_out(frames_of, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "notes.txt" / "a.mp4",
-                 "--frames", 2), 1, "cannot write")
+                 "--frames", 2), 1, "write", "notes.txt is a file")
     one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.avi", "--frames", 2), 1,
              ".mp4", ".mov")
 
@@ -116,3 +116,17 @@ def test_existing_wall_needs_force(frames_of, tmp_path):
     one_line(run("render", "walk", frames_of[0], "--out", tmp_path / "a.mp4", "--channels", 2,
                  "--frames", 2), 1, "index.html", "--force")
     assert (tmp_path / "index.html").read_text() == "my page"
+
+
+@pytest.mark.parametrize("args,words", [  # issue #21 item 10: each bound is said in the error
+    (["--frames", "1000000000000"], ["10,000,000"]),
+    (["--seconds", "100000h"], ["10,000,000"]),
+    (["--size", "100000"], ["8192"]),
+    (["--grid", "1000x1000"], ["1,024"]),
+    (["--channels", "10000"], ["64"]),
+    (["--keyframes", "1000000000"], ["100000"]),
+    (["--walk", "--keyframes", "100000", "--grid", "8x8"], ["latents", "262,144"]),
+    (["--grid", "4x4", "--size", "8000"], ["16384"]),
+])
+def test_values_without_a_bound_are_refused_with_it(frames_of, tmp_path, args, words):
+    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), 2, *words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -54,11 +55,13 @@ def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, s
     t = tags(out)
     doc = json.loads(t["comment"].replace("\\=", "=").replace("\\;", ";").replace("\\#", "#"))
     assert "AI-generated" in doc["statement"] and doc["seeds"] == [4, 5]
-    assert doc["config"]["grid"] == [2, 1] and len(doc["checkpoints"]) == 3
+    assert doc["checkpoints"]["count"] == 3 and doc["sidecar"] == out.name + ".json"
     if suffix == ".mp4":
         assert "AI-generated" in t["description"]
-    side = json.loads(Path(str(out) + ".json").read_text())
-    assert side["checkpoints"] == doc["checkpoints"]
+    side_bytes = Path(str(out) + ".json").read_bytes()
+    assert hashlib.sha256(side_bytes).hexdigest() == doc["sidecar_sha256"]  # bound to the sidecar
+    side = json.loads(side_bytes)
+    assert side["config"]["grid"] == [2, 1] and side["checkpoints"][0] == doc["checkpoints"]["first"]
     assert not work_dir(out).exists() and not list(tmp_path.glob(".*"))
 
 

@@ -48,15 +48,28 @@ def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
 
 
 def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt):
-    from zizi.files import output_lock
+    import os
+
+    from zizi.io.runs import run_lock
 
     r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
             "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
-    with output_lock(run_dir):  # as a trainer that is still running holds it
+    (tmp_path / "alias").symlink_to(run_dir)
+    with run_lock(run_dir):  # as a trainer that is still running holds it
         line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
-    assert "is being written by another zizi run" in line
+        assert "is being written by another zizi run" in line
+        # another spelling of the same run meets the same lock (issue #21 item 3)
+        line = one_line_error(run("--resume", tmp_path / "alias", "--kimg", 0.008))
+        assert "is being written by another zizi run" in line
+        here = os.getcwd()
+        os.chdir(run_dir)
+        try:
+            line = one_line_error(run("--resume", ".", "--kimg", 0.008))
+        finally:
+            os.chdir(here)
+        assert "is being written by another zizi run" in line
     assert run("--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 

@@ -37,6 +37,7 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
     from zizi.files import output_lock
     from zizi.io.checkpoint import load_checkpoint
     from zizi.io.rosinality import rosinality_incompatibilities, save_rosinality
+    from zizi.text import printable
 
     if out.suffix.lower() == ".safetensors":
         # a torch pickle under zizi's extension would fool people and `zizi info` alike
@@ -51,6 +52,6 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
         save_rosinality(out, ckpt, which, overwrite=force)
     g = ckpt.g_config
     click.echo(
-        f"Exported {checkpoint.name} ({which}, {g.img_resolution}x{g.img_resolution}) "
-        f"as {fmt} -> {out}"
+        f"Exported {printable(checkpoint.name)} ({which}, {g.img_resolution}x{g.img_resolution}) "
+        f"as {fmt} -> {printable(out)}"
     )

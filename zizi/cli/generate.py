@@ -50,7 +50,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
-    from zizi.text import plural
+    from zizi.text import plural, printable
 
     try:
         seed_list = parse_seeds(seeds)
@@ -117,6 +117,6 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
                 thumbs.add(arr)
     if thumbs is not None:
         write_png(out / "grid.png", thumbs.grid, text=text, seal=seal)
-    click.echo(f"Wrote {plural(len(seed_list), 'image')} to {out}" + (" and grid.png" if grid else ""))
+    click.echo(f"Wrote {plural(len(seed_list), 'image')} to {printable(out)}" + (" and grid.png" if grid else ""))
     if creds is None:
         click.echo(UNSIGNED_HINT, err=True)

@@ -56,5 +56,8 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
             ckpt.provenance.update(known_name=src.name, source_url=src.url)
         save_checkpoint(out, ckpt, overwrite=force)
     g = ckpt.g_config
-    click.echo(f"Imported {src.path.name} ({ckpt.provenance.get('importer')}): "
-               f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> {out}")
+    from zizi.text import printable
+
+    click.echo(f"Imported {printable(src.path.name)} ({ckpt.provenance.get('importer')}): "
+               f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> "
+               f"{printable(out)}")

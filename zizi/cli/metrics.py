@@ -9,6 +9,8 @@ import click
 
 from zizi.cli.options import device_option
 
+MAX_NUM = 100_000  # images per measurement: twice the 50k of published FIDs
+
 
 @click.command("metrics")
 @click.argument("target", metavar="RUN_OR_CKPT", type=click.Path(exists=True, path_type=Path))
@@ -19,18 +21,23 @@ from zizi.cli.options import device_option
 @click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inception file: inception-2015-12-05.pt/.pkl or pytorch-fid's "
                    "pt_inception-2015-12-05-*.pth [default: $ZIZI_INCEPTION, then the zizi cache].")
-@click.option("--num", type=click.IntRange(min=2), default=1000, show_default=True,
+@click.option("--trust-torchscript", is_flag=True,
+              help="Allow a TorchScript Inception file (NVIDIA's .pt/.pkl). Loading TorchScript "
+                   "RUNS CODE stored in the file, which can write any file you can write: only "
+                   "for a file whose origin you trust. pytorch-fid's .pth needs no flag.")
+@click.option("--num", type=click.IntRange(min=2, max=MAX_NUM), default=1000, show_default=True,
               help="Generated images per measurement (the shift's sample distance uses at most 256 "
                    "per frame).")
-@click.option("--frames", "max_frames", type=click.IntRange(min=2), default=8, show_default=True,
+@click.option("--frames", "max_frames", type=click.IntRange(min=2, max=1000), default=8, show_default=True,
               help="Frames of a run to generate samples from for the sample-distance chart.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for latents and SWD.")
 @click.option("--best", is_flag=True,
               help="For a run: name the frame closest to --data (SWD, and FID with the "
                    "Inception file) among --frames frames, before the run drifted away.")
 @device_option
-def metrics(target: Path, data: Path, metric_names: str, inception: Path | None, num: int,
-            max_frames: int, seed: int, best: bool, device: str) -> None:
+def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
+            trust_torchscript: bool, num: int, max_frames: int, seed: int, best: bool,
+            device: str) -> None:
     """Measure RUN_OR_CKPT (a zizi checkpoint or a training run folder) against --data.
 
     For a run: the newest frame's FID/KID/SWD, and with `shift` the weight shift and
@@ -54,10 +61,13 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
 
     from zizi.cli.options import progress_bar
     from zizi.data.dataset import ImageDataset
-    from zizi.metrics.measure import measure_checkpoint, measure_run
+    from zizi.metrics.measure import get_detector, measure_checkpoint, measure_run
     from zizi.runtime import select_device
 
     dev = select_device(device)
+    if trust_torchscript:  # loaded here, with the opt-in; measure_* then take the detector
+        detector, _ = get_detector(names, inception, dev, allow_torchscript=True)
+        inception = detector if detector is not None else inception
     dataset = ImageDataset(data)
     bars: dict[str, Any] = {}
 

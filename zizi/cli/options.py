@@ -24,6 +24,8 @@ def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".sa
     """Refuse an --out that would overwrite something (without --force) or the source itself."""
     if suffix is not None and out.suffix != suffix:
         raise click.BadParameter(f"the output must end in {suffix}", param_hint="--out")
+    if out.is_dir():  # --force replaces a file, never a folder (`--out .`, `--out ~`)
+        raise click.BadParameter(f"{out} is a folder; give a file name", param_hint="--out")
     if out.exists() and not force:
         raise click.UsageError(f"{out} already exists; pass --force to overwrite it")
     if out.resolve() == source.resolve():

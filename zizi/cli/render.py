@@ -16,6 +16,16 @@ from zizi.cli.options import (
 )
 from zizi.render.encode import MP4_ENCODERS
 
+# What one render may ask for: each far past an exhibition's needs, each keeping a typo
+# (`--frames 1000000000000`) from taking the machine's memory before a frame is made.
+MAX_FRAMES = 10_000_000  # 92 hours at 30 fps; the timeline holds a few numbers per frame
+MAX_SIZE = 8192  # pixels per face side
+MAX_FACES = 1024  # faces per frame (--grid): each is a generator pass per frame
+MAX_FRAME_SIDE = 16384  # pixels per video side (grid × size)
+MAX_CHANNELS = 64  # one ffmpeg process each
+MAX_KEYFRAMES = 100_000
+MAX_LATENTS = 1 << 18  # keyframes × faces × channels: 512 MiB of 512-d latents
+
 
 def _grid(text: str | None) -> tuple[int, int]:
     if text is None:
@@ -26,6 +36,9 @@ def _grid(text: str | None) -> tuple[int, int]:
         raise click.BadParameter(f"{text!r}: use WxH, e.g. 3x2", param_hint="--grid") from None
     if w < 1 or h < 1:
         raise click.BadParameter("a grid needs at least 1x1", param_hint="--grid")
+    if w * h > MAX_FACES:
+        raise click.BadParameter(f"{text}: {w * h:,} faces per frame; the most is {MAX_FACES:,}",
+                                 param_hint="--grid")
     return (w, h)
 
 
@@ -47,7 +60,7 @@ def common(f):
         click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
         click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
         click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
-        click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--channels", type=click.IntRange(min=1, max=MAX_CHANNELS), default=1, show_default=True,
                      help="Synchronised videos with different seeds (NAME-1.mp4 ...), plus index.html."),
         click.option("--trunc", type=float, default=1.0, show_default=True, help="Truncation psi."),
         click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
@@ -59,12 +72,12 @@ def common(f):
         click.option("--easing", type=click.Choice(["linear", "smooth"]), default="smooth",
                      show_default=True, help="Speed curve."),
         click.option("--loop", is_flag=True, help="Seamless loop: the frame after the last is the first."),
-        click.option("--size", type=click.IntRange(min=1), default=None,
+        click.option("--size", type=click.IntRange(min=1, max=MAX_SIZE), default=None,
                      help="Face size in pixels in the video [default: the network's resolution]."),
-        click.option("--width", type=click.IntRange(min=1), default=None,
+        click.option("--width", type=click.IntRange(min=1, max=MAX_FRAME_SIDE), default=None,
                      help="Screen width in px (with --height), e.g. 1080x1920 portrait: faces are "
                           "arranged to fit and centred, never stretched."),
-        click.option("--height", type=click.IntRange(min=1), default=None,
+        click.option("--height", type=click.IntRange(min=1, max=MAX_FRAME_SIDE), default=None,
                      help="Screen height in px (with --width)."),
         click.option("--segment", "segment", default="30s", show_default=True,
                      help="Segment length (the most a crash can lose)."),
@@ -111,6 +124,9 @@ def _settings(kw: dict, **more):
             frames = 0  # as long as the track
         else:
             frames = parse_duration(kw["seconds"] or "10s", fps)
+        if frames > MAX_FRAMES:
+            raise ConfigError(f"{frames:,} frames; the most one render makes is {MAX_FRAMES:,} "
+                              f"({MAX_FRAMES / fps / 3600:,.0f} hours at {fps:g} fps)")
         seeds = parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None
         segment = parse_duration(kw["segment"], fps)
     except ConfigError as e:
@@ -123,6 +139,15 @@ def _settings(kw: dict, **more):
             grid = auto_grid(kw["width"], kw["height"])
         except ConfigError as e:
             raise click.UsageError(str(e)) from None
+    if kw["size"] is not None and max(grid) * kw["size"] > MAX_FRAME_SIDE:
+        raise click.BadParameter(f"a {grid[0]}x{grid[1]} grid of {kw['size']} px faces is "
+                                 f"{grid[0] * kw['size']}×{grid[1] * kw['size']} px; the most is "
+                                 f"{MAX_FRAME_SIDE} px a side", param_hint="--grid/--size")
+    latents = more.get("keyframes", 1) * grid[0] * grid[1] * kw["channels"]
+    if latents > MAX_LATENTS:
+        raise click.BadParameter(f"{more.get('keyframes', 1):,} keyframes × {grid[0] * grid[1]} "
+                                 f"faces × {kw['channels']} channels = {latents:,} latents; the "
+                                 f"most is {MAX_LATENTS:,}", param_hint="--keyframes")
     return RenderSettings(frames=frames, fps=fps, seeds=seeds, grid=grid,
                           channels=kw["channels"], trunc=kw["trunc"], trunc_cutoff=kw["trunc_cutoff"],
                           noise_mode=kw["noise_mode"], class_idx=kw["class_idx"], easing=kw["easing"],
@@ -172,13 +197,15 @@ def _go(fn, source, kw: dict, settings) -> None:
         raise click.exceptions.Exit(130) from None
     finally:
         bar.close()
+    from zizi.text import printable
+
     if shard is not None:
         click.echo(f"Shard {shard[0]}/{shard[1]} done: its segments are in the work folder beside "
-                   f"{out}. When every shard is done, run the same command with --resume and "
-                   "without --shard to join them.")
+                   f"{printable(str(out))}. When every shard is done, run the same command with "
+                   "--resume and without --shard to join them.")
         return
     click.echo(f"Wrote {settings.frames} frame(s) at {settings.fps:g} fps: "
-               + ", ".join(str(p) for p in written))
+               + ", ".join(printable(str(p)) for p in written))
     if creds is None:
         click.echo(UNSIGNED_HINT, err=True)
 
@@ -197,8 +224,8 @@ def render() -> None:
               default="together", show_default=True,
               help="Every block at once, or block by block: coarse-first shows pose and shape "
                    "change before colour and texture (fine-first the reverse).")
-@click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
-              help="With --walk: keyframes per face.")
+@click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
+              show_default=True, help="With --walk: keyframes per face.")
 @common
 def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
     """Weight shift: every G_ema tensor slides from checkpoint to checkpoint.
@@ -219,8 +246,8 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
               help="Interpolate latents z, or styles w after mapping.")
 @click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
               show_default=True, help="Between keyframes.")
-@click.option("--keyframes", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Keyframes per face (or give that many seeds per face).")
+@click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
+              show_default=True, help="Keyframes per face (or give that many seeds per face).")
 @click.option("--direction", "directions", multiple=True,
               help="Walk along a direction instead: a SeFa number (0 = strongest) or 'shift'; "
                    "repeat for a grid, one column per direction.")

@@ -52,4 +52,7 @@ def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool)
             raise click.UsageError(f"{checkpoint.name} is already {src}x{src}; nothing to resize")
         small = resize_checkpoint(ckpt, int(resolution), seed=seed)
         save_checkpoint(out, small, overwrite=force)
-    click.echo(f"Resized {checkpoint.name} from {src}x{src} to {resolution}x{resolution} -> {out}")
+    from zizi.text import printable
+
+    click.echo(f"Resized {printable(checkpoint.name)} from {src}x{src} to "
+               f"{resolution}x{resolution} -> {printable(out)}")

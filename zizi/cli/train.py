@@ -109,7 +109,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     import torch
 
     from zizi.errors import ZiziError
-    from zizi.files import output_lock
+    from zizi.io.runs import run_lock
     from zizi.runtime import select_device
     from zizi.train import distributed
     from zizi.train.loop import train as train_loop
@@ -128,10 +128,10 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
     try:
         # one trainer per run folder: a second `--resume RUN` while it trains is refused
         if dist.main and job.resume is not None and Path(job.resume).is_dir():
-            locks.enter_context(output_lock(job.resume, what="the run"))
+            locks.enter_context(run_lock(job.resume))
         prep = prepare(job, device, dist)
         if dist.main and prep.run_path is not None and prep.continued_from is None:
-            locks.enter_context(output_lock(prep.run_path, what="the run"))
+            locks.enter_context(run_lock(prep.run_path))
         for note in prep.notes:
             _say(f"note: {note}", dist)
         if prep.run_path is not None:
@@ -242,8 +242,10 @@ class _Progress:
 
 
 def _say(text: str, dist) -> None:
+    from zizi.text import printable
+
     if dist.main:
-        click.echo(text, err=True)
+        click.echo(printable(text), err=True)
 
 
 def _spawn(job, gpus: int, device: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,14 +80,28 @@ def write_card(
     out = Path(out)
     report = _report(dataset)
     pixels = _pixel_stats(dataset, m, progress)
-    charts = [
-        _chart_coverage(out / "coverage.png", coverage(m.images)),
-        _chart_sources(out / "sources.png", m),
-        _chart_resolution(out / "resolution.png", m),
-        _chart_colour(out / "colour.png", pixels),
-    ]
-    text = _markdown(dataset, m, report, pixels)
-    path = write_text(out / DATASHEET, text, error=DatasetError)
+    # Everything is made in a hidden folder beside OUT, then renamed in (renames need no
+    # space): a full disk leaves no datasheet with some charts, only the earlier one.
+    work = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        made = [
+            _chart_coverage(work / "coverage.png", coverage(m.images)),
+            _chart_sources(work / "sources.png", m),
+            _chart_resolution(work / "resolution.png", m),
+            _chart_colour(work / "colour.png", pixels),
+        ]
+        made.append(write_text(work / DATASHEET, _markdown(dataset, m, report, pixels),
+                               error=DatasetError))
+        out.mkdir(parents=True, exist_ok=True)
+        for f in made:  # DATASHEET.md last: it names the charts
+            os.replace(f, out / f.name)
+    except OSError as e:
+        raise DatasetError(f"could not write the datasheet to {out}: {e.strerror or e}") from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    charts = [out / f.name for f in made[:-1]]
+    path = out / DATASHEET
     return Card(path, charts, summary_line(m), m.warnings())
 
 

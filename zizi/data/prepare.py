@@ -28,6 +28,7 @@ from zizi.data.images import (
     too_large,
 )
 from zizi.data.manifest import (
+    MANIFEST,
     REPORT,
     ImageRecord,
     Manifest,
@@ -41,7 +42,7 @@ from zizi.data.manifest import (
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
 from zizi.faults import fault_point
-from zizi.files import output_lock, write_json
+from zizi.files import check_replaceable, output_lock, write_json
 from zizi.text import printable
 
 AlignMode = Literal["face", "face-or-center", "center", "pad", "none"]
@@ -404,11 +405,10 @@ def check_paths(src: Path, out: Path, force: bool) -> tuple[Path, Path]:
     if out.exists() and any(out.iterdir()):
         if not force:
             raise DatasetError(f"{out} exists and is not empty; pass --force to replace it")
-        if out == Path.cwd() or out in Path.cwd().parents or out == Path.home():
-            # --force deletes OUT; never the folder the user is working in or their home
-            raise DatasetError(
-                f"--out {out} is the current folder, one of its parents or your home folder; "
-                "even with --force it is not replaced: choose a new folder")
+        # --force deletes OUT: only an earlier dataset, never the folder the user is in,
+        # one of its parents, their home, or a folder of other files
+        check_replaceable(out, lambda p: (p / MANIFEST).is_file(), what="dataset",
+                          error=DatasetError)
     return src, out
 
 

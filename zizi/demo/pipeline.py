@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
+from zizi.io.runs import LATEST
 
 if TYPE_CHECKING:
     from zizi.credentials.keys import Credentials
@@ -193,14 +194,16 @@ def check_out(out: Path) -> None:
         return
     if not out.is_dir():
         raise DemoError(f"{out} is a file; give --out a folder")
-    resolved = out.resolve()
-    if resolved in (Path.cwd().resolve(), Path.home().resolve(), Path(resolved.anchor)):
-        raise DemoError(f"refusing to use {out} as the demo folder; give a folder of its own, "
-                        "e.g. --out renders/demo")
+    from zizi.files import check_replaceable, protected_folder
+
+    if protected_folder(out):
+        raise DemoError(f"refusing to use {out} as the demo folder ({protected_folder(out)}); "
+                        "give a folder of its own, e.g. --out renders/demo")
     if not any(out.iterdir()):
         return
     if not (out / MARKER).is_file():
         raise DemoError(f"{out} is not empty and not an earlier zizi demo; choose another --out")
+    check_replaceable(out, lambda p: (p / MARKER).is_file(), what="zizi demo", error=DemoError)
     shutil.rmtree(out)  # an earlier demo: this run replaces all of it
 
 
@@ -251,7 +254,7 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     run = _new_run(out / "runs", runner, ["train", "--data", str(sets["shift"]), "--resume", str(base),
                                           "--out", str(out / "runs"), "--config", str(config),
                                           "--device", device], st)
-    final = run / "latest.safetensors"
+    final = run / LATEST
     _grid(runner, final, plan, out / "samples" / "3-finetuned", device, st)
     st.outputs["run"] = str(run)
     st.seconds = time.perf_counter() - t0
@@ -313,7 +316,7 @@ def _train_base(out: Path, plan: DemoPlan, runner: Runner, data: Path, st: Stage
                                           "--out", str(out / "runs"), "--config", str(config),
                                           "--device", device], st)
     st.outputs["run"] = str(run)
-    return export_base(run / "latest.safetensors", out / "base-32.safetensors", plan)
+    return export_base(run / LATEST, out / "base-32.safetensors", plan)
 
 
 def export_base(snapshot: Path, dest: Path, plan: DemoPlan) -> Path:
@@ -347,7 +350,7 @@ def _new_run(runs: Path, runner: Runner, cmd: list[str], st: Stage) -> Path:
     st.commands.append(cmd)
     runner(cmd)
     made = sorted(p for p in runs.iterdir() if p.is_dir() and p not in before) if runs.is_dir() else []
-    if len(made) != 1 or not (made[0] / "latest.safetensors").is_file():
+    if len(made) != 1 or not (made[0] / LATEST).is_file():
         raise DemoError(f"`zizi {' '.join(cmd[:1])}` left no finished run in {runs}")
     return made[0]
 

@@ -1,23 +1,26 @@
 """The Inception network for FID/KID, from a file the person supplies (never downloaded).
 
-Two files are in circulation, and both are read without running any Python from them:
+What loads, and what it can do:
 
-- NVIDIA's detector, used by stylegan2-ada-pytorch as `inception-2015-12-05.pt` and by
-  stylegan3/EDM under the name `inception-2015-12-05.pkl`. The `.pt` is a TorchScript
-  archive (a zip holding `constants.pkl`, `data.pkl` and TorchScript code) that ADA opens
-  with `torch.jit.load`; TorchScript code is interpreted by torch's own runtime, no Python
-  is executed. The `.pkl` is opened by stylegan3 with plain `pickle.load`, so it is a
-  Python pickle, not a zip; and torch refuses to pickle a TorchScript module directly
-  ("does not have a __getstate__"), so that pickle must wrap the network in Python objects
-  (NVIDIA pickles its objects through `torch_utils.persistence`, which carries module
-  source code to exec). zizi therefore sniffs the file: a zip is TorchScript and goes to
-  `torch.jit.load`; a pickle goes through zizi's allow-list reader
-  (`zizi.io.safe_pickle`), which executes nothing, and the TorchScript archive it wraps,
-  if it wraps one as bytes, is then loaded with `torch.jit.load`. A pickle that holds
-  only Python source and tensors is refused with a message that says which file to use.
-  Both take uint8 images [N, 3, H, W] and are called as `net(images, return_features=True)`.
-- pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`, a state dict (read with
-  `torch.load(weights_only=True)`) for `zizi.metrics.inception_net.InceptionV3`.
+- pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (a state dict; also the same
+  tensors saved by newer torch as a zip) is read as tensors only
+  (`torch.load(weights_only=True)`, after the zip-bomb check of `zizi.io.zipcheck`) into
+  zizi's own `zizi.metrics.inception_net.InceptionV3`. Nothing from the file runs. This is
+  the safe file, and the one to share.
+- NVIDIA's detector, `inception-2015-12-05.pt` (stylegan2-ada) or `.pkl` (stylegan3/EDM),
+  is TorchScript: a program, not only weights. `torch.jit.load` runs the archive's
+  `__setstate__` and its `forward` runs on every batch, and both can call operators such
+  as `torch.from_file(path, shared=True)` that write any file the user can write. zizi
+  therefore refuses TorchScript unless the caller opts in (`allow_torchscript=True`;
+  `zizi metrics --trust-torchscript`), for a file whose origin the person vouches for.
+  The `.pkl` is read with the allow-list reader (`zizi.io.safe_pickle`, executes nothing)
+  to find the TorchScript archive it wraps, which is then under the same rule. A pickle
+  holding only Python source and tensors is refused with a message that says which file
+  to use.
+
+Every zip (the file, or an archive found inside a pickle) passes the central-directory
+check first, so a 1 MB file declaring gigabytes is refused before anything inflates.
+Detectors take uint8 images [N, 3, H, W] and return float32 [N, 2048].
 
 Where the file is looked for: `--inception PATH`, then $ZIZI_INCEPTION, then the files
 above by name in `<zizi cache>/inception/` ($ZIZI_CACHE or ~/.cache/zizi).
@@ -47,6 +50,20 @@ class InceptionMissingError(ZiziError):
 
 class InceptionFileError(ZiziError):
     """An Inception file exists but is not one zizi can use."""
+
+
+class UntrustedTorchScriptError(InceptionFileError):
+    """A TorchScript file was given without the opt-in: loading it would run its code."""
+
+
+TRUST_FLAG = "--trust-torchscript"
+
+
+def untrusted_message(p: Path | str) -> str:
+    return (f"{p} is TorchScript: loading it runs code stored in the file, which can write any "
+            f"file you can write. zizi reads pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+            f"as tensors only; use that file, or pass {TRUST_FLAG} if you trust where this file "
+            f"came from")
 
 
 def cache_root() -> Path:
@@ -100,7 +117,18 @@ class Detector:
         import torch
 
         with torch.no_grad():
-            feats = self.fn(images.to(self.device))
+            try:
+                feats = self.fn(images.to(self.device))
+            except (RuntimeError, TypeError, ValueError) as e:
+                if self.kind != "torchscript":
+                    raise
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise InceptionFileError(
+                    f"the TorchScript Inception network failed on a batch of images ({first}); "
+                    "is this NVIDIA's inception-2015-12-05 detector?") from None
+        if not isinstance(feats, torch.Tensor):
+            raise InceptionFileError(f"the Inception network returned a {type(feats).__name__}, "
+                                     "not a tensor of features; is this the FID Inception file?")
         if feats.ndim != 2 or feats.shape[1] != self.features:
             raise InceptionFileError(
                 f"the Inception network returned features of shape {tuple(feats.shape)}, "
@@ -116,8 +144,13 @@ def file_tag(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu") -> Detector:
-    """Load the Inception file at `path` (or the one `find_inception` finds)."""
+def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu", *,
+                   allow_torchscript: bool = False) -> Detector:
+    """Load the Inception file at `path` (or the one `find_inception` finds).
+
+    TorchScript runs code from the file, so it is refused (`UntrustedTorchScriptError`)
+    unless `allow_torchscript`; a state dict of tensors always loads.
+    """
     import torch
 
     p = find_inception(path)
@@ -126,7 +159,10 @@ def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu") -
         head = f.read(4)
     tag = file_tag(p)
     if head.startswith(b"PK\x03\x04"):
+        _check_zip(p, p.stat().st_size, str(p))
         if _is_torchscript_zip(p):
+            if not allow_torchscript:
+                raise UntrustedTorchScriptError(untrusted_message(p))
             return _torchscript_detector(_jit_load(p, p), f"torchscript-{tag}", device)
         return _state_dict_detector(p, _torch_load(p), f"pytorch-fid-{tag}", device)
     if head[:1] == b"\x80":
@@ -140,9 +176,21 @@ def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu") -
             state = None
         if isinstance(state, dict):
             return _state_dict_detector(p, state, f"pytorch-fid-{tag}", device)
-        return _torchscript_detector(_jit_from_pickle(p), f"torchscript-{tag}", device)
+        return _torchscript_detector(_jit_from_pickle(p, allow_torchscript),
+                                     f"torchscript-{tag}", device)
     raise InceptionFileError(f"{p} is neither a TorchScript archive, a pickle nor a torch state "
                              f"dict; {missing_message()}")
+
+
+def _check_zip(file: Any, size: int, where: str) -> None:
+    """The zip-bomb check every zip zizi opens passes (`zizi.io.zipcheck`)."""
+    from zizi.errors import CheckpointError
+    from zizi.io.zipcheck import check_zip_sizes
+
+    try:
+        check_zip_sizes(file, size, where)
+    except CheckpointError as e:
+        raise InceptionFileError(str(e)) from None
 
 
 def _is_torchscript_zip(p: Path) -> bool:
@@ -176,8 +224,9 @@ def _torch_load(p: Path) -> Any:
         raise InceptionFileError(f"{p}: not a tensors-only torch file ({str(e).splitlines()[0]})") from e
 
 
-def _jit_from_pickle(p: Path):
-    """NVIDIA's .pkl: read with the allow-list reader, then load the TorchScript it wraps."""
+def _jit_from_pickle(p: Path, allow_torchscript: bool):
+    """NVIDIA's .pkl: read with the allow-list reader, then (only when trusted) load the
+    TorchScript it wraps."""
     from zizi.errors import CheckpointError
     from zizi.io.safe_pickle import safe_load
 
@@ -194,6 +243,8 @@ def _jit_from_pickle(p: Path):
             f"would have to be rebuilt by running Python code stored in the file, which zizi "
             f"never does. Use stylegan2-ada-pytorch's TorchScript inception-2015-12-05.pt or "
             f"pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+    if not allow_torchscript:
+        raise UntrustedTorchScriptError(untrusted_message(p))
     return _jit_load(io.BytesIO(blob), p)
 
 
@@ -204,6 +255,7 @@ def _find_torchscript_bytes(obj: Any, depth: int = 0) -> bytes | None:
         return None
     if isinstance(obj, (bytes, bytearray)):
         if bytes(obj[:4]) == b"PK\x03\x04":
+            _check_zip(io.BytesIO(obj), len(obj), "the TorchScript archive inside the pickle")
             try:
                 with zipfile.ZipFile(io.BytesIO(obj)) as z:
                     if any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist()):

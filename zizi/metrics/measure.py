@@ -34,8 +34,11 @@ def parse_metrics(text: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def get_detector(names: Sequence[str], inception: Any, device: Any) -> tuple[Any, str | None]:
-    """(detector or None, why it is None) for the metrics that need Inception."""
+def get_detector(names: Sequence[str], inception: Any, device: Any, *,
+                 allow_torchscript: bool = False) -> tuple[Any, str | None]:
+    """(detector or None, why it is None) for the metrics that need Inception.
+
+    TorchScript runs code from its file, so it loads only with `allow_torchscript`."""
     from zizi.metrics.inception import Detector, InceptionMissingError, load_inception
 
     if not any(n in ("fid", "kid") for n in names):
@@ -43,7 +46,7 @@ def get_detector(names: Sequence[str], inception: Any, device: Any) -> tuple[Any
     if isinstance(inception, Detector):
         return inception, None
     try:
-        return load_inception(inception, device), None
+        return load_inception(inception, device, allow_torchscript=allow_torchscript), None
     except InceptionMissingError as e:
         return None, str(e)
 
@@ -126,6 +129,7 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
                 cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Metrics of a run's newest frame, and (with "shift") its weight shift and sample
     distances over kimg: charts in run/charts/, records appended to run/metrics.jsonl."""
+    from zizi.io.runs import CHARTS, METRICS, inside
     from zizi.metrics.shift import (
         append_jsonl,
         list_frames,
@@ -136,6 +140,8 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
 
     names = parse_metrics(names)
     frames = list_frames(run)
+    for name in (CHARTS, METRICS):  # a link out of a received run: refused before any work
+        inside(run, name)
     out: dict[str, Any] = {"run": str(run), "frame": frames[-1][1].name, "kimg": frames[-1][0] / 1000}
     records: list[dict[str, Any]] = []
 
@@ -163,7 +169,7 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
                      "groups": r["groups"], "tensors": r["tensors"]} for r in weights]
         records += [{"metric": "sample_distance", **r} for r in samples]
     if records:
-        out["stats_file"] = str(append_jsonl(Path(run) / "metrics.jsonl", records))
+        out["stats_file"] = str(append_jsonl(run, records))
     return out
 
 

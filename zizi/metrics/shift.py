@@ -32,10 +32,13 @@ Progress = Callable[[int, int], None]
 
 def list_frames(run: str | Path) -> list[tuple[int, Path]]:
     """(nimg, path) of every frame in run/frames (`zizi.io.runs`); an error when there are none."""
+    import os
+
+    from zizi.io.runs import FRAMES
     from zizi.io.runs import list_frames as frames_of
 
-    if not (Path(run) / "frames").is_dir():
-        raise ZiziError(f"{run} has no frames/ folder; is it a zizi training run?")
+    if not os.path.lexists(Path(run) / FRAMES):
+        raise ZiziError(f"{run} has no {FRAMES}/ folder; is it a zizi training run?")
     frames = frames_of(run)
     if not frames:
         raise ZiziError(f"{run}/frames holds no frame-<nimg>.safetensors files")
@@ -160,16 +163,20 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
 def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
                  samples: list[dict[str, Any]] | None) -> list[Path]:
     """charts/weight-shift.png and charts/sample-distance.png (those with data)."""
+    from zizi.io.runs import CHARTS, inside
     from zizi.metrics.charts import line_chart, line_panels
 
-    charts = Path(run) / "charts"
+    def chart(name: str) -> Path:  # confined: a `charts -> elsewhere` link is refused
+        return inside(run, CHARTS, name, kind="file")
+
+    inside(run, CHARTS, kind="dir")
     written = []
     if weights:
         kimg = [r["kimg"] for r in weights]
         series = {g: (kimg, [r["groups"][g] for r in weights]) for g in weights[-1]["groups"]}
         series["all of G_ema"] = (kimg, [r["total"] for r in weights])
         written.append(line_chart(
-            charts / "weight-shift.png", series, "How far G_ema's weights moved from the base model",
+            chart("weight-shift.png"), series, "How far G_ema's weights moved from the base model",
             "kimg (thousands of images seen)", "‖W − W_base‖ / ‖W_base‖",
             note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB)"))
     if samples:
@@ -182,18 +189,17 @@ def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
                 "to the new data": (kimg, [r["fid_to_data"] for r in samples]),
                 "to base-model samples": (kimg, [r["fid_to_base"] for r in samples])}))
         written.append(line_panels(
-            charts / "sample-distance.png", panels, "kimg (thousands of images seen)",
+            chart("sample-distance.png"), panels, "kimg (thousands of images seen)",
             note=f"How far the generated images moved: {samples[0]['num']} images per point, the "
                  "same seeds at every kimg; the first point is the base model"))
     return written
 
 
-def append_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    """Append JSON lines to `path`, rewriting the file atomically."""
-    from zizi.files import write_text
+def append_jsonl(run: str | Path, records: list[dict[str, Any]]) -> Path:
+    """Append JSON lines to RUN/metrics.jsonl, one line each: the file is never read back,
+    so a long history costs nothing (a 300 MB file once cost 1.2 GB to append to)."""
+    from zizi.io.runs import METRICS, append_line, inside
 
-    old = path.read_text("utf-8") if path.is_file() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    new = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return write_text(path, old + new)
+    for r in records:
+        append_line(run, METRICS, json.dumps(r, ensure_ascii=False))
+    return inside(run, METRICS, kind="file")

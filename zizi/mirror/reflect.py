@@ -57,13 +57,16 @@ def shifted_checkpoints(source: str | Path) -> tuple[Path, list[Path]]:
     if not p.exists():
         raise CheckpointError(f"--shifted {p} not found")
     if p.is_dir():
-        frames_dir = p / "frames"
-        if frames_dir.is_dir() and any(frames_dir.glob("frame-*.safetensors")):
+        from zizi.io.runs import latest_path, list_frames
+
+        frames = list_frames(p)  # the run's contract, confined to the run
+        if frames:
             paths, _ = find_checkpoints([p])
-            between = [f for f in paths if f.stem != "frame-000000000000"]
+            between = [f for n, f in frames if n != 0]  # frame 0 is the base
             return paths[-1], between or [paths[-1]]
-        if (p / "latest.safetensors").is_file():
-            return p / "latest.safetensors", [p / "latest.safetensors"]
+        latest = latest_path(p)
+        if latest.is_file():
+            return latest, [latest]
         raise CheckpointError(f"--shifted {p} is a folder with neither frames/ nor "
                               "latest.safetensors; give a run folder or a checkpoint file")
     return p, [p]

@@ -79,6 +79,11 @@ def encoder_options(kind: str, encoder: str | None, preset: str | None
 SEGMENT_OPTS: dict[str, dict[str, Any]] = {"mp4": {"bf": 0}}
 
 
+def _concat_quote(text: str) -> str:
+    """A value quoted for ffmpeg's concat listing (single quotes; a quote is '\\'')."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
 class EncoderError(ZiziError):
     """ffmpeg is missing, lacks an encoder, or failed while encoding."""
 
@@ -196,7 +201,7 @@ class SegmentWriter:
         os.close(fd)
         stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24",
                               s=f"{self.width}x{self.height}", framerate=self.fps)
-        stream = ffmpeg.output(stream, self._tmp, vcodec=encoder, f=fmt, r=self.fps, **opts,
+        stream = ffmpeg.output(stream, f"file:{self._tmp}", vcodec=encoder, f=fmt, r=self.fps, **opts,
                                **SEGMENT_OPTS.get(self.kind, {}))
         args = ffmpeg.compile(stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
                               cmd=self.exe, overwrite_output=True)
@@ -290,12 +295,16 @@ class SegmentWriter:
         import ffmpeg
 
         listing = self.work / "segments.txt"
-        listing.write_text("".join(f"file '{self.segment_path(k).name}'\n" for k in range(segments)))
+        # absolute `file:` URLs: ffmpeg resolves a relative entry against the listing's path
+        # as a URL, where `#` and `?` in a folder name would start a fragment or a query
+        urls = ["file:" + str(self.segment_path(k).resolve()) for k in range(segments)]
+        listing.write_text("".join(f"file {_concat_quote(u)}\n" for u in urls))
         fd, tmp = temp_beside(self.out, EncoderError)
         os.close(fd)
         _, fmt, _, _ = FORMATS[self.kind]
         meta = {f"metadata:g:{n}": f"{k}={v}" for n, (k, v) in enumerate(self.metadata.items())}
-        stream = ffmpeg.output(ffmpeg.input(str(listing), f="concat", safe=0), tmp, c="copy", f=fmt,
+        stream = ffmpeg.output(ffmpeg.input(f"file:{listing.resolve()}", f="concat", safe=0),
+                               f"file:{tmp}", c="copy", f=fmt,
                                map_metadata=-1, movflags="+faststart", **meta)
         args = ffmpeg.compile(stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
                               cmd=self.exe, overwrite_output=True)

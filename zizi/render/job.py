@@ -10,8 +10,10 @@ so the result equals an uninterrupted render.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ZiziError
-from zizi.files import write_json, write_text
+from zizi.files import check_replaceable, output_lock, write_bytes, write_json, write_text
 from zizi.render import provenance
 from zizi.render.encode import SegmentWriter, output_kind, work_dir
 
@@ -42,6 +44,12 @@ class Output:
     record: dict[str, Any]
 
 
+def embedded(o: Output) -> tuple[dict[str, str], dict[str, str]]:
+    """(container tags, PNG text) of an output: short, bound to its sidecar by sha256."""
+    name = sidecar_path(o.path).name
+    return provenance.ffmpeg_metadata(o.record, name), provenance.png_text(o.record, name)
+
+
 def channel_paths(out: Path, channels: int) -> list[Path]:
     """`renders/zizi.mp4` -> itself, or zizi-1.mp4 ... zizi-N.mp4 beside it for N channels."""
     if channels == 1:
@@ -54,9 +62,23 @@ def sidecar_path(out: Path) -> Path:
     return out / "provenance.json" if output_kind(out) == "png" else out.with_name(out.name + ".json")
 
 
+def is_png_sequence(folder: Path) -> bool:
+    """Whether `folder` holds only what a PNG-sequence render leaves (frames, provenance):
+    the only non-empty folder --force may replace."""
+    return all(_PNG_OUTPUT.match(p.name) and not p.is_symlink() and p.is_file()
+               for p in folder.iterdir())
+
+
+_PNG_OUTPUT = re.compile(r"^(frame\d{6,}\.png|provenance\.json|\.[^/]*\.partial)$")
+
+
 def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force: bool) -> None:
     """Refuse to clobber, or set up/validate the work folders for a (resumed) render."""
     for p in paths:
+        if output_kind(p) == "png":
+            check_replaceable(p, is_png_sequence, what="PNG-sequence render")
+        elif p.is_dir():
+            raise ZiziError(f"--out {p} is a folder; a video needs a file name (NAME.mp4)")
         work = work_dir(p)
         if p.exists() and not force and not (resume and work.is_dir()):
             raise ZiziError(f"{p} already exists; pass --force to overwrite it")
@@ -120,8 +142,6 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource
     other shards share) and nothing is joined; a later `resume` without a shard joins
     them all once every segment exists. Returns whether the outputs were finished.
     """
-    from zizi.credentials.manifest import sealer
-
     if shard is not None and force:
         raise ZiziError("--force with a shard would delete the other shards' segments; remove "
                         "the work folder yourself to start a sharded render again")
@@ -131,15 +151,36 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(SegmentWriter(o.path, kind, fps, width, height,
-                                     provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record),
-                                     encoder=encoder, preset=preset))
+                                     *embedded(o), encoder=encoder, preset=preset))
+    # One render of an output at a time; shards of one render run side by side, so each
+    # shard locks its own name.
+    locked = paths if shard is None else [
+        p.with_name(f"{p.name}.shard-{shard[0]}-of-{shard[1]}") for p in paths]
+    with contextlib.ExitStack() as locks:  # a second render of the same output: one line
+        for p in locked:
+            locks.enter_context(output_lock(p, what="the render"))
+        return _run_locked(outputs, writers, frames, count=count, plan=plan,
+                           segment_frames=segment_frames, resume=resume, force=force,
+                           shard=shard, progress=progress, credentials=credentials,
+                           finish_video=finish_video)
+
+
+def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
+                frames: Callable[[int, int], Iterator[FrameSource]], *, count: int,
+                plan: dict[str, Any], segment_frames: int, resume: bool, force: bool,
+                shard: tuple[int, int] | None, progress: Callable[[int, int], None] | None,
+                credentials: Credentials | None,
+                finish_video: Callable[[Path, Output], None] | None) -> bool:
+    from zizi.credentials.manifest import sealer
+
+    paths = [o.path for o in outputs]
     prepare_outputs(paths, plan, resume or shard is not None, force)
     for o, w in zip(outputs, writers):
         # the record is kept from the first run, so a resumed file says the same
         old = w.work / "plan.json"
         if (resume or shard is not None) and old.is_file():
             o.record.update(json.loads(old.read_text(encoding="utf-8"))["record"])
-            w.metadata, w.png_text = provenance.ffmpeg_metadata(o.record), provenance.png_text(o.record)
+            w.metadata, w.png_text = embedded(o)
         else:
             write_json(old, {"plan": plan, "record": o.record})
         w.seal = _then(finish_video, o, sealer(o.record, credentials)) if w.kind != "png" \
@@ -215,7 +256,7 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource
         return False
     for w, o in zip(writers, outputs):
         w.finish(len(segments))
-        write_json(sidecar_path(o.path), o.record)
+        write_bytes(sidecar_path(o.path), provenance.sidecar_bytes(o.record))
     return True
 
 
@@ -301,10 +342,12 @@ def write_wall(paths: list[Path], fps: float, statement: str) -> Path:
     """index.html beside the channels: plays them side by side, in sync, looping."""
     import html
     import math
+    from urllib.parse import quote
 
     folder = paths[0].parent
     cols = math.ceil(math.sqrt(len(paths))) if len(paths) > 3 else len(paths)
-    videos = "\n".join(f'<video src="{html.escape(p.name)}" muted loop playsinline preload="auto" '
+    # the name as a relative URL: `?`, `#` and `%` in a file name are data, not URL syntax
+    videos = "\n".join(f'<video src="{html.escape(quote(p.name))}" muted loop playsinline preload="auto" '
                        f'data-channel="{k}" title="channel {k}"></video>'
                        for k, p in enumerate(paths, 1))
     page = WALL_TEMPLATE.format(title=html.escape(f"zizi preview wall: {paths[0].stem}"), cols=cols,

@@ -2,8 +2,11 @@
 
 One dict describes an output: zizi's version, each checkpoint's sha256, the dataset
 manifest's hash when a run knows it, seeds, truncation, the full render config, and a
-plain statement that the pictures are AI-generated. It travels as PNG text chunks, as
-container metadata (ffmpeg `-metadata`), and as a sidecar JSON.
+plain statement that the pictures are AI-generated. The sidecar JSON holds it whole.
+Video containers carry a short summary (`summary`: the statement, the counts, the first
+and last checkpoint) with the sidecar's name and sha256, never the whole record: a run of
+1001 frames gives a record of ~180 KiB, and Linux caps one ffmpeg argument at 128 KiB.
+PNG text chunks carry the whole record while it is small (stills), the summary otherwise.
 """
 
 from __future__ import annotations
@@ -55,15 +58,14 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
             return value
     if run is None:
         return None
-    cfg_path = Path(run) / "config.yaml"
-    if not cfg_path.is_file():
-        return None
-    try:
-        import yaml
+    from zizi.errors import ZiziError
+    from zizi.io.runs import read_config
 
-        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    except Exception:  # an unreadable config only costs the hash, never the render
+    try:  # bounded and confined: a received run's config is read like any other
+        cfg = read_config(run)
+    except ZiziError:  # an unreadable config only costs the hash, never the render
         return None
+    cfg_path = Path(run) / "config.yaml"
     # `zizi train` records the dataset folder as the top-level `data:` of config.yaml
     for key in ("data", "dataset"):
         value = cfg.get(key) if isinstance(cfg, dict) else None
@@ -73,6 +75,21 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
             if manifest.is_file():
                 return sha256_file(manifest)
     return None
+
+
+def dataset_changes(run: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Every change of training data a run recorded (`zizi train --resume RUN --data
+    OTHER`, or images changed in place): when, from what, to what. [] when none."""
+    if run is None:
+        return []
+    from zizi.errors import ZiziError
+    from zizi.io.runs import read_config
+
+    try:
+        changes = read_config(run).get("data_changes")
+    except ZiziError:
+        return []
+    return [c for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
 
 
 def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],
@@ -94,12 +111,41 @@ def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],
     }
 
 
-def png_text(doc: dict[str, Any]) -> dict[str, str]:
-    """PNG text chunks: the standard Software/Description keys plus the whole record."""
-    return {"Software": doc["generator"], "Description": doc["statement"],
-            "zizi": json.dumps(doc, sort_keys=True)}
+MAX_EMBEDDED = 16 << 10  # a record larger than this is embedded as its summary
+MAX_LISTED = 64  # seeds listed in a summary; more are counted
 
 
-def ffmpeg_metadata(doc: dict[str, Any]) -> dict[str, str]:
-    """Container tags (`-metadata k=v`): a readable description and the record as JSON."""
-    return {"description": doc["statement"], "comment": json.dumps(doc, sort_keys=True)}
+def sidecar_bytes(doc: dict[str, Any]) -> bytes:
+    """The sidecar file's exact bytes (so its sha256 can be embedded before it is written)."""
+    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def summary(doc: dict[str, Any], sidecar_name: str) -> dict[str, Any]:
+    """A short stand-in for `doc`, bound to its sidecar by name and sha256."""
+    ckpts = doc.get("checkpoints") or []
+    seeds = doc.get("seeds")
+    out = {k: doc.get(k) for k in ("statement", "generator", "zizi_version", "kind", "created",
+                                   "dataset_manifest_sha256", "truncation_psi")}
+    out["seeds"] = seeds if not isinstance(seeds, list) or len(seeds) <= MAX_LISTED \
+        else {"count": len(seeds), "first": seeds[0], "last": seeds[-1]}
+    out["checkpoints"] = {"count": len(ckpts), "first": ckpts[0] if ckpts else None,
+                          "last": ckpts[-1] if ckpts else None}
+    out["sidecar"] = sidecar_name
+    out["sidecar_sha256"] = hashlib.sha256(sidecar_bytes(doc)).hexdigest()
+    return out
+
+
+def png_text(doc: dict[str, Any], sidecar_name: str | None = None) -> dict[str, str]:
+    """PNG text chunks: the standard Software/Description keys plus the record (its summary
+    when it is large and has a sidecar)."""
+    full = json.dumps(doc, sort_keys=True)
+    if sidecar_name is not None and len(full) > MAX_EMBEDDED:
+        full = json.dumps(summary(doc, sidecar_name), sort_keys=True)
+    return {"Software": doc["generator"], "Description": doc["statement"], "zizi": full}
+
+
+def ffmpeg_metadata(doc: dict[str, Any], sidecar_name: str) -> dict[str, str]:
+    """Container tags (`-metadata k=v`): a readable description and the record's summary
+    with the sidecar's sha256 (short whatever the record's size)."""
+    return {"description": doc["statement"],
+            "comment": json.dumps(summary(doc, sidecar_name), sort_keys=True)}

@@ -266,6 +266,8 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
     dataset_sha = provenance.dataset_manifest_sha256(run, [st.extra for st in stops])
     command = {"command": "render shift", "sources": [str(x) for x in sources], **_audio_entry(s)}
+    if changes := provenance.dataset_changes(run):  # the frames span more than one dataset
+        command["dataset_changes"] = changes
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, shard=shard, progress=progress,
                    credentials=credentials)
@@ -414,8 +416,7 @@ def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[
         from zizi.render.audio import mux
 
         def finish_video(tmp: Path, o: job.Output) -> None:  # the sound, before signing
-            mux(tmp, s.audio, n / s.fps, provenance.ffmpeg_metadata(o.record),
-                container=output_kind(o.path))
+            mux(tmp, s.audio, n / s.fps, job.embedded(o)[0], container=output_kind(o.path))
     finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
                        plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
                        resume=resume, force=force, shard=shard, progress=progress,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import CheckpointError, ConfigError
-from zizi.io.runs import list_frames
+from zizi.io.runs import FRAMES, list_frames
 
 if TYPE_CHECKING:
     import torch
@@ -51,8 +51,8 @@ def find_checkpoints(sources: list[str | os.PathLike]) -> tuple[list[Path], Path
     for src in sources:
         p = Path(src)
         if p.is_dir():
-            frames = p / "frames" if (p / "frames").is_dir() else p
-            found = [path for _, path in list_frames(frames)]
+            frames = p / FRAMES if os.path.lexists(p / FRAMES) else p
+            found = [path for _, path in list_frames(p)]  # confined to the run
             if not found:
                 raise CheckpointError(f"{p} holds no training frames ({frames}/{FRAME_GLOB}); "
                                       "give a run folder or checkpoint files")

@@ -139,8 +139,72 @@ def _check_kinds(obj: Any, prefix: str = "") -> None:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
+# Upper bounds a value gets wherever it comes from (a flag, --set, --config, or the
+# config.yaml of a run someone sent): each is far beyond any real run, and each stops a
+# crafted value from taking the machine (200 loader processes, a 2e8-image batch).
+MAX_KIMG = 1_000_000.0  # 10^9 images; StyleGAN2's FFHQ config-f trained for 25,000 kimg
+MAX_BATCH = 4096  # StyleGAN2 used 32; ADA's largest preset 64
+MAX_SAMPLE_SEEDS = 1024  # a 32×32 sample grid
+MAX_WORKERS = 64  # DataLoader processes
+MAX_KEEP_SNAPSHOTS = 10_000
+MAX_INTERVAL = 1_000_000  # minibatches between lazy regularisation / ADA steps
+
+
+def _finite_numbers(obj: Any, where: str = "") -> None:
+    """NaN or infinity in any float field is an error (a NaN learning rate trains nothing)."""
+    import math
+
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        name = f"{where}{f.name}"
+        if dataclasses.is_dataclass(v):
+            _finite_numbers(v, name + ".")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{name} must be a finite number, got {v}")
+
+
+def _at_most(name: str, value: float, bound: float) -> None:
+    if value > bound:
+        raise ConfigError(f"{name} is {value:g}; the most zizi accepts is {bound:g}")
+
+
 def _check(cfg: TrainConfig) -> None:
     _check_kinds(cfg)
+    _finite_numbers(cfg)
+    _at_most("kimg", cfg.kimg, MAX_KIMG)
+    for name in ("snap_kimg", "frame_kimg", "tick_kimg"):
+        _at_most(name, getattr(cfg, name), MAX_KIMG)
+    _at_most("batch", cfg.batch, MAX_BATCH)
+    _at_most("batch_gpu", cfg.batch_gpu or 1, MAX_BATCH)
+    _at_most("sample_seeds", cfg.sample_seeds, MAX_SAMPLE_SEEDS)
+    _at_most("data.workers", cfg.data.workers, MAX_WORKERS)
+    _at_most("keep_snapshots", cfg.keep_snapshots, MAX_KEEP_SNAPSHOTS)
+    for name in ("loss.r1_interval", "loss.pl_interval", "augment.interval"):
+        sec, key = name.split(".")
+        _at_most(name, getattr(getattr(cfg, sec), key), MAX_INTERVAL)
+    if cfg.sample_seeds < 1:
+        raise ConfigError(f"sample_seeds must be at least 1, got {cfg.sample_seeds}")
+    if cfg.data.max_size is not None and cfg.data.max_size < 1:
+        raise ConfigError(f"data.max_size must be at least 1 (or absent), got {cfg.data.max_size}")
+    if not 0 <= cfg.seed < 2**63:
+        raise ConfigError(f"seed must be between 0 and 2^63 - 1, got {cfg.seed}")
+    if not cfg.ema.kimg > 0 or (cfg.ema.rampup is not None and not cfg.ema.rampup > 0):
+        raise ConfigError("ema.kimg (and ema.rampup when given) must be more than 0")
+    for name in ("g_lr", "d_lr", "eps"):
+        if not 0 < getattr(cfg.optim, name) <= 1:
+            raise ConfigError(f"optim.{name} must be more than 0 and at most 1, "
+                              f"got {getattr(cfg.optim, name)}")
+    if not (0 <= cfg.optim.beta1 < 1 and 0 <= cfg.optim.beta2 < 1):
+        raise ConfigError("optim.beta1 and optim.beta2 must be in [0, 1)")
+    if cfg.loss.r1_gamma < 0 or cfg.loss.pl_weight < 0 or not 0 <= cfg.loss.pl_decay <= 1:
+        raise ConfigError("loss.r1_gamma and loss.pl_weight must be 0 or more, loss.pl_decay "
+                          "in [0, 1]")
+    if not 0 <= cfg.augment.p <= 1:
+        raise ConfigError(f"augment.p must be between 0 and 1, got {cfg.augment.p}")
+    if not cfg.augment.adjust_kimg > 0 or cfg.augment.interval < 1:
+        raise ConfigError("augment.adjust_kimg must be more than 0, augment.interval at least 1")
+    if min(cfg.freeze.d_layers, cfg.freeze.g_below_res) < 0:
+        raise ConfigError("freeze.d_layers and freeze.g_below_res must be 0 or more")
     if not cfg.kimg > 0:
         raise ConfigError(f"kimg must be more than 0, got {cfg.kimg}")
     if cfg.batch < 1:

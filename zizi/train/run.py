@@ -1,16 +1,11 @@
-"""The run folder: numbered, holding the config, log, stats, samples, frames and snapshots.
+"""Making and writing a run folder (its layout and its walls are `zizi.io.runs`).
 
-    RUNS/00003-<name>/
-      config.yaml                              the resolved TrainConfig (+ data and source)
-      log.txt, stats.jsonl                     one line / one JSON object per tick
-      samples/kimg000012.000.png               grids from fixed seeds (the first: the base)
-      snapshots/snapshot-<nimg:012d>.safetensors   full snapshots, the newest N kept
-      latest.safetensors                       the newest complete full snapshot
-      frames/frame-<nimg:012d>.safetensors     G_ema-only checkpoints; frame 0 = the base
-
-Every file is written through `zizi.files` (temporary file, fsync, rename), so a killed
-run leaves complete files only. The number is taken by an exclusive mkdir, so two runs
-started at once never share a folder.
+Every snapshot, frame, sample and config is written through `zizi.files` (temporary file,
+fsync, rename), so a killed run leaves complete files only; log.txt and stats.jsonl are
+appended a line at a time (a killed run leaves at most one partial last line, which a
+resume drops). The number is taken by an exclusive mkdir, so two runs started at once
+never share a folder. A run folder received from someone else is confined: a link out of
+it or a special file in it is refused by name (`zizi.io.runs.inside`).
 """
 
 from __future__ import annotations
@@ -24,15 +19,16 @@ from typing import Any
 
 from zizi.errors import CheckpointError, ZiziError
 from zizi.files import write_png, write_text
+from zizi.io import runs
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from zizi.io.runs import frame_path
+from zizi.io.runs import LATEST, RunFolderError, frame_path, is_run_dir, list_snapshots
 
 _RUN_RE = re.compile(r"^(\d{5,})-")
-_SNAP_RE = re.compile(r"^snapshot-(\d{12})\.safetensors$")
-LATEST = "latest.safetensors"
+__all__ = ["LATEST", "NotARunError", "RunFolder", "create_run_dir", "find_resume_snapshot",
+           "is_run_dir", "list_snapshots"]
 
 
-class NotARunError(ZiziError):
+class NotARunError(RunFolderError):
     """A folder given as a run is not one."""
 
 
@@ -58,28 +54,14 @@ def create_run_dir(root: str | Path, name: str) -> Path:
     raise ZiziError(f"could not find a free run number in {root}")
 
 
-def is_run_dir(path: str | Path) -> bool:
-    path = Path(path)
-    return path.is_dir() and (path / "config.yaml").is_file()
-
-
-def list_snapshots(run: str | Path) -> list[tuple[int, Path]]:
-    """(nimg, path) of the full snapshots, oldest first."""
-    folder = Path(run) / "snapshots"
-    out = []
-    for p in folder.iterdir() if folder.is_dir() else []:
-        if m := _SNAP_RE.match(p.name):
-            out.append((int(m.group(1)), p))
-    return sorted(out)
-
-
 def find_resume_snapshot(run: str | Path) -> tuple[Checkpoint, Path, list[str]]:
     """The newest snapshot of `run` that verifies: (checkpoint, path, notes about damaged ones)."""
     run = Path(run)
     if not is_run_dir(run):
         raise NotARunError(f"{run} is not a zizi run folder (it has no config.yaml); give a "
                            "checkpoint, or a folder that `zizi train` created")
-    candidates = [run / LATEST] if (run / LATEST).exists() else []
+    latest = runs.latest_path(run)
+    candidates = [latest] if latest.exists() else []
     candidates += [p for _, p in reversed(list_snapshots(run))]
     notes: list[str] = []
     for path in candidates:
@@ -96,44 +78,44 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._log = _read(self.path / "log.txt")
-        self._stats = _read(self.path / "stats.jsonl")
+        for name in (runs.LOG, runs.STATS, runs.CONFIG, runs.SAMPLES, runs.SNAPSHOTS,
+                     runs.FRAMES, LATEST):  # a link out or a FIFO: refused before any write
+            runs.inside(self.path, name)
         self._tb = None
         self.last_good: Path | None = None  # the newest complete snapshot
-        if (self.path / LATEST).exists():
-            self.last_good = self.path / LATEST
+        if runs.latest_path(self.path).exists():
+            self.last_good = runs.latest_path(self.path)
 
     def write_config(self, data: dict[str, Any]) -> None:
         import yaml
 
         text = "# resolved by zizi train: defaults < --config < --set < flags\n"
         text += yaml.safe_dump(data, sort_keys=False)
-        write_text(self.path / "config.yaml", text)
+        write_text(runs.inside(self.path, runs.CONFIG, kind="file"), text)
 
     def read_config(self) -> dict[str, Any]:
-        import yaml
-
-        return yaml.safe_load((self.path / "config.yaml").read_text()) or {}
+        return runs.read_config(self.path)
 
     def trim_after(self, nimg: int) -> None:
-        """Forget log and stats lines written after `nimg` (work lost with a killed process)."""
+        """Forget stats lines written after `nimg` (work lost with a killed process), and a
+        partial last line a kill left."""
+        lines = runs.read_lines(self.path, runs.STATS)
         kept = []
-        for line in self._stats:
+        for line in lines:
+            if not line.endswith("\n"):
+                continue
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 if json.loads(line).get("nimg", 0) > nimg:
                     continue
             kept.append(line)
-        if kept != self._stats:
-            self._stats = kept
-            write_text(self.path / "stats.jsonl", "".join(kept))
+        if kept != lines:
+            write_text(runs.inside(self.path, runs.STATS, kind="file"), "".join(kept))
 
     def log(self, line: str) -> None:
-        self._log.append(line.rstrip("\n") + "\n")
-        write_text(self.path / "log.txt", "".join(self._log))
+        runs.append_line(self.path, runs.LOG, line)
 
     def stats(self, entry: dict[str, Any]) -> None:
-        self._stats.append(json.dumps(entry) + "\n")
-        write_text(self.path / "stats.jsonl", "".join(self._stats))
+        runs.append_line(self.path, runs.STATS, json.dumps(entry))
         tb = self._tensorboard()
         if tb is not None:
             for k, v in entry.items():
@@ -152,7 +134,8 @@ class RunFolder:
         return self._tb or None
 
     def write_samples(self, kimg: float, grid) -> Path:
-        return write_png(self.path / "samples" / f"kimg{kimg:010.3f}.png", grid)
+        return write_png(runs.inside(self.path, runs.SAMPLES, f"kimg{kimg:010.3f}.png",
+                                     kind="file"), grid)
 
     def write_frame(self, ckpt: Checkpoint, nimg: int) -> Path:
         return save_checkpoint(frame_path(self.path, nimg), ckpt)
@@ -162,16 +145,17 @@ class RunFolder:
 
         A failure (a full disk) raises with the last good snapshot named; it is kept.
         """
-        snap = self.path / "snapshots" / f"snapshot-{nimg:012d}.safetensors"
+        snap = runs.snapshot_path(self.path, nimg)
+        latest = runs.latest_path(self.path)
         try:
             save_checkpoint(snap, ckpt)
-            _link_or_copy(snap, self.path / LATEST, ckpt)
+            _link_or_copy(snap, latest, ckpt)
         except CheckpointError as e:
             kept = f"the last good snapshot is kept: {self.last_good}" if self.last_good \
                 else "no snapshot was written yet"
             raise CheckpointError(f"{e}; {kept}") from e
-        self.last_good = self.path / LATEST
-        for _, old in list_snapshots(self.path)[:-keep]:
+        self.last_good = latest
+        for _, old in list_snapshots(self.path)[:-keep]:  # confined: never a file elsewhere
             with contextlib.suppress(OSError):
                 old.unlink()
         return snap
@@ -196,10 +180,3 @@ def _link_or_copy(src: Path, dst: Path, ckpt: Checkpoint) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         save_checkpoint(dst, ckpt)
-
-
-def _read(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines(keepends=True)
-    except (OSError, UnicodeDecodeError):
-        return []

@@ -16,6 +16,7 @@ from typing import Any
 from zizi.config import DiscriminatorConfig, GeneratorConfig, load_yaml, to_dict
 from zizi.errors import ConfigError, DatasetError
 from zizi.io.checkpoint import Checkpoint
+from zizi.io.runs import resolve_run
 from zizi.train.config import AUTO, TrainConfig, auto_values, describe_auto, resolve_config
 from zizi.train.distributed import Dist
 from zizi.train.run import NotARunError, RunFolder, create_run_dir, find_resume_snapshot
@@ -56,8 +57,8 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     notes: list[str] = []
     resume_path = Path(job.resume) if job.resume is not None else None
     if resume_path is not None and resume_path.is_dir():
-        snap, snap_path, notes = find_resume_snapshot(resume_path)
-        run_path = resume_path
+        run_path = resolve_run(resume_path)  # `.`, an alias and the full path: one run
+        snap, snap_path, notes = find_resume_snapshot(run_path)
         stored = _read_run_config(run_path)
         _check_architecture(stored.get("architecture"), snap, snap_path)
         cfg, note = _resolve(job, stored.get("train"), snap, dist, fine_tune=True)
@@ -68,15 +69,29 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         trainer.restore(snap)
         changed = _precision_notes(trainer, (snap.train or {}).get("precision"))
         notes += changed
+        change = _data_change(stored, Path(data), trainer.kimg)
         run = RunFolder(run_path) if dist.main else None
+        if change is not None:
+            notes.append(change["note"])
         if run is not None:
             for note in changed:
                 run.log(f"note: {note}")
             run.trim_after(trainer.nimg)
             run.last_good = snap_path
-            if job.config_files or job.assignments or job.flags:
+            rewrite = bool(job.config_files or job.assignments or job.flags)
+            if change is not None:  # the run says what it trained on from here (config, log)
+                rewrite = True
+                stored = dict(stored, data=change["to"], data_fingerprint=change["fingerprint"],
+                              data_changes=[*stored.get("data_changes", []),
+                                            {k: v for k, v in change.items() if k != "note"}])
+            elif "data_fingerprint" not in stored:  # a run from before fingerprints: start one
+                rewrite = True
+                stored = dict(stored, data_fingerprint=data_fingerprint(Path(data)))
+            if rewrite:
                 run.write_config(dict(stored, train=to_dict(cfg)))
             run.log(f"continuing from {snap_path.name} at kimg {trainer.kimg:.3f}")
+            if change is not None:
+                run.log(change["note"])
         return Prepared(trainer, dataset, run, run_path, notes, continued_from=snap_path)
 
     cfg = resolve_config(None, job.config_files, job.assignments, job.flags)
@@ -97,6 +112,7 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
         run.write_config({
             "train": to_dict(cfg),
             "data": str(Path(job.data).resolve()),
+            "data_fingerprint": data_fingerprint(Path(job.data)),
             "source": str(job.resume) if job.resume is not None else f"net:{job.net}",
             "provenance": source.provenance,
             "architecture": {"G": to_dict(source.g_config), "D": to_dict(source.d_config)},
@@ -146,6 +162,57 @@ def _precision_notes(trainer, before: str | None) -> list[str]:
         notes.append(f"precision {trainer.precision} changes nothing: this network runs every "
                      "block in float32 (num_fp16_res is 0)")
     return notes
+
+
+def data_fingerprint(data: Path) -> str:
+    """A cheap fingerprint of a dataset's contents, to notice images changed under a run:
+    a zip's member names, sizes and CRC-32s (from its directory, nothing inflated), or a
+    folder's relative names, sizes and modification times. Hex sha256."""
+    import hashlib
+    import os
+    import zipfile
+
+    h = hashlib.sha256()
+    data = Path(data)
+    if data.is_file():
+        try:
+            with zipfile.ZipFile(data) as z:
+                for i in sorted(z.infolist(), key=lambda i: i.filename):
+                    h.update(f"{i.filename}\0{i.file_size}\0{i.CRC}\n".encode())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            st = data.stat()
+            h.update(f"{st.st_size}\0{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+    for root, dirs, files in os.walk(data):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(root, name)
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            rel = p.relative_to(data).as_posix()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _data_change(stored: dict[str, Any], data: Path, kimg: float) -> dict[str, Any] | None:
+    """What changed about the data a resumed run trains on (None: nothing): another
+    folder than config.yaml names, or the same folder with other images."""
+    before = stored.get("data")
+    now = str(data.resolve())
+    fingerprint = data_fingerprint(data)
+    if before is not None and str(before) != now:
+        note = (f"the training data changed at kimg {kimg:.3f}: from {before} to {now}; "
+                "config.yaml, log.txt and renders' provenance now name the new data")
+    elif stored.get("data_fingerprint") not in (None, fingerprint):
+        note = (f"the images in {now} changed since this run last trained on them (kimg "
+                f"{kimg:.3f}: files added, removed or modified); recorded in config.yaml and "
+                "log.txt")
+    else:
+        return None
+    return {"at_kimg": round(kimg, 3), "from": before, "to": now, "fingerprint": fingerprint,
+            "note": note}
 
 
 def _dataset_summary(data: Path) -> str | None:
@@ -272,13 +339,10 @@ def _name_of(data: Path | str) -> str:
 
 
 def _read_run_config(run: Path) -> dict[str, Any]:
-    import yaml
+    from zizi.io.runs import read_config
 
-    try:
-        data = yaml.safe_load((run / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise NotARunError(f"{run}/config.yaml cannot be read ({e})") from e
-    if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+    data = read_config(run)
+    if not isinstance(data.get("train"), dict):
         raise NotARunError(f"{run}/config.yaml is not a zizi run config")
     return data
 

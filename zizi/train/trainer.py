@@ -218,10 +218,20 @@ class Trainer:
         tr = snap.train
         if not tr or "opt_G" not in snap.state:
             raise CheckpointError("this checkpoint is not a training snapshot (no optimiser state)")
+        counters = _counters(tr)  # a crafted header is one line, before anything changes
+        try:
+            self._restore_state(snap, tr, counters)
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as e:
+            raise CheckpointError(f"this snapshot's training state is damaged or was not written "
+                                  f"by zizi ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                                  ) from None
+
+    def _restore_state(self, snap: Checkpoint, tr: dict[str, Any],
+                       counters: tuple[int, int, int, float]) -> None:
         load_optimizer_tensors(self.opt_G, self.G, snap.state["opt_G"])
         load_optimizer_tensors(self.opt_D, self.D, snap.state["opt_D"])
-        self.nimg, self.step, self.data_pos = int(tr["nimg"]), int(tr["step"]), int(tr["data_pos"])
-        self.pl_mean = torch.tensor(tr["pl_mean"], dtype=torch.float32, device=self.device)
+        self.nimg, self.step, self.data_pos, pl_mean = counters
+        self.pl_mean = torch.tensor(pl_mean, dtype=torch.float32, device=self.device)
         rng = snap.state.get("rng", {})
         same_split = tr.get("rounds", 1) == self.world * self.rounds
         for v, gen in zip(self.virtual_ranks, self.gens):
@@ -245,6 +255,25 @@ class Trainer:
             self.augment.p.fill_(float(tr["augment_p"]))
         if self.ada is not None and tr.get("ada") is not None:
             self.ada.load_state_dict(tr["ada"])
+
+
+def _counters(tr: dict[str, Any]) -> tuple[int, int, int, float]:
+    """(nimg, step, data_pos, pl_mean) of a snapshot header, each checked: whole numbers
+    from 0 to 2^62 and a finite mean, or a CheckpointError naming the field."""
+    import math
+
+    out: list[Any] = []
+    for key in ("nimg", "step", "data_pos"):
+        v = tr.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62:
+            raise CheckpointError(f"this snapshot's training state has {key} = {v!r}; a zizi "
+                                  "snapshot records a whole number of 0 or more")
+        out.append(v)
+    pl = tr.get("pl_mean", 0.0)
+    if isinstance(pl, bool) or not isinstance(pl, (int, float)) or not math.isfinite(pl):
+        raise CheckpointError(f"this snapshot's training state has pl_mean = {pl!r}; a zizi "
+                              "snapshot records a finite number")
+    return out[0], out[1], out[2], float(pl)
 
 
 def _cpu(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
