@@ -9,6 +9,7 @@ import click
 
 from zizi.cli.options import (
     UNSIGNED_HINT,
+    checkpoint_of,
     credentials_option,
     device_option,
     progress_bar,
@@ -45,7 +46,8 @@ MAX_PSI = 100.0
 def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
              class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
              credentials: Path | None, device: str) -> None:
-    """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
+    """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors, or a training run
+    folder: its newest snapshot)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
     from zizi.text import plural
@@ -69,6 +71,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     from zizi.runtime import select_device
 
     creds = signing_credentials(credentials)
+    checkpoint = checkpoint_of(checkpoint)
     ckpt = load_checkpoint(checkpoint, nets=[which])
     G = build_generator(ckpt, which)
     if G.c_dim > 0 and class_idx is None:

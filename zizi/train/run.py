@@ -127,6 +127,13 @@ class RunFolder:
             self._stats = kept
             write_text(self.path / "stats.jsonl", "".join(kept))
 
+    def next_tick(self) -> int:
+        """The number of the run's next tick: a resumed run goes on counting where it stopped."""
+        for line in reversed(self._stats):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                return int(json.loads(line)["tick"]) + 1
+        return 0
+
     def log(self, line: str) -> None:
         self._log.append(line.rstrip("\n") + "\n")
         write_text(self.path / "log.txt", "".join(self._log))
