@@ -24,7 +24,9 @@ MAX_PSI = 100.0
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)).")
+@click.option("--seeds", default=None,
+              help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)). Required unless "
+                   "--mix-rows/--mix-cols draw a style-mixing grid.")
 @click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
               help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
                    f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
@@ -41,10 +43,19 @@ MAX_PSI = 100.0
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
+@click.option("--mix-rows", default=None,
+              help="Style mixing: seeds down the left of the grid (their faces keep the ws not "
+                   "in --mix-styles), e.g. 85,100,75. Needs --mix-cols.")
+@click.option("--mix-cols", default=None,
+              help="Style mixing: seeds along the top (they give the ws in --mix-styles).")
+@click.option("--mix-styles", default="0-6", show_default=True,
+              help="Which ws the column faces give: low indices = pose and shape, high = colour "
+                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
 @credentials_option
 @device_option
-def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
-             class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
+def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: int | None,
+             noise_mode: str, class_idx: int | None, which: str, out: Path, grid: bool,
+             batch: int | None, mix_rows: str | None, mix_cols: str | None, mix_styles: str,
              credentials: Path | None, device: str) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors, or a training run
     folder: its newest snapshot)."""
@@ -52,10 +63,23 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     from zizi.latents import parse_seeds
     from zizi.text import plural
 
-    try:
-        seed_list = parse_seeds(seeds)
-    except ConfigError as e:
-        raise click.BadParameter(str(e), param_hint="--seeds") from None
+    mixing = mix_rows is not None or mix_cols is not None
+    if mixing and (mix_rows is None or mix_cols is None):
+        raise click.UsageError("style mixing needs both --mix-rows and --mix-cols")
+    if mixing and seeds is not None:
+        raise click.UsageError("give either --seeds or --mix-rows/--mix-cols, not both")
+    if not mixing and seeds is None:
+        raise click.UsageError("give --seeds (e.g. --seeds 0-7), or --mix-rows and --mix-cols")
+    parsed: dict[str, list[int]] = {}
+    for hint, text in (("--seeds", seeds), ("--mix-rows", mix_rows), ("--mix-cols", mix_cols),
+                       ("--mix-styles", mix_styles if mixing else None)):
+        if text is None:
+            continue
+        try:
+            parsed[hint] = parse_seeds(text)
+        except ConfigError as e:
+            raise click.BadParameter(str(e).replace("seeds", "values"), param_hint=hint) from None
+    seed_list = parsed.get("--seeds", [])
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
     if abs(trunc) > MAX_PSI:
@@ -97,10 +121,32 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
 
     config = {"command": "generate", "seeds": seeds, "trunc": trunc, "trunc_cutoff": trunc_cutoff,
               "noise_mode": noise_mode, "class": class_idx, "which": which}
+    if mixing:
+        config.update(mix_rows=mix_rows, mix_cols=mix_cols, mix_styles=mix_styles)
     doc = provenance.record("image", [provenance.checkpoint_entry(checkpoint, ckpt.extra)], config,
                             provenance.dataset_manifest_sha256(None, [ckpt.extra]))
     text = provenance.png_text(doc)
     seal = sealer(doc, creds)
+    if mixing:
+        from zizi.render.mixing import mix_grid, style_mix
+
+        rows, cols = parsed["--mix-rows"], parsed["--mix-cols"]
+        try:
+            images = style_mix(G, rows, cols, parsed["--mix-styles"], class_idx=class_idx,
+                               truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                               noise_mode=noise_mode)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint="--mix-styles") from None
+        for (r, c), a in images.items():
+            if c is not None:
+                write_png(out / f"mix{r:04d}-{c:04d}.png", a, text=text, seal=seal)
+        write_png(out / "grid.png", mix_grid(images, rows, cols), text=text, seal=seal)
+        click.echo(f"Wrote a {len(rows)}x{len(cols)} style-mixing grid to {out / 'grid.png'} "
+                   f"(row faces with ws {mix_styles} from the column faces) and "
+                   f"{plural(len(rows) * len(cols), 'image')} mixRRRR-CCCC.png")
+        if creds is None:
+            click.echo(UNSIGNED_HINT, err=True)
+        return
     thumbs = None
     with progress_bar(total=len(seed_list), desc="generate", unit="img", leave=False) as bar:
         for chunk, arr in images_for_seeds(G, seed_list, batch=batch, class_idx=class_idx,
