@@ -51,12 +51,15 @@ MAX_PSI = 100.0
 @click.option("--mix-styles", default="0-6", show_default=True,
               help="Which ws the column faces give: low indices = pose and shape, high = colour "
                    "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw a projected latent (from `zizi project` or `zizi mirror --keep-latent`) "
+                   "with its noise maps, instead of seeds: writes <latent name>.png.")
 @credentials_option
 @device_option
 def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: int | None,
              noise_mode: str, class_idx: int | None, which: str, out: Path, grid: bool,
              batch: int | None, mix_rows: str | None, mix_cols: str | None, mix_styles: str,
-             credentials: Path | None, device: str) -> None:
+             latent: Path | None, credentials: Path | None, device: str) -> None:
     """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors, or a training run
     folder: its newest snapshot)."""
     from zizi.errors import ConfigError, ZiziError
@@ -68,8 +71,11 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
         raise click.UsageError("style mixing needs both --mix-rows and --mix-cols")
     if mixing and seeds is not None:
         raise click.UsageError("give either --seeds or --mix-rows/--mix-cols, not both")
-    if not mixing and seeds is None:
-        raise click.UsageError("give --seeds (e.g. --seeds 0-7), or --mix-rows and --mix-cols")
+    if latent is not None and (mixing or seeds is not None):
+        raise click.UsageError("--latent draws one latent; leave out --seeds and --mix-*")
+    if not mixing and seeds is None and latent is None:
+        raise click.UsageError("give --seeds (e.g. --seeds 0-7), --mix-rows and --mix-cols, "
+                               "or --latent FILE")
     parsed: dict[str, list[int]] = {}
     for hint, text in (("--seeds", seeds), ("--mix-rows", mix_rows), ("--mix-cols", mix_cols),
                        ("--mix-styles", mix_styles if mixing else None)):
@@ -123,10 +129,22 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
               "noise_mode": noise_mode, "class": class_idx, "which": which}
     if mixing:
         config.update(mix_rows=mix_rows, mix_cols=mix_cols, mix_styles=mix_styles)
+    if latent is not None:
+        config.update(latent=latent.name)
     doc = provenance.record("image", [provenance.checkpoint_entry(checkpoint, ckpt.extra)], config,
                             provenance.dataset_manifest_sha256(None, [ckpt.extra]))
     text = provenance.png_text(doc)
     seal = sealer(doc, creds)
+    if latent is not None:
+        from zizi.mirror.latent import draw_latent, read_latent
+        from zizi.render.images import to_uint8
+
+        image = to_uint8(draw_latent(G, read_latent(latent)))[0]
+        dest = write_png(out / f"{latent.stem}.png", image, text=text, seal=seal)
+        click.echo(f"Wrote {dest}")
+        if creds is None:
+            click.echo(UNSIGNED_HINT, err=True)
+        return
     if mixing:
         from zizi.render.mixing import mix_grid, style_mix
 

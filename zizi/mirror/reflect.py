@@ -170,12 +170,10 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
         written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress,
                               credentials))
     if cfg.keep_latent:
-        from safetensors.torch import save
+        from zizi.mirror.latent import latent_bytes
 
-        tensors = {"ws": proj.ws.cpu().contiguous()}
-        tensors.update({f"noise.{k}": v.cpu().contiguous() for k, v in proj.noise.items()})
-        meta = {"space": cfg.project.space, "checkpoint_sha256": ckpts[0]["sha256"]}
-        written.append(write_bytes(out / LATENT_NAME, save(tensors, metadata=meta)))
+        written.append(write_bytes(out / LATENT_NAME,
+                                   latent_bytes(proj, cfg.project.space, ckpts[0]["sha256"])))
     return written
 
 
