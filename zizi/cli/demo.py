@@ -22,8 +22,8 @@ from zizi.cli.options import (
               show_default=True, help="Folder for everything the demo makes (a re-run replaces it).")
 @click.option("--quick", is_flag=True, help="The same stages, much smaller: about a minute (for tests).")
 @click.option("--train-base", is_flag=True,
-              help="Train the base model here instead of using the shipped one (≈ 30 min on a "
-                   "2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
+              help="Train the base model here instead of using the shipped one (≈ 1 h or more "
+                   "on a busy 2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
 @click.option("--verbose", is_flag=True, help="Show the output of each zizi command the demo runs.")
 @credentials_option
 @device_option

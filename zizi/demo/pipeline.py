@@ -7,10 +7,10 @@ list the exact commands a person would type to do the same by hand. The pipeline
 only draws the portraits (`zizi.demo.portraits`), writes the configs it passes, and
 measures the shift with the sliced Wasserstein distance of `zizi.metrics`.
 
-The base model stands in for the FFHQ checkpoint. Training one that draws portrait
-structure takes about 20 kimg (≈ half an hour on a 2-core CPU), so on the CPU the demo
-starts from a small checkpoint this module ships (`base-32.safetensors`, trained by
-`zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
+The base model stands in for the FFHQ checkpoint. Training one that draws heads, hair and
+faces takes about 50 kimg in two runs (≈ an hour or more on a busy 2-core CPU), so on the
+CPU the demo starts from a small checkpoint this module ships (`base-32.safetensors`,
+trained by `zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
 """
 
 from __future__ import annotations
@@ -99,8 +99,13 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
 
 # How the shipped base checkpoint was made (also what `--train-base` runs): the base set
 # drawn with seed 0, prepared to 32², trained from scratch with these settings.
-# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for 20 kimg.
-BASE_RECIPE: dict[str, Any] = dict(base_images=1000, base_kimg=20.0, base_batch=32)
+# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for the
+# first 20 kimg (batch 32; on the first 1000 of these portraits, which are the same images
+# as the first 1000 of 2000), then about 37 min for 30 kimg more at batch 16 with a 2.5-kimg
+# G_ema half-life on all 2000 (SWD to the base set 112 -> 31 over that second run; eyes
+# and mouths start to show, 6 Dec 2026).
+BASE_RECIPE: dict[str, Any] = dict(base_images=2000, base_kimg=20.0, base_batch=32,
+                                   base_more_kimg=30.0)
 
 
 def base_more_config(plan: DemoPlan) -> dict[str, Any]:
