@@ -84,7 +84,7 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
         try:
             parsed[hint] = parse_seeds(text)
         except ConfigError as e:
-            raise click.BadParameter(str(e).replace("seeds", "values"), param_hint=hint) from None
+            raise click.BadParameter(str(e), param_hint=hint) from None
     seed_list = parsed.get("--seeds", [])
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
