@@ -90,18 +90,23 @@ def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
     _needs_faces()
     src = tmp_path / "src"
     src.mkdir()
-    for i in range(3):
+    for i in range(5):
         smooth_noise(i, (80, 80)).save(src / f"noface{i}.png")  # no face in smooth noise
     r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
             "--align", "face-or-center", "--workers", "1")
     assert r.exit_code == 0, r.output
-    assert "3 images written" in r.output and "3 centre-cropped (no usable face)" in r.output
-    assert "centre-cropped noface0.png: no face found" in r.output
+    assert "5 images written" in r.output and "5 centre-cropped (no usable face)" in r.output
+    # summarised by reason (a count and a few names), not one line per file
+    assert ("centre-cropped 5 (no face found): noface0.png, noface1.png, noface2.png "
+            "and 2 more") in r.output
+    assert "noface4.png" not in r.output and "every file and its reason: " in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
-    assert report["fallback_count"] == 3
-    assert [f["source"] for f in report["fallback"]] == [f"noface{i}.png" for i in range(3)]
+    assert report["fallback_count"] == 5
+    assert [f["source"] for f in report["fallback"]] == [f"noface{i}.png" for i in range(5)]
     r = run("dataset", "inspect", tmp_path / "ds", "--no-sheets")
-    assert "centre-cropped (no usable face): 3" in r.output and "framing: center ×3" in r.output
+    assert "centre-cropped (no usable face): 5" in r.output and "framing: center ×5" in r.output
+    # listed by the person's own file names, not the prepared ones
+    assert "5 (no face found): noface0.png, noface1.png, noface2.png and 2 more" in r.output
 
 
 def test_too_small_for_min_face_is_reported_as_too_small(tmp_path: Path):

@@ -1,6 +1,7 @@
 """`zizi demo`: the folder rules, and the whole pipeline end to end (--quick, slow)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,8 @@ def test_quick_demo_end_to_end(tmp_path):
     for flag in ("--ckpt", "--shifted", "--encoder"):
         assert Path(serve[serve.index(flag) + 1]).exists(), flag
     assert serve[serve.index("--encoder") + 1].endswith("base-32-encoder.safetensors")
+    # the fine-tune is not silent: the trainer's progress, a line per tick off a terminal
+    assert re.search(r"^tick \d+  kimg [\d.]+/[\d.]+", result.output, re.M), result.output
 
 
 @pytest.mark.slow
@@ -98,6 +101,9 @@ def test_train_base_trains_from_scratch_and_exports_a_small_base(tmp_path):
     report = json.loads((out / "report.json").read_text())
     base = report["stages"][1]
     assert any("--net" in c for c in base["commands"])
+    # the second base run continues the first with a smaller batch
+    trains = [c for c in base["commands"] if c.startswith("zizi train")]
+    assert len(trains) == 2 and "--resume" in trains[1] and "train-base-more.yaml" in trains[1]
     ckpt = load_checkpoint(out / "base-32.safetensors")
     assert sorted(ckpt.nets) == ["D", "G", "G_ema"] and not ckpt.state and ckpt.train is None
     assert "regenerate" in ckpt.provenance["demo"]

@@ -133,3 +133,25 @@ def test_compute_on_cuda_matches_the_cpu_for_swd(tiny_data):
     gpu = compute(["swd"], G.to("cuda"), ImageDataset(tiny_data), num=8, device="cuda")
     # same seeds, z drawn on the CPU; noise comes from a CUDA generator, so only close
     assert gpu["swd"] == pytest.approx(cpu["swd"], rel=0.5)
+
+
+def test_the_total_curve_is_a_size_weighted_mean_and_labelled_so(tmp_path, monkeypatch):
+    """'all of G_ema' sits below a block that moved a lot when a big group moved little:
+    the chart's label and note say so, so it is not read as a bug."""
+    import torch
+
+    from zizi.metrics import charts
+    from zizi.metrics.shift import TOTAL_LABEL, relative_change, shift_charts
+
+    base = {"mapping.fc0.weight": torch.full((64, 64), 100.0),
+            "synthesis.b4.conv1.weight": torch.ones(4, 4)}
+    cur = {"mapping.fc0.weight": base["mapping.fc0.weight"] * 1.01,
+           "synthesis.b4.conv1.weight": base["synthesis.b4.conv1.weight"] * 1.5}
+    rec = relative_change(base, cur)
+    assert min(rec["groups"].values()) <= rec["total"] < max(rec["groups"].values())
+    seen = {}
+    monkeypatch.setattr(charts, "line_chart",
+                        lambda path, series, *a, note="", **k: seen.update(series=series, note=note))
+    shift_charts(tmp_path, [{"kimg": 0.0, **relative_change(base, base)}, {"kimg": 1.0, **rec}],
+                 None)
+    assert TOTAL_LABEL in seen["series"] and "weighted by size" in seen["note"]

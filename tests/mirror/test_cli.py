@@ -273,3 +273,20 @@ def test_perceptual_file_end_to_end(world, tmp_path):
     r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", tmp_path / "o2", "--steps", "2", "--align", "center", "--perceptual", bad)
     _one_line_error(r, "not a weights file")
+
+
+def test_size_draws_each_face_bigger_and_the_kept_latent_is_drawable(world, tmp_path):
+    out = tmp_path / "out"
+    r = _run(world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"], "--out", out,
+             "--steps", STEPS, "--align", "center", "--size", "64", "--keep-latent",
+             "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    im = np.asarray(Image.open(out / "mirror.png").convert("RGB"))
+    assert im.shape == (64, 128, 3)
+    # the kept latent through the base, by `generate --latent`, is the left face (resized)
+    g = CliRunner().invoke(cli, ["generate", str(world["base"]), "--latent",
+                                 str(out / "latent.safetensors"), "--out", str(tmp_path / "g")])
+    assert g.exit_code == 0, g.output
+    left = np.asarray(Image.open(tmp_path / "g" / "latent.png").convert("RGB"))
+    big = np.asarray(Image.fromarray(left).resize((64, 64), Image.LANCZOS))
+    assert np.array_equal(big, im[:, :64])

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo", "demo", "Run the whole idea here: portraits, base model, fine-tune, weight-shift video."),
     "encoder": ("encoder", "encoder", "Train the learned inverter (image to W+) that makes mirror live."),
     "mirror": ("mirror", "mirror", "Your reflection through the base and the shifted network (photo not kept)."),
+    "project": ("project", "project", "Find a photo's face in a model's latent space; keep only the latent."),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
     "train": ("train", "train", "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work."),
     "metrics": ("metrics", "metrics", "FID, KID, SWD of a checkpoint or run, and a run's weight-shift charts."),

@@ -98,10 +98,30 @@ def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: st
                f"({result.seconds:.1f} s); {len(result.skipped)} skipped{fell_back}")
     for s in result.skipped:
         click.echo(f"  skipped {printable(s.source)}: {printable(s.reason)}")
-    for s in result.fallback:
-        click.echo(f"  centre-cropped {printable(s.source)}: {printable(s.reason)}")
+    for line in _by_reason([(s.source, s.reason) for s in result.fallback], "centre-cropped"):
+        click.echo(line)
     if result.skipped or result.fallback:
         click.echo(f"  (also in {printable(result.out / 'report.json')})")
+
+
+FALLBACK_EXAMPLES = 3  # source names shown per reason; the rest are counted
+
+
+def _by_reason(items: list[tuple[str, str]], verb: str, listed_in: str = "report.json") -> list[str]:
+    """Files grouped by why: a count and a few source names per reason, not one line per
+    file (a folder of 500 non-face images would otherwise print 500 lines)."""
+    groups: dict[str, list[str]] = {}
+    for name, why in items:
+        groups.setdefault(why, []).append(name)
+    lines = []
+    for why, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(printable(n) for n in names[:FALLBACK_EXAMPLES])
+        more = f" and {len(names) - FALLBACK_EXAMPLES} more" if len(names) > FALLBACK_EXAMPLES else ""
+        lead = f"{verb} " if verb else ""
+        lines.append(f"  {lead}{len(names)} ({printable(why)}): {shown}{more}")
+    if any(len(n) > FALLBACK_EXAMPLES for n in groups.values()):
+        lines.append(f"  (every file and its reason: {listed_in})")
+    return lines
 
 
 @dataset.command("inspect")
@@ -133,8 +153,8 @@ def inspect_cmd(dataset_dir: Path, sheets: Path | None, no_sheets: bool, per_pag
         click.echo("framing: " + ", ".join(f"{k} ×{v}" for k, v in sorted(s.framing.items())))
     if s.align == "face-or-center":
         click.echo(f"centre-cropped (no usable face): {len(s.fallback)}")
-        for f, why in s.fallback:
-            click.echo(f"  {printable(f)}: {printable(why)}")
+        for line in _by_reason(s.fallback, "", listed_in="manifest.json"):
+            click.echo(line)
     if s.removed:
         click.echo(f"removed (opt-out): {s.removed}")
     click.echo(f"skipped at prepare: {len(s.skipped)}")

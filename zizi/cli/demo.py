@@ -22,8 +22,8 @@ from zizi.cli.options import (
               show_default=True, help="Folder for everything the demo makes (a re-run replaces it).")
 @click.option("--quick", is_flag=True, help="The same stages, much smaller: about a minute (for tests).")
 @click.option("--train-base", is_flag=True,
-              help="Train the base model here instead of using the shipped one (≈ 30 min on a "
-                   "2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
+              help="Train the base model here instead of using the shipped one (≈ 1 h or more "
+                   "on a busy 2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
 @click.option("--verbose", is_flag=True, help="Show the output of each zizi command the demo runs.")
 @credentials_option
 @device_option
@@ -57,12 +57,14 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, credentials: P
 
     def runner(args: list[str]) -> None:
         # Each stage is a real zizi command, run in this process. Its own output is kept
-        # quiet unless --verbose (the demo prints one line per stage instead); on an error
-        # its captured output is shown with the one-line error.
+        # quiet unless --verbose (the demo prints one line per stage instead), except the
+        # trainer's progress (a bar on a terminal, else a line per tick): the fine-tune is
+        # the longest stage. On an error the captured output is shown with the error.
         if credentials is not None and args[0] in ("generate", "render"):
             args = [*args, "--credentials", str(credentials)]  # the stages sign like the demo
         buf = io.StringIO()
-        sink = contextlib.nullcontext() if verbose else _redirect(buf)
+        sink = (contextlib.nullcontext() if verbose
+                else _redirect(buf, stderr=args[0] != "train"))
         try:
             with sink:
                 cli.main(args, prog_name="zizi", standalone_mode=False)
@@ -80,9 +82,12 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, credentials: P
 
 
 @contextlib.contextmanager
-def _redirect(buf: io.StringIO):
+def _redirect(buf: io.StringIO, stderr: bool = True):
+    """Capture stdout (and stderr, unless `stderr` is False) into `buf`."""
     with contextlib.redirect_stdout(buf):
-        old, sys.stderr = sys.stderr, buf
+        old = sys.stderr
+        if stderr:
+            sys.stderr = buf
         try:
             yield
         finally:

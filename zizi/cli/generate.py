@@ -9,6 +9,7 @@ import click
 
 from zizi.cli.options import (
     UNSIGNED_HINT,
+    checkpoint_of,
     credentials_option,
     device_option,
     precision_option,
@@ -24,7 +25,9 @@ MAX_PSI = 100.0
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)).")
+@click.option("--seeds", default=None,
+              help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)). Required unless "
+                   "--mix-rows/--mix-cols draw a style-mixing grid.")
 @click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
               help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
                    f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
@@ -41,21 +44,51 @@ MAX_PSI = 100.0
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
+@click.option("--mix-rows", default=None,
+              help="Style mixing: seeds down the left of the grid (their faces keep the ws not "
+                   "in --mix-styles), e.g. 85,100,75. Needs --mix-cols.")
+@click.option("--mix-cols", default=None,
+              help="Style mixing: seeds along the top (they give the ws in --mix-styles).")
+@click.option("--mix-styles", default="0-6", show_default=True,
+              help="Which ws the column faces give: low indices = pose and shape, high = colour "
+                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw a projected latent (from `zizi project` or `zizi mirror --keep-latent`) "
+                   "with its noise maps, instead of seeds: writes <latent name>.png.")
 @credentials_option
 @device_option
 @precision_option
-def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | None, noise_mode: str,
-             class_idx: int | None, which: str, out: Path, grid: bool, batch: int | None,
-             credentials: Path | None, device: str, precision: str | None) -> None:
-    """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors)."""
+def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: int | None,
+             noise_mode: str, class_idx: int | None, which: str, out: Path, grid: bool,
+             batch: int | None, mix_rows: str | None, mix_cols: str | None, mix_styles: str,
+             latent: Path | None, credentials: Path | None, device: str,
+             precision: str | None) -> None:
+    """Generate one PNG per seed from CHECKPOINT (a zizi .safetensors, or a training run
+    folder: its newest snapshot)."""
     from zizi.errors import ConfigError, ZiziError
     from zizi.latents import parse_seeds
     from zizi.text import plural, printable
 
-    try:
-        seed_list = parse_seeds(seeds)
-    except ConfigError as e:
-        raise click.BadParameter(str(e), param_hint="--seeds") from None
+    mixing = mix_rows is not None or mix_cols is not None
+    if mixing and (mix_rows is None or mix_cols is None):
+        raise click.UsageError("style mixing needs both --mix-rows and --mix-cols")
+    if mixing and seeds is not None:
+        raise click.UsageError("give either --seeds or --mix-rows/--mix-cols, not both")
+    if latent is not None and (mixing or seeds is not None):
+        raise click.UsageError("--latent draws one latent; leave out --seeds and --mix-*")
+    if not mixing and seeds is None and latent is None:
+        raise click.UsageError("give --seeds (e.g. --seeds 0-7), --mix-rows and --mix-cols, "
+                               "or --latent FILE")
+    parsed: dict[str, list[int]] = {}
+    for hint, text in (("--seeds", seeds), ("--mix-rows", mix_rows), ("--mix-cols", mix_cols),
+                       ("--mix-styles", mix_styles if mixing else None)):
+        if text is None:
+            continue
+        try:
+            parsed[hint] = parse_seeds(text)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
+    seed_list = parsed.get("--seeds", [])
     if not math.isfinite(trunc):
         raise click.BadParameter(f"{trunc} is not a number; use e.g. 0.7", param_hint="--trunc")
     if abs(trunc) > MAX_PSI:
@@ -71,6 +104,7 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
     from zizi.runtime import select_device
 
     creds = signing_credentials(credentials)
+    checkpoint = checkpoint_of(checkpoint)
     ckpt = load_checkpoint(checkpoint, nets=[which])
     G = build_generator(ckpt, which)
     if G.c_dim > 0 and class_idx is None:
@@ -99,10 +133,44 @@ def generate(checkpoint: Path, seeds: str, trunc: float, trunc_cutoff: int | Non
 
     config = {"command": "generate", "seeds": seeds, "trunc": trunc, "trunc_cutoff": trunc_cutoff,
               "noise_mode": noise_mode, "class": class_idx, "which": which}
+    if mixing:
+        config.update(mix_rows=mix_rows, mix_cols=mix_cols, mix_styles=mix_styles)
+    if latent is not None:
+        config.update(latent=latent.name)
     doc = provenance.record("image", [provenance.checkpoint_entry(checkpoint, ckpt.extra)], config,
                             provenance.dataset_manifest_sha256(None, [ckpt.extra]))
     text = provenance.png_text(doc)
     seal = sealer(doc, creds)
+    if latent is not None:
+        from zizi.mirror.latent import draw_latent, read_latent
+        from zizi.render.images import to_uint8
+
+        image = to_uint8(draw_latent(G, read_latent(latent)))[0]
+        dest = write_png(out / f"{latent.stem}.png", image, text=text, seal=seal)
+        click.echo(f"Wrote {dest}")
+        if creds is None:
+            click.echo(UNSIGNED_HINT, err=True)
+        return
+    if mixing:
+        from zizi.render.mixing import mix_grid, style_mix
+
+        rows, cols = parsed["--mix-rows"], parsed["--mix-cols"]
+        try:
+            images = style_mix(G, rows, cols, parsed["--mix-styles"], class_idx=class_idx,
+                               truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                               noise_mode=noise_mode)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint="--mix-styles") from None
+        for (r, c), a in images.items():
+            if c is not None:
+                write_png(out / f"mix{r:04d}-{c:04d}.png", a, text=text, seal=seal)
+        write_png(out / "grid.png", mix_grid(images, rows, cols), text=text, seal=seal)
+        click.echo(f"Wrote a {len(rows)}x{len(cols)} style-mixing grid to {out / 'grid.png'} "
+                   f"(row faces with ws {mix_styles} from the column faces) and "
+                   f"{plural(len(rows) * len(cols), 'image')} mixRRRR-CCCC.png")
+        if creds is None:
+            click.echo(UNSIGNED_HINT, err=True)
+        return
     thumbs = None
     with progress_bar(total=len(seed_list), desc="generate", unit="img", leave=False) as bar:
         for chunk, arr in images_for_seeds(G, seed_list, batch=batch, class_idx=class_idx,

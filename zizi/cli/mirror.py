@@ -51,6 +51,9 @@ class _MirrorCommand(click.Command):
                    "(a run folder's frames) as mirror.mp4.")
 @click.option("--frames", type=click.IntRange(min=2), default=120, show_default=True,
               help="Length of the --video clip in frames (30 per second).")
+@click.option("--size", type=click.IntRange(min=8, max=4096), default=None,
+              help="Side of each face in mirror.png in pixels (Lanczos) [default: the model's "
+                   "resolution; a 32² model's faces are tiny without it].")
 @click.option("--keep-latent", is_flag=True,
               help="Also write the projected latent (latent.safetensors). Off by default.")
 @click.option("--perceptual", type=click.Path(path_type=Path), multiple=True,
@@ -64,8 +67,8 @@ class _MirrorCommand(click.Command):
 @overwrite_option
 @device_option
 def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encoder: Path | None,
-           space: str | None, align: str,
-           video: bool, frames: int, keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
+           space: str | None, align: str, video: bool, frames: int, size: int | None,
+           keep_latent: bool, perceptual: tuple[Path, ...], seed: int,
            credentials: Path | None, force: bool, device: str) -> None:
     """Find the face in PHOTO in the base model's latent space and show how the base model
     and the shifted model each draw it back, side by side (after Narcissus).
@@ -84,7 +87,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encode
     creds = signing_credentials(credentials)  # unusable keys fail before minutes of projection
     space = space or ("w+" if encoder is not None else "w")
     cfg = MirrorConfig(project=ProjectConfig(steps=steps, space=space, seed=seed), align=align,
-                       video=video, frames=frames, keep_latent=keep_latent)
+                       video=video, frames=frames, keep_latent=keep_latent, size=size)
     bars: dict[str, object] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

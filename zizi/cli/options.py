@@ -20,6 +20,30 @@ precision_option = click.option(
 overwrite_option = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 
 
+def checkpoint_of(path: Path) -> Path:
+    """CHECKPOINT as commands take it: a checkpoint file, or a training run folder, which
+    stands for its newest complete full snapshot (what `zizi train --resume RUN` continues).
+
+    The run layout, and its confinement, are `zizi.io.runs`'s; this is the one place the
+    CLI asks it.
+    """
+    from zizi.io.runs import is_run_dir, latest_path, list_snapshots
+
+    if not path.is_dir():
+        return path
+    if not is_run_dir(path):
+        raise click.BadParameter(f"{path} is a folder but not a zizi run folder (it has no "
+                                 "config.yaml); give a checkpoint file or a run folder")
+    latest = latest_path(path)
+    if latest.is_file():
+        return latest
+    snapshots = list_snapshots(path)
+    if not snapshots:
+        raise click.BadParameter(f"the run {path} has no snapshot yet; wait for its first "
+                                 "--snap-kimg, or give a checkpoint file")
+    return snapshots[-1][1]
+
+
 def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".safetensors") -> None:
     """Refuse an --out that would overwrite something (without --force) or the source itself."""
     if suffix is not None and out.suffix != suffix:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +201,14 @@ class _StopFlag:
 
 
 class _Progress:
-    """tqdm bar over kimg (only on a terminal, only on rank 0)."""
+    """Progress on rank 0: a tqdm bar over kimg on a terminal; elsewhere (a log file, a
+    pipe, `zizi demo`) one line per tick, so a long run is never silent."""
 
     def __init__(self, main: bool) -> None:
         self.bar = None
+        self.main = main
         self.enabled = main and sys.stderr.isatty()
-        self.last: dict[str, Any] = {}
+        self.start: tuple[float, int] | None = None  # (time, nimg) of the first event
 
     def update(self, event: dict[str, Any]) -> None:
         if "warning" in event:  # the run's signs of overfitting, on any terminal or log
@@ -214,31 +217,60 @@ class _Progress:
             else:
                 click.echo(event["warning"], err=True)
             return
-        if not self.enabled:
+        if not self.main:
             return
+        if self.start is None:
+            self.start = (time.monotonic(), event["nimg"])
+        if not self.enabled:
+            if "tick" in event:
+                click.echo(self._line(event), err=True)
+            return
+        # The last minibatch may pass the run's length (--kimg need not be a multiple of the
+        # batch): the bar stops at its total rather than showing 112% and a negative ETA.
+        kimg = min(event["nimg"], event["end_nimg"]) / 1000
         if self.bar is None:
             from zizi.cli.options import progress_bar
 
-            self.bar = progress_bar(total=event["end_nimg"] / 1000, unit="kimg", dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} kimg [{elapsed}<{remaining}]{postfix}")
-            self.bar.n = 0
-        self.bar.n = event["nimg"] / 1000
+            # `initial`: a resumed run's earlier kimg count towards the bar, not towards the
+            # rate its ETA is computed from (tqdm divides n - initial by the elapsed time).
+            self.bar = progress_bar(total=event["end_nimg"] / 1000, initial=kimg, unit="kimg",
+                                    dynamic_ncols=True,
+                                    bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} kimg "
+                                               "[{elapsed}<{remaining}]{postfix}")
+        self.bar.n = kimg
         if "tick" in event:
-            e = event["tick"]
-            post = {}
-            if e.get("sec_per_kimg"):
-                post["s/kimg"] = f"{e['sec_per_kimg']:.1f}"
-            for k in ("loss/G", "loss/D"):
-                if k in e:
-                    post[k.removeprefix("loss/")] = f"{e[k]:.3f}"
-            if e.get("augment_p") is not None:
-                post["p"] = f"{e['augment_p']:.3f}"
-            self.bar.set_postfix(post, refresh=False)
+            self.bar.set_postfix(_tick_fields(event["tick"]), refresh=False)
         self.bar.refresh()
+
+    def _line(self, event: dict[str, Any]) -> str:
+        """`tick 3  kimg 2.000/6.000  s/kimg 8.1  G 1.234  D 0.567  ETA 0:32` (this process's
+        rate: a resumed run's earlier kimg don't count)."""
+        e, end = event["tick"], event["end_nimg"]
+        nimg = min(event["nimg"], end)
+        parts = [f"tick {e['tick']}", f"kimg {nimg / 1000:.3f}/{end / 1000:.3f}"]
+        parts += [f"{k} {v}" for k, v in _tick_fields(e).items()]
+        t0, n0 = self.start or (time.monotonic(), nimg)
+        if nimg > n0 and nimg < end:
+            left = (end - nimg) * (time.monotonic() - t0) / (nimg - n0)
+            parts.append(f"ETA {int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}")
+        return "  ".join(parts)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _tick_fields(e: dict[str, Any]) -> dict[str, str]:
+    """What the progress shows of a tick: speed, the two losses, ADA's p."""
+    post = {}
+    if e.get("sec_per_kimg"):
+        post["s/kimg"] = f"{e['sec_per_kimg']:.1f}"
+    for k in ("loss/G", "loss/D"):
+        if k in e:
+            post[k.removeprefix("loss/")] = f"{e[k]:.3f}"
+    if e.get("augment_p") is not None:
+        post["p"] = f"{e['augment_p']:.3f}"
+    return post
 
 
 def _say(text: str, dist) -> None:

@@ -44,7 +44,7 @@ class DatasetSummary:
     colour: ColourStats | None = None
     contact_sheets: list[Path] = field(default_factory=list)
     framing: dict[str, int] = field(default_factory=dict)  # "face", "center", ... -> images
-    fallback: list[tuple[str, str]] = field(default_factory=list)  # (file, why) centre-cropped
+    fallback: list[tuple[str, str]] = field(default_factory=list)  # (source, why) centre-cropped
     stale_sheets: list[Path] = field(default_factory=list)  # pages of an earlier run, deleted
     warnings: list[str] = field(default_factory=list)  # unsafe manifest entries left alone
 
@@ -133,7 +133,7 @@ def inspect_dataset(
     for r in manifest.images if manifest else []:
         framing[str(r.transform.get("align", "?"))] += 1
         if r.transform.get("fallback"):
-            fallback.append((r.file, str(r.transform["fallback"])))
+            fallback.append((r.source, str(r.transform["fallback"])))  # what the person has
     return DatasetSummary(
         framing=dict(framing),
         fallback=fallback,

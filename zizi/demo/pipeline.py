@@ -7,10 +7,10 @@ list the exact commands a person would type to do the same by hand. The pipeline
 only draws the portraits (`zizi.demo.portraits`), writes the configs it passes, and
 measures the shift with the sliced Wasserstein distance of `zizi.metrics`.
 
-The base model stands in for the FFHQ checkpoint. Training one that draws portrait
-structure takes about 20 kimg (≈ half an hour on a 2-core CPU), so on the CPU the demo
-starts from a small checkpoint this module ships (`base-32.safetensors`, trained by
-`zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
+The base model stands in for the FFHQ checkpoint. Training one that draws heads, hair and
+faces takes about 50 kimg in two runs (≈ an hour or more on a busy 2-core CPU), so on the
+CPU the demo starts from a small checkpoint this module ships (`base-32.safetensors`,
+trained by `zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
 """
 
 from __future__ import annotations
@@ -63,8 +63,13 @@ class DemoPlan:
     draw_size: int = 64  # portraits are drawn at this side, then prepared (Lanczos) to 32
     resolution: int = 32  # the network's side: what 2 CPU cores can train in minutes
     train_base: bool = False  # train the base model here instead of loading the shipped one
-    base_kimg: float = 20.0  # base model length when trained here: portraits appear by ~15 kimg
+    base_kimg: float = 20.0  # base model length when trained here: head shapes by ~15 kimg
     base_batch: int = 32  # minibatch of the base run
+    # A second base run continuing the first: a smaller batch gives twice the steps per kimg
+    # and a short G_ema half-life follows G; this is where eyes and mouths appear at 32².
+    base_more_kimg: float = 0.0  # its length (0: no second run)
+    base_more_batch: int = 16
+    base_more_ema_kimg: float = 2.5
     finetune_kimg: float = 6.0  # fine-tune length; the colours move in 1–2 kimg, the wigs by ~5
     batch: int = 16  # minibatch of both runs
     frame_kimg: float = 0.25  # a light frame this often: the video's keyframes
@@ -84,6 +89,7 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
     """The full CPU demo (≤ 10 min on 2 cores), --quick (about a minute), or bigger on a GPU."""
     if quick:
         return DemoPlan(base_images=32, shift_images=96, base_kimg=0.2, base_batch=8,
+                        base_more_kimg=0.1, base_more_batch=8,
                         finetune_kimg=0.4, batch=8,
                         frame_kimg=0.1, video_seconds=2.0, fps=12, grid=(2, 2), face_px=64,
                         measure_num=64)
@@ -96,8 +102,25 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
 
 # How the shipped base checkpoint was made (also what `--train-base` runs): the base set
 # drawn with seed 0, prepared to 32², trained from scratch with these settings.
-# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for 20 kimg.
-BASE_RECIPE: dict[str, Any] = dict(base_images=1000, base_kimg=20.0, base_batch=32)
+# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for the
+# first 20 kimg (batch 32; on the first 1000 of these portraits, which are the same images
+# as the first 1000 of 2000), then about 37 min for 30 kimg more at batch 16 with a 2.5-kimg
+# G_ema half-life on all 2000 (SWD to the base set 112 -> 31 over that second run; eyes
+# and mouths start to show, 6 Dec 2026).
+BASE_RECIPE: dict[str, Any] = dict(base_images=2000, base_kimg=20.0, base_batch=32,
+                                   base_more_kimg=30.0)
+
+
+def base_more_config(plan: DemoPlan) -> dict[str, Any]:
+    """configs/train-base-more.yaml: the second base run, resumed from the first."""
+    return {
+        "kimg": plan.base_more_kimg, "batch": plan.base_more_batch, "snap_kimg": 2.0,
+        "frame_kimg": 2.0, "tick_kimg": 0.5, "keep_snapshots": 2, "sample_seeds": 16,
+        "seed": plan.seed + 1, "name": "demo-base-more",
+        "loss": {"r1_gamma": 0.1, "pl_weight": 0.0},
+        "ema": {"kimg": plan.base_more_ema_kimg},  # short: G_ema follows G within the run
+        "data": {"workers": 0},
+    }
 
 
 def base_train_config(plan: DemoPlan) -> dict[str, Any]:
@@ -234,7 +257,8 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     st = Stage("base")
     t0 = time.perf_counter()
     if plan.train_base:
-        say(f"2/5 base model: training from scratch for {plan.base_kimg:g} kimg")
+        more = f", then {plan.base_more_kimg:g} more" if plan.base_more_kimg > 0 else ""
+        say(f"2/5 base model: training from scratch for {plan.base_kimg:g} kimg{more}")
         base = _train_base(out, plan, runner, sets["base"], st, device)
     else:
         if not SHIPPED_BASE.is_file():
@@ -316,6 +340,13 @@ def _train_base(out: Path, plan: DemoPlan, runner: Runner, data: Path, st: Stage
                                           "--out", str(out / "runs"), "--config", str(config),
                                           "--device", device], st)
     st.outputs["run"] = str(run)
+    if plan.base_more_kimg > 0:
+        more = _yaml(out / "configs" / "train-base-more.yaml", base_more_config(plan))
+        run = _new_run(out / "runs", runner, ["train", "--data", str(data), "--resume",
+                                              str(run / LATEST), "--out",
+                                              str(out / "runs"), "--config", str(more),
+                                              "--device", device], st)
+        st.outputs["run (continued)"] = str(run)
     return export_base(run / LATEST, out / "base-32.safetensors", plan)
 
 
@@ -331,7 +362,9 @@ def export_base(snapshot: Path, dest: Path, plan: DemoPlan) -> Path:
         "regenerate": "zizi demo --train-base --out renders/demo-base "
                       "(then copy renders/demo-base/base-32.safetensors to zizi/demo/)",
         "plan": {k: v for k, v in dataclasses.asdict(plan).items()
-                 if k in ("seed", "base_images", "draw_size", "resolution", "base_kimg", "base_batch")},
+                 if k in ("seed", "base_images", "draw_size", "resolution", "base_kimg",
+                          "base_batch", "base_more_kimg", "base_more_batch",
+                          "base_more_ema_kimg")},
     })
     return save_checkpoint(dest, ckpt)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from zizi.files import write_bytes
 
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]
+NOTE_CHARS = 150  # characters per line of a chart's note at 7 pt across the figure
 
 
 def line_chart(path: str | os.PathLike, series: Series, title: str, xlabel: str, ylabel: str,
@@ -40,9 +42,10 @@ def line_panels(path: str | os.PathLike, panels: list[tuple[str, str, Series]], 
         ax.grid(True, alpha=0.3)
         if len(series) > 1:
             ax.legend(fontsize=8, ncol=2 if len(series) > 6 else 1, loc="best")
-    if note:
-        fig.text(0.01, 0.01, note, fontsize=7, color="0.35")
-    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+    lines = textwrap.wrap(note, NOTE_CHARS) if note else []  # a long note must not run off the edge
+    if lines:
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, 0.03 * len(lines), 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return write_bytes(path, buf.getvalue())

@@ -160,6 +160,9 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
     return records
 
 
+TOTAL_LABEL = "all of G_ema (size-weighted mean)"
+
+
 def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
                  samples: list[dict[str, Any]] | None) -> list[Path]:
     """charts/weight-shift.png and charts/sample-distance.png (those with data)."""
@@ -174,11 +177,16 @@ def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
     if weights:
         kimg = [r["kimg"] for r in weights]
         series = {g: (kimg, [r["groups"][g] for r in weights]) for g in weights[-1]["groups"]}
-        series["all of G_ema"] = (kimg, [r["total"] for r in weights])
+        # The total is a size-weighted mean of the groups, not a sum: it sits near the group
+        # with the largest weights (usually the mapping net, whose equalised-lr weights are
+        # stored ~100x larger and move slowly), often below every synthesis block's curve.
+        series[TOTAL_LABEL] = (kimg, [r["total"] for r in weights])
         written.append(line_chart(
             chart("weight-shift.png"), series, "How far G_ema's weights moved from the base model",
             "kimg (thousands of images seen)", "‖W − W_base‖ / ‖W_base‖",
-            note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB)"))
+            note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB); "
+                 "all = every weight together, a mean weighted by size, so it follows the "
+                 "largest group (often the mapping net) and can sit below every block"))
     if samples:
         kimg = [r["kimg"] for r in samples]
         panels = [("SWD (offline, no network needed)", "SWD ×10³", {

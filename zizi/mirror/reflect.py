@@ -42,6 +42,7 @@ class MirrorConfig:
     frames: int = 120  # clip length: 4 s at 30 fps, long enough to watch the face change
     fps: float = 30.0  # the render default
     keep_latent: bool = False  # write the latent (w/w+ and noise maps) beside the renders
+    size: int | None = None  # side of each face in mirror.png (Lanczos, as render --size); None = the model's
 
 
 def shifted_checkpoints(source: str | Path) -> tuple[Path, list[Path]]:
@@ -86,6 +87,16 @@ def _check_pair(base: Path, shifted: Path) -> None:
                 f"the checkpoints do not match: {base.name} has {what} {a.get(key)}, "
                 f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --ckpt")
     read_stops([base, shifted])  # one line naming any other difference of architecture
+
+
+def _resized(face: np.ndarray, size: int | None) -> np.ndarray:
+    """A [R, R, 3] face at `size` px a side (Lanczos, as `zizi render --size`)."""
+    import numpy as np
+    from PIL import Image
+
+    if size is None or size == face.shape[0]:
+        return face
+    return np.asarray(Image.fromarray(face).resize((size, size), Image.LANCZOS))
 
 
 def _to_tensor(im) -> torch.Tensor:
@@ -175,7 +186,7 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     del target, guess
 
     G_shift = build_generator(load_checkpoint(shifted_path, nets=["G_ema"]), "G_ema").to(device)
-    pair = [to_uint8(synthesize_projection(g, proj))[0] for g in (G, G_shift)]
+    pair = [_resized(to_uint8(synthesize_projection(g, proj))[0], cfg.size) for g in (G, G_shift)]
     del G, G_shift
 
     ckpts = [provenance.checkpoint_entry(base), provenance.checkpoint_entry(shifted_path)]
@@ -192,12 +203,10 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
         written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress,
                               credentials))
     if cfg.keep_latent:
-        from safetensors.torch import save
+        from zizi.mirror.latent import latent_bytes
 
-        tensors = {"ws": proj.ws.cpu().contiguous()}
-        tensors.update({f"noise.{k}": v.cpu().contiguous() for k, v in proj.noise.items()})
-        meta = {"space": cfg.project.space, "checkpoint_sha256": ckpts[0]["sha256"]}
-        written.append(write_bytes(out / LATENT_NAME, save(tensors, metadata=meta)))
+        written.append(write_bytes(out / LATENT_NAME,
+                                   latent_bytes(proj, cfg.project.space, ckpts[0]["sha256"])))
     return written
 
 

@@ -40,8 +40,25 @@ def _next_multiple(nimg: int, every_kimg: float) -> int:
     return (nimg // every + 1) * every
 
 
+# How the sample grids are drawn, so a person can read them to decide when to stop: without
+# per-pixel noise (an early or small net turns its stored noise maps into speckle; `zizi
+# demo` draws its video the same way), and each face resized (Lanczos, as `render --size`)
+# to at least SAMPLE_FACE_PX_MIN and at most SAMPLE_FACE_PX_MAX pixels a side.
+SAMPLE_NOISE_MODE = "none"
+SAMPLE_FACE_PX_MIN = 128  # a 32² net's 4x4 grid becomes 512², not a 128² thumbnail
+SAMPLE_FACE_PX_MAX = 256  # a 1024² net's grid stays 1024², not a 4096² file every snapshot
+
+
+def sample_face_px(resolution: int) -> int:
+    """The side each face of a sample grid is drawn at, for a net of `resolution`."""
+    return min(max(resolution, SAMPLE_FACE_PX_MIN), SAMPLE_FACE_PX_MAX)
+
+
 def sample_grid(trainer: Trainer, n: int):
-    """The fixed-seed sample grid of G_ema as an [H, W, C] uint8 array."""
+    """The fixed-seed sample grid of G_ema as an [H, W, C] uint8 array (see SAMPLE_*)."""
+    import numpy as np
+    from PIL import Image
+
     from zizi.latents import z_for_seeds
     from zizi.render.images import make_grid, to_uint8
 
@@ -49,9 +66,13 @@ def sample_grid(trainer: Trainer, n: int):
     c = None
     if G.c_dim > 0:
         c = torch.eye(G.c_dim)[torch.arange(n) % G.c_dim]
-    imgs = trainer.sample(z_for_seeds(list(range(n)), G.z_dim), c) if G.z_dim else \
-        trainer.sample(torch.zeros(n, 0), c)
-    return make_grid(to_uint8(imgs))
+    z = z_for_seeds(list(range(n)), G.z_dim) if G.z_dim else torch.zeros(n, 0)
+    faces = to_uint8(trainer.sample(z, c, noise_mode=SAMPLE_NOISE_MODE))  # [n, h, w, 3]
+    side = sample_face_px(faces.shape[1])
+    if side != faces.shape[1]:
+        faces = np.stack([np.asarray(Image.fromarray(f).resize((side, side), Image.LANCZOS))
+                          for f in faces])
+    return make_grid(faces)
 
 
 def train(
@@ -86,7 +107,8 @@ def train(
     next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    tick = {"start": time.perf_counter(), "nimg": trainer.nimg, "n": 0}
+    tick = {"start": time.perf_counter(), "nimg": trainer.nimg,
+            "n": run.next_tick() if run is not None else 0}
     last_snapshot: str | None = None
     history: list[dict[str, Any]] = []
     steps = 0

@@ -111,6 +111,13 @@ class RunFolder:
         if kept != lines:
             write_text(runs.inside(self.path, runs.STATS, kind="file"), "".join(kept))
 
+    def next_tick(self) -> int:
+        """The number of the run's next tick: a resumed run goes on counting where it stopped."""
+        for line in reversed(self._stats):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                return int(json.loads(line)["tick"]) + 1
+        return 0
+
     def log(self, line: str) -> None:
         runs.append_line(self.path, runs.LOG, line)
 

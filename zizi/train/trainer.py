@@ -148,10 +148,13 @@ class Trainer:
                                    labels.to(self.device) if labels is not None else None)
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, c: torch.Tensor | None = None, batch: int = 16) -> torch.Tensor:
-        """G_ema's images for latents `z` with the stored noise maps (the same faces each time)."""
+    def sample(self, z: torch.Tensor, c: torch.Tensor | None = None, batch: int = 16,
+               noise_mode: str = "const") -> torch.Tensor:
+        """G_ema's images for latents `z`; "const" (stored maps) or "none" give the same
+        faces each time."""
         out = [self.G_ema(z[i:i + batch].to(self.device),
-                          None if c is None else c[i:i + batch].to(self.device), noise_mode="const")
+                          None if c is None else c[i:i + batch].to(self.device),
+                          noise_mode=noise_mode)
                for i in range(0, len(z), batch)]
         return torch.cat(out)
 
