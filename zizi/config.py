@@ -171,11 +171,15 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config",
+              typed: bool = True) -> T:
     """Build a config dataclass from plain data; unknown keys raise with a suggestion.
 
     Nested dataclasses are found from the fields' type hints (`mapping: MappingConfig`,
     `augment: AugmentConfig | None`), so any config dataclass can nest any other.
+    `typed`: numbers may come as text, as people type them in YAML and `--set`; a file
+    zizi wrote itself (a checkpoint's header) passes False, so a number stored as text
+    there is a damaged or crafted file, refused where the fields are checked.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
@@ -187,9 +191,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, fields)}")
         sub = _dataclass_in(hints.get(key))
         if sub and isinstance(value, dict):
-            kwargs[key] = from_dict(sub, value, f"{where}.{key}")
+            kwargs[key] = from_dict(sub, value, f"{where}.{key}", typed)
         else:
-            kwargs[key] = _as_number(value, hints.get(key), f"{where}: {key}")
+            kwargs[key] = _as_number(value, hints.get(key), f"{where}: {key}") if typed else value
     try:
         return cls(**kwargs)
     except TypeError as e:

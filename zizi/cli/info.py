@@ -34,7 +34,7 @@ def info(checkpoint: Path, as_json: bool) -> None:
     click.echo(f"{printable(checkpoint)}  (zizi checkpoint, format {doc['format_version']})")
     for net, entry in doc["nets"].items():
         cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
-        c = to_dict(from_dict(cls, entry["config"]))  # defaults filled in (checked on read)
+        c = to_dict(from_dict(cls, entry["config"], typed=False))  # defaults filled in (checked on read)
         line = f"  {net:<6} {entry['kind']:<14} {c['img_resolution']}x{c['img_resolution']}"
         if entry["kind"] == "generator":
             line += f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}  mapping layers={c['mapping']['num_layers']}"

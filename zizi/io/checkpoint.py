@@ -252,7 +252,7 @@ def _check_nets(nets: dict[str, Any]) -> dict[str, GeneratorConfig | Discriminat
             raise ValueError(f"net {name!r} of kind {entry['kind']!r}")
         cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
         try:
-            out[name] = from_dict(cls, entry["config"], f"{name} config")
+            out[name] = from_dict(cls, entry["config"], f"{name} config", typed=False)
         except ZiziError as e:
             raise ValueError(str(e)) from e
     return out
@@ -383,9 +383,11 @@ def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None, 
     g_cfg = d_cfg = None
     for n, info in doc["nets"].items():
         if info["kind"] == "generator" and g_cfg is None:
-            g_cfg = from_dict(GeneratorConfig, info["config"], f"{path.name}: {n} config")
+            g_cfg = from_dict(GeneratorConfig, info["config"], f"{path.name}: {n} config",
+                              typed=False)
         elif info["kind"] == "discriminator":
-            d_cfg = from_dict(DiscriminatorConfig, info["config"], f"{path.name}: {n} config")
+            d_cfg = from_dict(DiscriminatorConfig, info["config"], f"{path.name}: {n} config",
+                              typed=False)
     if g_cfg is None:
         raise CheckpointError(f"{path} holds no generator")
     tensors: dict[str, dict[str, Any]] = {n: {} for n in wanted}

@@ -113,7 +113,7 @@ class RunFolder:
 
     def next_tick(self) -> int:
         """The number of the run's next tick: a resumed run goes on counting where it stopped."""
-        for line in reversed(self._stats):
+        for line in reversed(runs.read_lines(self.path, runs.STATS)):
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 return int(json.loads(line)["tick"]) + 1
         return 0
