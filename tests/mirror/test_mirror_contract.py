@@ -126,7 +126,9 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
     outside = []
     for event, what in seen:
         if event == "subprocess.Popen":  # ffmpeg: every path it is handed lies in --out
-            paths = [a for a in what.split() if os.sep in a and "ffmpeg" not in Path(a).name]
+            # (ffmpeg is handed `file:PATH`, so a name with ':' or '#' is read as a file)
+            paths = [a.removeprefix("file:") for a in what.split()
+                     if os.sep in a and "ffmpeg" not in Path(a).name]
             outside += [(event, a) for a in paths if not Path(a).resolve().is_relative_to(inside)]
         elif not _ignorable(what) and not Path(what).resolve().is_relative_to(inside):
             outside.append((event, what))
