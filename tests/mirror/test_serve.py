@@ -324,6 +324,17 @@ def test_serve_refuses_bad_input_in_one_line(live, tmp_path):
     assert "Keeps nothing" in help_text and "0.0.0.0" in help_text
 
 
+def test_the_page_names_each_model_under_its_own_half(live):
+    """The caption under each reflection names the model that drew it (the CLI hands the
+    base's and the fine-tune's names to the page; swapped, a visitor is told the wrong one)."""
+    import urllib.request
+
+    with urllib.request.urlopen(live["url"], timeout=10) as r:
+        page = r.read().decode()
+    assert "base model (base-32.safetensors)" in page
+    assert "shifted model (shifted.safetensors)" in page
+
+
 def test_zz_nothing_was_kept(live):
     """Last: every writable place the server could use holds no file from this run with a
     frame's bytes or pixels (the camera file and the models, written by the test, aside)."""

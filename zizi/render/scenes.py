@@ -214,7 +214,9 @@ def _outputs(out: Path, s: RenderSettings, kind: str, ckpts: list[dict[str, Any]
     cells = s.grid[0] * s.grid[1]
     outs = []
     for c, path in enumerate(job.channel_paths(out, s.channels)):
-        config = {**command, **asdict(s), "channel": c + 1,
+        # the command's entries last: its {"file", "sha256"} of the --audio track must not
+        # be replaced by the settings' bare path of the same name
+        config = {**asdict(s), **command, "channel": c + 1,
                   "channel_seeds": seeds[c * cells:(c + 1) * cells]}
         config["seeds"] = config["channel_seeds"]
         outs.append(job.Output(path, provenance.record(kind, ckpts, config, dataset_sha)))
