@@ -11,6 +11,10 @@ Two runs writing one output are kept apart by `output_lock` (a lock file naming 
 owner, taken over only when that owner is dead) and by creating a file without --force
 exclusively (`overwrite=False`: a hard link that fails if the name exists, never a rename
 over it). `FileLock` is the one lock-file implementation (the ops build lock uses it too).
+
+Folders that arrive from others (run folders, prepared datasets) are read and written
+only inside themselves: `confined` is that wall and `read_confined` the bounded read
+through it (a link out, a FIFO or `/dev/zero` is refused by name, never followed).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -392,6 +397,74 @@ def check_replaceable(out: str | os.PathLike, is_previous: Any, *, what: str,
     if out.is_dir() and any(out.iterdir()) and not is_previous(out):
         raise error(f"--out {out} is a folder that holds other files, not an earlier {what}; "
                     "even with --force it is not replaced: choose a new or empty folder")
+
+
+def confined(root: str | os.PathLike, *parts: str, kind: str = "any", what: str = "folder",
+             error: type[ZiziError] = ZiziError) -> Path:
+    """ROOT/parts..., refused unless its real place is inside ROOT (itself resolved) and it
+    is (when it exists) a plain file (`kind="file"`), a folder (`"dir"`), or either
+    (`"any"`). `what` names ROOT in the error ("run folder", "dataset").
+
+    The returned path is the real one, so a later read, write or delete cannot be
+    redirected by a link met on the way. A missing path is fine (it is about to be written).
+    """
+    root = Path(os.path.realpath(os.fspath(root)))
+    path = Path(root, *parts)
+    real = Path(os.path.realpath(path))
+    if real != root and root not in real.parents:
+        link = _first_link(root, parts)
+        raise error(f"{link} in the {what} {root} points outside it (to {real}); a {what} is "
+                    "read and written only inside itself: remove that link or copy the real "
+                    "files in")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return real
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror or e}") from e
+    ok = {"file": stat.S_ISREG(st.st_mode), "dir": stat.S_ISDIR(st.st_mode),
+          "any": stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)}[kind]
+    if not ok:
+        want = {"file": "a plain file", "dir": "a folder", "any": "a plain file or folder"}[kind]
+        raise error(f"{path} is not {want} (a device, FIFO, socket or the wrong kind); refused")
+    return real
+
+
+def _first_link(root: Path, parts: tuple[str, ...]) -> Path:
+    """The first component of ROOT/parts that is a symlink (what to name in the error)."""
+    cur = root
+    for part in Path(*parts).parts if parts else ():
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return Path(root, *parts)
+
+
+def read_confined(root: str | os.PathLike, *parts: str, limit: int, what: str = "folder",
+                  error: type[ZiziError] = ZiziError) -> bytes | None:
+    """The bytes of the plain file ROOT/parts (None when absent), through `confined`, at
+    most `limit` bytes. Opened without following a last link and without blocking, and
+    checked again on the open file, so a FIFO or device swapped in after the check is
+    refused rather than waited on or read forever."""
+    path = confined(root, *parts, kind="file", what=what, error=error)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise error(f"cannot read {Path(root, *parts)}: {e.strerror or e}") from e
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{Path(root, *parts)} is not a plain file; refused")
+        if st.st_size > limit:
+            raise error(f"{Path(root, *parts)} is {st.st_size / 2**20:,.0f} MiB, more than the "
+                        f"{limit / 2**20:,.0f} MiB zizi reads of it; refused")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{Path(root, *parts)} grew past {limit / 2**20:,.0f} MiB while read; refused")
+    return data
 
 
 def _write_failed(path: Path, e: OSError) -> str:

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zizi.data.manifest import REPORT, ImageRecord, Manifest, MemberCheck, load_manifest
+from zizi.data.manifest import (
+    MAX_IMAGE_BYTES,
+    REPORT,
+    ImageRecord,
+    Manifest,
+    MemberCheck,
+    load_manifest,
+    read_member,
+)
 from zizi.errors import DatasetError
 from zizi.files import write_bytes, write_text
 from zizi.text import plural
@@ -109,10 +117,11 @@ def write_card(
 
 
 def _report(dataset: Path) -> dict[str, Any]:
+    data = read_member(dataset, REPORT)  # a link out or a FIFO: one line, never read
     try:
-        r = json.loads((dataset / REPORT).read_text("utf-8"))
+        r = json.loads(data.decode("utf-8")) if data is not None else {}
         return r if isinstance(r, dict) else {}
-    except (OSError, ValueError, RecursionError):
+    except (ValueError, RecursionError):
         return {}
 
 
@@ -143,7 +152,10 @@ def _pixel_stats(dataset: Path, m: Manifest,
         try:
             if path is None:
                 raise OSError("outside the dataset")
-            with Image.open(path) as im:
+            data = read_member(dataset, r.file, limit=MAX_IMAGE_BYTES)  # checked on open
+            if data is None:
+                raise OSError("missing")
+            with Image.open(io.BytesIO(data)) as im:
                 small = im.convert("RGB").resize((64, 64), Image.Resampling.BOX)
             rgb[i] = np.asarray(small, dtype=np.float64).reshape(-1, 3).mean(0)
             ok[i] = True

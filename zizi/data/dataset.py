@@ -19,7 +19,16 @@ import numpy as np
 import torch
 
 from zizi.data.images import IMAGE_SUFFIXES
-from zizi.data.manifest import ADA_LABELS, MANIFEST, MemberCheck, dataset_files, load_manifest
+from zizi.data.manifest import (
+    ADA_LABELS,
+    MANIFEST,
+    MAX_IMAGE_BYTES,
+    MemberCheck,
+    dataset_files,
+    has_manifest,
+    load_manifest,
+    read_member,
+)
 from zizi.errors import DatasetError
 
 
@@ -45,7 +54,8 @@ class ImageDataset(torch.utils.data.Dataset):
         else:
             raise DatasetError(f"{self.path} is neither an image folder nor a zip file")
         if not self._names:
-            raise DatasetError(f"{self.path} holds no images")
+            why = f" ({self.warnings[0]})" if self.warnings else ""
+            raise DatasetError(f"{self.path} holds no images{why}")
 
         self._labels = self._load_labels() if use_labels else None
         raw = np.arange(len(self._names), dtype=np.int64)
@@ -119,12 +129,12 @@ class ImageDataset(torch.utils.data.Dataset):
     # -- reading -------------------------------------------------------------------------
 
     def _folder_names(self) -> list[str]:
-        if (self.path / MANIFEST).is_file():
+        if has_manifest(self.path):
             try:
                 # finishes an interrupted opt-out, if any; the trainer prints the warnings
                 self.warnings = load_manifest(self.path).warnings()
             except DatasetError:
-                pass  # e.g. a read-only copy: its files are still not listed below
+                pass  # e.g. a read-only copy (a link out is refused just below, by name)
         return dataset_files(self.path)
 
     def _zip_names(self) -> list[str]:
@@ -157,7 +167,12 @@ class ImageDataset(torch.utils.data.Dataset):
     def _read_bytes(self, name: str) -> bytes:
         if self._kind == "zip":
             return self._open_zip().read(name)
-        return (self.path / name).read_bytes()
+        # inside the dataset only: a link out, a FIFO or a device is one line, never read
+        data = read_member(self.path, name, limit=MAX_IMAGE_BYTES)
+        if data is None:
+            raise DatasetError(f"{self.path / name} is missing (listed in the dataset); "
+                               "re-run `zizi dataset prepare`")
+        return data
 
     def _load_uint8(self, raw: int) -> np.ndarray:
         from PIL import Image, ImageOps
@@ -173,12 +188,14 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def _load_labels(self) -> np.ndarray | None:
         try:
-            text = (
-                self._open_zip().read(ADA_LABELS).decode("utf-8")
-                if self._kind == "zip"
-                else (self.path / ADA_LABELS).read_text("utf-8")
-            )
-        except (KeyError, FileNotFoundError):
+            if self._kind == "zip":
+                text = self._open_zip().read(ADA_LABELS).decode("utf-8")
+            else:
+                data = read_member(self.path, ADA_LABELS)
+                if data is None:
+                    return None
+                text = data.decode("utf-8")
+        except KeyError:
             return None
         labels = json.loads(text).get("labels")
         if labels is None:

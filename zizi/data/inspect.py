@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zizi.data.manifest import MANIFEST, REPORT, load_manifest, plain_image_files
+from zizi.data.manifest import (
+    MAX_IMAGE_BYTES,
+    REPORT,
+    has_manifest,
+    load_manifest,
+    plain_image_files,
+    read_member,
+)
 from zizi.data.phash import NEAR_DUPLICATE_BITS
 from zizi.errors import DatasetError
 from zizi.text import printable, shorten_middle
@@ -62,7 +70,7 @@ def inspect_dataset(
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{printable(folder)} is not a dataset folder")
-    manifest = load_manifest(folder) if (folder / MANIFEST).is_file() else None
+    manifest = load_manifest(folder) if has_manifest(folder) else None
     files = [r.file for r in manifest.images] if manifest else plain_image_files(folder)
     skipped = _report_skipped(folder)
     reasons = Counter(_reason_kind(str(s.get("reason", ""))) for s in skipped)
@@ -80,7 +88,10 @@ def inspect_dataset(
     page: list[tuple[str, Image.Image]] = []
     for i, name in enumerate(files):
         try:
-            with Image.open(folder / name) as im:
+            data = read_member(folder, name, limit=MAX_IMAGE_BYTES)  # inside, a plain file
+            if data is None:
+                raise OSError("missing")
+            with Image.open(io.BytesIO(data)) as im:
                 sizes[f"{im.width}×{im.height}"] += 1
                 rgb = im.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -156,10 +167,11 @@ def inspect_dataset(
 def _report_skipped(folder: Path) -> list[dict[str, Any]]:
     """report.json's skipped list (empty when there is none; one clear error if damaged)."""
     path = folder / REPORT
-    if not path.is_file():
+    data = read_member(folder, REPORT)  # a link out or a FIFO: one line, never read
+    if data is None:
         return []
     try:
-        items = json.loads(path.read_text("utf-8")).get("skipped", [])
+        items = json.loads(data.decode("utf-8")).get("skipped", [])
         return [i for i in items if isinstance(i, dict) and "source" in i and "reason" in i]
     except (OSError, ValueError, AttributeError, TypeError, RecursionError) as e:
         raise DatasetError(f"{printable(path)} is damaged ({printable(e)}); re-run "
@@ -179,7 +191,7 @@ def _index_sheets(dataset: Path, sheet_dir: Path, pages: dict[str, list[str]]) -
             p.unlink()
             stale.append(p)
     write_json(sheet_dir / SHEET_INDEX, {"dataset": str(dataset.resolve()), "pages": pages})
-    if (dataset / MANIFEST).is_file():
+    if has_manifest(dataset):
         pointer = dataset / SHEET_POINTER
         folders = _read_pointer(dataset)
         here = str(sheet_dir.resolve())
@@ -204,8 +216,9 @@ def _read_index(sheet_dir: Path, dataset: Path) -> dict[str, list[str]]:
 
 
 def _read_pointer(dataset: Path) -> list[str]:
+    data = read_member(dataset, SHEET_POINTER)  # a link out or a FIFO: one line, never read
     try:
-        folders = json.loads((dataset / SHEET_POINTER).read_text("utf-8"))["folders"]
+        folders = json.loads(data.decode("utf-8"))["folders"] if data is not None else []
         return [f for f in folders if isinstance(f, str)]
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return []

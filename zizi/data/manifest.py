@@ -11,15 +11,18 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from zizi.errors import DatasetError
-from zizi.files import write_json
+from zizi.files import read_confined, write_json
 from zizi.text import nfc, printable
 
 MANIFEST = "manifest.json"
+MAX_JSON_BYTES = 256 << 20  # a manifest is ~0.6 KiB an image: 256 MiB is ~400,000 images
+MAX_IMAGE_BYTES = 1 << 30  # as `prepare --max-file-mb`'s default: no prepared image is larger
 REPORT = "report.json"
 ADA_LABELS = "dataset.json"
 FORMAT_VERSION = 1
@@ -127,12 +130,13 @@ def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
     is completed first: its files are deleted and the record finalised (`optout`).
     """
     path = Path(dataset) / MANIFEST
-    if not path.is_file():
+    data = read_member(dataset, MANIFEST) if os.path.lexists(path) else None
+    if data is None:
         raise DatasetError(
             f"{printable(dataset)} has no {MANIFEST}: it was not made by `zizi dataset prepare`"
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(data.decode("utf-8"))
         if not isinstance(raw, dict) or not isinstance(raw.get("images"), list):
             raise TypeError("no list of images")
         checker = MemberCheck(Path(dataset))
@@ -146,7 +150,7 @@ def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
         manifest = Manifest.from_json({**raw, "images": kept})
         manifest.unsafe = unsafe
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
-            RecursionError) as e:
+            RecursionError) as e:  # (UnicodeDecodeError is a ValueError)
         raise DatasetError(
             f"{printable(path)} is damaged ({printable(e)}); re-run `zizi dataset prepare`"
         ) from e
@@ -155,6 +159,20 @@ def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
 
         finish_removals(Path(dataset), manifest)
     return manifest
+
+
+def read_member(dataset: Path, rel: str, limit: int = MAX_JSON_BYTES) -> bytes | None:
+    """The bytes of DATASET/rel (None when absent), read only inside the dataset: a link
+    out (the file or a folder on the way), a FIFO, a device or a file over `limit` is one
+    line naming it, never followed, waited on or read whole (`zizi.files.read_confined`)."""
+    return read_confined(dataset, *PurePosixPath(rel).parts, limit=limit, what="dataset",
+                         error=DatasetError)
+
+
+def has_manifest(folder: Path) -> bool:
+    """Whether `folder` is a prepared dataset: it holds manifest.json, even as a link or a
+    special file (which is then refused by name when read, not taken for a plain folder)."""
+    return os.path.lexists(Path(folder) / MANIFEST)
 
 
 class MemberCheck:
@@ -199,6 +217,12 @@ class MemberCheck:
             target = full.resolve()
             if target != self.root and self.root not in target.parents:
                 return "a symlink leading outside the dataset"
+        try:
+            mode = os.stat(full).st_mode
+        except OSError:
+            return None  # missing: reported as missing by whoever reads it
+        if not stat.S_ISREG(mode):
+            return "not a plain file (a folder, FIFO, device or socket)"
         return None
 
     def path(self, rel: str) -> Path | None:
@@ -327,7 +351,7 @@ def dataset_files(folder: Path) -> list[str]:
     prepared dataset (never a folder listing: files of an interrupted removal are not
     in it), otherwise every image file below `folder`, sorted."""
     folder = Path(folder)
-    if (folder / MANIFEST).is_file():
+    if has_manifest(folder):
         return [r.file for r in load_manifest(folder, finish=False).images]
     return plain_image_files(folder)
 

@@ -18,6 +18,7 @@ from zizi.data.manifest import (
     Manifest,
     MemberCheck,
     load_manifest,
+    read_member,
     save_manifest,
 )
 from zizi.errors import DatasetError
@@ -164,7 +165,8 @@ def same_picture(manifest: Manifest, matches: dict[str, Match]) -> dict[str, Mat
 def _skipped_duplicates(dataset: Path) -> list[tuple[str, str]]:
     """(skipped source, the source it duplicates) from report.json."""
     try:
-        report = json.loads((Path(dataset) / REPORT).read_text("utf-8"))
+        data = read_member(Path(dataset), REPORT)  # a link out or a FIFO: one line, never read
+        report = json.loads(data.decode("utf-8")) if data is not None else {}
         return [(s["source"], s["duplicate_of"]) for s in report.get("skipped", [])
                 if isinstance(s, dict) and s.get("duplicate_of")]
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
@@ -242,7 +244,8 @@ def _raw_pending(dataset: Path) -> list[dict]:
     from zizi.data.manifest import MANIFEST
 
     try:
-        raw = json.loads((Path(dataset) / MANIFEST).read_text("utf-8"))
+        data = read_member(Path(dataset), MANIFEST)  # refused by load_manifest already if bad
+        raw = json.loads(data.decode("utf-8")) if data is not None else {}
         return [r for r in raw.get("removed", []) if isinstance(r, dict) and r.get("pending")]
     except (OSError, ValueError, AttributeError, RecursionError):
         return []

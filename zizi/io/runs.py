@@ -69,40 +69,13 @@ def inside(run: str | os.PathLike, *parts: str, kind: str = "any") -> Path:
     """RUN/parts..., refused unless its real place is inside the run and it is (when it
     exists) a plain file (`kind="file"`), a folder (`"dir"`), or either (`"any"`).
 
-    The returned path is the real one, so a later write or delete cannot be redirected by a
-    link met on the way. A missing path is fine (it is about to be written).
+    The returned path is the real one (`zizi.files.confined`, shared with datasets), so a
+    later write or delete cannot be redirected by a link met on the way. A missing path is
+    fine (it is about to be written).
     """
-    root = resolve_run(run)
-    path = Path(root, *parts)
-    real = Path(os.path.realpath(path))
-    if real != root and root not in real.parents:
-        link = _first_link(root, parts)
-        raise RunFolderError(f"{link} in the run folder {root} points outside it (to {real}); "
-                             "a run folder is read and written only inside itself: remove that "
-                             "link or copy the real files in")
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        return real
-    except OSError as e:
-        raise RunFolderError(f"cannot read {path}: {e.strerror or e}") from e
-    ok = {"file": stat.S_ISREG(st.st_mode), "dir": stat.S_ISDIR(st.st_mode),
-          "any": stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)}[kind]
-    if not ok:
-        what = {"file": "a plain file", "dir": "a folder", "any": "a plain file or folder"}[kind]
-        raise RunFolderError(f"{path} is not {what} (a device, FIFO, socket or the wrong kind); "
-                             "refused")
-    return real
+    from zizi.files import confined
 
-
-def _first_link(root: Path, parts: tuple[str, ...]) -> Path:
-    """The first component of RUN/parts that is a symlink (what to name in the error)."""
-    cur = root
-    for part in Path(*parts).parts if parts else ():
-        cur = cur / part
-        if cur.is_symlink():
-            return cur
-    return Path(root, *parts)
+    return confined(resolve_run(run), *parts, kind=kind, what="run folder", error=RunFolderError)
 
 
 def read_small(run: str | os.PathLike, name: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
