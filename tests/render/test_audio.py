@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -139,3 +140,23 @@ def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
     r = run("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
             "--out", tmp_path / "x", "--device", "cpu")
     assert r.exit_code != 0 and "--audio-trunc" in r.output
+
+
+def test_resume_with_another_track_under_the_same_name_is_refused(ckpt, tmp_path):
+    """The plan a resume must repeat holds the track's sha256, not only its path."""
+    from tests.render.test_video import _stop_after
+    from zizi.errors import ZiziError
+    from zizi.render.scenes import RenderSettings, walk
+
+    track = click_track(tmp_path / "c.wav")
+    out = tmp_path / "v.mp4"
+
+    def settings() -> RenderSettings:
+        return RenderSettings(frames=0, fps=10, audio=str(track), keyframes=2, grid=(1, 1),
+                              segment_frames=5)
+
+    with pytest.raises(KeyboardInterrupt):
+        walk(ckpt, out, settings(), torch.device("cpu"), progress=_stop_after(7))
+    click_track(track, seconds=2.0 + 0.1)  # another sound, the same file name
+    with pytest.raises(ZiziError, match="other settings.*audio"):
+        walk(ckpt, out, settings(), torch.device("cpu"), resume=True)

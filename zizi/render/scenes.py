@@ -224,7 +224,9 @@ def _outputs(out: Path, s: RenderSettings, kind: str, ckpts: list[dict[str, Any]
 
 
 def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]]) -> dict[str, Any]:
-    plan = {**command, **asdict(s), "checkpoints": [c["sha256"] for c in ckpts]}
+    # the command's entries last: --audio's {"file", "sha256"}, so a resume with another
+    # track under the same name is refused as other settings
+    plan = {**asdict(s), **command, "checkpoints": [c["sha256"] for c in ckpts]}
     plan["grid"] = list(s.grid)
     return plan
 
