@@ -25,13 +25,19 @@ class _MirrorCommand(click.Command):
         return super().make_context(info_name, args, parent=parent, **extra)
 
 
+def _models(f):
+    """--ckpt and --shifted, as `zizi mirror` and `zizi mirror serve` both take them."""
+    f = click.option("--shifted", type=click.Path(path_type=Path), required=True,
+                     help="The shifted model: a checkpoint, or a run folder (its newest "
+                          "frame).")(f)
+    return click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
+                        help="The base (normative) face model, a zizi checkpoint.")(f)
+
+
 @click.command("mirror", cls=_MirrorCommand,
                epilog="The live mirror (a webcam page, encoder only): zizi mirror serve --help")
 @click.argument("photo", type=click.Path(path_type=Path))
-@click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
-              help="The base (normative) face model, a zizi checkpoint.")
-@click.option("--shifted", type=click.Path(path_type=Path), required=True,
-              help="The shifted model: a checkpoint, or a run folder (its newest frame).")
+@_models
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for the renders: mirror.png (base | shifted), mirror.mp4 with --video.")
 @click.option("--steps", type=click.IntRange(min=0), default=500, show_default=True,
@@ -113,10 +119,7 @@ def mirror(photo: Path, ckpt: Path, shifted: Path, out: Path, steps: int, encode
 
 
 @click.command("serve")
-@click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
-              help="The base (normative) face model, a zizi checkpoint.")
-@click.option("--shifted", type=click.Path(path_type=Path), required=True,
-              help="The shifted model: a checkpoint, or a run folder (its newest frame).")
+@_models
 @click.option("--encoder", type=click.Path(path_type=Path), required=True,
               help="The base model's encoder (`zizi encoder train`).")
 @click.option("--host", default="127.0.0.1", show_default=True,
