@@ -75,7 +75,7 @@ def test_each_half_is_the_encoders_w_drawn_by_its_model_with_the_base_noise(mode
 
 def test_an_encoder_trained_for_another_generator_is_refused(models, tmp_path):
     """Its W+ would mean nothing to the base: the live mirror must check the sha256 the
-    encoder file records against the --ckpt it serves, as `zizi mirror --encoder` does."""
+    encoder file records against the --checkpoint it serves, as `zizi mirror --encoder` does."""
     from zizi.errors import ZiziError
     from zizi.mirror.live import Reflector
 

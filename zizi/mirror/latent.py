@@ -99,7 +99,7 @@ def project_photo(photo: str | Path, ckpt: str | Path, out: str | Path, cfg: Pro
     if out.exists() and not force:
         raise ZiziError(f"{out} already exists; pass --force to overwrite it")
     if not ckpt.is_file():
-        raise ZiziError(f"--ckpt {ckpt} not found (give a checkpoint file)")
+        raise ZiziError(f"--checkpoint {ckpt} not found (give a checkpoint file)")
     image = load_photo(photo)  # in memory only, like everything derived from it below
     G = build_generator(load_checkpoint(ckpt, nets=["G_ema"]), "G_ema").to(device)
     if G.img_channels != 3:

@@ -78,15 +78,15 @@ def _check_pair(base: Path, shifted: Path) -> None:
     from zizi.render.weights import read_stops
 
     if base.is_dir():
-        raise CheckpointError(f"--ckpt {base} is a folder; give the base checkpoint file")
+        raise CheckpointError(f"--checkpoint {base} is a folder; give the base checkpoint file")
     if not base.exists():
-        raise CheckpointError(f"--ckpt {base} not found")
+        raise CheckpointError(f"--checkpoint {base} not found")
     a, b = (s.g_config for s in read_stops([base]) + read_stops([shifted]))
     for key, what in (("img_resolution", "resolution"), ("w_dim", "w_dim")):
         if a.get(key) != b.get(key):
             raise CheckpointError(
                 f"the checkpoints do not match: {base.name} has {what} {a.get(key)}, "
-                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --ckpt")
+                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --checkpoint")
     read_stops([base, shifted])  # one line naming any other difference of architecture
 
 
