@@ -1,5 +1,5 @@
-"""Option decorators shared by several commands: one definition per option name, so that
-names, defaults and choices cannot drift apart between commands."""
+"""Option decorators shared by several commands: an option that means the same thing in
+two commands is defined once here, so its name, default and choices cannot drift apart."""
 
 from __future__ import annotations
 
