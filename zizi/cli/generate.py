@@ -10,11 +10,16 @@ import click
 from zizi.cli.options import (
     UNSIGNED_HINT,
     checkpoint_of,
+    class_option,
     credentials_option,
     device_option,
+    noise_mode_option,
     precision_option,
     progress_bar,
+    seeds_option,
     signing_credentials,
+    trunc_cutoff_option,
+    trunc_option,
     which_option,
 )
 
@@ -25,18 +30,11 @@ MAX_PSI = 100.0
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--seeds", default=None,
-              help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)). Required unless "
-                   "--mix-rows/--mix-cols draw a style-mixing grid.")
-@click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-              help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
-                   f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
-@click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
-              help="Truncate only the first N ws (coarse styles); default all.")
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
-              show_default=True, help="Per-pixel noise: the stored maps, fresh noise, or none.")
-@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-              help="Class index for a conditional checkpoint.")
+@seeds_option("required unless --mix-rows/--mix-cols draw a style-mixing grid.")
+@trunc_option(f"; between -{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that)")
+@trunc_cutoff_option
+@noise_mode_option()
+@class_option
 @which_option("G_ema", "Which generator: the EMA weights (usual) or the raw ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; writes seedNNNN.png per seed.")

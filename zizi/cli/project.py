@@ -6,13 +6,18 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import checkpoint_of, device_option, overwrite_option, progress_bar
+from zizi.cli.options import (
+    checkpoint_of,
+    checkpoint_option,
+    device_option,
+    overwrite_option,
+    progress_bar,
+)
 
 
 @click.command("project")
 @click.argument("photo", type=click.Path(path_type=Path))
-@click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
-              help="The model to project into: a zizi checkpoint, or a run folder (its newest "
+@checkpoint_option("The model to project into: a zizi checkpoint, or a run folder (its newest "
                    "snapshot).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The latent file to write (.safetensors): ws and the fitted noise maps.")
@@ -33,10 +38,10 @@ from zizi.cli.options import checkpoint_of, device_option, overwrite_option, pro
 @device_option
 def project(photo: Path, ckpt: Path, out: Path, steps: int, space: str, align: str,
             perceptual: tuple[Path, ...], seed: int, force: bool, device: str) -> None:
-    """Project the face in PHOTO into --ckpt and write its latent to --out.
+    """Project the face in PHOTO into --checkpoint and write its latent to --out.
 
     \b
-    The latent is what `zizi generate CKPT --latent FILE` draws (through this model or a
+    The latent is what `zizi generate CHECKPOINT --latent FILE` draws (through this model or a
     fine-tune of it) and what `zizi mirror --keep-latent` writes. Privacy as in the mirror:
     the photo and the aligned crop of the face stay in memory and are gone when the
     command ends; the latent is the only file written.
