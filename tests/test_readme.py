@@ -259,6 +259,55 @@ def test_every_command_shown_is_real(doc):
     assert _command_errors(doc.read_text()) == []
 
 
+def _named_option_errors(text: str) -> list[str]:
+    """In `zizi ...` code spans of prose (often a fragment: `zizi train --resume BASE`),
+    the command and every --option named must exist; values and arity are not checked."""
+    from zizi.cli import cli
+
+    prose, _ = _split_fences(text)
+    errors = []
+    for span in re.findall(r"`([^`]+)`", re.sub(r"\s+", " ", "\n".join(prose))):
+        words = span.split()
+        if not words or words[0] not in ("zizi", ".venv/bin/zizi"):
+            continue
+        cmd, rest, name = cli, words[1:], "zizi"
+        while isinstance(cmd, click.Group) and rest and not rest[0].startswith("-"):
+            if rest[0] in ("...", "…") or rest[0].isupper():  # `zizi COMMAND --help`
+                cmd = None
+                break
+            cmd = cmd.get_command(click.Context(cmd), rest[0])
+            if cmd is None:
+                errors.append(f"`{span}`: no command {rest[0]!r}")
+                break
+            name, rest = f"{name} {rest[0]}", rest[1:]
+        if cmd is None:
+            continue
+        if isinstance(cmd, click.Group):  # `zizi render --size`: an option of a sub-command
+            subs = [cmd.get_command(click.Context(cmd), n) for n in cmd.list_commands(None)]
+        else:
+            subs = [cmd]
+        if name == "zizi mirror":  # `zizi mirror serve` is reached through mirror itself
+            from zizi.cli.mirror import serve
+
+            subs.append(serve)
+        known = {o for c in subs for p in c.params for o in getattr(p, "opts", [])}
+        known |= {"--help", "-h"}
+        for w in rest:
+            opt = w.split("=", 1)[0]
+            if opt.startswith("--") and opt not in known:
+                errors.append(f"`{span}`: {name} has no option {opt}")
+    return errors
+
+
+def test_every_command_named_in_the_readme_prose_exists():
+    assert _named_option_errors((ROOT / "README.md").read_text()) == []
+    made_up = ("Run `zizi train --resume RUN --epochs 3` or `zizi trian`, `zizi render --size 9`"
+               ", `zizi COMMAND --help`, `zizi mirror serve --host H`.")
+    assert _named_option_errors(made_up) == [
+        "`zizi train --resume RUN --epochs 3`: zizi train has no option --epochs",
+        "`zizi trian`: no command 'trian'"]
+
+
 def test_the_readme_shows_zizi_commands():
     _, blocks = _split_fences((ROOT / "README.md").read_text())
     shown = [w for _, b in blocks for w in _shell_lines(b) if _zizi_command(w) is not None]
