@@ -97,9 +97,9 @@ def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Pa
     assert drawn == ["7 a_very..e_0042.jpeg"]  # 21 characters fit under a 128 px thumbnail
 
 
-def test_readme_ffhq_1024_size_agrees_with_zizi_checkpoints():
+def test_docs_ffhq_1024_size_agrees_with_zizi_checkpoints():
     listing = run("checkpoints").output
     size = re.search(r"^ffhq-1024\s+1024px\s+~(\d+) MiB", listing, re.M).group(1)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "checkpoints.md").read_text()
     said = re.search(r"FFHQ-1024 snapshot \(~(\d+) MiB", readme).group(1)
     assert said == size

@@ -4,7 +4,7 @@ Similarity is measured between the small generator's output and the big generato
 output box-downsampled to the same size, for the same z (noise_mode 'const'):
 `corr` is the mean per-image Pearson correlation; `zcorr` correlates the z-dependent part
 (each pixel minus its mean over the batch), i.e. "is it the same face", with the
-mismatched-z value as the chance baseline. Figures are recorded in README.md.
+mismatched-z value as the chance baseline. Figures are recorded in docs/checkpoints.md.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ The discriminator is resnet-shaped and reads the image through `fromrgb` at its 
 block only. The kept blocks (target resolution down to 4²) carry over unchanged; the new
 top block needs a fresh `fromrgb` (3 → C channels), initialised like a new layer.
 
-Trade-offs (stated in the README): the smaller generator is not a downsampled copy of the
-big one — fine texture present in the big one's top blocks is lost, not moved down, and
+Trade-offs (stated in docs/checkpoints.md): the smaller generator is not a downsampled copy
+of the big one — fine texture present in the big one's top blocks is lost, not moved down, and
 the colour balance can shift slightly where those blocks added a bias. The D's fresh
 `fromrgb` makes the first few kimg of a fine-tune an adaptation of D; do not freeze the
 D's top layers (FreezeD) at the very start. Going up in resolution is not supported.

@@ -9,6 +9,7 @@ every batch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -67,7 +68,20 @@ def batches(dataset, batch: int, seed: int, start: int, rank: int = 0, world: in
     # The loader's own generator: otherwise it draws its worker seed from the global RNG,
     # and a resumed run would not continue the same random stream.
     loader_gen = torch.Generator().manual_seed(seed + start + rank)
+    workers = usable_workers(workers)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
         persistent_workers=False, prefetch_factor=4 if workers else None, generator=loader_gen)
     return iter(loader)
+
+
+def usable_workers(workers: int) -> int:
+    """At most one loader worker per CPU this process may run on. The presets ask for a
+    workstation's few workers; on a 2-core laptop more workers than cores only contend with
+    the training step for them, and torch prints a long warning at every start. Which
+    worker decodes an image never changes the image or the order (the sampler decides)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        cpus = os.cpu_count() or 1
+    return max(0, min(workers, cpus))
