@@ -26,8 +26,7 @@ def test_a_seeds_latent_draws_that_seeds_face(tmp_path, base):
     import torch
 
     from zizi.files import write_bytes
-    from zizi.latents import z_for_seeds
-    from zizi.mirror.latent import latent_bytes
+    from zizi.latents import latent_bytes, z_for_seeds
     from zizi.mirror.project import Projection, noise_layers
 
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
@@ -57,7 +56,7 @@ def test_project_writes_only_the_latent(tmp_path, base):
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["me.safetensors"]  # no crop, no photo
     assert sorted(p.name for p in photos.iterdir()) == ["me.png"]
-    from zizi.mirror.latent import read_latent
+    from zizi.latents import read_latent
 
     lat = read_latent(out / "me.safetensors")
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
@@ -76,7 +75,7 @@ def test_bad_latent_is_one_line(tmp_path, base):
     other = tmp_path / "big.safetensors"
     save_checkpoint(other, tiny_checkpoint(2 * RES, seed=0))
     from zizi.files import write_bytes
-    from zizi.mirror.latent import latent_bytes
+    from zizi.latents import latent_bytes
     from zizi.mirror.project import Projection
 
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")

@@ -54,7 +54,8 @@ MAX_PSI = 100.0
                    "(a 32² net has 8 ws, 256² 14, 1024² 18).")
 @click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw a projected latent (from `zizi project` or `zizi mirror --keep-latent`) "
-                   "with its noise maps, instead of seeds: writes <latent name>.png.")
+                   "instead of seeds, with its fitted noise maps (--noise-mode const): writes "
+                   "<latent name>.png.")
 @credentials_option
 @device_option
 @precision_option
@@ -142,10 +143,11 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
     text = provenance.png_text(doc)
     seal = sealer(doc, creds)
     if latent is not None:
-        from zizi.mirror.latent import draw_latent, read_latent
+        from zizi.latents import draw_latent, read_latent
+        from zizi.render.batches import NOISE_SEED
         from zizi.render.images import to_uint8
 
-        image = to_uint8(draw_latent(G, read_latent(latent)))[0]
+        image = to_uint8(draw_latent(G, read_latent(latent), noise_mode, NOISE_SEED))[0]
         dest = write_png(out / f"{latent.stem}.png", image, text=text, seal=seal)
         click.echo(f"Wrote {dest}")
         if creds is None:

@@ -242,8 +242,9 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
 
 @render.command("walk")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
-              help="Interpolate latents z, or styles w after mapping.")
+@click.option("--space", type=click.Choice(["z", "w"]), default=None,
+              help="Interpolate latents z, or styles w after mapping [default: z; w with "
+                   "--keyframe-latent].")
 @click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
               show_default=True, help="Between keyframes.")
 @click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
@@ -263,9 +264,14 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
               show_default=True,
               help="--direction shift: the W offset that best turns CHECKPOINT's faces into "
                    "--toward's (fit), or w_avg(toward) - w_avg(CHECKPOINT) (wavg).")
+@click.option("--keyframe-latent", "keyframe_latents", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A latent from `zizi project` or `mirror --keep-latent` as a keyframe of "
+                   "every face (repeatable; these come first, in order, then --keyframes' "
+                   "seed keys). Walks in W; a w+ latent in W+.")
 @common
 def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, directions_file,
-             sefa_layers, toward, shift_estimate, **kw) -> None:
+             sefa_layers, toward, shift_estimate, keyframe_latents, **kw) -> None:
     """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed.
 
     With --direction, each face instead moves along a direction found without labels
@@ -275,7 +281,10 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 
     if directions and kw["grid"] is None:
         kw["grid"] = f"{len(directions)}x1"
+    if space is None:
+        space = "w" if keyframe_latents else "z"
     settings = _settings(kw, space=space, interp=interp, keyframes=keyframes,
+                         keyframe_latents=[str(p) for p in keyframe_latents] or None,
                          directions=list(directions) or None, amount=amount,
                          directions_file=str(directions_file) if directions_file else None,
                          sefa_layers=sefa_layers, toward=str(toward) if toward else None,

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from zizi.errors import ZiziError
+from zizi.latents import noise_layers, set_noise
 
 if TYPE_CHECKING:
     from zizi.nets.generator import Generator
@@ -50,23 +51,6 @@ class Projection:
     ws: torch.Tensor  # [1, num_ws, w_dim]: the latent, broadcast for space "w"
     noise: dict[str, torch.Tensor]  # noise map per synthesis layer (name of its noise_const buffer)
     losses: list[float] = field(default_factory=list)  # distance per step
-
-
-def noise_layers(G: Generator) -> dict[str, torch.nn.Module]:
-    """The synthesis layers that add per-pixel noise, by the name of their `noise_const`."""
-    return {f"{name}.noise_const": m for name, m in G.named_modules()
-            if getattr(m, "use_noise", False) and hasattr(m, "noise_const")}
-
-
-def set_noise(G: Generator, noise: dict[str, torch.Tensor]) -> None:
-    """Put projected noise maps into G's `noise_const` buffers (in place)."""
-    layers = noise_layers(G)
-    for name, n in noise.items():
-        buf = layers[name].noise_const
-        if tuple(buf.shape) != tuple(n.shape):
-            raise ZiziError(f"noise map {name} is shaped {tuple(n.shape)}, the net has {tuple(buf.shape)}")
-        with torch.no_grad():
-            buf.copy_(n.to(buf.device, buf.dtype))
 
 
 def noise_regularizer(maps: list[torch.Tensor]) -> torch.Tensor:
