@@ -290,3 +290,55 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
                          sefa_layers=sefa_layers, toward=str(toward) if toward else None,
                          shift_estimate=shift_estimate)
     _go(walk, checkpoint, kw, settings)
+
+
+@render.command("mix")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--mix-rows", required=True,
+              help="Seeds down the left: their faces keep the ws not in --mix-styles, e.g. 85,100.")
+@click.option("--mix-cols", required=True,
+              help="Seeds along the top: they give the ws in --mix-styles, e.g. 55,821,1789.")
+@click.option("--mix-styles", default="0-6", show_default=True,
+              help="Which ws the column faces give: low = pose and shape, high = colour "
+                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@click.option("--walk", "mix_walk", type=click.Choice(["rows", "cols", "both"]), default="both",
+              show_default=True, help="Which faces walk; the others stay their seed's face.")
+@click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
+              show_default=True, help="Keyframes per walking face (the first is its seed).")
+@click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
+              show_default=True, help="Between keyframes (in W).")
+@click.option("--sources/--no-sources", "mix_sources", default=True, show_default=True,
+              help="Show the row and column faces around the mixed cells, as `zizi generate "
+                   "--mix-rows` does (blank top-left corner), or the mixed cells alone.")
+@common
+def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, interp,
+            mix_sources, **kw) -> None:
+    """Style mixing over time through CHECKPOINT: `zizi generate --mix-*`'s grid, walking.
+
+    \b
+    Each mixed cell is its row face with the ws in --mix-styles from its column face, at
+    every frame, while the rows and/or columns walk (--walk): e.g. coarse styles (pose,
+    shape) from a walking column against a fixed row's colours. Frame 0 is exactly
+    `zizi generate CHECKPOINT --mix-rows ... --mix-cols ... --mix-styles ...`'s grid.png.
+    """
+    from zizi.errors import ConfigError
+    from zizi.latents import parse_seeds
+    from zizi.render.scenes import mix
+
+    parsed = {}
+    for hint, text in (("--mix-rows", mix_rows), ("--mix-cols", mix_cols),
+                       ("--mix-styles", mix_styles)):
+        try:
+            parsed[hint] = parse_seeds(text)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
+    if kw["grid"] is not None or kw["seeds"] is not None or kw["channels"] != 1:
+        raise click.UsageError("`render mix` lays out its own grid from --mix-rows and "
+                               "--mix-cols; leave out --grid, --seeds and --channels")
+    rows, cols = parsed["--mix-rows"], parsed["--mix-cols"]
+    extra = 1 if mix_sources else 0
+    kw["grid"] = f"{len(cols) + extra}x{len(rows) + extra}"
+    settings = _settings(kw, space="w", interp=interp, keyframes=keyframes, mix_rows=rows,
+                         mix_cols=cols, mix_styles=parsed["--mix-styles"], mix_walk=mix_walk,
+                         mix_sources=mix_sources)
+    _go(mix, checkpoint, kw, settings)
