@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Generator as Generator_
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -100,6 +101,23 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
     the mean w: then the noise maps start as G's own (what the encoder was trained with),
     the peak rate is `refine_lr` and no w noise is added, so the guess is refined, not lost.
     """
+    steps = projection_steps(G, target, distance, cfg, init=init)
+    while True:
+        try:
+            step, loss, _img = next(steps)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(step, cfg.steps, loss)
+
+
+def projection_steps(G: Generator, target: torch.Tensor,
+                     distance: Callable[[torch.Tensor], torch.Tensor],
+                     cfg: ProjectConfig = ProjectConfig(), *, init: torch.Tensor | None = None
+                     ) -> Generator_[tuple[int, float, torch.Tensor], None, Projection]:
+    """`project`, one step at a time: yields (step from 1, distance, the image the step
+    measured: [1, C, R, R], the search's w noise included) and returns the Projection, so a
+    progress video (`zizi project --video`) is drawn as the search runs, nothing kept."""
     if G.c_dim > 0:
         raise ZiziError("this model is conditional (it draws one of several classes); "
                         "mirror needs an unconditional face model")
@@ -154,8 +172,7 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
                 for n in noise.values():
                     n -= n.mean()
                     n *= n.square().mean().rsqrt()
-            if progress is not None:
-                progress(step + 1, cfg.steps, losses[-1])
+            yield step + 1, losses[-1], img.detach()
     finally:
         for name, m in layers.items():
             m.noise_const = saved[name]
