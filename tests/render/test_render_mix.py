@@ -103,3 +103,20 @@ def test_shards_and_join_equal_one_render(tmp_path, frames_of):
     a, _ = read_video(tmp_path / "one.mp4")
     b, _ = read_video(tmp_path / "two.mp4")
     assert len(a) == len(b) == 4 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_run_folder_is_its_newest_snapshot(tmp_path, frames_of):
+    """As for `zizi generate RUN`: the run's latest.safetensors is drawn."""
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("run: tiny\n")
+    shutil.copy(frames_of[2], run / "latest.safetensors")
+    args = ["--mix-rows", "3", "--mix-cols", "5", "--mix-styles", "0-2", "--frames", "2"]
+    a = CliRunner().invoke(cli, ["render", "mix", str(run), *args, "--out", str(tmp_path / "a")])
+    b = CliRunner().invoke(cli, ["render", "mix", str(frames_of[2]), *args, "--out",
+                                 str(tmp_path / "b")])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert np.array_equal(_png(tmp_path / "a" / "frame000001.png"),
+                          _png(tmp_path / "b" / "frame000001.png"))

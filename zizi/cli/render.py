@@ -313,7 +313,8 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 @common
 def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, interp,
             mix_sources, **kw) -> None:
-    """Style mixing over time through CHECKPOINT: `zizi generate --mix-*`'s grid, walking.
+    """Style mixing over time through CHECKPOINT (a file, or a run folder: its newest
+    snapshot): `zizi generate --mix-*`'s grid, walking.
 
     \b
     Each mixed cell is its row face with the ws in --mix-styles from its column face, at
@@ -321,6 +322,7 @@ def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, int
     shape) from a walking column against a fixed row's colours. Frame 0 is exactly
     `zizi generate CHECKPOINT --mix-rows ... --mix-cols ... --mix-styles ...`'s grid.png.
     """
+    from zizi.cli.options import checkpoint_of
     from zizi.errors import ConfigError
     from zizi.latents import parse_seeds
     from zizi.render.scenes import mix
@@ -341,4 +343,4 @@ def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, int
     settings = _settings(kw, space="w", interp=interp, keyframes=keyframes, mix_rows=rows,
                          mix_cols=cols, mix_styles=parsed["--mix-styles"], mix_walk=mix_walk,
                          mix_sources=mix_sources)
-    _go(mix, checkpoint, kw, settings)
+    _go(mix, checkpoint_of(checkpoint), kw, settings)
