@@ -81,9 +81,11 @@ def test_latent_then_seed_keys_in_walk_order(tmp_path, frames_of):
     assert np.array_equal(_png(frames[0]), _png(tmp_path / "s" / "me.png"))
     assert np.array_equal(_png(frames[-1]), _png(tmp_path / "s" / "seed0007.png"))
     # the latent's file and sha256 are in the provenance
+    from zizi.render.provenance import sha256_file
+
     side = json.loads(next((tmp_path / "walk").glob("*.json")).read_text())
-    entries = json.dumps(side)
-    assert "me.safetensors" in entries and "sha256" in entries
+    text = json.dumps(side)  # the latent's own sha256, and the model it was found in
+    assert sha256_file(a) in text and '"projected_in_sha256": "x"' in text, text
 
 
 def test_noise_modes_match_generate(tmp_path, frames_of):

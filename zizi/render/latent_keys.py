@@ -11,7 +11,6 @@ so at the keyframe each face is drawn with the latent's maps, exactly as `zizi g
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -85,9 +84,15 @@ class KeyNoise:
         set_noise(self.G, self.stored)
 
 
-def entries(paths: list[str]) -> list[dict[str, str]]:
+def entries(latents: list[Latent]) -> list[dict[str, str]]:
     """Each latent's file name and sha256 for the provenance and the resume plan (another
-    latent under the same name is refused on --resume like any other change)."""
+    latent under the same name is refused on --resume like any other change), with the
+    sha256 of the checkpoint it was projected into, as the file records it."""
     from zizi.render import provenance
 
-    return [provenance.checkpoint_entry(Path(p)) for p in paths]
+    out = []
+    for lat in latents:
+        assert lat.path is not None
+        out.append({**provenance.checkpoint_entry(lat.path),
+                     "projected_in_sha256": lat.checkpoint_sha256})
+    return out

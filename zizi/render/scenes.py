@@ -389,7 +389,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
     if s.keyframe_latents:
-        command["keyframe_latents"] = latent_keys.entries(s.keyframe_latents)
+        command["keyframe_latents"] = latent_keys.entries(latents)
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, shard=shard, progress=progress,
                    credentials=credentials)
