@@ -129,3 +129,17 @@ def test_a_latent_for_another_network_is_one_line(tmp_path, frames_of):
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
         assert len(r.output.strip().splitlines()) <= 2, r.output
         assert not list(tmp_path.glob("o.mp4*")) and not list(tmp_path.glob(".o.mp4*"))
+
+
+def test_resume_refuses_another_latent_under_the_same_name(tmp_path, frames_of):
+    ckpt = frames_of[1]
+    a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1)
+    args = ["render", "walk", str(ckpt), "--out", str(tmp_path / "w.mp4"), "--frames", "4",
+            "--segment", "2", "--keyframe-latent", str(a)]
+    runner = CliRunner()
+    r = runner.invoke(cli, [*args, "--shard", "0/2"])  # half the segments: a work folder
+    assert r.exit_code == 0, r.output
+    _latent(ckpt, a, seeds=(4,), noise_seed=1)  # another face under the same name
+    r = runner.invoke(cli, [*args, "--resume"])
+    assert r.exit_code != 0 and "other settings" in r.output and "keyframe_latents" in r.output
+    assert not (tmp_path / "w.mp4").exists()
