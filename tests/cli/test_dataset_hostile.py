@@ -146,21 +146,21 @@ def test_removal_killed_after_intent_is_finished_by_any_later_command(tmp_path: 
 
 
 def test_a_failed_delete_is_one_line_and_finished_later(tmp_path: Path, monkeypatch):
-    import zizi.data.optout as optout
+    import zizi.data.manifest as manifest_mod
 
     ds = prepared(tmp_path, ["a.png", "b.png"])
     gone = next(r["file"] for r in manifest(ds)["images"] if r["source"] == "a.png")
-    real = optout.os.remove
+    real = manifest_mod.os.remove
 
     def busy(path):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(optout.os, "remove", busy)
+    monkeypatch.setattr(manifest_mod.os, "remove", busy)
     r = run("dataset", "remove", ds, "a.png")
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0, r.output
     assert "the removal is recorded" in r.output and "Traceback" not in r.output
     assert (ds / gone).exists() and len(manifest(ds)["images"]) == 1
-    monkeypatch.setattr(optout.os, "remove", real)
+    monkeypatch.setattr(manifest_mod.os, "remove", real)
     r = run("dataset", "inspect", ds, "--no-sheets")  # any later command finishes it
     assert r.exit_code == 0, r.output
     assert not (ds / gone).exists() and not manifest(ds)["removed"][0].get("pending")

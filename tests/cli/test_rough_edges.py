@@ -76,7 +76,7 @@ def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Pa
     assert shorten_middle("a.png", 18) == "a.png"
     assert shorten_middle("x" * 30 + ".png", 12, "..").endswith(".png")
     # On a real sheet: the caption drawn is the shortened one (index, start .. extension).
-    from zizi.data import inspect as insp
+    from zizi.data.sheets import write_sheet
 
     drawn = []
 
@@ -93,7 +93,7 @@ def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Pa
     real_draw = PIL.ImageDraw.Draw
     monkeypatch.setattr(PIL.ImageDraw, "Draw", lambda im: Spy(real_draw(im)))
     thumb = Image.fromarray(np.zeros((128, 128, 3), np.uint8))
-    insp._write_sheet([("photos/a_very_long_participant_name_0042.jpeg", thumb)], tmp_path, 0, 7)
+    write_sheet([("photos/a_very_long_participant_name_0042.jpeg", thumb)], tmp_path, 0, 7)
     assert drawn == ["7 a_very..e_0042.jpeg"]  # 21 characters fit under a 128 px thumbnail
 
 

@@ -83,7 +83,7 @@ def test_quick_demo_end_to_end(tmp_path):
     # the live mirror on these models: the shipped encoder, the run just made
     serve = report["mirror"].split()
     assert serve[:3] == ["zizi", "mirror", "serve"] and "live from your webcam" in result.output
-    for flag in ("--ckpt", "--shifted", "--encoder"):
+    for flag in ("--checkpoint", "--shifted", "--encoder"):
         assert Path(serve[serve.index(flag) + 1]).exists(), flag
     assert serve[serve.index("--encoder") + 1].endswith("base-32-encoder.safetensors")
     # the fine-tune is not silent: the trainer's progress, a line per tick off a terminal

@@ -129,15 +129,14 @@ def encoder_file(models):
 
 
 def test_mirror_steps_0_draws_the_encoders_guess(models, encoder_file, tmp_path):
-    from zizi.mirror.photo import frame, load_photo
-    from zizi.mirror.reflect import _to_tensor
+    from zizi.mirror.photo import frame, load_photo, to_tensor
     from zizi.render.images import to_uint8
 
     r = _mirror(models, tmp_path, "--encoder", encoder_file, "--steps", "0")
     assert r.exit_code == 0, r.output
     got = np.asarray(Image.open(tmp_path / "mirror.png"))
     enc, _ = load_encoder(encoder_file)
-    crop = _to_tensor(frame(load_photo(models["photo"]), RES, "center"))
+    crop = to_tensor(frame(load_photo(models["photo"]), RES, "center"))
     halves = []
     base_noise = None
     for ck in (models["base"], models["shifted"]):

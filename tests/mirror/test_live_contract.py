@@ -54,7 +54,7 @@ def _draw(path, ws, noise_from=None) -> np.ndarray:
 def test_each_half_is_the_encoders_w_drawn_by_its_model_with_the_base_noise(models):
     from zizi.data import crops
     from zizi.mirror.live import Reflector
-    from zizi.mirror.reflect import _to_tensor
+    from zizi.mirror.photo import to_tensor
 
     rng = np.random.default_rng(1)
     camera = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
@@ -65,7 +65,7 @@ def test_each_half_is_the_encoders_w_drawn_by_its_model_with_the_base_noise(mode
 
     enc, _ = load_encoder(models["enc"])
     with torch.no_grad():
-        ws = enc(_to_tensor(crops.center_crop(camera, RES)))
+        ws = enc(to_tensor(crops.center_crop(camera, RES)))
     base = _draw(models["base"], ws)
     shifted = _draw(models["shifted"], ws, noise_from=models["base"])
     assert np.array_equal(got, np.concatenate([base, shifted], axis=1))
@@ -75,7 +75,7 @@ def test_each_half_is_the_encoders_w_drawn_by_its_model_with_the_base_noise(mode
 
 def test_an_encoder_trained_for_another_generator_is_refused(models, tmp_path):
     """Its W+ would mean nothing to the base: the live mirror must check the sha256 the
-    encoder file records against the --ckpt it serves, as `zizi mirror --encoder` does."""
+    encoder file records against the --checkpoint it serves, as `zizi mirror --encoder` does."""
     from zizi.errors import ZiziError
     from zizi.mirror.live import Reflector
 

@@ -51,7 +51,7 @@ def test_a_looped_walk_follows_the_looped_sound_clock(tmp_path):
     from zizi.io.checkpoint import build_generator, save_checkpoint
     from zizi.render.audio import analyse, clock
     from zizi.render.batches import synthesize
-    from zizi.render.paths import LatentWalk, keyframe_z
+    from zizi.render.walks import LatentWalk, keyframe_z
 
     ck = save_checkpoint(tmp_path / "g.safetensors", tiny_checkpoint(16, seed=3))
     track = click_track(tmp_path / "beat.wav", seconds=1.6)

@@ -51,7 +51,7 @@ def test_a_walk_along_a_direction_moves_only_its_layers_ws(tmp_path):
     from zizi.io.checkpoint import save_checkpoint
     from zizi.render.batches import synthesize
     from zizi.render.directions import amount_at, directions_of
-    from zizi.render.paths import keyframe_z
+    from zizi.render.walks import keyframe_z
 
     ck_path = save_checkpoint(tmp_path / "g.safetensors", tiny_checkpoint(16, seed=2))
     dirs = tmp_path / "d.safetensors"

@@ -42,7 +42,7 @@ def test_walk_keyframes_from_seeds():
     import torch
 
     from zizi.latents import z_for_seeds
-    from zizi.render.paths import keyframe_seeds, keyframe_z
+    from zizi.render.walks import keyframe_seeds, keyframe_z
 
     assert keyframe_seeds([5, 6], 2, 4) == [5, 6]  # one seed per face: keyframes derived from it
     assert keyframe_seeds([1, 2, 3, 4, 5, 6], 2, 3) == [[1, 2, 3], [4, 5, 6]]  # K seeds per face

@@ -44,7 +44,7 @@ def test_frame_zero_is_generates_grid_and_columns_walk(tmp_path, frames_of):
     # the last frame's cell (row 4, col 6): row 4's ws with ws 0-2 from col 6's second key
     from zizi.latents import z_for_seeds
     from zizi.render.batches import synthesize
-    from zizi.render.paths import keyframe_z
+    from zizi.render.walks import keyframe_z
 
     G = build_generator(load_checkpoint(ckpt, nets=["G_ema"]), "G_ema")
     with torch.no_grad():

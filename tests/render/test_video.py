@@ -174,7 +174,7 @@ def test_ctrl_c_leaves_nothing_under_the_final_name(tiny_run, tmp_path):
 
 
 def test_walk_loops_close_and_starts_at_the_seed(frames_of, tmp_path):
-    from zizi.render.paths import LatentWalk
+    from zizi.render.walks import LatentWalk
 
     keys = torch.randn(2, 3, 8)
     for interp in ("linear", "slerp", "cubic"):

@@ -60,6 +60,7 @@ def test_channels_last_trains_like_the_default_layout():
     from tests.train.conftest import TINY_SETTINGS, tiny_nets
     from zizi.train.config import resolve_config
     from zizi.train.setup import fresh_checkpoint
+    from zizi.train.step import train_step
     from zizi.train.trainer import Trainer
 
     ck = fresh_checkpoint(tiny_nets()[0])
@@ -71,7 +72,7 @@ def test_channels_last_trains_like_the_default_layout():
         w = t.G.synthesis.b16.conv1.weight
         assert w.is_contiguous(memory_format=torch.channels_last) == cl
         for _ in range(3):  # G main, path length, D main, R1 (every 2 here), G_ema
-            t.train_step(reals, None)
+            train_step(t, reals, None)
         nets.append(t)
     for name in ("G", "D", "G_ema"):
         a, b = (dict(getattr(t, name).named_parameters()) for t in nets)

@@ -49,7 +49,7 @@ def _run(monkeypatch, tiny_ckpt, *sets: str, sum_rounds: bool = True):
     for i in range(ITERS):
         seen.clear()
         reals = _reals(i, cfg.batch)
-        t.train_step(reals, None)
+        step_mod.train_step(t, reals, None)
         ref.step(reals)
         if ref.last_rt is not None:  # ADA's overfitting heuristic r_t at every adjustment
             assert t.ada.last_rt == pytest.approx(ref.last_rt, abs=1e-12), f"iteration {i}: r_t"

@@ -1,4 +1,4 @@
-"""The training step's contract: what `Trainer.train_step` hands each optimiser.
+"""The training step's contract: what `step.train_step` hands each optimiser.
 
 The pure helpers (penalties, EMA beta, lazy-reg correction, style mixing) are pinned in
 test_losses.py. These tests pin their *call sites*: the losses are replaced by stand-ins
@@ -23,6 +23,7 @@ from tests.train.conftest import TINY_SETTINGS, tiny_nets
 from zizi.io.checkpoint import Checkpoint
 from zizi.train import losses
 from zizi.train.config import resolve_config
+from zizi.train.step import train_step
 from zizi.train.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -89,7 +90,7 @@ def test_main_phases_hand_their_losses_mean_gradient_to_the_optimisers(monkeypat
     monkeypatch.setattr(losses, "d_loss", lambda rl, fl: (fl.flatten() * 0 + d_theta.sum(),
                                                           rl.flatten() * 0 + 2 * d_theta.sum()))
     calls = _record(t)
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     assert len(calls["G"]) == 1 and len(calls["D"]) == 1  # no regulariser is configured
     _assert_only(calls["G"][0], g_name, torch.ones_like(g_theta))
     _assert_only(calls["D"][0], d_name, torch.full_like(d_theta, 3.0))
@@ -109,13 +110,13 @@ def test_r1_reaches_d_as_gamma_over_2_times_its_interval(monkeypatch, batch_gpu)
 
     monkeypatch.setattr(losses, "r1_penalty", r1)
     calls = _record(t)
-    t.train_step(_reals(t), None)  # step 0: 0 % interval == 0, so R1 runs
+    train_step(t, _reals(t), None)  # step 0: 0 % interval == 0, so R1 runs
     assert sum(seen) == t.batch_local  # every real image of this process is penalised
     assert len(calls["D"]) == 2
     _assert_only(calls["D"][1], name, torch.full_like(theta, gamma / 2 * interval))
     # and between intervals it does not run
     calls["D"].clear()
-    t.train_step(_reals(t, 2), None)
+    train_step(t, _reals(t, 2), None)
     assert len(calls["D"]) == 1
 
 
@@ -141,7 +142,7 @@ def test_path_length_reaches_g_as_2_l_minus_a_times_weight_and_interval(monkeypa
     monkeypatch.setattr(losses, "path_lengths", path_lengths)
     t.pl_mean = torch.tensor(start)
     calls = _record(t)
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     assert len(rounds) == t.rounds and all(len(r[0]) == t.batch_gpu // 2 for r in rounds)
     # by hand: round v is penalised with (L − a_v)², a_v = a_(v−1) + decay·(mean L − a_(v−1)),
     # so d/dθ = 2(L − a_v)(slope − decay·mean slope); a_0 = start, and a ends at a_R
@@ -175,7 +176,7 @@ def test_pl_mean_after_real_steps_follows_its_decay():
     t.pl_mean = torch.tensor(start)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(losses, "path_lengths", spy)
-        t.train_step(_reals(t), None)
+        train_step(t, _reals(t), None)
     assert len(seen) == 1 and float(seen[0]) > 10 * start  # far from start: a 1 − decay lerp shows
     assert float(t.pl_mean) == pytest.approx(start + decay * (float(seen[0]) - start), rel=1e-5)
 
@@ -216,7 +217,7 @@ def test_g_ema_after_a_step_is_the_lerp_with_the_ramped_up_beta(rampup):
     t = _trainer(f"ema.kimg={ema_kimg}", f"ema.rampup={'null' if rampup is None else rampup}")
     t.nimg = nimg
     before = {n: p.detach().clone() for n, p in t.G_ema.named_parameters()}
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     half_life = ema_kimg * 1000 if rampup is None else min(ema_kimg * 1000, nimg * rampup)
     beta = 0.5 ** (t.cfg.batch / half_life)  # rampup 0.05 at 2 kimg: β ≈ 0.973, not 0.9997
     g = dict(t.G.named_parameters())
@@ -237,7 +238,7 @@ def _synthesis_ws(t: Trainer) -> list[torch.Tensor]:
 def test_every_generated_batch_mixes_styles_at_the_configured_probability(prob):
     t = _trainer(f"loss.style_mixing_prob={prob}", "loss.r1_gamma=0", "loss.pl_interval=1")
     seen = _synthesis_ws(t)
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     assert len(seen) >= 3  # G main, G reg, D main
     for ws in seen:  # [N, num_ws, w_dim]
         mixed = (ws != ws[:, :1]).any(dim=2).any(dim=1)  # a later w differs from the first
@@ -267,7 +268,7 @@ def test_every_image_d_sees_has_been_through_the_augmentations():
     t.augment = _Tagging()
     fed: list[torch.Tensor] = []
     t.D.register_forward_pre_hook(lambda mod, args: fed.append(args[0]))
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     assert len(fed) >= 4  # G main (fakes), D main (fakes, reals), R1 (reals)
     for x in fed:
         assert any(x is y for y in t.augment.made), "D saw an image the augmentations never saw"
@@ -305,9 +306,9 @@ def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(
 
     t.augment.register_forward_hook(tag)
     t.D.register_forward_hook(set_logits)
-    first = t.train_step(batches[0], None)
+    first = train_step(t, batches[0], None)
     assert "augment/rt" not in first and t.augment_p == pytest.approx(p0)
-    second = t.train_step(batches[1], None)
+    second = train_step(t, batches[1], None)
     assert len(real_calls) == 3  # D main twice, R1 once (step 0 only)
     rt = float(torch.cat([r.flatten() for r in real_calls]).sign().mean())
     assert rt == pytest.approx(1 / 6)  # 2 − 4 + 4 of 12; D main alone: 0.75, D(fake): −1
@@ -325,7 +326,7 @@ def test_w_avg_follows_the_unmixed_w_of_every_round_the_mapping_drew():
     seen = _synthesis_ws(t)
     w = t.G.mapping.w_avg.detach().clone()
     beta = t.G.mapping.w_avg_beta
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     assert t.rounds == 2 and len(seen) == 3 * t.rounds  # G main, G reg, D main; 2 rounds each
     for ws in seen:  # [n, num_ws, w_dim], every sample mixed
         assert (ws[:, -1] != ws[:, 0]).any(dim=1).all()
@@ -337,7 +338,7 @@ def test_g_ema_keeps_the_frozen_layers_of_the_base():
     t = _trainer("freeze.mapping=true", "ema.rampup=0.05")
     t.nimg = 2000
     before = {n: p.detach().clone() for n, p in t.G_ema.named_parameters()}
-    t.train_step(_reals(t), None)
+    train_step(t, _reals(t), None)
     frozen = [n for n in before if n.startswith("mapping.")]
     assert frozen and set(frozen) <= t.frozen_g
     for n, p in t.G_ema.named_parameters():

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from zizi.cli.options import checkpoints_dir_option
 
 
 @click.command("checkpoints")
 @click.option(
     "--fetch", "fetch_name", metavar="NAME", help="Download this checkpoint (no conversion)."
 )
-@click.option(
-    "--dir",
-    "dest_dir",
-    default="checkpoints",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Folder downloads go to (and where a manually fetched file is looked for).",
-)
-def checkpoints(fetch_name: str | None, dest_dir: str) -> None:
+@checkpoints_dir_option("--dir")
+def checkpoints(fetch_name: str | None, checkpoints_dir: Path) -> None:
     """List well-known checkpoints: name, resolution, size, licence and source URL.
 
-    `zizi import NAME` downloads one into --dir, verifies it and converts it. Without
-    network, download the URL elsewhere and drop the file into that folder.
+    `zizi import NAME` downloads one into --checkpoints-dir, verifies it and converts it.
+    Without network, download the URL elsewhere and drop the file into that folder.
     """
     from zizi.io import known
 
     if fetch_name is not None:
-        got = known.resolve(fetch_name, dest_dir, progress=True)
+        got = known.resolve(fetch_name, checkpoints_dir, progress=True)
         verb = "downloaded" if got.downloaded else "already present"
         click.echo(f"{got.path} ({verb}) sha256 {got.sha256}")
         return
@@ -36,5 +33,5 @@ def checkpoints(fetch_name: str | None, dest_dir: str) -> None:
             f"{k.name:<15} {k.resolution:>4}px  ~{k.approx_mb} MiB  [{k.format}]  {k.description}"
         )
         click.echo(f"{'':<15} url:     {k.url}")
-        click.echo(f"{'':<15} file:    {dest_dir}/{k.filename}   sha256: {sha}")
+        click.echo(f"{'':<15} file:    {checkpoints_dir}/{k.filename}   sha256: {sha}")
         click.echo(f"{'':<15} licence: {k.licence}")

@@ -16,7 +16,7 @@ def encoder() -> None:
 
 
 @encoder.command("train")
-@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("ckpt", metavar="CHECKPOINT", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The encoder file (.safetensors); its run folder (state, log, samples) is "
                    "written beside it as <name>-run/.")
@@ -39,10 +39,10 @@ def encoder() -> None:
 @device_option
 def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, snap_kimg: float,
           perceptual: tuple[Path, ...], resume: bool, force: bool, device: str) -> None:
-    """Train an encoder for CKPT's generator on the generator's own samples (no dataset).
+    """Train an encoder for CHECKPOINT's generator on the generator's own samples (no dataset).
 
     Ctrl-C finishes the step and writes the encoder and its resume state; `--resume`
-    continues exactly. The encoder records CKPT's sha256 and works with that model only.
+    continues exactly. The encoder records CHECKPOINT's sha256 and works with that model only.
     """
     from zizi.cli.train import TickProgress, _StopFlag
     from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, run_dir, train_encoder

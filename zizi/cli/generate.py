@@ -10,11 +10,17 @@ import click
 from zizi.cli.options import (
     UNSIGNED_HINT,
     checkpoint_of,
+    class_option,
     credentials_option,
     device_option,
+    mix_options,
+    noise_mode_option,
     precision_option,
     progress_bar,
+    seeds_option,
     signing_credentials,
+    trunc_cutoff_option,
+    trunc_option,
     which_option,
 )
 
@@ -25,18 +31,11 @@ MAX_PSI = 100.0
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--seeds", default=None,
-              help="Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)). Required unless "
-                   "--mix-rows/--mix-cols draw a style-mixing grid.")
-@click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-              help=f"Truncation psi: 1 = no truncation, 0 = the average face; between "
-                   f"-{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that).")
-@click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
-              help="Truncate only the first N ws (coarse styles); default all.")
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
-              show_default=True, help="Per-pixel noise: the stored maps, fresh noise, or none.")
-@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-              help="Class index for a conditional checkpoint.")
+@seeds_option("required unless --mix-rows/--mix-cols draw a style-mixing grid.")
+@trunc_option(f"; between -{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that)")
+@trunc_cutoff_option
+@noise_mode_option()
+@class_option
 @which_option("G_ema", "Which generator: the EMA weights (usual) or the raw ones.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; writes seedNNNN.png per seed.")
@@ -44,14 +43,7 @@ MAX_PSI = 100.0
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
-@click.option("--mix-rows", default=None,
-              help="Style mixing: seeds down the left of the grid (their faces keep the ws not "
-                   "in --mix-styles), e.g. 85,100,75. Needs --mix-cols.")
-@click.option("--mix-cols", default=None,
-              help="Style mixing: seeds along the top (they give the ws in --mix-styles).")
-@click.option("--mix-styles", default="0-6", show_default=True,
-              help="Which ws the column faces give: low indices = pose and shape, high = colour "
-                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@mix_options(required=False, rows_more=" Needs --mix-cols.")
 @click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw a projected latent (from `zizi project` or `zizi mirror --keep-latent`) "
                    "instead of seeds, with its fitted noise maps (--noise-mode const): writes "

@@ -6,17 +6,15 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option, which_option
+from zizi.cli.options import check_output, checkpoints_dir_option, overwrite_option, which_option
 
 
 @click.command("import")
 @click.argument("source")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output .safetensors path [default: checkpoints/<name>.safetensors].")
+              help="Output .safetensors path [default: <name>.safetensors in --checkpoints-dir].")
 @which_option(None, "Import only this generator (with D); default: all networks in the file.")
-@click.option("--checkpoints-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("checkpoints"), show_default=True,
-              help="Where well-known checkpoints are downloaded to.")
+@checkpoints_dir_option()
 @click.option("--resolution", type=int, default=None,
               help="Make a lower-resolution network (drops the top blocks; see `zizi resize --help`).")
 @overwrite_option

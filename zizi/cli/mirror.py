@@ -8,6 +8,7 @@ import click
 
 from zizi.cli.options import (
     UNSIGNED_HINT,
+    checkpoint_option,
     credentials_option,
     device_option,
     overwrite_option,
@@ -26,12 +27,11 @@ class _MirrorCommand(click.Command):
 
 
 def _models(f):
-    """--ckpt and --shifted, as `zizi mirror` and `zizi mirror serve` both take them."""
+    """--checkpoint and --shifted, as `zizi mirror` and `zizi mirror serve` both take them."""
     f = click.option("--shifted", type=click.Path(path_type=Path), required=True,
                      help="The shifted model: a checkpoint, or a run folder (its newest "
                           "frame).")(f)
-    return click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
-                        help="The base (normative) face model, a zizi checkpoint.")(f)
+    return checkpoint_option("The base (normative) face model, a zizi checkpoint.")(f)
 
 
 @click.command("mirror", cls=_MirrorCommand,
@@ -43,7 +43,7 @@ def _models(f):
 @click.option("--steps", type=click.IntRange(min=0), default=500, show_default=True,
               help="Optimisation steps of the projection (0 with --encoder: its guess alone).")
 @click.option("--encoder", type=click.Path(path_type=Path), default=None,
-              help="An encoder for --ckpt (`zizi encoder train`): start from its guess; "
+              help="An encoder for --checkpoint (`zizi encoder train`): start from its guess; "
                    "then far fewer --steps are needed.")
 @click.option("--space", type=click.Choice(["w", "w+"]), default=None,
               help="w: one latent for all layers (closer to what the model draws); "

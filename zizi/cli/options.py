@@ -1,10 +1,35 @@
-"""Option decorators shared by several commands."""
+"""Option decorators shared by several commands: an option that means the same thing in
+two commands is defined once here, so its name, default and choices cannot drift apart."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+class RenamedOption(click.Option):
+    """An option renamed to match the rest of the CLI: its old spelling (`old`) still
+    parses, so scripts and notes keep working, but --help and error messages show only
+    the current name."""
+
+    def __init__(self, *args: Any, old: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.old = old
+
+    def _shown(self, method, ctx):
+        opts, self.opts = self.opts, [o for o in self.opts if o not in self.old]
+        try:
+            return method(ctx)
+        finally:
+            self.opts = opts
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        return self._shown(super().get_help_record, ctx)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return self._shown(super().get_error_hint, ctx)
 
 device_option = click.option(
     "--device", default="auto", show_default=True,
@@ -18,6 +43,74 @@ precision_option = click.option(
 )
 
 overwrite_option = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+
+
+def checkpoints_dir_option(*old: str):
+    """--checkpoints-dir, the folder well-known checkpoints are downloaded to (`zizi import`,
+    `zizi checkpoints`); `old` are earlier spellings still accepted."""
+    return click.option(
+        "--checkpoints-dir", *old, "checkpoints_dir", cls=RenamedOption, old=old,
+        type=click.Path(file_okay=False, path_type=Path), default=Path("checkpoints"),
+        show_default=True,
+        help="Where well-known checkpoints are downloaded to (and where a file fetched by "
+             "hand is looked for).")
+
+
+def checkpoint_option(help: str):
+    """--checkpoint MODEL (once --ckpt, still accepted), for commands whose argument is a
+    photo; the others take CHECKPOINT as their argument."""
+    return click.option("--checkpoint", "--ckpt", "ckpt", cls=RenamedOption, old=("--ckpt",),
+                        type=click.Path(path_type=Path), required=True, help=help)
+
+
+# What `zizi generate` and `zizi render` draw: the same latents for the same seeds, through
+# one definition of each option (each command adds what its default or range means).
+
+def seeds_option(more: str):
+    return click.option("--seeds", default=None,
+                        help=f"Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)); {more}")
+
+
+def trunc_option(more: str = ""):
+    return click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
+                        help="Truncation psi: 1 = no truncation, 0 = the average face" + more + ".")
+
+
+trunc_cutoff_option = click.option(
+    "--trunc-cutoff", type=click.IntRange(min=0), default=None,
+    help="Truncate only the first N ws (coarse styles); default all.")
+
+
+def noise_mode_option(more: str = ""):
+    return click.option("--noise-mode", type=click.Choice(["const", "random", "none"]),
+                        default="const", show_default=True,
+                        help="Per-pixel noise: the stored maps, fresh noise, or none" + more + ".")
+
+
+class_option = click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+                            help="Class index for a conditional checkpoint.")
+
+
+def mix_options(required: bool, rows_more: str = ""):
+    """--mix-rows, --mix-cols, --mix-styles: `generate`'s style-mixing grid and `render
+    mix`'s grid over time take the same seeds and ws the same way."""
+    opts = [
+        click.option("--mix-rows", default=None, required=required,
+                     help="Style mixing: seeds down the left of the grid (their faces keep the "
+                          "ws not in --mix-styles), e.g. 85,100,75." + rows_more),
+        click.option("--mix-cols", default=None, required=required,
+                     help="Style mixing: seeds along the top (they give the ws in --mix-styles)."),
+        click.option("--mix-styles", default="0-6", show_default=True,
+                     help="Which ws the column faces give: low indices = pose and shape, high = "
+                          "colour (a 32² net has 8 ws, 256² 14, 1024² 18)."),
+    ]
+
+    def apply(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return apply
 
 
 def checkpoint_of(path: Path) -> Path:

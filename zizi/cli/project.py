@@ -6,13 +6,18 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import checkpoint_of, device_option, overwrite_option, progress_bar
+from zizi.cli.options import (
+    checkpoint_of,
+    checkpoint_option,
+    device_option,
+    overwrite_option,
+    progress_bar,
+)
 
 
 @click.command("project")
 @click.argument("photo", type=click.Path(path_type=Path))
-@click.option("--ckpt", "ckpt", type=click.Path(path_type=Path), required=True,
-              help="The model to project into: a zizi checkpoint, or a run folder (its newest "
+@checkpoint_option("The model to project into: a zizi checkpoint, or a run folder (its newest "
                    "snapshot).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The latent file to write (.safetensors): ws and the fitted noise maps.")
@@ -29,11 +34,10 @@ from zizi.cli.options import checkpoint_of, device_option, overwrite_option, pro
                    "model's own discriminator plus pixel and multi-scale SSIM terms.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the search: the same photo and seed give the same latent.")
-@click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the search as a video (NAME.mp4, NAME.mov or a folder of PNGs): the "
-                   "photo's aligned "
-                   "crop beside the projection, one frame per step, like StyleGAN2-ADA's "
-                   "proj.mp4. Off by default: the video shows the photo.")
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="Also write the search as a video (NAME.mp4, NAME.mov or a folder of PNGs): "
+                   "the photo's aligned crop beside the projection, one frame per step, like "
+                   "StyleGAN2-ADA's proj.mp4. Off by default: the video shows the photo.")
 @click.option("--video-size", type=click.IntRange(min=8, max=4096), default=None,
               help="With --video: each half's side in pixels (Lanczos, even) [default: the "
                    "model's resolution].")
@@ -44,10 +48,10 @@ from zizi.cli.options import checkpoint_of, device_option, overwrite_option, pro
 def project(photo: Path, ckpt: Path, out: Path, steps: int, space: str, align: str,
             perceptual: tuple[Path, ...], seed: int, video: Path | None, video_size: int | None,
             fps: float, force: bool, device: str) -> None:
-    """Project the face in PHOTO into --ckpt and write its latent to --out.
+    """Project the face in PHOTO into --checkpoint and write its latent to --out.
 
     \b
-    The latent is what `zizi generate CKPT --latent FILE` draws (through this model or a
+    The latent is what `zizi generate CHECKPOINT --latent FILE` draws (through this model or a
     fine-tune of it), what `zizi render walk --keyframe-latent FILE` walks from, and what
     `zizi mirror --keep-latent` writes. Privacy as in the mirror: the photo and the
     aligned crop of the face stay in memory and are gone when the command ends; the

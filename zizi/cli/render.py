@@ -9,10 +9,16 @@ import click
 
 from zizi.cli.options import (
     UNSIGNED_HINT,
+    class_option,
     credentials_option,
     device_option,
+    mix_options,
+    noise_mode_option,
     overwrite_option,
+    seeds_option,
     signing_credentials,
+    trunc_cutoff_option,
+    trunc_option,
 )
 from zizi.render.encode import MP4_ENCODERS
 
@@ -58,17 +64,14 @@ def common(f):
                      help="With --audio: truncation psi at the loudest moments (--trunc in "
                           "silence), e.g. 1.0 with --trunc 0.5: faces grow wilder with the music."),
         click.option("--fps", type=float, default=30.0, show_default=True, help="Frames per second."),
-        click.option("--seeds", default=None, help="Seeds, one per face, e.g. 0-7,42 [default: 0..faces-1]."),
+        seeds_option("one per face [default: 0..faces-1]."),
         click.option("--grid", "grid", default=None, help="Faces per frame as WxH, e.g. 3x2."),
         click.option("--channels", type=click.IntRange(min=1, max=MAX_CHANNELS), default=1, show_default=True,
                      help="Synchronised videos with different seeds (NAME-1.mp4 ...), plus index.html."),
-        click.option("--trunc", type=float, default=1.0, show_default=True, help="Truncation psi."),
-        click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
-                     help="Truncate only the first N ws."),
-        click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
-                     show_default=True, help="Per-pixel noise (random is reseeded every frame: no flicker)."),
-        click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-                     help="Class index for a conditional checkpoint."),
+        trunc_option(),
+        trunc_cutoff_option,
+        noise_mode_option(" (random: the same fresh noise in every frame, so no flicker)"),
+        class_option,
         click.option("--easing", type=click.Choice(["linear", "smooth"]), default="smooth",
                      show_default=True, help="Speed curve."),
         click.option("--loop", is_flag=True, help="Seamless loop: the frame after the last is the first."),
@@ -294,13 +297,7 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 
 @render.command("mix")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--mix-rows", required=True,
-              help="Seeds down the left: their faces keep the ws not in --mix-styles, e.g. 85,100.")
-@click.option("--mix-cols", required=True,
-              help="Seeds along the top: they give the ws in --mix-styles, e.g. 55,821,1789.")
-@click.option("--mix-styles", default="0-6", show_default=True,
-              help="Which ws the column faces give: low = pose and shape, high = colour "
-                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@mix_options(required=True)
 @click.option("--walk", "mix_walk", type=click.Choice(["rows", "cols", "both"]), default="both",
               show_default=True, help="Which faces walk; the others stay their seed's face.")
 @click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,

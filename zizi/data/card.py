@@ -19,15 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zizi.data.manifest import (
-    MAX_IMAGE_BYTES,
-    REPORT,
-    ImageRecord,
-    Manifest,
-    MemberCheck,
-    load_manifest,
-    read_member,
-)
+from zizi.data.folder import MAX_IMAGE_BYTES, REPORT, MemberCheck, read_member
+from zizi.data.manifest import ImageRecord, Manifest, load_manifest
 from zizi.errors import DatasetError
 from zizi.files import write_bytes, write_text
 from zizi.text import plural
@@ -397,9 +390,8 @@ def _markdown(dataset: Path, m: Manifest, report: dict[str, Any], px: _Pixels) -
 
 
 def _groups_in_set(m: Manifest) -> int:
-    from zizi.data.inspect import _duplicate_groups
-    from zizi.data.phash import NEAR_DUPLICATE_BITS
+    from zizi.data.phash import NEAR_DUPLICATE_BITS, near_duplicate_groups
 
     near = int(m.options.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
-    return len(_duplicate_groups([r.file for r in m.images],
-                                 [int(r.phash, 16) for r in m.images], near, []))
+    return len(near_duplicate_groups([r.file for r in m.images],
+                                     [int(r.phash, 16) for r in m.images], near))

@@ -18,17 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from zizi.data.images import IMAGE_SUFFIXES
-from zizi.data.manifest import (
+from zizi.data.folder import (
     ADA_LABELS,
     MANIFEST,
     MAX_IMAGE_BYTES,
     MemberCheck,
-    dataset_files,
     has_manifest,
-    load_manifest,
     read_member,
 )
+from zizi.data.images import IMAGE_SUFFIXES
+from zizi.data.manifest import dataset_files, load_manifest
 from zizi.errors import DatasetError
 
 

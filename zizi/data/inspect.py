@@ -9,24 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zizi.data.manifest import (
-    MAX_IMAGE_BYTES,
-    REPORT,
-    has_manifest,
-    load_manifest,
-    plain_image_files,
-    read_member,
-)
-from zizi.data.phash import NEAR_DUPLICATE_BITS
+from zizi.data.folder import MAX_IMAGE_BYTES, REPORT, has_manifest, read_member
+from zizi.data.manifest import load_manifest, plain_image_files
+from zizi.data.phash import NEAR_DUPLICATE_BITS, near_duplicate_groups
+from zizi.data.sheets import index_sheets, write_sheet
 from zizi.errors import DatasetError
-from zizi.text import printable, shorten_middle
-
-SHEET_INDEX = "contact.json"  # in a sheet folder: which dataset, which files on which page
-SHEET_POINTER = "contact-sheets.json"  # in a dataset: the sheet folders drawn from it
-
-# Near-duplicate grouping compares every pair; above this many images only identical
-# perceptual hashes are grouped (n² popcounts would take minutes).
-PAIRWISE_LIMIT = 20_000
+from zizi.text import printable
 
 
 @dataclass
@@ -115,7 +103,7 @@ def inspect_dataset(
             page.append((captions[i], rgb.resize((thumb, thumb), Image.Resampling.LANCZOS)))
             if len(page) == per_page or i == len(files) - 1:
                 first = i + 1 - len(page)
-                sheets.append(_write_sheet(page, Path(sheet_dir), len(sheets), first))
+                sheets.append(write_sheet(page, Path(sheet_dir), len(sheets), first))
                 pages[sheets[-1].name] = files[first : i + 1]
                 page = []
 
@@ -135,10 +123,10 @@ def inspect_dataset(
         shown = [f"{r.file} ({r.source})" for r in manifest.images]
     else:
         shown = files
-    groups = _duplicate_groups(shown, hashes, near_bits, skipped)
+    groups = near_duplicate_groups(shown, hashes, near_bits) + _dropped_at_prepare(skipped)
     stale: list[Path] = []
     if sheet_dir is not None:
-        stale = _index_sheets(folder, Path(sheet_dir), pages)
+        stale = index_sheets(folder, Path(sheet_dir), pages)
     framing: Counter[str] = Counter()
     fallback: list[tuple[str, str]] = []
     for r in manifest.images if manifest else []:
@@ -178,149 +166,17 @@ def _report_skipped(folder: Path) -> list[dict[str, Any]]:
                            "`zizi dataset prepare`") from e
 
 
-def _index_sheets(dataset: Path, sheet_dir: Path, pages: dict[str, list[str]]) -> list[Path]:
-    """Record which files each contact sheet shows (so an opt-out can take a person off
-    every sheet) and delete pages an earlier, larger run left behind."""
-    from zizi.files import write_json
-
-    old = _read_index(sheet_dir, dataset)
-    stale = []
-    for name in sorted(set(old) - set(pages)):
-        p = sheet_dir / name
-        if p.is_file():
-            p.unlink()
-            stale.append(p)
-    write_json(sheet_dir / SHEET_INDEX, {"dataset": str(dataset.resolve()), "pages": pages})
-    if has_manifest(dataset):
-        pointer = dataset / SHEET_POINTER
-        folders = _read_pointer(dataset)
-        here = str(sheet_dir.resolve())
-        if here not in folders:
-            write_json(pointer, {"folders": [*folders, here]})
-    return stale
-
-
-def _read_index(sheet_dir: Path, dataset: Path) -> dict[str, list[str]]:
-    """A sheet folder's pages, if its index is zizi's and names this dataset; only
-    `contact-NNN.png` names (a crafted index cannot point elsewhere)."""
-    import re
-
-    try:
-        index = json.loads((sheet_dir / SHEET_INDEX).read_text("utf-8"))
-        if index.get("dataset") != str(Path(dataset).resolve()):
-            return {}
-        return {k: [str(f) for f in v] for k, v in index["pages"].items()
-                if re.fullmatch(r"contact-\d{3,}\.png", k) and isinstance(v, list)}
-    except (OSError, ValueError, AttributeError, TypeError, KeyError, RecursionError):
-        return {}
-
-
-def _read_pointer(dataset: Path) -> list[str]:
-    data = read_member(dataset, SHEET_POINTER)  # a link out or a FIFO: one line, never read
-    try:
-        folders = json.loads(data.decode("utf-8"))["folders"] if data is not None else []
-        return [f for f in folders if isinstance(f, str)]
-    except (OSError, ValueError, TypeError, KeyError, RecursionError):
-        return []
-
-
-def forget_on_sheets(dataset: Path, files: list[str]) -> list[Path]:
-    """Delete every contact-sheet page drawn from `dataset` that shows one of `files`
-    (after an opt-out). Returns the pages deleted."""
-    from zizi.files import write_json
-
-    gone = set(files)
-    deleted = []
-    for folder in _read_pointer(dataset):
-        sheet_dir = Path(folder)
-        pages = _read_index(sheet_dir, dataset)
-        hit = [name for name, shown in pages.items() if gone & set(shown)]
-        for name in hit:
-            p = sheet_dir / name
-            if p.is_file() and not p.is_symlink():
-                p.unlink()
-                deleted.append(p)
-            del pages[name]
-        if hit:
-            write_json(sheet_dir / SHEET_INDEX,
-                       {"dataset": str(Path(dataset).resolve()), "pages": pages})
-    return deleted
-
-
 def _reason_kind(reason: str) -> str:
     """'truncated: image file is truncated (3 bytes...)' -> 'truncated'."""
     head = reason.split(":", 1)[0].split("(", 1)[0].strip()
     return head.removesuffix(" of").rsplit(" of ", 1)[0].strip()
 
 
-def _duplicate_groups(
-    files: list[str], hashes: list[int], near_bits: int, skipped: list[dict[str, Any]]
-) -> list[list[str]]:
-    """Groups of near-identical images still in the set, then groups dropped at prepare
-    time (kept source first, then the skipped duplicates)."""
-    import numpy as np
-
-    groups: list[list[str]] = []
-    n = len(hashes)
-    if n > 1:
-        h = np.array(hashes, dtype=np.uint64)
-        parent = list(range(n))
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        if n <= PAIRWISE_LIMIT:
-            for i in range(n - 1):
-                x = np.bitwise_xor(h[i + 1 :], h[i])
-                dist = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1)
-                for j in np.nonzero(dist <= near_bits)[0]:
-                    parent[find(i + 1 + int(j))] = find(i)
-        else:
-            first: dict[int, int] = {}
-            for i, v in enumerate(hashes):
-                parent[i] = first.setdefault(v, i)
-        members: dict[int, list[str]] = {}
-        for i in range(n):
-            members.setdefault(find(i), []).append(files[i])
-        groups.extend(g for g in members.values() if len(g) > 1)
+def _dropped_at_prepare(skipped: list[dict[str, Any]]) -> list[list[str]]:
+    """Duplicate groups `prepare --dedupe` dropped: the kept source first, then the
+    skipped duplicates of it."""
     dropped: dict[str, list[str]] = {}
     for s in skipped:
         if s.get("duplicate_of"):
             dropped.setdefault(s["duplicate_of"], []).append(s["source"])
-    groups.extend([owner, *dups] for owner, dups in sorted(dropped.items()))
-    return groups
-
-
-def _write_sheet(page: list, sheet_dir: Path, number: int, first_index: int) -> Path:
-    """A grid of thumbnails, each captioned with its index and file name."""
-    import math
-
-    from PIL import Image, ImageDraw
-
-    thumb = page[0][1].width
-    cols = math.ceil(math.sqrt(len(page)))
-    rows = math.ceil(len(page) / cols)
-    caption = 14
-    sheet = Image.new(
-        "RGB", (cols * (thumb + 4) + 4, rows * (thumb + caption + 4) + 4), (24, 24, 24)
-    )
-    draw = ImageDraw.Draw(sheet)
-    for k, (name, im) in enumerate(page):
-        x = 4 + (k % cols) * (thumb + 4)
-        y = 4 + (k // cols) * (thumb + caption + 4)
-        sheet.paste(im, (x, y))
-        # Pillow's default font is ~6 px per character; shorten in the middle so the
-        # extension (and the name's end, often a number) stays readable.
-        width = max(4, thumb // 6)
-        index = f"{first_index + k} "
-        label = index + shorten_middle(printable(Path(name).name), max(4, width - len(index)), "..")
-        draw.text((x + 1, y + thumb + 1), label, fill=(220, 220, 220))
-    import numpy as np
-
-    from zizi.files import write_png
-
-    # atomic, and an unwritable --sheets folder is one clear error
-    return write_png(sheet_dir / f"contact-{number:03d}.png", np.asarray(sheet))
+    return [[owner, *dups] for owner, dups in sorted(dropped.items())]

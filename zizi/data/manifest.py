@@ -1,9 +1,14 @@
-"""The files that travel with a prepared dataset: manifest.json, report.json, dataset.json.
+"""A prepared dataset's records: manifest.json, its opt-out log, dataset.json's labels.
 
 - `manifest.json`: one record per output image (where it came from, both hashes, the
   transform, credit/licence/consent) plus the opt-out removals. Provenance, not pixels.
-- `report.json`: every skipped source file with the reason.
+  A removal is logged before its files are deleted (`zizi.data.optout`); every reader
+  finishes a removal an interruption left pending (`load_manifest`, `finish_removals`).
 - `dataset.json`: the ADA tools' label file, `{"labels": [[name, label], ...] | null}`.
+- credits CSVs, matched to sources by path or file name.
+
+The folder's file names and reading a received dataset only inside itself:
+`zizi.data.folder`.
 """
 
 from __future__ import annotations
@@ -11,20 +16,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-import stat
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from zizi.data.folder import ADA_LABELS, MANIFEST, MemberCheck, has_manifest, read_member
+from zizi.data.sheets import forget_on_sheets
 from zizi.errors import DatasetError
-from zizi.files import read_confined, write_json
+from zizi.faults import fault_point
+from zizi.files import write_json
 from zizi.text import nfc, printable
 
-MANIFEST = "manifest.json"
-MAX_JSON_BYTES = 256 << 20  # a manifest is ~0.6 KiB an image: 256 MiB is ~400,000 images
-MAX_IMAGE_BYTES = 1 << 30  # as `prepare --max-file-mb`'s default: no prepared image is larger
-REPORT = "report.json"
-ADA_LABELS = "dataset.json"
 FORMAT_VERSION = 1
 
 
@@ -155,79 +157,38 @@ def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
             f"{printable(path)} is damaged ({printable(e)}); re-run `zizi dataset prepare`"
         ) from e
     if finish and manifest.pending_removals:
-        from zizi.data.optout import finish_removals
-
         finish_removals(Path(dataset), manifest)
     return manifest
 
 
-def read_member(dataset: Path, rel: str, limit: int = MAX_JSON_BYTES) -> bytes | None:
-    """The bytes of DATASET/rel (None when absent), read only inside the dataset: a link
-    out (the file or a folder on the way), a FIFO, a device or a file over `limit` is one
-    line naming it, never followed, waited on or read whole (`zizi.files.read_confined`)."""
-    return read_confined(dataset, *PurePosixPath(rel).parts, limit=limit, what="dataset",
-                         error=DatasetError)
-
-
-def has_manifest(folder: Path) -> bool:
-    """Whether `folder` is a prepared dataset: it holds manifest.json, even as a link or a
-    special file (which is then refused by name when read, not taken for a plain folder)."""
-    return os.path.lexists(Path(folder) / MANIFEST)
-
-
-class MemberCheck:
-    """Whether a path taken from a manifest names a file inside the dataset.
-
-    A received dataset must never reach outside its own folder: absolute paths, drive
-    letters, `..`, backslashes and symlinks (in any folder on the way, or the file
-    itself) that resolve outside are refused. Folders are resolved once each.
-    """
-
-    def __init__(self, dataset: Path) -> None:
-        self.root = Path(dataset).resolve()
-        self._folders: dict[str, Path] = {}
-
-    @staticmethod
-    def why_unsafe_name(rel: Any) -> str | None:
-        """The checks that need no filesystem (also used for names inside a zip)."""
-        if not isinstance(rel, str) or not rel:
-            return "not a file name"
-        if "\x00" in rel or "\\" in rel or (len(rel) > 1 and rel[1] == ":"):
-            return "not a relative POSIX path"
-        p = PurePosixPath(rel)
-        if p.is_absolute():
-            return "an absolute path, outside the dataset"
-        if ".." in p.parts:
-            return "a path with '..', outside the dataset"
-        return None
-
-    def why_unsafe(self, rel: Any) -> str | None:
-        why = self.why_unsafe_name(rel)
-        if why is not None:
-            return why
-        p = PurePosixPath(rel)
-        parent = p.parent.as_posix()
-        folder = self._folders.get(parent)
-        if folder is None:
-            folder = self._folders[parent] = (self.root / parent).resolve()
-        if folder != self.root and self.root not in folder.parents:
-            return "its folder is a symlink leading outside the dataset"
-        full = folder / p.name
-        if os.path.islink(full):
-            target = full.resolve()
-            if target != self.root and self.root not in target.parents:
-                return "a symlink leading outside the dataset"
+def finish_removals(dataset: Path, manifest: Manifest) -> list[Path]:
+    """Steps (2) and (3) of a removal: delete the files of every pending log entry and
+    the contact sheets that show them, then finalise the entries. Paths outside the
+    dataset are never touched. Returns the contact sheets deleted."""
+    dataset = Path(dataset)
+    checker = MemberCheck(dataset)
+    pending = manifest.pending_removals
+    for entry in pending:
+        path = checker.path(entry.get("file"))
+        if path is None:
+            continue  # a crafted entry: left alone (and reported by load_manifest)
         try:
-            mode = os.stat(full).st_mode
-        except OSError:
-            return None  # missing: reported as missing by whoever reads it
-        if not stat.S_ISREG(mode):
-            return "not a plain file (a folder, FIFO, device or socket)"
-        return None
-
-    def path(self, rel: str) -> Path | None:
-        """The file's path inside the dataset, or None when `rel` is unsafe."""
-        return None if self.why_unsafe(rel) else self.root / rel
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            pass  # not an image file of ours: left alone
+        except OSError as e:
+            raise DatasetError(
+                f"could not delete {printable(path)}: {e.strerror or e}; the removal is "
+                "recorded and the next zizi command on this dataset will finish it"
+            ) from e
+    sheets = forget_on_sheets(dataset, [str(e.get("file")) for e in pending])
+    fault_point("remove-before-finalise")
+    for entry in pending:
+        entry.pop("pending", None)
+    save_manifest(dataset, manifest)
+    return sheets
 
 
 def save_manifest(dataset: Path, manifest: Manifest) -> None:

@@ -6,19 +6,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zizi.data.folder import MANIFEST, REPORT, read_member
 from zizi.data.manifest import (
-    REPORT,
     ImageRecord,
     Manifest,
-    MemberCheck,
+    finish_removals,
     load_manifest,
-    read_member,
     save_manifest,
 )
 from zizi.errors import DatasetError
@@ -195,7 +193,7 @@ def remove(
     A journal, so that an opt-out always finishes: (1) the intent is recorded (the
     manifest is rewritten at once without the images and with log entries marked
     `pending`), (2) the files and any contact sheet showing them are deleted, (3) the
-    entries are finalised. A kill or a failed delete after (1) is completed by a re-run
+    entries are finalised (2 and 3: `zizi.data.manifest.finish_removals`). A kill or a failed delete after (1) is completed by a re-run
     or by any later command that reads the manifest (`load_manifest`).
     """
     dataset = Path(dataset)
@@ -241,8 +239,6 @@ def remove(
 
 
 def _raw_pending(dataset: Path) -> list[dict]:
-    from zizi.data.manifest import MANIFEST
-
     try:
         data = read_member(Path(dataset), MANIFEST)  # refused by load_manifest already if bad
         raw = json.loads(data.decode("utf-8")) if data is not None else {}
@@ -260,35 +256,3 @@ def _removed_before(manifest: Manifest, target: str) -> str | None:
         if name_matches(str(r.get("source", "")), pattern):
             return str(r.get("removed_at", "earlier"))
     return None
-
-
-def finish_removals(dataset: Path, manifest: Manifest) -> list[Path]:
-    """Steps (2) and (3) of a removal: delete the files of every pending log entry and
-    the contact sheets that show them, then finalise the entries. Paths outside the
-    dataset are never touched. Returns the contact sheets deleted."""
-    from zizi.data.inspect import forget_on_sheets
-
-    dataset = Path(dataset)
-    checker = MemberCheck(dataset)
-    pending = manifest.pending_removals
-    for entry in pending:
-        path = checker.path(entry.get("file"))
-        if path is None:
-            continue  # a crafted entry: left alone (and reported by load_manifest)
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            pass  # not an image file of ours: left alone
-        except OSError as e:
-            raise DatasetError(
-                f"could not delete {printable(path)}: {e.strerror or e}; the removal is "
-                "recorded and the next zizi command on this dataset will finish it"
-            ) from e
-    sheets = forget_on_sheets(dataset, [str(e.get("file")) for e in pending])
-    fault_point("remove-before-finalise")
-    for entry in pending:
-        entry.pop("pending", None)
-    save_manifest(dataset, manifest)
-    return sheets

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from zizi.data.folder import MANIFEST, REPORT
 from zizi.data.images import (
     DEFAULT_MAX_FILE_MB,
     DEFAULT_MAX_PIXELS,
@@ -28,8 +29,6 @@ from zizi.data.images import (
     too_large,
 )
 from zizi.data.manifest import (
-    MANIFEST,
-    REPORT,
     ImageRecord,
     Manifest,
     Skipped,

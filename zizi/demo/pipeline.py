@@ -36,10 +36,10 @@ Note = Callable[[str], None]  # a line of progress for the person watching
 SHIPPED_BASE = Path(__file__).resolve().parent / "base-32.safetensors"
 # The live mirror's encoder for the shipped base (1.5 MB; how it was made: docs/mirror.md).
 SHIPPED_ENCODER = SHIPPED_BASE.with_name("base-32-encoder.safetensors")
-MARKER = ".zizi-demo"
+MARKER = ".zizi-demo"  # marks a folder this command made, so a re-run may replace it
 # The small base model draws its portraits in the mapped styles; its per-pixel noise inputs
 # add speckle at 32² (after 20 kimg), so the demo shows and measures the noise-free output.
-NOISE_MODE = "none"  # marks a folder this command made, so a re-run may replace it
+NOISE_MODE = "none"
 
 # The network both the base and the fine-tune use: configs/nets/tiny.yaml's shape.
 NET = {
@@ -203,7 +203,7 @@ class DemoReport:
 def mirror_command(base: Path, run: Path) -> str:
     """`zizi mirror serve` on the demo's models: with the shipped encoder when the base is
     the shipped one, else after training an encoder for the base trained here."""
-    serve = f"zizi mirror serve --ckpt {base} --shifted {run} --encoder "
+    serve = f"zizi mirror serve --checkpoint {base} --shifted {run} --encoder "
     if Path(base).resolve() == SHIPPED_BASE and SHIPPED_ENCODER.is_file():
         return serve + str(SHIPPED_ENCODER)
     enc = Path(run).parent.parent / "encoder.safetensors"

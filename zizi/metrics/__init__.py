@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-METRICS = ("fid", "kid", "swd", "shift")
-
 
 def compute(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """`zizi.metrics.measure.compute`: metrics of a generator against a dataset."""

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zizi.errors import ConfigError, ZiziError
-from zizi.metrics import METRICS
 
+METRICS = ("fid", "kid", "swd", "shift")  # what `zizi metrics --metrics` can name
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 SAMPLE_METRICS = ("fid", "kid", "swd")
 

@@ -144,8 +144,8 @@ def load_encoder(path: str | Path, generator_sha256: str | None = None) -> tuple
     gen = meta.get("generator", {})
     if generator_sha256 is not None and gen.get("sha256") != generator_sha256:
         raise EncoderError(f"--encoder {Path(path).name} was trained for {gen.get('file')} "
-                           f"(sha256 {str(gen.get('sha256'))[:12]}…), not this --ckpt; train "
-                           "one for it with `zizi encoder train`")
+                           f"(sha256 {str(gen.get('sha256'))[:12]}…), not this --checkpoint; "
+                           "train one for it with `zizi encoder train`")
     enc = Encoder(EncoderArch(**meta["arch"]))
     state = {k.removeprefix("net."): v for k, v in load_file(str(path)).items()}
     try:

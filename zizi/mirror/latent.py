@@ -40,9 +40,9 @@ def project_photo(photo: str | Path, ckpt: str | Path, out: str | Path, cfg: Pro
     from zizi.files import write_bytes
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.latents import latent_bytes
-    from zizi.mirror.photo import frame, load_photo
+    from zizi.mirror.losses import distance_for
+    from zizi.mirror.photo import frame, load_photo, to_tensor
     from zizi.mirror.project import project
-    from zizi.mirror.reflect import _distance, _to_tensor
     from zizi.render import provenance
 
     ckpt, out = Path(ckpt), Path(out)
@@ -60,14 +60,15 @@ def project_photo(photo: str | Path, ckpt: str | Path, out: str | Path, cfg: Pro
         if video_size is not None and (video_size % 2 or video_size < 8):
             raise ZiziError(f"--video-size {video_size}: give an even number of pixels, at least 8")
     if not ckpt.is_file():
-        raise ZiziError(f"--ckpt {ckpt} not found (give a checkpoint file)")
+        raise ZiziError(f"--checkpoint {ckpt} not found (give a checkpoint file)")
     image = load_photo(photo)  # in memory only, like everything derived from it below
     G = build_generator(load_checkpoint(ckpt, nets=["G_ema"]), "G_ema").to(device)
     if G.img_channels != 3:
         raise ZiziError(f"the model draws {G.img_channels}-channel images; projection needs RGB")
-    target = _to_tensor(frame(image, G.img_resolution, align)).to(device)  # [1, 3, R, R]
+    target = to_tensor(frame(image, G.img_resolution, align)).to(device)  # [1, 3, R, R]
     del image
-    distance, loss_kind = _distance(ckpt, target, [Path(p) for p in perceptual or []], device)
+    distance, loss_kind = distance_for(ckpt, target, [Path(p) for p in perceptual or []],
+                                       device)
     sha = provenance.checkpoint_entry(ckpt)["sha256"]
     if video is None:
         cb = None if progress is None else (lambda i, n, _loss: progress(i, n))

@@ -98,15 +98,15 @@ class Reflector:
 
     def _frame(self, im) -> tuple[torch.Tensor, Literal["face", "center"]]:
         from zizi.data import crops
-        from zizi.mirror.reflect import _to_tensor
+        from zizi.mirror.photo import to_tensor
 
         if self.finder is not None:
             from zizi.data.align import align, ffhq_quad
 
             faces = self.finder.find(im)
             if faces:
-                return _to_tensor(align(im, ffhq_quad(faces[0]), self.resolution)), "face"
-        return _to_tensor(crops.center_crop(im, self.resolution)), "center"
+                return to_tensor(align(im, ffhq_quad(faces[0]), self.resolution)), "face"
+        return to_tensor(crops.center_crop(im, self.resolution)), "center"
 
     @torch.no_grad()
     def reflect(self, data: bytes) -> Reflection:

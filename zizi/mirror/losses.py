@@ -240,3 +240,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB of [-1, 1] images (peak-to-peak range 2)."""
     mse = float((a - b).square().mean())
     return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
+
+
+def distance_for(base: Path, target: torch.Tensor, perceptual: list[Path], device
+                 ) -> tuple[nn.Module, str]:
+    """The projection's loss against `target` and its name: LPIPS on a local VGG16 file,
+    else the base checkpoint's own D + pixel + MS-SSIM (pixel + MS-SSIM when it has no D)."""
+    from zizi.io.checkpoint import build_discriminator, load_checkpoint, read_header
+
+    if perceptual:
+        net, lins = load_perceptual(perceptual)
+        kind = "lpips-vgg16" + ("" if lins is not None else " (uniform layer weights)")
+        return VGGDistance(net.to(device), lins, target).to(device), kind
+    if "D" in read_header(base).get("nets", {}):
+        D = build_discriminator(load_checkpoint(base, nets=["D"])).to(device)
+        return OwnDistance(D, target), "own: discriminator features + pixel + ms-ssim"
+    weights = OwnWeights(disc=0.0)
+    return OwnDistance(None, target, weights), "own: pixel + ms-ssim (the base has no discriminator)"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from zizi.errors import ZiziError
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
 AlignChoice = Literal["face", "center"]
@@ -53,3 +54,12 @@ def frame(im: Image.Image, resolution: int, align: AlignChoice = "face") -> Imag
         raise PhotoError("no face found in the photo; use a photo with one clear, frontal face, "
                          "or --align center for a model that does not draw faces")
     return align_quad(im, ffhq_quad(faces[0]), resolution)
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """A framed RGB image as the generator draws it: [1, 3, H, W] in [-1, 1]."""
+    import numpy as np
+    import torch
+
+    arr = np.asarray(im, dtype=np.float32)  # [H, W, 3]
+    return torch.from_numpy(arr).permute(2, 0, 1)[None] / 127.5 - 1  # [1, 3, H, W]

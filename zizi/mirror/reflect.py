@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import CheckpointError, ZiziError
-from zizi.mirror.photo import AlignChoice, frame, load_photo
+from zizi.mirror.losses import distance_for
+from zizi.mirror.photo import AlignChoice, frame, load_photo, to_tensor
 from zizi.mirror.project import ProjectConfig
 
 if TYPE_CHECKING:
@@ -77,15 +78,15 @@ def _check_pair(base: Path, shifted: Path) -> None:
     from zizi.render.weights import read_stops
 
     if base.is_dir():
-        raise CheckpointError(f"--ckpt {base} is a folder; give the base checkpoint file")
+        raise CheckpointError(f"--checkpoint {base} is a folder; give the base checkpoint file")
     if not base.exists():
-        raise CheckpointError(f"--ckpt {base} not found")
+        raise CheckpointError(f"--checkpoint {base} not found")
     a, b = (s.g_config for s in read_stops([base]) + read_stops([shifted]))
     for key, what in (("img_resolution", "resolution"), ("w_dim", "w_dim")):
         if a.get(key) != b.get(key):
             raise CheckpointError(
                 f"the checkpoints do not match: {base.name} has {what} {a.get(key)}, "
-                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --ckpt")
+                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --checkpoint")
     read_stops([base, shifted])  # one line naming any other difference of architecture
 
 
@@ -97,30 +98,6 @@ def _resized(face: np.ndarray, size: int | None) -> np.ndarray:
     if size is None or size == face.shape[0]:
         return face
     return np.asarray(Image.fromarray(face).resize((size, size), Image.LANCZOS))
-
-
-def _to_tensor(im) -> torch.Tensor:
-    import numpy as np
-    import torch
-
-    arr = np.asarray(im, dtype=np.float32)  # [H, W, 3]
-    return torch.from_numpy(arr).permute(2, 0, 1)[None] / 127.5 - 1  # [1, 3, H, W]
-
-
-def _distance(base: Path, target: torch.Tensor, perceptual: list[Path], device) -> tuple[Any, str]:
-    """The loss: LPIPS on a local VGG16 file, else the model's own D + pixel + MS-SSIM."""
-    from zizi.io.checkpoint import build_discriminator, load_checkpoint, read_header
-    from zizi.mirror import losses
-
-    if perceptual:
-        net, lins = losses.load_perceptual(perceptual)
-        kind = "lpips-vgg16" + ("" if lins is not None else " (uniform layer weights)")
-        return losses.VGGDistance(net.to(device), lins, target).to(device), kind
-    if "D" in read_header(base).get("nets", {}):
-        D = build_discriminator(load_checkpoint(base, nets=["D"])).to(device)
-        return losses.OwnDistance(D, target), "own: discriminator features + pixel + ms-ssim"
-    weights = losses.OwnWeights(disc=0.0)
-    return losses.OwnDistance(None, target, weights), "own: pixel + ms-ssim (the base has no discriminator)"
 
 
 def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | Path,
@@ -169,14 +146,14 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
 
     image = load_photo(photo)  # in memory only, like everything derived from it below
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema").to(device)
-    target = _to_tensor(frame(image, G.img_resolution, cfg.align)).to(device)  # [1, 3, R, R]
+    target = to_tensor(frame(image, G.img_resolution, cfg.align)).to(device)  # [1, 3, R, R]
     del image
     if G.img_channels != 3:
         raise ZiziError(f"the base model draws {G.img_channels}-channel images; mirror needs RGB")
     guess = encode(G, enc, target) if enc is not None else None
     loss_kind = "none (encoder only)"
     if cfg.project.steps > 0:
-        distance, loss_kind = _distance(base, target, [Path(p) for p in perceptual or []], device)
+        distance, loss_kind = distance_for(base, target, [Path(p) for p in perceptual or []], device)
         cb = None if progress is None else (lambda i, n, _loss: progress("project", i, n))
         proj = project(G, target, distance, cfg.project, progress=cb,
                        init=None if guess is None else guess.ws)

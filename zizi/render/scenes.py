@@ -19,8 +19,8 @@ from zizi.render.batches import synthesize
 from zizi.render.blocks import LAYER_ORDERS, stagger
 from zizi.render.encode import output_kind
 from zizi.render.latent_keys import KeyNoise
-from zizi.render.paths import LatentWalk, keyframe_z
 from zizi.render.timeline import ease, locate, there_and_back
+from zizi.render.walks import LatentWalk, keyframe_z
 from zizi.render.weights import WeightBlender, find_checkpoints, knots, read_stops
 
 if TYPE_CHECKING:

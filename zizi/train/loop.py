@@ -17,7 +17,7 @@ import torch
 
 from zizi.errors import ZiziError
 from zizi.io.runs import frame_path
-from zizi.train import distributed
+from zizi.train import distributed, step
 from zizi.train.data import batches
 from zizi.train.run import RunFolder
 from zizi.train.trainer import Trainer, rank_seed
@@ -169,7 +169,7 @@ def train(
                 status = "stopped"
                 break
             raise
-        stats = trainer.train_step(reals, labels)
+        stats = step.train_step(trainer, reals, labels)
         steps += 1
         for k, v in stats.items():
             sums[k] = sums[k] + v if k in sums else v

@@ -205,7 +205,10 @@ def d_reg(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str, 
 
 
 def train_step(t: Trainer, reals: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """One global minibatch (this process's share: `reals`); returns detached statistics."""
+    """One global minibatch (this process's share: `reals`, on any device); returns
+    detached statistics."""
+    reals = reals.to(t.device, non_blocking=True)
+    labels = labels.to(t.device) if labels is not None else None
     lc = t.cfg.loss
     c = labels if labels is not None and labels.ndim == 2 and labels.shape[1] > 0 else None
     stats = g_main(t, c)

@@ -17,7 +17,6 @@ import torch
 from zizi.errors import CheckpointError, ConfigError
 from zizi.io.checkpoint import Checkpoint
 from zizi.nets import precision as prec
-from zizi.train import step as step_mod
 from zizi.train.config import TrainConfig, to_dict
 from zizi.train.distributed import Dist, gather_objects
 from zizi.train.optim import load_optimizer_tensors, make_adam, optimizer_tensors, trainable
@@ -140,12 +139,6 @@ class Trainer:
     @property
     def kimg(self) -> float:
         return self.nimg / 1000
-
-    # -- training --------------------------------------------------------------------------
-
-    def train_step(self, reals: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return step_mod.train_step(self, reals.to(self.device, non_blocking=True),
-                                   labels.to(self.device) if labels is not None else None)
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, c: torch.Tensor | None = None, batch: int = 16,
