@@ -105,7 +105,7 @@ def test_project_video_shows_target_beside_the_search(tmp_path, base):
     out.mkdir()
     before = set(tmp_path.rglob("*"))
     runner = CliRunner()
-    args = ["project", str(photos / "me.png"), "--ckpt", str(base), "--steps", "4",
+    args = ["project", str(photos / "me.png"), "--checkpoint", str(base), "--steps", "4",
             "--align", "center", "--space", "w+"]
     r = runner.invoke(cli, [*args, "--out", str(out / "me.safetensors"), "--video",
                             str(out / "proj")])  # a folder: a PNG sequence, exact pixels
@@ -158,7 +158,7 @@ def test_a_stopped_projection_video_leaves_nothing(tmp_path, base, monkeypatch):
     monkeypatch.setattr(project_mod, "projection_steps", stopped)
     photo = tmp_path / "me.png"
     Image.fromarray(np.full((RES, RES, 3), 90, np.uint8)).save(photo)
-    r = CliRunner().invoke(cli, ["project", str(photo), "--ckpt", str(base), "--steps", "4",
+    r = CliRunner().invoke(cli, ["project", str(photo), "--checkpoint", str(base), "--steps", "4",
                                  "--align", "center", "--out", str(tmp_path / "me.safetensors"),
                                  "--video", str(tmp_path / "proj.mp4")])
     assert r.exit_code != 0
