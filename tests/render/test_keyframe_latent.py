@@ -143,3 +143,21 @@ def test_resume_refuses_another_latent_under_the_same_name(tmp_path, frames_of):
     r = runner.invoke(cli, [*args, "--resume"])
     assert r.exit_code != 0 and "other settings" in r.output and "keyframe_latents" in r.output
     assert not (tmp_path / "w.mp4").exists()
+
+
+def test_every_face_starts_at_the_latent_and_walks_to_its_own_seed(tmp_path, frames_of):
+    """A grid: each face is drawn in its own pass with its own noise maps, and ends on
+    `generate --seeds`'s face for its seed."""
+    ckpt = frames_of[1]
+    a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4), noise_seed=1)
+    runner = CliRunner()
+    frames = _walk(runner, ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
+                   "2", "--grid", "2x1", "--seeds", "7,8")
+    for args in (["--latent", str(a)], ["--seeds", "7,8"]):
+        g = runner.invoke(cli, ["generate", str(ckpt), *args, "--out", str(tmp_path / "g")])
+        assert g.exit_code == 0, g.output
+    first, last = _png(frames[0]), _png(frames[-1])
+    me = _png(tmp_path / "g" / "me.png")
+    assert np.array_equal(first[:, :RES], me) and np.array_equal(first[:, RES:], me)
+    assert np.array_equal(last[:, :RES], _png(tmp_path / "g" / "seed0007.png"))
+    assert np.array_equal(last[:, RES:], _png(tmp_path / "g" / "seed0008.png"))
