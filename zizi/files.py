@@ -233,11 +233,12 @@ def pid_alive(pid: int) -> bool:
 
 @dataclass
 class FileLock:
-    """An exclusive lock file holding {pid, host, time} of its owner.
+    """An exclusive lock file holding {pid, host, time, ino} of its owner.
 
     A lock whose owner is dead (same host) or older than `stale_after_s` is broken, so an
-    interrupted run never blocks later ones; waiting longer than `timeout_s` raises
-    `error` (`timeout_s=0`: fail at once when a live owner holds it).
+    interrupted run never blocks later ones; so is a copy of a lock (its inode is not the
+    recorded one: a run folder copied while it was training); waiting longer than
+    `timeout_s` raises `error` (`timeout_s=0`: fail at once when a live owner holds it).
     """
 
     path: Path
@@ -264,6 +265,14 @@ class FileLock:
             started, pid = float(owner.get("time", 0)), int(owner.get("pid", -1))
         except (TypeError, ValueError):
             return True  # not a lock any zizi wrote
+        if "ino" in owner:  # a lock copied with its folder (cp -r, rsync, a backup) is a new
+            # file: its inode is not the one its writer recorded, so it guards nothing here,
+            # whoever wrote it and whether they still run. A moved folder keeps the inode.
+            try:
+                if Path(self.path).stat().st_ino != owner["ino"]:
+                    return True
+            except FileNotFoundError:
+                return False
         if self.stale_after_s is not None and time.time() - started > self.stale_after_s:
             return True
         return owner.get("host") == socket.gethostname() and not pid_alive(pid)
@@ -274,7 +283,8 @@ class FileLock:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
+                       "ino": os.fstat(fh.fileno()).st_ino}, fh)
         return True
 
     def _break(self) -> None:

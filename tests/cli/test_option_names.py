@@ -19,7 +19,7 @@ from zizi.cli import cli
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "zizi" / "cli"
 SHARED = ("--seeds", "--trunc", "--trunc-cutoff", "--noise-mode", "--class",
-          "--checkpoints-dir", "--checkpoint")
+          "--checkpoints-dir", "--checkpoint", "--mix-rows", "--mix-cols", "--mix-styles")
 
 
 def _defined_in(name: str) -> list[str]:

@@ -43,6 +43,9 @@ def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_
     r = _cli("encoder", "train", models["base"], "--out", out, "--kimg", "0.032", "--batch", "4",
              "--snap-kimg", "0.016", "--device", "cpu")
     assert r.exit_code == 0, r.output
+    # not a terminal: one line per tick (0.5 kimg; here the last step's), never silent
+    ticks = [line for line in r.output.splitlines() if line.startswith("kimg ")]
+    assert ticks and ticks[-1].startswith("kimg 0.032/0.032") and " recon " in ticks[-1], r.output
     enc, meta = load_encoder(out, sha256_file(models["base"]))
     assert meta["generator"]["file"] == "base.safetensors"
     assert meta["kimg"] == pytest.approx(0.032)

@@ -40,7 +40,7 @@ def _command(words: list[str]) -> tuple[click.Command, list[str]]:
     return cmd, rest
 
 
-DOCS = [ROOT / "docs" / "render.md", ROOT / "README.md"]
+DOCS = [ROOT / "docs" / "render.md", ROOT / "docs" / "latents.md", ROOT / "README.md"]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
@@ -51,6 +51,7 @@ def test_every_shown_option_exists(doc):
     assert cmds
     for words in cmds:
         cmd, rest = _command(words)
-        known = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        known = {o for p in cmd.params  # with the --no- half of a --x/--no-x flag
+                 for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
         used = {w for w in rest if w.startswith("--")}
         assert used <= known, (words, used - known)

@@ -73,6 +73,38 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
     assert run("--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 
+def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path, tiny_data,
+                                                                        tiny_ckpt):
+    """A run folder copied while it trains carries its .zizi.lock: the copy resumes (here or
+    on another machine), while the original stays locked, even against another host."""
+    import json
+    import shutil
+
+    from zizi.files import INSIDE_LOCK
+    from zizi.io.runs import run_lock
+
+    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
+            "--kimg", 0.004)
+    assert r.exit_code == 0, r.output
+    run_dir = tmp_path / "runs" / "00000-faces"
+    with run_lock(run_dir):  # the trainer on this machine, still running
+        shutil.copytree(run_dir, tmp_path / "copy")
+        lock = json.loads((run_dir / INSIDE_LOCK).read_text())
+        assert (tmp_path / "copy" / INSIDE_LOCK).is_file()
+        assert run("--resume", tmp_path / "copy", "--kimg", 0.008).exit_code == 0
+        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        assert "is being written by another zizi run" in line  # the real lock still holds
+        # the same lock as written by a trainer on another machine (a shared filesystem):
+        # still a lock; copied away from there, not one
+        (run_dir / INSIDE_LOCK).write_text(json.dumps({**lock, "host": "elsewhere",
+                                                       "pid": 1}))
+        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        assert "is being written by another zizi run" in line and "elsewhere" in line
+        shutil.copytree(run_dir, tmp_path / "copy2")
+        assert run("--resume", tmp_path / "copy2", "--kimg", 0.008).exit_code == 0
+        (run_dir / INSIDE_LOCK).write_text(json.dumps(lock))  # as it was, for the release
+
+
 def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
     import yaml
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from zizi.cli.options import device_option, progress_bar
+from zizi.cli.options import device_option
 
 
 @click.group("encoder")
@@ -43,29 +44,20 @@ def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, 
     Ctrl-C finishes the step and writes the encoder and its resume state; `--resume`
     continues exactly. The encoder records CHECKPOINT's sha256 and works with that model only.
     """
-    from zizi.cli.train import _StopFlag
+    from zizi.cli.train import TickProgress, _StopFlag
     from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, run_dir, train_encoder
     from zizi.runtime import select_device
 
     cfg = EncoderTrainConfig(kimg=kimg, batch=batch, lr=lr, seed=seed, snap_kimg=snap_kimg)
     trainer, info = prepare(ckpt, out, cfg, select_device(device), perceptual=list(perceptual),
                             resume=resume, force=force)
-    bar = progress_bar(total=kimg, unit="kimg", initial=trainer.kimg,
-                       bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]"
-                                  "{postfix}")
-
-    def progress(event: dict) -> None:
-        bar.n = event["nimg"] / 1000
-        if "tick" in event:
-            t = event["tick"]
-            bar.set_postfix({"w": f"{t['loss/w']:.3f}", "recon": f"{t['loss/recon']:.3f}"},
-                            refresh=False)
-        bar.refresh()
+    # a bar on a terminal, one line per tick elsewhere (a log, a pipe), as `zizi train`
+    bar = TickProgress(main=True, fields=_tick_fields)
 
     stop = _StopFlag()
     stop.install()
     try:
-        status = train_encoder(trainer, out, info, should_stop=stop, progress=progress)
+        status = train_encoder(trainer, out, info, should_stop=stop, progress=bar.update)
     finally:
         stop.uninstall()
         bar.close()
@@ -77,3 +69,14 @@ def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, 
                    f"continue with --resume (run folder {where})")
     else:
         click.echo(f"{printable(str(out))} (kimg {trainer.kimg:.3f}; run folder {where})")
+
+
+def _tick_fields(e: dict[str, Any]) -> dict[str, str]:
+    """What a tick shows of the encoder's training: speed and its two losses."""
+    post = {}
+    if e.get("sec_per_kimg"):
+        post["s/kimg"] = f"{e['sec_per_kimg']:.1f}"
+    for key, name in (("loss/w", "w"), ("loss/recon", "recon")):
+        if key in e:
+            post[name] = f"{e[key]:.3f}"
+    return post

@@ -13,6 +13,7 @@ from zizi.cli.options import (
     class_option,
     credentials_option,
     device_option,
+    mix_options,
     noise_mode_option,
     precision_option,
     progress_bar,
@@ -42,17 +43,11 @@ MAX_PSI = 100.0
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Images per forward pass [default: 8 on CUDA, 1 on the CPU, where larger "
                    "batches measured slower per image].")
-@click.option("--mix-rows", default=None,
-              help="Style mixing: seeds down the left of the grid (their faces keep the ws not "
-                   "in --mix-styles), e.g. 85,100,75. Needs --mix-cols.")
-@click.option("--mix-cols", default=None,
-              help="Style mixing: seeds along the top (they give the ws in --mix-styles).")
-@click.option("--mix-styles", default="0-6", show_default=True,
-              help="Which ws the column faces give: low indices = pose and shape, high = colour "
-                   "(a 32² net has 8 ws, 256² 14, 1024² 18).")
+@mix_options(required=False, rows_more=" Needs --mix-cols.")
 @click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw a projected latent (from `zizi project` or `zizi mirror --keep-latent`) "
-                   "with its noise maps, instead of seeds: writes <latent name>.png.")
+                   "instead of seeds, with its fitted noise maps (--noise-mode const): writes "
+                   "<latent name>.png.")
 @credentials_option
 @device_option
 @precision_option
@@ -140,10 +135,11 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
     text = provenance.png_text(doc)
     seal = sealer(doc, creds)
     if latent is not None:
-        from zizi.mirror.latent import draw_latent, read_latent
+        from zizi.latents import draw_latent, read_latent
+        from zizi.render.batches import NOISE_SEED
         from zizi.render.images import to_uint8
 
-        image = to_uint8(draw_latent(G, read_latent(latent)))[0]
+        image = to_uint8(draw_latent(G, read_latent(latent), noise_mode, NOISE_SEED))[0]
         dest = write_png(out / f"{latent.stem}.png", image, text=text, seal=seal)
         click.echo(f"Wrote {dest}")
         if creds is None:

@@ -91,6 +91,28 @@ class_option = click.option("--class", "class_idx", type=click.IntRange(min=0), 
                             help="Class index for a conditional checkpoint.")
 
 
+def mix_options(required: bool, rows_more: str = ""):
+    """--mix-rows, --mix-cols, --mix-styles: `generate`'s style-mixing grid and `render
+    mix`'s grid over time take the same seeds and ws the same way."""
+    opts = [
+        click.option("--mix-rows", default=None, required=required,
+                     help="Style mixing: seeds down the left of the grid (their faces keep the "
+                          "ws not in --mix-styles), e.g. 85,100,75." + rows_more),
+        click.option("--mix-cols", default=None, required=required,
+                     help="Style mixing: seeds along the top (they give the ws in --mix-styles)."),
+        click.option("--mix-styles", default="0-6", show_default=True,
+                     help="Which ws the column faces give: low indices = pose and shape, high = "
+                          "colour (a 32² net has 8 ws, 256² 14, 1024² 18)."),
+    ]
+
+    def apply(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return apply
+
+
 def checkpoint_of(path: Path) -> Path:
     """CHECKPOINT as commands take it: a checkpoint file, or a training run folder, which
     stands for its newest complete full snapshot (what `zizi train --resume RUN` continues).

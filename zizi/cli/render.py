@@ -12,6 +12,7 @@ from zizi.cli.options import (
     class_option,
     credentials_option,
     device_option,
+    mix_options,
     noise_mode_option,
     overwrite_option,
     seeds_option,
@@ -244,8 +245,9 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
 
 @render.command("walk")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
-              help="Interpolate latents z, or styles w after mapping.")
+@click.option("--space", type=click.Choice(["z", "w"]), default=None,
+              help="Interpolate latents z, or styles w after mapping [default: z; w with "
+                   "--keyframe-latent].")
 @click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
               show_default=True, help="Between keyframes.")
 @click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
@@ -265,9 +267,14 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
               show_default=True,
               help="--direction shift: the W offset that best turns CHECKPOINT's faces into "
                    "--toward's (fit), or w_avg(toward) - w_avg(CHECKPOINT) (wavg).")
+@click.option("--keyframe-latent", "keyframe_latents", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A latent from `zizi project` or `mirror --keep-latent` as a keyframe of "
+                   "every face (repeatable; these come first, in order, then --keyframes' "
+                   "seed keys). Walks in W; a w+ latent in W+.")
 @common
 def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, directions_file,
-             sefa_layers, toward, shift_estimate, **kw) -> None:
+             sefa_layers, toward, shift_estimate, keyframe_latents, **kw) -> None:
     """Latent walk through CHECKPOINT: faces drift between keyframes, noise held fixed.
 
     With --direction, each face instead moves along a direction found without labels
@@ -277,9 +284,60 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 
     if directions and kw["grid"] is None:
         kw["grid"] = f"{len(directions)}x1"
+    if space is None:
+        space = "w" if keyframe_latents else "z"
     settings = _settings(kw, space=space, interp=interp, keyframes=keyframes,
+                         keyframe_latents=[str(p) for p in keyframe_latents] or None,
                          directions=list(directions) or None, amount=amount,
                          directions_file=str(directions_file) if directions_file else None,
                          sefa_layers=sefa_layers, toward=str(toward) if toward else None,
                          shift_estimate=shift_estimate)
     _go(walk, checkpoint, kw, settings)
+
+
+@render.command("mix")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@mix_options(required=True)
+@click.option("--walk", "mix_walk", type=click.Choice(["rows", "cols", "both"]), default="both",
+              show_default=True, help="Which faces walk; the others stay their seed's face.")
+@click.option("--keyframes", type=click.IntRange(min=1, max=MAX_KEYFRAMES), default=4,
+              show_default=True, help="Keyframes per walking face (the first is its seed).")
+@click.option("--interp", type=click.Choice(["linear", "slerp", "cubic"]), default="slerp",
+              show_default=True, help="Between keyframes (in W).")
+@click.option("--sources/--no-sources", "mix_sources", default=True, show_default=True,
+              help="Show the row and column faces around the mixed cells, as `zizi generate "
+                   "--mix-rows` does (blank top-left corner), or the mixed cells alone.")
+@common
+def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, interp,
+            mix_sources, **kw) -> None:
+    """Style mixing over time through CHECKPOINT (a file, or a run folder: its newest
+    snapshot): `zizi generate --mix-*`'s grid, walking.
+
+    \b
+    Each mixed cell is its row face with the ws in --mix-styles from its column face, at
+    every frame, while the rows and/or columns walk (--walk): e.g. coarse styles (pose,
+    shape) from a walking column against a fixed row's colours. Frame 0 is exactly
+    `zizi generate CHECKPOINT --mix-rows ... --mix-cols ... --mix-styles ...`'s grid.png.
+    """
+    from zizi.cli.options import checkpoint_of
+    from zizi.errors import ConfigError
+    from zizi.latents import parse_seeds
+    from zizi.render.scenes import mix
+
+    parsed = {}
+    for hint, text in (("--mix-rows", mix_rows), ("--mix-cols", mix_cols),
+                       ("--mix-styles", mix_styles)):
+        try:
+            parsed[hint] = parse_seeds(text)
+        except ConfigError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
+    if kw["grid"] is not None or kw["seeds"] is not None or kw["channels"] != 1:
+        raise click.UsageError("`render mix` lays out its own grid from --mix-rows and "
+                               "--mix-cols; leave out --grid, --seeds and --channels")
+    rows, cols = parsed["--mix-rows"], parsed["--mix-cols"]
+    extra = 1 if mix_sources else 0
+    kw["grid"] = f"{len(cols) + extra}x{len(rows) + extra}"
+    settings = _settings(kw, space="w", interp=interp, keyframes=keyframes, mix_rows=rows,
+                         mix_cols=cols, mix_styles=parsed["--mix-styles"], mix_walk=mix_walk,
+                         mix_sources=mix_sources)
+    _go(mix, checkpoint_of(checkpoint), kw, settings)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def run_job(job, device_choice: str, rank_env: dict[str, str] | None = None) -> 
         if prep.run_path is not None:
             verb = "continuing" if prep.continued_from else "writing"
             _say(f"{verb} {prep.run_path}", dist)
-        bar = _Progress(dist.main)
+        bar = TickProgress(dist.main)
         try:
             outcome = train_loop(prep.trainer, prep.dataset, prep.run, should_stop=stop,
                                  progress=bar.update)
@@ -200,13 +201,16 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-class _Progress:
+class TickProgress:
     """Progress on rank 0: a tqdm bar over kimg on a terminal; elsewhere (a log file, a
-    pipe, `zizi demo`) one line per tick, so a long run is never silent."""
+    pipe, `zizi demo`) one line per tick, so a long run is never silent. Every trainer's
+    command shows it (`zizi train`, `zizi encoder train`); `fields` picks what a tick shows."""
 
-    def __init__(self, main: bool) -> None:
+    def __init__(self, main: bool,
+                 fields: Callable[[dict[str, Any]], dict[str, str]] | None = None) -> None:
         self.bar = None
         self.main = main
+        self.fields = fields or _tick_fields
         self.enabled = main and sys.stderr.isatty()
         self.start: tuple[float, int] | None = None  # (time, nimg) of the first event
 
@@ -239,7 +243,7 @@ class _Progress:
                                                "[{elapsed}<{remaining}]{postfix}")
         self.bar.n = kimg
         if "tick" in event:
-            self.bar.set_postfix(_tick_fields(event["tick"]), refresh=False)
+            self.bar.set_postfix(self.fields(event["tick"]), refresh=False)
         self.bar.refresh()
 
     def _line(self, event: dict[str, Any]) -> str:
@@ -247,8 +251,9 @@ class _Progress:
         rate: a resumed run's earlier kimg don't count)."""
         e, end = event["tick"], event["end_nimg"]
         nimg = min(event["nimg"], end)
-        parts = [f"tick {e['tick']}", f"kimg {nimg / 1000:.3f}/{end / 1000:.3f}"]
-        parts += [f"{k} {v}" for k, v in _tick_fields(e).items()]
+        parts = [f"tick {e['tick']}"] if "tick" in e else []
+        parts += [f"kimg {nimg / 1000:.3f}/{end / 1000:.3f}"]
+        parts += [f"{k} {v}" for k, v in self.fields(e).items()]
         t0, n0 = self.start or (time.monotonic(), nimg)
         if nimg > n0 and nimg < end:
             left = (end - nimg) * (time.monotonic() - t0) / (nimg - n0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Generator as Generator_
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from zizi.errors import ZiziError
+from zizi.latents import noise_layers, set_noise
 
 if TYPE_CHECKING:
     from zizi.nets.generator import Generator
@@ -50,23 +52,6 @@ class Projection:
     ws: torch.Tensor  # [1, num_ws, w_dim]: the latent, broadcast for space "w"
     noise: dict[str, torch.Tensor]  # noise map per synthesis layer (name of its noise_const buffer)
     losses: list[float] = field(default_factory=list)  # distance per step
-
-
-def noise_layers(G: Generator) -> dict[str, torch.nn.Module]:
-    """The synthesis layers that add per-pixel noise, by the name of their `noise_const`."""
-    return {f"{name}.noise_const": m for name, m in G.named_modules()
-            if getattr(m, "use_noise", False) and hasattr(m, "noise_const")}
-
-
-def set_noise(G: Generator, noise: dict[str, torch.Tensor]) -> None:
-    """Put projected noise maps into G's `noise_const` buffers (in place)."""
-    layers = noise_layers(G)
-    for name, n in noise.items():
-        buf = layers[name].noise_const
-        if tuple(buf.shape) != tuple(n.shape):
-            raise ZiziError(f"noise map {name} is shaped {tuple(n.shape)}, the net has {tuple(buf.shape)}")
-        with torch.no_grad():
-            buf.copy_(n.to(buf.device, buf.dtype))
 
 
 def noise_regularizer(maps: list[torch.Tensor]) -> torch.Tensor:
@@ -116,6 +101,23 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
     the mean w: then the noise maps start as G's own (what the encoder was trained with),
     the peak rate is `refine_lr` and no w noise is added, so the guess is refined, not lost.
     """
+    steps = projection_steps(G, target, distance, cfg, init=init)
+    while True:
+        try:
+            step, loss, _img = next(steps)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(step, cfg.steps, loss)
+
+
+def projection_steps(G: Generator, target: torch.Tensor,
+                     distance: Callable[[torch.Tensor], torch.Tensor],
+                     cfg: ProjectConfig = ProjectConfig(), *, init: torch.Tensor | None = None
+                     ) -> Generator_[tuple[int, float, torch.Tensor], None, Projection]:
+    """`project`, one step at a time: yields (step from 1, distance, the image the step
+    measured: [1, C, R, R], the search's w noise included) and returns the Projection, so a
+    progress video (`zizi project --video`) is drawn as the search runs, nothing kept."""
     if G.c_dim > 0:
         raise ZiziError("this model is conditional (it draws one of several classes); "
                         "mirror needs an unconditional face model")
@@ -170,8 +172,7 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
                 for n in noise.values():
                     n -= n.mean()
                     n *= n.square().mean().rsqrt()
-            if progress is not None:
-                progress(step + 1, cfg.steps, losses[-1])
+            yield step + 1, losses[-1], img.detach()
     finally:
         for name, m in layers.items():
             m.noise_const = saved[name]

@@ -180,7 +180,7 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
         written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress,
                               credentials))
     if cfg.keep_latent:
-        from zizi.mirror.latent import latent_bytes
+        from zizi.latents import latent_bytes
 
         written.append(write_bytes(out / LATENT_NAME,
                                    latent_bytes(proj, cfg.project.space, ckpts[0]["sha256"])))

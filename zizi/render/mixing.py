@@ -6,6 +6,9 @@ and the cell at (row, col) is the row face's ws with the listed ws indices (`sty
 taken from the column face. Low indices carry pose and face shape, high ones colour and
 fine detail, so `--mix-styles 0-6` on a 1024² net takes the column face's shape and keeps
 the row face's colours.
+
+`mix_ws` is the one place ws are mixed: `zizi generate --mix-*` draws its grid with it,
+and `zizi render mix` draws every frame's grid with it while the rows and/or columns walk.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from zizi.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
     from zizi.nets.generator import Generator
 
@@ -26,6 +30,29 @@ def check_styles(styles: list[int], num_ws: int) -> None:
     if bad:
         raise ConfigError(f"--mix-styles {bad[0]} is out of range: this network has {num_ws} "
                           f"ws (0-{num_ws - 1}); low ones carry shape, high ones colour")
+
+
+def mix_ws(w_rows: torch.Tensor, w_cols: torch.Tensor, styles: list[int]) -> torch.Tensor:
+    """[R, num_ws, w_dim] and [C, num_ws, w_dim] -> [R, C, num_ws, w_dim]: row r's ws with
+    the ws listed in `styles` taken from column c."""
+    R, C = len(w_rows), len(w_cols)
+    out = w_rows[:, None].repeat(1, C, 1, 1)
+    out[:, :, styles] = w_cols[None, :, styles].expand(R, C, len(styles), w_rows.shape[-1])
+    return out
+
+
+def grid_ws(w_rows: torch.Tensor, w_cols: torch.Tensor, styles: list[int], *,
+            sources: bool = True) -> torch.Tensor:
+    """The grid's ws in reading order (rows of the grid, left to right): with `sources`,
+    the column faces along the top and the row faces down the left, the top-left corner
+    left out (it is blank: the caller puts a black face first); [N, num_ws, w_dim]."""
+    import torch
+
+    mixed = mix_ws(w_rows, w_cols, styles)  # [R, C, num_ws, w_dim]
+    if not sources:
+        return mixed.reshape(-1, *mixed.shape[2:])
+    rows = [w_cols] + [torch.cat([w_rows[r:r + 1], mixed[r]]) for r in range(len(w_rows))]
+    return torch.cat(rows)
 
 
 def style_mix(G: Generator, row_seeds: list[int], col_seeds: list[int], styles: list[int], *,
@@ -58,12 +85,10 @@ def style_mix(G: Generator, row_seeds: list[int], col_seeds: list[int], styles: 
 
         for s in seeds:
             draw([((s, None), w_of[s])])
-        for r in row_seeds:
-            cells = []
-            for c in col_seeds:
-                w = w_of[r].clone()
-                w[styles] = w_of[c][styles]
-                cells.append(((r, c), w))
+        mixed = mix_ws(torch.stack([w_of[r] for r in row_seeds]),
+                       torch.stack([w_of[c] for c in col_seeds]), styles)  # [R, C, num_ws, w_dim]
+        for i, r in enumerate(row_seeds):
+            cells = [((r, c), mixed[i, j]) for j, c in enumerate(col_seeds)]
             for i in range(0, len(cells), 8):
                 draw(cells[i:i + 8])
     return out

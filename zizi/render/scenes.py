@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zizi.errors import ConfigError, ZiziError
-from zizi.render import job, provenance
+from zizi.render import job, latent_keys, provenance
 from zizi.render.batches import synthesize
 from zizi.render.blocks import LAYER_ORDERS, stagger
 from zizi.render.encode import output_kind
+from zizi.render.latent_keys import KeyNoise
 from zizi.render.timeline import ease, locate, there_and_back
 from zizi.render.walks import LatentWalk, keyframe_z
 from zizi.render.weights import WeightBlender, find_checkpoints, knots, read_stops
@@ -61,6 +62,12 @@ class RenderSettings:
     sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
     toward: str | None = None  # walk --direction shift: the fine-tuned checkpoint
     shift_estimate: str = "fit"  # walk: fitted offset in W (fit), or w_avg(B) - w_avg(A) (wavg)
+    keyframe_latents: list[str] | None = None  # walk: projected latent files, the first keys
+    mix_rows: list[int] | None = None  # mix: seeds down the left (they keep the other ws)
+    mix_cols: list[int] | None = None  # mix: seeds along the top (they give mix_styles)
+    mix_styles: list[int] | None = None  # mix: the ws indices the column faces give
+    mix_walk: str = "both"  # mix: which faces walk (rows, cols, both); the others stay put
+    mix_sources: bool = True  # mix: show the row and column faces around the mixed cells
     audio: str | None = None  # a sound track: its loudness and onsets set the pace; muxed in
     audio_trunc: float | None = None  # with audio: psi at the loudest moment (trunc in silence)
     segment_frames: int = 900  # 30 s at 30 fps: a crash loses at most this much work
@@ -74,8 +81,11 @@ class RenderSettings:
         return self.grid[0] * self.grid[1] * self.channels
 
     def seed_list(self) -> list[int]:
-        """One seed per face (with --direction, each row's seed repeated along its row)."""
+        """One seed per face (with --direction, each row's seed repeated along its row;
+        for `render mix` the seeds are the rows' and columns', in that order)."""
         need = self.faces
+        if self.mix_rows is not None:
+            return [*self.mix_rows, *(self.mix_cols or [])]
         if self.directions:
             cols = len(self.directions)
             rows = self.seeds if self.seeds is not None else list(range(need // cols))
@@ -132,6 +142,14 @@ def validate(s: RenderSettings) -> None:
                           "w walk or a direction walk is fixed when its keyframes are made)")
     if s.shift_estimate not in ("fit", "wavg"):
         raise ConfigError(f"unknown shift estimate {s.shift_estimate!r}; use fit or wavg")
+    if s.mix_rows is not None and (s.channels != 1 or s.seeds is not None):
+        raise ConfigError("`render mix` draws one grid from --mix-rows and --mix-cols; leave "
+                          "out --seeds and --channels")
+    if s.mix_walk not in ("rows", "cols", "both"):
+        raise ConfigError(f"unknown --walk {s.mix_walk!r}; use rows, cols or both")
+    if s.keyframe_latents and (s.space != "w" or s.directions):
+        raise ConfigError("--keyframe-latent walks in W (a projected latent has no z): use "
+                          "--space w (its default), without --direction")
     if s.directions and not math.isfinite(s.amount):
         raise ConfigError(f"--amount {s.amount} is not a number")
     s.seed_list()
@@ -283,6 +301,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
          credentials: Credentials | None = None) -> list[Path]:
     """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed;
     `credentials` sign the outputs (C2PA)."""
+    import numpy as np
     import torch
 
     from zizi.io.checkpoint import build_generator, load_checkpoint
@@ -300,10 +319,14 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{path.name} stores no average w, so it cannot truncate (--trunc)")
     seeds = s.seed_list()
-    z_keys = keyframe_z(seeds, s.faces, s.keyframes, G.z_dim)  # [F, K, z_dim]
-    F, K = z_keys.shape[:2]
+    latents = latent_keys.load(s.keyframe_latents or [], G)  # the first keys of every face
+    seed_keys = max(s.keyframes - len(latents), 0) if latents else s.keyframes
+    z_keys = keyframe_z(seeds, s.faces, max(seed_keys, 1), G.z_dim)  # [F, K, z_dim]
+    F, K = s.faces, seed_keys
+    z_keys = z_keys[:, :K]
     ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     path_: LatentWalk | Any
+    key_noise = None
     if s.directions:
         path_ = _direction_walk(G, path, z_keys[:, 0], s, device, ckpts)
     else:
@@ -311,11 +334,19 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
         if s.space == "w":
             from zizi.render.batches import one_hot
 
-            with torch.no_grad():
-                zz = z_keys.reshape(F * K, -1).to(device)
-                ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc,
-                               s.trunc_cutoff)
-            keys = ws.reshape(F, K, *ws.shape[1:])
+            keys = torch.zeros(F, 0, G.num_ws, G.w_dim, device=device)
+            if K:
+                with torch.no_grad():
+                    zz = z_keys.reshape(F * K, -1).to(device)
+                    ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc,
+                                   s.trunc_cutoff)
+                keys = ws.reshape(F, K, G.num_ws, G.w_dim)
+            if latents:  # [F, L + K, num_ws, w_dim]: the latents (untruncated, as projected)
+                fixed = torch.cat([lat.ws for lat in latents]).to(device)  # [L, num_ws, w_dim]
+                keys = torch.cat([fixed.expand(F, *fixed.shape), keys], dim=1)
+                key_noise = KeyNoise.of(G, latents, F, K)
+                if s.noise_mode != "const" or not key_noise.used:
+                    key_noise = None  # fitted maps are the latents' "const" noise only
         path_ = LatentWalk(keys, loop=s.loop, interp=s.interp, easing=s.easing)
     in_w = s.space == "w" or bool(s.directions)
     n = s.frames
@@ -329,6 +360,9 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
                           deferred=True, **kw)
 
     def frames(start: int, stop: int) -> Iterator[FrameSource]:
+        if key_noise is not None:  # each face with its own noise maps: one face per pass
+            yield from _frames_with_key_noise(start, stop)
+            return
         for i0 in range(start, stop, per_pass):
             idx = list(range(i0, min(i0 + per_pass, stop)))
             lat = torch.cat([path_.at(at[i], n) for i in idx])  # [len(idx) * F, ...]
@@ -337,8 +371,93 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
             for j in range(len(idx)):
                 yield lambda imgs=imgs, j=j: compose(imgs()[j * F:(j + 1) * F], s)
 
+    def _frames_with_key_noise(start: int, stop: int) -> Iterator[FrameSource]:
+        assert key_noise is not None
+        try:
+            for i in range(start, stop):
+                lat = path_.at(at[i], n)  # [F, num_ws, w_dim]
+                a, b, t = path_.span(at[i], n)
+                parts = []
+                for f in range(F):  # queued in order, so each face sees its own maps
+                    key_noise.set(f, a, b, t)
+                    parts.append(render_latents(lat[f:f + 1]))
+                yield lambda parts=parts: compose(
+                    np.concatenate([p.numpy() for p in parts]), s)
+        finally:
+            key_noise.restore()
+
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
+    if s.keyframe_latents:
+        command["keyframe_latents"] = latent_keys.entries(latents)
+    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
+                   resume=resume, force=force, shard=shard, progress=progress,
+                   credentials=credentials)
+
+
+def mix(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
+        resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        credentials: Credentials | None = None) -> list[Path]:
+    """Render style mixing over time: `zizi generate --mix-*`'s grid whose row faces and/or
+    column faces walk (in W, through `--keyframes` keys from their seeds), every mixed cell
+    taking the ws in `s.mix_styles` from its column face at that frame; `credentials` sign
+    the outputs (C2PA)."""
+    import numpy as np
+    import torch
+
+    from zizi.io.checkpoint import build_generator, load_checkpoint
+    from zizi.render.batches import one_hot
+    from zizi.render.mixing import check_styles, grid_ws
+
+    at, _psi = _audio_clock(s)
+    validate(s)
+    if not s.mix_rows or not s.mix_cols or not s.mix_styles:
+        raise ConfigError("`render mix` needs --mix-rows, --mix-cols and --mix-styles")
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise ZiziError(f"{path} is a folder; `render mix` takes one checkpoint file")
+    ck = load_checkpoint(path, nets=["G_ema"])
+    G = build_generator(ck, "G_ema").to(device)
+    check_styles(s.mix_styles, G.num_ws)
+    _check_class(G, s)
+    _check_out(out, s, G.img_resolution, force or resume)
+    if s.trunc != 1 and not hasattr(G.mapping, "w_avg"):
+        raise ConfigError(f"{path.name} stores no average w, so it cannot truncate (--trunc)")
+
+    def walk_of(seeds: list[int], walking: bool) -> LatentWalk:
+        K = s.keyframes if walking else 1
+        z = keyframe_z(seeds, len(seeds), K, G.z_dim).reshape(len(seeds) * K, -1).to(device)
+        with torch.no_grad():
+            ws = G.mapping(z, one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc,
+                           s.trunc_cutoff)
+        return LatentWalk(ws.reshape(len(seeds), K, G.num_ws, G.w_dim), loop=s.loop,
+                          interp=s.interp, easing=s.easing)
+
+    rows = walk_of(s.mix_rows, s.mix_walk in ("rows", "both"))
+    cols = walk_of(s.mix_cols, s.mix_walk in ("cols", "both"))
+    n = s.frames
+
+    def render_ws(ws: torch.Tensor):
+        return synthesize(G, ws=ws, noise_mode=s.noise_mode, deferred=True)
+
+    def frames(start: int, stop: int) -> Iterator[FrameSource]:
+        for i in range(start, stop):
+            ws = grid_ws(rows.at(at[i], n), cols.at(at[i], n), s.mix_styles,
+                         sources=s.mix_sources)
+            imgs = _deferred(render_ws, ws, max(s.batch, 1))
+
+            def frame(imgs=imgs) -> list[np.ndarray]:
+                faces = imgs()
+                if s.mix_sources:  # the blank top-left corner, as in generate's grid
+                    faces = np.concatenate([np.zeros_like(faces[:1]), faces])
+                return compose(faces, s)
+
+            yield frame
+
+    ckpts = [provenance.checkpoint_entry(path, ck.extra)]
+    dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
+    command = {"command": "render mix", "sources": [str(path)], **_audio_entry(s)}
     return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
                    resume=resume, force=force, shard=shard, progress=progress,
                    credentials=credentials)

@@ -75,21 +75,26 @@ class LatentWalk:
             raise ConfigError(f"unknown interpolation {interp!r}; use linear, slerp or cubic")
         self.keys, self.loop, self.interp, self.easing = keys, loop, interp, easing
 
+    def span(self, i: int, n: int) -> tuple[int, int, float]:
+        """Frame i of n lies between keyframes (a, b), eased fraction t of the way (0..1)."""
+        K = self.keys.shape[1]
+        if K == 1:
+            return 0, 0, 0.0
+        spans = K if self.loop else K - 1
+        x = phase(i, n, self.loop) * spans
+        j = min(int(math.floor(x)), spans - 1)
+        return j % K, (j + 1) % K, ease(x - j, self.easing)
+
     def at(self, i: int, n: int) -> torch.Tensor:
         """[F, ...] latents of frame i of n."""
         import torch
 
         K = self.keys.shape[1]
-        if K == 1:
-            return self.keys[:, 0]
-        spans = K if self.loop else K - 1
-        x = phase(i, n, self.loop) * spans
-        j = min(int(math.floor(x)), spans - 1)
-        t = ease(x - j, self.easing)
-        if t <= 0.0:
-            return self.keys[:, j % K]
+        j, nxt, t = self.span(i, n)
+        if K == 1 or t <= 0.0:
+            return self.keys[:, j]
         if t >= 1.0:
-            return self.keys[:, (j + 1) % K]
+            return self.keys[:, nxt]
 
         def key(m: int) -> torch.Tensor:
             return self.keys[:, m % K] if self.loop else self.keys[:, min(max(m, 0), K - 1)]
