@@ -161,5 +161,5 @@ def test_generate_out_that_cannot_be_created(ckpt, tmp_path):
 
 
 def test_info_on_a_folder_says_so(tmp_path):
-    result = run("info", tmp_path)
-    assert result.exit_code == 1 and "is a folder, not a checkpoint file" in result.output
+    result = run("info", tmp_path)  # a folder that is not a run (a run folder is its snapshot)
+    assert result.exit_code == 2 and "is a folder but not a zizi run folder" in result.output

@@ -60,7 +60,7 @@ def run(*args) -> str:
 @pytest.mark.parametrize("command", [["mirror"], ["mirror", "serve"], ["project"]])
 def test_checkpoint_is_shown_and_ckpt_is_not(command):
     out = run(*command, "--help")
-    assert "--checkpoint PATH" in out and "--ckpt" not in out
+    assert "--checkpoint CHECKPOINT" in out and "--ckpt" not in out
 
 
 def test_the_old_ckpt_spelling_still_works_and_errors_name_the_new_one(tmp_path):

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option
+from zizi.cli.options import CHECKPOINT, check_output, overwrite_option
 
 
 @click.command("blend")
-@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("a", type=CHECKPOINT)
+@click.argument("b", type=CHECKPOINT)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .safetensors path.")
 @click.option("--swap-res", type=click.IntRange(min=4), required=True,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, device_option, overwrite_option
+from zizi.cli.options import CHECKPOINT, check_output, device_option, overwrite_option
 
 
 @click.command("directions")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output DIRS.safetensors.")
 @click.option("--layers", default="all", show_default=True,
@@ -18,7 +18,7 @@ from zizi.cli.options import check_output, device_option, overwrite_option
                    "a block (b16), a range (b4-b32), or a comma list.")
 @click.option("--show", type=click.IntRange(min=0), default=5, show_default=True,
               help="Print the strongest N singular values.")
-@click.option("--toward", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--toward", type=CHECKPOINT, default=None,
               help="Also measure the shift towards this fine-tune of CHECKPOINT (for "
                    "`render walk --direction shift`); stored as `shift`.")
 @device_option

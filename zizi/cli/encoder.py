@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from zizi.cli.options import device_option
+from zizi.cli.options import CHECKPOINT, device_option
 
 
 @click.group("encoder")
@@ -16,7 +16,7 @@ def encoder() -> None:
 
 
 @encoder.command("train")
-@click.argument("ckpt", metavar="CHECKPOINT", type=click.Path(path_type=Path))
+@click.argument("ckpt", metavar="CHECKPOINT", type=CHECKPOINT)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The encoder file (.safetensors); its run folder (state, log, samples) is "
                    "written beside it as <name>-run/.")

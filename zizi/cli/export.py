@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option, which_option
+from zizi.cli.options import CHECKPOINT, check_output, overwrite_option, which_option
 
 
 @click.command("export")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option(
     "--format",
     "fmt",

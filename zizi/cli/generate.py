@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from zizi.cli.options import (
+    CHECKPOINT,
     UNSIGNED_HINT,
-    checkpoint_of,
     class_option,
     credentials_option,
     device_option,
@@ -30,7 +30,7 @@ MAX_PSI = 100.0
 
 
 @click.command("generate")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @seeds_option("required unless --mix-rows/--mix-cols draw a style-mixing grid.")
 @trunc_option(f"; between -{MAX_PSI:g} and {MAX_PSI:g} (faces fall apart well before that)")
 @trunc_cutoff_option
@@ -97,7 +97,6 @@ def generate(checkpoint: Path, seeds: str | None, trunc: float, trunc_cutoff: in
     from zizi.runtime import select_device
 
     creds = signing_credentials(credentials)
-    checkpoint = checkpoint_of(checkpoint)
     ckpt = load_checkpoint(checkpoint, nets=[which])
     G = build_generator(ckpt, which)
     if G.c_dim > 0 and class_idx is None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from zizi.cli.options import CHECKPOINT
+
 
 @click.command("info")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--json", "as_json", is_flag=True, help="Print the full header as JSON.")
 def info(checkpoint: Path, as_json: bool) -> None:
     """Describe CHECKPOINT: resolution, dims, parameter counts, mixed precision, provenance."""

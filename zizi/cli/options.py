@@ -60,7 +60,7 @@ def checkpoint_option(help: str):
     """--checkpoint MODEL (once --ckpt, still accepted), for commands whose argument is a
     photo; the others take CHECKPOINT as their argument."""
     return click.option("--checkpoint", "--ckpt", "ckpt", cls=RenamedOption, old=("--ckpt",),
-                        type=click.Path(path_type=Path), required=True, help=help)
+                        type=CHECKPOINT, required=True, help=help)
 
 
 # What `zizi generate` and `zizi render` draw: the same latents for the same seeds, through
@@ -135,6 +135,23 @@ def checkpoint_of(path: Path) -> Path:
         raise click.BadParameter(f"the run {path} has no snapshot yet; wait for its first "
                                  "--snap-kimg, or give a checkpoint file")
     return snapshots[-1][1]
+
+
+class CheckpointPath(click.ParamType):
+    """The type of every CHECKPOINT a command takes: a file, or a run folder resolved by
+    `checkpoint_of` when the command line is parsed, so every command reads a run folder
+    the same way (a missing file is left to the loader's one-line error)."""
+
+    name = "checkpoint"
+
+    def convert(self, value, param, ctx) -> Path:
+        try:
+            return checkpoint_of(Path(value))
+        except click.BadParameter as e:
+            self.fail(e.format_message(), param, ctx)
+
+
+CHECKPOINT = CheckpointPath()
 
 
 def check_output(out: Path, source: Path, force: bool, suffix: str | None = ".safetensors") -> None:

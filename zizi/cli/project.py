@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from zizi.cli.options import (
-    checkpoint_of,
     checkpoint_option,
     device_option,
     overwrite_option,
@@ -69,7 +68,7 @@ def project(photo: Path, ckpt: Path, out: Path, steps: int, space: str, align: s
         raise click.BadParameter(f"{fps:g} is not a frame rate; use e.g. 30", param_hint="--fps")
     cfg = ProjectConfig(steps=steps, space=space, seed=seed)
     with progress_bar(total=steps, desc="project", unit="step", leave=False) as bar:
-        written = project_photo(photo, checkpoint_of(ckpt), out, cfg, select_device(device),
+        written = project_photo(photo, ckpt, out, cfg, select_device(device),
                                 align=align, perceptual=list(perceptual), force=force,
                                 progress=lambda done, total: bar.update(done - bar.n),
                                 video=video, video_size=video_size, video_fps=fps)

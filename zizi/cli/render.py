@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from zizi.cli.options import (
+    CHECKPOINT,
     UNSIGNED_HINT,
     class_option,
     credentials_option,
@@ -244,7 +245,7 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
 
 
 @render.command("walk")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--space", type=click.Choice(["z", "w"]), default=None,
               help="Interpolate latents z, or styles w after mapping [default: z; w with "
                    "--keyframe-latent].")
@@ -261,7 +262,7 @@ def shift_cmd(sources, timing, walk, layers, keyframes, **kw) -> None:
               default=None, help="A `zizi directions` file [default: factorise CHECKPOINT now].")
 @click.option("--sefa-layers", default="all", show_default=True,
               help="Without --directions: the layers to factorise (all, coarse, b4-b16, ...).")
-@click.option("--toward", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--toward", type=CHECKPOINT, default=None,
               help="With --direction shift: the fine-tuned checkpoint (CHECKPOINT is its base).")
 @click.option("--shift-estimate", type=click.Choice(["fit", "wavg"]), default="fit",
               show_default=True,
@@ -296,7 +297,7 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 
 
 @render.command("mix")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @mix_options(required=True)
 @click.option("--walk", "mix_walk", type=click.Choice(["rows", "cols", "both"]), default="both",
               show_default=True, help="Which faces walk; the others stay their seed's face.")
@@ -319,7 +320,6 @@ def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, int
     shape) from a walking column against a fixed row's colours. Frame 0 is exactly
     `zizi generate CHECKPOINT --mix-rows ... --mix-cols ... --mix-styles ...`'s grid.png.
     """
-    from zizi.cli.options import checkpoint_of
     from zizi.errors import ConfigError
     from zizi.latents import parse_seeds
     from zizi.render.scenes import mix
@@ -340,4 +340,4 @@ def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, int
     settings = _settings(kw, space="w", interp=interp, keyframes=keyframes, mix_rows=rows,
                          mix_cols=cols, mix_styles=parsed["--mix-styles"], mix_walk=mix_walk,
                          mix_sources=mix_sources)
-    _go(mix, checkpoint_of(checkpoint), kw, settings)
+    _go(mix, checkpoint, kw, settings)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from zizi.cli.options import check_output, overwrite_option
+from zizi.cli.options import CHECKPOINT, check_output, overwrite_option
 
 
 @click.command("resize")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option(
     "--resolution",
     type=click.Choice(["8", "16", "32", "64", "128", "256", "512"]),
