@@ -75,8 +75,9 @@ def test_no_sources_and_both_walk(tmp_path, frames_of):
 def test_bad_mix_input_is_one_line(tmp_path, frames_of):
     ckpt = str(frames_of[1])
     for extra, why in ((["--mix-styles", "0-9"], "has 6 ws (0-5)"),
-                       (["--seeds", "1"], "leave out --grid, --seeds"),
-                       (["--grid", "2x2"], "leave out --grid"),
+                       (["--seeds", "1"], "No such option '--seeds'"),  # not offered
+                       (["--grid", "2x2"], "No such option '--grid'"),
+                       (["--channels", "2"], "No such option '--channels'"),
                        (["--mix-rows", "x"], "--mix-rows")):
         args = ["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5", "--frames", "2",
                 "--out", str(tmp_path / "o.mp4"), *extra]

@@ -49,8 +49,15 @@ def _grid(text: str | None) -> tuple[int, int]:
     return (w, h)
 
 
-def common(f):
-    """Options both render commands share (applied bottom-up)."""
+# What `render mix` lays out itself from --mix-rows/--mix-cols, so it does not offer them.
+MIX_OWN_LAYOUT = ("--seeds", "--grid", "--channels")
+
+
+def common(f=None, *, without: tuple[str, ...] = ()):
+    """Options the render commands share (applied bottom-up); `without` leaves some out,
+    and the command sees them at their defaults."""
+    if f is None:
+        return lambda g: common(g, without=without)
     opts = [
         click.option("--out", type=click.Path(path_type=Path), required=True,
                      help="NAME.mp4 (H.264), NAME.mov (ProRes 422 HQ) or a folder (PNG sequence)."),
@@ -104,7 +111,9 @@ def common(f):
         device_option,
     ]
     for o in reversed(opts):
-        f = o(f)
+        left = o(lambda: None).__click_params__[0]
+        if not set(left.opts) & set(without):
+            f = o(f)
     return f
 
 
@@ -308,7 +317,7 @@ def walk_cmd(checkpoint, space, interp, keyframes, directions, amount, direction
 @click.option("--sources/--no-sources", "mix_sources", default=True, show_default=True,
               help="Show the row and column faces around the mixed cells, as `zizi generate "
                    "--mix-rows` does (blank top-left corner), or the mixed cells alone.")
-@common
+@common(without=MIX_OWN_LAYOUT)
 def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, interp,
             mix_sources, **kw) -> None:
     """Style mixing over time through CHECKPOINT (a file, or a run folder: its newest
@@ -331,12 +340,9 @@ def mix_cmd(checkpoint, mix_rows, mix_cols, mix_styles, mix_walk, keyframes, int
             parsed[hint] = parse_seeds(text)
         except ConfigError as e:
             raise click.BadParameter(str(e), param_hint=hint) from None
-    if kw["grid"] is not None or kw["seeds"] is not None or kw["channels"] != 1:
-        raise click.UsageError("`render mix` lays out its own grid from --mix-rows and "
-                               "--mix-cols; leave out --grid, --seeds and --channels")
     rows, cols = parsed["--mix-rows"], parsed["--mix-cols"]
     extra = 1 if mix_sources else 0
-    kw["grid"] = f"{len(cols) + extra}x{len(rows) + extra}"
+    kw.update(grid=f"{len(cols) + extra}x{len(rows) + extra}", seeds=None, channels=1)
     settings = _settings(kw, space="w", interp=interp, keyframes=keyframes, mix_rows=rows,
                          mix_cols=cols, mix_styles=parsed["--mix-styles"], mix_walk=mix_walk,
                          mix_sources=mix_sources)
