@@ -136,11 +136,11 @@ def test_generate_class_on_unconditional_and_conditional(ckpt, tmp_path):
     assert result.exit_code == 2 and "not conditional" in result.output  # was: silently ignored
     assert not (tmp_path / "x").exists()
 
-    from tests.helpers.tiny import tiny_g
+    from tests.helpers.tiny import tiny_nets
     from zizi.io.checkpoint import Checkpoint, save_checkpoint
     from zizi.nets.generator import Generator
 
-    cfg = tiny_g(8, c_dim=3)
+    cfg = tiny_nets(8, c_dim=3)[0]
     cond = save_checkpoint(tmp_path / "cond.safetensors",
                            Checkpoint(cfg, None, {"G_ema": Generator(cfg).state_dict()}))
     result = run("generate", cond, "--seeds", "0", "--out", tmp_path / "c")

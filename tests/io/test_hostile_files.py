@@ -45,12 +45,10 @@ def test_os_system_is_refused_and_never_runs(tmp_path):
 def test_disallowed_global_inside_a_real_checkpoint(tmp_path):
     """A genuine network pickle with one hostile object spliced in is refused by name."""
     from tests.helpers.nvlabs_writer import write_nvlabs_pickle
-    from tests.helpers.tiny import tiny_d, tiny_g
-    from zizi.nets.discriminator import Discriminator
-    from zizi.nets.generator import Generator
+    from tests.helpers.tiny import tiny_modules
 
     marker = tmp_path / "pwned"
-    src = write_nvlabs_pickle(tmp_path / "mixed.pkl", Generator(tiny_g(8)), Discriminator(tiny_d(8)),
+    src = write_nvlabs_pickle(tmp_path / "mixed.pkl", *tiny_modules(8),
                               extra_entries={"augment_pipe": _Evil(marker)})
     result, out = _import_cli(tmp_path, src)
     assert result.exit_code == 1 and "system" in result.output

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.helpers.tiny import randomized, tiny_checkpoint, tiny_configs
+from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
 from zizi.cli import cli
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
@@ -29,7 +29,7 @@ def world(tmp_path_factory):
     save_checkpoint(shifted, tiny_checkpoint(RES, seed=10))
     other = root / "other-res.safetensors"
     save_checkpoint(other, tiny_checkpoint(2 * RES, seed=0))
-    g_w, d_w = tiny_configs(RES)
+    g_w, d_w = tiny_nets(RES, **WIDE)
     g_w = dataclasses.replace(g_w, w_dim=24)
     from zizi.nets.discriminator import Discriminator
     from zizi.nets.generator import Generator
@@ -39,7 +39,7 @@ def world(tmp_path_factory):
         "G_ema": randomized(Generator(g_w), 1), "D": randomized(Discriminator(d_w), 2)}))
     # a run folder: frame 0 (the base), two later frames
 
-    g_cfg, _ = tiny_configs(RES)
+    g_cfg, _ = tiny_nets(RES, **WIDE)
     net = Generator(g_cfg)
     run = root / "run"
     (run / "frames").mkdir(parents=True)
@@ -132,7 +132,7 @@ def test_keep_latent_writes_the_latent_and_still_no_crop(world, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["latent.safetensors", "mirror.png"]
     _assert_private(out, world["photo"], keep_latent=True)
     t = load_file(str(out / "latent.safetensors"))
-    g_cfg, _ = tiny_configs(RES)
+    g_cfg, _ = tiny_nets(RES, **WIDE)
     assert t["ws"].shape[0] == 1 and t["ws"].shape[2] == g_cfg.w_dim
     assert any(k.startswith("noise.") for k in t)
 

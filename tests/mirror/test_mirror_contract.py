@@ -21,7 +21,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.helpers.tiny import randomized, tiny_checkpoint, tiny_configs
+from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
 from zizi.cli import cli
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
@@ -34,7 +34,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mirror-contract")
     save_checkpoint(root / "base.safetensors", tiny_checkpoint(RES, seed=0))
-    g_cfg, _ = tiny_configs(RES)
+    g_cfg, _ = tiny_nets(RES, **WIDE)
     net = Generator(g_cfg)
     run = root / "run"
     for k, nimg in enumerate((0, 400, 800)):
@@ -192,7 +192,7 @@ def test_the_noise_regulariser_decorrelates_the_projected_noise():
     from zizi.nets.generator import Generator
 
     torch.manual_seed(0)
-    G = Generator(tiny_configs(RES)[0]).eval()
+    G = Generator(tiny_nets(RES, **WIDE)[0]).eval()
     target = torch.zeros(1, 3, RES, RES)
 
     def blind(img: torch.Tensor) -> torch.Tensor:  # depends on w only through the mean pixel

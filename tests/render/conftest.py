@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.tiny import randomized, tiny_configs
+from tests.helpers.tiny import WIDE, randomized, tiny_nets
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
 RES = 16
@@ -18,7 +18,7 @@ def make_run(root: Path, kimgs=(0, 40, 100), res: int = RES, seed: int = 0) -> P
 
     run = root / "00001-tiny"
     (run / "frames").mkdir(parents=True)
-    g_cfg, _ = tiny_configs(res)
+    g_cfg, _ = tiny_nets(res, **WIDE)
     net = Generator(g_cfg)
     for k, kimg in enumerate(kimgs):
         nimg = int(kimg * 1000)

@@ -12,16 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
+from tests.helpers.tiny import TINY_SET_FLAGS, make_checkpoint, make_images, tiny_nets
 from zizi.cli import cli
 from zizi.io.checkpoint import load_checkpoint, read_header
 from zizi.train.run import list_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _sets() -> list[str]:
-    return [a for s in TINY_SETTINGS for a in ("--set", s)]
 
 
 def run(*args):
@@ -36,7 +32,7 @@ def one_line_error(result) -> str:
 
 
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
+    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *TINY_SET_FLAGS,
             "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
@@ -52,7 +48,7 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
 
     from zizi.io.runs import run_lock
 
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
+    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *TINY_SET_FLAGS,
             "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
@@ -81,7 +77,7 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
 
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
-    r = run("--data", tiny_data, "--net", preset, "--out", tmp_path / "runs", *_sets(), "--kimg", 0.004)
+    r = run("--data", tiny_data, "--net", preset, "--out", tmp_path / "runs", *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
 
@@ -107,7 +103,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
         "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
-    line = one_line_error(run(*args, *_sets()[:0]))
+    line = one_line_error(run(*args))
     expect = {
         "missing data": "data not found", "empty data": "holds no images",
         "wrong size": "zizi dataset prepare", "no D": "no discriminator",
@@ -122,7 +118,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
 def _start(tmp_path, tiny_data, tiny_ckpt, *extra) -> tuple[subprocess.Popen, Path]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume",
-           str(tiny_ckpt), "--out", str(tmp_path / "runs"), *_sets(), *map(str, extra)]
+           str(tiny_ckpt), "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, *map(str, extra)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, tmp_path / "runs" / "00000-faces"
 
@@ -171,7 +167,7 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
 def test_gpus_2_on_the_cpu_spawns_two_gloo_processes(tmp_path, tiny_data, tiny_ckpt):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-           "--out", str(tmp_path / "runs"), *_sets(), "--kimg", "0.008", "--gpus", "2",
+           "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, "--kimg", "0.008", "--gpus", "2",
            "--device", "cpu"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

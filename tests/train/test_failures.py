@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS
 from zizi.cli import cli
 from zizi.errors import CheckpointError
 from zizi.io.checkpoint import load_checkpoint
@@ -79,7 +79,7 @@ def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, 
     monkeypatch.setattr(run_mod, "save_checkpoint", save)
     r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
                                  "--out", str(tmp_path / "runs"),
-                                 *[a for s in TINY_SETTINGS for a in ("--set", s)],
+                                 *TINY_SET_FLAGS,
                                  "--snap-kimg", "0.008", "--kimg", "0.016"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.output.strip().splitlines()[-1]
@@ -95,6 +95,6 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_data, tiny_ckpt, 
     monkeypatch.setattr(step_mod, "train_step", oom)
     r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
                                  "--out", str(tmp_path / "runs"),
-                                 *[a for s in TINY_SETTINGS for a in ("--set", s)]])
+                                 *TINY_SET_FLAGS])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "try a smaller --batch, e.g. --batch 2" in r.output.strip().splitlines()[-1]

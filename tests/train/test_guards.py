@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, tiny_nets
+from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS, tiny_nets
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zizi.io.runs import list_frames
@@ -125,7 +125,7 @@ def test_cli_flags_set_the_guards(tmp_path, tiny_data, tiny_ckpt):
 
     from zizi.cli import cli
 
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    sets = TINY_SET_FLAGS
     r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
                                  "--out", str(tmp_path / "runs"), *sets, "--kimg", "0.004",
                                  "--augment", "ada", "--freeze-d", "3", "--freeze-mapping"])

@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, tiny_nets
+from tests.helpers.tiny import TINY_SETTINGS, make_checkpoint, tiny_nets
 from zizi.cli import cli
 from zizi.io.checkpoint import load_checkpoint
 from zizi.train import step as step_mod

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.cli import cli
 from zizi.data.prepare import PrepareConfig, prepare
 
 
 def train(data: Path, ckpt: Path, out: Path):
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    sets = TINY_SET_FLAGS
     return CliRunner().invoke(cli, ["train", "--data", str(data), "--resume", str(ckpt),
                                     "--out", str(out), *sets, "--kimg", "0.004"])
 

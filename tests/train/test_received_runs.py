@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.helpers.hostile import raw_safetensors, write_raw_safetensors
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.cli import cli
 
 
@@ -35,7 +35,7 @@ def refused(result, *words) -> str:
 @pytest.fixture(scope="module")
 def made_run(tmp_path_factory, tiny_data, tiny_ckpt) -> Path:
     root = tmp_path_factory.mktemp("made")
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    sets = TINY_SET_FLAGS
     r = train("--data", tiny_data, "--resume", tiny_ckpt, "--out", root, *sets,
               "--set", "snap_kimg=0.004", "--kimg", 0.008)
     assert r.exit_code == 0, r.output

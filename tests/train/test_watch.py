@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, make_images, tiny_nets
+from tests.helpers.tiny import TINY_SETTINGS, make_images, tiny_nets
 from zizi.train.config import WatchConfig
 from zizi.train.loop import train
 from zizi.train.setup import TrainJob, prepare

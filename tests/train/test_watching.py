@@ -10,13 +10,13 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.cli import cli
 from zizi.train.loop import SAMPLE_FACE_PX_MIN, sample_face_px
 
 
 def _train(*args):
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
+    sets = TINY_SET_FLAGS
     return CliRunner().invoke(cli, ["train", *[str(a) for a in args], *sets])
 
 
