@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.cli import zizi
 from tests.helpers.tiny import TINY_SET_FLAGS, tiny_checkpoint
 
 
@@ -187,16 +188,13 @@ def hostile_run(folder: Path, attack: str = "dev-zero") -> Path:
     "workers" (config.yaml asks for 200 loader processes)."""
     import os
 
-    from click.testing import CliRunner
-
     from tests.helpers.tiny import make_checkpoint, make_images
-    from zizi.cli import cli
 
     data = make_images(folder / "faces")
     ckpt = make_checkpoint(folder / "base.safetensors")
     sets = TINY_SET_FLAGS
-    r = CliRunner().invoke(cli, ["train", "--data", str(data), "--resume", str(ckpt), "--out",
-                                 str(folder / "runs"), *sets, "--kimg", "0.008"])
+    r = zizi("train", "--data", data, "--resume", ckpt, "--out",
+             folder / "runs", *sets, "--kimg", "0.008")
     if r.exit_code != 0:
         raise RuntimeError(f"could not train the tiny run: {r.output}")
     run = folder / "runs" / "00000-faces"

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import zizi
 from tests.helpers.hostile import lying_config, nested_json_header, nested_zizi_document, set_keys
-from zizi.cli import cli
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import ConfigError
 
@@ -44,32 +43,32 @@ def liar(request, tmp_path_factory):
 
 
 def test_info_shows_a_lying_file_as_damaged(liar):
-    line = _one_line_refusal(CliRunner().invoke(cli, ["info", str(liar)]))
+    line = _one_line_refusal(zizi("info", liar))
     assert "damaged" in line
 
 
 def test_import_refuses_to_resave_a_lying_file(liar, tmp_path):
     out = tmp_path / "again.safetensors"
-    line = _one_line_refusal(CliRunner().invoke(cli, ["import", str(liar), "--out", str(out)]), out)
+    line = _one_line_refusal(zizi("import", liar, "--out", out), out)
     assert "damaged" in line
 
 
 def test_generate_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "gen"
-    result = CliRunner().invoke(cli, ["generate", str(liar), "--seeds", "0", "--out", str(out)])
+    result = zizi("generate", liar, "--seeds", "0", "--out", out)
     assert "damaged" in _one_line_refusal(result)
     assert not list(out.glob("*.png")) if out.exists() else True
 
 
 def test_export_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "x.pt"
-    result = CliRunner().invoke(cli, ["export", str(liar), "--out", str(out)])
+    result = zizi("export", liar, "--out", out)
     assert "damaged" in _one_line_refusal(result, out)  # was: KeyError traceback
 
 
 def test_only_the_lying_net_is_named(tmp_path):
     f = lying_config(tmp_path / "d.safetensors", set_keys(mbstd_num_channels=2), nets=("D",))
-    line = _one_line_refusal(CliRunner().invoke(cli, ["info", str(f)]))
+    line = _one_line_refusal(zizi("info", f))
     assert "D's tensors do not match its config" in line and "b4.conv.weight" in line
 
 
@@ -80,7 +79,7 @@ def test_deeply_nested_json_is_one_line(make, command, tmp_path):
     args = {"info": [], "generate": ["--seeds", "0", "--out", str(tmp_path / "g")],
             "export": ["--out", str(tmp_path / "x.pt")],
             "import": ["--out", str(tmp_path / "y.safetensors")]}[command]
-    line = _one_line_refusal(CliRunner().invoke(cli, [command, str(f), *args]))  # was: RecursionError
+    line = _one_line_refusal(zizi(command, f, *args))  # was: RecursionError
     assert "nests too deeply" in line
 
 
@@ -89,8 +88,8 @@ def test_generate_refuses_an_absurd_truncation(psi, tmp_path):
     from tests.helpers.hostile import tiny_zizi
 
     f = tiny_zizi(tmp_path / "ok.safetensors")
-    result = CliRunner().invoke(cli, ["generate", str(f), "--seeds", "0", "--trunc", psi,
-                                      "--out", str(tmp_path / "g")])
+    result = zizi("generate", f, "--seeds", "0", "--trunc", psi,
+                  "--out", tmp_path / "g")
     assert "--trunc" in _one_line_refusal(result)  # was: RuntimeError overflow traceback
 
 

@@ -5,10 +5,9 @@ import pickle
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import zizi
 from tests.helpers.tiny import FIXTURES
-from zizi.cli import cli
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.importers import import_checkpoint
 
@@ -25,7 +24,7 @@ class _Evil:
 
 def _import_cli(tmp_path, src):
     out = tmp_path / "out.safetensors"
-    result = CliRunner().invoke(cli, ["import", str(src), "--out", str(out)])
+    result = zizi("import", src, "--out", out)
     return result, out
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
+from tests.helpers.cli import zizi
 from tests.helpers.hostile import zip_bomb_inception
 from tests.metrics.test_inception import _persistence_pickle
-from zizi.cli import cli
 from zizi.metrics.inception import (
     InceptionFileError,
     UntrustedTorchScriptError,
@@ -73,8 +72,8 @@ def _evil_archive(victim: Path) -> bytes:
 def _metrics(tiny_run, tiny_data, inc: Path, *more: str):
     run, _, _ = tiny_run
     ckpt = run / "frames" / "frame-000000008000.safetensors"
-    return CliRunner().invoke(cli, ["metrics", str(ckpt), "--data", str(tiny_data), "--num", "4",
-                                    "--metrics", "kid", "--inception", str(inc), *more])
+    return zizi("metrics", ckpt, "--data", tiny_data, "--num", "4",
+                "--metrics", "kid", "--inception", inc, *more)
 
 
 def test_the_hostile_file_really_writes_when_trusted(victim, tmp_path):

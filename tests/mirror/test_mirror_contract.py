@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
+from tests.helpers.cli import zizi
 from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
-from zizi.cli import cli
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
 RES = 16
@@ -115,8 +114,8 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
                     ) -> None:
     """Run `zizi mirror`, then assert that it wrote nothing outside `out`, at any moment."""
     seen = _watch()
-    r = CliRunner().invoke(cli, ["mirror", str(photo), "--ckpt", str(base), "--shifted", str(shifted),
-                                 "--out", str(out), "--steps", "2", "--device", "cpu", *extra])
+    r = zizi("mirror", photo, "--ckpt", base, "--shifted", shifted,
+             "--out", out, "--steps", "2", "--device", "cpu", *extra)
     _stop()
     assert r.exit_code == 0, r.output
     for place, folder in sealed.items():
@@ -167,10 +166,10 @@ def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
         return hashlib.sha256(p.read_bytes()).hexdigest()
 
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["mirror", str(world["photo"]), "--ckpt", str(world["base"]),
-                                 "--shifted", str(world["run"]), "--out", str(out), "--steps", "2",
-                                 "--align", "center", "--device", "cpu", "--video", "--frames", "3",
-                                 "--keep-latent"])
+    r = zizi("mirror", world["photo"], "--ckpt", world["base"],
+             "--shifted", world["run"], "--out", out, "--steps", "2",
+             "--align", "center", "--device", "cpu", "--video", "--frames", "3",
+             "--keep-latent")
     assert r.exit_code == 0, r.output
     frames = sorted((world["run"] / "frames").glob("frame-*.safetensors"))
     still = json.loads(Image.open(out / "mirror.png").text["zizi"])["checkpoints"]

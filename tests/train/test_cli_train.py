@@ -10,18 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import zizi
 from tests.helpers.tiny import TINY_SET_FLAGS, make_checkpoint, make_images, tiny_nets
-from zizi.cli import cli
 from zizi.io.checkpoint import load_checkpoint, read_header
 from zizi.train.run import list_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["train", *[str(a) for a in args]])
 
 
 def one_line_error(result) -> str:
@@ -32,12 +27,12 @@ def one_line_error(result) -> str:
 
 
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *TINY_SET_FLAGS,
-            "--kimg", 0.008)
+    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+             *TINY_SET_FLAGS, "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 8
-    r = run("--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
+    r = zizi("train", "--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 16
     assert read_header(run_dir / "latest.safetensors")["train"]["config"]["kimg"] == 0.016
@@ -48,25 +43,25 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
 
     from zizi.io.runs import run_lock
 
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *TINY_SET_FLAGS,
-            "--kimg", 0.004)
+    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+             *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
     with run_lock(run_dir):  # as a trainer that is still running holds it
-        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        line = one_line_error(zizi("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         # another spelling of the same run meets the same lock (issue #21 item 3)
-        line = one_line_error(run("--resume", tmp_path / "alias", "--kimg", 0.008))
+        line = one_line_error(zizi("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         here = os.getcwd()
         os.chdir(run_dir)
         try:
-            line = one_line_error(run("--resume", ".", "--kimg", 0.008))
+            line = one_line_error(zizi("train", "--resume", ".", "--kimg", 0.008))
         finally:
             os.chdir(here)
         assert "is being written by another zizi run" in line
-    assert run("--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
+    assert zizi("train", "--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 
 def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
@@ -77,7 +72,8 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
 
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
-    r = run("--data", tiny_data, "--net", preset, "--out", tmp_path / "runs", *TINY_SET_FLAGS, "--kimg", 0.004)
+    r = zizi("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
+             *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
 
@@ -103,7 +99,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
         "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
-    line = one_line_error(run(*args))
+    line = one_line_error(zizi("train", *args))
     expect = {
         "missing data": "data not found", "empty data": "holds no images",
         "wrong size": "zizi dataset prepare", "no D": "no discriminator",
@@ -155,7 +151,7 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    r = run("--resume", run_dir)
+    r = zizi("train", "--resume", run_dir)
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 40
     stats = (run_dir / "stats.jsonl").read_text().splitlines()
