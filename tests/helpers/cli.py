@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner, Result
 
 from zizi.cli import cli
@@ -20,7 +22,8 @@ def zizi_ok(*args: object, **kw) -> Result:
     return result
 
 
-def one_line(result: Result, *words: str, code: int | None = None, alone: bool = False) -> str:
+def one_line(result: Result, *words: str, code: int | None = None, alone: bool = False,
+             out: Path | None = None) -> str:
     """Assert that `result` is a refusal a person can act on, and return its error line.
 
     - the exit status is `code` (default: 1, an error, or 2, a usage error);
@@ -28,16 +31,18 @@ def one_line(result: Result, *words: str, code: int | None = None, alone: bool =
       exception prints nothing at all, so "Traceback not in the output" alone proves nothing;
     - exactly one `Error:` line, the last one printed (a usage error shows click's
       `Usage:`/`Try --help` hint above it; a training run its progress), holding `words`;
-    - `alone`: nothing else was printed.
+    - `alone`: nothing else was printed;
+    - `out`: nothing was left under that name.
     """
-    out = result.output
-    assert (result.exit_code == code) if code is not None else result.exit_code in (1, 2), out
+    text = result.output
+    assert (result.exit_code == code) if code is not None else result.exit_code in (1, 2), text
     assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
-    assert "Traceback" not in out, out
-    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert "Traceback" not in text, text
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], out
-    assert not alone or len(lines) == 1, out
+    assert len(errors) == 1 and lines[-1] == errors[0], text
+    assert not alone or len(lines) == 1, text
     for w in words:
-        assert w in errors[0], out
+        assert w in errors[0], text
+    assert out is None or not out.exists(), f"{out} was left behind"
     return errors[0]

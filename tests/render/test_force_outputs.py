@@ -6,17 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import one_line, zizi
 
 ARGS = ["--frames", "2", "--fps", "2", "--device", "cpu", "--force"]
-
-
-def _one_line(result, *words):
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # one line, no traceback
-    for w in words:
-        assert w in result.output, result.output
 
 
 @pytest.mark.parametrize("spelling", [".", "HOME", "PARENT"])
@@ -29,7 +21,7 @@ def test_force_never_replaces_the_current_folder_its_parents_or_home(tiny_run, t
     monkeypatch.setenv("HOME", str(work))
     out = {".": Path("."), "HOME": Path("~").expanduser(), "PARENT": Path("..")}[spelling]
     r = zizi("render", "shift", tiny_run, "--out", out, *ARGS)
-    _one_line(r, "even with --force")
+    one_line(r, "even with --force")
     assert (work / "thesis.txt").read_text() == "three years"  # was: the folder emptied
     assert sorted(p.name for p in work.iterdir()) == ["thesis.txt"]
 
@@ -45,7 +37,7 @@ def test_force_replaces_an_earlier_png_render_but_not_a_folder_of_other_files(ti
     other.mkdir()
     (other / "mum.jpg").write_bytes(b"\xff\xd8 precious")
     r = zizi("render", "shift", tiny_run, "--out", other, *ARGS)
-    _one_line(r, "not an earlier PNG-sequence render")
+    one_line(r, "not an earlier PNG-sequence render")
     assert (other / "mum.jpg").read_bytes() == b"\xff\xd8 precious"
 
 
@@ -53,6 +45,6 @@ def test_a_video_name_that_is_a_folder_is_one_line(tiny_run, tmp_path):
     (tmp_path / "x.mp4").mkdir()
     (tmp_path / "x.mp4" / "keep").write_text("k")
     r = zizi("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", *ARGS)
-    _one_line(r, "is a folder")
+    one_line(r, "is a folder")
     assert (tmp_path / "x.mp4" / "keep").exists()
 

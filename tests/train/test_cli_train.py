@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import one_line, zizi
 from tests.helpers.tiny import TINY_SET_FLAGS, make_checkpoint, make_images, tiny_nets
 from zizi.io.checkpoint import load_checkpoint, read_header
 from zizi.train.run import list_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = [x for x in result.output.strip().splitlines() if x.strip()]
-    return lines[-1]
 
 
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
@@ -49,15 +42,15 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
     with run_lock(run_dir):  # as a trainer that is still running holds it
-        line = one_line_error(zizi("train", "--resume", run_dir, "--kimg", 0.008))
+        line = one_line(zizi("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         # another spelling of the same run meets the same lock (issue #21 item 3)
-        line = one_line_error(zizi("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
+        line = one_line(zizi("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         here = os.getcwd()
         os.chdir(run_dir)
         try:
-            line = one_line_error(zizi("train", "--resume", ".", "--kimg", 0.008))
+            line = one_line(zizi("train", "--resume", ".", "--kimg", 0.008))
         finally:
             os.chdir(here)
         assert "is being written by another zizi run" in line
@@ -99,7 +92,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
         "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
-    line = one_line_error(zizi("train", *args))
+    line = one_line(zizi("train", *args))
     expect = {
         "missing data": "data not found", "empty data": "holds no images",
         "wrong size": "zizi dataset prepare", "no D": "no discriminator",
