@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.data.messy import GOOD, build_messy_folder
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 
 
 def test_card_for_a_set_with_a_partial_credits_csv(tmp_path: Path):
@@ -20,12 +20,12 @@ def test_card_for_a_set_with_a_partial_credits_csv(tmp_path: Path):
         "sub/nested.png,Cy,,\n"
         "alpha.png,,CC0,\n", encoding="utf-8")
     ds = tmp_path / "ds"
-    r = zizi("dataset", "prepare", src, "--out", ds, "--resolution", "64", "--credits", credits,
-             "--workers", "1")
+    r = invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64", "--credits", credits,
+               "--workers", "1")
     assert r.exit_code == 0, r.output
-    assert zizi("dataset", "remove", ds, "img.webp").exit_code == 0
+    assert invoke("dataset", "remove", ds, "img.webp").exit_code == 0
 
-    r = zizi("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 0, r.output
     n = len(GOOD) - 1
     assert r.output.startswith(f"{n} images, consent recorded for 1, 1 removed on request")
@@ -76,19 +76,19 @@ def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkey
 
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
-    assert zizi("dataset", "prepare", src, "--out", ds, "--resolution", "64",
+    assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
                 "--workers", "1").exit_code == 0
 
     def full(path, *a, **k):
         raise DatasetError(f"could not write {path}: No space left on device; nothing was written")
 
     monkeypatch.setattr(card, "_chart_sources", full)  # the second chart meets a full disk
-    r = zizi("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 1 and "No space left" in r.output, r.output
     assert not (tmp_path / "ds-datasheet").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     monkeypatch.undo()
-    r = zizi("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "ds-datasheet").iterdir()) == [
         "DATASHEET.md", "colour.png", "coverage.png", "resolution.png", "sources.png"]

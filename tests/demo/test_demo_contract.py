@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from zizi.demo.pipeline import SHIPPED_BASE, DemoPlan, run_demo
 
 TINY = DemoPlan(base_images=8, shift_images=8, draw_size=32, finetune_kimg=0.008, batch=4,
@@ -17,7 +17,7 @@ TINY = DemoPlan(base_images=8, shift_images=8, draw_size=32, finetune_kimg=0.008
 
 
 def _runner(args: list[str]) -> None:
-    r = zizi(*args)
+    r = invoke(*args)
     assert r.exit_code == 0, (args, r.output)
 
 

@@ -9,15 +9,15 @@ from click.testing import CliRunner, Result
 from zizi.cli import cli
 
 
-def zizi(*args: object, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+def invoke(*args: object, env: dict[str, str] | None = None, input: str | None = None) -> Result:
     """`zizi ARGS...` run in-process by click's CliRunner, each argument str()-ed (paths and
     numbers as a shell would pass them); `result.output` is what a person would read."""
     return CliRunner().invoke(cli, [str(a) for a in args], env=env, input=input)
 
 
-def zizi_ok(*args: object, **kw) -> Result:
-    """`zizi(...)` that must succeed (its output shown when it does not)."""
-    result = zizi(*args, **kw)
+def invoke_ok(*args: object, **kw) -> Result:
+    """`invoke(...)` that must succeed (its output shown when it does not)."""
+    result = invoke(*args, **kw)
     assert result.exit_code == 0, result.output
     return result
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SET_FLAGS, tiny_checkpoint
 
 
@@ -193,8 +193,8 @@ def hostile_run(folder: Path, attack: str = "dev-zero") -> Path:
     data = make_images(folder / "faces")
     ckpt = make_checkpoint(folder / "base.safetensors")
     sets = TINY_SET_FLAGS
-    r = zizi("train", "--data", data, "--resume", ckpt, "--out",
-             folder / "runs", *sets, "--kimg", "0.008")
+    r = invoke("train", "--data", data, "--resume", ckpt, "--out",
+               folder / "runs", *sets, "--kimg", "0.008")
     if r.exit_code != 0:
         raise RuntimeError(f"could not train the tiny run: {r.output}")
     run = folder / "runs" / "00000-faces"

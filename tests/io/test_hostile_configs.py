@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.helpers.cli import one_line, zizi
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.hostile import lying_config, nested_json_header, nested_zizi_document, set_keys
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import ConfigError
@@ -33,32 +33,32 @@ def liar(request, tmp_path_factory):
 
 
 def test_info_shows_a_lying_file_as_damaged(liar):
-    line = one_line(zizi("info", liar))
+    line = one_line(invoke("info", liar))
     assert "damaged" in line
 
 
 def test_import_refuses_to_resave_a_lying_file(liar, tmp_path):
     out = tmp_path / "again.safetensors"
-    line = one_line(zizi("import", liar, "--out", out), out=out)
+    line = one_line(invoke("import", liar, "--out", out), out=out)
     assert "damaged" in line
 
 
 def test_generate_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "gen"
-    result = zizi("generate", liar, "--seeds", "0", "--out", out)
+    result = invoke("generate", liar, "--seeds", "0", "--out", out)
     assert "damaged" in one_line(result)
     assert not list(out.glob("*.png")) if out.exists() else True
 
 
 def test_export_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "x.pt"
-    result = zizi("export", liar, "--out", out)
+    result = invoke("export", liar, "--out", out)
     assert "damaged" in one_line(result, out=out)  # was: KeyError traceback
 
 
 def test_only_the_lying_net_is_named(tmp_path):
     f = lying_config(tmp_path / "d.safetensors", set_keys(mbstd_num_channels=2), nets=("D",))
-    line = one_line(zizi("info", f))
+    line = one_line(invoke("info", f))
     assert "D's tensors do not match its config" in line and "b4.conv.weight" in line
 
 
@@ -69,7 +69,7 @@ def test_deeply_nested_json_is_one_line(make, command, tmp_path):
     args = {"info": [], "generate": ["--seeds", "0", "--out", str(tmp_path / "g")],
             "export": ["--out", str(tmp_path / "x.pt")],
             "import": ["--out", str(tmp_path / "y.safetensors")]}[command]
-    line = one_line(zizi(command, f, *args))  # was: RecursionError
+    line = one_line(invoke(command, f, *args))  # was: RecursionError
     assert "nests too deeply" in line
 
 
@@ -78,8 +78,8 @@ def test_generate_refuses_an_absurd_truncation(psi, tmp_path):
     from tests.helpers.hostile import tiny_zizi
 
     f = tiny_zizi(tmp_path / "ok.safetensors")
-    result = zizi("generate", f, "--seeds", "0", "--trunc", psi,
-                  "--out", tmp_path / "g")
+    result = invoke("generate", f, "--seeds", "0", "--trunc", psi,
+                    "--out", tmp_path / "g")
     assert "--trunc" in one_line(result)  # was: RuntimeError overflow traceback
 
 

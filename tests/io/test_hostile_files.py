@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import FIXTURES
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.importers import import_checkpoint
@@ -24,7 +24,7 @@ class _Evil:
 
 def _import_cli(tmp_path, src):
     out = tmp_path / "out.safetensors"
-    result = zizi("import", src, "--out", out)
+    result = invoke("import", src, "--out", out)
     return result, out
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.helpers import tf_reference as ref
-from tests.helpers.cli import one_line, zizi
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.tf_writer import (
     ADA_FUNCS,
     STYLEGAN2_FUNCS,
@@ -155,7 +155,7 @@ def test_minibatch_stddev_group_size_default(tmp_path, func, kw, expected):
 
 def _cli_one_line(path, *args) -> str:
     out = path.with_suffix(".safetensors")
-    r = zizi("import", path, "--out", out, *args)
+    r = invoke("import", path, "--out", out, *args)
     return one_line(r, code=1, alone=True, out=out)
 
 
@@ -233,7 +233,7 @@ def test_discriminator_architecture_refused_but_generator_alone_imports(tmp_path
     with torch.no_grad():
         np.testing.assert_allclose(build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL)
     out = tmp_path / "g.safetensors"
-    r = zizi("import", path, "--out", out, "--which", "G_ema")
+    r = invoke("import", path, "--out", out, "--which", "G_ema")
     assert r.exit_code == 0 and out.exists(), r.output
 
 

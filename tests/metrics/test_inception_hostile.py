@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.hostile import zip_bomb_inception
 from tests.metrics.test_inception import _persistence_pickle
 from zizi.metrics.inception import (
@@ -72,8 +72,8 @@ def _evil_archive(victim: Path) -> bytes:
 def _metrics(tiny_run, tiny_data, inc: Path, *more: str):
     run, _, _ = tiny_run
     ckpt = run / "frames" / "frame-000000008000.safetensors"
-    return zizi("metrics", ckpt, "--data", tiny_data, "--num", "4",
-                "--metrics", "kid", "--inception", inc, *more)
+    return invoke("metrics", ckpt, "--data", tiny_data, "--num", "4",
+                  "--metrics", "kid", "--inception", inc, *more)
 
 
 def test_the_hostile_file_really_writes_when_trusted(victim, tmp_path):

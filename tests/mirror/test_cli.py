@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.cli import one_line, zizi
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
@@ -92,8 +92,8 @@ def _assert_private(out: Path, photo: Path, keep_latent: bool, align: str = "cen
 def test_mirror_writes_only_the_renders(world, tmp_path):
     out = tmp_path / "out"
     before = sorted(p for p in world["root"].rglob("*"))
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", out, "--steps", STEPS, "--align", "center", "--device", "cpu")
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+               "--out", out, "--steps", STEPS, "--align", "center", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["mirror.png"]
     assert sorted(p for p in world["root"].rglob("*")) == before  # nothing beside the photo either
@@ -112,7 +112,7 @@ def test_keep_latent_writes_the_latent_and_still_no_crop(world, tmp_path):
     from safetensors.torch import load_file
 
     out = tmp_path / "out"
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", out,
              "--steps", STEPS, "--align", "center", "--space", "w+", "--keep-latent", "--device", "cpu")
     assert r.exit_code == 0, r.output
@@ -126,7 +126,8 @@ def test_keep_latent_writes_the_latent_and_still_no_crop(world, tmp_path):
 
 def test_video_through_a_run_folder(world, tmp_path):
     out = tmp_path / "out"
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["run"], "--out",
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["run"],
+               "--out",
              out,
              "--steps", STEPS, "--align", "center", "--video", "--frames", "6", "--device", "cpu")
     assert r.exit_code == 0, r.output
@@ -159,7 +160,7 @@ def test_video_through_a_run_folder(world, tmp_path):
 
 
 def test_help_says_what_is_kept():
-    r = zizi("mirror", "--help")
+    r = invoke("mirror", "--help")
     assert r.exit_code == 0
     text = " ".join(r.output.split())
     assert "kept in memory only" in text and "Only the rendered reflections are written" in text
@@ -169,7 +170,7 @@ def test_help_says_what_is_kept():
 def test_not_an_image(world, tmp_path):
     bad = tmp_path / "photo.jpg"
     bad.write_text("this is not a photo")
-    r = zizi("mirror", bad, "--ckpt", world["base"], "--shifted", world["shifted"], "--out",
+    r = invoke("mirror", bad, "--ckpt", world["base"], "--shifted", world["shifted"], "--out",
              tmp_path / "o", "--steps", STEPS, "--align", "center")
     one_line(r, "not a usable image")
     assert not (tmp_path / "o").exists()
@@ -179,11 +180,11 @@ def test_no_face(world, tmp_path):
     from zizi.data.align import faces_available
 
     if not faces_available():  # the message then names the missing extra
-        r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+        r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
                  "--out", tmp_path / "o", "--steps", STEPS)
         one_line(r, "zizi[faces]")
         return
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", tmp_path / "o", "--steps", STEPS)
     one_line(r, "no face found", "--align center")
     assert not (tmp_path / "o").exists()
@@ -192,7 +193,7 @@ def test_no_face(world, tmp_path):
 @pytest.mark.parametrize("which, needle", [("other", "resolution 16, other-res.safetensors has 32"),
                                            ("other_w", "w_dim 16, other-wdim.safetensors has 24")])
 def test_mismatched_checkpoints(world, tmp_path, which, needle):
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world[which],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world[which],
              "--out", tmp_path / "o", "--steps", STEPS, "--align", "center")
     one_line(r, "do not match", needle)
     assert not (tmp_path / "o").exists()
@@ -219,7 +220,7 @@ def test_bad_paths_are_one_line(world, tmp_path, case):
         (tmp_path / "o").mkdir()
         (tmp_path / "o" / "mirror.png").write_bytes(b"x")
         needle = "--force"
-    r = zizi("mirror", args["photo"], "--ckpt", args["ckpt"], "--shifted", args["shifted"],
+    r = invoke("mirror", args["photo"], "--ckpt", args["ckpt"], "--shifted", args["shifted"],
              "--out", args["out"], "--steps", STEPS, "--align", "center")
     one_line(r, needle)
 
@@ -234,7 +235,8 @@ def test_a_real_face_through_face_alignment(world, tmp_path):
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(skimage_data.astronaut()).save(photo, quality=95)
     out = tmp_path / "out"
-    r = zizi("mirror", photo, "--ckpt", world["base"], "--shifted", world["shifted"], "--out", out,
+    r = invoke("mirror", photo, "--ckpt", world["base"], "--shifted", world["shifted"], "--out",
+               out,
              "--steps", STEPS, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["mirror.png"]
@@ -251,7 +253,7 @@ def test_perceptual_file_end_to_end(world, tmp_path):
     vgg = tmp_path / "vgg16.pt"
     torch.save(VGG16Features().state_dict(), vgg)
     out = tmp_path / "out"
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", out,
              "--steps", "2", "--align", "center", "--perceptual", vgg, "--device", "cpu")
     assert r.exit_code == 0, r.output
@@ -259,21 +261,21 @@ def test_perceptual_file_end_to_end(world, tmp_path):
     assert doc["config"]["loss"].startswith("lpips-vgg16")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", tmp_path / "o2", "--steps", "2", "--align", "center", "--perceptual", bad)
     one_line(r, "not a weights file")
 
 
 def test_size_draws_each_face_bigger_and_the_kept_latent_is_drawable(world, tmp_path):
     out = tmp_path / "out"
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
              "--out", out, "--steps", STEPS, "--align", "center", "--size", "64", "--keep-latent",
              "--device", "cpu")
     assert r.exit_code == 0, r.output
     im = np.asarray(Image.open(out / "mirror.png").convert("RGB"))
     assert im.shape == (64, 128, 3)
     # the kept latent through the base, by `generate --latent`, is the left face (resized)
-    g = zizi("generate", world["base"], "--latent",
+    g = invoke("generate", world["base"], "--latent",
              out / "latent.safetensors", "--out", tmp_path / "g")
     assert g.exit_code == 0, g.output
     left = np.asarray(Image.open(tmp_path / "g" / "latent.png").convert("RGB"))

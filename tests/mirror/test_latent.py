@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import tiny_checkpoint
 from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
 
@@ -34,9 +34,9 @@ def test_a_seeds_latent_draws_that_seeds_face(tmp_path, base):
         ws = G.mapping(z_for_seeds([3], G.z_dim), None)
     noise = {k: m.noise_const.clone() for k, m in noise_layers(G).items()}
     write_bytes(tmp_path / "three.safetensors", latent_bytes(Projection(ws, noise), "w+", "x"))
-    a = zizi("generate", base, "--latent", tmp_path / "three.safetensors",
-             "--out", tmp_path / "a")
-    b = zizi("generate", base, "--seeds", "3", "--out", tmp_path / "b")
+    a = invoke("generate", base, "--latent", tmp_path / "three.safetensors",
+               "--out", tmp_path / "a")
+    b = invoke("generate", base, "--seeds", "3", "--out", tmp_path / "b")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "three.png")),
                           np.asarray(Image.open(tmp_path / "b" / "seed0003.png")))
@@ -48,7 +48,7 @@ def test_project_writes_only_the_latent(tmp_path, base):
     rs = np.random.RandomState(0)
     Image.fromarray(rs.randint(0, 255, (40, 56, 3), dtype=np.uint8)).save(photos / "me.png")
     out = tmp_path / "latents"
-    r = zizi("project", photos / "me.png", "--ckpt", base, "--out",
+    r = invoke("project", photos / "me.png", "--ckpt", base, "--out",
              out / "me.safetensors", "--steps", "3", "--align", "center",
              "--space", "w+")
     assert r.exit_code == 0, r.output
@@ -59,11 +59,11 @@ def test_project_writes_only_the_latent(tmp_path, base):
     lat = read_latent(out / "me.safetensors")
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
     assert lat.space == "w+" and tuple(lat.ws.shape) == (1, G.num_ws, G.w_dim) and lat.noise
-    g = zizi("generate", base, "--latent", out / "me.safetensors",
+    g = invoke("generate", base, "--latent", out / "me.safetensors",
              "--out", tmp_path / "drawn")
     assert g.exit_code == 0, g.output
     assert Image.open(tmp_path / "drawn" / "me.png").size == (RES, RES)
-    again = zizi("project", photos / "me.png", "--ckpt", base, "--out",
+    again = invoke("project", photos / "me.png", "--ckpt", base, "--out",
                  out / "me.safetensors", "--steps", "3", "--align", "center")
     assert again.exit_code != 0 and "--force" in again.output and "Traceback" not in again.output
 
@@ -84,6 +84,6 @@ def test_bad_latent_is_one_line(tmp_path, base):
     for ckpt, lat, why in ((base, "junk.safetensors", "not a latent file"),
                            (other, "small.safetensors", "same architecture"),
                            (base, "missing.safetensors", "not found")):
-        r = zizi("generate", ckpt, "--latent", tmp_path / lat,
+        r = invoke("generate", ckpt, "--latent", tmp_path / lat,
                  "--out", tmp_path / "o")
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output

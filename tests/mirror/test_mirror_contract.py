@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
@@ -114,8 +114,8 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
                     ) -> None:
     """Run `zizi mirror`, then assert that it wrote nothing outside `out`, at any moment."""
     seen = _watch()
-    r = zizi("mirror", photo, "--ckpt", base, "--shifted", shifted,
-             "--out", out, "--steps", "2", "--device", "cpu", *extra)
+    r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted,
+               "--out", out, "--steps", "2", "--device", "cpu", *extra)
     _stop()
     assert r.exit_code == 0, r.output
     for place, folder in sealed.items():
@@ -166,7 +166,7 @@ def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
         return hashlib.sha256(p.read_bytes()).hexdigest()
 
     out = tmp_path / "out"
-    r = zizi("mirror", world["photo"], "--ckpt", world["base"],
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"],
              "--shifted", world["run"], "--out", out, "--steps", "2",
              "--align", "center", "--device", "cpu", "--video", "--frames", "3",
              "--keep-latent")

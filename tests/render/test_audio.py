@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from zizi.render.audio import analyse, clock
 from zizi.render.encode import ffmpeg_exe
 
@@ -63,8 +63,8 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"seq{k}"
-        r = zizi("render", "walk", ckpt, "--audio", track, "--fps", 10, "--keyframes", 3,
-                 "--easing", "linear", "--interp", "linear", "--seeds", 4, "--out", out, "--device", "cpu")
+        r = invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--keyframes", 3,
+                   "--easing", "linear", "--interp", "linear", "--seeds", 4, "--out", out, "--device", "cpu")
         assert r.exit_code == 0, r.output
         outs.append(out)
     d = changes(outs[0])
@@ -76,7 +76,7 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
         assert d[c] > d[c - 1] and d[c] > d[c + 1] and d[c] > 1.5 * np.median(d), d.round(2)
     assert np.array_equal(d, changes(outs[1]))
     plain = tmp_path / "plain"
-    assert zizi("render", "walk", ckpt, "--frames", 20, "--keyframes", 3, "--easing", "linear",
+    assert invoke("render", "walk", ckpt, "--frames", 20, "--keyframes", 3, "--easing", "linear",
                 "--interp", "linear", "--seeds", 4, "--out", plain,
                 "--device", "cpu").exit_code == 0
     p = changes(plain)
@@ -93,7 +93,7 @@ def audio_seconds(video: Path) -> float:
 def test_video_carries_the_sound_for_its_whole_length(ckpt, tmp_path, suffix):
     track = click_track(tmp_path / "c.wav")
     out = tmp_path / f"v{suffix}"
-    r = zizi("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "1.5s",
+    r = invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "1.5s",
              "--seeds", 4, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert abs(audio_seconds(out) - 1.5) < 0.03  # cut to the video's 15 frames
@@ -101,31 +101,31 @@ def test_video_carries_the_sound_for_its_whole_length(ckpt, tmp_path, suffix):
                           text=True).stderr
     assert "Audio:" in info and "comment" in info  # the sound, and the provenance tag kept
     longer = tmp_path / f"l{suffix}"
-    assert zizi("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "3s",
+    assert invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "3s",
                 "--seeds", 4, "--out", longer, "--device", "cpu").exit_code == 0
     assert abs(audio_seconds(longer) - 3.0) < 0.03  # padded with silence
 
 
 def test_missing_or_bad_track_is_one_line(ckpt, tmp_path):
-    r = zizi("render", "walk", ckpt, "--audio", tmp_path / "none.wav", "--out", tmp_path / "o",
+    r = invoke("render", "walk", ckpt, "--audio", tmp_path / "none.wav", "--out", tmp_path / "o",
              "--device", "cpu")
     assert r.exit_code != 0 and "no such file" in r.output and "Traceback" not in r.output
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
-    r = zizi("render", "walk", ckpt, "--audio", bad, "--out", tmp_path / "o", "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--audio", bad, "--out", tmp_path / "o", "--device", "cpu")
     assert r.exit_code != 0 and "cannot read the audio" in r.output and "Traceback" not in r.output
 
 
 def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
     track = click_track(tmp_path / "c.wav")
     out = tmp_path / "s"
-    r = zizi("render", "shift", ckpt, "--audio", track, "--fps", 10, "--trunc", 1,
+    r = invoke("render", "shift", ckpt, "--audio", track, "--fps", 10, "--trunc", 1,
              "--audio-trunc", 0, "--seeds", 4, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frames = [np.asarray(Image.open(p).convert("RGB")).astype(float)
               for p in sorted(out.glob("frame*.png"))]
     for psi, name in ((1, "g1"), (0, "g0")):
-        assert zizi("generate", ckpt, "--seeds", 4, "--trunc", psi, "--out", tmp_path / name,
+        assert invoke("generate", ckpt, "--seeds", 4, "--trunc", psi, "--out", tmp_path / name,
                     "--device", "cpu").exit_code == 0
     g1, g0 = (np.asarray(Image.open(tmp_path / n / "seed0004.png").convert("RGB")).astype(float)
               for n in ("g1", "g0"))
@@ -133,7 +133,7 @@ def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
     quiet = [i for i in range(len(frames)) if i not in clicks]
     assert max(np.abs(frames[i] - g1).mean() for i in quiet) < 2  # psi ~ 1 in near-silence
     assert all(np.abs(frames[c] - g0).mean() < 0.5 * np.abs(g1 - g0).mean() for c in clicks)
-    r = zizi("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
+    r = invoke("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
              "--out", tmp_path / "x", "--device", "cpu")
     assert r.exit_code != 0 and "--audio-trunc" in r.output
 

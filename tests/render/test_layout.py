@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from zizi.render.layout import auto_grid, fit_face
 
 
@@ -20,12 +20,12 @@ def test_auto_grid_fills_portrait_and_landscape_screens():
 
 def test_portrait_frames_hold_unstretched_faces(frames_of, tmp_path):
     out = tmp_path / "seq"
-    r = zizi("render", "walk", frames_of[-1], "--width", 36, "--height", 64, "--frames", 1,
-             "--seeds", "5,6", "--out", out, "--device", "cpu")
+    r = invoke("render", "walk", frames_of[-1], "--width", 36, "--height", 64, "--frames", 1,
+               "--seeds", "5,6", "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frame = np.asarray(Image.open(out / "frame000000.png").convert("RGB"))
     assert frame.shape == (64, 36, 3)  # the screen's size
-    r = zizi("generate", frames_of[-1], "--seeds", "5,6", "--out", tmp_path / "g", "--device",
+    r = invoke("generate", frames_of[-1], "--seeds", "5,6", "--out", tmp_path / "g", "--device",
              "cpu")
     assert r.exit_code == 0, r.output
     # 1x2 faces of 32 px (16 px scaled up by 2, the same in both directions), centred
@@ -38,22 +38,23 @@ def test_portrait_frames_hold_unstretched_faces(frames_of, tmp_path):
 
 def test_explicit_grid_on_a_wide_screen_and_bad_sizes(frames_of, tmp_path):
     out = tmp_path / "v.mp4"
-    r = zizi("render", "walk", frames_of[-1], "--width", 96, "--height", 40, "--grid", "3x1",
+    r = invoke("render", "walk", frames_of[-1], "--width", 96, "--height", 40, "--grid", "3x1",
              "--frames", 2, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     import imageio
 
     assert imageio.get_reader(str(out)).get_meta_data()["size"] == (96, 40)
-    r = zizi("render", "walk", frames_of[-1], "--width", 96, "--frames", 2,
+    r = invoke("render", "walk", frames_of[-1], "--width", 96, "--frames", 2,
              "--out", tmp_path / "w.mp4", "--device", "cpu")
     assert r.exit_code != 0 and "--height" in r.output and "Traceback" not in r.output
-    r = zizi("render", "walk", frames_of[-1], "--width", 96, "--height", 40, "--size", 64,
+    r = invoke("render", "walk", frames_of[-1], "--width", 96, "--height", 40, "--size", 64,
              "--frames", 2, "--out", tmp_path / "w.mp4", "--device", "cpu")
     assert r.exit_code != 0 and "does not fit" in r.output
 
 
 @pytest.mark.parametrize("wh", [(2, 2), (1, 4)])
 def test_too_small_screens_are_refused(frames_of, tmp_path, wh):
-    r = zizi("render", "walk", frames_of[-1], "--width", wh[0], "--height", wh[1], "--grid", "3x3",
+    r = invoke("render", "walk", frames_of[-1], "--width", wh[0], "--height", wh[1], "--grid",
+               "3x3",
              "--frames", 1, "--out", tmp_path / "s", "--device", "cpu")
     assert r.exit_code != 0 and "does not fit" in r.output and "Traceback" not in r.output

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from zizi.render.encode import ffmpeg_exe, work_dir
 from zizi.render.scenes import RenderSettings, shift, walk
 
@@ -41,8 +41,8 @@ def tags(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("suffix,codec", [(".mp4", "h264"), (".mov", "prores")])
 def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, suffix, codec):
     out = tmp_path / f"zizi{suffix}"
-    r = zizi("render", "shift", tiny_run, "--out", out, "--frames", 12, "--fps", 24, "--grid",
-             "2x1", "--seeds", "4,5", "--size", 20, "--segment", 5, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 12, "--fps", 24, "--grid",
+               "2x1", "--seeds", "4,5", "--size", 20, "--segment", 5, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frames, meta = read_video(out)
     assert len(frames) == 12 and meta["fps"] == 24 and meta["size"] == (40, 20)
@@ -61,13 +61,13 @@ def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, s
 
 
 def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_path):
-    r = zizi("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device",
+    r = invoke("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device",
              "cpu")
     assert r.exit_code == 0, r.output
     info = Image.open(tmp_path / "seq" / "frame000001.png").info
     assert "AI-generated" in info["Description"]
     assert json.loads(info["zizi"])["config"]["command"] == "render shift"
-    r = zizi("generate", frames_of[0], "--seeds", "0-2", "--grid", "--out", tmp_path / "g")
+    r = invoke("generate", frames_of[0], "--seeds", "0-2", "--grid", "--out", tmp_path / "g")
     assert r.exit_code == 0, r.output
     for name in ("seed0001.png", "grid.png"):
         doc = json.loads(Image.open(tmp_path / "g" / name).info["zizi"])
@@ -76,7 +76,7 @@ def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_
 
 def test_channels_have_equal_length_and_differ(frames_of, tmp_path):
     out = tmp_path / "room.mp4"
-    r = zizi("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
+    r = invoke("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
              "--loop", "--device", "cpu")
     assert r.exit_code == 0, r.output
     vids = [read_video(tmp_path / f"room-{k}.mp4")[0] for k in (1, 2, 3)]
@@ -180,7 +180,7 @@ def test_walk_loops_close_and_starts_at_the_seed(frames_of, tmp_path):
         assert (w.at(29, 30) - w.at(0, 30)).norm() < (keys[:, 1] - keys[:, 0]).norm()
     s = RenderSettings(frames=6, seeds=[7], loop=True, space="w", interp="cubic", keyframes=3)
     walk(frames_of[0], tmp_path / "w", s, torch.device("cpu"))
-    r = zizi("generate", frames_of[0], "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu")
+    r = invoke("generate", frames_of[0], "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu")
     assert r.exit_code == 0
     first = np.asarray(Image.open(tmp_path / "w" / "frame000000.png"))
     assert np.array_equal(first, np.asarray(Image.open(tmp_path / "g" / "seed0007.png")))

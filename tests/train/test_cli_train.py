@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import one_line, zizi
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.tiny import TINY_SET_FLAGS, make_checkpoint, make_images, tiny_nets
 from zizi.io.checkpoint import load_checkpoint, read_header
 from zizi.train.run import list_snapshots
@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-             *TINY_SET_FLAGS, "--kimg", 0.008)
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS, "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 8
-    r = zizi("train", "--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
+    r = invoke("train", "--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 16
     assert read_header(run_dir / "latest.safetensors")["train"]["config"]["kimg"] == 0.016
@@ -36,25 +36,25 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
 
     from zizi.io.runs import run_lock
 
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
              *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
     with run_lock(run_dir):  # as a trainer that is still running holds it
-        line = one_line(zizi("train", "--resume", run_dir, "--kimg", 0.008))
+        line = one_line(invoke("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         # another spelling of the same run meets the same lock (issue #21 item 3)
-        line = one_line(zizi("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
+        line = one_line(invoke("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         here = os.getcwd()
         os.chdir(run_dir)
         try:
-            line = one_line(zizi("train", "--resume", ".", "--kimg", 0.008))
+            line = one_line(invoke("train", "--resume", ".", "--kimg", 0.008))
         finally:
             os.chdir(here)
         assert "is being written by another zizi run" in line
-    assert zizi("train", "--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
+    assert invoke("train", "--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 
 def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
@@ -65,7 +65,7 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
 
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
-    r = zizi("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
+    r = invoke("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
              *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
@@ -92,7 +92,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
         "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
-    line = one_line(zizi("train", *args))
+    line = one_line(invoke("train", *args))
     expect = {
         "missing data": "data not found", "empty data": "holds no images",
         "wrong size": "zizi dataset prepare", "no D": "no discriminator",
@@ -144,7 +144,7 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    r = zizi("train", "--resume", run_dir)
+    r = invoke("train", "--resume", run_dir)
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 40
     stats = (run_dir / "stats.jsonl").read_text().splitlines()

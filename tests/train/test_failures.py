@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS
 from zizi.errors import CheckpointError
 from zizi.io.checkpoint import load_checkpoint
@@ -76,10 +76,10 @@ def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, 
         return real_save(path, ckpt)
 
     monkeypatch.setattr(run_mod, "save_checkpoint", save)
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt,
-             "--out", tmp_path / "runs",
-             *TINY_SET_FLAGS,
-             "--snap-kimg", "0.008", "--kimg", "0.016")
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS,
+               "--snap-kimg", "0.008", "--kimg", "0.016")
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.output.strip().splitlines()[-1]
     assert "No space left on device" in line and "last good snapshot is kept" in line
@@ -92,7 +92,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_data, tiny_ckpt, 
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(step_mod, "train_step", oom)
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt,
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
              "--out", tmp_path / "runs",
              *TINY_SET_FLAGS)
     assert r.exit_code == 1 and "Traceback" not in r.output

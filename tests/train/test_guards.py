@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS, tiny_nets
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -125,14 +125,14 @@ def test_cli_flags_set_the_guards(tmp_path, tiny_data, tiny_ckpt):
 
 
     sets = TINY_SET_FLAGS
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt,
-             "--out", tmp_path / "runs", *sets, "--kimg", "0.004",
-             "--augment", "ada", "--freeze-d", "3", "--freeze-mapping")
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs", *sets, "--kimg", "0.004",
+               "--augment", "ada", "--freeze-d", "3", "--freeze-mapping")
     assert r.exit_code == 0, r.output
     (run,) = (tmp_path / "runs").iterdir()
     cfg = yaml.safe_load((run / "config.yaml").read_text())["train"]
     assert cfg["augment"]["mode"] == "ada"
     assert cfg["freeze"] == {"d_layers": 3, "mapping": True, "g_below_res": 0}
-    r = zizi("train", "--data", tiny_data, "--resume", tiny_ckpt,
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
              "--out", tmp_path / "runs", *sets, "--freeze-d", "99")
     assert r.exit_code != 0 and "conv layers" in r.output and "Traceback" not in r.output

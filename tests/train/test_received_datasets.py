@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.data.prepare import PrepareConfig, prepare
 
 
 def train(data: Path, ckpt: Path, out: Path):
     sets = TINY_SET_FLAGS
-    return zizi("train", "--data", data, "--resume", ckpt,
-                "--out", out, *sets, "--kimg", "0.004")
+    return invoke("train", "--data", data, "--resume", ckpt,
+                  "--out", out, *sets, "--kimg", "0.004")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SETTINGS, make_images, tiny_nets
 from zizi.train.config import WatchConfig
 from zizi.train.loop import train
@@ -77,10 +77,10 @@ def test_metrics_best_on_a_run(tmp_path, tiny_data, tiny_ckpt):
     p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),
                          assignments=TINY_SETTINGS, flags={"kimg": 0.016}), torch.device("cpu"))
     train(p.trainer, p.dataset, p.run)
-    r = zizi("metrics", p.run_path, "--data", tiny_data, "--best",
+    r = invoke("metrics", p.run_path, "--data", tiny_data, "--best",
                                   "--num", "8", "--inception", tmp_path / "none.pt")
     assert r.exit_code == 0, r.output
     assert "best frame: " in r.output and "frame-" in r.output
     assert r.output.count("SWD to the data") >= 3  # frames 0, 8, 16
-    r = zizi("metrics", tiny_ckpt, "--data", tiny_data, "--best")
+    r = invoke("metrics", tiny_ckpt, "--data", tiny_data, "--best")
     assert r.exit_code != 0 and "--best" in r.output

@@ -9,13 +9,13 @@ import re
 import numpy as np
 from PIL import Image
 
-from tests.helpers.cli import zizi
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.train.loop import SAMPLE_FACE_PX_MIN, sample_face_px
 
 
 def _train(*args):
-    return zizi("train", *args, *TINY_SET_FLAGS)
+    return invoke("train", *args, *TINY_SET_FLAGS)
 
 
 def test_progress_ticks_and_resumed_numbering(tmp_path, tiny_data, tiny_ckpt):
@@ -80,15 +80,15 @@ def test_generate_takes_a_run_folder(tmp_path, tiny_data, tiny_ckpt):
                "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run = tmp_path / "runs" / "00000-faces"
-    a = zizi("generate", run, "--seeds", "0-1", "--out", tmp_path / "a")
-    b = zizi("generate", run / "latest.safetensors", "--seeds", "0-1",
-             "--out", tmp_path / "b")
+    a = invoke("generate", run, "--seeds", "0-1", "--out", tmp_path / "a")
+    b = invoke("generate", run / "latest.safetensors", "--seeds", "0-1",
+               "--out", tmp_path / "b")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     for name in ("seed0000.png", "seed0001.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / name)),
                               np.asarray(Image.open(tmp_path / "b" / name)))
     (tmp_path / "plain").mkdir()
-    bad = zizi("generate", tmp_path / "plain", "--seeds", "0",
+    bad = invoke("generate", tmp_path / "plain", "--seeds", "0",
                "--out", tmp_path / "c")
     assert bad.exit_code != 0 and "not a zizi run folder" in bad.output
     assert "Traceback" not in bad.output
