@@ -79,6 +79,7 @@ def test_resume_continues_exactly(models, tmp_path):
         prepare(models["base"], split, changed, CPU, resume=True)
 
 
+@pytest.mark.slow  # 800 images through the demo's 32² model: how well, not whether it runs
 def test_training_learns_to_invert_the_demo_model(tmp_path):
     """On the demo's real 32² model, a few hundred images already beat the mean face
     (800 on the 50-kimg base: its faces vary more than the first base's; 400 gave 0.87×)."""

@@ -25,6 +25,9 @@ def frame_hashes(path: Path) -> list[str]:
     return out
 
 
+# three interpreters with torch: ~20 s on a busy 2-core machine, so with -m slow (.ci/run
+# runs it); the shard arithmetic and its refusals below stay in the default run.
+@pytest.mark.slow
 def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path):
     args = ["render", "shift", str(tiny_run), "--frames", "11", "--segment", "3", "--seeds",
             "1,2", "--grid", "2x1", "--device", "cpu"]
