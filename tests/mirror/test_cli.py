@@ -113,8 +113,8 @@ def test_keep_latent_writes_the_latent_and_still_no_crop(world, tmp_path):
 
     out = tmp_path / "out"
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", out,
-             "--steps", STEPS, "--align", "center", "--space", "w+", "--keep-latent", "--device", "cpu")
+               "--out", out, "--steps", STEPS, "--align", "center", "--space", "w+", "--keep-latent",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["latent.safetensors", "mirror.png"]
     _assert_private(out, world["photo"], keep_latent=True)
@@ -127,9 +127,8 @@ def test_keep_latent_writes_the_latent_and_still_no_crop(world, tmp_path):
 def test_video_through_a_run_folder(world, tmp_path):
     out = tmp_path / "out"
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["run"],
-               "--out",
-             out,
-             "--steps", STEPS, "--align", "center", "--video", "--frames", "6", "--device", "cpu")
+               "--out", out, "--steps", STEPS, "--align", "center", "--video", "--frames", "6",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in out.iterdir())
     assert names == ["mirror.mp4", "mirror.mp4.json", "mirror.png"]
@@ -171,7 +170,7 @@ def test_not_an_image(world, tmp_path):
     bad = tmp_path / "photo.jpg"
     bad.write_text("this is not a photo")
     r = invoke("mirror", bad, "--ckpt", world["base"], "--shifted", world["shifted"], "--out",
-             tmp_path / "o", "--steps", STEPS, "--align", "center")
+               tmp_path / "o", "--steps", STEPS, "--align", "center")
     one_line(r, "not a usable image")
     assert not (tmp_path / "o").exists()
 
@@ -181,11 +180,11 @@ def test_no_face(world, tmp_path):
 
     if not faces_available():  # the message then names the missing extra
         r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-                 "--out", tmp_path / "o", "--steps", STEPS)
+                   "--out", tmp_path / "o", "--steps", STEPS)
         one_line(r, "zizi[faces]")
         return
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", tmp_path / "o", "--steps", STEPS)
+               "--out", tmp_path / "o", "--steps", STEPS)
     one_line(r, "no face found", "--align center")
     assert not (tmp_path / "o").exists()
 
@@ -194,7 +193,7 @@ def test_no_face(world, tmp_path):
                                            ("other_w", "w_dim 16, other-wdim.safetensors has 24")])
 def test_mismatched_checkpoints(world, tmp_path, which, needle):
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world[which],
-             "--out", tmp_path / "o", "--steps", STEPS, "--align", "center")
+               "--out", tmp_path / "o", "--steps", STEPS, "--align", "center")
     one_line(r, "do not match", needle)
     assert not (tmp_path / "o").exists()
 
@@ -221,7 +220,7 @@ def test_bad_paths_are_one_line(world, tmp_path, case):
         (tmp_path / "o" / "mirror.png").write_bytes(b"x")
         needle = "--force"
     r = invoke("mirror", args["photo"], "--ckpt", args["ckpt"], "--shifted", args["shifted"],
-             "--out", args["out"], "--steps", STEPS, "--align", "center")
+               "--out", args["out"], "--steps", STEPS, "--align", "center")
     one_line(r, needle)
 
 
@@ -237,13 +236,17 @@ def test_a_real_face_through_face_alignment(world, tmp_path):
     out = tmp_path / "out"
     r = invoke("mirror", photo, "--ckpt", world["base"], "--shifted", world["shifted"], "--out",
                out,
-             "--steps", STEPS, "--device", "cpu")
+               "--steps", STEPS, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["mirror.png"]
     _assert_private(out, photo, keep_latent=False, align="face")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["astronaut.jpg", "out"]
 
 
+# A full-size VGG16 (14.7 M weights) written and run: ~3 s on one thread, but over 3 minutes
+# seen on a loaded 2-core machine (issue #27), so with -m slow (.ci/run runs it). The loader's refusals stay in the default run
+# (tests/mirror/test_project.py::test_perceptual_bad_files_are_one_clear_error).
+@pytest.mark.slow
 def test_perceptual_file_end_to_end(world, tmp_path):
     import torch
 
@@ -254,29 +257,29 @@ def test_perceptual_file_end_to_end(world, tmp_path):
     torch.save(VGG16Features().state_dict(), vgg)
     out = tmp_path / "out"
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", out,
-             "--steps", "2", "--align", "center", "--perceptual", vgg, "--device", "cpu")
+               "--out", out, "--steps", "2", "--align", "center", "--perceptual", vgg,
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     doc = json.loads(Image.open(out / "mirror.png").text["zizi"])
     assert doc["config"]["loss"].startswith("lpips-vgg16")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", tmp_path / "o2", "--steps", "2", "--align", "center", "--perceptual", bad)
+               "--out", tmp_path / "o2", "--steps", "2", "--align", "center", "--perceptual", bad)
     one_line(r, "not a weights file")
 
 
 def test_size_draws_each_face_bigger_and_the_kept_latent_is_drawable(world, tmp_path):
     out = tmp_path / "out"
     r = invoke("mirror", world["photo"], "--ckpt", world["base"], "--shifted", world["shifted"],
-             "--out", out, "--steps", STEPS, "--align", "center", "--size", "64", "--keep-latent",
-             "--device", "cpu")
+               "--out", out, "--steps", STEPS, "--align", "center", "--size", "64", "--keep-latent",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     im = np.asarray(Image.open(out / "mirror.png").convert("RGB"))
     assert im.shape == (64, 128, 3)
     # the kept latent through the base, by `generate --latent`, is the left face (resized)
     g = invoke("generate", world["base"], "--latent",
-             out / "latent.safetensors", "--out", tmp_path / "g")
+               out / "latent.safetensors", "--out", tmp_path / "g")
     assert g.exit_code == 0, g.output
     left = np.asarray(Image.open(tmp_path / "g" / "latent.png").convert("RGB"))
     big = np.asarray(Image.fromarray(left).resize((64, 64), Image.LANCZOS))

@@ -112,7 +112,7 @@ def test_presets_cover_every_resolution_and_stay_small():
 def _mirror(models, out, *args):
     return invoke("mirror", models["photo"], "--ckpt", models["base"], "--shifted",
                   models["shifted"],
-                "--out", out, "--align", "center", "--device", "cpu", *args)
+                  "--out", out, "--align", "center", "--device", "cpu", *args)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,8 @@ def test_bad_encoder_input_is_one_line(models, encoder_file, tmp_path):
     assert r.exit_code == 1 and "--encoder" in r.output and "Traceback" not in r.output
     other = invoke("mirror", models["photo"], "--ckpt", models["shifted"], "--shifted",
                    models["base"],
-                 "--out", tmp_path / "b", "--align", "center", "--encoder", encoder_file,
-                 "--steps", "0")
+                   "--out", tmp_path / "b", "--align", "center", "--encoder", encoder_file,
+                   "--steps", "0")
     assert other.exit_code == 1 and "trained for base.safetensors" in other.output
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a safetensors file")
@@ -210,6 +210,7 @@ def test_mirror_refines_the_guess_in_w_plus_by_default(models, encoder_file, tmp
     assert doc["config"]["project"]["space"] == "w" and "encoder" not in doc["config"]
 
 
+@pytest.mark.slow  # a full-size VGG16, as tests/mirror/test_cli.py's --perceptual test
 def test_train_with_a_local_lpips_file(models, tmp_path):
     """--perceptual trains the reconstruction under LPIPS (random VGG16 weights here: the
     path, not the quality); the loss is recorded in the encoder's metadata."""
@@ -220,13 +221,13 @@ def test_train_with_a_local_lpips_file(models, tmp_path):
     torch.save(VGG16Features().state_dict(), vgg)
     out = tmp_path / "enc.safetensors"
     r = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.008", "--batch", "4",
-             "--perceptual", vgg, "--device", "cpu")
+               "--perceptual", vgg, "--device", "cpu")
     assert r.exit_code == 0, r.output
     _, meta = load_encoder(out)
     assert meta["loss"] == "lpips-vgg16 (uniform layer weights)"  # no lin file given
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
     r = invoke("encoder", "train", models["base"], "--out", tmp_path / "e2.safetensors",
-             "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
+               "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
     assert r.exit_code == 1 and "not a weights file" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e2-run").exists()
