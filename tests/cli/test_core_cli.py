@@ -98,7 +98,7 @@ def test_generate_refuses_truncated_checkpoint(ckpt, tmp_path):
 
 def test_generate_missing_checkpoint(tmp_path):
     result = invoke("generate", tmp_path / "nope.safetensors", "--seeds", "0", "--out",
-                  tmp_path / "x")
+                    tmp_path / "x")
     assert result.exit_code == 1 and "not found" in result.output
 
 

@@ -77,7 +77,7 @@ def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkey
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
     assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
-                "--workers", "1").exit_code == 0
+                  "--workers", "1").exit_code == 0
 
     def full(path, *a, **k):
         raise DatasetError(f"could not write {path}: No space left on device; nothing was written")

@@ -42,7 +42,7 @@ def test_removing_by_photo_or_glob_takes_near_duplicates_in_the_set(tmp_path: Pa
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
     assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
-                "--workers", "1").exit_code == 0  # no --dedupe: three copies stay in the set
+                  "--workers", "1").exit_code == 0  # no --dedupe: three copies stay in the set
     r = invoke("dataset", "remove", ds, src / "rgb.png", "--dry-run")  # by photo
     assert r.exit_code == 0 and "3 images would be removed" in r.output, r.output
     r = invoke("dataset", "remove", ds, "near_*.jpg")
@@ -88,7 +88,7 @@ def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
     for i in range(5):
         smooth_noise(i, (80, 80)).save(src / f"noface{i}.png")  # no face in smooth noise
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-             "--align", "face-or-center", "--workers", "1")
+               "--align", "face-or-center", "--workers", "1")
     assert r.exit_code == 0, r.output
     assert "5 images written" in r.output and "5 centre-cropped (no usable face)" in r.output
     # summarised by reason (a count and a few names), not one line per file
@@ -111,6 +111,6 @@ def test_too_small_for_min_face_is_reported_as_too_small(tmp_path: Path):
     smooth_noise(0, (40, 40)).save(src / "small.png")
     smooth_noise(1, (120, 120)).save(src / "big.png")
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-             "--align", "face", "--min-face", "64", "--min-size", "8", "--workers", "1")
+               "--align", "face", "--min-face", "64", "--min-size", "8", "--workers", "1")
     assert r.exit_code == 1
     assert "too small ×1" in r.output and "no face found ×1" in r.output, r.output

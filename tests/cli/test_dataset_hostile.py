@@ -241,7 +241,7 @@ def test_files_over_the_size_limit_are_skipped_as_too_large_unread(tmp_path: Pat
     with open(src / "huge.png", "wb") as f:
         f.truncate(3 * 2**20)  # sparse: 3 MB of nothing
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-             "--workers", "1", "--max-file-mb", "2")
+               "--workers", "1", "--max-file-mb", "2")
     assert r.exit_code == 0, r.output
     assert "skipped huge.png: too large: 3 MiB, over the 2 MiB limit" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
@@ -261,7 +261,7 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
     (src / "sys").symlink_to("/proc")
     (src / "zz_inside.png").symlink_to(src / "mine.png")  # inside: a same-file duplicate
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "a", "--resolution", "32",
-             "--workers", "1")
+               "--workers", "1")
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "a")["images"])
     assert sources == ["mine.png", "sub/also_mine.png"]
@@ -270,7 +270,7 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
     assert "--follow-symlinks" in r.output
     (src / "sys").unlink()
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "b", "--resolution", "32",
-             "--workers", "1", "--follow-symlinks")
+               "--workers", "1", "--follow-symlinks")
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "b")["images"])
     assert sources == ["friends/diary.png", "friends/secret.png", "mine.png",
@@ -316,7 +316,7 @@ def test_names_match_after_nfc_normalisation(tmp_path: Path):
     credits = tmp_path / "credits.csv"
     credits.write_text("source,credit,consent\nRen\u00e9e.png,Renée M.,yes\n", encoding="utf-8")
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-             "--workers", "1", "--credits", credits)
+               "--workers", "1", "--credits", credits)
     assert r.exit_code == 0, r.output
     rec = next(i for i in manifest(tmp_path / "ds")["images"] if i["source"] != "other.png")
     assert rec["credit"] == "Renée M." and rec["consent"] == "yes"
@@ -330,7 +330,7 @@ def test_a_file_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path
     src = photos(tmp_path / "src", ["ok.png"])
     smooth_noise(5, (48, 48)).save(os.fsencode(src) + b"/bad\xff.png")
     r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-             "--workers", "1")
+               "--workers", "1")
     assert r.exit_code == 0, r.output
     assert "skipped bad\\udcff.png: file name is not valid UTF-8" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())

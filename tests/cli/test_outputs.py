@@ -186,5 +186,5 @@ def test_two_prepares_on_one_out(tmp_path):
         _kill(holder)
     time.sleep(0.1)
     result = invoke("dataset", "prepare", srcdir, "--out", out,
-                  "--resolution", "32", "--align", "center")
+                    "--resolution", "32", "--align", "center")
     assert result.exit_code == 0, result.output

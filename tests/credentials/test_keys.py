@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from tests.credentials.conftest import read
+from tests.helpers.c2pa_reader import read
 from tests.helpers.cli import invoke
 from zizi.credentials import keys
 from zizi.credentials.keys import CredentialsError

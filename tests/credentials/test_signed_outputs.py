@@ -11,10 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.credentials.conftest import read
+from tests.helpers.c2pa_reader import read
 from tests.helpers.cli import invoke
-from tests.helpers.tiny import tiny_checkpoint
-from tests.render.conftest import make_run
+from tests.helpers.tiny import make_run, tiny_checkpoint
 from zizi.cli.options import UNSIGNED_HINT
 from zizi.credentials import keys, manifest
 from zizi.credentials.keys import CredentialsError
@@ -87,7 +86,7 @@ def test_signing_keeps_the_video_playable(signed_mp4, world, key_dir, tmp_path):
     assert len(_frames(signed_mp4)) == 12
     mov = tmp_path / "zizi.mov"  # ProRes in QuickTime: signed the same way
     r = invoke("render", "shift", world["run"], "--out", mov, "--frames", 4, "--device", "cpu",
-             "--credentials", key_dir)
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert read(mov)[0] == "Valid" and len(_frames(mov)) == 4
 
@@ -190,7 +189,7 @@ def test_a_failed_signature_leaves_nothing_under_the_final_name(world, key_dir, 
 def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
     out = tmp_path / "frames"
     r = invoke("render", "shift", world["run"], "--out", out, "--frames", 3, "--device", "cpu",
-             "--credentials", key_dir)
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     pngs = sorted(out.glob("frame*.png"))
     assert len(pngs) == 3
@@ -203,14 +202,14 @@ def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
 def test_generate_signs_with_default_keys_and_says_once_when_it_cannot(world, tmp_path):
     ckpt = world["frames"][-1]
     r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "plain",
-             "--device", "cpu")
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert r.output.count(UNSIGNED_HINT) == 1
     assert invoke("credentials", "verify", tmp_path / "plain" / "seed0000.png").exit_code == 1
     assert "zizi" in Image.open(tmp_path / "plain" / "seed0000.png").text  # the unsigned record
     assert invoke("credentials", "init", "--org", "Default Keys").exit_code == 0
     r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "signed",
-             "--device", "cpu")
+               "--device", "cpu")
     assert r.exit_code == 0 and UNSIGNED_HINT not in r.output, r.output
     for name in ("seed0000.png", "seed0001.png", "grid.png"):
         v = invoke("credentials", "verify", tmp_path / "signed" / name)
@@ -228,8 +227,8 @@ def test_mirror_signs_the_still_and_the_video(key_dir, tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
     out = tmp_path / "out"
     r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted, "--out", out, "--steps", 2,
-             "--align", "center", "--video", "--frames", 4, "--device", "cpu",
-             "--credentials", key_dir)
+               "--align", "center", "--video", "--frames", 4, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     for name in ("mirror.png", "mirror.mp4"):
         state, active, _ = read(out / name)
@@ -269,8 +268,8 @@ def test_a_render_with_sound_is_signed_after_the_sound_is_in(world, key_dir, tmp
 
     out = tmp_path / "sound.mp4"
     r = invoke("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),
-             "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
-             "--credentials", key_dir)
+               "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert abs(audio_seconds(out) - 1.5) < 0.03
     state, active, _ = read(out)

@@ -123,3 +123,22 @@ def make_images(folder: Path, n: int = 8, res: int = 16, seed: int = 0) -> Path:
         img = blob[..., None] * rs.uniform(0, 255, 3)
         Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"img{i:03d}.png")
     return folder
+
+
+def make_run(root: Path, kimgs=(0, 40, 100), res: int = 16, seed: int = 0) -> Path:
+    """ROOT/00001-tiny/ with frames/frame-<nimg>.safetensors (`WIDE` G_ema-only checkpoints,
+    random values per frame) and a config.yaml: a training run as render reads it."""
+    from zizi.nets.generator import Generator
+
+    run = root / "00001-tiny"
+    (run / "frames").mkdir(parents=True)
+    g_cfg, _ = tiny_nets(res, **WIDE)
+    net = Generator(g_cfg)
+    for k, kimg in enumerate(kimgs):
+        nimg = int(kimg * 1000)
+        ck = Checkpoint(g_config=g_cfg, d_config=None,
+                        tensors={"G_ema": randomized(net, seed + 10 * k)},
+                        extra={"nimg": nimg, "kimg": float(kimg)})
+        save_checkpoint(run / "frames" / f"frame-{nimg:012d}.safetensors", ck)
+    (run / "config.yaml").write_text("run: tiny\n")
+    return run

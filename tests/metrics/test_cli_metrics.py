@@ -36,8 +36,8 @@ def test_checkpoint_with_a_torchscript_inception_gives_kid(tiny_run, tiny_data, 
     ckpt = run / "frames" / "frame-000000008000.safetensors"
     # KID only: FID's 2048² matrix square root would take minutes on a shared CPU
     r = invoke("metrics", ckpt, "--data", tiny_data, "--num", "6",
-             "--metrics", "kid,swd", "--inception", inc,
-             "--trust-torchscript")
+               "--metrics", "kid,swd", "--inception", inc,
+               "--trust-torchscript")
     assert r.exit_code == 0, r.output
     assert "kid:" in r.output and "swd:" in r.output and "note:" not in r.output
 

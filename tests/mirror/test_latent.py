@@ -49,8 +49,8 @@ def test_project_writes_only_the_latent(tmp_path, base):
     Image.fromarray(rs.randint(0, 255, (40, 56, 3), dtype=np.uint8)).save(photos / "me.png")
     out = tmp_path / "latents"
     r = invoke("project", photos / "me.png", "--ckpt", base, "--out",
-             out / "me.safetensors", "--steps", "3", "--align", "center",
-             "--space", "w+")
+               out / "me.safetensors", "--steps", "3", "--align", "center",
+               "--space", "w+")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["me.safetensors"]  # no crop, no photo
     assert sorted(p.name for p in photos.iterdir()) == ["me.png"]
@@ -60,11 +60,11 @@ def test_project_writes_only_the_latent(tmp_path, base):
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
     assert lat.space == "w+" and tuple(lat.ws.shape) == (1, G.num_ws, G.w_dim) and lat.noise
     g = invoke("generate", base, "--latent", out / "me.safetensors",
-             "--out", tmp_path / "drawn")
+               "--out", tmp_path / "drawn")
     assert g.exit_code == 0, g.output
     assert Image.open(tmp_path / "drawn" / "me.png").size == (RES, RES)
     again = invoke("project", photos / "me.png", "--ckpt", base, "--out",
-                 out / "me.safetensors", "--steps", "3", "--align", "center")
+                   out / "me.safetensors", "--steps", "3", "--align", "center")
     assert again.exit_code != 0 and "--force" in again.output and "Traceback" not in again.output
 
 
@@ -85,5 +85,5 @@ def test_bad_latent_is_one_line(tmp_path, base):
                            (other, "small.safetensors", "same architecture"),
                            (base, "missing.safetensors", "not found")):
         r = invoke("generate", ckpt, "--latent", tmp_path / lat,
-                 "--out", tmp_path / "o")
+                   "--out", tmp_path / "o")
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output

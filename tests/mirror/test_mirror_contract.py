@@ -167,9 +167,9 @@ def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
 
     out = tmp_path / "out"
     r = invoke("mirror", world["photo"], "--ckpt", world["base"],
-             "--shifted", world["run"], "--out", out, "--steps", "2",
-             "--align", "center", "--device", "cpu", "--video", "--frames", "3",
-             "--keep-latent")
+               "--shifted", world["run"], "--out", out, "--steps", "2",
+               "--align", "center", "--device", "cpu", "--video", "--frames", "3",
+               "--keep-latent")
     assert r.exit_code == 0, r.output
     frames = sorted((world["run"] / "frames").glob("frame-*.safetensors"))
     still = json.loads(Image.open(out / "mirror.png").text["zizi"])["checkpoints"]

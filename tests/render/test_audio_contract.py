@@ -58,7 +58,7 @@ def test_a_looped_walk_follows_the_looped_sound_clock(tmp_path):
     track = click_track(tmp_path / "beat.wav", seconds=1.6)
     out, fps = tmp_path / "frames", 5
     r = invoke("render", "walk", ck, "--audio", track, "--fps", fps, "--seeds", 2, "--loop",
-             "--out", out, "--device", "cpu")
+               "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     speeds = analyse(track, fps).speeds()
     n = len(speeds)

@@ -168,7 +168,7 @@ def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(tiny_
     assert torch.equal(sd["synthesis.b8.conv1.weight"], ck[1]["synthesis.b8.conv1.weight"])
     out = tmp_path / "seq"
     r = invoke("render", "shift", tiny_run, "--layers", "coarse-first", "--frames", 7, "--seeds", 3,
-             "--out", out, "--device", "cpu")
+               "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     got = sorted(out.glob("frame*.png"))
     for p, ckpt in ((got[0], frames_of[0]), (got[-1], frames_of[-1])):

@@ -100,7 +100,7 @@ def test_cli_writes_directions_and_walk_grid_passes_through_the_face(ckpt, tmp_p
     frames = [png(p) for p in sorted(out.glob("frame*.png"))]
     assert frames[0].shape == (16, 32, 3)  # two directions side by side
     assert invoke("generate", ckpt, "--seeds", 7, "--out", tmp_path / "g", "--device",
-                "cpu").exit_code == 0
+                  "cpu").exit_code == 0
     face = png(tmp_path / "g/seed0007.png")
     assert np.array_equal(frames[2][:, :16], face) and np.array_equal(frames[2][:, 16:], face)
     assert not np.array_equal(frames[0][:, :16], face)
@@ -117,7 +117,7 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
     assert torch.allclose(d, torch.full_like(d, 0.7), atol=1e-6)
     out = tmp_path / "w"
     r = invoke("render", "walk", ckpt, "--direction", "shift", "--toward", tuned, "--amount", 1,
-             "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
+               "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
     assert r.exit_code == 0, r.output
     from zizi.latents import z_for_seeds
     from zizi.render.batches import synthesize
@@ -130,14 +130,14 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
 
 def test_bad_direction_input_is_one_line(ckpt, tmp_path):
     r = invoke("render", "walk", ckpt, "--direction", 99, "--out", tmp_path / "o", "--frames", 2,
-             "--device", "cpu")
+               "--device", "cpu")
     assert r.exit_code != 0 and "there are 16 directions" in r.output and "Traceback" not in r.output
     r = invoke("render", "walk", ckpt, "--direction", "shift", "--out", tmp_path / "o", "--frames",
                2,
-             "--device", "cpu")
+               "--device", "cpu")
     assert r.exit_code != 0 and "--toward" in r.output
     r = invoke("render", "walk", ckpt, "--directions", ckpt, "--direction", 0, "--out",
-             tmp_path / "o", "--frames", 2, "--device", "cpu")
+               tmp_path / "o", "--frames", 2, "--device", "cpu")
     assert r.exit_code != 0 and "not a directions file" in r.output
     r = invoke("directions", ckpt, "--out", tmp_path / "d.safetensors", "--layers", "fine")
     assert r.exit_code != 0 and "no blocks" in r.output and not (tmp_path / "d.safetensors").exists()
@@ -178,7 +178,7 @@ def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
     assert stored is not None and stored.shape == d.shape
     out = tmp_path / "w"
     r = invoke("render", "walk", base, "--directions", dirs, "--direction", "shift", "--amount", 1,
-             "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
+               "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     last = synthesize(A, ws=A.mapping(z_for_seeds([2], A.z_dim), None) + stored)[0]
     assert np.array_equal(png(sorted(out.glob("frame*.png"))[-1]), last)

@@ -47,7 +47,7 @@ def test_preset_reaches_x264(tiny_run, tmp_path):
 def test_bad_preset_is_one_line_and_writes_nothing(tiny_run, tmp_path):
     out = tmp_path / "x.mp4"
     r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu",
-             "--preset", "turbo")
+               "--preset", "turbo")
     assert r.exit_code != 0 and "turbo is not a libx264 preset" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 
@@ -56,7 +56,7 @@ def test_nvenc_is_refused_in_one_line_when_ffmpeg_lacks_it(tiny_run, tmp_path):
     if has_encoder("h264_nvenc"):
         pytest.skip("this ffmpeg has NVENC: the GPU test below covers it")
     r = invoke("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", "--frames", 3,
-             "--device", "cpu", "--encoder", "h264_nvenc")
+               "--device", "cpu", "--encoder", "h264_nvenc")
     assert r.exit_code != 0 and "lacks the h264_nvenc encoder" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import invoke, one_line
-from tests.render.conftest import make_run
+from tests.helpers.tiny import make_run
 from zizi.render import encode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,8 @@ def test_mismatched_checkpoints_name_the_difference(frames_of, tmp_path):
     (["--fps", "0"], ["fps"]),
 ])
 def test_bad_settings(frames_of, tmp_path, args, words):
-    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words, code=2)
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words,
+             code=2)
     assert not list(tmp_path.iterdir())
 
 
@@ -65,14 +66,14 @@ def test_existing_out_needs_force(frames_of, tmp_path):
 def test_missing_ffmpeg_or_encoder(frames_of, tmp_path):
     missing = {"IMAGEIO_FFMPEG_EXE": str(tmp_path / "no-ffmpeg")}
     one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2,
-                  env=missing), "ffmpeg not found", code=1)
+                    env=missing), "ffmpeg not found", code=1)
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\necho ' V....D mpeg4                MPEG-4 part 2'\n")
     fake.chmod(0o755)
     encode._CHECKED.clear()
     for out, enc in (("a.mp4", "libx264"), ("a.mov", "prores_ks")):
         one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / out, "--frames", 2,
-                      env={"IMAGEIO_FFMPEG_EXE": str(fake)}), f"lacks the {enc} encoder", code=1)
+                        env={"IMAGEIO_FFMPEG_EXE": str(fake)}), f"lacks the {enc} encoder", code=1)
     encode._CHECKED.clear()
     assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "a.mov").exists()
 
@@ -100,7 +101,7 @@ def test_full_disk_mid_render_leaves_nothing_under_the_final_name(tiny_run, tmp_
 def test_existing_wall_needs_force(frames_of, tmp_path):
     (tmp_path / "index.html").write_text("my page")
     one_line(invoke("render", "walk", frames_of[0], "--out", tmp_path / "a.mp4", "--channels", 2,
-                  "--frames", 2), "index.html", "--force", code=1)
+                    "--frames", 2), "index.html", "--force", code=1)
     assert (tmp_path / "index.html").read_text() == "my page"
 
 
@@ -115,4 +116,5 @@ def test_existing_wall_needs_force(frames_of, tmp_path):
     (["--grid", "4x4", "--size", "8000"], ["16384"]),
 ])
 def test_values_without_a_bound_are_refused_with_it(frames_of, tmp_path, args, words):
-    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words, code=2)
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words,
+             code=2)

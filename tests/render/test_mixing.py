@@ -7,7 +7,7 @@ from PIL import Image
 
 from tests.helpers.cli import invoke
 
-from .conftest import RES
+RES = 16  # the tiny_run fixture's (tests/render/conftest.py): make_run's default
 
 
 def _png(path) -> np.ndarray:
@@ -34,7 +34,7 @@ def test_grid_layout_and_cells(tmp_path, frames_of):
     assert np.array_equal(grid[RES:2 * RES, RES:2 * RES], face[5])
 
     r = invoke("generate", ckpt, "--mix-rows", "3", "--mix-cols", "5",
-             "--mix-styles", "0-1", "--out", tmp_path / "coarse")
+               "--mix-styles", "0-1", "--out", tmp_path / "coarse")
     assert r.exit_code == 0, r.output
     mixed = _png(tmp_path / "coarse" / "mix0003-0005.png")
     assert not np.array_equal(mixed, face[3]) and not np.array_equal(mixed, face[5])

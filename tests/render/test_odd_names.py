@@ -43,8 +43,7 @@ def test_resume_in_a_folder_with_url_syntax(tmp_path):
 def test_wall_src_is_url_encoded(tiny_run, tmp_path):
     out = tmp_path / "room #2?%.mp4"
     r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 2, "--channels", 2,
-               "--device",
-             "cpu")
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     page = (tmp_path / "index.html").read_text()
     assert 'src="room%20%232%3F%25-1.mp4"' in page and 'src="room%20%232%3F%25-2.mp4"' in page

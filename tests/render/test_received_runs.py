@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from tests.helpers.cli import invoke
-from tests.render.conftest import make_run
+from tests.helpers.tiny import make_run
 from zizi.errors import ZiziError
 
 

@@ -39,7 +39,7 @@ def test_walk_draws_its_first_frame_with_the_given_truncation(frames_of, tmp_pat
 def test_noise_mode_reaches_the_frames(tiny_run, frames_of, tmp_path, scene):
     source = tiny_run if scene == "shift" else frames_of[0]
     invoke_ok("render", scene, source, "--out", tmp_path / "r", "--frames", 2, "--seeds", 2,
-            "--noise-mode", "none", "--device", "cpu")
+              "--noise-mode", "none", "--device", "cpu")
     first = _png(tmp_path / "r" / "frame000000.png")
     assert np.array_equal(first, _generate(frames_of[0], 2, tmp_path / "g", "--noise-mode", "none"))
     assert not np.array_equal(first, _generate(frames_of[0], 2, tmp_path / "g1"))
@@ -51,7 +51,7 @@ def test_smooth_easing_places_each_frame_at_the_eased_blend(frames_of, tmp_path)
 
     a_path, b_path = frames_of[0], frames_of[1]
     invoke_ok("render", "shift", a_path, b_path, "--out", tmp_path / "seq", "--frames", 4,
-            "--easing", "smooth", "--device", "cpu")
+              "--easing", "smooth", "--device", "cpu")
     got = _png(tmp_path / "seq" / "frame000001.png")
     a, b = load_checkpoint(a_path), load_checkpoint(b_path)
     want = {}
@@ -70,7 +70,7 @@ def test_kimg_timing_places_frames_by_images_seen(tiny_run, frames_of, tmp_path)
     """The run's frames sit at kimg 0, 40, 100: with --timing kimg the middle frame of three
     (u = 0.5) lies 1/6 of the way from kimg 40 to 100; with even timing it would be kimg 40."""
     invoke_ok("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 3, "--easing",
-            "linear", "--timing", "kimg", "--device", "cpu")
+              "linear", "--timing", "kimg", "--device", "cpu")
     got = _png(tmp_path / "seq" / "frame000001.png")
     a, b = load_checkpoint(frames_of[1]), load_checkpoint(frames_of[2])
     mid = load_checkpoint(frames_of[1])

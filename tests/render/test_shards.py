@@ -74,7 +74,7 @@ def test_shard_rejects_force_and_bad_specs(tiny_run, tmp_path):
                "--force", "--device", "cpu")
     assert r.exit_code != 0 and "other shards" in r.output
     r = invoke("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "2/2",
-             "--device", "cpu")
+               "--device", "cpu")
     assert r.exit_code != 0 and "0-1" in r.output and "Traceback" not in r.output
 
 

@@ -43,7 +43,7 @@ def test_midpoint_is_midpoint_weights_not_crossfade(frames_of, tmp_path):
     a_path, b_path = frames_of[0], frames_of[1]
     out = tmp_path / "seq"
     r = invoke("render", "shift", a_path, b_path, "--out", out, "--frames", 3, "--easing", "linear",
-             "--trunc", 0.7, "--device", "cpu")
+               "--trunc", 0.7, "--device", "cpu")
     assert r.exit_code == 0, r.output
     # frame i of N sits at t = i/(N-1): frame 1 of 3 is t = 0.5
     a, b = load_checkpoint(a_path), load_checkpoint(b_path)
@@ -53,7 +53,7 @@ def test_midpoint_is_midpoint_weights_not_crossfade(frames_of, tmp_path):
     assert not torch.equal(a.tensors["G_ema"]["mapping.w_avg"], b.tensors["G_ema"]["mapping.w_avg"])
     save_checkpoint(tmp_path / "mid.safetensors", mid)
     rg = invoke("generate", tmp_path / "mid.safetensors", "--seeds", 0, "--trunc", 0.7,
-              "--out", tmp_path / "gm", "--device", "cpu")
+                "--out", tmp_path / "gm", "--device", "cpu")
     assert rg.exit_code == 0, rg.output
     frame = png(out / "frame000001.png")
     assert np.array_equal(frame, png(tmp_path / "gm" / "seed0000.png"))
@@ -65,7 +65,7 @@ def test_loop_goes_there_and_back(frames_of, tmp_path):
     out = tmp_path / "loop"
     n = 8
     r = invoke("render", "shift", frames_of[0], frames_of[2], "--out", out, "--frames", n, "--loop",
-             "--easing", "linear", "--device", "cpu")
+               "--easing", "linear", "--device", "cpu")
     assert r.exit_code == 0, r.output
     f = [png(out / f"frame{i:06d}.png") for i in range(n)]
     assert np.array_equal(f[0], generate(frames_of[0], 0, tmp_path / "g0"))

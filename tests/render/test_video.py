@@ -62,7 +62,7 @@ def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, s
 
 def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_path):
     r = invoke("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device",
-             "cpu")
+               "cpu")
     assert r.exit_code == 0, r.output
     info = Image.open(tmp_path / "seq" / "frame000001.png").info
     assert "AI-generated" in info["Description"]
@@ -77,7 +77,7 @@ def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_
 def test_channels_have_equal_length_and_differ(frames_of, tmp_path):
     out = tmp_path / "room.mp4"
     r = invoke("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
-             "--loop", "--device", "cpu")
+               "--loop", "--device", "cpu")
     assert r.exit_code == 0, r.output
     vids = [read_video(tmp_path / f"room-{k}.mp4")[0] for k in (1, 2, 3)]
     assert [len(v) for v in vids] == [9, 9, 9]

@@ -37,7 +37,7 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
     from zizi.io.runs import run_lock
 
     r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-             *TINY_SET_FLAGS, "--kimg", 0.004)
+               *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
@@ -66,7 +66,7 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
     r = invoke("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
-             *TINY_SET_FLAGS, "--kimg", 0.004)
+               *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
 

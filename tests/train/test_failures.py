@@ -77,8 +77,7 @@ def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, 
 
     monkeypatch.setattr(run_mod, "save_checkpoint", save)
     r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-               "--out", tmp_path / "runs",
-               *TINY_SET_FLAGS,
+               "--out", tmp_path / "runs", *TINY_SET_FLAGS,
                "--snap-kimg", "0.008", "--kimg", "0.016")
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.output.strip().splitlines()[-1]
@@ -93,7 +92,6 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_data, tiny_ckpt, 
 
     monkeypatch.setattr(step_mod, "train_step", oom)
     r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-             "--out", tmp_path / "runs",
-             *TINY_SET_FLAGS)
+               "--out", tmp_path / "runs", *TINY_SET_FLAGS)
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "try a smaller --batch, e.g. --batch 2" in r.output.strip().splitlines()[-1]

@@ -134,5 +134,5 @@ def test_cli_flags_set_the_guards(tmp_path, tiny_data, tiny_ckpt):
     assert cfg["augment"]["mode"] == "ada"
     assert cfg["freeze"] == {"d_layers": 3, "mapping": True, "g_below_res": 0}
     r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-             "--out", tmp_path / "runs", *sets, "--freeze-d", "99")
+               "--out", tmp_path / "runs", *sets, "--freeze-d", "99")
     assert r.exit_code != 0 and "conv layers" in r.output and "Traceback" not in r.output

@@ -132,7 +132,7 @@ def test_generate_takes_the_precision(tmp_path, fp16_ckpt):
     for precision in ("fp32", "fp16"):
         out = tmp_path / precision
         result = invoke("generate", fp16_ckpt, "--seeds", "0-1", "--out",
-                      out, "--device", "cpu", "--precision", precision)
+                        out, "--device", "cpu", "--precision", precision)
         assert result.exit_code == 0, result.output
         imgs[precision] = np.asarray(Image.open(out / "seed0000.png")).astype(int)
     diff = np.abs(imgs["fp16"] - imgs["fp32"])

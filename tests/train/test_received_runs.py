@@ -84,13 +84,15 @@ def test_log_to_dev_zero_is_refused_without_reading_it(received):
 def test_stats_as_a_fifo_is_refused_not_waited_on(received):
     (received / "stats.jsonl").unlink()
     os.mkfifo(received / "stats.jsonl")  # was: the resume hung forever opening it
-    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "stats.jsonl", "not a plain file", code=1)
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "stats.jsonl",
+             "not a plain file", code=1)
 
 
 def test_huge_config_is_refused_before_parsing(received):
     with open(received / "config.yaml", "a") as f:
         f.write("# " + "x" * (2 << 20) + "\n")
-    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "config.yaml", "larger than", code=1)
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "config.yaml", "larger than",
+             code=1)
 
 
 @pytest.mark.parametrize("key,value,words", [

@@ -89,6 +89,6 @@ def test_generate_takes_a_run_folder(tmp_path, tiny_data, tiny_ckpt):
                               np.asarray(Image.open(tmp_path / "b" / name)))
     (tmp_path / "plain").mkdir()
     bad = invoke("generate", tmp_path / "plain", "--seeds", "0",
-               "--out", tmp_path / "c")
+                 "--out", tmp_path / "c")
     assert bad.exit_code != 0 and "not a zizi run folder" in bad.output
     assert "Traceback" not in bad.output
