@@ -264,7 +264,7 @@ def test_demo_with_credentials_signs_its_video_samples_and_still(key_dir, tmp_pa
 def test_a_render_with_sound_is_signed_after_the_sound_is_in(world, key_dir, tmp_path):
     """The sound is muxed into the joined temporary file before it is signed: the signed
     file carries the sound, and its signature is valid (muxing afterwards would break it)."""
-    from tests.render.test_audio import audio_seconds, click_track
+    from tests.helpers.media import audio_seconds, click_track
 
     out = tmp_path / "sound.mp4"
     r = invoke("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),

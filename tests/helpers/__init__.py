@@ -1,5 +1,5 @@
-"""What tests share lives here, one module per concern (conftest.py files hold fixtures only,
-and no test imports one).
+"""What tests share lives here, one module per concern: conftest.py files hold fixtures only,
+and no test imports a conftest or another test module.
 
 - `cli`: `invoke("train", ...)` runs zizi in-process; `one_line(result, *words)` is the one
   check that a refusal is a single `Error:` line through SystemExit, never a traceback.
@@ -7,6 +7,9 @@ and no test imports one).
   `tiny_modules`, `tiny_checkpoint`, `make_checkpoint`, `make_images`, `make_run`, and the
   trainer's `TINY_SETTINGS` / `TINY_SET_FLAGS`.
 - `hostile`: crafted files (lying configs, nesting and zip bombs, hostile run folders).
+- `media`: a click track for `--audio`, a video's frames and sound, a render interrupted;
+  `inception`: stand-ins for NVIDIA's detector files; `hub`: the live mirror's hub driven
+  without a browser.
 - `c2pa_reader`, `browser`, `http_server`, `ddp_worker`: c2pa's Reader, headless Chromium,
   a local HTTP server, a spawned DDP training process.
 - `nvlabs_writer`, `tf_writer`, `tf_reference`, `ops_emulation`: foreign formats and

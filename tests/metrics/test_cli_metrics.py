@@ -27,7 +27,7 @@ def test_run_without_inception_notes_it_and_measures_the_rest(tiny_run, tiny_dat
 
 
 def test_checkpoint_with_a_torchscript_inception_gives_kid(tiny_run, tiny_data, tmp_path):
-    from tests.metrics.test_inception import NvidiaLikeInception
+    from tests.helpers.inception import NvidiaLikeInception
 
     run, _, _ = tiny_run
     torch.manual_seed(0)

@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from tests.helpers.cli import invoke
-from tests.helpers.tiny import tiny_checkpoint
-from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
+from zizi.io.checkpoint import build_generator, load_checkpoint
 from zizi.mirror.encoder import Encoder, load_encoder, preset
 from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, run_dir, train_encoder
 from zizi.render.provenance import sha256_file
@@ -19,18 +18,6 @@ from zizi.render.provenance import sha256_file
 RES = 16
 DEMO = Path(__file__).parents[2] / "zizi" / "demo" / "base-32.safetensors"
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("encoder")
-    base, shifted = root / "base.safetensors", root / "shifted.safetensors"
-    save_checkpoint(base, tiny_checkpoint(RES, seed=0))
-    save_checkpoint(shifted, tiny_checkpoint(RES, seed=10))
-    photo = root / "photo.png"
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
-    return {"base": base, "shifted": shifted, "photo": photo, "root": root}
 
 
 def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_path):

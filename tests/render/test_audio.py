@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +11,9 @@ import torch
 from PIL import Image
 
 from tests.helpers.cli import invoke
+from tests.helpers.media import CLICKS_S, audio_seconds, click_track
 from zizi.render.audio import analyse, clock
 from zizi.render.encode import ffmpeg_exe
-
-SR = 16_000
-CLICKS_S = (0.5, 1.0, 1.5)
-
-
-def click_track(path: Path, seconds: float = 2.0) -> Path:
-    """Near-silence with a 10 ms burst at each of CLICKS_S."""
-    rng = np.random.RandomState(0)
-    x = rng.randn(int(seconds * SR)) * 1e-3
-    for t in CLICKS_S:
-        a = int(t * SR)
-        x[a:a + SR // 100] += rng.randn(SR // 100) * 0.5
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +63,6 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
                   "--device", "cpu").exit_code == 0
     p = changes(plain)
     assert d.max() / np.median(d) > 2 * p.max() / np.median(p)
-
-
-def audio_seconds(video: Path) -> float:
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(video), "-map", "0:a:0", "-ac", "1",
-                          "-ar", str(SR), "-f", "s16le", "-"], capture_output=True, check=True).stdout
-    return len(raw) / 2 / SR
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
@@ -140,7 +116,7 @@ def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
 
 def test_resume_with_another_track_under_the_same_name_is_refused(ckpt, tmp_path):
     """The plan a resume must repeat holds the track's sha256, not only its path."""
-    from tests.render.test_video import _stop_after
+    from tests.helpers.media import stop_after
     from zizi.errors import ZiziError
     from zizi.render.scenes import RenderSettings, walk
 
@@ -152,7 +128,7 @@ def test_resume_with_another_track_under_the_same_name_is_refused(ckpt, tmp_path
                               segment_frames=5)
 
     with pytest.raises(KeyboardInterrupt):
-        walk(ckpt, out, settings(), torch.device("cpu"), progress=_stop_after(7))
+        walk(ckpt, out, settings(), torch.device("cpu"), progress=stop_after(7))
     click_track(track, seconds=2.0 + 0.1)  # another sound, the same file name
     with pytest.raises(ZiziError, match="other settings.*audio"):
         walk(ckpt, out, settings(), torch.device("cpu"), resume=True)

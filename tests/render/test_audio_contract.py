@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.helpers.cli import invoke
-from tests.render.test_audio import click_track
+from tests.helpers.media import click_track
 from zizi.render.provenance import sha256_file
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.cli import invoke
-from tests.render.test_video import read_video
+from tests.helpers.media import read_video
 from zizi.errors import ZiziError
 from zizi.render.encode import encoder_options, has_encoder
 

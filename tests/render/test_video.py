@@ -11,25 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-import imageio
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from tests.helpers.cli import invoke
+from tests.helpers.media import read_video, stop_after
 from zizi.render.encode import ffmpeg_exe, work_dir
 from zizi.render.scenes import RenderSettings, shift, walk
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def read_video(path: Path) -> tuple[list[np.ndarray], dict]:
-    r = imageio.get_reader(str(path))
-    meta = r.get_meta_data()
-    frames = [np.asarray(f) for f in r]
-    r.close()
-    return frames, meta
 
 
 def tags(path: Path) -> dict[str, str]:
@@ -91,18 +83,6 @@ class Stop(Exception):
     pass
 
 
-def _stop_after(n, until=None):
-    """A progress callback that interrupts once `n` frames are produced (and, with
-    `until`, once that condition holds: at most 60 s, so a lagging writer can catch up)."""
-    def progress(done, total):
-        if done >= n:
-            deadline = time.monotonic() + 60
-            while until is not None and not until() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            raise KeyboardInterrupt
-    return progress
-
-
 @pytest.mark.parametrize("suffix", [".mp4", ""])
 def test_resume_after_interruption_gives_identical_frames(tiny_run, tmp_path, suffix):
     s = RenderSettings(frames=20, segment_frames=6, grid=(2, 1), walk=True, loop=True)
@@ -120,7 +100,7 @@ def test_resume_after_interruption_gives_identical_frames(tiny_run, tmp_path, su
         return all((work / "frames" / f"frame{i:06d}.png").is_file() for i in range(6, 12))
 
     with pytest.raises(KeyboardInterrupt):
-        shift([tiny_run], part, s, dev, progress=_stop_after(14, until=segment_1_kept))
+        shift([tiny_run], part, s, dev, progress=stop_after(14, until=segment_1_kept))
     assert not part.exists() and work_dir(part).is_dir()
     with pytest.raises(Exception, match="--resume"):
         shift([tiny_run], part, s, dev)
@@ -142,7 +122,7 @@ def test_resume_with_other_settings_is_refused(tiny_run, tmp_path):
     out = tmp_path / "x.mp4"
     s = RenderSettings(frames=12, segment_frames=4)
     with pytest.raises(KeyboardInterrupt):
-        shift([tiny_run], out, s, torch.device("cpu"), progress=_stop_after(6))
+        shift([tiny_run], out, s, torch.device("cpu"), progress=stop_after(6))
     s2 = RenderSettings(frames=12, segment_frames=4, trunc=0.5)
     with pytest.raises(Exception, match="other settings.*trunc"):
         shift([tiny_run], out, s2, torch.device("cpu"), resume=True)
