@@ -16,6 +16,6 @@ and no test imports a conftest or another test module.
   references written from their specs.
 
 Tiers: `python -m pytest -q` is the default run (a few minutes on 2 cores); what is about
-size or needs fresh interpreters (full-size networks, peak-memory measurements, several
-processes) is marked `slow` and runs with `-m slow`, as `.ci/run` does.
+size (full-size networks, peak memory measured in fresh interpreters, several processes at
+once, the end-to-end demo) is marked `slow` and runs with `-m slow`, as `.ci/run` does.
 """
