@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
 from PIL import Image
 
 from tests.data.messy import GOOD, build_messy_folder
-from zizi.cli import cli
-
-
-def run(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from tests.helpers.cli import invoke
 
 
 def test_card_for_a_set_with_a_partial_credits_csv(tmp_path: Path):
@@ -25,12 +20,12 @@ def test_card_for_a_set_with_a_partial_credits_csv(tmp_path: Path):
         "sub/nested.png,Cy,,\n"
         "alpha.png,,CC0,\n", encoding="utf-8")
     ds = tmp_path / "ds"
-    r = run("dataset", "prepare", src, "--out", ds, "--resolution", "64", "--credits", credits,
-            "--workers", "1")
+    r = invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64", "--credits", credits,
+               "--workers", "1")
     assert r.exit_code == 0, r.output
-    assert run("dataset", "remove", ds, "img.webp").exit_code == 0
+    assert invoke("dataset", "remove", ds, "img.webp").exit_code == 0
 
-    r = run("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 0, r.output
     n = len(GOOD) - 1
     assert r.output.startswith(f"{n} images, consent recorded for 1, 1 removed on request")
@@ -81,19 +76,19 @@ def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkey
 
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
-    assert run("dataset", "prepare", src, "--out", ds, "--resolution", "64",
-               "--workers", "1").exit_code == 0
+    assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
+                  "--workers", "1").exit_code == 0
 
     def full(path, *a, **k):
         raise DatasetError(f"could not write {path}: No space left on device; nothing was written")
 
     monkeypatch.setattr(card, "_chart_sources", full)  # the second chart meets a full disk
-    r = run("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 1 and "No space left" in r.output, r.output
     assert not (tmp_path / "ds-datasheet").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     monkeypatch.undo()
-    r = run("dataset", "card", ds)
+    r = invoke("dataset", "card", ds)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "ds-datasheet").iterdir()) == [
         "DATASHEET.md", "colour.png", "coverage.png", "resolution.png", "sources.png"]

@@ -15,16 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from tests.data.messy import smooth_noise
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str) -> object:
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def zizi_killed_at(fault: str, *args: str) -> subprocess.CompletedProcess:
@@ -44,7 +39,8 @@ def photos(folder: Path, names: list[str], size: int = 48, seed: int = 0) -> Pat
 def prepared(tmp_path: Path, names: list[str], *extra: str) -> Path:
     src = photos(tmp_path / "src", names)
     out = tmp_path / "ds"
-    r = run("dataset", "prepare", src, "--out", out, "--resolution", "32", "--workers", "1", *extra)
+    r = invoke("dataset", "prepare", src, "--out", out, "--resolution", "32", "--workers", "1",
+               *extra)
     assert r.exit_code == 0, r.output
     return out
 
@@ -71,7 +67,7 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
         m["images"].append({**template, "file": f, "source": "victim.png"})
     (ds / "manifest.json").write_text(json.dumps(m))
 
-    r = run("dataset", "remove", ds, "victim.png")
+    r = invoke("dataset", "remove", ds, "victim.png")
     assert all(v.read_bytes() == b"precious" for v in victims), r.output
     assert (ds / "00000" / "link.png").is_symlink()
     assert r.output.count("left alone") == 4 and "outside the dataset" in r.output
@@ -79,7 +75,7 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     assert len(manifest(ds)["images"]) == 6
     for args in (["inspect", ds, "--no-sheets"], ["contains", ds, tmp_path / "src" / "a.png"],
                  ["card", ds]):
-        r = run("dataset", *args)
+        r = invoke("dataset", *args)
         assert r.output.count("left alone") == 4, r.output
     assert all(v.read_bytes() == b"precious" for v in victims)
     # and the training set never reads them
@@ -105,7 +101,7 @@ def test_a_crafted_record_is_a_damaged_manifest_not_a_traceback(tmp_path: Path, 
     m["images"][0][field] = value
     (ds / "manifest.json").write_text(json.dumps(m))
     for args in (["inspect", ds, "--no-sheets"], ["remove", ds, "a.png"], ["card", ds]):
-        r = run("dataset", *args)
+        r = invoke("dataset", *args)
         assert r.exit_code == 1 and "is damaged" in r.output, r.output
         assert r.output.strip().count("\n") == 0
 
@@ -137,7 +133,7 @@ def test_removal_killed_after_intent_is_finished_by_any_later_command(tmp_path: 
     p = zizi_killed_at("remove-before-finalise", "dataset", "remove", ds, "a.png")
     assert p.returncode == -signal.SIGKILL
     assert any(r.get("pending") for r in manifest(ds)["removed"])
-    r = run("dataset", "remove", ds, "a.png")
+    r = invoke("dataset", "remove", ds, "a.png")
     assert r.exit_code == 0, r.output
     assert "finished an interrupted removal" in r.output and "already removed" in r.output
     assert "no image matches" not in r.output
@@ -156,12 +152,12 @@ def test_a_failed_delete_is_one_line_and_finished_later(tmp_path: Path, monkeypa
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(manifest_mod.os, "remove", busy)
-    r = run("dataset", "remove", ds, "a.png")
+    r = invoke("dataset", "remove", ds, "a.png")
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0, r.output
     assert "the removal is recorded" in r.output and "Traceback" not in r.output
     assert (ds / gone).exists() and len(manifest(ds)["images"]) == 1
     monkeypatch.setattr(manifest_mod.os, "remove", real)
-    r = run("dataset", "inspect", ds, "--no-sheets")  # any later command finishes it
+    r = invoke("dataset", "inspect", ds, "--no-sheets")  # any later command finishes it
     assert r.exit_code == 0, r.output
     assert not (ds / gone).exists() and not manifest(ds)["removed"][0].get("pending")
 
@@ -173,15 +169,15 @@ def test_opt_out_takes_the_person_off_every_contact_sheet(tmp_path: Path):
     names = [f"p{i}.png" for i in range(5)]
     ds = prepared(tmp_path, names)
     sheets = tmp_path / "ds-contact"
-    r = run("dataset", "inspect", ds, "--per-page", "2", "--thumb", "16")
+    r = invoke("dataset", "inspect", ds, "--per-page", "2", "--thumb", "16")
     assert r.exit_code == 0 and len(list(sheets.glob("contact-*.png"))) == 3, r.output
-    r = run("dataset", "remove", ds, "p2.png")  # p2 is on the second page
+    r = invoke("dataset", "remove", ds, "p2.png")  # p2 is on the second page
     assert "deleted contact sheet" in r.output and "contact-001.png" in r.output, r.output
     assert sorted(p.name for p in sheets.glob("contact-*.png")) == [
         "contact-000.png", "contact-002.png"]
     # Removing more and redrawing leaves no page of an earlier, longer run behind.
-    run("dataset", "remove", ds, "p0.png", "p1.png")
-    r = run("dataset", "inspect", ds, "--per-page", "2", "--thumb", "16")
+    invoke("dataset", "remove", ds, "p0.png", "p1.png")
+    r = invoke("dataset", "inspect", ds, "--per-page", "2", "--thumb", "16")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in sheets.glob("contact-*.png")) == ["contact-000.png"]
     index = json.loads((sheets / "contact.json").read_text())
@@ -192,9 +188,9 @@ def test_opt_out_takes_the_person_off_every_contact_sheet(tmp_path: Path):
 def test_stale_pages_of_an_earlier_inspect_are_deleted(tmp_path: Path):
     ds = prepared(tmp_path, [f"p{i}.png" for i in range(4)])
     sheets = tmp_path / "ds-contact"
-    run("dataset", "inspect", ds, "--per-page", "1", "--thumb", "16")
+    invoke("dataset", "inspect", ds, "--per-page", "1", "--thumb", "16")
     assert len(list(sheets.glob("contact-*.png"))) == 4
-    r = run("dataset", "inspect", ds, "--per-page", "3", "--thumb", "16")
+    r = invoke("dataset", "inspect", ds, "--per-page", "3", "--thumb", "16")
     assert "deleted stale contact sheet" in r.output
     assert sorted(p.name for p in sheets.glob("contact-*.png")) == [
         "contact-000.png", "contact-001.png"]
@@ -218,7 +214,7 @@ def test_killed_prepare_force_is_recovered_by_a_rerun(tmp_path: Path, fault: str
         assert not ds.exists() and manifest(side) == old
         assert all((side / r["file"]).is_file() for r in old["images"])
     # A re-run recovers and finishes.
-    r = run(*args)
+    r = invoke(*args)
     assert r.exit_code == 0, r.output
     assert len(manifest(ds)["images"]) == 3
     assert all((ds / r["file"]).is_file() for r in manifest(ds)["images"])
@@ -232,7 +228,7 @@ def test_killed_swap_without_force_rerun_gets_the_old_set_back(tmp_path: Path):
     p = zizi_killed_at("prepare-after-old-aside", "dataset", "prepare", new_src, "--out", ds,
                        "--resolution", "32", "--workers", "1", "--force")
     assert p.returncode == -signal.SIGKILL
-    r = run("dataset", "prepare", new_src, "--out", ds, "--resolution", "32")
+    r = invoke("dataset", "prepare", new_src, "--out", ds, "--resolution", "32")
     assert r.exit_code == 1 and "--force" in r.output  # the old set is back, so: refused
     assert manifest(ds) == old and not (tmp_path / "ds.replaced").exists()
 
@@ -244,13 +240,13 @@ def test_files_over_the_size_limit_are_skipped_as_too_large_unread(tmp_path: Pat
     src = photos(tmp_path / "src", ["ok.png"])
     with open(src / "huge.png", "wb") as f:
         f.truncate(3 * 2**20)  # sparse: 3 MB of nothing
-    r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-            "--workers", "1", "--max-file-mb", "2")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+               "--workers", "1", "--max-file-mb", "2")
     assert r.exit_code == 0, r.output
     assert "skipped huge.png: too large: 3 MiB, over the 2 MiB limit" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
     assert report["skipped"][0]["reason"].startswith("too large")
-    r = run("dataset", "prepare", "--help")
+    r = invoke("dataset", "prepare", "--help")
     assert "--max-file-mb" in r.output and "1024" in r.output
 
 
@@ -264,8 +260,8 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
     (src / "one.png").symlink_to(private / "secret.png")
     (src / "sys").symlink_to("/proc")
     (src / "zz_inside.png").symlink_to(src / "mine.png")  # inside: a same-file duplicate
-    r = run("dataset", "prepare", src, "--out", tmp_path / "a", "--resolution", "32",
-            "--workers", "1")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "a", "--resolution", "32",
+               "--workers", "1")
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "a")["images"])
     assert sources == ["mine.png", "sub/also_mine.png"]
@@ -273,8 +269,8 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
         assert f"skipped {link}: symlink leading outside the source folder" in r.output
     assert "--follow-symlinks" in r.output
     (src / "sys").unlink()
-    r = run("dataset", "prepare", src, "--out", tmp_path / "b", "--resolution", "32",
-            "--workers", "1", "--follow-symlinks")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "b", "--resolution", "32",
+               "--workers", "1", "--follow-symlinks")
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "b")["images"])
     assert sources == ["friends/diary.png", "friends/secret.png", "mine.png",
@@ -285,7 +281,7 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
 
 
 def test_inspect_of_the_filesystem_root_is_one_line():
-    r = run("dataset", "inspect", "/")
+    r = invoke("dataset", "inspect", "/")
     assert r.exit_code == 1 and "Traceback" not in r.output and r.exception is not None
     assert r.output.strip().count("\n") == 0 and "root of the filesystem" in r.output
 
@@ -302,7 +298,7 @@ def test_remove_on_a_full_disk_is_one_line_and_changes_nothing(tmp_path: Path, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(zizi.files.os, "fsync", full)
-    r = run("dataset", "remove", ds, "a.png")
+    r = invoke("dataset", "remove", ds, "a.png")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.output.startswith("Error: could not write") and "nothing was written" in r.output
     assert r.output.strip().count("\n") == 0
@@ -319,22 +315,22 @@ def test_names_match_after_nfc_normalisation(tmp_path: Path):
     src = photos(tmp_path / "src", [decomposed, "other.png"])
     credits = tmp_path / "credits.csv"
     credits.write_text("source,credit,consent\nRen\u00e9e.png,Renée M.,yes\n", encoding="utf-8")
-    r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-            "--workers", "1", "--credits", credits)
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+               "--workers", "1", "--credits", credits)
     assert r.exit_code == 0, r.output
     rec = next(i for i in manifest(tmp_path / "ds")["images"] if i["source"] != "other.png")
     assert rec["credit"] == "Renée M." and rec["consent"] == "yes"
-    r = run("dataset", "remove", tmp_path / "ds", "Ren\u00e9e.png")  # typed composed
+    r = invoke("dataset", "remove", tmp_path / "ds", "Ren\u00e9e.png")  # typed composed
     assert r.exit_code == 0 and "1 image removed" in r.output, r.output
-    r = run("dataset", "remove", tmp_path / "ds", "Ren\u00e9*.png", "--dry-run")
+    r = invoke("dataset", "remove", tmp_path / "ds", "Ren\u00e9*.png", "--dry-run")
     assert "already removed" in r.output
 
 
 def test_a_file_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path):
     src = photos(tmp_path / "src", ["ok.png"])
     smooth_noise(5, (48, 48)).save(os.fsencode(src) + b"/bad\xff.png")
-    r = run("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-            "--workers", "1")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+               "--workers", "1")
     assert r.exit_code == 0, r.output
     assert "skipped bad\\udcff.png: file name is not valid UTF-8" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
@@ -354,7 +350,7 @@ def test_control_characters_in_names_are_shown_escaped(tmp_path: Path):
         ["remove", tmp_path / "ds", evil, "--dry-run"],
         ["remove", tmp_path / "ds", "nobody\x1b[2J"],
     ):
-        r = run("dataset", *args)
+        r = invoke("dataset", *args)
         assert "\x1b" not in r.output and "\x07" not in r.output, r.output
         assert "\\x1b" in r.output, r.output
 
@@ -366,6 +362,6 @@ def test_info_shows_a_crafted_provenance_escaped(tmp_path: Path):
     ck = tiny_checkpoint()
     ck.provenance = {**ck.provenance, "source_file": "face\x1b[2J\x1b]0;owned\x07.pkl"}
     save_checkpoint(tmp_path / "t.safetensors", ck)
-    r = run("info", tmp_path / "t.safetensors")
+    r = invoke("info", tmp_path / "t.safetensors")
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.output and "face\\x1b[2J" in r.output

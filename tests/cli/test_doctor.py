@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import imageio_ffmpeg
-from click.testing import CliRunner
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 from zizi.cli import doctor as doctor_mod
 
 
 def test_text_report_lists_everything():
-    result = CliRunner().invoke(cli, ["doctor"])
+    result = invoke("doctor")
     assert result.exit_code == 0, result.output
     for word in ("torch", "nvcc", "ninja", "custom ops: ZIZI_OPS=", "bias_act", "upfirdn2d", "ffmpeg", "extra ["):
         assert word in result.output
@@ -20,7 +19,7 @@ def test_text_report_lists_everything():
 
 def test_json_report_is_machine_readable(monkeypatch):
     monkeypatch.setenv("ZIZI_OPS", "ref")
-    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    result = invoke("doctor", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["ops"]["mode"] == "ref"
@@ -37,7 +36,7 @@ def test_missing_tools_and_ffmpeg_are_reported_not_raised(monkeypatch):
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_ffmpeg)
     monkeypatch.setattr(doctor_mod.shutil, "which", lambda name: None)
     monkeypatch.setenv("ZIZI_OPS", "turbo")
-    result = CliRunner().invoke(cli, ["doctor"])
+    result = invoke("doctor")
     assert result.exit_code == 0, result.output
     assert "nvcc   not found" in result.output and "ninja  not found" in result.output
     assert "ffmpeg: not found" in result.output

@@ -13,9 +13,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "zizi" / "cli"
 SHARED = ("--seeds", "--trunc", "--trunc-cutoff", "--noise-mode", "--class",
@@ -53,7 +52,7 @@ def test_generate_and_render_take_the_same_latent_options():
 
 
 def run(*args) -> str:
-    r = CliRunner().invoke(cli, [str(a) for a in args])
+    r = invoke(*[str(a) for a in args])
     return r.output
 
 

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import tiny_checkpoint
-from zizi.cli import cli
 from zizi.files import lock_path, output_lock, remove_stale_temps
 from zizi.io.checkpoint import read_header, save_checkpoint
 
@@ -92,7 +91,7 @@ def test_killed_writer_leaves_a_temp_that_the_next_run_removes(command, src, tmp
     try:
         live_temp = [p for p in _temps(out_dir) if str(live.pid) in p.name]
         assert len(live_temp) == 1
-        result = CliRunner().invoke(cli, [command, str(src), "--out", str(out_dir / f"c{ext}"), *extra])
+        result = invoke(command, src, "--out", out_dir / f"c{ext}", *extra)
         assert result.exit_code == 0, result.output
         assert _temps(out_dir) == live_temp  # the dead writer's temp is gone, the live one kept
         assert not lock_path(out_dir / f"a{ext}").exists()  # its lock went with it
@@ -116,18 +115,18 @@ def test_second_import_to_one_out_gets_one_clear_line(src, tmp_path):
     out = tmp_path / "out" / "same.safetensors"
     holder = _start(_HOLD_LOCK, out)  # another zizi run is writing --out right now
     try:
-        result = CliRunner().invoke(cli, ["import", str(src), "--out", str(out)])
+        result = invoke("import", src, "--out", out)
         assert result.exit_code == 1, result.output
         lines = [ln for ln in result.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and "being written by another zizi run" in lines[0], result.output
         assert f"pid {holder.pid}" in lines[0]
         assert not out.exists()
-        forced = CliRunner().invoke(cli, ["import", str(src), "--out", str(out), "--force"])
+        forced = invoke("import", src, "--out", out, "--force")
         assert forced.exit_code == 1 and "being written" in forced.output  # --force is no way round
     finally:
         _kill(holder)
     # the holder was killed: its lock is stale and the next run takes it over
-    result = CliRunner().invoke(cli, ["import", str(src), "--out", str(out)])
+    result = invoke("import", src, "--out", out)
     assert result.exit_code == 0, result.output
     assert read_header(out)["provenance"]["source_name"] == "tiny.safetensors"
     assert not lock_path(out).exists()
@@ -153,7 +152,7 @@ def test_output_that_appears_meanwhile_is_never_replaced(command, src, tmp_path,
 
     monkeypatch.setattr(zizi.io.rosinality, "temp_beside", meanwhile)
     extra = ["--resolution", "8"] if command == "resize" else []
-    result = CliRunner().invoke(cli, [command, str(src), "--out", str(out), *extra])
+    result = invoke(command, src, "--out", out, *extra)
     assert result.exit_code == 1, result.output
     assert "already exists" in result.output and "--force" in result.output
     assert out.read_text() == "someone else's"
@@ -178,14 +177,14 @@ def test_two_prepares_on_one_out(tmp_path):
     out = tmp_path / "ds"
     holder = _start(_HOLD_LOCK, out)
     try:
-        result = CliRunner().invoke(cli, ["dataset", "prepare", str(srcdir), "--out", str(out),
-                                          "--resolution", "32", "--align", "center"])
+        result = invoke("dataset", "prepare", srcdir, "--out", out,
+                        "--resolution", "32", "--align", "center")
         assert result.exit_code == 1, result.output
         assert "being written by another zizi run" in result.output
         assert not out.exists()
     finally:
         _kill(holder)
     time.sleep(0.1)
-    result = CliRunner().invoke(cli, ["dataset", "prepare", str(srcdir), "--out", str(out),
-                                      "--resolution", "32", "--align", "center"])
+    result = invoke("dataset", "prepare", srcdir, "--out", out,
+                    "--resolution", "32", "--align", "center")
     assert result.exit_code == 0, result.output

@@ -8,21 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 from zizi.text import plural, printable, shorten_middle
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
 def test_import_help_names_every_format_and_known_names():
-    text = " ".join(run("import", "--help").output.split())
+    text = " ".join(invoke("import", "--help").output.split())
     for word in ("NVIDIA PyTorch pickles", "TensorFlow pickles", "rosinality", "ffhq-256",
                  "ffhq-1024", "zizi checkpoints"):
         assert word in text, word
@@ -30,7 +25,7 @@ def test_import_help_names_every_format_and_known_names():
 
 @pytest.mark.parametrize("command", ["import", "export", "generate"])
 def test_which_has_one_spelling(command: str):
-    text = run(command, "--help").output
+    text = invoke(command, "--help").output
     assert "--which [G_ema|G]" in text and "g_ema|g" not in text
 
 
@@ -40,14 +35,14 @@ def test_generate_in_a_log_has_no_progress_bar_and_plural_messages(tmp_path: Pat
 
     ck = tmp_path / "t.safetensors"
     save_checkpoint(ck, tiny_checkpoint())
-    r = run("generate", ck, "--seeds", "0-2", "--out", tmp_path / "o", "--which", "g_ema",
-            "--device", "cpu")
+    r = invoke("generate", ck, "--seeds", "0-2", "--out", tmp_path / "o", "--which", "g_ema",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert r.stdout == f"Wrote 3 images to {tmp_path / 'o'}\n"  # no bar in a redirected log
     from zizi.cli.options import UNSIGNED_HINT
 
     assert r.stderr == UNSIGNED_HINT + "\n"  # no keys in the test's config folder: one line
-    r = run("generate", ck, "--seeds", "5", "--out", tmp_path / "o", "--device", "cpu")
+    r = invoke("generate", ck, "--seeds", "5", "--out", tmp_path / "o", "--device", "cpu")
     assert r.output.startswith("Wrote 1 image to")
 
 
@@ -56,7 +51,7 @@ def test_doctor_build_without_cuda_says_there_is_nothing_to_build():
 
     if torch.cuda.is_available():
         pytest.skip("this machine can build the ops")
-    r = run("doctor", "--build")
+    r = invoke("doctor", "--build")
     assert r.exit_code == 0
     first = r.output.splitlines()[0]
     assert first.startswith("--build: nothing to build:") and "CUDA" in first
@@ -98,7 +93,7 @@ def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Pa
 
 
 def test_docs_ffhq_1024_size_agrees_with_zizi_checkpoints():
-    listing = run("checkpoints").output
+    listing = invoke("checkpoints").output
     size = re.search(r"^ffhq-1024\s+1024px\s+~(\d+) MiB", listing, re.M).group(1)
     readme = (ROOT / "docs" / "checkpoints.md").read_text()
     said = re.search(r"FFHQ-1024 snapshot \(~(\d+) MiB", readme).group(1)

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from tests.credentials.conftest import read
-from zizi.cli import cli
+from tests.helpers.c2pa_reader import read
+from tests.helpers.cli import invoke
 from zizi.credentials import keys
 from zizi.credentials.keys import CredentialsError
 from zizi.credentials.manifest import sealer, sign_file
@@ -31,16 +30,16 @@ def _png(path: Path) -> Path:
 
 def test_init_writes_private_keys_in_the_config_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("ZIZI_CONFIG", str(tmp_path / "cfg"))
-    r = CliRunner().invoke(cli, ["credentials", "init", "--org", "Jake Elwes Studio"])
+    r = invoke("credentials", "init", "--org", "Jake Elwes Studio")
     assert r.exit_code == 0, r.output
     folder = tmp_path / "cfg" / "credentials"
     assert keys.default_dir() == folder and "timestamp authority" in r.output
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in (keys.SIGNER_CERT, keys.SIGNER_KEY, keys.ROOT_CERT, keys.ROOT_KEY):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
-    again = CliRunner().invoke(cli, ["credentials", "init"])
+    again = invoke("credentials", "init")
     assert again.exit_code == 1 and "--force" in again.output and "Traceback" not in again.output
-    assert CliRunner().invoke(cli, ["credentials", "init", "--force"]).exit_code == 0
+    assert invoke("credentials", "init", "--force").exit_code == 0
 
 
 def test_xdg_config_home_is_the_default(tmp_path, monkeypatch):
@@ -167,8 +166,8 @@ def test_unusable_organisation_keys_are_one_clear_line(key_dir, tmp_path, spoil,
     folder = _issued(key_dir, tmp_path / "org", **spoil)
     with pytest.raises(CredentialsError, match=message):
         keys.load(folder)
-    r = CliRunner().invoke(cli, ["generate", str(tmp_path / "missing.safetensors"), "--seeds", "0",
-                                 "--out", str(tmp_path / "g"), "--credentials", str(folder)])
+    r = invoke("generate", tmp_path / "missing.safetensors", "--seeds", "0",
+               "--out", tmp_path / "g", "--credentials", folder)
     assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from tests.credentials.conftest import read
-from tests.helpers.tiny import tiny_checkpoint
-from tests.render.conftest import make_run
-from zizi.cli import cli
+from tests.helpers.c2pa_reader import read
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import make_run, tiny_checkpoint
 from zizi.cli.options import UNSIGNED_HINT
 from zizi.credentials import keys, manifest
 from zizi.credentials.keys import CredentialsError
@@ -24,10 +22,6 @@ from zizi.render.encode import work_dir
 from zizi.render.scenes import RenderSettings, shift
 
 AI = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def sha256(p: Path) -> str:
@@ -49,8 +43,8 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def signed_mp4(world, key_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mp4") / "zizi.mp4"
-    r = run("render", "shift", world["run"], "--out", out, "--frames", 12, "--segment", 5,
-            "--device", "cpu", "--credentials", key_dir)
+    r = invoke("render", "shift", world["run"], "--out", out, "--frames", 12, "--segment", 5,
+               "--device", "cpu", "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert UNSIGNED_HINT not in r.output
     return out
@@ -91,20 +85,20 @@ def _frames(path: Path) -> list[np.ndarray]:
 def test_signing_keeps_the_video_playable(signed_mp4, world, key_dir, tmp_path):
     assert len(_frames(signed_mp4)) == 12
     mov = tmp_path / "zizi.mov"  # ProRes in QuickTime: signed the same way
-    r = run("render", "shift", world["run"], "--out", mov, "--frames", 4, "--device", "cpu",
-            "--credentials", key_dir)
+    r = invoke("render", "shift", world["run"], "--out", mov, "--frames", 4, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert read(mov)[0] == "Valid" and len(_frames(mov)) == 4
 
 
 def test_verify_says_ai_generated_signer_and_trust(signed_mp4, key_dir):
-    r = run("credentials", "verify", signed_mp4)
+    r = invoke("credentials", "verify", signed_mp4)
     assert r.exit_code == 0, r.output
     assert "AI-generated: yes" in r.output and "Zizi Test Studio" in r.output
     assert "valid but untrusted" in r.output and "TAMPERED" not in r.output
     assert "frame-000000040000.safetensors sha256" in r.output
     assert "training and data mining: notAllowed" in r.output
-    r = run("credentials", "verify", signed_mp4, "--trust", key_dir / keys.ROOT_CERT)
+    r = invoke("credentials", "verify", signed_mp4, "--trust", key_dir / keys.ROOT_CERT)
     assert r.exit_code == 0 and "trusted here only" in r.output, r.output
 
 
@@ -116,7 +110,7 @@ def test_one_flipped_byte_of_a_signed_mp4_is_reported_tampered(signed_mp4, tmp_p
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(bytes(data))
     assert read(bad)[0] == "Invalid"
-    r = run("credentials", "verify", bad)
+    r = invoke("credentials", "verify", bad)
     assert r.exit_code == 1
     assert "TAMPERED" in r.output and "INVALID" in r.output and "Traceback" not in r.output
 
@@ -124,12 +118,12 @@ def test_one_flipped_byte_of_a_signed_mp4_is_reported_tampered(signed_mp4, tmp_p
 def test_an_unsigned_file_has_no_credentials(tmp_path):
     p = tmp_path / "plain.png"
     Image.new("RGB", (8, 8)).save(p)
-    r = run("credentials", "verify", p)
+    r = invoke("credentials", "verify", p)
     assert r.exit_code == 1 and "no Content Credentials" in r.output
-    r = run("credentials", "verify", tmp_path / "missing.png")
+    r = invoke("credentials", "verify", tmp_path / "missing.png")
     assert r.exit_code == 1 and "not found" in r.output and "Traceback" not in r.output
     (tmp_path / "notes.txt").write_text("not a picture")
-    r = run("credentials", "verify", tmp_path / "notes.txt")
+    r = invoke("credentials", "verify", tmp_path / "notes.txt")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1, r.output
 
@@ -194,8 +188,8 @@ def test_a_failed_signature_leaves_nothing_under_the_final_name(world, key_dir, 
 
 def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
     out = tmp_path / "frames"
-    r = run("render", "shift", world["run"], "--out", out, "--frames", 3, "--device", "cpu",
-            "--credentials", key_dir)
+    r = invoke("render", "shift", world["run"], "--out", out, "--frames", 3, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     pngs = sorted(out.glob("frame*.png"))
     assert len(pngs) == 3
@@ -207,18 +201,18 @@ def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
 
 def test_generate_signs_with_default_keys_and_says_once_when_it_cannot(world, tmp_path):
     ckpt = world["frames"][-1]
-    r = run("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "plain",
-            "--device", "cpu")
+    r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "plain",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert r.output.count(UNSIGNED_HINT) == 1
-    assert run("credentials", "verify", tmp_path / "plain" / "seed0000.png").exit_code == 1
+    assert invoke("credentials", "verify", tmp_path / "plain" / "seed0000.png").exit_code == 1
     assert "zizi" in Image.open(tmp_path / "plain" / "seed0000.png").text  # the unsigned record
-    assert run("credentials", "init", "--org", "Default Keys").exit_code == 0
-    r = run("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "signed",
-            "--device", "cpu")
+    assert invoke("credentials", "init", "--org", "Default Keys").exit_code == 0
+    r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "signed",
+               "--device", "cpu")
     assert r.exit_code == 0 and UNSIGNED_HINT not in r.output, r.output
     for name in ("seed0000.png", "seed0001.png", "grid.png"):
-        v = run("credentials", "verify", tmp_path / "signed" / name)
+        v = invoke("credentials", "verify", tmp_path / "signed" / name)
         # the default keys' root is this machine's: trusted here, and only here
         assert v.exit_code == 0 and "Default Keys" in v.output and "trusted here only" in v.output
     a = np.asarray(Image.open(tmp_path / "plain" / "seed0001.png"))
@@ -232,9 +226,9 @@ def test_mirror_signs_the_still_and_the_video(key_dir, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
     out = tmp_path / "out"
-    r = run("mirror", photo, "--ckpt", base, "--shifted", shifted, "--out", out, "--steps", 2,
-            "--align", "center", "--video", "--frames", 4, "--device", "cpu",
-            "--credentials", key_dir)
+    r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted, "--out", out, "--steps", 2,
+               "--align", "center", "--video", "--frames", 4, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     for name in ("mirror.png", "mirror.mp4"):
         state, active, _ = read(out / name)
@@ -260,7 +254,7 @@ def test_the_demo_still_is_signed_with_its_videos_record(signed_mp4, key_dir, tm
 @pytest.mark.slow
 def test_demo_with_credentials_signs_its_video_samples_and_still(key_dir, tmp_path):
     out = tmp_path / "demo"
-    r = run("demo", "--quick", "--out", out, "--device", "cpu", "--credentials", key_dir)
+    r = invoke("demo", "--quick", "--out", out, "--device", "cpu", "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert UNSIGNED_HINT not in r.output
     for f in ("weight-shift.mp4", "samples/4-video-frame.png", "samples/3-finetuned/grid.png"):
@@ -270,12 +264,12 @@ def test_demo_with_credentials_signs_its_video_samples_and_still(key_dir, tmp_pa
 def test_a_render_with_sound_is_signed_after_the_sound_is_in(world, key_dir, tmp_path):
     """The sound is muxed into the joined temporary file before it is signed: the signed
     file carries the sound, and its signature is valid (muxing afterwards would break it)."""
-    from tests.render.test_audio import audio_seconds, click_track
+    from tests.helpers.media import audio_seconds, click_track
 
     out = tmp_path / "sound.mp4"
-    r = run("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),
-            "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
-            "--credentials", key_dir)
+    r = invoke("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),
+               "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
+               "--credentials", key_dir)
     assert r.exit_code == 0, r.output
     assert abs(audio_seconds(out) - 1.5) < 0.03
     state, active, _ = read(out)

@@ -5,9 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 from zizi.demo.pipeline import MARKER, DemoError, check_out, plan_for
 
 
@@ -48,7 +47,7 @@ def test_plans_scale_with_the_device():
 
 def test_a_folder_of_other_files_is_one_line(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"])
+    result = invoke("demo", "--quick", "--out", tmp_path, "--device", "cpu")
     assert result.exit_code == 1
     assert "not an earlier zizi demo" in result.output and "Traceback" not in result.output
     assert (tmp_path / "keep.txt").read_text() == "mine"
@@ -59,7 +58,7 @@ def test_quick_demo_end_to_end(tmp_path):
     import imageio
 
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--device", "cpu"])
+    result = invoke("demo", "--quick", "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == ["data", "base", "fine-tune", "video", "report"]
@@ -96,7 +95,7 @@ def test_train_base_trains_from_scratch_and_exports_a_small_base(tmp_path):
     from zizi.io.checkpoint import load_checkpoint
 
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--train-base", "--out", str(out), "--device", "cpu"])
+    result = invoke("demo", "--quick", "--train-base", "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     base = report["stages"][1]

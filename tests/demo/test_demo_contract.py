@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 from zizi.demo.pipeline import SHIPPED_BASE, DemoPlan, run_demo
 
 TINY = DemoPlan(base_images=8, shift_images=8, draw_size=32, finetune_kimg=0.008, batch=4,
@@ -18,7 +17,7 @@ TINY = DemoPlan(base_images=8, shift_images=8, draw_size=32, finetune_kimg=0.008
 
 
 def _runner(args: list[str]) -> None:
-    r = CliRunner().invoke(cli, args)
+    r = invoke(*args)
     assert r.exit_code == 0, (args, r.output)
 
 

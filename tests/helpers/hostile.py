@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.tiny import tiny_checkpoint
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SET_FLAGS, tiny_checkpoint
 
 
 def raw_safetensors(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -81,12 +82,10 @@ def nested_pickle(path: Path, depth: int = 200_000) -> Path:
     """A real tiny NVIDIA pickle whose `training_set_kwargs` is a dict nested `depth` deep
     (written with pickle opcodes: Python's own pickler would itself recurse)."""
     from tests.helpers.nvlabs_writer import write_nvlabs_pickle
-    from tests.helpers.tiny import tiny_d, tiny_g
-    from zizi.nets.discriminator import Discriminator
-    from zizi.nets.generator import Generator
+    from tests.helpers.tiny import tiny_modules
 
     marker = "DEEP-NESTING-MARKER"
-    write_nvlabs_pickle(path, Generator(tiny_g(8)), Discriminator(tiny_d(8)),
+    write_nvlabs_pickle(path, *tiny_modules(8),
                         extra_entries={"training_set_kwargs": marker})
     blob = Path(path).read_bytes()
     short = b"\x8c" + bytes([len(marker)]) + marker.encode()  # SHORT_BINUNICODE
@@ -189,16 +188,13 @@ def hostile_run(folder: Path, attack: str = "dev-zero") -> Path:
     "workers" (config.yaml asks for 200 loader processes)."""
     import os
 
-    from click.testing import CliRunner
-
-    from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images
-    from zizi.cli import cli
+    from tests.helpers.tiny import make_checkpoint, make_images
 
     data = make_images(folder / "faces")
     ckpt = make_checkpoint(folder / "base.safetensors")
-    sets = [a for x in TINY_SETTINGS for a in ("--set", x)]
-    r = CliRunner().invoke(cli, ["train", "--data", str(data), "--resume", str(ckpt), "--out",
-                                 str(folder / "runs"), *sets, "--kimg", "0.008"])
+    sets = TINY_SET_FLAGS
+    r = invoke("train", "--data", data, "--resume", ckpt, "--out",
+               folder / "runs", *sets, "--kimg", "0.008")
     if r.exit_code != 0:
         raise RuntimeError(f"could not train the tiny run: {r.output}")
     run = folder / "runs" / "00000-faces"

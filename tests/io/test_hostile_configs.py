@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.hostile import lying_config, nested_json_header, nested_zizi_document, set_keys
-from zizi.cli import cli
 from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import ConfigError
 
@@ -28,48 +27,38 @@ LIES = {
 }
 
 
-def _one_line_refusal(result, out=None):
-    assert result.exit_code in (1, 2), result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
-    # one error line (a usage error also shows click's "Usage:/Try --help" hint above it)
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert out is None or not out.exists()
-    return lines[0]
-
-
 @pytest.fixture(scope="module", params=sorted(LIES))
 def liar(request, tmp_path_factory):
     return lying_config(tmp_path_factory.mktemp("lie") / "lie.safetensors", LIES[request.param])
 
 
 def test_info_shows_a_lying_file_as_damaged(liar):
-    line = _one_line_refusal(CliRunner().invoke(cli, ["info", str(liar)]))
+    line = one_line(invoke("info", liar))
     assert "damaged" in line
 
 
 def test_import_refuses_to_resave_a_lying_file(liar, tmp_path):
     out = tmp_path / "again.safetensors"
-    line = _one_line_refusal(CliRunner().invoke(cli, ["import", str(liar), "--out", str(out)]), out)
+    line = one_line(invoke("import", liar, "--out", out), out=out)
     assert "damaged" in line
 
 
 def test_generate_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "gen"
-    result = CliRunner().invoke(cli, ["generate", str(liar), "--seeds", "0", "--out", str(out)])
-    assert "damaged" in _one_line_refusal(result)
+    result = invoke("generate", liar, "--seeds", "0", "--out", out)
+    assert "damaged" in one_line(result)
     assert not list(out.glob("*.png")) if out.exists() else True
 
 
 def test_export_refuses_a_lying_file(liar, tmp_path):
     out = tmp_path / "x.pt"
-    result = CliRunner().invoke(cli, ["export", str(liar), "--out", str(out)])
-    assert "damaged" in _one_line_refusal(result, out)  # was: KeyError traceback
+    result = invoke("export", liar, "--out", out)
+    assert "damaged" in one_line(result, out=out)  # was: KeyError traceback
 
 
 def test_only_the_lying_net_is_named(tmp_path):
     f = lying_config(tmp_path / "d.safetensors", set_keys(mbstd_num_channels=2), nets=("D",))
-    line = _one_line_refusal(CliRunner().invoke(cli, ["info", str(f)]))
+    line = one_line(invoke("info", f))
     assert "D's tensors do not match its config" in line and "b4.conv.weight" in line
 
 
@@ -80,7 +69,7 @@ def test_deeply_nested_json_is_one_line(make, command, tmp_path):
     args = {"info": [], "generate": ["--seeds", "0", "--out", str(tmp_path / "g")],
             "export": ["--out", str(tmp_path / "x.pt")],
             "import": ["--out", str(tmp_path / "y.safetensors")]}[command]
-    line = _one_line_refusal(CliRunner().invoke(cli, [command, str(f), *args]))  # was: RecursionError
+    line = one_line(invoke(command, f, *args))  # was: RecursionError
     assert "nests too deeply" in line
 
 
@@ -89,9 +78,9 @@ def test_generate_refuses_an_absurd_truncation(psi, tmp_path):
     from tests.helpers.hostile import tiny_zizi
 
     f = tiny_zizi(tmp_path / "ok.safetensors")
-    result = CliRunner().invoke(cli, ["generate", str(f), "--seeds", "0", "--trunc", psi,
-                                      "--out", str(tmp_path / "g")])
-    assert "--trunc" in _one_line_refusal(result)  # was: RuntimeError overflow traceback
+    result = invoke("generate", f, "--seeds", "0", "--trunc", psi,
+                    "--out", tmp_path / "g")
+    assert "--trunc" in one_line(result)  # was: RuntimeError overflow traceback
 
 
 # ----------------------------------------------------------------------- config bounds

@@ -5,10 +5,9 @@ import pickle
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import FIXTURES
-from zizi.cli import cli
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.importers import import_checkpoint
 
@@ -25,7 +24,7 @@ class _Evil:
 
 def _import_cli(tmp_path, src):
     out = tmp_path / "out.safetensors"
-    result = CliRunner().invoke(cli, ["import", str(src), "--out", str(out)])
+    result = invoke("import", src, "--out", out)
     return result, out
 
 
@@ -45,12 +44,10 @@ def test_os_system_is_refused_and_never_runs(tmp_path):
 def test_disallowed_global_inside_a_real_checkpoint(tmp_path):
     """A genuine network pickle with one hostile object spliced in is refused by name."""
     from tests.helpers.nvlabs_writer import write_nvlabs_pickle
-    from tests.helpers.tiny import tiny_d, tiny_g
-    from zizi.nets.discriminator import Discriminator
-    from zizi.nets.generator import Generator
+    from tests.helpers.tiny import tiny_modules
 
     marker = tmp_path / "pwned"
-    src = write_nvlabs_pickle(tmp_path / "mixed.pkl", Generator(tiny_g(8)), Discriminator(tiny_d(8)),
+    src = write_nvlabs_pickle(tmp_path / "mixed.pkl", *tiny_modules(8),
                               extra_entries={"augment_pipe": _Evil(marker)})
     result, out = _import_cli(tmp_path, src)
     assert result.exit_code == 1 and "system" in result.output

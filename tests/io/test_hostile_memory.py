@@ -20,12 +20,13 @@ REFUSAL_BOUND_MIB = 128
 CASES = crafted_cases(bomb_gib=1.0)  # before: a 1 GiB bomb took 1.2 GB to refuse
 
 
-# Each case starts an interpreter with torch (~15 s here): the zip bombs run by default,
-# the rest (also refused on one line by tests/io/test_hostile_configs.py) with -m slow.
-_PARAMS = [pytest.param(n, marks=() if "zip bomb" in n else pytest.mark.slow) for n in sorted(CASES)]
-
-
-@pytest.mark.parametrize("name", _PARAMS)
+# Each case starts an interpreter with torch (~15 s on a busy 2-core machine), so all run
+# with -m slow (.ci/run runs them). The default run still refuses each file in one line,
+# in-process: the zip bombs and the nested pickle in tests/io/test_hostile_files.py and
+# tests/metrics/test_inception_hostile.py, the lying configs in tests/io/test_hostile_configs.py,
+# the run folders in tests/train/test_received_runs.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_refusal_peak_memory(name, tmp_path):
     build, command = CASES[name]
     f = build(tmp_path)

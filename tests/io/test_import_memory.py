@@ -50,6 +50,7 @@ def _run(*args):
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # three full-size 1024² networks written, then imported in a fresh interpreter
 def test_full_size_import_peak_memory(ffhq_sized_pickle, tmp_path):
     size = ffhq_sized_pickle.stat().st_size
     assert size > 340e6  # three config-f 1024 networks, ~360 MB like the real snapshots

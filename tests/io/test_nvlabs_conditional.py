@@ -3,7 +3,7 @@
 import torch
 
 from tests.helpers.nvlabs_writer import write_nvlabs_pickle
-from tests.helpers.tiny import tiny_d, tiny_g
+from tests.helpers.tiny import tiny_modules
 from zizi.io.checkpoint import (
     build_discriminator,
     build_generator,
@@ -11,13 +11,11 @@ from zizi.io.checkpoint import (
     save_checkpoint,
 )
 from zizi.io.importers import import_checkpoint
-from zizi.nets.discriminator import Discriminator
-from zizi.nets.generator import Generator
 
 
 def test_conditional_round_trip(tmp_path):
     torch.manual_seed(0)
-    G, D = Generator(tiny_g(16, c_dim=3)).eval(), Discriminator(tiny_d(16, c_dim=3)).eval()
+    G, D = (net.eval() for net in tiny_modules(16, c_dim=3))
     with torch.no_grad():  # move every weight off its init so biases and gains matter
         for p in [*G.parameters(), *D.parameters()]:
             p.add_(torch.randn_like(p) * 0.3)

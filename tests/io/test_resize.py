@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import FIXTURES, tiny_checkpoint
-from zizi.cli import cli
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import (
     build_discriminator,
@@ -103,15 +102,11 @@ def test_refuses_upscaling_and_too_small(fixture_ckpt):
 def test_cli_resize(tmp_path):
     src = save_checkpoint(tmp_path / "t.safetensors", tiny_checkpoint(16))
     out = tmp_path / "t8.safetensors"
-    result = CliRunner().invoke(cli, ["resize", str(src), "--resolution", "8", "--out", str(out)])
+    result = invoke("resize", src, "--resolution", "8", "--out", out)
     assert result.exit_code == 0, result.output
     assert load_checkpoint(out).g_config.img_resolution == 8
-    bad = CliRunner().invoke(
-        cli, ["resize", str(src), "--resolution", "32", "--out", str(tmp_path / "u.safetensors")]
-    )
+    bad = invoke("resize", src, "--resolution", "32", "--out", tmp_path / "u.safetensors")
     assert bad.exit_code == 1 and "cannot raise" in bad.output
-    same = CliRunner().invoke(
-        cli, ["resize", str(src), "--resolution", "16", "--out", str(tmp_path / "s.safetensors")]
-    )
+    same = invoke("resize", src, "--resolution", "16", "--out", tmp_path / "s.safetensors")
     assert same.exit_code == 2 and "already 16x16" in same.output
     assert not (tmp_path / "s.safetensors").exists()

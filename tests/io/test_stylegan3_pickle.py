@@ -5,10 +5,9 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke
 from tests.helpers.nvlabs_writer import _install_fake_module, _Record
-from zizi.cli import cli
 from zizi.errors import CheckpointError
 from zizi.io.importers import import_checkpoint
 
@@ -45,7 +44,7 @@ def test_stylegan3_pickle_is_named_in_one_line(tmp_path, protocol):
     with pytest.raises(CheckpointError, match=r"StyleGAN3 \(alias-free"):
         import_checkpoint(path)
     out = tmp_path / "x.safetensors"
-    r = CliRunner().invoke(cli, ["import", str(path), "--out", str(out)])
+    r = invoke("import", path, "--out", out)
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1, r.output
     assert "doesn't train or render" in r.output and "StyleGAN2" in r.output
     assert "allow-list" not in r.output and not out.exists()

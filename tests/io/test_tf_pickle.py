@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from tests.helpers import tf_reference as ref
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.tf_writer import (
     ADA_FUNCS,
     STYLEGAN2_FUNCS,
@@ -23,7 +23,6 @@ from tests.helpers.tf_writer import (
     tf_pickle_bytes,
     write_tf_pickle,
 )
-from zizi.cli import cli
 from zizi.errors import CheckpointError, UnsafePickleError
 from zizi.io.checkpoint import build_discriminator, build_generator
 from zizi.io.importers import detect_format, import_checkpoint
@@ -156,11 +155,8 @@ def test_minibatch_stddev_group_size_default(tmp_path, func, kw, expected):
 
 def _cli_one_line(path, *args) -> str:
     out = path.with_suffix(".safetensors")
-    r = CliRunner().invoke(cli, ["import", str(path), "--out", str(out), *args])
-    assert r.exit_code == 1, r.output
-    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
-    assert not out.exists()
-    return r.output
+    r = invoke("import", path, "--out", out, *args)
+    return one_line(r, code=1, alone=True, out=out)
 
 
 def _write(tmp_path, spec, funcs=None, d_variables=None, name="x.pkl"):
@@ -237,7 +233,7 @@ def test_discriminator_architecture_refused_but_generator_alone_imports(tmp_path
     with torch.no_grad():
         np.testing.assert_allclose(build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL)
     out = tmp_path / "g.safetensors"
-    r = CliRunner().invoke(cli, ["import", str(path), "--out", str(out), "--which", "G_ema"])
+    r = invoke("import", path, "--out", out, "--which", "G_ema")
     assert r.exit_code == 0 and out.exists(), r.output
 
 

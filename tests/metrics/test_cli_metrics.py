@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +16,8 @@ def _no_inception(tmp_path, monkeypatch):
 
 def test_run_without_inception_notes_it_and_measures_the_rest(tiny_run, tiny_data):
     run, _, _ = tiny_run
-    r = CliRunner().invoke(cli, ["metrics", str(run), "--data", str(tiny_data), "--num", "6",
-                                 "--device", "cpu"])
+    r = invoke("metrics", run, "--data", tiny_data, "--num", "6",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     notes = [ln for ln in r.output.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and "--inception PATH" in notes[0]  # one line for FID and KID together
@@ -28,7 +27,7 @@ def test_run_without_inception_notes_it_and_measures_the_rest(tiny_run, tiny_dat
 
 
 def test_checkpoint_with_a_torchscript_inception_gives_kid(tiny_run, tiny_data, tmp_path):
-    from tests.metrics.test_inception import NvidiaLikeInception
+    from tests.helpers.inception import NvidiaLikeInception
 
     run, _, _ = tiny_run
     torch.manual_seed(0)
@@ -36,19 +35,19 @@ def test_checkpoint_with_a_torchscript_inception_gives_kid(tiny_run, tiny_data, 
     torch.jit.save(torch.jit.script(NvidiaLikeInception().eval()), str(inc))
     ckpt = run / "frames" / "frame-000000008000.safetensors"
     # KID only: FID's 2048² matrix square root would take minutes on a shared CPU
-    r = CliRunner().invoke(cli, ["metrics", str(ckpt), "--data", str(tiny_data), "--num", "6",
-                                 "--metrics", "kid,swd", "--inception", str(inc),
-                                 "--trust-torchscript"])
+    r = invoke("metrics", ckpt, "--data", tiny_data, "--num", "6",
+               "--metrics", "kid,swd", "--inception", inc,
+               "--trust-torchscript")
     assert r.exit_code == 0, r.output
     assert "kid:" in r.output and "swd:" in r.output and "note:" not in r.output
 
 
 def test_bad_metric_names_and_shift_on_a_checkpoint_are_usage_errors(tiny_run, tiny_data):
     run, _, _ = tiny_run
-    r = CliRunner().invoke(cli, ["metrics", str(run), "--data", str(tiny_data), "--metrics", "fdi"])
+    r = invoke("metrics", run, "--data", tiny_data, "--metrics", "fdi")
     assert r.exit_code == 2 and "did you mean 'fid'" in r.output
     ckpt = run / "frames" / "frame-000000000000.safetensors"
-    r = CliRunner().invoke(cli, ["metrics", str(ckpt), "--data", str(tiny_data), "--metrics", "shift"])
+    r = invoke("metrics", ckpt, "--data", tiny_data, "--metrics", "shift")
     assert r.exit_code == 2 and "training run folder" in r.output
 
 
@@ -59,5 +58,5 @@ def test_a_dataset_of_another_resolution_is_one_line(tiny_run, tmp_path):
     data = tmp_path / "big"
     data.mkdir()
     Image.new("RGB", (32, 32)).save(data / "a.png")
-    r = CliRunner().invoke(cli, ["metrics", str(run), "--data", str(data), "--metrics", "swd"])
+    r = invoke("metrics", run, "--data", data, "--metrics", "swd")
     assert r.exit_code == 1 and "16×16" in r.output and "Traceback" not in r.output

@@ -11,9 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from tests.helpers.inception import NvidiaLikeInception, persistence_pickle
 from zizi.metrics.inception import (
     InceptionFileError,
     InceptionMissingError,
@@ -22,27 +21,6 @@ from zizi.metrics.inception import (
     load_inception,
 )
 from zizi.metrics.inception_net import InceptionV3
-
-
-class NvidiaLikeInception(nn.Module):
-    """The interface of NVIDIA's TorchScript detector: uint8 pixels in, resize and
-    normalise inside, `return_features=True` gives [N, 2048], else 1008 logits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.fc = nn.Linear(8, 2048)
-        self.output = nn.Linear(2048, 1008)
-
-    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
-                no_output_bias: bool = False) -> torch.Tensor:
-        x = img.to(torch.float32)
-        x = F.interpolate(x, size=(29, 29), mode="bilinear", align_corners=False)
-        x = (x - 128) / 128
-        feats = self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
-        if return_features:
-            return feats
-        return self.output(feats)
 
 
 def _scripted() -> torch.jit.ScriptModule:
@@ -75,22 +53,12 @@ def test_torchscript_archive_loads_with_jit_and_gives_its_features(tmp_path, nam
     torch.testing.assert_close(det(imgs), net(imgs, return_features=True))
 
 
-def _persistence_pickle(state: dict) -> bytes:
-    """A torch_utils.persistence record as NVIDIA writes them, its module_src inert."""
-    from tests.helpers.nvlabs_writer import _install_fake_module, _Record
-
-    _install_fake_module()
-    meta = {"type": "class", "version": 4, "module_src": "raise SystemExit('never run')",
-            "class_name": "InceptionDetector", "state": state}
-    return pickle.dumps(_Record(meta), protocol=4)
-
-
 def test_pickle_wrapping_a_torchscript_archive_goes_through_the_allow_list_reader(tmp_path):
     net = _scripted()
     buf = io.BytesIO()
     torch.jit.save(net, buf)
     path = tmp_path / "inception-2015-12-05.pkl"
-    path.write_bytes(_persistence_pickle({"_modules": {}, "script_bytes": buf.getvalue()}))
+    path.write_bytes(persistence_pickle({"_modules": {}, "script_bytes": buf.getvalue()}))
     with pytest.raises(UntrustedTorchScriptError, match="--trust-torchscript"):
         load_inception(path)
     det = load_inception(path, allow_torchscript=True)
@@ -100,7 +68,7 @@ def test_pickle_wrapping_a_torchscript_archive_goes_through_the_allow_list_reade
 
 def test_pickle_holding_only_python_source_and_tensors_is_refused(tmp_path):
     path = tmp_path / "inception-2015-12-05.pkl"
-    path.write_bytes(_persistence_pickle({"_modules": {}, "weights": [1.0, 2.0]}))
+    path.write_bytes(persistence_pickle({"_modules": {}, "weights": [1.0, 2.0]}))
     with pytest.raises(InceptionFileError, match="InceptionDetector.*never does"):
         load_inception(path)
 

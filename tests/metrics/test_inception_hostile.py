@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke
 from tests.helpers.hostile import zip_bomb_inception
-from tests.metrics.test_inception import _persistence_pickle
-from zizi.cli import cli
+from tests.helpers.inception import persistence_pickle
 from zizi.metrics.inception import (
     InceptionFileError,
     UntrustedTorchScriptError,
@@ -73,8 +72,8 @@ def _evil_archive(victim: Path) -> bytes:
 def _metrics(tiny_run, tiny_data, inc: Path, *more: str):
     run, _, _ = tiny_run
     ckpt = run / "frames" / "frame-000000008000.safetensors"
-    return CliRunner().invoke(cli, ["metrics", str(ckpt), "--data", str(tiny_data), "--num", "4",
-                                    "--metrics", "kid", "--inception", str(inc), *more])
+    return invoke("metrics", ckpt, "--data", tiny_data, "--num", "4",
+                  "--metrics", "kid", "--inception", inc, *more)
 
 
 def test_the_hostile_file_really_writes_when_trusted(victim, tmp_path):
@@ -93,7 +92,7 @@ def test_a_hostile_torchscript_inception_writes_nothing(tiny_run, tiny_data, vic
     inc = tmp_path / name
     blob = _evil_archive(victim)
     inc.write_bytes(blob if name.endswith(".pt") else
-                    _persistence_pickle({"_modules": {}, "script_bytes": blob}))
+                    persistence_pickle({"_modules": {}, "script_bytes": blob}))
     r = _metrics(tiny_run, tiny_data, inc)
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output and "--trust-torchscript" in r.output
@@ -118,6 +117,6 @@ def test_inception_zip_bombs_are_refused_before_inflating(tmp_path, wrap):
     if wrap:
         blob = bomb.read_bytes()
         bomb = tmp_path / "inception-2015-12-05.pkl"
-        bomb.write_bytes(_persistence_pickle({"_modules": {}, "script_bytes": blob}))
+        bomb.write_bytes(persistence_pickle({"_modules": {}, "script_bytes": blob}))
     with pytest.raises(InceptionFileError, match="zip bomb"):
         load_inception(bomb, allow_torchscript=True)  # refused even when trusted

@@ -7,12 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from tests.helpers.tiny import tiny_checkpoint
-from zizi.cli import cli
-from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
+from tests.helpers.cli import invoke
+from zizi.io.checkpoint import build_generator, load_checkpoint
 from zizi.mirror.encoder import Encoder, load_encoder, preset
 from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, run_dir, train_encoder
 from zizi.render.provenance import sha256_file
@@ -22,26 +20,10 @@ DEMO = Path(__file__).parents[2] / "zizi" / "demo" / "base-32.safetensors"
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("encoder")
-    base, shifted = root / "base.safetensors", root / "shifted.safetensors"
-    save_checkpoint(base, tiny_checkpoint(RES, seed=0))
-    save_checkpoint(shifted, tiny_checkpoint(RES, seed=10))
-    photo = root / "photo.png"
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
-    return {"base": base, "shifted": shifted, "photo": photo, "root": root}
-
-
-def _cli(*args):
-    return CliRunner().invoke(cli, [*map(str, args)])
-
-
 def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_path):
     out = tmp_path / "enc.safetensors"
-    r = _cli("encoder", "train", models["base"], "--out", out, "--kimg", "0.032", "--batch", "4",
-             "--snap-kimg", "0.016", "--device", "cpu")
+    r = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.032", "--batch", "4",
+               "--snap-kimg", "0.016", "--device", "cpu")
     assert r.exit_code == 0, r.output
     # not a terminal: one line per tick (0.5 kimg; here the last step's), never silent
     ticks = [line for line in r.output.splitlines() if line.startswith("kimg ")]
@@ -58,7 +40,8 @@ def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_
     samples = sorted(p.name for p in (folder / "samples").iterdir())
     assert samples == ["kimg000000.000.png", "kimg000000.016.png", "kimg000000.032.png"]
     # an existing encoder is not overwritten, an encoder for another model is refused
-    again = _cli("encoder", "train", models["base"], "--out", out, "--kimg", "0.01", "--device", "cpu")
+    again = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.01", "--device",
+                   "cpu")
     assert again.exit_code == 1 and "--resume" in again.output and "Traceback" not in again.output
     with pytest.raises(Exception, match="trained for base.safetensors"):
         load_encoder(out, sha256_file(models["shifted"]))
@@ -86,6 +69,7 @@ def test_resume_continues_exactly(models, tmp_path):
         prepare(models["base"], split, changed, CPU, resume=True)
 
 
+@pytest.mark.slow  # 800 images through the demo's 32² model: how well, not whether it runs
 def test_training_learns_to_invert_the_demo_model(tmp_path):
     """On the demo's real 32² model, a few hundred images already beat the mean face
     (800 on the 50-kimg base: its faces vary more than the first base's; 400 gave 0.87×)."""
@@ -116,8 +100,9 @@ def test_presets_cover_every_resolution_and_stay_small():
 
 
 def _mirror(models, out, *args):
-    return _cli("mirror", models["photo"], "--ckpt", models["base"], "--shifted", models["shifted"],
-                "--out", out, "--align", "center", "--device", "cpu", *args)
+    return invoke("mirror", models["photo"], "--ckpt", models["base"], "--shifted",
+                  models["shifted"],
+                  "--out", out, "--align", "center", "--device", "cpu", *args)
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +157,10 @@ def test_projection_starts_from_the_encoders_guess(models, encoder_file):
 def test_bad_encoder_input_is_one_line(models, encoder_file, tmp_path):
     r = _mirror(models, tmp_path / "a", "--steps", "0")
     assert r.exit_code == 1 and "--encoder" in r.output and "Traceback" not in r.output
-    other = _cli("mirror", models["photo"], "--ckpt", models["shifted"], "--shifted", models["base"],
-                 "--out", tmp_path / "b", "--align", "center", "--encoder", encoder_file,
-                 "--steps", "0")
+    other = invoke("mirror", models["photo"], "--ckpt", models["shifted"], "--shifted",
+                   models["base"],
+                   "--out", tmp_path / "b", "--align", "center", "--encoder", encoder_file,
+                   "--steps", "0")
     assert other.exit_code == 1 and "trained for base.safetensors" in other.output
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a safetensors file")
@@ -213,6 +199,7 @@ def test_mirror_refines_the_guess_in_w_plus_by_default(models, encoder_file, tmp
     assert doc["config"]["project"]["space"] == "w" and "encoder" not in doc["config"]
 
 
+@pytest.mark.slow  # a full-size VGG16, as tests/mirror/test_cli.py's --perceptual test
 def test_train_with_a_local_lpips_file(models, tmp_path):
     """--perceptual trains the reconstruction under LPIPS (random VGG16 weights here: the
     path, not the quality); the loss is recorded in the encoder's metadata."""
@@ -222,14 +209,14 @@ def test_train_with_a_local_lpips_file(models, tmp_path):
     vgg = tmp_path / "vgg16.pt"
     torch.save(VGG16Features().state_dict(), vgg)
     out = tmp_path / "enc.safetensors"
-    r = _cli("encoder", "train", models["base"], "--out", out, "--kimg", "0.008", "--batch", "4",
-             "--perceptual", vgg, "--device", "cpu")
+    r = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.008", "--batch", "4",
+               "--perceptual", vgg, "--device", "cpu")
     assert r.exit_code == 0, r.output
     _, meta = load_encoder(out)
     assert meta["loss"] == "lpips-vgg16 (uniform layer weights)"  # no lin file given
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
-    r = _cli("encoder", "train", models["base"], "--out", tmp_path / "e2.safetensors",
-             "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
+    r = invoke("encoder", "train", models["base"], "--out", tmp_path / "e2.safetensors",
+               "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
     assert r.exit_code == 1 and "not a weights file" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e2-run").exists()

@@ -11,15 +11,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import torch
 from PIL import Image
 
-from tests.mirror.test_encoder import CPU, models  # noqa: F401 (the module's fixture)
 from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, train_encoder
 from zizi.mirror.project import ProjectConfig
 from zizi.mirror.reflect import MirrorConfig, mirror
 
+CPU = torch.device("cpu")
 
-def test_the_search_starts_from_the_encoders_guess(models, tmp_path):  # noqa: F811
+
+def test_the_search_starts_from_the_encoders_guess(models, tmp_path):
     enc = tmp_path / "enc.safetensors"
     t, info = prepare(models["base"], enc, EncoderTrainConfig(kimg=0.008, batch=4), CPU)
     train_encoder(t, enc, info)

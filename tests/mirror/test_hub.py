@@ -6,54 +6,20 @@ import asyncio
 
 import pytest
 
-from zizi.mirror.live import FrameError, Reflection
+from tests.helpers.hub import FakeSocket, drain, reflect_log
 from zizi.mirror.serve import Health, Hub
-
-
-class FakeSocket:
-    def __init__(self) -> None:
-        self.closed = False
-        self.got: list[bytes | str] = []
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.got.append(data)
-
-    async def send_str(self, data: str) -> None:
-        self.got.append(data)
-
-
-def _reflect_log(order: list[bytes], hook=None):
-    def reflect(frame: bytes) -> Reflection:
-        order.append(frame)
-        if frame == b"bad":
-            raise FrameError("not a frame")
-        if hook is not None:
-            hook(frame)
-        return Reflection(b"png:" + frame, "center")
-    return reflect
-
-
-async def _drain(hub: Hub, until, last: bool = True) -> None:
-    task = asyncio.create_task(hub.run())
-    for _ in range(500):
-        await asyncio.sleep(0.01)
-        if until():
-            break
-    task.cancel()
-    if last:
-        hub.pool.shutdown()
 
 
 def test_the_newest_frame_wins_and_older_ones_are_dropped():
     async def go():
         order: list[bytes] = []
         health = Health()
-        hub = Hub(_reflect_log(order), health)
+        hub = Hub(reflect_log(order), health)
         a = FakeSocket()
         cid = hub.join(a)
         for i in range(5):  # a camera faster than the mirror: only the last is worth drawing
             hub.offer(cid, b"a%d" % i)
-        await _drain(hub, lambda: len(order) >= 1)
+        await drain(hub, lambda: len(order) >= 1)
         return order, a.got, health
 
     order, got, health = asyncio.run(go())
@@ -71,14 +37,14 @@ def test_visitors_take_turns_however_fast_one_sends():
             if frame.startswith(b"a") and len(order) < 8:
                 holder["hub"].offer(holder["a"], b"a%d" % len(order))
 
-        hub = holder["hub"] = Hub(_reflect_log(order, flood), Health())
+        hub = holder["hub"] = Hub(reflect_log(order, flood), Health())
         holder["a"] = hub.join(FakeSocket())
         b = hub.join(FakeSocket())
         hub.offer(holder["a"], b"a-first")
         hub.offer(b, b"b-first")
-        await _drain(hub, lambda: len(order) >= 4, last=False)
+        await drain(hub, lambda: len(order) >= 4, last=False)
         hub.offer(b, b"b-second")
-        await _drain(hub, lambda: b"b-second" in order)
+        await drain(hub, lambda: b"b-second" in order)
         return order
 
     order = asyncio.run(go())
@@ -90,15 +56,15 @@ def test_bad_frames_and_closed_sockets_do_not_stop_the_worker():
     async def go():
         order: list[bytes] = []
         health = Health()
-        hub = Hub(_reflect_log(order), health)
+        hub = Hub(reflect_log(order), health)
         gone, here = FakeSocket(), FakeSocket()
         g, h = hub.join(gone), hub.join(here)
         hub.offer(g, b"g")
         gone.closed = True  # the tab closed while its frame waited
         hub.offer(h, b"bad")
-        await _drain(hub, lambda: len(order) >= 2, last=False)
+        await drain(hub, lambda: len(order) >= 2, last=False)
         hub.offer(h, b"h")
-        await _drain(hub, lambda: len(order) >= 3)
+        await drain(hub, lambda: len(order) >= 3)
         return gone.got, here.got, health
 
     gone, here, health = asyncio.run(go())

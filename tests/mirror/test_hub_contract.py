@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.mirror.test_hub import FakeSocket, _drain, _reflect_log
+from tests.helpers.hub import FakeSocket, drain, reflect_log
 from zizi.mirror.serve import Health, Hub, ServeConfig, make_app
 
 aiohttp = pytest.importorskip("aiohttp")
@@ -20,13 +20,13 @@ aiohttp = pytest.importorskip("aiohttp")
 def test_a_visitor_who_leaves_takes_their_waiting_frame_with_them():
     async def go():
         order: list[bytes] = []
-        hub = Hub(_reflect_log(order), Health())
+        hub = Hub(reflect_log(order), Health())
         gone, here = hub.join(FakeSocket()), hub.join(FakeSocket())
         hub.offer(gone, b"gone")
         hub.leave(gone)  # the tab closed before its frame's turn
         assert hub.slots == {}
         hub.offer(here, b"here")
-        await _drain(hub, lambda: b"here" in order)
+        await drain(hub, lambda: b"here" in order)
         return order
 
     assert asyncio.run(go()) == [b"here"]
@@ -36,7 +36,7 @@ def test_pages_beyond_max_clients_are_told_the_mirror_is_full():
     from aiohttp.test_utils import TestClient, TestServer
 
     async def go():
-        app = make_app(_reflect_log([]), "<html></html>", {}, ServeConfig(max_clients=2))
+        app = make_app(reflect_log([]), "<html></html>", {}, ServeConfig(max_clients=2))
         async with TestClient(TestServer(app)) as client:
             first = await client.ws_connect("/ws")
             second = await client.ws_connect("/ws")

@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from tests.helpers.tiny import randomized, tiny_checkpoint, tiny_configs
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import WIDE, randomized, tiny_checkpoint, tiny_nets
 from zizi.io.checkpoint import Checkpoint, save_checkpoint
 
 RES = 16
@@ -34,7 +33,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mirror-contract")
     save_checkpoint(root / "base.safetensors", tiny_checkpoint(RES, seed=0))
-    g_cfg, _ = tiny_configs(RES)
+    g_cfg, _ = tiny_nets(RES, **WIDE)
     net = Generator(g_cfg)
     run = root / "run"
     for k, nimg in enumerate((0, 400, 800)):
@@ -115,8 +114,8 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
                     ) -> None:
     """Run `zizi mirror`, then assert that it wrote nothing outside `out`, at any moment."""
     seen = _watch()
-    r = CliRunner().invoke(cli, ["mirror", str(photo), "--ckpt", str(base), "--shifted", str(shifted),
-                                 "--out", str(out), "--steps", "2", "--device", "cpu", *extra])
+    r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted,
+               "--out", out, "--steps", "2", "--device", "cpu", *extra)
     _stop()
     assert r.exit_code == 0, r.output
     for place, folder in sealed.items():
@@ -167,10 +166,10 @@ def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
         return hashlib.sha256(p.read_bytes()).hexdigest()
 
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["mirror", str(world["photo"]), "--ckpt", str(world["base"]),
-                                 "--shifted", str(world["run"]), "--out", str(out), "--steps", "2",
-                                 "--align", "center", "--device", "cpu", "--video", "--frames", "3",
-                                 "--keep-latent"])
+    r = invoke("mirror", world["photo"], "--ckpt", world["base"],
+               "--shifted", world["run"], "--out", out, "--steps", "2",
+               "--align", "center", "--device", "cpu", "--video", "--frames", "3",
+               "--keep-latent")
     assert r.exit_code == 0, r.output
     frames = sorted((world["run"] / "frames").glob("frame-*.safetensors"))
     still = json.loads(Image.open(out / "mirror.png").text["zizi"])["checkpoints"]
@@ -192,7 +191,7 @@ def test_the_noise_regulariser_decorrelates_the_projected_noise():
     from zizi.nets.generator import Generator
 
     torch.manual_seed(0)
-    G = Generator(tiny_configs(RES)[0]).eval()
+    G = Generator(tiny_nets(RES, **WIDE)[0]).eval()
     target = torch.zeros(1, 3, RES, RES)
 
     def blind(img: torch.Tensor) -> torch.Tensor:  # depends on w only through the mean pixel

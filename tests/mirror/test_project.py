@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tests.helpers.tiny import tiny_configs
+from tests.helpers.tiny import WIDE, tiny_nets
 from zizi.mirror import losses
 from zizi.mirror.project import (
     ProjectConfig,
@@ -31,7 +31,7 @@ PSNR_THRESHOLD_DB = {"w": 25.0, "w+": 18.0}
 @pytest.fixture(scope="module")
 def nets():
     torch.manual_seed(0)
-    g, d = tiny_configs(16)
+    g, d = tiny_nets(16, **WIDE)
     return Generator(g).eval(), Discriminator(d).eval()
 
 

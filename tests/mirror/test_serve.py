@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from tests.helpers.browser import CHROMIUM, Browser, write_y4m
+from tests.helpers.cli import invoke
 from zizi.io.checkpoint import load_checkpoint, save_checkpoint
 from zizi.mirror.encoder_train import EncoderTrainConfig, prepare, train_encoder
 
@@ -304,13 +305,11 @@ def test_the_page_reconnects_by_itself(live, tmp_path):
 
 
 def test_serve_refuses_bad_input_in_one_line(live, tmp_path):
-    from click.testing import CliRunner
 
-    from zizi.cli import cli
 
     def serve(*args):
-        return CliRunner().invoke(cli, ["mirror", "serve", "--ckpt", str(DEMO), "--shifted",
-                                        str(live["shifted"]), "--device", "cpu", *map(str, args)])
+        return invoke("mirror", "serve", "--ckpt", DEMO, "--shifted",
+                      live["shifted"], "--device", "cpu", *map(str, args))
 
     # an encoder made for another model
     r = serve("--encoder", live["root"] / "models" / "shifted.safetensors")
@@ -320,7 +319,7 @@ def test_serve_refuses_bad_input_in_one_line(live, tmp_path):
     port = live["url"].rsplit(":", 1)[1].strip("/")
     r = serve("--encoder", live["enc"], "--port", port)  # taken by the running server
     assert r.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in r.output
-    help_text = " ".join(CliRunner().invoke(cli, ["mirror", "serve", "--help"]).output.split())
+    help_text = " ".join(invoke("mirror", "serve", "--help").output.split())
     assert "Keeps nothing" in help_text and "0.0.0.0" in help_text
 
 

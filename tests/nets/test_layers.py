@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.helpers.tiny import tiny_d, tiny_g
+from tests.helpers.tiny import tiny_nets
 from zizi.config import GeneratorConfig
 from zizi.nets.discriminator import Discriminator, MinibatchStdLayer
 from zizi.nets.generator import Generator
@@ -67,7 +67,7 @@ def test_modulated_conv_fused_equals_unfused_and_definition():
 
 @pytest.mark.parametrize("res", [4, 8, 32, 64])
 def test_generator_any_resolution(res):
-    cfg = tiny_g(res)
+    cfg = tiny_nets(res)[0]
     G = Generator(cfg).eval()
     assert G.num_ws == cfg.num_ws == 2 * int(math.log2(res)) - 2
     with torch.no_grad():
@@ -84,7 +84,7 @@ def test_channels_follow_base_and_max():
 
 def test_truncation_cutoff_only_touches_first_ws():
     torch.manual_seed(0)
-    G = Generator(tiny_g(16)).eval()
+    G = Generator(tiny_nets(16)[0]).eval()
     G.mapping.w_avg.normal_()
     z = torch.randn(3, 8)
     full = G.mapping(z)
@@ -99,7 +99,7 @@ def test_truncation_without_w_avg_is_refused():
 
     from zizi.config import MappingConfig
 
-    cfg = dataclasses.replace(tiny_g(8), mapping=MappingConfig(num_layers=2, w_avg_beta=None))
+    cfg = dataclasses.replace(tiny_nets(8)[0], mapping=MappingConfig(num_layers=2, w_avg_beta=None))
     G = Generator(cfg)
     assert "mapping.w_avg" not in G.state_dict()
     G(torch.randn(1, 8))  # psi = 1 needs no average
@@ -108,7 +108,7 @@ def test_truncation_without_w_avg_is_refused():
 
 
 def test_w_avg_tracks_mapping_output():
-    G = Generator(tiny_g(8)).train()
+    G = Generator(tiny_nets(8)[0]).train()
     z = torch.randn(16, 8)
     ws = G.mapping(z, update_emas=True)
     torch.testing.assert_close(G.mapping.w_avg, ws[:, 0].mean(0) * (1 - 0.995))
@@ -116,8 +116,8 @@ def test_w_avg_tracks_mapping_output():
 
 def test_conditional_generator_and_discriminator():
     torch.manual_seed(0)
-    G = Generator(tiny_g(16, c_dim=3)).eval()
-    D = Discriminator(tiny_d(16, c_dim=3)).eval()
+    G = Generator(tiny_nets(16, c_dim=3)[0]).eval()
+    D = Discriminator(tiny_nets(16, c_dim=3)[1]).eval()
     c = torch.eye(3)
     img = G(torch.randn(3, 8), c)
     logits = D(img, c)
@@ -144,9 +144,9 @@ def test_minibatch_std_groups():
 
 
 def test_bad_shapes_are_refused():
-    G = Generator(tiny_g(8))
+    G = Generator(tiny_nets(8)[0])
     with pytest.raises(ValueError, match="z must be"):
         G(torch.randn(2, 5))
-    D = Discriminator(tiny_d(8))
+    D = Discriminator(tiny_nets(8)[1])
     with pytest.raises(ValueError, match="images must be"):
         D(torch.randn(2, 3, 16, 16))

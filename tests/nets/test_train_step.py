@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from tests.helpers.tiny import tiny_d, tiny_g
+from tests.helpers.tiny import tiny_modules, tiny_nets
 from zizi.nets.discriminator import Discriminator
 from zizi.nets.generator import Generator
 
@@ -24,8 +24,8 @@ def _step(G, D, c=None):
 def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
     for c_dim in (0, 2):
-        G = Generator(tiny_g(16, c_dim=c_dim)).train()
-        D = Discriminator(tiny_d(16, c_dim=c_dim)).train()
+        G = Generator(tiny_nets(16, c_dim=c_dim)[0]).train()
+        D = Discriminator(tiny_nets(16, c_dim=c_dim)[1]).train()
         c = torch.eye(2)[torch.tensor([0, 1, 0, 1])] if c_dim else None
         loss_g, loss_d = _step(G, D, c)
         loss_g.backward()
@@ -39,7 +39,7 @@ def test_gradients_reach_every_parameter():
 
 def test_optimizer_step_changes_weights_and_loss_is_finite():
     torch.manual_seed(0)
-    G, D = Generator(tiny_g(8)).train(), Discriminator(tiny_d(8)).train()
+    G, D = (net.train() for net in tiny_modules(8))
     opt = torch.optim.Adam(D.parameters(), lr=1e-2, betas=(0.0, 0.99))
     before = {k: v.clone() for k, v in D.state_dict().items()}
     _, loss_d = _step(G, D)
@@ -51,7 +51,7 @@ def test_optimizer_step_changes_weights_and_loss_is_finite():
 
 def test_frozen_layers_get_no_gradient():
     torch.manual_seed(0)
-    G, D = Generator(tiny_g(16)).train(), Discriminator(tiny_d(16)).train()
+    G, D = (net.train() for net in tiny_modules(16))
     D.freeze_layers(2)  # FreezeD: fromrgb and conv0 of the top block
     frozen = {n for n, p in D.named_parameters() if not p.requires_grad}
     assert frozen == {"b16.fromrgb.weight", "b16.fromrgb.bias", "b16.conv0.weight", "b16.conv0.bias"}

@@ -36,6 +36,9 @@ def test_cuda_sources_compile_with_nvcc(tmp_path):
         assert (tmp_path / f"{stem}.o").stat().st_size > 0
 
 
+# torch/extension.h parsed twice: over a minute on a busy 2-core machine, for two files that
+# rarely change, so with -m slow (.ci/run runs it).
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("c++") is None, reason="no host C++ compiler")
 def test_bindings_compile_against_torch_headers(tmp_path):
     incs = [f"-I{p}" for p in [*include_paths(), sysconfig.get_paths()["include"], str(OPS)]]

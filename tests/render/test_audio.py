@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.media import CLICKS_S, audio_seconds, click_track
 from zizi.render.audio import analyse, clock
 from zizi.render.encode import ffmpeg_exe
-
-SR = 16_000
-CLICKS_S = (0.5, 1.0, 1.5)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def click_track(path: Path, seconds: float = 2.0) -> Path:
-    """Near-silence with a 10 ms burst at each of CLICKS_S."""
-    rng = np.random.RandomState(0)
-    x = rng.randn(int(seconds * SR)) * 1e-3
-    for t in CLICKS_S:
-        a = int(t * SR)
-        x[a:a + SR // 100] += rng.randn(SR // 100) * 0.5
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +45,8 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"seq{k}"
-        r = run("render", "walk", ckpt, "--audio", track, "--fps", 10, "--keyframes", 3,
-                "--easing", "linear", "--interp", "linear", "--seeds", 4, "--out", out, "--device", "cpu")
+        r = invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--keyframes", 3,
+                   "--easing", "linear", "--interp", "linear", "--seeds", 4, "--out", out, "--device", "cpu")
         assert r.exit_code == 0, r.output
         outs.append(out)
     d = changes(outs[0])
@@ -81,70 +58,65 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
         assert d[c] > d[c - 1] and d[c] > d[c + 1] and d[c] > 1.5 * np.median(d), d.round(2)
     assert np.array_equal(d, changes(outs[1]))
     plain = tmp_path / "plain"
-    assert run("render", "walk", ckpt, "--frames", 20, "--keyframes", 3, "--easing", "linear",
-               "--interp", "linear", "--seeds", 4, "--out", plain, "--device", "cpu").exit_code == 0
+    assert invoke("render", "walk", ckpt, "--frames", 20, "--keyframes", 3, "--easing", "linear",
+                  "--interp", "linear", "--seeds", 4, "--out", plain,
+                  "--device", "cpu").exit_code == 0
     p = changes(plain)
     assert d.max() / np.median(d) > 2 * p.max() / np.median(p)
-
-
-def audio_seconds(video: Path) -> float:
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(video), "-map", "0:a:0", "-ac", "1",
-                          "-ar", str(SR), "-f", "s16le", "-"], capture_output=True, check=True).stdout
-    return len(raw) / 2 / SR
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 def test_video_carries_the_sound_for_its_whole_length(ckpt, tmp_path, suffix):
     track = click_track(tmp_path / "c.wav")
     out = tmp_path / f"v{suffix}"
-    r = run("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "1.5s",
-            "--seeds", 4, "--out", out, "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "1.5s",
+               "--seeds", 4, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert abs(audio_seconds(out) - 1.5) < 0.03  # cut to the video's 15 frames
     info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True,
                           text=True).stderr
     assert "Audio:" in info and "comment" in info  # the sound, and the provenance tag kept
     longer = tmp_path / f"l{suffix}"
-    assert run("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "3s",
-               "--seeds", 4, "--out", longer, "--device", "cpu").exit_code == 0
+    assert invoke("render", "walk", ckpt, "--audio", track, "--fps", 10, "--seconds", "3s",
+                  "--seeds", 4, "--out", longer, "--device", "cpu").exit_code == 0
     assert abs(audio_seconds(longer) - 3.0) < 0.03  # padded with silence
 
 
 def test_missing_or_bad_track_is_one_line(ckpt, tmp_path):
-    r = run("render", "walk", ckpt, "--audio", tmp_path / "none.wav", "--out", tmp_path / "o",
-            "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--audio", tmp_path / "none.wav", "--out", tmp_path / "o",
+               "--device", "cpu")
     assert r.exit_code != 0 and "no such file" in r.output and "Traceback" not in r.output
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
-    r = run("render", "walk", ckpt, "--audio", bad, "--out", tmp_path / "o", "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--audio", bad, "--out", tmp_path / "o", "--device", "cpu")
     assert r.exit_code != 0 and "cannot read the audio" in r.output and "Traceback" not in r.output
 
 
 def test_audio_trunc_pulls_faces_to_the_average_on_the_clicks(ckpt, tmp_path):
     track = click_track(tmp_path / "c.wav")
     out = tmp_path / "s"
-    r = run("render", "shift", ckpt, "--audio", track, "--fps", 10, "--trunc", 1,
-            "--audio-trunc", 0, "--seeds", 4, "--out", out, "--device", "cpu")
+    r = invoke("render", "shift", ckpt, "--audio", track, "--fps", 10, "--trunc", 1,
+               "--audio-trunc", 0, "--seeds", 4, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frames = [np.asarray(Image.open(p).convert("RGB")).astype(float)
               for p in sorted(out.glob("frame*.png"))]
     for psi, name in ((1, "g1"), (0, "g0")):
-        assert run("generate", ckpt, "--seeds", 4, "--trunc", psi, "--out", tmp_path / name,
-                   "--device", "cpu").exit_code == 0
+        assert invoke("generate", ckpt, "--seeds", 4, "--trunc", psi, "--out", tmp_path / name,
+                      "--device", "cpu").exit_code == 0
     g1, g0 = (np.asarray(Image.open(tmp_path / n / "seed0004.png").convert("RGB")).astype(float)
               for n in ("g1", "g0"))
     clicks = [int(t * 10) for t in CLICKS_S]
     quiet = [i for i in range(len(frames)) if i not in clicks]
     assert max(np.abs(frames[i] - g1).mean() for i in quiet) < 2  # psi ~ 1 in near-silence
     assert all(np.abs(frames[c] - g0).mean() < 0.5 * np.abs(g1 - g0).mean() for c in clicks)
-    r = run("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
-            "--out", tmp_path / "x", "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--audio", track, "--audio-trunc", 0, "--space", "w",
+               "--out", tmp_path / "x", "--device", "cpu")
     assert r.exit_code != 0 and "--audio-trunc" in r.output
 
 
 def test_resume_with_another_track_under_the_same_name_is_refused(ckpt, tmp_path):
     """The plan a resume must repeat holds the track's sha256, not only its path."""
-    from tests.render.test_video import _stop_after
+    from tests.helpers.media import stop_after
     from zizi.errors import ZiziError
     from zizi.render.scenes import RenderSettings, walk
 
@@ -156,7 +128,7 @@ def test_resume_with_another_track_under_the_same_name_is_refused(ckpt, tmp_path
                               segment_frames=5)
 
     with pytest.raises(KeyboardInterrupt):
-        walk(ckpt, out, settings(), torch.device("cpu"), progress=_stop_after(7))
+        walk(ckpt, out, settings(), torch.device("cpu"), progress=stop_after(7))
     click_track(track, seconds=2.0 + 0.1)  # another sound, the same file name
     with pytest.raises(ZiziError, match="other settings.*audio"):
         walk(ckpt, out, settings(), torch.device("cpu"), resume=True)

@@ -7,17 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import tiny_checkpoint
-from zizi.cli import cli
 from zizi.io.checkpoint import load_checkpoint, read_header, save_checkpoint
 from zizi.render.blocks import parse_layers, stagger, swap_weights, tensor_block
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def png(path) -> np.ndarray:
@@ -36,7 +31,7 @@ def pair(tmp_path_factory):
 def test_hard_cut_takes_mapping_and_coarse_from_a_fine_and_d_from_b(pair, tmp_path):
     a, b = pair
     out = tmp_path / "c.safetensors"
-    r = run("blend", a, b, "--out", out, "--swap-res", 8)
+    r = invoke("blend", a, b, "--out", out, "--swap-res", 8)
     assert r.exit_code == 0, r.output
     ca, cb, cc = (load_checkpoint(p) for p in (a, b, out))
     for net in ("G_ema", "G"):
@@ -56,16 +51,16 @@ def test_hard_cut_takes_mapping_and_coarse_from_a_fine_and_d_from_b(pair, tmp_pa
 def test_blend_at_the_top_block_draws_as_a(pair, tmp_path):
     a, b = pair
     out = tmp_path / "c.safetensors"
-    assert run("blend", a, b, "--out", out, "--swap-res", 16).exit_code == 0
+    assert invoke("blend", a, b, "--out", out, "--swap-res", 16).exit_code == 0
     for ck, name in ((a, "ga"), (out, "gc")):
-        assert run("generate", ck, "--seeds", 1, "--out", tmp_path / name, "--device", "cpu").exit_code == 0
+        assert invoke("generate", ck, "--seeds", 1, "--out", tmp_path / name, "--device", "cpu").exit_code == 0
     assert np.array_equal(png(tmp_path / "ga/seed0001.png"), png(tmp_path / "gc/seed0001.png"))
 
 
 def test_width_interpolates_smoothly_across_the_cut(pair, tmp_path):
     a, b = pair
     out = tmp_path / "c.safetensors"
-    assert run("blend", a, b, "--out", out, "--swap-res", 8, "--width", 1).exit_code == 0
+    assert invoke("blend", a, b, "--out", out, "--swap-res", 8, "--width", 1).exit_code == 0
     share = read_header(out)["provenance"]["blend"]["b_share"]
     assert 0 < share["b4"] < share["b8"] < 0.5 < share["b16"] < 1
     ca, cb, cc = (load_checkpoint(p, nets=["G_ema"]).tensors["G_ema"] for p in (a, b, out))
@@ -84,15 +79,15 @@ def test_swap_weights_hard_and_soft():
 
 def test_blend_refuses_bad_input_in_one_line(pair, tmp_path):
     a, b = pair
-    r = run("blend", a, b, "--out", tmp_path / "c.safetensors", "--swap-res", 64)
+    r = invoke("blend", a, b, "--out", tmp_path / "c.safetensors", "--swap-res", 64)
     assert r.exit_code != 0 and "--swap-res 64" in r.output and "Traceback" not in r.output
     other = tmp_path / "o.safetensors"
     save_checkpoint(other, tiny_checkpoint(32, seed=1))
-    r = run("blend", a, other, "--out", tmp_path / "c.safetensors", "--swap-res", 8)
+    r = invoke("blend", a, other, "--out", tmp_path / "c.safetensors", "--swap-res", 8)
     assert r.exit_code == 1 and "differ" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "c.safetensors").exists()
     (tmp_path / "x.safetensors").write_text("keep")
-    r = run("blend", a, b, "--out", tmp_path / "x.safetensors", "--swap-res", 8)
+    r = invoke("blend", a, b, "--out", tmp_path / "x.safetensors", "--swap-res", 8)
     assert r.exit_code != 0 and "--force" in r.output
     assert (tmp_path / "x.safetensors").read_text() == "keep"
 
@@ -124,8 +119,8 @@ def test_shift_by_layers_ends_exact_and_coarse_blocks_move_first(tiny_run, frame
     seqs = {}
     for order in ("together", "coarse-first", "fine-first"):
         out = tmp_path / order
-        r = run("render", "shift", frames_of[0], frames_of[-1], "--out", out, "--frames", 9,
-                "--seeds", 3, "--layers", order, "--easing", "linear", "--device", "cpu")
+        r = invoke("render", "shift", frames_of[0], frames_of[-1], "--out", out, "--frames", 9,
+                   "--seeds", 3, "--layers", order, "--easing", "linear", "--device", "cpu")
         assert r.exit_code == 0, r.output
         seqs[order] = [png(p) for p in sorted(out.glob("frame*.png"))]
     for order in ("coarse-first", "fine-first"):
@@ -172,11 +167,11 @@ def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(tiny_
     assert torch.equal(sd["synthesis.b16.conv1.weight"], ck[0]["synthesis.b16.conv1.weight"])
     assert torch.equal(sd["synthesis.b8.conv1.weight"], ck[1]["synthesis.b8.conv1.weight"])
     out = tmp_path / "seq"
-    r = run("render", "shift", tiny_run, "--layers", "coarse-first", "--frames", 7, "--seeds", 3,
-            "--out", out, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--layers", "coarse-first", "--frames", 7, "--seeds", 3,
+               "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     got = sorted(out.glob("frame*.png"))
     for p, ckpt in ((got[0], frames_of[0]), (got[-1], frames_of[-1])):
         g = tmp_path / ckpt.stem
-        assert run("generate", ckpt, "--seeds", 3, "--out", g, "--device", "cpu").exit_code == 0
+        assert invoke("generate", ckpt, "--seeds", 3, "--out", g, "--device", "cpu").exit_code == 0
         assert np.array_equal(png(p), png(g / "seed0003.png"))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import tiny_checkpoint
-from zizi.cli import cli
 from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from zizi.render.directions import (
     factorize,
@@ -18,10 +17,6 @@ from zizi.render.directions import (
     shift_direction,
     style_ws,
 )
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def png(path) -> np.ndarray:
@@ -92,19 +87,20 @@ def test_style_ws_are_the_ws_each_block_reads(ckpt):
 
 def test_cli_writes_directions_and_walk_grid_passes_through_the_face(ckpt, tmp_path):
     dirs = tmp_path / "d.safetensors"
-    r = run("directions", ckpt, "--out", dirs, "--layers", "all")
+    r = invoke("directions", ckpt, "--out", dirs, "--layers", "all")
     assert r.exit_code == 0, r.output
     assert "singular values" in r.output
     d = load_directions(dirs)
     assert d.vectors.shape == (16, 16) and (d.values[:-1] >= d.values[1:]).all()
     assert torch.allclose(d.vectors @ d.vectors.T, torch.eye(16), atol=1e-5)
     out = tmp_path / "walk"
-    r = run("render", "walk", ckpt, "--directions", dirs, "--direction", 0, "--direction", 1,
-            "--amount", 4, "--out", out, "--frames", 5, "--seeds", 7, "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--directions", dirs, "--direction", 0, "--direction", 1,
+               "--amount", 4, "--out", out, "--frames", 5, "--seeds", 7, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frames = [png(p) for p in sorted(out.glob("frame*.png"))]
     assert frames[0].shape == (16, 32, 3)  # two directions side by side
-    assert run("generate", ckpt, "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu").exit_code == 0
+    assert invoke("generate", ckpt, "--seeds", 7, "--out", tmp_path / "g", "--device",
+                  "cpu").exit_code == 0
     face = png(tmp_path / "g/seed0007.png")
     assert np.array_equal(frames[2][:, :16], face) and np.array_equal(frames[2][:, 16:], face)
     assert not np.array_equal(frames[0][:, :16], face)
@@ -120,8 +116,8 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
     d = shift_direction(ckpt, tuned)
     assert torch.allclose(d, torch.full_like(d, 0.7), atol=1e-6)
     out = tmp_path / "w"
-    r = run("render", "walk", ckpt, "--direction", "shift", "--toward", tuned, "--amount", 1,
-            "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--direction", "shift", "--toward", tuned, "--amount", 1,
+               "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
     assert r.exit_code == 0, r.output
     from zizi.latents import z_for_seeds
     from zizi.render.batches import synthesize
@@ -133,16 +129,17 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
 
 
 def test_bad_direction_input_is_one_line(ckpt, tmp_path):
-    r = run("render", "walk", ckpt, "--direction", 99, "--out", tmp_path / "o", "--frames", 2,
-            "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--direction", 99, "--out", tmp_path / "o", "--frames", 2,
+               "--device", "cpu")
     assert r.exit_code != 0 and "there are 16 directions" in r.output and "Traceback" not in r.output
-    r = run("render", "walk", ckpt, "--direction", "shift", "--out", tmp_path / "o", "--frames", 2,
-            "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--direction", "shift", "--out", tmp_path / "o", "--frames",
+               2,
+               "--device", "cpu")
     assert r.exit_code != 0 and "--toward" in r.output
-    r = run("render", "walk", ckpt, "--directions", ckpt, "--direction", 0, "--out", tmp_path / "o",
-            "--frames", 2, "--device", "cpu")
+    r = invoke("render", "walk", ckpt, "--directions", ckpt, "--direction", 0, "--out",
+               tmp_path / "o", "--frames", 2, "--device", "cpu")
     assert r.exit_code != 0 and "not a directions file" in r.output
-    r = run("directions", ckpt, "--out", tmp_path / "d.safetensors", "--layers", "fine")
+    r = invoke("directions", ckpt, "--out", tmp_path / "d.safetensors", "--layers", "fine")
     assert r.exit_code != 0 and "no blocks" in r.output and not (tmp_path / "d.safetensors").exists()
 
 
@@ -175,13 +172,13 @@ def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
     assert err["fit"] < 0.9 * err["none"], err
     # the same vector stored by `zizi directions --toward` drives the walk
     dirs = tmp_path / "d.safetensors"
-    r = run("directions", base, "--toward", tuned, "--out", dirs, "--device", "cpu")
+    r = invoke("directions", base, "--toward", tuned, "--out", dirs, "--device", "cpu")
     assert r.exit_code == 0, r.output
     stored = load_directions(dirs).shift
     assert stored is not None and stored.shape == d.shape
     out = tmp_path / "w"
-    r = run("render", "walk", base, "--directions", dirs, "--direction", "shift", "--amount", 1,
-            "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
+    r = invoke("render", "walk", base, "--directions", dirs, "--direction", "shift", "--amount", 1,
+               "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     last = synthesize(A, ws=A.mapping(z_for_seeds([2], A.z_dim), None) + stored)[0]
     assert np.array_equal(png(sorted(out.glob("frame*.png"))[-1]), last)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers.cli import invoke
 from tests.helpers.tiny import tiny_checkpoint
 from zizi.io.checkpoint import build_generator
 from zizi.render.directions import factorize
@@ -44,10 +45,8 @@ def test_a_walk_along_a_direction_moves_only_its_layers_ws(tmp_path):
     its first frame is `synthesize` of exactly those ws (a walk that pushed every w along a
     b8 direction would draw another face)."""
     import numpy as np
-    from click.testing import CliRunner
     from PIL import Image
 
-    from zizi.cli import cli
     from zizi.io.checkpoint import save_checkpoint
     from zizi.render.batches import synthesize
     from zizi.render.directions import amount_at, directions_of
@@ -55,13 +54,12 @@ def test_a_walk_along_a_direction_moves_only_its_layers_ws(tmp_path):
 
     ck_path = save_checkpoint(tmp_path / "g.safetensors", tiny_checkpoint(16, seed=2))
     dirs = tmp_path / "d.safetensors"
-    runner = CliRunner()
-    r = runner.invoke(cli, ["directions", str(ck_path), "--out", str(dirs), "--layers", "b8"])
+    r = invoke("directions", ck_path, "--out", dirs, "--layers", "b8")
     assert r.exit_code == 0, r.output
     out, n, amount = tmp_path / "walk", 5, 4.0
-    r = runner.invoke(cli, ["render", "walk", str(ck_path), "--directions", str(dirs),
-                            "--direction", "0", "--amount", str(amount), "--frames", str(n),
-                            "--seeds", "7", "--out", str(out), "--device", "cpu"])
+    r = invoke("render", "walk", ck_path, "--directions", dirs,
+               "--direction", "0", "--amount", amount, "--frames", n,
+               "--seeds", "7", "--out", out, "--device", "cpu")
     assert r.exit_code == 0, r.output
     got = np.asarray(Image.open(out / "frame000000.png").convert("RGB"))
 

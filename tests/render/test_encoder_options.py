@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from tests.render.test_video import read_video
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.media import read_video
 from zizi.errors import ZiziError
 from zizi.render.encode import encoder_options, has_encoder
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_encoder_options_pick_defaults_and_refuse_bad_values():
@@ -32,8 +27,8 @@ def test_encoder_options_pick_defaults_and_refuse_bad_values():
 
 
 def _frames(tiny_run, out, *more):
-    r = run("render", "shift", tiny_run, "--out", out, "--frames", 6, "--fps", 24,
-            "--seeds", "3", "--segment", 4, "--device", "cpu", *more)
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 6, "--fps", 24,
+               "--seeds", "3", "--segment", 4, "--device", "cpu", *more)
     assert r.exit_code == 0, r.output
     return read_video(out)
 
@@ -51,8 +46,8 @@ def test_preset_reaches_x264(tiny_run, tmp_path):
 
 def test_bad_preset_is_one_line_and_writes_nothing(tiny_run, tmp_path):
     out = tmp_path / "x.mp4"
-    r = run("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu",
-            "--preset", "turbo")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu",
+               "--preset", "turbo")
     assert r.exit_code != 0 and "turbo is not a libx264 preset" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 
@@ -60,8 +55,8 @@ def test_bad_preset_is_one_line_and_writes_nothing(tiny_run, tmp_path):
 def test_nvenc_is_refused_in_one_line_when_ffmpeg_lacks_it(tiny_run, tmp_path):
     if has_encoder("h264_nvenc"):
         pytest.skip("this ffmpeg has NVENC: the GPU test below covers it")
-    r = run("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", "--frames", 3,
-            "--device", "cpu", "--encoder", "h264_nvenc")
+    r = invoke("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", "--frames", 3,
+               "--device", "cpu", "--encoder", "h264_nvenc")
     assert r.exit_code != 0 and "lacks the h264_nvenc encoder" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 

@@ -10,42 +10,28 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tests.render.conftest import make_run
-from zizi.cli import cli
+from tests.helpers.cli import invoke, one_line
+from tests.helpers.tiny import make_run
 from zizi.render import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def one_line(result, code, *words):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for w in words:
-        assert w in errors[0], result.output
-
-
 def test_no_checkpoints(tmp_path):
-    one_line(run("render", "shift", "--out", tmp_path / "a.mp4"), 2, "no checkpoints")
+    one_line(invoke("render", "shift", "--out", tmp_path / "a.mp4"), "no checkpoints", code=2)
     (tmp_path / "emptyrun").mkdir()
-    one_line(run("render", "shift", tmp_path / "emptyrun", "--out", tmp_path / "a.mp4"), 1,
-             "no training frames")
-    one_line(run("render", "shift", tmp_path / "nope.safetensors", "--out", tmp_path / "a.mp4"), 1,
-             "not found")
+    one_line(invoke("render", "shift", tmp_path / "emptyrun", "--out", tmp_path / "a.mp4"),
+             "no training frames", code=1)
+    one_line(invoke("render", "shift", tmp_path / "nope.safetensors", "--out", tmp_path / "a.mp4"),
+             "not found", code=1)
 
 
 def test_mismatched_checkpoints_name_the_difference(frames_of, tmp_path):
     other = make_run(tmp_path, kimgs=(0,), res=32)
     big = next((other / "frames").glob("*.safetensors"))
-    one_line(run("render", "shift", frames_of[0], big, "--out", tmp_path / "a.mp4"), 1,
-             "img_resolution", "32", "16")
+    one_line(invoke("render", "shift", frames_of[0], big, "--out", tmp_path / "a.mp4"),
+             "img_resolution", "32", "16", code=1)
 
 
 @pytest.mark.parametrize("args,words", [
@@ -57,36 +43,37 @@ def test_mismatched_checkpoints_name_the_difference(frames_of, tmp_path):
     (["--fps", "0"], ["fps"]),
 ])
 def test_bad_settings(frames_of, tmp_path, args, words):
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), 2, *words)
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words,
+             code=2)
     assert not list(tmp_path.iterdir())
 
 
 def test_unwritable_out(frames_of, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "notes.txt" / "a.mp4",
-                 "--frames", 2), 1, "write", "notes.txt is a file")
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.avi", "--frames", 2), 1,
-             ".mp4", ".mov")
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "notes.txt" / "a.mp4",
+                    "--frames", 2), "write", "notes.txt is a file", code=1)
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.avi", "--frames", 2),
+             ".mp4", ".mov", code=1)
 
 
 def test_existing_out_needs_force(frames_of, tmp_path):
     (tmp_path / "a.mp4").write_text("keep me")
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2), 1,
-             "--force")
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2),
+             "--force", code=1)
     assert (tmp_path / "a.mp4").read_text() == "keep me"
 
 
 def test_missing_ffmpeg_or_encoder(frames_of, tmp_path):
     missing = {"IMAGEIO_FFMPEG_EXE": str(tmp_path / "no-ffmpeg")}
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2,
-                 env=missing), 1, "ffmpeg not found")
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", "--frames", 2,
+                    env=missing), "ffmpeg not found", code=1)
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\necho ' V....D mpeg4                MPEG-4 part 2'\n")
     fake.chmod(0o755)
     encode._CHECKED.clear()
     for out, enc in (("a.mp4", "libx264"), ("a.mov", "prores_ks")):
-        one_line(run("render", "shift", frames_of[0], "--out", tmp_path / out, "--frames", 2,
-                     env={"IMAGEIO_FFMPEG_EXE": str(fake)}), 1, f"lacks the {enc} encoder")
+        one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / out, "--frames", 2,
+                        env={"IMAGEIO_FFMPEG_EXE": str(fake)}), f"lacks the {enc} encoder", code=1)
     encode._CHECKED.clear()
     assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "a.mov").exists()
 
@@ -113,8 +100,8 @@ def test_full_disk_mid_render_leaves_nothing_under_the_final_name(tiny_run, tmp_
 
 def test_existing_wall_needs_force(frames_of, tmp_path):
     (tmp_path / "index.html").write_text("my page")
-    one_line(run("render", "walk", frames_of[0], "--out", tmp_path / "a.mp4", "--channels", 2,
-                 "--frames", 2), 1, "index.html", "--force")
+    one_line(invoke("render", "walk", frames_of[0], "--out", tmp_path / "a.mp4", "--channels", 2,
+                    "--frames", 2), "index.html", "--force", code=1)
     assert (tmp_path / "index.html").read_text() == "my page"
 
 
@@ -129,4 +116,5 @@ def test_existing_wall_needs_force(frames_of, tmp_path):
     (["--grid", "4x4", "--size", "8000"], ["16384"]),
 ])
 def test_values_without_a_bound_are_refused_with_it(frames_of, tmp_path, args, words):
-    one_line(run("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), 2, *words)
+    one_line(invoke("render", "shift", frames_of[0], "--out", tmp_path / "a.mp4", *args), *words,
+             code=2)

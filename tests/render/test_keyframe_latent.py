@@ -7,16 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import RUN_RES as RES
 from tests.helpers.tiny import tiny_checkpoint
-from zizi.cli import cli
 from zizi.files import write_bytes
 from zizi.io.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from zizi.latents import latent_bytes, noise_layers, z_for_seeds
-
-from .conftest import RES
 
 
 def _png(path) -> np.ndarray:
@@ -43,8 +41,8 @@ def _latent(ckpt, path, *, seeds: tuple[int, ...], noise_seed: int, space: str =
     return path
 
 
-def _walk(runner, ckpt, out, *more):
-    r = runner.invoke(cli, ["render", "walk", str(ckpt), "--out", str(out), "--frames", "5",
+def _walk(ckpt, out, *more):
+    r = invoke(*["render", "walk", str(ckpt), "--out", str(out), "--frames", "5",
                             "--easing", "linear", *more])
     assert r.exit_code == 0, r.output
     return sorted(out.glob("frame*.png"))
@@ -54,12 +52,11 @@ def test_keyframe_latents_are_drawn_as_generate_draws_them(tmp_path, frames_of):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4, 5), noise_seed=1)
     b = _latent(ckpt, tmp_path / "you.safetensors", seeds=(8, 9), noise_seed=2)
-    runner = CliRunner()
-    g = runner.invoke(cli, ["generate", str(ckpt), "--latent", str(a), "--out", str(tmp_path / "g")])
+    g = invoke(*["generate", str(ckpt), "--latent", str(a), "--out", str(tmp_path / "g")])
     assert g.exit_code == 0, g.output
-    g2 = runner.invoke(cli, ["generate", str(ckpt), "--latent", str(b), "--out", str(tmp_path / "g")])
+    g2 = invoke(*["generate", str(ckpt), "--latent", str(b), "--out", str(tmp_path / "g")])
     assert g2.exit_code == 0, g2.output
-    frames = _walk(runner, ckpt, tmp_path / "walk", "--keyframe-latent", str(a),
+    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a),
                    "--keyframe-latent", str(b), "--keyframes", "2")
     assert len(frames) == 5
     assert np.array_equal(_png(frames[0]), _png(tmp_path / "g" / "me.png"))  # the first key
@@ -72,11 +69,10 @@ def test_latent_then_seed_keys_in_walk_order(tmp_path, frames_of):
     """One latent, then the face's seed: the last frame is `generate --seeds`'s face."""
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1, space="w")
-    runner = CliRunner()
-    frames = _walk(runner, ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
+    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
                    "2", "--seeds", "7")
-    s = runner.invoke(cli, ["generate", str(ckpt), "--seeds", "7", "--out", str(tmp_path / "s")])
-    g = runner.invoke(cli, ["generate", str(ckpt), "--latent", str(a), "--out", str(tmp_path / "s")])
+    s = invoke(*["generate", str(ckpt), "--seeds", "7", "--out", str(tmp_path / "s")])
+    g = invoke(*["generate", str(ckpt), "--latent", str(a), "--out", str(tmp_path / "s")])
     assert s.exit_code == 0 and g.exit_code == 0, s.output + g.output
     assert np.array_equal(_png(frames[0]), _png(tmp_path / "s" / "me.png"))
     assert np.array_equal(_png(frames[-1]), _png(tmp_path / "s" / "seed0007.png"))
@@ -91,12 +87,11 @@ def test_latent_then_seed_keys_in_walk_order(tmp_path, frames_of):
 def test_noise_modes_match_generate(tmp_path, frames_of):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4), noise_seed=1)
-    runner = CliRunner()
     for mode in ("random", "none"):
-        g = runner.invoke(cli, ["generate", str(ckpt), "--latent", str(a), "--noise-mode", mode,
+        g = invoke(*["generate", str(ckpt), "--latent", str(a), "--noise-mode", mode,
                                 "--out", str(tmp_path / mode)])
         assert g.exit_code == 0, g.output
-        frames = _walk(runner, ckpt, tmp_path / f"walk-{mode}", "--keyframe-latent", str(a),
+        frames = _walk(ckpt, tmp_path / f"walk-{mode}", "--keyframe-latent", str(a),
                        "--noise-mode", mode)
         assert np.array_equal(_png(frames[0]), _png(tmp_path / mode / "me.png")), mode
     assert not np.array_equal(_png(tmp_path / "none" / "me.png"),
@@ -110,7 +105,7 @@ def test_noise_modes_match_generate(tmp_path, frames_of):
 def test_latent_walk_refusals(tmp_path, frames_of, extra, why):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1)
-    r = CliRunner().invoke(cli, ["render", "walk", str(ckpt), "--out", str(tmp_path / "o"),
+    r = invoke(*["render", "walk", str(ckpt), "--out", str(tmp_path / "o"),
                                  "--frames", "3", "--keyframe-latent", str(a), *extra])
     assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "o").exists()
@@ -123,7 +118,7 @@ def test_a_latent_for_another_network_is_one_line(tmp_path, frames_of):
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     for lat, why in ((a, "same architecture"), (tmp_path / "junk.safetensors", "not a latent"),
                      (tmp_path / "gone.safetensors", "--keyframe-latent")):
-        r = CliRunner().invoke(cli, ["render", "walk", str(frames_of[1]), "--out",
+        r = invoke(*["render", "walk", str(frames_of[1]), "--out",
                                      str(tmp_path / "o.mp4"), "--frames", "3",
                                      "--keyframe-latent", str(lat)])
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
@@ -136,11 +131,10 @@ def test_resume_refuses_another_latent_under_the_same_name(tmp_path, frames_of):
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1)
     args = ["render", "walk", str(ckpt), "--out", str(tmp_path / "w.mp4"), "--frames", "4",
             "--segment", "2", "--keyframe-latent", str(a)]
-    runner = CliRunner()
-    r = runner.invoke(cli, [*args, "--shard", "0/2"])  # half the segments: a work folder
+    r = invoke(*[*args, "--shard", "0/2"])  # half the segments: a work folder
     assert r.exit_code == 0, r.output
     _latent(ckpt, a, seeds=(4,), noise_seed=1)  # another face under the same name
-    r = runner.invoke(cli, [*args, "--resume"])
+    r = invoke(*[*args, "--resume"])
     assert r.exit_code != 0 and "other settings" in r.output and "keyframe_latents" in r.output
     assert not (tmp_path / "w.mp4").exists()
 
@@ -150,11 +144,10 @@ def test_every_face_starts_at_the_latent_and_walks_to_its_own_seed(tmp_path, fra
     `generate --seeds`'s face for its seed."""
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4), noise_seed=1)
-    runner = CliRunner()
-    frames = _walk(runner, ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
+    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
                    "2", "--grid", "2x1", "--seeds", "7,8")
     for args in (["--latent", str(a)], ["--seeds", "7,8"]):
-        g = runner.invoke(cli, ["generate", str(ckpt), *args, "--out", str(tmp_path / "g")])
+        g = invoke(*["generate", str(ckpt), *args, "--out", str(tmp_path / "g")])
         assert g.exit_code == 0, g.output
     first, last = _png(frames[0]), _png(frames[-1])
     me = _png(tmp_path / "g" / "me.png")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 
-from .conftest import RES
+RES = 16  # the tiny_run fixture's (tests/render/conftest.py): make_run's default
 
 
 def _png(path) -> np.ndarray:
@@ -17,14 +16,13 @@ def _png(path) -> np.ndarray:
 
 def test_grid_layout_and_cells(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    runner = CliRunner()
-    r = runner.invoke(cli, ["generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6,7",
-                            "--mix-styles", "0-5", "--out", str(tmp_path / "all")])
+    r = invoke("generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6,7",
+               "--mix-styles", "0-5", "--out", tmp_path / "all")
     assert r.exit_code == 0, r.output
     grid = _png(tmp_path / "all" / "grid.png")
     assert grid.shape == (3 * RES, 4 * RES, 3)
     assert not grid[:RES, :RES].any()  # the blank corner
-    plain = runner.invoke(cli, ["generate", ckpt, "--seeds", "3-7", "--out", str(tmp_path / "s")])
+    plain = invoke("generate", ckpt, "--seeds", "3-7", "--out", tmp_path / "s")
     assert plain.exit_code == 0, plain.output
     face = {s: _png(tmp_path / "s" / f"seed{s:04d}.png") for s in range(3, 8)}
     for j, col in enumerate((5, 6, 7)):  # the top row: the column seeds' own faces
@@ -35,8 +33,8 @@ def test_grid_layout_and_cells(tmp_path, frames_of):
     assert np.array_equal(_png(tmp_path / "all" / "mix0003-0005.png"), face[5])
     assert np.array_equal(grid[RES:2 * RES, RES:2 * RES], face[5])
 
-    r = runner.invoke(cli, ["generate", ckpt, "--mix-rows", "3", "--mix-cols", "5",
-                            "--mix-styles", "0-1", "--out", str(tmp_path / "coarse")])
+    r = invoke("generate", ckpt, "--mix-rows", "3", "--mix-cols", "5",
+               "--mix-styles", "0-1", "--out", tmp_path / "coarse")
     assert r.exit_code == 0, r.output
     mixed = _png(tmp_path / "coarse" / "mix0003-0005.png")
     assert not np.array_equal(mixed, face[3]) and not np.array_equal(mixed, face[5])
@@ -44,7 +42,6 @@ def test_grid_layout_and_cells(tmp_path, frames_of):
 
 def test_bad_mixing_input_is_one_line(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    runner = CliRunner()
     for args, why in (
         (["--mix-rows", "1"], "needs both"),
         (["--mix-rows", "1", "--mix-cols", "2", "--seeds", "0"], "not both"),
@@ -52,6 +49,6 @@ def test_bad_mixing_input_is_one_line(tmp_path, frames_of):
         (["--mix-rows", "1", "--mix-cols", "2", "--mix-styles", "0-6"], "has 6 ws (0-5)"),
         (["--mix-rows", "x", "--mix-cols", "2"], "--mix-rows"),
     ):
-        r = runner.invoke(cli, ["generate", ckpt, "--out", str(tmp_path / "o"), *args])
+        r = invoke("generate", ckpt, "--out", tmp_path / "o", *args)
         assert r.exit_code != 0 and why in r.output, (args, r.output)
         assert "Traceback" not in r.output

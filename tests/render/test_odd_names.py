@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
-
-from zizi.cli import cli
-
-
-def _render(*args):
-    return CliRunner().invoke(cli, ["render", "shift", *[str(a) for a in args]])
+from tests.helpers.cli import invoke
 
 
 def test_hash_and_question_mark_in_out_render_and_resume(tiny_run, tmp_path):
     folder = tmp_path / "show#1?v=2"
     folder.mkdir()
     out = folder / "a#b%d.mp4"
-    r = _render(tiny_run, "--out", out, "--frames", 4, "--segment", 2, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 4, "--segment", 2, "--device",
+               "cpu")
     assert r.exit_code == 0, r.output  # was: "Error opening input files" at the final join
     assert out.is_file() and out.stat().st_size > 0
 
@@ -47,7 +42,8 @@ def test_resume_in_a_folder_with_url_syntax(tmp_path):
 
 def test_wall_src_is_url_encoded(tiny_run, tmp_path):
     out = tmp_path / "room #2?%.mp4"
-    r = _render(tiny_run, "--out", out, "--frames", 2, "--channels", 2, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 2, "--channels", 2,
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     page = (tmp_path / "index.html").read_text()
     assert 'src="room%20%232%3F%25-1.mp4"' in page and 'src="room%20%232%3F%25-2.mp4"' in page
@@ -55,6 +51,6 @@ def test_wall_src_is_url_encoded(tiny_run, tmp_path):
 
 def test_wrote_line_escapes_control_bytes(tiny_run, tmp_path):
     out = tmp_path / "bell\x07.mp4"
-    r = _render(tiny_run, "--out", out, "--frames", 2, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 2, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert "\x07" not in r.output and "Wrote" in r.output

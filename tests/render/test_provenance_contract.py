@@ -12,16 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
-
-
-def _run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert r.exit_code == 0, r.output
-    return r
+from tests.helpers.cli import invoke_ok
 
 
 def _sha(path: Path) -> str:
@@ -37,7 +30,7 @@ def test_shift_records_each_frames_own_hash(tiny_run, frames_of, tmp_path):
     assert len({f.stat().st_size for f in frames_of}) == 1  # the case a size-keyed cache gets wrong
     assert len({_sha(f) for f in frames_of}) == len(frames_of)
     out = tmp_path / "seq"
-    _run("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu")
+    invoke_ok("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu")
     _assert_entries(json.loads((out / "provenance.json").read_text())["checkpoints"], frames_of)
     for png in sorted(out.glob("frame*.png")):
         _assert_entries(json.loads(Image.open(png).info["zizi"])["checkpoints"], frames_of)
@@ -45,10 +38,10 @@ def test_shift_records_each_frames_own_hash(tiny_run, frames_of, tmp_path):
 
 def test_walk_and_generate_record_the_hash_of_the_file_they_read(frames_of, tmp_path):
     for f in frames_of:  # one after another: a cache must not answer for the previous one
-        _run("render", "walk", f, "--out", tmp_path / f.stem, "--frames", 2, "--device", "cpu")
+        invoke_ok("render", "walk", f, "--out", tmp_path / f.stem, "--frames", 2, "--device", "cpu")
         _assert_entries(json.loads((tmp_path / f.stem / "provenance.json").read_text())
                         ["checkpoints"], [f])
-        _run("generate", f, "--seeds", 0, "--out", tmp_path / f"g-{f.stem}", "--device", "cpu")
+        invoke_ok("generate", f, "--seeds", 0, "--out", tmp_path / f"g-{f.stem}", "--device", "cpu")
         doc = json.loads(Image.open(tmp_path / f"g-{f.stem}" / "seed0000.png").info["zizi"])
         _assert_entries(doc["checkpoints"], [f])
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import RUN_RES as RES
 from zizi.io.checkpoint import build_generator, load_checkpoint
-
-from .conftest import RES
 
 
 def _png(path) -> np.ndarray:
@@ -23,11 +21,10 @@ def _cell(grid: np.ndarray, row: int, col: int) -> np.ndarray:
 
 def test_frame_zero_is_generates_grid_and_columns_walk(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    runner = CliRunner()
-    g = runner.invoke(cli, ["generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
+    g = invoke(*["generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
                             "--mix-styles", "0-2", "--out", str(tmp_path / "g")])
     assert g.exit_code == 0, g.output
-    r = runner.invoke(cli, ["render", "mix", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
+    r = invoke(*["render", "mix", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
                             "--mix-styles", "0-2", "--walk", "cols", "--keyframes", "2",
                             "--frames", "4", "--easing", "linear", "--out", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output
@@ -62,11 +59,11 @@ def test_frame_zero_is_generates_grid_and_columns_walk(tmp_path, frames_of):
 
 def test_no_sources_and_both_walk(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    r = CliRunner().invoke(cli, ["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5,6",
+    r = invoke(*["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5,6",
                                  "--mix-styles", "4-5", "--no-sources", "--frames", "3",
                                  "--out", str(tmp_path / "m.mp4")])
     assert r.exit_code == 0, r.output
-    from tests.render.test_video import read_video
+    from tests.helpers.media import read_video
 
     frames, _ = read_video(tmp_path / "m.mp4")
     assert len(frames) == 3 and frames[0].shape == (RES, 2 * RES, 3)
@@ -81,25 +78,24 @@ def test_bad_mix_input_is_one_line(tmp_path, frames_of):
                        (["--mix-rows", "x"], "--mix-rows")):
         args = ["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5", "--frames", "2",
                 "--out", str(tmp_path / "o.mp4"), *extra]
-        r = CliRunner().invoke(cli, args)
+        r = invoke(*args)
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
         assert not list(tmp_path.iterdir())
 
 
 def test_shards_and_join_equal_one_render(tmp_path, frames_of):
     """The render job's machinery: two shards, then --resume joins them into the same video."""
-    from tests.render.test_video import read_video
+    from tests.helpers.media import read_video
 
     base = ["render", "mix", str(frames_of[1]), "--mix-rows", "3", "--mix-cols", "5",
             "--mix-styles", "0-2", "--frames", "4", "--segment", "2"]
-    runner = CliRunner()
-    one = runner.invoke(cli, [*base, "--out", str(tmp_path / "one.mp4")])
+    one = invoke(*[*base, "--out", str(tmp_path / "one.mp4")])
     assert one.exit_code == 0, one.output
     for k in ("0/2", "1/2"):
-        r = runner.invoke(cli, [*base, "--out", str(tmp_path / "two.mp4"), "--shard", k])
+        r = invoke(*[*base, "--out", str(tmp_path / "two.mp4"), "--shard", k])
         assert r.exit_code == 0 and "Shard" in r.output, r.output
     assert not (tmp_path / "two.mp4").exists()
-    j = runner.invoke(cli, [*base, "--out", str(tmp_path / "two.mp4"), "--resume"])
+    j = invoke(*[*base, "--out", str(tmp_path / "two.mp4"), "--resume"])
     assert j.exit_code == 0, j.output
     a, _ = read_video(tmp_path / "one.mp4")
     b, _ = read_video(tmp_path / "two.mp4")
@@ -115,8 +111,8 @@ def test_a_run_folder_is_its_newest_snapshot(tmp_path, frames_of):
     (run / "config.yaml").write_text("run: tiny\n")
     shutil.copy(frames_of[2], run / "latest.safetensors")
     args = ["--mix-rows", "3", "--mix-cols", "5", "--mix-styles", "0-2", "--frames", "2"]
-    a = CliRunner().invoke(cli, ["render", "mix", str(run), *args, "--out", str(tmp_path / "a")])
-    b = CliRunner().invoke(cli, ["render", "mix", str(frames_of[2]), *args, "--out",
+    a = invoke(*["render", "mix", str(run), *args, "--out", str(tmp_path / "a")])
+    b = invoke(*["render", "mix", str(frames_of[2]), *args, "--out",
                                  str(tmp_path / "b")])
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     assert np.array_equal(_png(tmp_path / "a" / "frame000001.png"),

@@ -10,17 +10,12 @@ from pathlib import Path
 
 import imageio
 import pytest
-from click.testing import CliRunner
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
 from zizi.render.encode import work_dir
 from zizi.render.shards import owner, parse_shard, shard_from_env, shard_range
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def frame_hashes(path: Path) -> list[str]:
@@ -30,12 +25,15 @@ def frame_hashes(path: Path) -> list[str]:
     return out
 
 
+# three interpreters with torch: ~20 s on a busy 2-core machine, so with -m slow (.ci/run
+# runs it); the shard arithmetic and its refusals below stay in the default run.
+@pytest.mark.slow
 def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path):
     args = ["render", "shift", str(tiny_run), "--frames", "11", "--segment", "3", "--seeds",
             "1,2", "--grid", "2x1", "--device", "cpu"]
     single = tmp_path / "one" / "v.mp4"
     single.parent.mkdir()
-    r = run(*args, "--out", single)
+    r = invoke(*args, "--out", single)
     assert r.exit_code == 0, r.output
     shared = tmp_path / "shared" / "v.mp4"
     shared.parent.mkdir()
@@ -56,14 +54,14 @@ def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path)
         assert p.returncode == 0, out
         assert "Shard" in out and "--resume" in out
     assert not shared.exists()
-    r = run(*args, "--out", shared, "--resume")  # shard 2 of 3 has not run: say which
+    r = invoke(*args, "--out", shared, "--resume")  # shard 2 of 3 has not run: say which
     assert r.exit_code != 0 and "cannot join yet" in r.output and "shard 2/3" in r.output
     assert "frames 9-10" in r.output and not shared.exists()
     extra, env = ways[2]
     last = subprocess.run([sys.executable, "-m", "zizi", *args, "--out", str(shared)],
                           env={**base, **env}, capture_output=True, text=True, timeout=300)
     assert last.returncode == 0, last.stdout + last.stderr
-    r = run(*args, "--out", shared, "--resume")
+    r = invoke(*args, "--out", shared, "--resume")
     assert r.exit_code == 0, r.output
     assert frame_hashes(shared) == frame_hashes(single)
     assert len(frame_hashes(single)) == 11
@@ -72,11 +70,11 @@ def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path)
 
 
 def test_shard_rejects_force_and_bad_specs(tiny_run, tmp_path):
-    r = run("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "1/2",
-            "--force", "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "1/2",
+               "--force", "--device", "cpu")
     assert r.exit_code != 0 and "other shards" in r.output
-    r = run("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "2/2",
-            "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "2/2",
+               "--device", "cpu")
     assert r.exit_code != 0 and "0-1" in r.output and "Traceback" not in r.output
 
 

@@ -11,30 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-import imageio
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.media import read_video, stop_after
 from zizi.render.encode import ffmpeg_exe, work_dir
 from zizi.render.scenes import RenderSettings, shift, walk
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def read_video(path: Path) -> tuple[list[np.ndarray], dict]:
-    r = imageio.get_reader(str(path))
-    meta = r.get_meta_data()
-    frames = [np.asarray(f) for f in r]
-    r.close()
-    return frames, meta
 
 
 def tags(path: Path) -> dict[str, str]:
@@ -46,8 +33,8 @@ def tags(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("suffix,codec", [(".mp4", "h264"), (".mov", "prores")])
 def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, suffix, codec):
     out = tmp_path / f"zizi{suffix}"
-    r = run("render", "shift", tiny_run, "--out", out, "--frames", 12, "--fps", 24, "--grid", "2x1",
-            "--seeds", "4,5", "--size", 20, "--segment", 5, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 12, "--fps", 24, "--grid",
+               "2x1", "--seeds", "4,5", "--size", 20, "--segment", 5, "--device", "cpu")
     assert r.exit_code == 0, r.output
     frames, meta = read_video(out)
     assert len(frames) == 12 and meta["fps"] == 24 and meta["size"] == (40, 20)
@@ -66,12 +53,13 @@ def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, s
 
 
 def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_path):
-    r = run("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device", "cpu")
+    r = invoke("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device",
+               "cpu")
     assert r.exit_code == 0, r.output
     info = Image.open(tmp_path / "seq" / "frame000001.png").info
     assert "AI-generated" in info["Description"]
     assert json.loads(info["zizi"])["config"]["command"] == "render shift"
-    r = run("generate", frames_of[0], "--seeds", "0-2", "--grid", "--out", tmp_path / "g")
+    r = invoke("generate", frames_of[0], "--seeds", "0-2", "--grid", "--out", tmp_path / "g")
     assert r.exit_code == 0, r.output
     for name in ("seed0001.png", "grid.png"):
         doc = json.loads(Image.open(tmp_path / "g" / name).info["zizi"])
@@ -80,8 +68,8 @@ def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_
 
 def test_channels_have_equal_length_and_differ(frames_of, tmp_path):
     out = tmp_path / "room.mp4"
-    r = run("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
-            "--loop", "--device", "cpu")
+    r = invoke("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
+               "--loop", "--device", "cpu")
     assert r.exit_code == 0, r.output
     vids = [read_video(tmp_path / f"room-{k}.mp4")[0] for k in (1, 2, 3)]
     assert [len(v) for v in vids] == [9, 9, 9]
@@ -93,18 +81,6 @@ def test_channels_have_equal_length_and_differ(frames_of, tmp_path):
 
 class Stop(Exception):
     pass
-
-
-def _stop_after(n, until=None):
-    """A progress callback that interrupts once `n` frames are produced (and, with
-    `until`, once that condition holds: at most 60 s, so a lagging writer can catch up)."""
-    def progress(done, total):
-        if done >= n:
-            deadline = time.monotonic() + 60
-            while until is not None and not until() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            raise KeyboardInterrupt
-    return progress
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ""])
@@ -124,7 +100,7 @@ def test_resume_after_interruption_gives_identical_frames(tiny_run, tmp_path, su
         return all((work / "frames" / f"frame{i:06d}.png").is_file() for i in range(6, 12))
 
     with pytest.raises(KeyboardInterrupt):
-        shift([tiny_run], part, s, dev, progress=_stop_after(14, until=segment_1_kept))
+        shift([tiny_run], part, s, dev, progress=stop_after(14, until=segment_1_kept))
     assert not part.exists() and work_dir(part).is_dir()
     with pytest.raises(Exception, match="--resume"):
         shift([tiny_run], part, s, dev)
@@ -146,7 +122,7 @@ def test_resume_with_other_settings_is_refused(tiny_run, tmp_path):
     out = tmp_path / "x.mp4"
     s = RenderSettings(frames=12, segment_frames=4)
     with pytest.raises(KeyboardInterrupt):
-        shift([tiny_run], out, s, torch.device("cpu"), progress=_stop_after(6))
+        shift([tiny_run], out, s, torch.device("cpu"), progress=stop_after(6))
     s2 = RenderSettings(frames=12, segment_frames=4, trunc=0.5)
     with pytest.raises(Exception, match="other settings.*trunc"):
         shift([tiny_run], out, s2, torch.device("cpu"), resume=True)
@@ -184,7 +160,7 @@ def test_walk_loops_close_and_starts_at_the_seed(frames_of, tmp_path):
         assert (w.at(29, 30) - w.at(0, 30)).norm() < (keys[:, 1] - keys[:, 0]).norm()
     s = RenderSettings(frames=6, seeds=[7], loop=True, space="w", interp="cubic", keyframes=3)
     walk(frames_of[0], tmp_path / "w", s, torch.device("cpu"))
-    r = run("generate", frames_of[0], "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu")
+    r = invoke("generate", frames_of[0], "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu")
     assert r.exit_code == 0
     first = np.asarray(Image.open(tmp_path / "w" / "frame000000.png"))
     assert np.array_equal(first, np.asarray(Image.open(tmp_path / "g" / "seed0007.png")))

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tests.helpers.tiny import tiny_d
+from tests.helpers.tiny import tiny_nets
 from zizi.nets.discriminator import Discriminator
 from zizi.train.augment import (
     ALL_OPS,
@@ -255,7 +255,7 @@ def test_grey_single_channel_images_are_supported():
 
 def test_gradients_and_r1_double_backward_flow_through_the_whole_pipeline():
     torch.manual_seed(0)
-    d = Discriminator(tiny_d(R)).train().requires_grad_(True)
+    d = Discriminator(tiny_nets(R)[1]).train().requires_grad_(True)
     pipe = AugmentPipe.preset("bgc", p=1.0)
     reals = _images().requires_grad_(True)
     logits = d(pipe(reals, _gen(0)))

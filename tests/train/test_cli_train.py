@@ -10,38 +10,22 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
-from zizi.cli import cli
+from tests.helpers.cli import invoke, one_line
+from tests.helpers.tiny import TINY_SET_FLAGS, make_checkpoint, make_images, tiny_nets
 from zizi.io.checkpoint import load_checkpoint, read_header
 from zizi.train.run import list_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sets() -> list[str]:
-    return [a for s in TINY_SETTINGS for a in ("--set", s)]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["train", *[str(a) for a in args]])
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = [x for x in result.output.strip().splitlines() if x.strip()]
-    return lines[-1]
-
-
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
-            "--kimg", 0.008)
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS, "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 8
-    r = run("--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
+    r = invoke("train", "--resume", run_dir, "--kimg", 0.016)  # continue to a longer end
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 16
     assert read_header(run_dir / "latest.safetensors")["train"]["config"]["kimg"] == 0.016
@@ -52,25 +36,25 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
 
     from zizi.io.runs import run_lock
 
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
-            "--kimg", 0.004)
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
     with run_lock(run_dir):  # as a trainer that is still running holds it
-        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        line = one_line(invoke("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         # another spelling of the same run meets the same lock (issue #21 item 3)
-        line = one_line_error(run("--resume", tmp_path / "alias", "--kimg", 0.008))
+        line = one_line(invoke("train", "--resume", tmp_path / "alias", "--kimg", 0.008))
         assert "is being written by another zizi run" in line
         here = os.getcwd()
         os.chdir(run_dir)
         try:
-            line = one_line_error(run("--resume", ".", "--kimg", 0.008))
+            line = one_line(invoke("train", "--resume", ".", "--kimg", 0.008))
         finally:
             os.chdir(here)
         assert "is being written by another zizi run" in line
-    assert run("--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
+    assert invoke("train", "--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 
 def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path, tiny_data,
@@ -83,25 +67,25 @@ def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path
     from zizi.files import INSIDE_LOCK
     from zizi.io.runs import run_lock
 
-    r = run("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", *_sets(),
-            "--kimg", 0.004)
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     with run_lock(run_dir):  # the trainer on this machine, still running
         shutil.copytree(run_dir, tmp_path / "copy")
         lock = json.loads((run_dir / INSIDE_LOCK).read_text())
         assert (tmp_path / "copy" / INSIDE_LOCK).is_file()
-        assert run("--resume", tmp_path / "copy", "--kimg", 0.008).exit_code == 0
-        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        assert invoke("train", "--resume", tmp_path / "copy", "--kimg", 0.008).exit_code == 0
+        line = one_line(invoke("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line  # the real lock still holds
         # the same lock as written by a trainer on another machine (a shared filesystem):
         # still a lock; copied away from there, not one
         (run_dir / INSIDE_LOCK).write_text(json.dumps({**lock, "host": "elsewhere",
                                                        "pid": 1}))
-        line = one_line_error(run("--resume", run_dir, "--kimg", 0.008))
+        line = one_line(invoke("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line and "elsewhere" in line
         shutil.copytree(run_dir, tmp_path / "copy2")
-        assert run("--resume", tmp_path / "copy2", "--kimg", 0.008).exit_code == 0
+        assert invoke("train", "--resume", tmp_path / "copy2", "--kimg", 0.008).exit_code == 0
         (run_dir / INSIDE_LOCK).write_text(json.dumps(lock))  # as it was, for the release
 
 
@@ -113,7 +97,8 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
 
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
-    r = run("--data", tiny_data, "--net", preset, "--out", tmp_path / "runs", *_sets(), "--kimg", 0.004)
+    r = invoke("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
+               *TINY_SET_FLAGS, "--kimg", 0.004)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
 
@@ -139,7 +124,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
         "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
-    line = one_line_error(run(*args, *_sets()[:0]))
+    line = one_line(invoke("train", *args))
     expect = {
         "missing data": "data not found", "empty data": "holds no images",
         "wrong size": "zizi dataset prepare", "no D": "no discriminator",
@@ -154,7 +139,7 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
 def _start(tmp_path, tiny_data, tiny_ckpt, *extra) -> tuple[subprocess.Popen, Path]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume",
-           str(tiny_ckpt), "--out", str(tmp_path / "runs"), *_sets(), *map(str, extra)]
+           str(tiny_ckpt), "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, *map(str, extra)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, tmp_path / "runs" / "00000-faces"
 
@@ -191,7 +176,7 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    r = run("--resume", run_dir)
+    r = invoke("train", "--resume", run_dir)
     assert r.exit_code == 0, r.output
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 40
     stats = (run_dir / "stats.jsonl").read_text().splitlines()
@@ -203,7 +188,7 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
 def test_gpus_2_on_the_cpu_spawns_two_gloo_processes(tmp_path, tiny_data, tiny_ckpt):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-           "--out", str(tmp_path / "runs"), *_sets(), "--kimg", "0.008", "--gpus", "2",
+           "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, "--kimg", "0.008", "--gpus", "2",
            "--device", "cpu"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

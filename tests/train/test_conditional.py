@@ -4,11 +4,10 @@ StyleGAN2-ADA, not from the real minibatch."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
+from tests.helpers.tiny import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
 from zizi.data.dataset import ImageDataset
 from zizi.io.checkpoint import load_checkpoint
 from zizi.train.config import resolve_config
@@ -18,7 +17,7 @@ from zizi.train.trainer import Trainer
 
 def test_fake_labels_are_drawn_from_the_dataset_not_the_real_batch(tmp_path):
     g, d = tiny_nets(c_dim=3)
-    ckpt = make_checkpoint(tmp_path / "cond.safetensors", g, replace(d, c_dim=3))
+    ckpt = make_checkpoint(tmp_path / "cond.safetensors", g, d)
     data = make_images(tmp_path / "data", n=8)
     names = sorted(p.relative_to(data).as_posix() for p in data.glob("*.png"))
     # seven of class 2, one of class 1: the distribution fakes must follow

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.helpers.ddp_worker import train_rank, trainer_state
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SETTINGS
 from zizi.train.loop import train
 from zizi.train.setup import TrainJob, prepare
 

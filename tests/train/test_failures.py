@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS
 from zizi.errors import CheckpointError
 from zizi.io.checkpoint import load_checkpoint
 from zizi.train import step as step_mod
@@ -77,10 +76,9 @@ def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, 
         return real_save(path, ckpt)
 
     monkeypatch.setattr(run_mod, "save_checkpoint", save)
-    r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-                                 "--out", str(tmp_path / "runs"),
-                                 *[a for s in TINY_SETTINGS for a in ("--set", s)],
-                                 "--snap-kimg", "0.008", "--kimg", "0.016"])
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs", *TINY_SET_FLAGS,
+               "--snap-kimg", "0.008", "--kimg", "0.016")
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.output.strip().splitlines()[-1]
     assert "No space left on device" in line and "last good snapshot is kept" in line
@@ -93,8 +91,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_data, tiny_ckpt, 
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(step_mod, "train_step", oom)
-    r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-                                 "--out", str(tmp_path / "runs"),
-                                 *[a for s in TINY_SETTINGS for a in ("--set", s)]])
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs", *TINY_SET_FLAGS)
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "try a smaller --batch, e.g. --batch 2" in r.output.strip().splitlines()[-1]

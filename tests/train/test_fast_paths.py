@@ -57,7 +57,7 @@ def test_fused_adam_follows_the_loop_adam():
 
 def test_channels_last_trains_like_the_default_layout():
     """speed.channels_last changes the memory layout only: the same step, to float rounding."""
-    from tests.train.conftest import TINY_SETTINGS, tiny_nets
+    from tests.helpers.tiny import TINY_SETTINGS, tiny_nets
     from zizi.train.config import resolve_config
     from zizi.train.setup import fresh_checkpoint
     from zizi.train.step import train_step

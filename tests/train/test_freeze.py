@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers.tiny import tiny_d, tiny_g
+from tests.helpers.tiny import tiny_modules
 from zizi.errors import ConfigError
-from zizi.nets.discriminator import Discriminator
-from zizi.nets.generator import Generator
 from zizi.train.freeze import apply_freezing
 
 R = 16
@@ -16,7 +14,8 @@ R = 16
 
 def _nets():
     torch.manual_seed(0)
-    return Generator(tiny_g(R)).train(), Discriminator(tiny_d(R)).train()
+    G, D = tiny_modules(R)
+    return G.train(), D.train()
 
 
 def test_nothing_is_frozen_by_default_and_everything_is_made_trainable():

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, tiny_nets
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SET_FLAGS, TINY_SETTINGS, tiny_nets
 from zizi.errors import ConfigError
 from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zizi.io.runs import list_frames
@@ -121,19 +122,17 @@ def test_frozen_layers_stay_bit_identical_in_the_rendered_frames(tmp_path, tiny_
 
 def test_cli_flags_set_the_guards(tmp_path, tiny_data, tiny_ckpt):
     import yaml
-    from click.testing import CliRunner
 
-    from zizi.cli import cli
 
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
-    r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-                                 "--out", str(tmp_path / "runs"), *sets, "--kimg", "0.004",
-                                 "--augment", "ada", "--freeze-d", "3", "--freeze-mapping"])
+    sets = TINY_SET_FLAGS
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs", *sets, "--kimg", "0.004",
+               "--augment", "ada", "--freeze-d", "3", "--freeze-mapping")
     assert r.exit_code == 0, r.output
     (run,) = (tmp_path / "runs").iterdir()
     cfg = yaml.safe_load((run / "config.yaml").read_text())["train"]
     assert cfg["augment"]["mode"] == "ada"
     assert cfg["freeze"] == {"d_layers": 3, "mapping": True, "g_below_res": 0}
-    r = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-                                 "--out", str(tmp_path / "runs"), *sets, "--freeze-d", "99"])
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
+               "--out", tmp_path / "runs", *sets, "--freeze-d", "99")
     assert r.exit_code != 0 and "conv layers" in r.output and "Traceback" not in r.output

@@ -59,7 +59,7 @@ def test_path_length_equals_direct_jacobian_product():
 
 
 def test_style_mixing_takes_later_ws_from_a_second_latent():
-    from tests.train.conftest import tiny_nets
+    from tests.helpers.tiny import tiny_nets
     from zizi.nets.generator import Generator
 
     torch.manual_seed(0)
@@ -113,7 +113,7 @@ def test_gradients_are_made_finite():
 def test_w_avg_follows_the_mean_w_of_each_minibatch():
     from types import SimpleNamespace
 
-    from tests.train.conftest import tiny_nets
+    from tests.helpers.tiny import tiny_nets
     from zizi.nets.generator import Generator
     from zizi.train.step import _track_w_avg
 

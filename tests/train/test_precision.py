@@ -11,10 +11,9 @@ import math
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, tiny_nets
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SETTINGS, make_checkpoint, tiny_nets
 from zizi.io.checkpoint import load_checkpoint
 from zizi.train import step as step_mod
 from zizi.train.loop import TrainingDiverged, train
@@ -79,8 +78,8 @@ def test_resume_across_a_precision_change(tmp_path, tiny_data, fp16_ckpt):
     train(p.trainer, p.dataset, p.run)
     run = p.run_path
     before = load_checkpoint(run / "latest.safetensors")
-    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--precision", "bf16",
-                                      "--kimg", "0.016", "--device", "cpu"])
+    result = invoke("train", "--resume", run, "--precision", "bf16",
+                    "--kimg", "0.016", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "precision changes from fp16 to bf16 at kimg 0.008" in result.output
     assert "precision changes from fp16 to bf16" in (run / "log.txt").read_text()
@@ -132,8 +131,8 @@ def test_generate_takes_the_precision(tmp_path, fp16_ckpt):
     imgs = {}
     for precision in ("fp32", "fp16"):
         out = tmp_path / precision
-        result = CliRunner().invoke(cli, ["generate", str(fp16_ckpt), "--seeds", "0-1", "--out",
-                                          str(out), "--device", "cpu", "--precision", precision])
+        result = invoke("generate", fp16_ckpt, "--seeds", "0-1", "--out",
+                        out, "--device", "cpu", "--precision", precision)
         assert result.exit_code == 0, result.output
         imgs[precision] = np.asarray(Image.open(out / "seed0000.png")).astype(int)
     diff = np.abs(imgs["fp16"] - imgs["fp32"])

@@ -11,17 +11,16 @@ import signal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tests.train.conftest import TINY_SETTINGS
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.data.prepare import PrepareConfig, prepare
 
 
 def train(data: Path, ckpt: Path, out: Path):
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
-    return CliRunner().invoke(cli, ["train", "--data", str(data), "--resume", str(ckpt),
-                                    "--out", str(out), *sets, "--kimg", "0.004"])
+    sets = TINY_SET_FLAGS
+    return invoke("train", "--data", data, "--resume", ckpt,
+                  "--out", out, *sets, "--kimg", "0.004")
 
 
 @pytest.fixture(scope="module")

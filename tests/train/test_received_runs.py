@@ -11,33 +11,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
+from tests.helpers.cli import invoke, one_line
 from tests.helpers.hostile import raw_safetensors, write_raw_safetensors
-from tests.train.conftest import TINY_SETTINGS
-from zizi.cli import cli
-
-
-def train(*args):
-    return CliRunner().invoke(cli, ["train", *[str(a) for a in args]])
-
-
-def refused(result, *words) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), \
-        result.output
-    line = [x for x in result.output.splitlines() if x.strip()][-1]
-    for w in words:
-        assert w in line, line
-    return line
+from tests.helpers.tiny import TINY_SET_FLAGS
 
 
 @pytest.fixture(scope="module")
 def made_run(tmp_path_factory, tiny_data, tiny_ckpt) -> Path:
     root = tmp_path_factory.mktemp("made")
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
-    r = train("--data", tiny_data, "--resume", tiny_ckpt, "--out", root, *sets,
-              "--set", "snap_kimg=0.004", "--kimg", 0.008)
+    sets = TINY_SET_FLAGS
+    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", root, *sets,
+               "--set", "snap_kimg=0.004", "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     return root / "00000-faces"
 
@@ -67,7 +52,7 @@ def test_snapshots_link_out_is_refused_and_nothing_outside_is_pruned(received, e
     before = _snapshot_files(elsewhere)
     shutil.rmtree(received / "snapshots")
     (received / "snapshots").symlink_to(elsewhere)
-    refused(train("--resume", received, "--kimg", 0.016), "snapshots", "outside")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "snapshots", "outside", code=1)
     assert _snapshot_files(elsewhere) == before
 
 
@@ -75,7 +60,7 @@ def test_snapshots_link_out_is_refused_and_nothing_outside_is_pruned(received, e
 def test_output_folders_linked_out_are_refused(received, elsewhere, name):
     shutil.rmtree(received / name)
     (received / name).symlink_to(elsewhere)
-    refused(train("--resume", received, "--kimg", 0.016), name, "outside")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), name, "outside", code=1)
     assert list(elsewhere.iterdir()) == []
 
 
@@ -84,7 +69,7 @@ def test_log_linked_to_a_secret_is_never_read_or_copied(received, tmp_path):
     secret.write_text("password=hunter2\n")
     (received / "log.txt").unlink()
     (received / "log.txt").symlink_to(secret)
-    refused(train("--resume", received, "--kimg", 0.016), "log.txt", "outside")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "log.txt", "outside", code=1)
     assert secret.read_text() == "password=hunter2\n"
     assert not any("hunter2" in p.read_text(errors="replace")
                    for p in received.rglob("*") if p.is_file() and not p.is_symlink())
@@ -93,19 +78,21 @@ def test_log_linked_to_a_secret_is_never_read_or_copied(received, tmp_path):
 def test_log_to_dev_zero_is_refused_without_reading_it(received):
     (received / "log.txt").unlink()
     (received / "log.txt").symlink_to("/dev/zero")  # was: 5.9 GB read, and growing
-    refused(train("--resume", received, "--kimg", 0.016), "log.txt")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "log.txt", code=1)
 
 
 def test_stats_as_a_fifo_is_refused_not_waited_on(received):
     (received / "stats.jsonl").unlink()
     os.mkfifo(received / "stats.jsonl")  # was: the resume hung forever opening it
-    refused(train("--resume", received, "--kimg", 0.016), "stats.jsonl", "not a plain file")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "stats.jsonl",
+             "not a plain file", code=1)
 
 
 def test_huge_config_is_refused_before_parsing(received):
     with open(received / "config.yaml", "a") as f:
         f.write("# " + "x" * (2 << 20) + "\n")
-    refused(train("--resume", received, "--kimg", 0.016), "config.yaml", "larger than")
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "config.yaml", "larger than",
+             code=1)
 
 
 @pytest.mark.parametrize("key,value,words", [
@@ -121,13 +108,13 @@ def test_config_values_from_a_run_get_the_bounds_of_a_flag(received, key, value,
     section, _, field = key.rpartition(".")
     (cfg["train"][section] if section else cfg["train"])[field] = value
     (received / "config.yaml").write_text(yaml.safe_dump(cfg))
-    refused(train("--resume", received, "--kimg", 0.016), *words)
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), *words, code=1)
 
 
 @pytest.mark.parametrize("flag", [["--kimg", "inf"], ["--kimg", "1e308"], ["--snap-kimg", "inf"],
                                   ["--set", "optim.g_lr=nan"]])
 def test_unbounded_flags_are_one_line(received, flag):
-    refused(train("--resume", received, *flag))
+    one_line(invoke("train", "--resume", received, *flag), code=1)
 
 
 @pytest.mark.parametrize("field,value", [("nimg", "abc"), ("nimg", 1e400), ("pl_mean", "x"),
@@ -143,12 +130,12 @@ def test_crafted_snapshot_train_headers_are_one_line(received, field, value):
     header["__metadata__"]["zizi"] = json.dumps(doc)
     latest.unlink()  # a hard link to a snapshot: write a new file
     write_raw_safetensors(latest, header, data)
-    refused(train("--resume", received, "--kimg", 0.016))
+    one_line(invoke("train", "--resume", received, "--kimg", 0.016), code=1)
 
 
 def test_a_sound_received_run_still_resumes_and_appends_its_log(received):
     log_before = (received / "log.txt").read_text()
-    r = train("--resume", received, "--kimg", 0.012)
+    r = invoke("train", "--resume", received, "--kimg", 0.012)
     assert r.exit_code == 0, r.output
     log_after = (received / "log.txt").read_text()
     assert log_after.startswith(log_before) and "continuing from" in log_after[len(log_before):]
@@ -160,7 +147,7 @@ def test_a_sound_received_run_still_resumes_and_appends_its_log(received):
 def test_resume_with_other_data_is_recorded_and_said(received, tiny_data, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(tiny_data, other)
-    r = train("--resume", received, "--data", other, "--kimg", 0.012)
+    r = invoke("train", "--resume", received, "--data", other, "--kimg", 0.012)
     assert r.exit_code == 0, r.output
     assert "note: the training data changed" in r.output  # was: silently trained on OTHER
     cfg = yaml.safe_load((received / "config.yaml").read_text())
@@ -182,11 +169,11 @@ def test_images_changed_in_place_are_noticed(received, tiny_data, tmp_path):
     cfg = yaml.safe_load((received / "config.yaml").read_text())
     cfg["data"] = str(data.resolve())
     (received / "config.yaml").write_text(yaml.safe_dump(cfg))
-    r = train("--resume", received, "--kimg", 0.012)
+    r = invoke("train", "--resume", received, "--kimg", 0.012)
     assert r.exit_code == 0 and "note: the" not in r.output, r.output
     img = sorted(p for p in data.iterdir() if p.suffix == ".png")[0]
     Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(img)  # other pixels
-    r = train("--resume", received, "--kimg", 0.016)
+    r = invoke("train", "--resume", received, "--kimg", 0.016)
     assert r.exit_code == 0, r.output
     assert "note: the images in" in r.output and "changed" in r.output
     assert "changed since this run" in (received / "log.txt").read_text()

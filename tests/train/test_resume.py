@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
+from tests.helpers.tiny import TINY_SETTINGS, make_checkpoint, make_images, tiny_nets
 from zizi.config import MappingConfig
 from zizi.io.checkpoint import load_checkpoint, read_header, tensor_shapes
 from zizi.io.runs import list_frames

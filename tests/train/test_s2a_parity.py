@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.train.conftest import TINY_SETTINGS
+from tests.helpers.tiny import TINY_SETTINGS
 from tests.train.s2a_reference import S2AReference
 from zizi.io.checkpoint import load_checkpoint
 from zizi.train import step as step_mod

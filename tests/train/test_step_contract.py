@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, tiny_nets
+from tests.helpers.tiny import TINY_SETTINGS, tiny_nets
 from zizi.io.checkpoint import Checkpoint
 from zizi.train import losses
 from zizi.train.config import resolve_config

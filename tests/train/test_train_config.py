@@ -87,7 +87,7 @@ def test_config_auto_is_s2a_cfg_auto_and_later_layers_still_win():
 def test_config_auto_through_prepare_prints_the_resolved_values(tmp_path, tiny_data, tiny_ckpt):
     import torch
 
-    from tests.train.conftest import TINY_SETTINGS
+    from tests.helpers.tiny import TINY_SETTINGS
     from zizi.train.setup import TrainJob, prepare
 
     p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from tests.train.conftest import TINY_SETTINGS, make_images, tiny_nets
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SETTINGS, make_images, tiny_nets
 from zizi.train.config import WatchConfig
 from zizi.train.loop import train
 from zizi.train.setup import TrainJob, prepare
@@ -71,17 +72,15 @@ def test_pick_best_names_the_frame_before_the_drift():
 
 
 def test_metrics_best_on_a_run(tmp_path, tiny_data, tiny_ckpt):
-    from click.testing import CliRunner
 
-    from zizi.cli import cli
 
     p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),
                          assignments=TINY_SETTINGS, flags={"kimg": 0.016}), torch.device("cpu"))
     train(p.trainer, p.dataset, p.run)
-    r = CliRunner().invoke(cli, ["metrics", str(p.run_path), "--data", str(tiny_data), "--best",
-                                  "--num", "8", "--inception", str(tmp_path / "none.pt")])
+    r = invoke("metrics", p.run_path, "--data", tiny_data, "--best",
+                                  "--num", "8", "--inception", tmp_path / "none.pt")
     assert r.exit_code == 0, r.output
     assert "best frame: " in r.output and "frame-" in r.output
     assert r.output.count("SWD to the data") >= 3  # frames 0, 8, 16
-    r = CliRunner().invoke(cli, ["metrics", str(tiny_ckpt), "--data", str(tiny_data), "--best"])
+    r = invoke("metrics", tiny_ckpt, "--data", tiny_data, "--best")
     assert r.exit_code != 0 and "--best" in r.output

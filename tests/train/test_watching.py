@@ -7,17 +7,15 @@ import json
 import re
 
 import numpy as np
-from click.testing import CliRunner
 from PIL import Image
 
-from tests.train.conftest import TINY_SETTINGS
-from zizi.cli import cli
+from tests.helpers.cli import invoke
+from tests.helpers.tiny import TINY_SET_FLAGS
 from zizi.train.loop import SAMPLE_FACE_PX_MIN, sample_face_px
 
 
 def _train(*args):
-    sets = [a for s in TINY_SETTINGS for a in ("--set", s)]
-    return CliRunner().invoke(cli, ["train", *[str(a) for a in args], *sets])
+    return invoke("train", *args, *TINY_SET_FLAGS)
 
 
 def test_progress_ticks_and_resumed_numbering(tmp_path, tiny_data, tiny_ckpt):
@@ -82,16 +80,15 @@ def test_generate_takes_a_run_folder(tmp_path, tiny_data, tiny_ckpt):
                "--kimg", 0.008)
     assert r.exit_code == 0, r.output
     run = tmp_path / "runs" / "00000-faces"
-    runner = CliRunner()
-    a = runner.invoke(cli, ["generate", str(run), "--seeds", "0-1", "--out", str(tmp_path / "a")])
-    b = runner.invoke(cli, ["generate", str(run / "latest.safetensors"), "--seeds", "0-1",
-                            "--out", str(tmp_path / "b")])
+    a = invoke("generate", run, "--seeds", "0-1", "--out", tmp_path / "a")
+    b = invoke("generate", run / "latest.safetensors", "--seeds", "0-1",
+               "--out", tmp_path / "b")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     for name in ("seed0000.png", "seed0001.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / name)),
                               np.asarray(Image.open(tmp_path / "b" / name)))
     (tmp_path / "plain").mkdir()
-    bad = runner.invoke(cli, ["generate", str(tmp_path / "plain"), "--seeds", "0",
-                              "--out", str(tmp_path / "c")])
+    bad = invoke("generate", tmp_path / "plain", "--seeds", "0",
+                 "--out", tmp_path / "c")
     assert bad.exit_code != 0 and "not a zizi run folder" in bad.output
     assert "Traceback" not in bad.output
