@@ -114,3 +114,20 @@ def test_too_small_for_min_face_is_reported_as_too_small(tmp_path: Path):
                "--align", "face", "--min-face", "64", "--min-size", "8", "--workers", "1")
     assert r.exit_code == 1
     assert "too small ×1" in r.output and "no face found ×1" in r.output, r.output
+
+
+def test_many_skipped_files_are_listed_up_to_a_dozen_then_counted(tmp_path: Path):
+    src = tmp_path / "src"
+    src.mkdir()
+    smooth_noise(0, (80, 80)).save(src / "ok.png")
+    for i in range(20):
+        (src / f"note{i:02d}.png").write_text("not a picture")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+               "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert "20 skipped" in r.output
+    listed = [line for line in r.output.splitlines() if line.startswith("  skipped ")]
+    assert len(listed) == 12 and "  ... and 8 more skipped" in r.output
+    assert "report.json" in r.output.splitlines()[-1]
+    report = json.loads((tmp_path / "ds" / "report.json").read_text())
+    assert len(report["skipped"]) == 20  # every one of them, with its reason

@@ -96,8 +96,10 @@ def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: st
         fell_back = f"; {len(result.fallback)} centre-cropped (no usable face)"
     click.echo(f"{plural(result.written, 'image')} written to {printable(result.out)} "
                f"({result.seconds:.1f} s); {len(result.skipped)} skipped{fell_back}")
-    for s in result.skipped:
+    for s in result.skipped[:SKIPPED_SHOWN]:
         click.echo(f"  skipped {printable(s.source)}: {printable(s.reason)}")
+    if len(result.skipped) > SKIPPED_SHOWN:
+        click.echo(f"  ... and {len(result.skipped) - SKIPPED_SHOWN} more skipped")
     for line in _by_reason([(s.source, s.reason) for s in result.fallback], "centre-cropped"):
         click.echo(line)
     if result.skipped or result.fallback:
@@ -105,6 +107,9 @@ def prepare_cmd(src: Path, out: Path, resolution: int, align: str, landmarks: st
 
 
 FALLBACK_EXAMPLES = 3  # source names shown per reason; the rest are counted
+# skipped files listed one per line (each reason is its own: "duplicate of X"); the rest
+# counted, all of them in report.json (a folder of phone photos can skip hundreds)
+SKIPPED_SHOWN = 12
 
 
 def _by_reason(items: list[tuple[str, str]], verb: str, listed_in: str = "report.json") -> list[str]:
