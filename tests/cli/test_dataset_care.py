@@ -131,3 +131,20 @@ def test_many_skipped_files_are_listed_up_to_a_dozen_then_counted(tmp_path: Path
     assert "report.json" in r.output.splitlines()[-1]
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
     assert len(report["skipped"]) == 20  # every one of them, with its reason
+    r = invoke("dataset", "inspect", tmp_path / "ds", "--no-sheets")
+    assert "skipped at prepare: 20" in r.output and "  ... and 8 more (report.json)" in r.output
+    assert sum(": not an image" in line for line in r.output.splitlines()) <= 12, r.output
+
+
+def test_a_mirrored_source_is_named_once(tmp_path: Path):
+    _needs_faces()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        smooth_noise(i, (80, 80)).save(src / f"noface{i}.png")
+    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
+               "--align", "face-or-center", "--mirror", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    r = invoke("dataset", "inspect", tmp_path / "ds", "--no-sheets")
+    assert "centre-cropped (no usable face): 4" in r.output  # images
+    assert "2 (no face found): noface0.png, noface1.png\n" in r.output, r.output  # sources

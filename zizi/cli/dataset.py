@@ -113,11 +113,13 @@ SKIPPED_SHOWN = 12
 
 
 def _by_reason(items: list[tuple[str, str]], verb: str, listed_in: str = "report.json") -> list[str]:
-    """Files grouped by why: a count and a few source names per reason, not one line per
+    """Source files grouped by why: a count and a few names per reason, not one line per
     file (a folder of 500 non-face images would otherwise print 500 lines)."""
     groups: dict[str, list[str]] = {}
     for name, why in items:
-        groups.setdefault(why, []).append(name)
+        names = groups.setdefault(why, [])
+        if name not in names:  # `--mirror` makes two images of one source: name it once
+            names.append(name)
     lines = []
     for why, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         shown = ", ".join(printable(n) for n in names[:FALLBACK_EXAMPLES])
@@ -165,8 +167,10 @@ def inspect_cmd(dataset_dir: Path, sheets: Path | None, no_sheets: bool, per_pag
     click.echo(f"skipped at prepare: {len(s.skipped)}")
     for kind, n in sorted(s.skip_reasons.items(), key=lambda kv: -kv[1]):
         click.echo(f"  {n:5d}  {printable(kind)}")
-    for item in s.skipped:
+    for item in s.skipped[:SKIPPED_SHOWN]:
         click.echo(f"  {printable(item['source'])}: {printable(item['reason'])}")
+    if len(s.skipped) > SKIPPED_SHOWN:
+        click.echo(f"  ... and {len(s.skipped) - SKIPPED_SHOWN} more (report.json)")
     click.echo(f"duplicate groups: {len(s.duplicate_groups)}")
     for g in s.duplicate_groups:
         click.echo("  " + "  =  ".join(printable(x) for x in g))
