@@ -52,7 +52,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "zizi", "generate", str(run / "latest.safetensors"),
                         "--seeds", "0-15", "--noise-mode", "none", "--out", tmp,
                         "--device", "cpu"], check=True, stdout=subprocess.DEVNULL)
-        faces = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(tmp).glob("seed*.png"))]
+        seeds = sorted(Path(tmp).glob("seed*.png"))
+        faces = [np.asarray(Image.open(p).convert("RGB")) for p in seeds]
     Image.fromarray(strip(faces)).save(img / f"{args.finetune_name}.png", optimize=True)
 
     if not args.no_frames:

@@ -70,7 +70,7 @@ class DemoPlan:
     base_more_kimg: float = 0.0  # its length (0: no second run)
     base_more_batch: int = 16
     base_more_ema_kimg: float = 2.5
-    finetune_kimg: float = 4.0  # fine-tune length: colours move in 1–2 kimg, wigs by ~4 (6 adds little)
+    finetune_kimg: float = 4.0  # colours move in 1–2 kimg, wigs by ~4; 6 adds little (RESULTS.md)
     batch: int = 16  # minibatch of both runs
     frame_kimg: float = 0.25  # a light frame this often: the video's keyframes
     ema_kimg: float = 0.5  # G_ema half-life of the fine-tune: short, so it follows G within the run
