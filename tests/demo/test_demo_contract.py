@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.helpers.cli import invoke
@@ -54,3 +55,24 @@ def test_the_shift_is_measured_from_the_runs_first_and_last_frames(demo):
     assert shift["base_to_shift_set"] != shift["finetuned_to_shift_set"]
     assert shift["base_to_base_set"] != shift["finetuned_to_base_set"]
     assert shift["num"] == TINY.measure_num
+
+
+def test_the_fine_tune_keeps_the_base_layout_and_moves_the_rest(demo):
+    """The mapping net and the 4² and 8² blocks are the base's bit for bit in the fine-tune's
+    last frame (heads stay where the base drew them); the 16² and 32² blocks moved."""
+    from zizi.io.checkpoint import load_checkpoint
+    from zizi.io.runs import list_frames
+
+    out, report = demo
+    run = out / "runs" / next(p.name for p in (out / "runs").iterdir())
+    base = load_checkpoint(SHIPPED_BASE, nets=["G_ema"]).tensors["G_ema"]
+    last = load_checkpoint(list_frames(run)[-1][1], nets=["G_ema"]).tensors["G_ema"]
+    # w_avg (a buffer: the running mean of the frozen mapping's output) is re-estimated
+    kept = [k for k in base if k.startswith(("mapping.", "synthesis.b4.", "synthesis.b8."))
+            and k != "mapping.w_avg"]
+    moved = [k for k in base if k.startswith(("synthesis.b16.", "synthesis.b32."))
+             and base[k].dtype.is_floating_point and "noise_const" not in k]
+    assert kept and moved
+    for k in kept:
+        assert torch.equal(base[k], last[k]), k
+    assert any(not torch.equal(base[k], last[k]) for k in moved)

@@ -70,10 +70,16 @@ class DemoPlan:
     base_more_kimg: float = 0.0  # its length (0: no second run)
     base_more_batch: int = 16
     base_more_ema_kimg: float = 2.5
-    finetune_kimg: float = 6.0  # fine-tune length; the colours move in 1–2 kimg, the wigs by ~5
+    finetune_kimg: float = 4.0  # colours move in 1–2 kimg, wigs by ~4; 6 adds little (RESULTS.md)
     batch: int = 16  # minibatch of both runs
     frame_kimg: float = 0.25  # a light frame this often: the video's keyframes
     ema_kimg: float = 0.5  # G_ema half-life of the fine-tune: short, so it follows G within the run
+    # The fine-tune keeps the base's layout: its mapping network and the synthesis blocks
+    # below this side stay frozen (`freeze.mapping`, `freeze.g_below_res`), so heads and
+    # shoulders stay where the base drew them and the 16² and 32² blocks learn wigs, colours
+    # and stage light. Trained whole, the 32² net melts the heads into neon swirls by 4 kimg
+    # (benchmarks/RESULTS.md, "The demo's fine-tune"). 0 trains every block.
+    freeze_g_below: int = 16
     video_seconds: float = 10.0
     fps: int = 24
     grid: tuple[int, int] = (4, 3)  # faces per video frame (4 wide, 3 high)
@@ -145,6 +151,7 @@ def finetune_config(plan: DemoPlan) -> dict[str, Any]:
         "seed": plan.seed, "name": "demo-shift",
         "loss": {"r1_gamma": 0.1, "pl_weight": 0.0},
         "ema": {"kimg": plan.ema_kimg},
+        "freeze": {"mapping": plan.freeze_g_below > 0, "g_below_res": plan.freeze_g_below},
         "data": {"workers": 0},
     }
 
