@@ -37,8 +37,9 @@ SHIPPED_BASE = Path(__file__).resolve().parent / "base-32.safetensors"
 # The live mirror's encoder for the shipped base (1.5 MB; how it was made: docs/mirror.md).
 SHIPPED_ENCODER = SHIPPED_BASE.with_name("base-32-encoder.safetensors")
 MARKER = ".zizi-demo"  # marks a folder this command made, so a re-run may replace it
-# The small base model draws its portraits in the mapped styles; its per-pixel noise inputs
-# add speckle at 32² (after 20 kimg), so the demo shows and measures the noise-free output.
+# The shipped base draws its portraits from the styles alone (its noise strengths are below
+# 1e-3); the fine-tune raises a 32² layer's (to ~0.09), which speckles the faces, so the
+# demo shows and measures the noise-free output of both.
 NOISE_MODE = "none"
 
 # The network both the base and the fine-tune use: configs/nets/tiny.yaml's shape.
