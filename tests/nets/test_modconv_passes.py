@@ -148,3 +148,38 @@ def test_conv2d_layer_folded_equals_unfolded(monkeypatch, clamp, up, down, k, bi
     if ref is not None:
         ref = ref.clamp(-clamp * 0.7, clamp * 0.7) if clamp is not None else ref
         torch.testing.assert_close(folded[0], ref, **TOL)
+
+
+@pytest.mark.parametrize("act", ["lrelu", "linear", "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("lr", [1.0, 0.01])  # 0.01: the mapping network's layers
+def test_fully_connected_folded_equals_unfolded(monkeypatch, act, bias, lr):
+    """The mapping network's and D's dense layers: gain and bias inside the matmul."""
+    torch.manual_seed(0)
+    layer = layers.FullyConnectedLayer(6, 5, bias=bias, activation=act, lr_multiplier=lr,
+                                       bias_init=0.5).double()
+    if bias:
+        with torch.no_grad():
+            layer.bias.normal_()
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    folded = _grads_to_second_order(layer, lambda: layer(x), [x])
+    monkeypatch.setattr(layers, "uses_kernel", lambda t: True)
+    plain = _grads_to_second_order(layer, lambda: layer(x), [x])
+    for a, b in zip(folded, plain, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    # the definition: act(x·W·gain_w + b·gain_b)·gain_act
+    y = x @ (layer.weight * layer.weight_gain).t()
+    if bias:
+        y = y + layer.bias * layer.bias_gain
+    y = {"lrelu": lambda t: F.leaky_relu(t, 0.2) * 2 ** 0.5, "relu": lambda t: F.relu(t) * 2 ** 0.5,
+         "linear": lambda t: t}[act](y)
+    torch.testing.assert_close(folded[0], y, **TOL)
+
+
+def test_fully_connected_fold_saves_passes():
+    """Without the kernel, lrelu + bias costs the matmul (with its bias) and one more pass."""
+    layer = layers.FullyConnectedLayer(64, 32, activation="lrelu")
+    x = torch.randn(8, 64)
+    with _Shapes() as seen:
+        layer(x)
+    assert seen.shapes.count((8, 32)) == 2  # addmm, leaky_relu (was: mm, add, lrelu, mul)

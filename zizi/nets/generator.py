@@ -58,7 +58,8 @@ class SynthesisBlock(nn.Module):
         fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
         kw = dict(noise_mode=noise_mode, fused=fused, generator=generator)
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            # a view, not N copies: the first conv reads it (and scales it) anyway
+            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, next(w_iter), **kw)
         else:
             x = x.to(dtype)
