@@ -186,7 +186,7 @@ def test_fully_connected_fold_saves_passes():
 
 
 def test_grouped_modconv_only_where_it_is_faster():
-    """Inference on the CPU with several samples scales activations (1.4-2.5x faster than
+    """Inference on the CPU with several samples scales activations (1.2-2.2x faster than
     MKL-DNN's grouped conv); a GPU, or one sample, keeps the grouped conv; training never."""
     from zizi.nets.generator import use_fused_modconv
 

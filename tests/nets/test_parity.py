@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from tests.helpers.tiny import FIXTURES, NVLABS_FIXTURES
-from zizi.nets import generator
 from zizi.io.checkpoint import (
     build_discriminator,
     build_generator,
@@ -13,6 +12,7 @@ from zizi.io.checkpoint import (
     save_checkpoint,
 )
 from zizi.io.importers import import_checkpoint
+from zizi.nets import generator
 
 TOL = 1e-4
 

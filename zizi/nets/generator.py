@@ -21,7 +21,7 @@ def use_fused_modconv(training: bool, dtype: torch.dtype, batch: int,
     weight per batch). For inference the grouped conv is the GPU's fast path (NVIDIA's
     choice too) and the only sensible one for a single sample; but on the CPU, with
     several samples, building the per-sample weights and running MKL-DNN's grouped conv
-    measured 1.4-2.5x slower than the shared-weight conv (benchmarks/RESULTS.md, #23).
+    measured 1.2-2.2x slower than the shared-weight conv (benchmarks/RESULTS.md, #23).
     Both paths are the same maths, to float rounding (tests/nets/test_parity.py).
     """
     if training or not (dtype == torch.float32 or batch == 1):
