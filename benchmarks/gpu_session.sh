@@ -20,8 +20,9 @@
 # --build --json`), pytest-gpu (`pytest -m gpu`), train-256 and train-1024 (fp16 and
 # bf16), real (a 256² base trained here for BASE_S seconds, then a FT_S-second fine-tune
 # on drawn portraits, then `zizi render shift`), render, generate, ops, sanitizer
-# (compute-sanitizer on a short selection), package. --steps runs only the named ones
-# (e.g. a second call for what the first had no time left for).
+# (compute-sanitizer on a short selection), package, speed-options (--channels-last
+# training and torch.compile generation beside their defaults). --steps runs only the
+# named ones (e.g. a second call for what the first had no time left for).
 #
 # --dry-run runs the same steps on the CPU at toy sizes (CI runs it). Exit status 1 when
 # a step failed or timed out.
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --out) OUT_DIR=$2; shift ;;
     --budget) BUDGET=$2; shift ;;
     --steps) ONLY=",$2," ; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "gpu_session: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -261,6 +262,19 @@ run_step package 90 '
     --target "$WORK/pkg" "$ROOT" > "$WORK/pip.log" 2>&1 || { tail -n 20 "$WORK/pip.log"; exit 1; }
   ls "$WORK"/pkg/zizi/ops/*.cu "$WORK"/pkg/zizi/demo/*.safetensors
   echo "zizi installs offline (--no-deps --no-build-isolation), kernel sources included"'
+
+# The switches that stay off until a GPU shows them faster (docs/speed.md): the NHWC
+# layout in training, torch.compile of the synthesis network (reduce-overhead = CUDA
+# graphs) in generation, each beside its default in the same process.
+if [ "$DRY" = 1 ]; then
+  run_step speed-options 240 '
+    "$PYTHON" benchmarks/train.py --device cpu --net tiny --steps 1 --warmup 0 --precision fp32 --channels-last
+    "$PYTHON" benchmarks/generate.py --device cpu --res 8 --batch 1 --images 1 --compile default'
+else
+  run_step speed-options 300 '
+    "$PYTHON" benchmarks/train.py --device cuda --net f256 --batch 32 --steps 16 --warmup 2 --precision fp16 --channels-last
+    "$PYTHON" benchmarks/generate.py --device cuda --res 256 --batch 8 --images 64 --compile default reduce-overhead'
+fi
 
 # --------------------------------------------------------------------------- summary
 

@@ -5,8 +5,9 @@ Each line times one step of a training iteration both ways on a generator's para
 G_ema's update (a `lerp` + `copy_` per tensor vs one `torch._foreach_lerp_`), the
 finite-gradient check (`nan_to_num` per tensor vs one foreach non-finite check; the
 foreach norm is shown too, rejected: slower on the CPU), Adam (per-tensor loop vs foreach
-vs fused), and the FIR blur's padding (`F.pad` then a depthwise conv vs the padding inside
-the conv). CPU milliseconds per call (process time: fair on a shared CPU). Usage:
+vs fused), the FIR blur's padding (`F.pad` then a depthwise conv vs the padding inside
+the conv), and the mapping network's forward + backward at batch 32 (bias, lrelu and gain
+as passes of their own vs folded into the matmul). CPU milliseconds per call (process time: fair on a shared CPU). Usage:
 
     OMP_NUM_THREADS=1 python benchmarks/passes.py [--res 32] [--channels 128]
 """
@@ -20,6 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+import zizi.nets.layers as layers
 from zizi.config import GeneratorConfig, MappingConfig
 from zizi.nets.generator import Generator
 
@@ -98,6 +100,21 @@ def main() -> None:
     ta, tb = cpu_ms(pad_then_conv, 10), cpu_ms(conv_padding, 10)
     print(f"{'FIR pad, fwd+bwd':18s} F.pad  {ta:7.2f}   {'conv padding':14s} {tb:7.2f}   "
           f"{ta / tb:5.2f}x")
+    mapping = Generator(cfg).mapping
+    z = torch.randn(32, cfg.z_dim, requires_grad=True)
+
+    def mapping_step():
+        mapping(z).sum().backward()
+
+    folded = cpu_ms(mapping_step, 50)
+    kernel_test = layers.uses_kernel
+    layers.uses_kernel = lambda t: True  # the unfolded path (bias_act's reference runs)
+    try:
+        passes = cpu_ms(mapping_step, 50)
+    finally:
+        layers.uses_kernel = kernel_test
+    print(f"{'mapping, fwd+bwd':18s} passes {passes:7.2f}   {'folded':14s} {folded:7.2f}   "
+          f"{passes / folded:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ real proportion; fewer steps (for a slow CPU) leave some out and say so. Usage:
 
     python benchmarks/train.py [--device auto|cpu|cuda] [--net f256 f1024 tiny] [--batch 32]
                                [--batch-gpu N] [--steps 16] [--warmup 2]
-                               [--precision auto fp32 fp16 bf16]
+                               [--precision auto fp32 fp16 bf16] [--channels-last]
     python benchmarks/train.py --vs-reference /tmp/ref-s2a [--net s32 s64] [--repeats 3]
 
 Nets: f256 = configs/nets/ffhq-256.yaml (the ADA tools' paper256 shape), f1024 =
@@ -15,6 +15,7 @@ configs/nets/ffhq-1024.yaml (config-f), tiny = configs/nets/tiny.yaml with batch
 s32 = 32² with 128 channels and s64 = 64² with 64 channels (sizes a CPU can time).
 --precision runs each net in each listed precision (the trainer's `precision` setting:
 the dtype of the top num_fp16_res blocks; auto = fp16 on CUDA, fp32 on the CPU).
+--channels-last times each one also with the NHWC layout (`zizi train --channels-last`).
 --batch-gpu splits each step's batch into rounds of that many images (less memory).
 
 `--vs-reference PATH` times NVIDIA's stylegan2-ada-pytorch (a local checkout at PATH; zizi
@@ -67,10 +68,12 @@ def _sync(device: torch.device) -> None:
 
 
 def bench(net: str, batch: int, steps: int, warmup: int, device: torch.device,
-          precision: str = "auto", batch_gpu: int | None = None) -> dict:
+          precision: str = "auto", batch_gpu: int | None = None,
+          channels_last: bool = False) -> dict:
     g_cfg = net_config(net)
     cfg = resolve_config(flags={"batch": batch, "seed": 0, "precision": precision,
-                                "batch_gpu": batch_gpu})
+                                "batch_gpu": batch_gpu,
+                                "speed": {"channels_last": channels_last}})
     trainer = Trainer(fresh_checkpoint(g_cfg), cfg, device)
     res = g_cfg.img_resolution
     gen = torch.Generator().manual_seed(0)
@@ -219,6 +222,8 @@ def main() -> None:
     ap.add_argument("--batch-gpu", type=int, default=None)
     ap.add_argument("--precision", nargs="+", default=["auto"],
                     choices=["auto", "fp32", "fp16", "bf16"])
+    ap.add_argument("--channels-last", action="store_true",
+                    help="also time each net with speed.channels_last (zizi train --channels-last)")
     ap.add_argument("--vs-reference", metavar="PATH", default=None,
                     help="a local checkout of NVIDIA's stylegan2-ada-pytorch to compare with")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
@@ -243,11 +248,13 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for net in args.net:
         batch = 4 if net == "tiny" else args.batch
-        for precision in args.precision:
+        for precision, layout in [(p, cl) for p in args.precision
+                                  for cl in ([False, True] if args.channels_last else [False])]:
             r = bench(net, batch, args.steps, args.warmup, device, precision,
-                      args.batch_gpu if net != "tiny" else None)
+                      args.batch_gpu if net != "tiny" else None, channels_last=layout)
             mem = "peak GPU memory" if device.type == "cuda" else "peak RSS"
-            print(f"{net:6s} {r['precision']} batch {batch:3d}: {r['sec_per_kimg']:10.1f} sec/kimg  "
+            print(f"{net:6s} {r['precision']}{' NHWC' if layout else ''} batch {batch:3d}: "
+                  f"{r['sec_per_kimg']:10.1f} sec/kimg  "
                   f"{r['images_per_s']:8.2f} images/s  {mem} {r['peak_gib']:.2f} GiB  "
                   f"({r['regularisers']})", flush=True)
             del r

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
 STEPS = ["env", "deps", "build", "pytest-gpu", "train-256", "train-1024", "real", "render",
-         "generate", "ops", "sanitizer", "package"]
+         "generate", "ops", "sanitizer", "package", "speed-options"]
 
 
 def _run(out: Path, *args: str, timeout: float = 180, **env) -> subprocess.CompletedProcess:

@@ -82,5 +82,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Threads and the OpenMP wait policy are chosen here,
+    before any command imports torch (OpenMP reads them once, when torch loads it):
+    docs/speed.md, "Threads on a shared CPU"."""
+    from zizi.runtime import choose_threads
+
+    choose_threads()
     cli(prog_name="zizi")

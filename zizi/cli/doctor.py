@@ -53,7 +53,12 @@ def torch_facts() -> dict[str, Any]:
                          "memory_gib": round(p.total_memory / 2**30, 1)})
     return {"version": torch.__version__, "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-            "cuda_available": torch.cuda.is_available(), "gpus": gpus}
+            "cuda_available": torch.cuda.is_available(), "gpus": gpus,
+            # what the CLI's thread policy (zizi.runtime.choose_threads) left torch with
+            "threads": torch.get_num_threads(),
+            "omp": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                                 "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+                    if k in os.environ}}
 
 
 def ops_facts(build: bool) -> dict[str, Any]:
@@ -163,6 +168,9 @@ def render(r: dict[str, Any]) -> str:
     t = r["torch"]
     lines = [f"zizi {r['zizi']}  python {r['python']}  {r['platform']}",
              f"torch {t['version']}  CUDA {t['cuda'] or 'none (CPU build)'}  cuDNN {t['cudnn'] or '-'}"]
+    if "threads" in t:
+        omp = " ".join(f"{k}={v}" for k, v in t["omp"].items())
+        lines.append(f"CPU threads: {t['threads']}" + (f" ({omp})" if omp else ""))
     if t["gpus"]:
         lines += [f"GPU {i}: {g['name']} (sm {g['capability']}, {g['memory_gib']} GiB)"
                   for i, g in enumerate(t["gpus"])]

@@ -12,6 +12,23 @@ from zizi.nets.precision import Precision, block_dtype
 from zizi.ops.upfirdn2d import setup_filter, upsample2d
 
 
+def use_fused_modconv(training: bool, dtype: torch.dtype, batch: int,
+                      device: torch.device) -> bool:
+    """Whether a block runs its modulated convs as one grouped conv over per-sample weights
+    (else: scale the activations around one conv with the shared weight).
+
+    Training never does (the conv's weight gradient stays one tensor, and cuDNN sees one
+    weight per batch). For inference the grouped conv is the GPU's fast path (NVIDIA's
+    choice too) and the only sensible one for a single sample; but on the CPU, with
+    several samples, building the per-sample weights and running MKL-DNN's grouped conv
+    measured 1.2-2.2x slower than the shared-weight conv (benchmarks/RESULTS.md, #23).
+    Both paths are the same maths, to float rounding (tests/nets/test_parity.py).
+    """
+    if training or not (dtype == torch.float32 or batch == 1):
+        return False
+    return batch == 1 or device.type != "cpu"
+
+
 class SynthesisBlock(nn.Module):
     """One resolution: (const | upsampling conv0), conv1, ToRGB added to the upsampled image."""
 
@@ -53,12 +70,11 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         dtype = block_dtype(self.use_fp16, self.precision, ws.device, force_fp32)
-        # Grouped (fused) modconv is faster for inference; training scales activations
-        # instead so cuDNN sees one weight per batch.
-        fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
+        fused = use_fused_modconv(self.training, dtype, ws.shape[0], ws.device)
         kw = dict(noise_mode=noise_mode, fused=fused, generator=generator)
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            # a view, not N copies: the first conv reads it (and scales it) anyway
+            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, next(w_iter), **kw)
         else:
             x = x.to(dtype)

@@ -45,8 +45,18 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self.act_gain = resolve(activation, None, None)[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activation in HOMOGENEOUS and not uses_kernel(x):
+            # Without the fused kernel, bias, activation and gain are a pass each: the gain
+            # goes into the (small) weights and bias, the bias into the matmul (addmm).
+            w = self.weight.to(x.dtype) * (self.weight_gain * self.act_gain)
+            if self.bias is None:
+                return bias_act(x.matmul(w.t()), None, act=self.activation, gain=1.0)
+            b = self.bias.to(x.dtype) * (self.bias_gain * self.act_gain)
+            return bias_act(torch.addmm(b.unsqueeze(0), x, w.t()), None, act=self.activation,
+                            gain=1.0)
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias
         if b is not None:
