@@ -73,7 +73,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         b = timed(lambda p=signed, i=img, s=seal: write_png(p, i, seal=s), args.repeat)
         v = timed(lambda p=signed: check(p), args.repeat)
         print(
-            f"PNG {res}² | {signed.stat().st_size / 1e6:.2f} | {a:.3f} | {b:.3f} | {b - a:.3f} | {v:.3f}"
+            f"PNG {res}² | {signed.stat().st_size / 1e6:.2f} | {a:.3f} | {b:.3f} | "
+            f"{b - a:.3f} | {v:.3f}"
         )
     video = tmp / "long.mp4"
     r = args.video_res

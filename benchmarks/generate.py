@@ -4,8 +4,8 @@ Weights are random (speed does not depend on them); the timed path is the one
 `zizi generate` runs: reference latents, G_ema forward with const noise, uint8 conversion
 and PNG encoding. Usage:
 
-    python benchmarks/generate.py [--device auto|cpu|cuda] [--res 256 1024] [--batch 1 8] [--images 16]
-                                  [--compile default reduce-overhead]
+    python benchmarks/generate.py [--device auto|cpu|cuda] [--res 256 1024] [--batch 1 8]
+                                  [--images 16] [--compile default reduce-overhead]
 
 `--compile MODE...` also times the synthesis network under `torch.compile(mode=MODE)`
 (`reduce-overhead` captures CUDA graphs on a GPU) after the eager run, and prints its

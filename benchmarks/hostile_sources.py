@@ -31,7 +31,8 @@ def peak_run(args: list[str]) -> tuple[float, float, str]:
         "try:\n"
         "    cli(args=sys.argv[1:], prog_name='zizi', standalone_mode=False)\n"
         "finally:\n"
-        "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "file=sys.stderr)\n"
     )
     t = time.perf_counter()
     p = subprocess.run(

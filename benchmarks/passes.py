@@ -7,7 +7,8 @@ finite-gradient check (`nan_to_num` per tensor vs one foreach non-finite check; 
 foreach norm is shown too, rejected: slower on the CPU), Adam (per-tensor loop vs foreach
 vs fused), the FIR blur's padding (`F.pad` then a depthwise conv vs the padding inside
 the conv), and the mapping network's forward + backward at batch 32 (bias, lrelu and gain
-as passes of their own vs folded into the matmul). CPU milliseconds per call (process time: fair on a shared CPU). Usage:
+as passes of their own vs folded into the matmul). CPU milliseconds per call (process
+time: fair on a shared CPU). Usage:
 
     OMP_NUM_THREADS=1 python benchmarks/passes.py [--res 32] [--channels 128]
 """

@@ -364,7 +364,8 @@ def main() -> None:
         vs_reference(args)
         return
     print(
-        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"device {device} "
+        f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     for net in args.net:

@@ -1,4 +1,7 @@
-"""Checkpoint format 2: training-state namespaces, the train header, the checksum; v1 still loads."""
+"""Checkpoint format 2: training-state namespaces, the train header, the checksum.
+
+v1 still loads.
+"""
 
 import json
 import struct

@@ -16,7 +16,8 @@ import json, sys
 def hwm_kib():  # VmHWM is per address space; ru_maxrss would carry the parent's peak over exec
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 import torch, safetensors  # noqa: F401  (same baseline as the import itself)
-import zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs, zizi.nets.generator, zizi.nets.discriminator
+import zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs
+import zizi.nets.generator, zizi.nets.discriminator
 base = hwm_kib()
 if sys.argv[1] != "baseline":
     from zizi.io.checkpoint import save_checkpoint

@@ -405,7 +405,8 @@ def test_a_real_face_through_face_alignment(world, tmp_path):
 
 
 # A full-size VGG16 (14.7 M weights) written and run: ~3 s on one thread, but over 3 minutes
-# seen on a loaded 2-core machine (issue #27), so with -m slow (.ci/run runs it). The loader's refusals stay in the default run
+# seen on a loaded 2-core machine (issue #27), so with -m slow (.ci/run runs it). The loader's
+# refusals stay in the default run
 # (tests/mirror/test_project.py::test_perceptual_bad_files_are_one_clear_error).
 @pytest.mark.slow
 def test_perceptual_file_end_to_end(world, tmp_path):

@@ -154,14 +154,16 @@ def test_page_shows_both_reflections_beside_the_camera(live, tmp_path):
             stats = await tab.eval("""(() => ['base', 'shifted'].map(id => {
                 const c = document.getElementById(id), d = c.getContext('2d')
                   .getImageData(0, 0, c.width, c.height).data;
-                let s = 0, s2 = 0; for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i]*d[i]; }
+                let s = 0, s2 = 0;
+                for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i]*d[i]; }
                 const n = d.length / 4; return [s / n, Math.sqrt(s2 / n - (s / n) ** 2)]; }))()""")
             live_w = await tab.eval("document.getElementById('live').videoWidth")
             state = await tab.state()
             shot = await tab.screenshot(tmp_path / "page.png")
             kiosk = await b.open(live["url"] + "?kiosk=1")
             await kiosk.wait_for("window.zizi && window.zizi.received >= 2")
-            hidden = await kiosk.eval("""[getComputedStyle(document.getElementById('controls')).display,
+            hidden = await kiosk.eval("""[
+                getComputedStyle(document.getElementById('controls')).display,
                 getComputedStyle(document.getElementById('status')).display,
                 document.body.classList.contains('kiosk')]""")
             await kiosk.screenshot(tmp_path / "kiosk.png")

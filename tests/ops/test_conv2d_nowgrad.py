@@ -34,9 +34,10 @@ def test_conv2d_matches_and_gradgradchecks():
 
 def test_conv_transpose2d_matches_and_gradgradchecks():
     x, w, b = _inputs(True)
-    ours = lambda x, w, b: conv_transpose2d(
-        x, w, b, stride=2, padding=1, output_padding=1, groups=2
-    )  # noqa: E731
+
+    def ours(x, w, b):
+        return conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)
+
     want = F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)
     torch.testing.assert_close(ours(x, w, b), want)
     assert torch.autograd.gradcheck(ours, (x, w, b))

@@ -221,7 +221,8 @@ def test_real_extension_builds_imports_and_is_reused(tiny_build):
     script = textwrap.dedent(f"""
         from pathlib import Path
         from zizi.ops import _build
-        spec = _build.BuildSpec(name="tiny", sources=(Path({str(TINY)!r}),), extra_cflags=("-O0",), arch="none")
+        spec = _build.BuildSpec(name="tiny", sources=(Path({str(TINY)!r}),),
+                                extra_cflags=("-O0",), arch="none")
         assert _build.Plugin(spec).state() == "cached"
         print(_build.load(spec).add_one(1))
     """)

@@ -1,4 +1,5 @@
-"""--encoder and --preset: the preset reaches ffmpeg, bad choices are one line, NVENC when present."""
+"""--encoder and --preset: the preset reaches ffmpeg, bad choices are one line, NVENC when
+present."""
 
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ from zizi.cli.options import (
     "--train-base",
     is_flag=True,
     help="Train the base model here instead of using the shipped one (≈ 1 h or more "
-    "on a busy 2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.",
+    "on a busy 2-core CPU; the default on a GPU). "
+    "This is how zizi/demo/base-32.safetensors is made.",
 )
 @click.option("--verbose", is_flag=True, help="Show the output of each zizi command the demo runs.")
 @credentials_option

@@ -41,7 +41,10 @@ def info(checkpoint: Path, as_json: bool) -> None:
         )  # defaults filled in (checked on read)
         line = f"  {net:<6} {entry['kind']:<14} {c['img_resolution']}x{c['img_resolution']}"
         if entry["kind"] == "generator":
-            line += f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}  mapping layers={c['mapping']['num_layers']}"
+            line += (
+                f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}"
+                f"  mapping layers={c['mapping']['num_layers']}"
+            )
         else:
             line += f"  c={c['c_dim']}  mbstd group={c['mbstd_group_size']}"
         line += (

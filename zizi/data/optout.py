@@ -201,8 +201,9 @@ def remove(
     A journal, so that an opt-out always finishes: (1) the intent is recorded (the
     manifest is rewritten at once without the images and with log entries marked
     `pending`), (2) the files and any contact sheet showing them are deleted, (3) the
-    entries are finalised (2 and 3: `zizi.data.manifest.finish_removals`). A kill or a failed delete after (1) is completed by a re-run
-    or by any later command that reads the manifest (`load_manifest`).
+    entries are finalised (2 and 3: `zizi.data.manifest.finish_removals`). A kill or a failed
+    delete after (1) is completed by a re-run or by any later command that reads the manifest
+    (`load_manifest`).
     """
     dataset = Path(dataset)
     pending_before = {r["file"] for r in _raw_pending(dataset)}

@@ -82,8 +82,9 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
 
 STYLEGAN3_MESSAGE = (
     "{where} is a StyleGAN3 (alias-free, training.networks_stylegan3) network, which zizi doesn't "
-    "train or render; zizi reads StyleGAN2 networks: NVIDIA stylegan2-ada-pytorch and stylegan3-repo "
-    "StyleGAN2 pickles, NVIDIA TensorFlow stylegan2/stylegan2-ada pickles and rosinality .pt files"
+    "train or render; zizi reads StyleGAN2 networks: NVIDIA stylegan2-ada-pytorch and "
+    "stylegan3-repo StyleGAN2 pickles, NVIDIA TensorFlow stylegan2/stylegan2-ada pickles and "
+    "rosinality .pt files"
 )
 
 

@@ -372,8 +372,9 @@ def rosinality_incompatibilities(ckpt: Checkpoint) -> list[str]:
         notes.append(f"mapping lr_multiplier {g.mapping.lr_multiplier} (rosinality uses 0.01)")
     if g.channel_max != 512 or g.channel_base not in (16384, 32768):
         notes.append(
-            f"channel_base {g.channel_base} / channel_max {g.channel_max} do not match rosinality's "
-            "channel table (channel_multiplier 1 or 2); its Generator must be built with matching channels"
+            f"channel_base {g.channel_base} / channel_max {g.channel_max} do not match "
+            "rosinality's channel table (channel_multiplier 1 or 2); its Generator must be "
+            "built with matching channels"
         )
     if g.conv_clamp is not None:
         notes.append(f"conv_clamp {g.conv_clamp} is not applied by rosinality's code")

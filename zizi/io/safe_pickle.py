@@ -114,7 +114,10 @@ def numeric_dtype(d: Any) -> Any:
 
 
 def numpy_scalar(*args: Any) -> Any:
-    """numpy.core.multiarray.scalar(dtype, bytes): how numpy pickles a scalar (TF's rank-0 values)."""
+    """numpy.core.multiarray.scalar(dtype, bytes): how numpy pickles a scalar.
+
+    TF's rank-0 values come this way.
+    """
     import numpy as np
 
     if len(args) != 2 or not isinstance(args[1], (bytes, bytearray)):
@@ -161,7 +164,10 @@ def numpy_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
 
 
 def latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
-    """_codecs.encode(text, 'latin1'): how pickle protocol 2 writes bytes (array and scalar data)."""
+    """_codecs.encode(text, 'latin1'): how pickle protocol 2 writes bytes.
+
+    Array and scalar data come this way.
+    """
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise UnsafePickleError(
             "refused to load: _codecs.encode used for something other than bytes"

@@ -124,7 +124,9 @@ _KNOWN_FUNCS = {
 }
 _OTHER_FUNCS = {
     "G_style": "a StyleGAN (2018) generator",
-    "G_synthesis_stylegan_revised": "a StyleGAN2 config-a..d generator (progressive growing, no skips)",
+    "G_synthesis_stylegan_revised": (
+        "a StyleGAN2 config-a..d generator (progressive growing, no skips)"
+    ),
     "D_basic": "a StyleGAN (2018) discriminator",
     "D_stylegan": "a StyleGAN2 config-a..d discriminator",
 }
@@ -278,7 +280,8 @@ class _Vars:
             names = sorted(self.v)
             raise CheckpointError(
                 f"{self.where}: variables zizi does not know how to use: {', '.join(names[:4])}"
-                f"{'…' if len(names) > 4 else ''} (importing without them would compute different images)"
+                f"{'…' if len(names) > 4 else ''} "
+                "(importing without them would compute different images)"
             )
 
 
@@ -426,8 +429,8 @@ def _convert_d(net: TFNetwork, where: str):
         and not v.has("LabelEmbed/weight")
     ):
         raise CheckpointError(
-            f"{where}: conditional NVlabs/stylegan2 discriminators (labels projected on Output) are "
-            "not supported; zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)"
+            f"{where}: conditional NVlabs/stylegan2 discriminators (labels projected on Output) "
+            "are not supported; zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)"
         )
     mapping = MappingConfig(w_avg_beta=None)
     cmap_dim = None

@@ -130,7 +130,8 @@ def sample_distance(
     device: Any = "cpu",
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Per chosen frame: SWD (and FID with `detector`) of its samples to the data and to the base's."""
+    """Per chosen frame: SWD (and FID with `detector`) of its samples to the data and to the
+    base's."""
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.metrics.features import dataset_images, feature_stats, generated_images
     from zizi.metrics.frechet import FeatureStats, frechet_distance
@@ -203,7 +204,8 @@ def shift_charts(
                 "How far G_ema's weights moved from the base model",
                 "kimg (thousands of images seen)",
                 "‖W − W_base‖ / ‖W_base‖",
-                note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB); "
+                note="mapping = mapping network; bN = synthesis block at N×N "
+                "(its convs and toRGB); "
                 "all = every weight together, a mean weighted by size, so it follows the "
                 "largest group (often the mapping net) and can sit below every block",
             )
@@ -236,7 +238,8 @@ def shift_charts(
                 chart("sample-distance.png"),
                 panels,
                 "kimg (thousands of images seen)",
-                note=f"How far the generated images moved: {samples[0]['num']} images per point, the "
+                note="How far the generated images moved: "
+                f"{samples[0]['num']} images per point, the "
                 "same seeds at every kimg; the first point is the base model",
             )
         )

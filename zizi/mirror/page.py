@@ -91,7 +91,8 @@ function connect() {
     }
     const img = await createImageBitmap(ev.data);
     const r = img.height;
-    views.forEach((c, i) => c.getContext("2d").drawImage(img, i * r, 0, r, r, 0, 0, c.width, c.height));
+    views.forEach((c, i) =>
+      c.getContext("2d").drawImage(img, i * r, 0, r, r, 0, 0, c.width, c.height));
     img.close();
     Z.received++;
     say("reflecting (" + Z.received + " frames)");

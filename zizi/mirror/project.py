@@ -86,7 +86,10 @@ def w_stats(G: Generator, samples: int, seed: int) -> tuple[torch.Tensor, float]
 
 
 def learning_rate(cfg: ProjectConfig, t: float) -> float:
-    """The learning rate at progress t in [0, 1): up over `lr_rampup`, cosine down over `lr_rampdown`."""
+    """The learning rate at progress t in [0, 1).
+
+    Up over `lr_rampup`, cosine down over `lr_rampdown`.
+    """
     ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
     ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
     ramp *= min(1.0, t / cfg.lr_rampup) if cfg.lr_rampup > 0 else 1.0
@@ -215,7 +218,10 @@ def encode(G: Generator, encoder: torch.nn.Module, target: torch.Tensor) -> Proj
 
 
 def synthesize_projection(G: Generator, p: Projection) -> torch.Tensor:
-    """G's image of a projection ([1, C, R, R] float in about [-1, 1]), G's own noise restored after."""
+    """G's image of a projection ([1, C, R, R] float in about [-1, 1]).
+
+    G's own noise is restored after.
+    """
     layers = noise_layers(G)
     saved = {name: m.noise_const.detach().clone() for name, m in layers.items()}
     try:

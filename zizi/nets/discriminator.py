@@ -84,7 +84,10 @@ class MinibatchStdLayer(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """4x4 head: minibatch stddev, conv, dense, output (projected onto the label when conditional)."""
+    """4x4 head: minibatch stddev, conv, dense, output.
+
+    The output is projected onto the label when conditional.
+    """
 
     def __init__(self, in_channels: int, cmap_dim: int, cfg: DiscriminatorConfig) -> None:
         super().__init__()
@@ -168,7 +171,8 @@ class Discriminator(nn.Module):
             self.img_resolution,
         ):
             raise ValueError(
-                f"images must be [N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], "
+                f"images must be "
+                f"[N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], "
                 f"got {tuple(img.shape)}"
             )
         x = None

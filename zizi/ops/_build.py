@@ -264,7 +264,8 @@ def _compile(spec: BuildSpec, folder: Path, log: Path) -> ModuleType:
     cuda_flags = list(spec.extra_cuda_cflags) + (arch_flags(spec.archs()) if spec.cuda else [])
     lines = [
         f"zizi build of {spec.module_name()} at {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        f"torch {torch.__version__}, CUDA {torch.version.cuda}, CUDA_HOME {cpp_extension.CUDA_HOME}",
+        f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
+        f"CUDA_HOME {cpp_extension.CUDA_HOME}",
         f"architectures: {spec.archs()}; nvcc flags: {cuda_flags}",
         f"sources: {[str(s) for s in spec.sources]}",
         "",

@@ -79,7 +79,8 @@ class _GridSampleInputGrad(torch.autograd.Function):
 
 
 def grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """`F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`, twice differentiable in x.
+    """`F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`, twice
+    differentiable in x.
 
     x: [N, C, H, W]; grid: [N, H_out, W_out, 2] in [-1, 1] (x then y), a constant.
     """

@@ -124,7 +124,8 @@ def output_kind(out: Path) -> str:
 
 
 def ffmpeg_exe() -> str:
-    """The ffmpeg binary: the one imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE), else the system's."""
+    """The ffmpeg binary: the one imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE), else the
+    system's."""
     exe = None
     try:
         import imageio_ffmpeg

@@ -1,4 +1,7 @@
-"""Image conversion: generator output to uint8 pixels, and grids (PNGs are written by `zizi.files.write_png`)."""
+"""Image conversion: generator output to uint8 pixels, and grids.
+
+PNGs are written by `zizi.files.write_png`.
+"""
 
 from __future__ import annotations
 

@@ -173,7 +173,8 @@ def run(
         )
     paths = [o.path for o in outputs]
     width, height = size
-    writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
+    # created first: a missing ffmpeg or encoder is reported before anything is written
+    writers = []
     for o in outputs:
         kind = output_kind(o.path)
         writers.append(
@@ -389,7 +390,8 @@ function startAll() {{
 vids.forEach(v => v.addEventListener("loadeddata", startAll));
 function sync() {{
   vids.forEach(v => {{
-    if (v !== lead && Math.abs(v.currentTime - lead.currentTime) > {half_frame}) v.currentTime = lead.currentTime;
+    if (v !== lead && Math.abs(v.currentTime - lead.currentTime) > {half_frame})
+      v.currentTime = lead.currentTime;
     v.dataset.time = v.currentTime.toFixed(3);
     v.dataset.playing = (!v.paused && v.currentTime > 0) ? "yes" : "no";
   }});

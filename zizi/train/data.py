@@ -79,7 +79,8 @@ def batches(
     pin: bool = False,
     round_size: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from `start`."""
+    """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from
+    `start`."""
     sampler = OrderSampler(len(dataset), batch, seed, start, rank, world, round_size)
     # The loader's own generator: otherwise it draws its worker seed from the global RNG,
     # and a resumed run would not continue the same random stream.

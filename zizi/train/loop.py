@@ -361,6 +361,7 @@ def _diverged_message(trainer: Trainer, run: RunFolder | None, entry: dict[str, 
             f"{run.path}`) with a lower learning rate or R1 gamma"
         )
         if last
-        else "no snapshot was written yet; lower the learning rate or raise R1 gamma and start again"
+        else "no snapshot was written yet; lower the learning rate or raise R1 gamma "
+        "and start again"
     )
     return f"training diverged at kimg {trainer.kimg:.3f} ({what} became NaN/Inf); stopped; {where}"
