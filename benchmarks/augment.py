@@ -45,8 +45,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
-                          if args.device == "auto" else args.device)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
     pipe = AugmentPipe.preset("bgc", p=1.0).to(device)
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.rand(args.batch, 3, args.res, args.res, device=device) * 2 - 1
@@ -68,11 +69,17 @@ def main() -> None:
     def d_only():
         d(x).sum().backward()
 
-    rows = [("pipe forward", forward), ("pipe forward+backward", backward),
-            ("D(pipe) R1 pass (double backward)", r1), ("D forward+backward alone", d_only)]
+    rows = [
+        ("pipe forward", forward),
+        ("pipe forward+backward", backward),
+        ("D(pipe) R1 pass (double backward)", r1),
+        ("D forward+backward alone", d_only),
+    ]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"# {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch}, {args.res}², config-f D")
+    print(
+        f"# {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {args.batch}, {args.res}², config-f D"
+    )
     for label, fn in rows:
         print(f"{label:40s} {timed(fn, device, args.repeat) * 1000:9.1f} ms")
 

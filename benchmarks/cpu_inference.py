@@ -54,8 +54,9 @@ def main() -> None:
             with torch.no_grad():
                 try:
                     for name in ("grouped", "shared", "grouped", "shared"):
-                        generator.use_fused_modconv = auto if name == "shared" else (
-                            lambda *a: True)
+                        generator.use_fused_modconv = (
+                            auto if name == "shared" else (lambda *a: True)
+                        )
                         images.setdefault(name, G(z, noise_mode="const"))
                         times[name].append(cpu_ms(lambda G=G, z=z: G(z, noise_mode="const")))
                 finally:
@@ -63,8 +64,11 @@ def main() -> None:
             a, b = images["grouped"], images["shared"]
             diff = ((a - b).abs().max() / a.abs().max()).item()
             g, s = min(times["grouped"]), min(times["shared"])
-            print(f"res {res:>4}² batch {batch:>2}: grouped {g:8.0f}  shared-weight {s:8.0f}  "
-                  f"{g / s:5.2f}x  max rel. diff {diff:.1e}", flush=True)
+            print(
+                f"res {res:>4}² batch {batch:>2}: grouped {g:8.0f}  shared-weight {s:8.0f}  "
+                f"{g / s:5.2f}x  max rel. diff {diff:.1e}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ from zizi.files import write_png
 from zizi.render import provenance
 from zizi.render.encode import ffmpeg_exe
 
-RECORD = provenance.record("image", [{"file": f"frame-{k}.safetensors", "sha256": "ab" * 32}
-                                     for k in range(3)], {"seeds": [0], "trunc": 1.0})
+RECORD = provenance.record(
+    "image",
+    [{"file": f"frame-{k}.safetensors", "sha256": "ab" * 32} for k in range(3)],
+    {"seeds": [0], "trunc": 1.0},
+)
 
 
 def timed(fn, repeat: int) -> float:
@@ -43,7 +46,9 @@ def timed(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--res", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--video-seconds", type=float, default=600.0)
@@ -67,13 +72,37 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         a = timed(lambda p=plain, i=img: write_png(p, i), args.repeat)
         b = timed(lambda p=signed, i=img, s=seal: write_png(p, i, seal=s), args.repeat)
         v = timed(lambda p=signed: check(p), args.repeat)
-        print(f"PNG {res}² | {signed.stat().st_size / 1e6:.2f} | {a:.3f} | {b:.3f} | {b - a:.3f} | {v:.3f}")
+        print(
+            f"PNG {res}² | {signed.stat().st_size / 1e6:.2f} | {a:.3f} | {b:.3f} | "
+            f"{b - a:.3f} | {v:.3f}"
+        )
     video = tmp / "long.mp4"
     r = args.video_res
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    f"testsrc2=size={r}x{r}:rate=30", "-t", f"{args.video_seconds:g}",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
-                    "-movflags", "+faststart", str(video)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={r}x{r}:rate=30",
+            "-t",
+            f"{args.video_seconds:g}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(video),
+        ],
+        check=True,
+    )
     out = tmp / "long.signed.mp4"
     t0 = time.perf_counter()
     manifest.sign_file(video, out, "video/mp4", RECORD, creds, out.name)
@@ -82,8 +111,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     ok = check(out)
     v = time.perf_counter() - t0
     assert ok.valid, ok.failures
-    print(f"MP4 {r}², {args.video_seconds:g} s at 30 fps | {out.stat().st_size / 1e6:.1f} | - | - "
-          f"| {s:.2f} | {v:.2f}")
+    print(
+        f"MP4 {r}², {args.video_seconds:g} s at 30 fps | {out.stat().st_size / 1e6:.1f} | - | - "
+        f"| {s:.2f} | {v:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,13 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--kimg", type=float, default=2.0)
     ap.add_argument("--base", type=Path, default=SHIPPED_BASE)
-    ap.add_argument("--set", dest="sets", action="append", default=[],
-                    help="a `zizi train --set` override of the demo's fine-tune config")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        help="a `zizi train --set` override of the demo's fine-tune config",
+    )
     ap.add_argument("--shift", default="shift", help="the prepared shift set under WORK")
     ap.add_argument("--measure-every", type=float, default=1.0, help="kimg between SWD frames")
     ap.add_argument("--num", type=int, default=256)
@@ -65,9 +70,20 @@ def main() -> None:
     cfg["name"] = args.name
     (out / "finetune.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     runs = out / "runs"
-    cmd = [str(ROOT / ".venv" / "bin" / "zizi"), "train", "--data", str(args.work / args.shift),
-           "--resume", str(args.base), "--out", str(runs), "--config", str(out / "finetune.yaml"),
-           "--device", "cpu"]
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "zizi"),
+        "train",
+        "--data",
+        str(args.work / args.shift),
+        "--resume",
+        str(args.base),
+        "--out",
+        str(runs),
+        "--config",
+        str(out / "finetune.yaml"),
+        "--device",
+        "cpu",
+    ]
     for s in args.sets:
         cmd += ["--set", s]
     t0 = time.perf_counter()
@@ -80,8 +96,10 @@ def main() -> None:
     picked = frames[::step]
     if picked[-1] != frames[-1]:
         picked.append(frames[-1])
-    real = {k: descriptors_of(dataset_images(ImageDataset(args.work / path), args.num), seed=0)
-            for k, path in (("shift", args.shift), ("base256", "base256"))}
+    real = {
+        k: descriptors_of(dataset_images(ImageDataset(args.work / path), args.num), seed=0)
+        for k, path in (("shift", args.shift), ("base256", "base256"))
+    }
     curve, columns = [], []
     for i, (nimg, path) in enumerate(picked):
         G = _load(path)
@@ -91,18 +109,23 @@ def main() -> None:
         if i == len(picked) - 1:
             to_base = swd(fake, real["base256"], seed=0)["swd"]
         with torch.no_grad():
-            img = G(torch.randn(6, G.z_dim, generator=torch.Generator().manual_seed(0)),
-                    noise_mode="none")
+            img = G(
+                torch.randn(6, G.z_dim, generator=torch.Generator().manual_seed(0)),
+                noise_mode="none",
+            )
         img = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        columns.append([np.asarray(Image.fromarray(a).resize((64, 64), Image.LANCZOS))
-                        for a in img])
+        columns.append(
+            [np.asarray(Image.fromarray(a).resize((64, 64), Image.LANCZOS)) for a in img]
+        )
     tiles = [columns[c][r] for r in range(6) for c in range(len(columns))]
     Image.fromarray(make_grid(np.stack(tiles), cols=len(columns), pad=2)).save(out / "sheet.png")
     best = min(curve, key=lambda t: t[1])
     sets = " ".join(args.sets) or "(demo defaults)"
-    print(f"| {args.name} | {sets} | {args.kimg:g} | {train_s:.0f} | "
-          + ", ".join(f"{k:g}: {v:.1f}" for k, v in curve)
-          + f" | {best[1]:.1f} @ {best[0]:g} | {to_base:.1f} |")
+    print(
+        f"| {args.name} | {sets} | {args.kimg:g} | {train_s:.0f} | "
+        + ", ".join(f"{k:g}: {v:.1f}" for k, v in curve)
+        + f" | {best[1]:.1f} @ {best[0]:g} | {to_base:.1f} |"
+    )
     sys.stdout.flush()
 
 

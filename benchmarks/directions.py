@@ -27,8 +27,9 @@ from zizi.render.directions import factorize, fitted_shift, shift_direction
 def main(base: str, tuned: str) -> None:
     ck = load_checkpoint(base, nets=["G_ema"])
     ros = nvidia_g_to_rosinality(ck.tensors["G_ema"], ck.g_config)
-    W = torch.cat([v for k, v in ros.items()
-                   if "modulation" in k and "to_rgbs" not in k and "weight" in k]).double()
+    W = torch.cat(
+        [v for k, v in ros.items() if "modulation" in k and "to_rgbs" not in k and "weight" in k]
+    ).double()
     V, S = torch.svd(W).V, torch.linalg.svdvals(W)
     ours = factorize(ck.tensors["G_ema"], ck.g_config.img_resolution, "all")
     print("singular values, rosinality recipe:", [round(float(x), 2) for x in S[:4]])

@@ -47,7 +47,9 @@ def targets(G, n_portraits: int) -> list[tuple[str, torch.Tensor]]:
     for s in (100, 101):
         z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s))
         with torch.no_grad():
-            out.append((f"seed {s}", G.synthesis(G.mapping(z, None), noise_mode="const").clamp(-1, 1)))
+            out.append(
+                (f"seed {s}", G.synthesis(G.mapping(z, None), noise_mode="const").clamp(-1, 1))
+            )
     try:
         import skimage.data
         from PIL import Image
@@ -68,10 +70,13 @@ def compare(args) -> None:
     G, D = build_generator(ck), build_discriminator(ck)
     enc, meta = load_encoder(args.encoder)
     print(f"# encoder: kimg {meta.get('kimg')}, loss {meta.get('loss')}")
-    methods = [("encoder only", 0, True, "w+"), (f"encoder + {args.short} steps", args.short, True, "w+"),
-               (f"encoder + {args.long} steps", args.long, True, "w+"),
-               (f"projection {args.long} steps (w+)", args.long, False, "w+"),
-               (f"projection {args.full} steps (w, mirror's default)", args.full, False, "w")]
+    methods = [
+        ("encoder only", 0, True, "w+"),
+        (f"encoder + {args.short} steps", args.short, True, "w+"),
+        (f"encoder + {args.long} steps", args.long, True, "w+"),
+        (f"projection {args.long} steps (w+)", args.long, False, "w+"),
+        (f"projection {args.full} steps (w, mirror's default)", args.full, False, "w"),
+    ]
     if args.encoder_only:
         methods = [m for m in methods if m[2]]
     rows: dict[str, list[tuple[float, float, float]]] = {m[0]: [] for m in methods}
@@ -81,20 +86,30 @@ def compare(args) -> None:
             guess = encode(G, enc, target) if use_enc else None
             if steps:
                 cfg = ProjectConfig(steps=steps, space=space, w_avg_samples=2000)
-                p = project(G, target, losses.OwnDistance(D, target), cfg,
-                            init=None if guess is None else guess.ws)
+                p = project(
+                    G,
+                    target,
+                    losses.OwnDistance(D, target),
+                    cfg,
+                    init=None if guess is None else guess.ws,
+                )
             else:
                 p = guess
             img = synthesize_projection(G, p).clamp(-1, 1)
             sec = time.perf_counter() - t0
             rows[name].append((losses.psnr(img, target), float(losses.ms_ssim(img, target)), sec))
-            print(f"# {label:12s} {name:40s} {rows[name][-1][0]:6.2f} dB "
-                  f"{rows[name][-1][1]:.3f} {sec:7.3f} s", flush=True)
+            print(
+                f"# {label:12s} {name:40s} {rows[name][-1][0]:6.2f} dB "
+                f"{rows[name][-1][1]:.3f} {sec:7.3f} s",
+                flush=True,
+            )
     print("| method | mean PSNR dB | mean MS-SSIM | seconds / image |")
     print("|---|---:|---:|---:|")
     for name, r in rows.items():
-        print(f"| {name} | {statistics.mean(x[0] for x in r):.2f} | "
-              f"{statistics.mean(x[1] for x in r):.3f} | {statistics.mean(x[2] for x in r):.3f} |")
+        print(
+            f"| {name} | {statistics.mean(x[0] for x in r):.2f} | "
+            f"{statistics.mean(x[1] for x in r):.3f} | {statistics.mean(x[2] for x in r):.3f} |"
+        )
 
 
 def _camera_jpeg() -> bytes:
@@ -134,9 +149,11 @@ def live(args) -> None:
         lat.sort()
         # CPU ms per reflection: what one free core would take (the wall figures include
         # waiting for the shared cores)
-        print(f"| reflector alone, align {align} ({out.framed}) | {args.frames / total:.1f} | "
-              f"{1000 * statistics.mean(lat):.1f} | {1000 * lat[int(0.95 * len(lat))]:.1f} | "
-              f"{1000 * cpu / args.frames:.1f} |")
+        print(
+            f"| reflector alone, align {align} ({out.framed}) | {args.frames / total:.1f} | "
+            f"{1000 * statistics.mean(lat):.1f} | {1000 * lat[int(0.95 * len(lat))]:.1f} | "
+            f"{1000 * cpu / args.frames:.1f} |"
+        )
     asyncio.run(_server(args, frame))
 
 
@@ -176,9 +193,11 @@ async def _server(args, frame: bytes) -> None:
             async with s.get(url + "health") as h:
                 health = json.loads(await h.text())
             lat.sort()
-            print(f"| server, {n} visitor(s), round trip | {len(lat) / total:.1f} | "
-                  f"{1000 * statistics.mean(lat):.1f} | {1000 * lat[int(0.95 * len(lat))]:.1f} | |"
-                  f"  # health: {health['fps']} fps, p95 {health['latency_ms']['p95']} ms")
+            print(
+                f"| server, {n} visitor(s), round trip | {len(lat) / total:.1f} | "
+                f"{1000 * statistics.mean(lat):.1f} | {1000 * lat[int(0.95 * len(lat))]:.1f} | |"
+                f"  # health: {health['fps']} fps, p95 {health['latency_ms']['p95']} ms"
+            )
     task.cancel()
 
 

@@ -70,8 +70,16 @@ def stripes(folder: Path, n: int, seed: int) -> Path:
 
 
 # ema.kimg 0.1: a G_ema half-life of 100 images, so frames follow G within a short run.
-COMMON = ["batch=8", "data.workers=0", "data.xflip=false", "sample_seeds=16", "ema.kimg=0.1",
-          "loss.r1_gamma=0.1", "tick_kimg=0.25", "keep_snapshots=1"]
+COMMON = [
+    "batch=8",
+    "data.workers=0",
+    "data.xflip=false",
+    "sample_seeds=16",
+    "ema.kimg=0.1",
+    "loss.r1_gamma=0.1",
+    "tick_kimg=0.25",
+    "keep_snapshots=1",
+]
 
 VARIANTS = {
     "plain": [],
@@ -90,8 +98,15 @@ def run(job) -> tuple[Path, float, dict]:
     out = train(prep.trainer, prep.dataset, prep.run)
     secs = time.perf_counter() - t0
     prep.run.close()
-    return prep.run_path, secs, {"p": prep.trainer.augment_p, "snapshot": out.snapshot,
-                                 "rt": prep.trainer.ada.last_rt if prep.trainer.ada else None}
+    return (
+        prep.run_path,
+        secs,
+        {
+            "p": prep.trainer.augment_p,
+            "snapshot": out.snapshot,
+            "rt": prep.trainer.ada.last_rt if prep.trainer.ada else None,
+        },
+    )
 
 
 def main() -> None:
@@ -117,42 +132,76 @@ def main() -> None:
     if not base.is_file():
         net = w / "net16.yaml"
         net.write_text(NET)
-        path, secs, _ = run(TrainJob(out=w / "pretrain", data=a, net=net,
-                                     assignments=[*COMMON, f"frame_kimg={args.pretrain_kimg / 4}",
-                                                  f"snap_kimg={args.pretrain_kimg}"],
-                                     flags={"kimg": args.pretrain_kimg}))
+        path, secs, _ = run(
+            TrainJob(
+                out=w / "pretrain",
+                data=a,
+                net=net,
+                assignments=[
+                    *COMMON,
+                    f"frame_kimg={args.pretrain_kimg / 4}",
+                    f"snap_kimg={args.pretrain_kimg}",
+                ],
+                flags={"kimg": args.pretrain_kimg},
+            )
+        )
         base.write_bytes((path / "latest.safetensors").read_bytes())
         print(f"pretrained {args.pretrain_kimg} kimg on spots in {secs:.0f} s -> {base}")
 
     data_b = ImageDataset(b)
     rows = []
     for name in args.variants:
-        path, secs, info = run(TrainJob(
-            out=w / "finetune", data=b, resume=str(base),
-            assignments=[*COMMON, *VARIANTS[name], f"augment.adjust_kimg={args.adjust_kimg}",
-                         f"frame_kimg={args.finetune_kimg / 8}", f"snap_kimg={args.finetune_kimg}"],
-            flags={"kimg": args.finetune_kimg}))
+        path, secs, info = run(
+            TrainJob(
+                out=w / "finetune",
+                data=b,
+                resume=str(base),
+                assignments=[
+                    *COMMON,
+                    *VARIANTS[name],
+                    f"augment.adjust_kimg={args.adjust_kimg}",
+                    f"frame_kimg={args.finetune_kimg / 8}",
+                    f"snap_kimg={args.finetune_kimg}",
+                ],
+                flags={"kimg": args.finetune_kimg},
+            )
+        )
         m = measure_run(path, data_b, ["swd", "shift"], num=args.num, max_frames=9)
-        stats = [json.loads(s) for s in (path / "stats.jsonl").read_text().splitlines() if s.strip()]
+        stats = [
+            json.loads(s) for s in (path / "stats.jsonl").read_text().splitlines() if s.strip()
+        ]
         rows.append((name, path, secs, info, m, stats))
-        print(f"{name}: {path} {secs:.0f} s, swd {m['swd']:.1f}, shift {m['weight_shift']:.4f}, "
-              f"p {info['p']}", flush=True)
+        print(
+            f"{name}: {path} {secs:.0f} s, swd {m['swd']:.1f}, shift {m['weight_shift']:.4f}, "
+            f"p {info['p']}",
+            flush=True,
+        )
 
-    print("\n| variant | SWD to stripes (last frame) | SWD to base samples | G_ema weight shift | "
-          "final p | last r_t | sec/kimg |")
+    print(
+        "\n| variant | SWD to stripes (last frame) | SWD to base samples | G_ema weight shift | "
+        "final p | last r_t | sec/kimg |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, _path, secs, info, m, _stats in rows:
         p = "–" if info["p"] is None else f"{info['p']:.3f}"
         rt = "–" if info["rt"] is None else f"{info['rt']:.2f}"
-        print(f"| {name} | {m['swd']:.1f} | {m['swd_to_base']:.1f} | {m['weight_shift']:.4f} | {p} | "
-              f"{rt} | {secs / args.finetune_kimg:.0f} |")
+        print(
+            f"| {name} | {m['swd']:.1f} | {m['swd_to_base']:.1f} | {m['weight_shift']:.4f} | {p} | "
+            f"{rt} | {secs / args.finetune_kimg:.0f} |"
+        )
     print("\nPer-kimg curves (SWD to stripes | total weight shift):")
     for name, path, *_ in rows:
-        recs = [json.loads(s) for s in (path / "metrics.jsonl").read_text().splitlines() if s.strip()]
+        recs = [
+            json.loads(s) for s in (path / "metrics.jsonl").read_text().splitlines() if s.strip()
+        ]
         sd = [(r["kimg"], r["swd_to_data"]) for r in recs if r.get("metric") == "sample_distance"]
         ws = [(r["kimg"], r["total"]) for r in recs if r.get("metric") == "weight_shift"]
-        print(f"- {name}: SWD " + ", ".join(f"{k:.2f}:{v:.1f}" for k, v in sd)
-              + " | shift " + ", ".join(f"{k:.2f}:{v:.3f}" for k, v in ws))
+        print(
+            f"- {name}: SWD "
+            + ", ".join(f"{k:.2f}:{v:.1f}" for k, v in sd)
+            + " | shift "
+            + ", ".join(f"{k:.2f}:{v:.3f}" for k, v in ws)
+        )
         print(f"  charts: {path / 'charts'}")
 
 

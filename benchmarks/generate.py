@@ -4,8 +4,8 @@ Weights are random (speed does not depend on them); the timed path is the one
 `zizi generate` runs: reference latents, G_ema forward with const noise, uint8 conversion
 and PNG encoding. Usage:
 
-    python benchmarks/generate.py [--device auto|cpu|cuda] [--res 256 1024] [--batch 1 8] [--images 16]
-                                  [--compile default reduce-overhead]
+    python benchmarks/generate.py [--device auto|cpu|cuda] [--res 256 1024] [--batch 1 8]
+                                  [--images 16] [--compile default reduce-overhead]
 
 `--compile MODE...` also times the synthesis network under `torch.compile(mode=MODE)`
 (`reduce-overhead` captures CUDA graphs on a GPU) after the eager run, and prints its
@@ -34,8 +34,9 @@ from zizi.runtime import select_device
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "nets"
 
 
-def bench(res: int, batch: int, images: int, device: torch.device,
-          compile_mode: str | None = None) -> tuple[float, str]:
+def bench(
+    res: int, batch: int, images: int, device: torch.device, compile_mode: str | None = None
+) -> tuple[float, str]:
     """Images/s, and for a compiled run its first-call time and difference from eager."""
     preset = CONFIGS / ("ffhq-256.yaml" if res <= 256 else "ffhq-1024.yaml")
     cfg = dataclasses.replace(load_yaml(preset, GeneratorConfig), img_resolution=res)
@@ -66,7 +67,7 @@ def bench(res: int, batch: int, images: int, device: torch.device,
     _sync(device)
     t0 = time.perf_counter()
     for i in range(0, images, batch):
-        run(seeds[i: i + batch])
+        run(seeds[i : i + batch])
     _sync(device)
     return images / (time.perf_counter() - t0), note
 
@@ -81,13 +82,26 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--res", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--images", type=int, default=None, help="images per measurement "
-                    "(default: 64 on CUDA, 8 at 256² / 2 at 1024² on CPU)")
-    ap.add_argument("--compile", nargs="+", default=[], metavar="MODE",
-                    help="also time torch.compile(mode=MODE) of the synthesis network")
+    ap.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        help="images per measurement (default: 64 on CUDA, 8 at 256² / 2 at 1024² on CPU)",
+    )
+    ap.add_argument(
+        "--compile",
+        nargs="+",
+        default=[],
+        metavar="MODE",
+        help="also time torch.compile(mode=MODE) of the synthesis network",
+    )
     args = ap.parse_args()
     device = select_device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
     print(f"device: {name}; torch {torch.__version__}")
     for res in args.res:
         for batch in args.batch:
@@ -95,8 +109,11 @@ def main() -> None:
             n = max(n, batch)
             for mode in [None, *args.compile]:
                 ips, note = bench(res, batch, n, device, mode)
-                print(f"res {res:>4}²  batch {batch:>3}  images {n:>4}  {ips:8.2f} images/s"
-                      f"  {mode or 'eager'}{note}", flush=True)
+                print(
+                    f"res {res:>4}²  batch {batch:>3}  images {n:>4}  {ips:8.2f} images/s"
+                    f"  {mode or 'eager'}{note}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

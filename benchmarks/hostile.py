@@ -39,8 +39,11 @@ def main() -> None:
             f = build(Path(d))
             r = measure(*[c.format(f=f, d=d) for c in command])
             worst = max(worst, r["extra_mib"])
-            print(f"| {name} | `zizi {command[0]}` | {f.stat().st_size / 2**20:.1f} | "
-                  f"{'yes' if r['code'] == 1 else 'NO'} | {r['extra_mib']:.1f} |", flush=True)
+            print(
+                f"| {name} | `zizi {command[0]}` | {f.stat().st_size / 2**20:.1f} | "
+                f"{'yes' if r['code'] == 1 else 'NO'} | {r['extra_mib']:.1f} |",
+                flush=True,
+            )
     print(f"\nworst: {worst:.1f} MiB")
 
 

@@ -31,14 +31,20 @@ def peak_run(args: list[str]) -> tuple[float, float, str]:
         "try:\n"
         "    cli(args=sys.argv[1:], prog_name='zizi', standalone_mode=False)\n"
         "finally:\n"
-        "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "file=sys.stderr)\n"
     )
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     wall = time.perf_counter() - t
-    peak = next(int(line.split()[1]) for line in p.stderr.splitlines()
-                if line.startswith("PEAK_KB"))
+    peak = next(
+        int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("PEAK_KB")
+    )
     return peak / 1024, wall, p.stdout
 
 
@@ -64,8 +70,10 @@ def main() -> None:
             mb, wall, stdout = peak_run([*base, "--out", str(out), *extra])
             reason = next((ln.strip() for ln in stdout.splitlines() if "huge.jpg" in ln), "?")
             print(f"{label:<32} peak {mb:7.1f} MiB  {wall:6.1f} s  | {reason}")
-    print(f"(Python {sys.version.split()[0]}, {a.gib} GiB sparse file; "
-          f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB here)")
+    print(
+        f"(Python {sys.version.split()[0]}, {a.gib} GiB sparse file; "
+        f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB here)"
+    )
 
 
 if __name__ == "__main__":

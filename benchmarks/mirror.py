@@ -86,8 +86,11 @@ def main() -> None:
             sec = time.perf_counter() - t0
             img = synthesize_projection(G, p).clamp(-1, 1)
             werr = "" if ws is None else f"{float((p.ws - ws).norm() / ws.norm()):.3f}"
-            print(f"| {name} | {label} | {losses.psnr(img, target):.2f} | "
-                  f"{float(losses.ms_ssim(img, target)):.3f} | {werr} | {sec:.1f} |", flush=True)
+            print(
+                f"| {name} | {label} | {losses.psnr(img, target):.2f} | "
+                f"{float(losses.ms_ssim(img, target)):.3f} | {werr} | {sec:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

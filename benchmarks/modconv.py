@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from zizi.nets.layers import modulated_conv2d
 
-GAIN = 2 ** 0.5
+GAIN = 2**0.5
 
 
 def by_definition(x, w, s, noise, b, fused):
@@ -58,8 +58,10 @@ def main() -> None:
     ap.add_argument("--res", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}, "
-          f"{args.res}², 3x3, CPU ms per call (process time)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}, "
+        f"{args.res}², 3x3, CPU ms per call (process time)"
+    )
     print("| channels | path | definition | zizi | speed-up | max rel. diff |")
     print("|---:|---|---:|---:|---:|---:|")
     for c in args.channels:
@@ -70,6 +72,7 @@ def main() -> None:
         noise = torch.randn(args.batch, 1, args.res, args.res, generator=g) * 0.1
         b = torch.randn(c, generator=g)
         for fused in (False, True):
+
             def run(f, fused=fused, inputs=(x, w, s, noise, b)):
                 if fused:
                     with torch.no_grad():
@@ -77,14 +80,20 @@ def main() -> None:
                 y = f(*inputs, False)
                 y.square().mean().backward()
                 return y
-            t_def, t_new = cpu_time(lambda: run(by_definition), args.repeat), \
-                cpu_time(lambda: run(folded), args.repeat)
+
+            t_def, t_new = (
+                cpu_time(lambda: run(by_definition), args.repeat),
+                cpu_time(lambda: run(folded), args.repeat),
+            )
             with torch.no_grad():
                 a, z = by_definition(x, w, s, noise, b, fused), folded(x, w, s, noise, b, fused)
             diff = ((a - z).abs().max() / a.abs().max()).item()
             path = "inference (fused) fwd" if fused else "training (unfused) fwd+bwd"
-            print(f"| {c} | {path} | {t_def * 1e3:.2f} | {t_new * 1e3:.2f} | "
-                  f"{t_def / t_new:.2f}x | {diff:.1e} |", flush=True)
+            print(
+                f"| {c} | {path} | {t_def * 1e3:.2f} | {t_new * 1e3:.2f} | "
+                f"{t_def / t_new:.2f}x | {diff:.1e} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

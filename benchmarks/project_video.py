@@ -44,12 +44,22 @@ def main() -> None:
             for name in times:
                 video = Path(tmp) / f"proj-{r}.mp4" if "video" in name else None
                 t0 = time.perf_counter()
-                project_photo(photo, args.ckpt, Path(tmp) / f"{len(name)}-{r}.safetensors", cfg,
-                              device, align="center", video=video, video_size=args.size)
+                project_photo(
+                    photo,
+                    args.ckpt,
+                    Path(tmp) / f"{len(name)}-{r}.safetensors",
+                    cfg,
+                    device,
+                    align="center",
+                    video=video,
+                    video_size=args.size,
+                )
                 times[name].append(time.perf_counter() - t0)
         size = Image.open(photo).size
-    print(f"{args.ckpt.name}, {args.steps} steps, w+, photo {size[0]}x{size[1]}, device {device}, "
-          f"video halves {args.size or 'native'} px")
+    print(
+        f"{args.ckpt.name}, {args.steps} steps, w+, photo {size[0]}x{size[1]}, device {device}, "
+        f"video halves {args.size or 'native'} px"
+    )
     for name, ts in times.items():
         print(f"  {name:15s} median {np.median(ts):6.2f} s  ({', '.join(f'{t:.2f}' for t in ts)})")
 

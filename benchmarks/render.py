@@ -43,8 +43,15 @@ def checkpoints(res: int, folder: Path) -> list[Path]:
         torch.manual_seed(k)
         G = Generator(cfg)
         p = folder / f"frame-{k * 1000:012d}.safetensors"
-        save_checkpoint(p, Checkpoint(g_config=cfg, d_config=None,
-                                      tensors={"G_ema": dict(G.state_dict())}, extra={"kimg": float(k)}))
+        save_checkpoint(
+            p,
+            Checkpoint(
+                g_config=cfg,
+                d_config=None,
+                tensors={"G_ema": dict(G.state_dict())},
+                extra={"kimg": float(k)},
+            ),
+        )
         paths.append(p)
     return paths
 
@@ -77,8 +84,9 @@ def end_to_end(paths: list[Path], s: RenderSettings, device: torch.device, out: 
     return s.frames / (time.perf_counter() - t0)
 
 
-def encoder_alone(res: int, n: int, encoder: str | None, preset: str | None, folder: Path
-                  ) -> tuple[float, float]:
+def encoder_alone(
+    res: int, n: int, encoder: str | None, preset: str | None, folder: Path
+) -> tuple[float, float]:
     """(ffmpeg CPU ms per frame, frames/s) writing `n` synthetic res² frames to one segment.
 
     The frames are a moving pattern of sinusoids with mild grain: smoother than a face at
@@ -98,8 +106,9 @@ def encoder_alone(res: int, n: int, encoder: str | None, preset: str | None, fol
         rgb = [np.sin(6 * xx + ph + c) * np.cos(5 * yy - ph + 2 * c) for c in range(3)]
         img = np.stack(rgb, -1) * 100 + 128 + rng.normal(0, 4, (res, res, 3))
         frames.append(np.clip(img, 0, 255).astype(np.uint8))
-    w = SegmentWriter(folder / "enc.mp4", "mp4", 30.0, res, res, {}, {}, encoder=encoder,
-                      preset=preset)
+    w = SegmentWriter(
+        folder / "enc.mp4", "mp4", 30.0, res, res, {}, {}, encoder=encoder, preset=preset
+    )
     w.work.mkdir(parents=True, exist_ok=True)
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -117,13 +126,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--res", type=int, nargs="+", default=[256, 1024])
-    ap.add_argument("--frames", type=int, default=None,
-                    help="frames per measurement (default: 300 on CUDA, 24 at 256² / 4 at 1024² on CPU)")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames per measurement (default: 300 on CUDA, 24 at 256² / 4 at 1024² on CPU)",
+    )
     ap.add_argument("--encoder", default=None, help="libx264 (default), h264_nvenc, hevc_nvenc")
-    ap.add_argument("--preset", nargs="+", default=[None],
-                    help="encoder presets to time (default: the encoder's own default)")
-    ap.add_argument("--encoder-only", action="store_true",
-                    help="time only the encoder on synthetic frames (no generator)")
+    ap.add_argument(
+        "--preset",
+        nargs="+",
+        default=[None],
+        help="encoder presets to time (default: the encoder's own default)",
+    )
+    ap.add_argument(
+        "--encoder-only",
+        action="store_true",
+        help="time only the encoder on synthetic frames (no generator)",
+    )
     args = ap.parse_args()
     dev = select_device(args.device)
     if args.encoder_only:
@@ -132,9 +152,12 @@ def main() -> None:
                 for preset in args.preset:
                     n = args.frames or 30
                     ms, fps = encoder_alone(res, n, args.encoder, preset, Path(tmp))
-                    print(f"{res}² {args.encoder or 'libx264'} preset {preset or 'default'}: "
-                          f"{ms:.1f} ms of ffmpeg CPU per frame, {fps:.1f} frames/s "
-                          f"({n} frames, load {os.getloadavg()[0]:.1f})", flush=True)
+                    print(
+                        f"{res}² {args.encoder or 'libx264'} preset {preset or 'default'}: "
+                        f"{ms:.1f} ms of ffmpeg CPU per frame, {fps:.1f} frames/s "
+                        f"({n} frames, load {os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
         return
     print(f"device={dev} threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,12 +166,19 @@ def main() -> None:
             folder.mkdir()
             paths = checkpoints(res, folder)
             n = args.frames or (300 if dev.type == "cuda" else (24 if res <= 256 else 4))
-            s = RenderSettings(frames=n, easing="linear", segment_frames=max(1, n // 2),
-                               encoder=args.encoder, preset=args.preset[0])
+            s = RenderSettings(
+                frames=n,
+                easing="linear",
+                segment_frames=max(1, n // 2),
+                encoder=args.encoder,
+                preset=args.preset[0],
+            )
             gen = generator_alone(paths, s, dev)
             e2e = end_to_end(paths, s, dev, folder / "out.mp4")
-            print(f"{res}²: generator alone {gen:.2f} frames/s, end to end (H.264) {e2e:.2f} "
-                  f"frames/s, overhead {100 * (1 - e2e / gen):.1f}%  ({n} frames)")
+            print(
+                f"{res}²: generator alone {gen:.2f} frames/s, end to end (H.264) {e2e:.2f} "
+                f"frames/s, overhead {100 * (1 - e2e / gen):.1f}%  ({n} frames)"
+            )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "zizi" / "demo" / "base-32.safetensors"
-OMP_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
-            "MKL_NUM_THREADS")
+OMP_KEYS = (
+    "OMP_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+    "KMP_BLOCKTIME",
+    "MKL_NUM_THREADS",
+)
 
 
 def policy_env(name: str, cpus: int) -> dict[str, str]:
@@ -56,25 +61,65 @@ def prepare(work: Path) -> Path:
     from zizi.demo.portraits import write_set
 
     write_set(work / "drawn", "shift", 64, seed=0, size=64)
-    subprocess.run([sys.executable, "-m", "zizi", "dataset", "prepare", str(work / "drawn"),
-                    "--out", str(work / "data"), "--resolution", "32", "--workers", "1"],
-                   check=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zizi",
+            "dataset",
+            "prepare",
+            str(work / "drawn"),
+            "--out",
+            str(work / "data"),
+            "--resolution",
+            "32",
+            "--workers",
+            "1",
+        ],
+        check=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        stdout=subprocess.DEVNULL,
+    )
     return work / "data"
 
 
 def run_once(data: Path, out: Path, kimg: float, env_add: dict[str, str]) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in OMP_KEYS}
     env.update(env_add, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-c",
-           "import sys; from zizi.runtime import choose_threads; p = choose_threads(); "
-           "print('policy:', p.reason, file=sys.stderr); from zizi.cli import cli; "
-           "cli(prog_name='zizi')",
-           "train", "--data", str(data), "--resume", str(BASE), "--out", str(out),
-           "--device", "cpu", "--kimg", str(kimg), "--batch", "8",
-           "--set", "loss.r1_gamma=0.1", "--set", "loss.pl_weight=0",
-           "--set", "data.workers=0", "--set", f"tick_kimg={kimg}",
-           "--set", "snap_kimg=1000", "--set", "frame_kimg=1000", "--set", "sample_seeds=4"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from zizi.runtime import choose_threads; p = choose_threads(); "
+        "print('policy:', p.reason, file=sys.stderr); from zizi.cli import cli; "
+        "cli(prog_name='zizi')",
+        "train",
+        "--data",
+        str(data),
+        "--resume",
+        str(BASE),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--kimg",
+        str(kimg),
+        "--batch",
+        "8",
+        "--set",
+        "loss.r1_gamma=0.1",
+        "--set",
+        "loss.pl_weight=0",
+        "--set",
+        "data.workers=0",
+        "--set",
+        f"tick_kimg={kimg}",
+        "--set",
+        "snap_kimg=1000",
+        "--set",
+        "frame_kimg=1000",
+        "--set",
+        "sample_seeds=4",
+    ]
     load = os.getloadavg()[0]
     r0 = os.times()
     t0 = time.perf_counter()
@@ -83,8 +128,14 @@ def run_once(data: Path, out: Path, kimg: float, env_add: dict[str, str]) -> dic
     r1 = os.times()
     if proc.returncode != 0:
         raise SystemExit(f"zizi train failed:\n{proc.stderr[-2000:]}")
-    chose = next((ln.split("policy: ", 1)[1] for ln in proc.stderr.splitlines()
-                  if ln.startswith("policy: ")), "?")
+    chose = next(
+        (
+            ln.split("policy: ", 1)[1]
+            for ln in proc.stderr.splitlines()
+            if ln.startswith("policy: ")
+        ),
+        "?",
+    )
     cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
     return {"wall": wall, "cpu": cpu, "load": load, "chose": chose}
 
@@ -93,21 +144,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kimg", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--load", type=int, nargs="+", default=[0],
-                    help="busy-loop processes to add, one measurement per value")
+    ap.add_argument(
+        "--load",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="busy-loop processes to add, one measurement per value",
+    )
     ap.add_argument("--policies", nargs="+", default=["old", "zizi", "1", "2-passive"])
     args = ap.parse_args()
     cpus = len(os.sched_getaffinity(0))
     for name in args.policies:
         policy_env(name, cpus)  # refuse a misspelt policy before the long part
-    print(f"{cpus} CPUs, python {sys.version.split()[0]}, job: zizi train --resume demo base, "
-          f"{args.kimg} kimg, batch 8, 32²")
+    print(
+        f"{cpus} CPUs, python {sys.version.split()[0]}, job: zizi train --resume demo base, "
+        f"{args.kimg} kimg, batch 8, 32²"
+    )
     with tempfile.TemporaryDirectory(prefix="zizi-threads-") as tmp:
         work = Path(tmp)
         data = prepare(work)
         for extra in args.load:
-            burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                       for _ in range(extra)]
+            burners = [
+                subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(extra)
+            ]
             try:
                 time.sleep(2 if extra else 0)
                 results: dict[str, list[dict]] = {name: [] for name in args.policies}
@@ -115,20 +174,29 @@ def main() -> None:
                     k = rep % len(args.policies)
                     order = args.policies[k:] + args.policies[:k]
                     for name in order:
-                        r = run_once(data, work / f"runs-{name}-{rep}-{extra}", args.kimg,
-                                     policy_env(name, cpus))
+                        r = run_once(
+                            data,
+                            work / f"runs-{name}-{rep}-{extra}",
+                            args.kimg,
+                            policy_env(name, cpus),
+                        )
                         results[name].append(r)
-                        print(f"  +{extra} busy  {name:<10} wall {r['wall']:6.1f} s  "
-                              f"cpu {r['cpu']:6.1f} s  load before {r['load']:4.1f}  "
-                              f"[{r['chose']}]", flush=True)
+                        print(
+                            f"  +{extra} busy  {name:<10} wall {r['wall']:6.1f} s  "
+                            f"cpu {r['cpu']:6.1f} s  load before {r['load']:4.1f}  "
+                            f"[{r['chose']}]",
+                            flush=True,
+                        )
             finally:
                 for p in burners:
                     p.kill()
                     p.wait()
             print(f"load +{extra} busy loops: median wall / cpu seconds")
             for name, rs in results.items():
-                print(f"  {name:<10} {statistics.median(r['wall'] for r in rs):6.1f} / "
-                      f"{statistics.median(r['cpu'] for r in rs):6.1f}")
+                print(
+                    f"  {name:<10} {statistics.median(r['wall'] for r in rs):6.1f} / "
+                    f"{statistics.median(r['cpu'] for r in rs):6.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,22 @@ from zizi.train.trainer import Trainer
 NETS = Path(__file__).resolve().parent.parent / "configs" / "nets"
 PRESETS = {"f256": "ffhq-256.yaml", "f1024": "ffhq-1024.yaml", "tiny": "tiny.yaml"}
 SMALL = {  # sizes a CPU can time in seconds per step, with widths that make convs matter
-    "s32": GeneratorConfig(z_dim=128, w_dim=128, img_resolution=32, channel_base=4096,
-                           channel_max=128, mapping=MappingConfig(num_layers=2)),
-    "s64": GeneratorConfig(z_dim=64, w_dim=64, img_resolution=64, channel_base=4096,
-                           channel_max=64, mapping=MappingConfig(num_layers=2)),
+    "s32": GeneratorConfig(
+        z_dim=128,
+        w_dim=128,
+        img_resolution=32,
+        channel_base=4096,
+        channel_max=128,
+        mapping=MappingConfig(num_layers=2),
+    ),
+    "s64": GeneratorConfig(
+        z_dim=64,
+        w_dim=64,
+        img_resolution=64,
+        channel_base=4096,
+        channel_max=64,
+        mapping=MappingConfig(num_layers=2),
+    ),
 }
 
 
@@ -67,13 +79,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(net: str, batch: int, steps: int, warmup: int, device: torch.device,
-          precision: str = "auto", batch_gpu: int | None = None,
-          channels_last: bool = False) -> dict:
+def bench(
+    net: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    precision: str = "auto",
+    batch_gpu: int | None = None,
+    channels_last: bool = False,
+) -> dict:
     g_cfg = net_config(net)
-    cfg = resolve_config(flags={"batch": batch, "seed": 0, "precision": precision,
-                                "batch_gpu": batch_gpu,
-                                "speed": {"channels_last": channels_last}})
+    cfg = resolve_config(
+        flags={
+            "batch": batch,
+            "seed": 0,
+            "precision": precision,
+            "batch_gpu": batch_gpu,
+            "speed": {"channels_last": channels_last},
+        }
+    )
     trainer = Trainer(fresh_checkpoint(g_cfg), cfg, device)
     res = g_cfg.img_resolution
     gen = torch.Generator().manual_seed(0)
@@ -83,8 +108,10 @@ def bench(net: str, batch: int, steps: int, warmup: int, device: torch.device,
     for _ in range(warmup):
         train_step(trainer, reals, None)
     trainer.step = 0  # the timed window starts where both regularisers run
-    return {**_timed(lambda: train_step(trainer, reals, None), net, batch, steps, device),
-            "precision": trainer.precision}
+    return {
+        **_timed(lambda: train_step(trainer, reals, None), net, batch, steps, device),
+        "precision": trainer.precision,
+    }
 
 
 def _timed(step, net: str, batch: int, steps: int, device: torch.device) -> dict:
@@ -98,18 +125,30 @@ def _timed(step, net: str, batch: int, steps: int, device: torch.device) -> dict
     _sync(device)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     images = steps * batch
-    peak = (torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
-    return {"net": net, "batch": batch, "steps": steps, "sec_per_kimg": dt / images * 1000,
-            "cpu_s_per_step": cpu / steps, "wall_s_per_step": dt / steps,
-            "load": (load0 + os.getloadavg()[0]) / 2,
-            "images_per_s": images / dt, "peak_gib": peak,
-            "regularisers": "R1 + path length in proportion" if steps >= 16 else
-            f"{steps} steps: R1 once, path length {1 + (steps - 1) // 4}x (over-weighted)"}
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**30
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    )
+    return {
+        "net": net,
+        "batch": batch,
+        "steps": steps,
+        "sec_per_kimg": dt / images * 1000,
+        "cpu_s_per_step": cpu / steps,
+        "wall_s_per_step": dt / steps,
+        "load": (load0 + os.getloadavg()[0]) / 2,
+        "images_per_s": images / dt,
+        "peak_gib": peak,
+        "regularisers": "R1 + path length in proportion"
+        if steps >= 16
+        else f"{steps} steps: R1 once, path length {1 + (steps - 1) // 4}x (over-weighted)",
+    }
 
 
-def bench_reference(ref: Path, net: str, batch: int, steps: int, warmup: int,
-                    device: torch.device) -> dict:
+def bench_reference(
+    ref: Path, net: str, batch: int, steps: int, warmup: int, device: torch.device
+) -> dict:
     """NVIDIA's training step on the architecture that zizi's `net` preset builds."""
     import copy
 
@@ -119,30 +158,61 @@ def bench_reference(ref: Path, net: str, batch: int, steps: int, warmup: int,
 
     g, d = net_config(net), matching_discriminator(net_config(net))
     torch.manual_seed(0)
-    G = Generator(z_dim=g.z_dim, c_dim=0, w_dim=g.w_dim, img_resolution=g.img_resolution,
-                  img_channels=g.img_channels,
-                  mapping_kwargs=dict(num_layers=g.mapping.num_layers),
-                  synthesis_kwargs=dict(channel_base=g.channel_base, channel_max=g.channel_max,
-                                        num_fp16_res=g.num_fp16_res, conv_clamp=g.conv_clamp))
-    D = Discriminator(c_dim=0, img_resolution=d.img_resolution, img_channels=d.img_channels,
-                      channel_base=d.channel_base, channel_max=d.channel_max,
-                      num_fp16_res=d.num_fp16_res, conv_clamp=d.conv_clamp,
-                      epilogue_kwargs=dict(mbstd_group_size=d.mbstd_group_size))
+    G = Generator(
+        z_dim=g.z_dim,
+        c_dim=0,
+        w_dim=g.w_dim,
+        img_resolution=g.img_resolution,
+        img_channels=g.img_channels,
+        mapping_kwargs=dict(num_layers=g.mapping.num_layers),
+        synthesis_kwargs=dict(
+            channel_base=g.channel_base,
+            channel_max=g.channel_max,
+            num_fp16_res=g.num_fp16_res,
+            conv_clamp=g.conv_clamp,
+        ),
+    )
+    D = Discriminator(
+        c_dim=0,
+        img_resolution=d.img_resolution,
+        img_channels=d.img_channels,
+        channel_base=d.channel_base,
+        channel_max=d.channel_max,
+        num_fp16_res=d.num_fp16_res,
+        conv_clamp=d.conv_clamp,
+        epilogue_kwargs=dict(mbstd_group_size=d.mbstd_group_size),
+    )
     G, D = G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
     G_ema = copy.deepcopy(G).eval()
     lc = resolve_config(flags={"batch": batch, "seed": 0})
-    loss = StyleGAN2Loss(device, G.mapping, G.synthesis, D, r1_gamma=lc.loss.r1_gamma,
-                         style_mixing_prob=lc.loss.style_mixing_prob,
-                         pl_batch_shrink=lc.loss.pl_batch_shrink, pl_weight=lc.loss.pl_weight)
+    loss = StyleGAN2Loss(
+        device,
+        G.mapping,
+        G.synthesis,
+        D,
+        r1_gamma=lc.loss.r1_gamma,
+        style_mixing_prob=lc.loss.style_mixing_prob,
+        pl_batch_shrink=lc.loss.pl_batch_shrink,
+        pl_weight=lc.loss.pl_weight,
+    )
     phases = []
-    for name, module, interval, lr in [("G", G, lc.loss.pl_interval, lc.optim.g_lr),
-                                       ("D", D, lc.loss.r1_interval, lc.optim.d_lr)]:
+    for name, module, interval, lr in [
+        ("G", G, lc.loss.pl_interval, lc.optim.g_lr),
+        ("D", D, lc.loss.r1_interval, lc.optim.d_lr),
+    ]:
         ratio = interval / (interval + 1)
-        opt = torch.optim.Adam(module.parameters(), lr=lr * ratio,
-                               betas=(0.0, lc.optim.beta2 ** ratio), eps=lc.optim.eps)
+        opt = torch.optim.Adam(
+            module.parameters(), lr=lr * ratio, betas=(0.0, lc.optim.beta2**ratio), eps=lc.optim.eps
+        )
         phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
-    reals = (torch.rand([batch, 3, g.img_resolution, g.img_resolution],
-                        generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device)
+    reals = (
+        torch.rand(
+            [batch, 3, g.img_resolution, g.img_resolution],
+            generator=torch.Generator().manual_seed(0),
+        )
+        * 2
+        - 1
+    ).to(device)
     c = torch.zeros([batch, 0], device=device)
     state = {"idx": 0}
 
@@ -152,9 +222,15 @@ def bench_reference(ref: Path, net: str, batch: int, steps: int, warmup: int,
                 continue
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
-            loss.accumulate_gradients(phase=phase, real_img=reals, real_c=c,
-                                      gen_z=torch.randn([batch, g.z_dim], device=device),
-                                      gen_c=c, sync=True, gain=interval)
+            loss.accumulate_gradients(
+                phase=phase,
+                real_img=reals,
+                real_c=c,
+                gen_z=torch.randn([batch, g.z_dim], device=device),
+                gen_c=c,
+                sync=True,
+                gain=interval,
+            )
             module.requires_grad_(False)
             for p in module.parameters():
                 if p.grad is not None:
@@ -178,54 +254,93 @@ def vs_reference(args: argparse.Namespace) -> None:
     """Alternate fresh worker processes of zizi and the reference; print the ratio per net."""
     ref = Path(args.vs_reference)
     if not (ref / "training" / "networks.py").is_file():
-        sys.exit(f"--vs-reference: {ref} is not a stylegan2-ada-pytorch checkout "
-                 "(no training/networks.py)")
-    print(f"torch {torch.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-          f"{os.cpu_count()} CPUs, reference {ref}")
-    print("| net | batch | zizi CPU s/step | reference CPU s/step | ratio (CPU) | "
-          "ratio (wall) | load |")
+        sys.exit(
+            f"--vs-reference: {ref} is not a stylegan2-ada-pytorch checkout "
+            "(no training/networks.py)"
+        )
+    print(
+        f"torch {torch.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+        f"{os.cpu_count()} CPUs, reference {ref}"
+    )
+    print(
+        "| net | batch | zizi CPU s/step | reference CPU s/step | ratio (CPU) | "
+        "ratio (wall) | load |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for net in args.net:
         batch = 4 if net == "tiny" else args.batch
         runs: dict[str, list[dict]] = {"zizi": [], "ref": []}
         for r in range(args.repeats):
-            for impl in (("zizi", "ref") if r % 2 == 0 else ("ref", "zizi")):
-                cmd = [sys.executable, __file__, "--worker", impl, "--net", net,
-                       "--batch", str(batch), "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--device", args.device]
+            for impl in ("zizi", "ref") if r % 2 == 0 else ("ref", "zizi"):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    impl,
+                    "--net",
+                    net,
+                    "--batch",
+                    str(batch),
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                    "--device",
+                    args.device,
+                ]
                 if impl == "ref":
                     cmd += ["--vs-reference", str(ref)]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if out.returncode != 0:
                     sys.exit(f"{impl} worker failed on {net}:\n{out.stderr[-2000:]}")
                 runs[impl].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"  {net} repeat {r + 1}: zizi {runs['zizi'][-1]['cpu_s_per_step']:.3f}, "
-                  f"reference {runs['ref'][-1]['cpu_s_per_step']:.3f} CPU s/step",
-                  file=sys.stderr, flush=True)
-        med = {k: {m: statistics.median(x[m] for x in v) for m in
-                   ("cpu_s_per_step", "wall_s_per_step", "load")} for k, v in runs.items()}
+            print(
+                f"  {net} repeat {r + 1}: zizi {runs['zizi'][-1]['cpu_s_per_step']:.3f}, "
+                f"reference {runs['ref'][-1]['cpu_s_per_step']:.3f} CPU s/step",
+                file=sys.stderr,
+                flush=True,
+            )
+        med = {
+            k: {
+                m: statistics.median(x[m] for x in v)
+                for m in ("cpu_s_per_step", "wall_s_per_step", "load")
+            }
+            for k, v in runs.items()
+        }
         z, n = med["zizi"], med["ref"]
-        print(f"| {net} | {batch} | {z['cpu_s_per_step']:.3f} | {n['cpu_s_per_step']:.3f} | "
-              f"{n['cpu_s_per_step'] / z['cpu_s_per_step']:.2f}x | "
-              f"{n['wall_s_per_step'] / z['wall_s_per_step']:.2f}x | "
-              f"{(z['load'] + n['load']) / 2:.1f} |", flush=True)
+        print(
+            f"| {net} | {batch} | {z['cpu_s_per_step']:.3f} | {n['cpu_s_per_step']:.3f} | "
+            f"{n['cpu_s_per_step'] / z['cpu_s_per_step']:.2f}x | "
+            f"{n['wall_s_per_step'] / z['wall_s_per_step']:.2f}x | "
+            f"{(z['load'] + n['load']) / 2:.1f} |",
+            flush=True,
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--net", nargs="+", default=None, choices=[*PRESETS, *SMALL])
-    ap.add_argument("--batch", type=int, default=None,
-                    help="32; 8 with --vs-reference (tiny always uses 4)")
+    ap.add_argument(
+        "--batch", type=int, default=None, help="32; 8 with --vs-reference (tiny always uses 4)"
+    )
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batch-gpu", type=int, default=None)
-    ap.add_argument("--precision", nargs="+", default=["auto"],
-                    choices=["auto", "fp32", "fp16", "bf16"])
-    ap.add_argument("--channels-last", action="store_true",
-                    help="also time each net with speed.channels_last (zizi train --channels-last)")
-    ap.add_argument("--vs-reference", metavar="PATH", default=None,
-                    help="a local checkout of NVIDIA's stylegan2-ada-pytorch to compare with")
+    ap.add_argument(
+        "--precision", nargs="+", default=["auto"], choices=["auto", "fp32", "fp16", "bf16"]
+    )
+    ap.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="also time each net with speed.channels_last (zizi train --channels-last)",
+    )
+    ap.add_argument(
+        "--vs-reference",
+        metavar="PATH",
+        default=None,
+        help="a local checkout of NVIDIA's stylegan2-ada-pytorch to compare with",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
     ap.add_argument("--worker", choices=["zizi", "ref"], default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -236,27 +351,48 @@ def main() -> None:
     device = select_device(args.device)
     if args.worker is not None:
         net = args.net[0]
-        r = (bench(net, args.batch, args.steps, args.warmup, device) if args.worker == "zizi"
-             else bench_reference(Path(args.vs_reference), net, args.batch, args.steps,
-                                  args.warmup, device))
+        r = (
+            bench(net, args.batch, args.steps, args.warmup, device)
+            if args.worker == "zizi"
+            else bench_reference(
+                Path(args.vs_reference), net, args.batch, args.steps, args.warmup, device
+            )
+        )
         print(json.dumps(r))
         return
     if args.vs_reference:
         vs_reference(args)
         return
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"device {device} "
+        f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     for net in args.net:
         batch = 4 if net == "tiny" else args.batch
-        for precision, layout in [(p, cl) for p in args.precision
-                                  for cl in ([False, True] if args.channels_last else [False])]:
-            r = bench(net, batch, args.steps, args.warmup, device, precision,
-                      args.batch_gpu if net != "tiny" else None, channels_last=layout)
+        for precision, layout in [
+            (p, cl)
+            for p in args.precision
+            for cl in ([False, True] if args.channels_last else [False])
+        ]:
+            r = bench(
+                net,
+                batch,
+                args.steps,
+                args.warmup,
+                device,
+                precision,
+                args.batch_gpu if net != "tiny" else None,
+                channels_last=layout,
+            )
             mem = "peak GPU memory" if device.type == "cuda" else "peak RSS"
-            print(f"{net:6s} {r['precision']}{' NHWC' if layout else ''} batch {batch:3d}: "
-                  f"{r['sec_per_kimg']:10.1f} sec/kimg  "
-                  f"{r['images_per_s']:8.2f} images/s  {mem} {r['peak_gib']:.2f} GiB  "
-                  f"({r['regularisers']})", flush=True)
+            print(
+                f"{net:6s} {r['precision']}{' NHWC' if layout else ''} batch {batch:3d}: "
+                f"{r['sec_per_kimg']:10.1f} sec/kimg  "
+                f"{r['images_per_s']:8.2f} images/s  {mem} {r['peak_gib']:.2f} GiB  "
+                f"({r['regularisers']})",
+                flush=True,
+            )
             del r
             if device.type == "cuda":
                 torch.cuda.empty_cache()

@@ -31,7 +31,7 @@ FACE = 64
 def strip(images: list[np.ndarray], cols: int = 8) -> np.ndarray:
     """Faces at FACE px, `cols` a row, no gaps (as docs/img/demo-base-*.png)."""
     faces = [np.asarray(Image.fromarray(a).resize((FACE, FACE), Image.LANCZOS)) for a in images]
-    rows = [np.concatenate(faces[i:i + cols], axis=1) for i in range(0, len(faces), cols)]
+    rows = [np.concatenate(faces[i : i + cols], axis=1) for i in range(0, len(faces), cols)]
     return np.concatenate(rows, axis=0)
 
 
@@ -45,13 +45,30 @@ def main() -> None:
 
     shift = sorted((args.demo / "data" / "shift").rglob("*.png"))[:16]
     Image.fromarray(strip([np.asarray(Image.open(p).convert("RGB")) for p in shift])).save(
-        img / "demo-shift-set.png", optimize=True)
+        img / "demo-shift-set.png", optimize=True
+    )
 
     run = next(p for p in sorted((args.demo / "runs").iterdir()) if p.is_dir())
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "zizi", "generate", str(run / "latest.safetensors"),
-                        "--seeds", "0-15", "--noise-mode", "none", "--out", tmp,
-                        "--device", "cpu"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "zizi",
+                "generate",
+                str(run / "latest.safetensors"),
+                "--seeds",
+                "0-15",
+                "--noise-mode",
+                "none",
+                "--out",
+                tmp,
+                "--device",
+                "cpu",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         seeds = sorted(Path(tmp).glob("seed*.png"))
         faces = [np.asarray(Image.open(p).convert("RGB")) for p in seeds]
     Image.fromarray(strip(faces)).save(img / f"{args.finetune_name}.png", optimize=True)
@@ -65,8 +82,9 @@ def main() -> None:
         reader.close()
         gap = np.full((frames[0].shape[0], 10, 3), 255, np.uint8)
         row = [x for f in frames for x in (f, gap)][:-1]
-        Image.fromarray(np.concatenate(row, axis=1)).save(ROOT / "docs" / "demo-frame.png",
-                                                          optimize=True)
+        Image.fromarray(np.concatenate(row, axis=1)).save(
+            ROOT / "docs" / "demo-frame.png", optimize=True
+        )
 
 
 if __name__ == "__main__":

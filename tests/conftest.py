@@ -21,7 +21,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     """Say how many tests skipped for want of nvcc or a GPU, so CI logs never hide it."""
     counts: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
-        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = (
+            str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        )
         if "nvcc" in reason:
             counts["no nvcc"] = counts.get("no nvcc", 0) + 1
         elif "CUDA device" in reason:

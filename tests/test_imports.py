@@ -51,7 +51,8 @@ def modules(package: Path = PACKAGE) -> dict[str, Path]:
 def _type_checking(node: ast.If) -> bool:
     t = node.test
     return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
 
 
 def imports_of(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, int, str]]:
@@ -68,12 +69,17 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str,
             k = kind
             if isinstance(child, ast.If) and _type_checking(child):
                 k = "type"
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
-                    and kind == "top":
+            elif (
+                isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                and kind == "top"
+            ):
                 k = "lazy"
             if isinstance(child, ast.Import):
-                found.extend((a.name, child.lineno, k) for a in child.names
-                             if a.name == "zizi" or a.name.startswith("zizi."))
+                found.extend(
+                    (a.name, child.lineno, k)
+                    for a in child.names
+                    if a.name == "zizi" or a.name.startswith("zizi.")
+                )
             elif isinstance(child, ast.ImportFrom):
                 if child.level:
                     base = name.split(".")
@@ -82,8 +88,7 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str,
                 else:
                     mod = child.module or ""
                 if mod == "zizi" or mod.startswith("zizi."):
-                    found.extend((target(f"{mod}.{a.name}"), child.lineno, k)
-                                 for a in child.names)
+                    found.extend((target(f"{mod}.{a.name}"), child.lineno, k) for a in child.names)
             walk(child, k)
 
     walk(ast.parse(path.read_text("utf-8"), str(path)), "top")
@@ -131,8 +136,12 @@ def cycles(graph: dict[str, list[tuple[str, int, str]]]) -> list[list[str]]:
 
 
 def _explain(graph, component: list[str]) -> str:
-    edges = [f"  {a}:{line} -> {b} ({kind})" for a in component
-             for b, line, kind in graph[a] if b in component]
+    edges = [
+        f"  {a}:{line} -> {b} ({kind})"
+        for a in component
+        for b, line, kind in graph[a]
+        if b in component
+    ]
     return " <-> ".join(component) + "\n" + "\n".join(sorted(set(edges)))
 
 
@@ -148,13 +157,17 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "zizi"
 
 
-def upward_imports(graph: dict[str, list[tuple[str, int, str]]], tiers: list[set[str]]
-                   ) -> list[str]:
+def upward_imports(
+    graph: dict[str, list[tuple[str, int, str]]], tiers: list[set[str]]
+) -> list[str]:
     """Each import of a module in the same tier (another package) or a higher one."""
     tier = {unit: n for n, units in enumerate(tiers) for unit in units}
-    return sorted(f"{a}:{line} -> {b} ({kind})" for a, edges in graph.items()
-                  for b, line, kind in edges
-                  if _unit(a) != _unit(b) and tier[_unit(b)] >= tier[_unit(a)])
+    return sorted(
+        f"{a}:{line} -> {b} ({kind})"
+        for a, edges in graph.items()
+        for b, line, kind in edges
+        if _unit(a) != _unit(b) and tier[_unit(b)] >= tier[_unit(a)]
+    )
 
 
 def test_no_upward_imports_between_layers():
@@ -175,7 +188,8 @@ def test_the_checks_see_lazy_type_only_and_relative_imports(tmp_path):
     (pkg / "a.py").write_text("from zizi.sub import b\n")
     (pkg / "sub" / "b.py").write_text("def f():\n    from zizi import a\n")
     (pkg / "sub" / "c.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import b\n")
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import b\n"
+    )
     graph = import_graph(pkg)
     assert graph["zizi.a"] == [("zizi.sub.b", 1, "top")]
     assert graph["zizi.sub.b"] == [("zizi.a", 2, "lazy")]
@@ -187,5 +201,7 @@ def test_the_checks_see_lazy_type_only_and_relative_imports(tmp_path):
     graph["zizi.latents"] = []
     tiers = [{"zizi", "errors"}, {"files", "latents"}, {"sub"}, {"a"}]
     assert upward_imports(graph, tiers) == [
-        "zizi.errors:9 -> zizi.sub.b (lazy)", "zizi.files:4 -> zizi.latents (top)",
-        "zizi.sub.b:2 -> zizi.a (lazy)"]
+        "zizi.errors:9 -> zizi.sub.b (lazy)",
+        "zizi.files:4 -> zizi.latents (top)",
+        "zizi.sub.b:2 -> zizi.a (lazy)",
+    ]

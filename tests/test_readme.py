@@ -103,8 +103,9 @@ def _links(path: Path) -> list[str]:
     prose, _ = _split_fences(path.read_text())
     text = "\n".join(prose)
     text = re.sub(r"(`+)(?:(?!\1).)+?\1", "", text, flags=re.S)  # inline code is not a link
-    targets = re.findall(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)",
-                         text)
+    targets = re.findall(
+        r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", text
+    )
     targets += re.findall(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", text, flags=re.M)
     targets += re.findall(r"<img\b[^>]*\bsrc=\"([^\"]+)\"", text)
     return targets
@@ -133,10 +134,13 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
     (tmp_path / "b.md").write_text("# Where to read on\n\ntext\n")
     (tmp_path / "a.md").write_text(
         "see [b](b.md#where-to-read-on), ![x](missing.png), [c](c.md), [d](b.md#nowhere)\n"
-        "`[not a link](nowhere.md)`\n```\n[in code](nowhere.md)\n```\n")
+        "`[not a link](nowhere.md)`\n```\n[in code](nowhere.md)\n```\n"
+    )
     assert _broken_links(tmp_path / "a.md") == [
-        "missing.png: no such file", "c.md: no such file",
-        "b.md#nowhere: no heading #nowhere in b.md"]
+        "missing.png: no such file",
+        "c.md: no such file",
+        "b.md#nowhere: no heading #nowhere in b.md",
+    ]
 
 
 # ---- Commands shown in code blocks ---------------------------------------------------------
@@ -175,8 +179,8 @@ def _zizi_command(words: list[str]) -> list[str] | None:
     if head == "zizi" or head.endswith("/zizi"):
         return words[1:]
     if head in ("torchrun", "python", "python3") or head.endswith("/python"):
-        if "-m" in words and words[words.index("-m") + 1:words.index("-m") + 2] == ["zizi"]:
-            return words[words.index("-m") + 2:]
+        if "-m" in words and words[words.index("-m") + 1 : words.index("-m") + 2] == ["zizi"]:
+            return words[words.index("-m") + 2 :]
     if head == "sbatch" and "--wrap" in words:
         return _zizi_command(shlex.split(words[words.index("--wrap") + 1]))
     return None
@@ -244,7 +248,7 @@ def _command_errors(text: str) -> list[str]:
             continue
         for words in _shell_lines(body):
             if words[:1] == ["compute-sanitizer"]:  # the wrapped python command
-                words = words[next(i for i, w in enumerate(words) if "python" in w):]
+                words = words[next(i for i, w in enumerate(words) if "python" in w) :]
             error = _path_error(words)
             args = _zizi_command(words)
             if error is None and args is not None:
@@ -301,11 +305,14 @@ def _named_option_errors(text: str) -> list[str]:
 
 def test_every_command_named_in_the_readme_prose_exists():
     assert _named_option_errors((ROOT / "README.md").read_text()) == []
-    made_up = ("Run `zizi train --resume RUN --epochs 3` or `zizi trian`, `zizi render --size 9`"
-               ", `zizi COMMAND --help`, `zizi mirror serve --host H`.")
+    made_up = (
+        "Run `zizi train --resume RUN --epochs 3` or `zizi trian`, `zizi render --size 9`"
+        ", `zizi COMMAND --help`, `zizi mirror serve --host H`."
+    )
     assert _named_option_errors(made_up) == [
         "`zizi train --resume RUN --epochs 3`: zizi train has no option --epochs",
-        "`zizi trian`: no command 'trian'"]
+        "`zizi trian`: no command 'trian'",
+    ]
 
 
 def test_the_readme_shows_zizi_commands():
@@ -314,25 +321,30 @@ def test_the_readme_shows_zizi_commands():
     assert len(shown) >= 8  # the demo, the workflow, the workshop, the mirror
 
 
-@pytest.mark.parametrize("line, complaint", [
-    ("zizi trian --data d", "no command 'trian'"),
-    ("zizi train --data d --epochs 3", "No such option '--epochs'"),
-    ("zizi dataset prepare a --out b --align nose", "'nose' is not one of"),
-    ("zizi render shift r --out x.mp4 --grid 3x2 --fps many", "'many' is not a valid float"),
-    ("zizi info a.safetensors b.safetensors", "unexpected"),
-    ("zizi mirror serve --ckpt a --shifted b --encoder e --hots 0.0.0.0", "No such option"),
-    ("bash scripts/nosuch.sh", "no such file"),
-    (".venv/bin/python -m nosuchmodule", "no such module"),
-    ("zizi train --config configs/train/nosuch.yaml", "no such file"),
-])
+@pytest.mark.parametrize(
+    "line, complaint",
+    [
+        ("zizi trian --data d", "no command 'trian'"),
+        ("zizi train --data d --epochs 3", "No such option '--epochs'"),
+        ("zizi dataset prepare a --out b --align nose", "'nose' is not one of"),
+        ("zizi render shift r --out x.mp4 --grid 3x2 --fps many", "'many' is not a valid float"),
+        ("zizi info a.safetensors b.safetensors", "unexpected"),
+        ("zizi mirror serve --ckpt a --shifted b --encoder e --hots 0.0.0.0", "No such option"),
+        ("bash scripts/nosuch.sh", "no such file"),
+        (".venv/bin/python -m nosuchmodule", "no such module"),
+        ("zizi train --config configs/train/nosuch.yaml", "no such file"),
+    ],
+)
 def test_the_command_check_catches_a_made_up_command(line, complaint):
     errors = _command_errors(f"```bash\n{line}\n```\n")
     assert len(errors) == 1 and complaint in errors[0], errors
 
 
 def test_the_command_check_passes_real_commands():
-    text = ("```bash\nOMP_NUM_THREADS=1 .venv/bin/zizi demo --quick --device cpu  # quick\n"
-            "zizi mirror serve --ckpt a --shifted b --encoder e --host 0.0.0.0\n"
-            "torchrun --nproc-per-node=8 -m zizi render shift r --out x.mp4 --loop \\\n"
-            "    --seconds 2m\nbash scripts/setup.sh && .venv/bin/python -m pytest -q\n```\n")
+    text = (
+        "```bash\nOMP_NUM_THREADS=1 .venv/bin/zizi demo --quick --device cpu  # quick\n"
+        "zizi mirror serve --ckpt a --shifted b --encoder e --host 0.0.0.0\n"
+        "torchrun --nproc-per-node=8 -m zizi render shift r --out x.mp4 --loop \\\n"
+        "    --seconds 2m\nbash scripts/setup.sh && .venv/bin/python -m pytest -q\n```\n"
+    )
     assert _command_errors(text) == []

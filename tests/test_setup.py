@@ -17,8 +17,13 @@ def _dry_run(tmp_path: Path, python: str, env_extra: dict | None = None) -> str:
     shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
     env.update(ZIZI_SETUP_DRY_RUN="1", PYTHON=python, **(env_extra or {}))
-    out = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], env=env, text=True,
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "setup.sh")],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     return out.stdout
 
 
@@ -36,7 +41,7 @@ def _fake_python(tmp_path: Path, name: str, in_venv: bool, torch: str | None) ->
     # The base interpreter, not this venv's: run under .venv/bin/python (as CI does), a
     # wrapper around sys.executable would itself report being inside a venv.
     base = getattr(sys, "_base_executable", None) or sys.executable
-    exe.write_text(f"#!/bin/sh\nPYTHONPATH={site} exec {base} \"$@\"\n")
+    exe.write_text(f'#!/bin/sh\nPYTHONPATH={site} exec {base} "$@"\n')
     exe.chmod(0o755)
     return str(exe)
 
@@ -89,6 +94,10 @@ def test_an_existing_venv_is_reused(tmp_path):
 def test_missing_python_is_one_line(tmp_path):
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
-    r = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], text=True, capture_output=True,
-                       env=dict(os.environ, PYTHON="/nonexistent/python3"))
+    r = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "setup.sh")],
+        text=True,
+        capture_output=True,
+        env=dict(os.environ, PYTHON="/nonexistent/python3"),
+    )
     assert r.returncode == 1 and "not found" in r.stderr

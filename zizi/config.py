@@ -46,8 +46,15 @@ def _int_field(obj: Any, name: str, lo: int, hi: int, where: str, optional: bool
     object.__setattr__(obj, name, int(value))
 
 
-def _float_field(obj: Any, name: str, lo: float, hi: float, where: str, optional: bool = False,
-                 open_low: bool = False) -> None:
+def _float_field(
+    obj: Any,
+    name: str,
+    lo: float,
+    hi: float,
+    where: str,
+    optional: bool = False,
+    open_low: bool = False,
+) -> None:
     """Check that `obj.name` is a finite number in [lo, hi] ((lo, hi] when open_low)."""
     value = getattr(obj, name)
     if value is None and optional:
@@ -78,7 +85,11 @@ class MappingConfig:
         _int_field(self, "embed_features", 1, MAX_WIDTH, where, optional=True)
         if self.activation not in ACTIVATIONS:
             hint = difflib.get_close_matches(str(self.activation), ACTIVATIONS, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else f"; choose one of {', '.join(ACTIVATIONS)}"
+            extra = (
+                f" (did you mean {hint[0]!r}?)"
+                if hint
+                else f"; choose one of {', '.join(ACTIVATIONS)}"
+            )
             raise ConfigError(f"mapping activation {self.activation!r} is unknown{extra}")
 
 
@@ -91,7 +102,9 @@ class GeneratorConfig:
     img_channels: int = 3
     channel_base: int = 32768  # channels at resolution r = min(channel_base // r, channel_max)
     channel_max: int = 512
-    num_fp16_res: int = 0  # top N resolutions in reduced precision (--precision; auto: fp16 on CUDA)
+    num_fp16_res: int = (
+        0  # top N resolutions in reduced precision (--precision; auto: fp16 on CUDA)
+    )
     conv_clamp: float | None = None  # clamp activations to ±this (needed with fp16; 256 in ADA)
     mapping: MappingConfig = field(default_factory=MappingConfig)
 
@@ -101,7 +114,9 @@ class GeneratorConfig:
         _int_field(self, "z_dim", 1, MAX_WIDTH, "generator")
         _int_field(self, "w_dim", 1, MAX_WIDTH, "generator")
         if not isinstance(self.mapping, MappingConfig):
-            raise ConfigError(f"generator mapping must be a mapping of settings, got {self.mapping!r}")
+            raise ConfigError(
+                f"generator mapping must be a mapping of settings, got {self.mapping!r}"
+            )
         if self.mapping.num_layers < 1:
             raise ConfigError("generator mapping num_layers must be at least 1")
 
@@ -139,17 +154,27 @@ class DiscriminatorConfig:
         _int_field(self, "mbstd_group_size", 1, MAX_MBSTD_GROUP, "discriminator", optional=True)
         _int_field(self, "mbstd_num_channels", 0, 64, "discriminator")
         if self.mbstd_num_channels and self.channels(4) % self.mbstd_num_channels:
-            raise ConfigError(f"discriminator mbstd_num_channels {self.mbstd_num_channels} must divide "
-                              f"the {self.channels(4)} channels at 4x4")
+            raise ConfigError(
+                f"discriminator mbstd_num_channels {self.mbstd_num_channels} must divide "
+                f"the {self.channels(4)} channels at 4x4"
+            )
         if not isinstance(self.mapping, MappingConfig):
-            raise ConfigError(f"discriminator mapping must be a mapping of settings, got {self.mapping!r}")
+            raise ConfigError(
+                f"discriminator mapping must be a mapping of settings, got {self.mapping!r}"
+            )
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
 
 
 def _check_resolution(res: int) -> None:
-    if isinstance(res, bool) or not isinstance(res, int) or res < 4 or res > 4096 or res & (res - 1):
+    if (
+        isinstance(res, bool)
+        or not isinstance(res, int)
+        or res < 4
+        or res > 4096
+        or res & (res - 1)
+    ):
         raise ConfigError(f"resolution must be a power of two between 4 and 4096, got {res!r}")
 
 
@@ -162,8 +187,10 @@ def _check_common(cfg: GeneratorConfig | DiscriminatorConfig, where: str) -> Non
     _int_field(cfg, "num_fp16_res", 0, 12, where)  # 12 resolutions from 4² to 4096² at most
     _float_field(cfg, "conv_clamp", 0.0, 1e6, where, optional=True, open_low=True)
     if cfg.channels(cfg.img_resolution) < 1:
-        raise ConfigError(f"{where} has no channels at {cfg.img_resolution}x{cfg.img_resolution}: "
-                          f"channel_base {cfg.channel_base} is smaller than the resolution")
+        raise ConfigError(
+            f"{where} has no channels at {cfg.img_resolution}x{cfg.img_resolution}: "
+            f"channel_base {cfg.channel_base} is smaller than the resolution"
+        )
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -171,8 +198,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "config",
-              typed: bool = True) -> T:
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", typed: bool = True) -> T:
     """Build a config dataclass from plain data; unknown keys raise with a suggestion.
 
     Nested dataclasses are found from the fields' type hints (`mapping: MappingConfig`,
@@ -240,7 +266,9 @@ def _dataclass_in(hint: Any) -> type | None:
     """The dataclass a type hint names: `X`, `X | None` or `Optional[X]`."""
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return hint
-    found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a) and isinstance(a, type)]
+    found = [
+        a for a in typing.get_args(hint) if dataclasses.is_dataclass(a) and isinstance(a, type)
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -248,7 +276,9 @@ def merge_dicts(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     """`override` laid over `base`, recursing into nested mappings (neither is changed)."""
     out = dict(base)
     for k, v in override.items():
-        out[k] = merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -285,7 +315,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of keys to values, got {type(data).__name__}"
+        )
     return data
 
 

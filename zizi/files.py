@@ -72,9 +72,15 @@ Seal = Callable[[Path, Path], None]
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
-                 error: type[ZiziError] = ZiziError, encoding: str | None = None,
-                 overwrite: bool = True, seal: Seal | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    error: type[ZiziError] = ZiziError,
+    encoding: str | None = None,
+    overwrite: bool = True,
+    seal: Seal | None = None,
+) -> Iterator[IO]:
     """`with atomic_write(p) as f: f.write(...)`: all of the file under `p`, or nothing.
 
     On any failure (an exception in the block, a full disk, Ctrl-C) the temporary file
@@ -102,8 +108,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
         raise
 
 
-def commit_temp(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool = True,
-                error: type[ZiziError] = ZiziError) -> None:
+def commit_temp(
+    tmp: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = True,
+    error: type[ZiziError] = ZiziError,
+) -> None:
     """Move a finished temporary file to `path` in one step (and make that durable).
 
     `overwrite=False` creates `path` exclusively: `os.link` fails if the name exists, where
@@ -117,21 +128,33 @@ def commit_temp(tmp: str | os.PathLike, path: str | os.PathLike, *, overwrite: b
         try:
             os.link(tmp, path)
         except FileExistsError:
-            raise error(f"{path} already exists (another run wrote it meanwhile); it was not "
-                        "replaced: pass --force to overwrite it") from None
+            raise error(
+                f"{path} already exists (another run wrote it meanwhile); it was not "
+                "replaced: pass --force to overwrite it"
+            ) from None
         except OSError as e:
-            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            if e.errno not in (
+                errno.EPERM,
+                errno.ENOTSUP,
+                errno.EOPNOTSUPP,
+                errno.EMLINK,
+                errno.EXDEV,
+            ):
                 raise
             if path.exists():
-                raise error(f"{path} already exists (another run wrote it meanwhile); it was not "
-                            "replaced: pass --force to overwrite it") from None
+                raise error(
+                    f"{path} already exists (another run wrote it meanwhile); it was not "
+                    "replaced: pass --force to overwrite it"
+                ) from None
             os.replace(tmp, path)
         else:
             os.unlink(tmp)
     _fsync_dir(path.parent)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, *, error: type[ZiziError] = ZiziError) -> Path:
+def write_bytes(
+    path: str | os.PathLike, data: bytes, *, error: type[ZiziError] = ZiziError
+) -> Path:
     """Write `data` to `path` atomically."""
     with atomic_write(path, "wb", error=error) as f:
         f.write(data)
@@ -143,15 +166,26 @@ def write_text(path: str | os.PathLike, text: str, *, error: type[ZiziError] = Z
     return write_bytes(path, text.encode("utf-8"), error=error)
 
 
-def write_json(path: str | os.PathLike, data: Any, *, error: type[ZiziError] = ZiziError,
-               indent: int | None = 1) -> Path:
+def write_json(
+    path: str | os.PathLike,
+    data: Any,
+    *,
+    error: type[ZiziError] = ZiziError,
+    indent: int | None = 1,
+) -> Path:
     """Write `data` as UTF-8 JSON (non-ASCII kept readable) to `path` atomically."""
     text = json.dumps(data, indent=indent, ensure_ascii=False, sort_keys=False) + "\n"
     return write_text(path, text, error=error)
 
 
-def write_png(path: str | os.PathLike, array: Any, *, text: dict[str, str] | None = None,
-              error: type[ZiziError] = ZiziError, seal: Seal | None = None) -> Path:
+def write_png(
+    path: str | os.PathLike,
+    array: Any,
+    *,
+    text: dict[str, str] | None = None,
+    error: type[ZiziError] = ZiziError,
+    seal: Seal | None = None,
+) -> Path:
     """Write an [H, W, C] (or [H, W]) uint8 array as PNG atomically, with optional text
     chunks, sealed (signed) by `seal` before it gets its name."""
     from PIL import Image, PngImagePlugin
@@ -197,7 +231,11 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         if entry.name.startswith(".") and entry.name.endswith(".lock"):
             lock = FileLock(Path(entry.path), stale_after_s=None)
             owner = lock.owner()  # only a lock zizi wrote, whose owner died on this machine
-            if owner is not None and owner.get("host") == socket.gethostname() and lock.is_stale(owner):
+            if (
+                owner is not None
+                and owner.get("host") == socket.gethostname()
+                and lock.is_stale(owner)
+            ):
                 lock._break()
                 removed.append(Path(entry.path))
             continue
@@ -283,8 +321,15 @@ class FileLock:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
-                       "ino": os.fstat(fh.fileno()).st_ino}, fh)
+            json.dump(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "time": time.time(),
+                    "ino": os.fstat(fh.fileno()).st_ino,
+                },
+                fh,
+            )
         return True
 
     def _break(self) -> None:
@@ -297,8 +342,10 @@ class FileLock:
             grave.unlink()
 
     def busy_message(self, owner: dict | None) -> str:
-        return (f"timed out after {self.timeout_s:.0f} s waiting for the {self.what} {self.path} "
-                f"held by {owner}; if no zizi process is using it, delete that file")
+        return (
+            f"timed out after {self.timeout_s:.0f} s waiting for the {self.what} {self.path} "
+            f"held by {owner}; if no zizi process is using it, delete that file"
+        )
 
     def acquire(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -335,8 +382,10 @@ class _OutputLock(FileLock):
         if owner:
             when = time.strftime("%H:%M:%S", time.localtime(float(owner.get("time", 0))))
             who += f" (pid {owner.get('pid')} on {owner.get('host')}, since {when})"
-        return (f"{self.target} is being written by {who}; wait for it to finish or choose "
-                f"another output (if no zizi is running, delete {self.path})")
+        return (
+            f"{self.target} is being written by {who}; wait for it to finish or choose "
+            f"another output (if no zizi is running, delete {self.path})"
+        )
 
 
 INSIDE_LOCK = ".zizi.lock"  # the lock a folder that outlives its writers holds within itself
@@ -351,8 +400,13 @@ def lock_path(target: str | os.PathLike, inside: bool = False) -> Path:
 
 
 @contextlib.contextmanager
-def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError,
-                what: str = "the output", inside: bool = False) -> Iterator[None]:
+def output_lock(
+    target: str | os.PathLike,
+    *,
+    error: type[ZiziError] = ZiziError,
+    what: str = "the output",
+    inside: bool = False,
+) -> Iterator[None]:
     """Hold the lock on `target` while a run writes it; a second run fails at once.
 
     The owner's pid and host are in the lock, so one left by a killed run is taken over
@@ -360,8 +414,14 @@ def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError
     `inside=True` keeps the lock in the folder it protects (see `lock_path`).
     """
     target = Path(target)
-    lock = _OutputLock(lock_path(target, inside), timeout_s=0, stale_after_s=None, error=error,
-                       what="output lock", target=target)
+    lock = _OutputLock(
+        lock_path(target, inside),
+        timeout_s=0,
+        stale_after_s=None,
+        error=error,
+        what="output lock",
+        target=target,
+    )
     try:
         lock.acquire()
     except OSError as e:
@@ -369,8 +429,9 @@ def output_lock(target: str | os.PathLike, *, error: type[ZiziError] = ZiziError
         blocker = next((p for p in target.parents if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             why = f"{blocker} is a file, not a folder"
-        raise error(f"could not write {what} to {target}: {why}; nothing was written: "
-                    "choose another output") from e
+        raise error(
+            f"could not write {what} to {target}: {why}; nothing was written: choose another output"
+        ) from e
     try:
         yield
     finally:
@@ -393,8 +454,9 @@ def protected_folder(path: str | os.PathLike) -> str | None:
     return None
 
 
-def check_replaceable(out: str | os.PathLike, is_previous: Any, *, what: str,
-                      error: type[ZiziError] = ZiziError) -> None:
+def check_replaceable(
+    out: str | os.PathLike, is_previous: Any, *, what: str, error: type[ZiziError] = ZiziError
+) -> None:
     """Refuse to let --force replace the folder `out` unless it is safe: never a protected
     folder (`protected_folder`), and never a non-empty folder that `is_previous(path)` does
     not recognise as an earlier output of the same kind. No command deletes a folder it
@@ -402,15 +464,24 @@ def check_replaceable(out: str | os.PathLike, is_previous: Any, *, what: str,
     out = Path(out)
     why = protected_folder(out)
     if why is not None:
-        raise error(f"--out {out} is {why}; {what} replaces its folder, so it is never written "
-                    "there, even with --force: choose a new folder")
+        raise error(
+            f"--out {out} is {why}; {what} replaces its folder, so it is never written "
+            "there, even with --force: choose a new folder"
+        )
     if out.is_dir() and any(out.iterdir()) and not is_previous(out):
-        raise error(f"--out {out} is a folder that holds other files, not an earlier {what}; "
-                    "even with --force it is not replaced: choose a new or empty folder")
+        raise error(
+            f"--out {out} is a folder that holds other files, not an earlier {what}; "
+            "even with --force it is not replaced: choose a new or empty folder"
+        )
 
 
-def confined(root: str | os.PathLike, *parts: str, kind: str = "any", what: str = "folder",
-             error: type[ZiziError] = ZiziError) -> Path:
+def confined(
+    root: str | os.PathLike,
+    *parts: str,
+    kind: str = "any",
+    what: str = "folder",
+    error: type[ZiziError] = ZiziError,
+) -> Path:
     """ROOT/parts..., refused unless its real place is inside ROOT (itself resolved) and it
     is (when it exists) a plain file (`kind="file"`), a folder (`"dir"`), or either
     (`"any"`). `what` names ROOT in the error ("run folder", "dataset").
@@ -423,17 +494,22 @@ def confined(root: str | os.PathLike, *parts: str, kind: str = "any", what: str 
     real = Path(os.path.realpath(path))
     if real != root and root not in real.parents:
         link = _first_link(root, parts)
-        raise error(f"{link} in the {what} {root} points outside it (to {real}); a {what} is "
-                    "read and written only inside itself: remove that link or copy the real "
-                    "files in")
+        raise error(
+            f"{link} in the {what} {root} points outside it (to {real}); a {what} is "
+            "read and written only inside itself: remove that link or copy the real "
+            "files in"
+        )
     try:
         st = os.stat(real)
     except FileNotFoundError:
         return real
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror or e}") from e
-    ok = {"file": stat.S_ISREG(st.st_mode), "dir": stat.S_ISDIR(st.st_mode),
-          "any": stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)}[kind]
+    ok = {
+        "file": stat.S_ISREG(st.st_mode),
+        "dir": stat.S_ISDIR(st.st_mode),
+        "any": stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode),
+    }[kind]
     if not ok:
         want = {"file": "a plain file", "dir": "a folder", "any": "a plain file or folder"}[kind]
         raise error(f"{path} is not {want} (a device, FIFO, socket or the wrong kind); refused")
@@ -450,8 +526,13 @@ def _first_link(root: Path, parts: tuple[str, ...]) -> Path:
     return Path(root, *parts)
 
 
-def read_confined(root: str | os.PathLike, *parts: str, limit: int, what: str = "folder",
-                  error: type[ZiziError] = ZiziError) -> bytes | None:
+def read_confined(
+    root: str | os.PathLike,
+    *parts: str,
+    limit: int,
+    what: str = "folder",
+    error: type[ZiziError] = ZiziError,
+) -> bytes | None:
     """The bytes of the plain file ROOT/parts (None when absent), through `confined`, at
     most `limit` bytes. Opened without following a last link and without blocking, and
     checked again on the open file, so a FIFO or device swapped in after the check is
@@ -469,8 +550,10 @@ def read_confined(root: str | os.PathLike, *parts: str, limit: int, what: str = 
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{Path(root, *parts)} is not a plain file; refused")
         if st.st_size > limit:
-            raise error(f"{Path(root, *parts)} is {st.st_size / 2**20:,.0f} MiB, more than the "
-                        f"{limit / 2**20:,.0f} MiB zizi reads of it; refused")
+            raise error(
+                f"{Path(root, *parts)} is {st.st_size / 2**20:,.0f} MiB, more than the "
+                f"{limit / 2**20:,.0f} MiB zizi reads of it; refused"
+            )
         data = f.read(limit + 1)
     if len(data) > limit:
         raise error(f"{Path(root, *parts)} grew past {limit / 2**20:,.0f} MiB while read; refused")

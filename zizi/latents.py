@@ -36,7 +36,9 @@ def parse_seeds(text: str) -> list[int]:
     for part in text.split(","):
         m = _RANGE.match(part)
         if not m:
-            raise ConfigError(f"bad seed {part.strip()!r} in {text!r}; use numbers and ranges like 0-7,42")
+            raise ConfigError(
+                f"bad seed {part.strip()!r} in {text!r}; use numbers and ranges like 0-7,42"
+            )
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
@@ -92,17 +94,25 @@ def read_latent(path: str | Path, option: str = "--latent") -> Latent:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a latent file"
-        raise ZiziError(f"{path} is not a latent file (`zizi project` or `zizi mirror "
-                        f"--keep-latent` write them): {e}") from None
+        raise ZiziError(
+            f"{path} is not a latent file (`zizi project` or `zizi mirror "
+            f"--keep-latent` write them): {e}"
+        ) from None
     ws = tensors.pop("ws", None)
     if ws is None or ws.ndim != 3 or ws.shape[0] != 1 or not ws.is_floating_point():
         raise ZiziError(f"{path} holds no [1, num_ws, w_dim] `ws`; it is not a zizi latent")
     if not torch.isfinite(ws).all():
         raise ZiziError(f"{path}: its ws hold NaN or infinite numbers; project the photo again")
-    noise = {k.removeprefix("noise."): v.float() for k, v in tensors.items()
-             if k.startswith("noise.")}
-    return Latent(ws=ws.float(), noise=noise, space=meta.get("space", "?"),
-                  checkpoint_sha256=meta.get("checkpoint_sha256", ""), path=path)
+    noise = {
+        k.removeprefix("noise."): v.float() for k, v in tensors.items() if k.startswith("noise.")
+    }
+    return Latent(
+        ws=ws.float(),
+        noise=noise,
+        space=meta.get("space", "?"),
+        checkpoint_sha256=meta.get("checkpoint_sha256", ""),
+        path=path,
+    )
 
 
 def check_fits(latent: Latent, G: Any) -> None:
@@ -110,15 +120,20 @@ def check_fits(latent: Latent, G: Any) -> None:
     architecture is fine: that is the mirror by hand)."""
     if tuple(latent.ws.shape[1:]) != (G.num_ws, G.w_dim):
         name = f"{latent.path.name} " if latent.path is not None else ""
-        raise ZiziError(f"the latent {name}is for a network with {latent.ws.shape[1]} ws of "
-                        f"{latent.ws.shape[2]} dims; this one has {G.num_ws} of {G.w_dim} "
-                        "(use a checkpoint of the same architecture)")
+        raise ZiziError(
+            f"the latent {name}is for a network with {latent.ws.shape[1]} ws of "
+            f"{latent.ws.shape[2]} dims; this one has {G.num_ws} of {G.w_dim} "
+            "(use a checkpoint of the same architecture)"
+        )
 
 
 def noise_layers(G: Any) -> dict[str, torch.nn.Module]:
     """The synthesis layers that add per-pixel noise, by the name of their `noise_const`."""
-    return {f"{name}.noise_const": m for name, m in G.named_modules()
-            if getattr(m, "use_noise", False) and hasattr(m, "noise_const")}
+    return {
+        f"{name}.noise_const": m
+        for name, m in G.named_modules()
+        if getattr(m, "use_noise", False) and hasattr(m, "noise_const")
+    }
 
 
 def set_noise(G: Any, noise: dict[str, torch.Tensor]) -> None:
@@ -129,8 +144,9 @@ def set_noise(G: Any, noise: dict[str, torch.Tensor]) -> None:
     for name, n in noise.items():
         buf = layers[name].noise_const
         if tuple(buf.shape) != tuple(n.shape):
-            raise ZiziError(f"noise map {name} is shaped {tuple(n.shape)}, the net has "
-                            f"{tuple(buf.shape)}")
+            raise ZiziError(
+                f"noise map {name} is shaped {tuple(n.shape)}, the net has {tuple(buf.shape)}"
+            )
         with torch.no_grad():
             buf.copy_(n.to(buf.device, buf.dtype))
 
@@ -138,12 +154,16 @@ def set_noise(G: Any, noise: dict[str, torch.Tensor]) -> None:
 def fitted_noise(G: Any, latent: Latent) -> dict[str, torch.Tensor]:
     """The latent's noise maps that fit G's layers (others keep G's stored maps)."""
     layers = noise_layers(G)
-    return {k: v for k, v in latent.noise.items()
-            if k in layers and tuple(v.shape) == tuple(layers[k].noise_const.shape)}
+    return {
+        k: v
+        for k, v in latent.noise.items()
+        if k in layers and tuple(v.shape) == tuple(layers[k].noise_const.shape)
+    }
 
 
-def draw_latent(G: Any, latent: Latent, noise_mode: str = "const",
-                noise_seed: int = 0) -> torch.Tensor:
+def draw_latent(
+    G: Any, latent: Latent, noise_mode: str = "const", noise_seed: int = 0
+) -> torch.Tensor:
     """G's image of a latent ([1, C, R, R] float in about [-1, 1]).
 
     `noise_mode="const"` draws with the latent's fitted noise maps (where G has those
@@ -162,7 +182,8 @@ def draw_latent(G: Any, latent: Latent, noise_mode: str = "const",
         if noise_mode == "const":
             set_noise(G, fitted_noise(G, latent))
         with torch.no_grad():
-            return G.synthesis(latent.ws.to(dev), noise_mode=noise_mode, generator=gen,
-                               force_fp32=True)
+            return G.synthesis(
+                latent.ws.to(dev), noise_mode=noise_mode, generator=gen, force_fp32=True
+            )
     finally:
         set_noise(G, saved)

@@ -22,8 +22,10 @@ def select_device(choice: str = "auto"):
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ZiziError("--device cuda was asked for, but torch sees no CUDA GPU "
-                            "(run `zizi doctor`, or use --device cpu)")
+            raise ZiziError(
+                "--device cuda was asked for, but torch sees no CUDA GPU "
+                "(run `zizi doctor`, or use --device cpu)"
+            )
         # TF32 matmuls/convs: ~free speed on Ampere+, well inside GAN noise.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -62,10 +64,10 @@ WAIT_ENV = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")  # any one = t
 class CpuFacts:
     """What the thread policy needs to know about this machine, read once."""
 
-    cpus: int                   # logical CPUs this process may run on (its affinity)
-    cores: int                  # physical cores among them (SMT siblings counted once)
-    machine_cpus: int           # CPUs the load average is counted over (the whole machine)
-    load: float                 # 1-minute load average: runnable jobs, the machine's
+    cpus: int  # logical CPUs this process may run on (its affinity)
+    cores: int  # physical cores among them (SMT siblings counted once)
+    machine_cpus: int  # CPUs the load average is counted over (the whole machine)
+    load: float  # 1-minute load average: runnable jobs, the machine's
     quota: float | None = None  # cgroup CPU quota in CPUs (a container's --cpus); None: none
 
 
@@ -74,8 +76,8 @@ class ThreadPolicy:
     """The settings chosen for this process: environment to add, and why."""
 
     env: dict[str, str]  # variables to set before torch loads (never one the user set)
-    threads: int         # torch's intra-op threads (the user's OMP_NUM_THREADS, if set)
-    reason: str          # one line for `zizi doctor` and for logs
+    threads: int  # torch's intra-op threads (the user's OMP_NUM_THREADS, if set)
+    reason: str  # one line for `zizi doctor` and for logs
 
 
 def thread_policy(environ: Mapping[str, str], facts: CpuFacts) -> ThreadPolicy:
@@ -96,8 +98,10 @@ def thread_policy(environ: Mapping[str, str], facts: CpuFacts) -> ThreadPolicy:
     else:
         others = max(0.0, facts.load) * facts.cpus / max(1, facts.machine_cpus)
         threads = max(1, min(usable, math.floor(usable - others + 0.5)))
-        why = (f"{threads} thread(s): {usable} usable core(s), load {facts.load:.1f} "
-               f"on {facts.machine_cpus} CPU(s)")
+        why = (
+            f"{threads} thread(s): {usable} usable core(s), load {facts.load:.1f} "
+            f"on {facts.machine_cpus} CPU(s)"
+        )
         env["OMP_NUM_THREADS"] = str(threads)
     if any(environ.get(k) for k in WAIT_ENV):
         why += "; OpenMP wait policy yours"
@@ -125,8 +129,13 @@ def cpu_facts() -> CpuFacts:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         load = 0.0
-    return CpuFacts(cpus=len(mine), cores=_physical_cores(mine), machine_cpus=machine,
-                    load=load, quota=_cgroup_quota())
+    return CpuFacts(
+        cpus=len(mine),
+        cores=_physical_cores(mine),
+        machine_cpus=machine,
+        load=load,
+        quota=_cgroup_quota(),
+    )
 
 
 def _physical_cores(cpus: list[int]) -> int:
@@ -144,9 +153,10 @@ def _physical_cores(cpus: list[int]) -> int:
 
 def _cgroup_quota() -> float | None:
     """The CPU quota of this process's cgroup in CPUs (v2 `cpu.max`, v1 cfs files)."""
-    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
-                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
-                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+    for quota_file, period_file in (
+        ("/sys/fs/cgroup/cpu.max", None),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    ):
         try:
             with open(quota_file) as f:
                 fields = f.read().split()

@@ -17,19 +17,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
-STEPS = ["env", "deps", "build", "pytest-gpu", "train-256", "train-1024", "real", "render",
-         "generate", "ops", "sanitizer", "package", "speed-options"]
+STEPS = [
+    "env",
+    "deps",
+    "build",
+    "pytest-gpu",
+    "train-256",
+    "train-1024",
+    "real",
+    "render",
+    "generate",
+    "ops",
+    "sanitizer",
+    "package",
+    "speed-options",
+]
 
 
 def _run(out: Path, *args: str, timeout: float = 180, **env) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", **env)
-    return subprocess.run(["bash", str(SCRIPT), "--dry-run", "--out", str(out), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def _steps(out: Path) -> list[tuple[str, str]]:
-    return [(s["step"], s["status"])
-            for s in json.loads((out / "summary.json").read_text())["steps"]]
+    return [
+        (s["step"], s["status"]) for s in json.loads((out / "summary.json").read_text())["steps"]
+    ]
 
 
 def test_selected_steps_only_and_a_summary(tmp_path):
@@ -63,7 +82,11 @@ def test_the_whole_dry_run(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert _steps(tmp_path) == [(name, "ok") for name in STEPS]
     assert json.loads((tmp_path / "doctor.json").read_text())["ops"]["ops"]
-    for name in ("shift.mp4", "shift-frame.png", "00000-base-samples-last.png",
-                 "00001-shift-samples-last.png"):
+    for name in (
+        "shift.mp4",
+        "shift-frame.png",
+        "00000-base-samples-last.png",
+        "00001-shift-samples-last.png",
+    ):
         assert (tmp_path / "real" / name).stat().st_size > 0, name
     assert "sec/kimg" in (tmp_path / "logs" / "train-256.log").read_text()

@@ -18,15 +18,19 @@ from zizi.io.runs import CONFIG, LATEST
 
 # (command path, parameter name) of every checkpoint a command reads
 EXPECTED = {
-    ("blend", "a"), ("blend", "b"),
-    ("directions", "checkpoint"), ("directions", "toward"),
+    ("blend", "a"),
+    ("blend", "b"),
+    ("directions", "checkpoint"),
+    ("directions", "toward"),
     ("encoder train", "ckpt"),
     ("export", "checkpoint"),
     ("generate", "checkpoint"),
     ("info", "checkpoint"),
-    ("mirror", "ckpt"), ("mirror serve", "ckpt"),
+    ("mirror", "ckpt"),
+    ("mirror serve", "ckpt"),
     ("project", "ckpt"),
-    ("render walk", "checkpoint"), ("render walk", "toward"),
+    ("render walk", "checkpoint"),
+    ("render walk", "toward"),
     ("render mix", "checkpoint"),
     ("resize", "checkpoint"),
 }
@@ -42,12 +46,17 @@ def _commands(group: click.Group, prefix: str = ""):
             yield from _commands(cmd, path)
     if not prefix:  # `zizi mirror serve` hangs off a command, not a group
         from zizi.cli.mirror import serve
+
         yield "mirror serve", serve
 
 
 def test_every_checkpoint_parameter_is_one_type():
-    typed = {(path, p.name) for path, cmd in _commands(cli) for p in cmd.params
-             if isinstance(p.type, CheckpointPath)}
+    typed = {
+        (path, p.name)
+        for path, cmd in _commands(cli)
+        for p in cmd.params
+        if isinstance(p.type, CheckpointPath)
+    }
     assert typed == EXPECTED
     # and no other parameter named like a checkpoint is a plain path
     for path, cmd in _commands(cli):
@@ -68,8 +77,9 @@ def run_and_file(tmp_path_factory):
     return run, single
 
 
-@pytest.mark.parametrize("argv", [["info", "{}"], ["export", "{}", "--out", "{out}.pt",
-                                                   "--format", "rosinality"]])
+@pytest.mark.parametrize(
+    "argv", [["info", "{}"], ["export", "{}", "--out", "{out}.pt", "--format", "rosinality"]]
+)
 def test_a_run_folder_reads_as_its_latest_snapshot(run_and_file, tmp_path, argv):
     run, single = run_and_file
     outs = []
@@ -78,8 +88,9 @@ def test_a_run_folder_reads_as_its_latest_snapshot(run_and_file, tmp_path, argv)
         args = [a.format(source, out=out) for a in argv]
         r = invoke(*args)
         assert r.exit_code == 0, r.output
-        outs.append(r.output if argv[0] == "info"
-                    else torch.load(tmp_path / f"o{i}.pt", weights_only=True))
+        outs.append(
+            r.output if argv[0] == "info" else torch.load(tmp_path / f"o{i}.pt", weights_only=True)
+        )
     if argv[0] == "info":  # the same checkpoint described (the path it names aside)
         strip = [o.replace(str(run / LATEST), "X").replace(str(single), "X") for o in outs]
         assert strip[0] == strip[1]
@@ -88,11 +99,17 @@ def test_a_run_folder_reads_as_its_latest_snapshot(run_and_file, tmp_path, argv)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("argv", [["info", "{}"], ["export", "{}", "--out", "{out}"],
-                                  ["resize", "{}", "--resolution", "8", "--out", "{out}"],
-                                  ["blend", "{}", "{}", "--out", "{out}"],
-                                  ["directions", "{}", "--out", "{out}"],
-                                  ["render", "walk", "{}", "--out", "{out}"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "{}"],
+        ["export", "{}", "--out", "{out}"],
+        ["resize", "{}", "--resolution", "8", "--out", "{out}"],
+        ["blend", "{}", "{}", "--out", "{out}"],
+        ["directions", "{}", "--out", "{out}"],
+        ["render", "walk", "{}", "--out", "{out}"],
+    ],
+)
 def test_a_plain_folder_is_one_line(tmp_path, argv):
     plain = tmp_path / "plain"
     plain.mkdir()

@@ -29,8 +29,14 @@ def test_import_by_name_offline_is_one_clear_line(monkeypatch, tmp_path):
         "ffhq-1024", url, "ffhq-res1024.pkl", 1024, "nvidia", "test", 364, "t"
     )
     monkeypatch.setitem(known.KNOWN, "ffhq-1024", entry)
-    result = invoke("import", "ffhq-1024", "--checkpoints-dir", tmp_path / "ck",
-                    "--out", tmp_path / "o.safetensors")
+    result = invoke(
+        "import",
+        "ffhq-1024",
+        "--checkpoints-dir",
+        tmp_path / "ck",
+        "--out",
+        tmp_path / "o.safetensors",
+    )
     assert result.exit_code == 1
     assert url in result.output and str(tmp_path / "ck") in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o.safetensors").exists()

@@ -22,14 +22,20 @@ def ckpt(tmp_path_factory):
 
 
 def test_help_is_instant_and_imports_no_torch():
-    code = "import sys; from zizi.cli import cli; cli(['--help'], standalone_mode=False); " \
-           "print('TORCH' if 'torch' in sys.modules else 'NOTORCH')"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys; from zizi.cli import cli; cli(['--help'], standalone_mode=False); "
+        "print('TORCH' if 'torch' in sys.modules else 'NOTORCH')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "NOTORCH" in out and "generate" in out and "import" in out
 
 
 def test_python_dash_m_zizi():
-    out = subprocess.run([sys.executable, "-m", "zizi", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "zizi", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "zizi" in out.stdout
 
 
@@ -47,8 +53,9 @@ def test_info(ckpt):
 
 
 def test_generate_matches_reference_faces(ckpt, tmp_path):
-    result = invoke("generate", ckpt, "--seeds", "0-3", "--out", tmp_path / "r", "--grid",
-                    "--device", "cpu")
+    result = invoke(
+        "generate", ckpt, "--seeds", "0-3", "--out", tmp_path / "r", "--grid", "--device", "cpu"
+    )
     assert result.exit_code == 0, result.output
     exp = np.load(FIXTURES / "nvlabs" / "sg2ada-tiny-expected.npz")["img_psi1_const"]
     ref = np.clip(exp * 127.5 + 128, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
@@ -97,8 +104,9 @@ def test_generate_refuses_truncated_checkpoint(ckpt, tmp_path):
 
 
 def test_generate_missing_checkpoint(tmp_path):
-    result = invoke("generate", tmp_path / "nope.safetensors", "--seeds", "0", "--out",
-                    tmp_path / "x")
+    result = invoke(
+        "generate", tmp_path / "nope.safetensors", "--seeds", "0", "--out", tmp_path / "x"
+    )
     assert result.exit_code == 1 and "not found" in result.output
 
 
@@ -138,8 +146,9 @@ def test_generate_class_on_unconditional_and_conditional(ckpt, tmp_path):
     from zizi.nets.generator import Generator
 
     cfg = tiny_nets(8, c_dim=3)[0]
-    cond = save_checkpoint(tmp_path / "cond.safetensors",
-                           Checkpoint(cfg, None, {"G_ema": Generator(cfg).state_dict()}))
+    cond = save_checkpoint(
+        tmp_path / "cond.safetensors", Checkpoint(cfg, None, {"G_ema": Generator(cfg).state_dict()})
+    )
     result = invoke("generate", cond, "--seeds", "0", "--out", tmp_path / "c")
     assert result.exit_code == 2 and "--class" in result.output
     result = invoke("generate", cond, "--seeds", "0", "--class", "3", "--out", tmp_path / "c")

@@ -18,10 +18,23 @@ def test_card_for_a_set_with_a_partial_credits_csv(tmp_path: Path):
         "rgb.png,Ana,CC-BY-4.0,yes\n"
         "img.webp,Bo,CC0,yes\n"
         "sub/nested.png,Cy,,\n"
-        "alpha.png,,CC0,\n", encoding="utf-8")
+        "alpha.png,,CC0,\n",
+        encoding="utf-8",
+    )
     ds = tmp_path / "ds"
-    r = invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64", "--credits", credits,
-               "--workers", "1")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        ds,
+        "--resolution",
+        "64",
+        "--credits",
+        credits,
+        "--workers",
+        "1",
+    )
     assert r.exit_code == 0, r.output
     assert invoke("dataset", "remove", ds, "img.webp").exit_code == 0
 
@@ -64,8 +77,11 @@ def test_summary_line_for_the_trainer(tmp_path: Path):
     for i in range(3):
         smooth_noise(i, (40, 40)).save(src / f"{i}.png")
     (tmp_path / "c.csv").write_text("source,consent\n0.png,yes\n1.png,signed form\n")
-    prepare(PrepareConfig(src=src, out=tmp_path / "ds", resolution=32, workers=1,
-                          credits=tmp_path / "c.csv"))
+    prepare(
+        PrepareConfig(
+            src=src, out=tmp_path / "ds", resolution=32, workers=1, credits=tmp_path / "c.csv"
+        )
+    )
     assert summary_line(tmp_path / "ds") == "3 images, consent recorded for 2"
 
 
@@ -76,8 +92,12 @@ def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkey
 
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
-    assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
-                  "--workers", "1").exit_code == 0
+    assert (
+        invoke(
+            "dataset", "prepare", src, "--out", ds, "--resolution", "64", "--workers", "1"
+        ).exit_code
+        == 0
+    )
 
     def full(path, *a, **k):
         raise DatasetError(f"could not write {path}: No space left on device; nothing was written")
@@ -91,4 +111,9 @@ def test_a_full_disk_during_card_leaves_no_half_datasheet(tmp_path: Path, monkey
     r = invoke("dataset", "card", ds)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "ds-datasheet").iterdir()) == [
-        "DATASHEET.md", "colour.png", "coverage.png", "resolution.png", "sources.png"]
+        "DATASHEET.md",
+        "colour.png",
+        "coverage.png",
+        "resolution.png",
+        "sources.png",
+    ]

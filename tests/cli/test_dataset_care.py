@@ -15,8 +15,18 @@ from tests.helpers.cli import invoke
 @pytest.fixture
 def deduped(tmp_path: Path) -> Path:
     src = build_messy_folder(tmp_path / "photos")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "64",
-               "--dedupe", "--workers", "1")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "64",
+        "--dedupe",
+        "--workers",
+        "1",
+    )
     assert r.exit_code == 0 and "skipped rgb.png: duplicate of dup_of_rgb.bmp" in r.output
     return tmp_path / "ds"
 
@@ -32,7 +42,8 @@ def test_removing_a_skipped_duplicates_source_removes_the_picture(deduped: Path)
     assert r.exit_code == 0 and "1 image removed" in r.output, r.output
     log = json.loads((deduped / "manifest.json").read_text())["removed"]
     assert [(e["source"], e["matched_by"]) for e in log] == [
-        ("dup_of_rgb.bmp", "rgb.png was skipped as its duplicate")]
+        ("dup_of_rgb.bmp", "rgb.png was skipped as its duplicate")
+    ]
     for copy in ("rgb.png", "dup_of_rgb.bmp", "near_of_rgb.jpg"):
         r = invoke("dataset", "contains", deduped, photos / copy)
         assert r.exit_code == 1 and r.output.startswith("no"), (copy, r.output)
@@ -41,8 +52,12 @@ def test_removing_a_skipped_duplicates_source_removes_the_picture(deduped: Path)
 def test_removing_by_photo_or_glob_takes_near_duplicates_in_the_set(tmp_path: Path):
     src = build_messy_folder(tmp_path / "photos")
     ds = tmp_path / "ds"
-    assert invoke("dataset", "prepare", src, "--out", ds, "--resolution", "64",
-                  "--workers", "1").exit_code == 0  # no --dedupe: three copies stay in the set
+    assert (
+        invoke(
+            "dataset", "prepare", src, "--out", ds, "--resolution", "64", "--workers", "1"
+        ).exit_code
+        == 0
+    )  # no --dedupe: three copies stay in the set
     r = invoke("dataset", "remove", ds, src / "rgb.png", "--dry-run")  # by photo
     assert r.exit_code == 0 and "3 images would be removed" in r.output, r.output
     r = invoke("dataset", "remove", ds, "near_*.jpg")
@@ -87,13 +102,25 @@ def test_face_or_center_fallback_is_counted_everywhere(tmp_path: Path):
     src.mkdir()
     for i in range(5):
         smooth_noise(i, (80, 80)).save(src / f"noface{i}.png")  # no face in smooth noise
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--align", "face-or-center", "--workers", "1")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "32",
+        "--align",
+        "face-or-center",
+        "--workers",
+        "1",
+    )
     assert r.exit_code == 0, r.output
     assert "5 images written" in r.output and "5 centre-cropped (no usable face)" in r.output
     # summarised by reason (a count and a few names), not one line per file
-    assert ("centre-cropped 5 (no face found): noface0.png, noface1.png, noface2.png "
-            "and 2 more") in r.output
+    assert (
+        "centre-cropped 5 (no face found): noface0.png, noface1.png, noface2.png and 2 more"
+    ) in r.output
     assert "noface4.png" not in r.output and "every file and its reason: " in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
     assert report["fallback_count"] == 5
@@ -110,8 +137,23 @@ def test_too_small_for_min_face_is_reported_as_too_small(tmp_path: Path):
     src.mkdir()
     smooth_noise(0, (40, 40)).save(src / "small.png")
     smooth_noise(1, (120, 120)).save(src / "big.png")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--align", "face", "--min-face", "64", "--min-size", "8", "--workers", "1")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "32",
+        "--align",
+        "face",
+        "--min-face",
+        "64",
+        "--min-size",
+        "8",
+        "--workers",
+        "1",
+    )
     assert r.exit_code == 1
     assert "too small ×1" in r.output and "no face found ×1" in r.output, r.output
 
@@ -122,8 +164,9 @@ def test_many_skipped_files_are_listed_up_to_a_dozen_then_counted(tmp_path: Path
     smooth_noise(0, (80, 80)).save(src / "ok.png")
     for i in range(20):
         (src / f"note{i:02d}.png").write_text("not a picture")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--workers", "1")
+    r = invoke(
+        "dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32", "--workers", "1"
+    )
     assert r.exit_code == 0, r.output
     assert "20 skipped" in r.output
     listed = [line for line in r.output.splitlines() if line.startswith("  skipped ")]
@@ -142,8 +185,20 @@ def test_a_mirrored_source_is_named_once(tmp_path: Path):
     src.mkdir()
     for i in range(2):
         smooth_noise(i, (80, 80)).save(src / f"noface{i}.png")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--align", "face-or-center", "--mirror", "--workers", "1")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "32",
+        "--align",
+        "face-or-center",
+        "--mirror",
+        "--workers",
+        "1",
+    )
     assert r.exit_code == 0, r.output
     r = invoke("dataset", "inspect", tmp_path / "ds", "--no-sheets")
     assert "centre-cropped (no usable face): 4" in r.output  # images

@@ -24,8 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def zizi_killed_at(fault: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ZIZI_FAULT": fault, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "zizi", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "zizi", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def photos(folder: Path, names: list[str], size: int = 48, seed: int = 0) -> Path:
@@ -39,8 +44,9 @@ def photos(folder: Path, names: list[str], size: int = 48, seed: int = 0) -> Pat
 def prepared(tmp_path: Path, names: list[str], *extra: str) -> Path:
     src = photos(tmp_path / "src", names)
     out = tmp_path / "ds"
-    r = invoke("dataset", "prepare", src, "--out", out, "--resolution", "32", "--workers", "1",
-               *extra)
+    r = invoke(
+        "dataset", "prepare", src, "--out", out, "--resolution", "32", "--workers", "1", *extra
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -73,8 +79,11 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     assert r.output.count("left alone") == 4 and "outside the dataset" in r.output
     # The crafted entries stay on file, untouched, and are reported by every command.
     assert len(manifest(ds)["images"]) == 6
-    for args in (["inspect", ds, "--no-sheets"], ["contains", ds, tmp_path / "src" / "a.png"],
-                 ["card", ds]):
+    for args in (
+        ["inspect", ds, "--no-sheets"],
+        ["contains", ds, tmp_path / "src" / "a.png"],
+        ["card", ds],
+    ):
         r = invoke("dataset", *args)
         assert r.output.count("left alone") == 4, r.output
     assert all(v.read_bytes() == b"precious" for v in victims)
@@ -93,8 +102,9 @@ def test_crafted_manifest_cannot_make_remove_delete_outside(tmp_path: Path):
     assert len(ImageDataset(tmp_path / "ds.zip")) == 2
 
 
-@pytest.mark.parametrize("field,value", [("phash", "zz"), ("source_size", "big"),
-                                         ("transform", None), ("source", 3)])
+@pytest.mark.parametrize(
+    "field,value", [("phash", "zz"), ("source_size", "big"), ("transform", None), ("source", 3)]
+)
 def test_a_crafted_record_is_a_damaged_manifest_not_a_traceback(tmp_path: Path, field, value):
     ds = prepared(tmp_path, ["a.png"])
     m = manifest(ds)
@@ -174,7 +184,9 @@ def test_opt_out_takes_the_person_off_every_contact_sheet(tmp_path: Path):
     r = invoke("dataset", "remove", ds, "p2.png")  # p2 is on the second page
     assert "deleted contact sheet" in r.output and "contact-001.png" in r.output, r.output
     assert sorted(p.name for p in sheets.glob("contact-*.png")) == [
-        "contact-000.png", "contact-002.png"]
+        "contact-000.png",
+        "contact-002.png",
+    ]
     # Removing more and redrawing leaves no page of an earlier, longer run behind.
     invoke("dataset", "remove", ds, "p0.png", "p1.png")
     r = invoke("dataset", "inspect", ds, "--per-page", "2", "--thumb", "16")
@@ -193,7 +205,9 @@ def test_stale_pages_of_an_earlier_inspect_are_deleted(tmp_path: Path):
     r = invoke("dataset", "inspect", ds, "--per-page", "3", "--thumb", "16")
     assert "deleted stale contact sheet" in r.output
     assert sorted(p.name for p in sheets.glob("contact-*.png")) == [
-        "contact-000.png", "contact-001.png"]
+        "contact-000.png",
+        "contact-001.png",
+    ]
 
 
 # -- 6. a killed `prepare --force` never leaves a half-deleted dataset ---------------
@@ -204,8 +218,18 @@ def test_killed_prepare_force_is_recovered_by_a_rerun(tmp_path: Path, fault: str
     ds = prepared(tmp_path, ["a.png", "b.png"])
     old = manifest(ds)
     new_src = photos(tmp_path / "new", ["x.png", "y.png", "z.png"], seed=10)
-    args = ["dataset", "prepare", new_src, "--out", ds, "--resolution", "32", "--workers", "1",
-            "--force"]
+    args = [
+        "dataset",
+        "prepare",
+        new_src,
+        "--out",
+        ds,
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--force",
+    ]
     p = zizi_killed_at(fault, *args)
     assert p.returncode == -signal.SIGKILL, p.stdout + p.stderr
     side = tmp_path / "ds.replaced"
@@ -225,8 +249,19 @@ def test_killed_swap_without_force_rerun_gets_the_old_set_back(tmp_path: Path):
     ds = prepared(tmp_path, ["a.png", "b.png"])
     old = manifest(ds)
     new_src = photos(tmp_path / "new", ["x.png"], seed=10)
-    p = zizi_killed_at("prepare-after-old-aside", "dataset", "prepare", new_src, "--out", ds,
-                       "--resolution", "32", "--workers", "1", "--force")
+    p = zizi_killed_at(
+        "prepare-after-old-aside",
+        "dataset",
+        "prepare",
+        new_src,
+        "--out",
+        ds,
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--force",
+    )
     assert p.returncode == -signal.SIGKILL
     r = invoke("dataset", "prepare", new_src, "--out", ds, "--resolution", "32")
     assert r.exit_code == 1 and "--force" in r.output  # the old set is back, so: refused
@@ -240,8 +275,19 @@ def test_files_over_the_size_limit_are_skipped_as_too_large_unread(tmp_path: Pat
     src = photos(tmp_path / "src", ["ok.png"])
     with open(src / "huge.png", "wb") as f:
         f.truncate(3 * 2**20)  # sparse: 3 MB of nothing
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--workers", "1", "--max-file-mb", "2")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--max-file-mb",
+        "2",
+    )
     assert r.exit_code == 0, r.output
     assert "skipped huge.png: too large: 3 MiB, over the 2 MiB limit" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())
@@ -260,8 +306,9 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
     (src / "one.png").symlink_to(private / "secret.png")
     (src / "sys").symlink_to("/proc")
     (src / "zz_inside.png").symlink_to(src / "mine.png")  # inside: a same-file duplicate
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "a", "--resolution", "32",
-               "--workers", "1")
+    r = invoke(
+        "dataset", "prepare", src, "--out", tmp_path / "a", "--resolution", "32", "--workers", "1"
+    )
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "a")["images"])
     assert sources == ["mine.png", "sub/also_mine.png"]
@@ -269,12 +316,21 @@ def test_symlinks_leaving_the_source_are_not_followed_unless_asked(tmp_path: Pat
         assert f"skipped {link}: symlink leading outside the source folder" in r.output
     assert "--follow-symlinks" in r.output
     (src / "sys").unlink()
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "b", "--resolution", "32",
-               "--workers", "1", "--follow-symlinks")
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "b",
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--follow-symlinks",
+    )
     assert r.exit_code == 0, r.output
     sources = sorted(i["source"] for i in manifest(tmp_path / "b")["images"])
-    assert sources == ["friends/diary.png", "friends/secret.png", "mine.png",
-                       "sub/also_mine.png"]
+    assert sources == ["friends/diary.png", "friends/secret.png", "mine.png", "sub/also_mine.png"]
 
 
 # -- 10. no traceback on hostile input --------------------------------------------------
@@ -315,8 +371,19 @@ def test_names_match_after_nfc_normalisation(tmp_path: Path):
     src = photos(tmp_path / "src", [decomposed, "other.png"])
     credits = tmp_path / "credits.csv"
     credits.write_text("source,credit,consent\nRen\u00e9e.png,Renée M.,yes\n", encoding="utf-8")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--workers", "1", "--credits", credits)
+    r = invoke(
+        "dataset",
+        "prepare",
+        src,
+        "--out",
+        tmp_path / "ds",
+        "--resolution",
+        "32",
+        "--workers",
+        "1",
+        "--credits",
+        credits,
+    )
     assert r.exit_code == 0, r.output
     rec = next(i for i in manifest(tmp_path / "ds")["images"] if i["source"] != "other.png")
     assert rec["credit"] == "Renée M." and rec["consent"] == "yes"
@@ -329,8 +396,9 @@ def test_names_match_after_nfc_normalisation(tmp_path: Path):
 def test_a_file_name_that_is_not_utf8_is_reported_not_a_traceback(tmp_path: Path):
     src = photos(tmp_path / "src", ["ok.png"])
     smooth_noise(5, (48, 48)).save(os.fsencode(src) + b"/bad\xff.png")
-    r = invoke("dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32",
-               "--workers", "1")
+    r = invoke(
+        "dataset", "prepare", src, "--out", tmp_path / "ds", "--resolution", "32", "--workers", "1"
+    )
     assert r.exit_code == 0, r.output
     assert "skipped bad\\udcff.png: file name is not valid UTF-8" in r.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text())

@@ -13,7 +13,16 @@ from zizi.cli import doctor as doctor_mod
 def test_text_report_lists_everything():
     result = invoke("doctor")
     assert result.exit_code == 0, result.output
-    for word in ("torch", "nvcc", "ninja", "custom ops: ZIZI_OPS=", "bias_act", "upfirdn2d", "ffmpeg", "extra ["):
+    for word in (
+        "torch",
+        "nvcc",
+        "ninja",
+        "custom ops: ZIZI_OPS=",
+        "bias_act",
+        "upfirdn2d",
+        "ffmpeg",
+        "extra [",
+    ):
         assert word in result.output
 
 

@@ -36,5 +36,7 @@ def test_export_of_non_zizi_file_is_one_line_error(tmp_path):
 def test_export_refuses_a_safetensors_name(tmp_path):
     src = save_checkpoint(tmp_path / "tiny.safetensors", tiny_checkpoint(8))
     result = invoke("export", src, "--out", tmp_path / "x.safetensors")
-    assert result.exit_code == 2 and ".pt" in result.output  # was: a torch pickle named .safetensors
+    assert (
+        result.exit_code == 2 and ".pt" in result.output
+    )  # was: a torch pickle named .safetensors
     assert not (tmp_path / "x.safetensors").exists()

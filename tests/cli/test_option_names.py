@@ -17,8 +17,18 @@ import pytest
 from tests.helpers.cli import invoke
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "zizi" / "cli"
-SHARED = ("--seeds", "--trunc", "--trunc-cutoff", "--noise-mode", "--class",
-          "--checkpoints-dir", "--checkpoint", "--mix-rows", "--mix-cols", "--mix-styles")
+SHARED = (
+    "--seeds",
+    "--trunc",
+    "--trunc-cutoff",
+    "--noise-mode",
+    "--class",
+    "--checkpoints-dir",
+    "--checkpoint",
+    "--mix-rows",
+    "--mix-cols",
+    "--mix-styles",
+)
 
 
 def _defined_in(name: str) -> list[str]:
@@ -26,9 +36,12 @@ def _defined_in(name: str) -> list[str]:
     found = []
     for path in sorted(CLI_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "option"
-                    and any(isinstance(a, ast.Constant) and a.value == name for a in node.args)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "option"
+                and any(isinstance(a, ast.Constant) and a.value == name for a in node.args)
+            ):
                 found.append(path.name)
     return found
 
@@ -43,9 +56,11 @@ def test_generate_and_render_take_the_same_latent_options():
     from zizi.cli.render import shift_cmd, walk_cmd
 
     def spec(cmd):
-        return {p.opts[0]: (p.name, type(p.type).__name__, getattr(p.type, "choices", None),
-                            p.default)
-                for p in cmd.params if p.opts and p.opts[0] in SHARED[:5]}
+        return {
+            p.opts[0]: (p.name, type(p.type).__name__, getattr(p.type, "choices", None), p.default)
+            for p in cmd.params
+            if p.opts and p.opts[0] in SHARED[:5]
+        }
 
     assert len(spec(generate)) == 5
     assert spec(generate) == spec(walk_cmd) == spec(shift_cmd)

@@ -51,8 +51,14 @@ with output_lock(sys.argv[1]):
 
 def _start(script: str, *args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     if "READY" not in line:
         proc.kill()
@@ -103,8 +109,11 @@ def test_killed_writer_leaves_a_temp_that_the_next_run_removes(command, src, tmp
 
 
 def test_stale_temp_names_that_are_not_zizis_are_left_alone(tmp_path):
-    keep = [tmp_path / ".notes.txt.partial", tmp_path / "x.999999999.abcdef12.partial",
-            tmp_path / ".x.12ab.abcdef12.partial"]
+    keep = [
+        tmp_path / ".notes.txt.partial",
+        tmp_path / "x.999999999.abcdef12.partial",
+        tmp_path / ".x.12ab.abcdef12.partial",
+    ]
     for p in keep:
         p.write_text("mine")
     assert remove_stale_temps(tmp_path) == []
@@ -177,14 +186,16 @@ def test_two_prepares_on_one_out(tmp_path):
     out = tmp_path / "ds"
     holder = _start(_HOLD_LOCK, out)
     try:
-        result = invoke("dataset", "prepare", srcdir, "--out", out,
-                        "--resolution", "32", "--align", "center")
+        result = invoke(
+            "dataset", "prepare", srcdir, "--out", out, "--resolution", "32", "--align", "center"
+        )
         assert result.exit_code == 1, result.output
         assert "being written by another zizi run" in result.output
         assert not out.exists()
     finally:
         _kill(holder)
     time.sleep(0.1)
-    result = invoke("dataset", "prepare", srcdir, "--out", out,
-                    "--resolution", "32", "--align", "center")
+    result = invoke(
+        "dataset", "prepare", srcdir, "--out", out, "--resolution", "32", "--align", "center"
+    )
     assert result.exit_code == 0, result.output

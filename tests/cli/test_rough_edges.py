@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_help_names_every_format_and_known_names():
     text = " ".join(invoke("import", "--help").output.split())
-    for word in ("NVIDIA PyTorch pickles", "TensorFlow pickles", "rosinality", "ffhq-256",
-                 "ffhq-1024", "zizi checkpoints"):
+    for word in (
+        "NVIDIA PyTorch pickles",
+        "TensorFlow pickles",
+        "rosinality",
+        "ffhq-256",
+        "ffhq-1024",
+        "zizi checkpoints",
+    ):
         assert word in text, word
 
 
@@ -35,8 +41,18 @@ def test_generate_in_a_log_has_no_progress_bar_and_plural_messages(tmp_path: Pat
 
     ck = tmp_path / "t.safetensors"
     save_checkpoint(ck, tiny_checkpoint())
-    r = invoke("generate", ck, "--seeds", "0-2", "--out", tmp_path / "o", "--which", "g_ema",
-               "--device", "cpu")
+    r = invoke(
+        "generate",
+        ck,
+        "--seeds",
+        "0-2",
+        "--out",
+        tmp_path / "o",
+        "--which",
+        "g_ema",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout == f"Wrote 3 images to {tmp_path / 'o'}\n"  # no bar in a redirected log
     from zizi.cli.options import UNSIGNED_HINT
@@ -64,8 +80,7 @@ def test_plural_and_escape_helpers():
     assert printable("Renée 顔.png") == "Renée 顔.png"
 
 
-def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Path,
-                                                                   monkeypatch):
+def test_captions_are_shortened_in_the_middle_keeping_the_extension(tmp_path: Path, monkeypatch):
     short = shorten_middle("workshop_2024_participant_0042.jpeg", 18)
     assert len(short) == 18 and short.startswith("worksh") and short.endswith("0042.jpeg")
     assert shorten_middle("a.png", 18) == "a.png"

@@ -55,13 +55,19 @@ def test_the_certificates_have_what_c2pa_requires(key_dir):
     assert leaf.issuer == root.subject != leaf.subject  # not a self-signed leaf
     ext = leaf.extensions
     assert ext.get_extension_for_oid(ExtensionOID.KEY_USAGE).value.digital_signature
-    assert ExtendedKeyUsageOID.EMAIL_PROTECTION in ext.get_extension_for_oid(
-        ExtensionOID.EXTENDED_KEY_USAGE).value
+    assert (
+        ExtendedKeyUsageOID.EMAIL_PROTECTION
+        in ext.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+    )
     assert not ext.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value.ca
-    assert leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Zizi Test Studio"
+    assert (
+        leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+        == "Zizi Test Studio"
+    )
     assert root.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value.ca
-    root.public_key().verify(leaf.signature, leaf.tbs_certificate_bytes,
-                             ec.ECDSA(leaf.signature_hash_algorithm))
+    root.public_key().verify(
+        leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(leaf.signature_hash_algorithm)
+    )
 
 
 def test_c2pa_validates_a_file_signed_with_them(key_dir, tmp_path):
@@ -75,28 +81,40 @@ def test_c2pa_validates_a_file_signed_with_them(key_dir, tmp_path):
     assert anchored == "Trusted"
 
 
-def _self_signed(folder: Path, *, org: str | None = "Org", usage: bool = True,
-                 eku: bool = True, days: int = 30) -> Path:
+def _self_signed(
+    folder: Path, *, org: str | None = "Org", usage: bool = True, eku: bool = True, days: int = 30
+) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, "leaf")]
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
     now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(x509.Name(attrs))
-         .public_key(key.public_key()).serial_number(1)
-         .not_valid_before(now - datetime.timedelta(days=60))
-         .not_valid_after(now + datetime.timedelta(days=days)))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(x509.Name(attrs))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=60))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
     if usage:
         b = b.add_extension(keys._key_usage(digital_signature=True), critical=True)
     if eku:
-        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-                            critical=False)
+        b = b.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / keys.SIGNER_CERT).write_bytes(b.sign(key, hashes.SHA256())
-                                            .public_bytes(serialization.Encoding.PEM))
-    (folder / keys.SIGNER_KEY).write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (folder / keys.SIGNER_CERT).write_bytes(
+        b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    (folder / keys.SIGNER_KEY).write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return folder
 
 
@@ -106,10 +124,20 @@ def test_a_self_signed_leaf_is_refused_as_c2pa_refuses_it(tmp_path):
         keys.load(folder)
     # c2pa's own signer refuses it too: the reason `init` makes a root and a leaf
     cert = (folder / keys.SIGNER_CERT).read_bytes()
-    raw = keys.Credentials(folder, cert, (folder / keys.SIGNER_KEY).read_bytes(), "es256", None,
-                           "CN=leaf", "Org", datetime.datetime.now(datetime.timezone.utc))
+    raw = keys.Credentials(
+        folder,
+        cert,
+        (folder / keys.SIGNER_KEY).read_bytes(),
+        "es256",
+        None,
+        "CN=leaf",
+        "Org",
+        datetime.datetime.now(datetime.timezone.utc),
+    )
     with pytest.raises(CredentialsError, match="could not sign"):
-        sign_file(_png(tmp_path / "in.png"), tmp_path / "out.png", "image/png", RECORD, raw, "out.png")
+        sign_file(
+            _png(tmp_path / "in.png"), tmp_path / "out.png", "image/png", RECORD, raw, "out.png"
+        )
     assert not (tmp_path / "out.png").exists() or (tmp_path / "out.png").stat().st_size == 0
 
 
@@ -122,26 +150,38 @@ def _issued(key_dir: Path, folder: Path, **kw) -> Path:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, "org signer")]
     if kw.get("org", True):
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "An Organisation"))
-    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(root.subject)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(days=10))
-         .not_valid_after(now + datetime.timedelta(days=kw.get("days", 30))))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=10))
+        .not_valid_after(now + datetime.timedelta(days=kw.get("days", 30)))
+    )
     if kw.get("usage", True):
         b = b.add_extension(keys._key_usage(digital_signature=True), critical=True)
     if kw.get("eku", True):
-        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-                            critical=False)
+        b = b.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
     if kw.get("aki", True):
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()),
-                            critical=False)
+        b = b.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.public_key()), critical=False
+        )
     folder.mkdir(parents=True)
-    (folder / keys.SIGNER_CERT).write_bytes(b.sign(root_key, hashes.SHA256())
-                                            .public_bytes(serialization.Encoding.PEM))
+    (folder / keys.SIGNER_CERT).write_bytes(
+        b.sign(root_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
     other = ec.generate_private_key(ec.SECP256R1()) if kw.get("wrong_key") else key
-    enc = (serialization.BestAvailableEncryption(b"pw") if kw.get("password")
-           else serialization.NoEncryption())
-    (folder / keys.SIGNER_KEY).write_bytes(other.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
+    enc = (
+        serialization.BestAvailableEncryption(b"pw")
+        if kw.get("password")
+        else serialization.NoEncryption()
+    )
+    (folder / keys.SIGNER_KEY).write_bytes(
+        other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    )
     return folder
 
 
@@ -153,21 +193,32 @@ def test_an_organisations_own_certificate_signs(key_dir, tmp_path):
     assert read(out, (key_dir / keys.ROOT_CERT).read_text())[0] == "Trusted"
 
 
-@pytest.mark.parametrize("spoil,message", [
-    ({"org": False}, "Organization"),
-    ({"usage": False}, "digitalSignature"),
-    ({"eku": False}, "extended key usages"),
-    ({"aki": False}, "Authority Key Identifier"),
-    ({"days": -1}, "expired"),
-    ({"wrong_key": True}, "not the key"),
-    ({"password": True}, "encrypted"),
-])
+@pytest.mark.parametrize(
+    "spoil,message",
+    [
+        ({"org": False}, "Organization"),
+        ({"usage": False}, "digitalSignature"),
+        ({"eku": False}, "extended key usages"),
+        ({"aki": False}, "Authority Key Identifier"),
+        ({"days": -1}, "expired"),
+        ({"wrong_key": True}, "not the key"),
+        ({"password": True}, "encrypted"),
+    ],
+)
 def test_unusable_organisation_keys_are_one_clear_line(key_dir, tmp_path, spoil, message):
     folder = _issued(key_dir, tmp_path / "org", **spoil)
     with pytest.raises(CredentialsError, match=message):
         keys.load(folder)
-    r = invoke("generate", tmp_path / "missing.safetensors", "--seeds", "0",
-               "--out", tmp_path / "g", "--credentials", folder)
+    r = invoke(
+        "generate",
+        tmp_path / "missing.safetensors",
+        "--seeds",
+        "0",
+        "--out",
+        tmp_path / "g",
+        "--credentials",
+        folder,
+    )
     assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
 
 

@@ -36,15 +36,31 @@ def world(tmp_path_factory):
     (root / "data").mkdir()
     (root / "data" / "manifest.json").write_text('{"images": []}\n')
     (run_dir / "config.yaml").write_text(f"data: {root / 'data'}\n")
-    return {"run": run_dir, "frames": sorted((run_dir / "frames").glob("*.safetensors")),
-            "dataset": root / "data" / "manifest.json"}
+    return {
+        "run": run_dir,
+        "frames": sorted((run_dir / "frames").glob("*.safetensors")),
+        "dataset": root / "data" / "manifest.json",
+    }
 
 
 @pytest.fixture(scope="module")
 def signed_mp4(world, key_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mp4") / "zizi.mp4"
-    r = invoke("render", "shift", world["run"], "--out", out, "--frames", 12, "--segment", 5,
-               "--device", "cpu", "--credentials", key_dir)
+    r = invoke(
+        "render",
+        "shift",
+        world["run"],
+        "--out",
+        out,
+        "--frames",
+        12,
+        "--segment",
+        5,
+        "--device",
+        "cpu",
+        "--credentials",
+        key_dir,
+    )
     assert r.exit_code == 0, r.output
     assert UNSIGNED_HINT not in r.output
     return out
@@ -85,8 +101,19 @@ def _frames(path: Path) -> list[np.ndarray]:
 def test_signing_keeps_the_video_playable(signed_mp4, world, key_dir, tmp_path):
     assert len(_frames(signed_mp4)) == 12
     mov = tmp_path / "zizi.mov"  # ProRes in QuickTime: signed the same way
-    r = invoke("render", "shift", world["run"], "--out", mov, "--frames", 4, "--device", "cpu",
-               "--credentials", key_dir)
+    r = invoke(
+        "render",
+        "shift",
+        world["run"],
+        "--out",
+        mov,
+        "--frames",
+        4,
+        "--device",
+        "cpu",
+        "--credentials",
+        key_dir,
+    )
     assert r.exit_code == 0, r.output
     assert read(mov)[0] == "Valid" and len(_frames(mov)) == 4
 
@@ -144,6 +171,7 @@ def _stop_after(n):
     def progress(done, total):
         if done >= n:
             raise KeyboardInterrupt
+
     return progress
 
 
@@ -153,7 +181,9 @@ def test_a_resumed_render_signs_the_joined_file_once(world, key_dir, tmp_path, m
     s = RenderSettings(frames=12, segment_frames=4)
     out = tmp_path / "part.mp4"
     with pytest.raises(KeyboardInterrupt):
-        shift([world["run"]], out, s, torch.device("cpu"), progress=_stop_after(9), credentials=creds)
+        shift(
+            [world["run"]], out, s, torch.device("cpu"), progress=_stop_after(9), credentials=creds
+        )
     assert calls == [] and not out.exists()  # finished segments are never signed
     shift([world["run"]], out, s, torch.device("cpu"), resume=True, credentials=creds)
     assert calls == ["part.mp4"]
@@ -161,8 +191,9 @@ def test_a_resumed_render_signs_the_joined_file_once(world, key_dir, tmp_path, m
     assert state == "Valid" and len(store["manifests"]) == 1
 
 
-def test_a_failed_signature_leaves_nothing_under_the_final_name(world, key_dir, tmp_path,
-                                                                monkeypatch):
+def test_a_failed_signature_leaves_nothing_under_the_final_name(
+    world, key_dir, tmp_path, monkeypatch
+):
     def broken(src, dst, mime, record, creds, title):
         Path(dst).write_bytes(b"half a signed file")
         raise CredentialsError(f"could not sign {title}: the disk is on fire")
@@ -188,8 +219,19 @@ def test_a_failed_signature_leaves_nothing_under_the_final_name(world, key_dir, 
 
 def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
     out = tmp_path / "frames"
-    r = invoke("render", "shift", world["run"], "--out", out, "--frames", 3, "--device", "cpu",
-               "--credentials", key_dir)
+    r = invoke(
+        "render",
+        "shift",
+        world["run"],
+        "--out",
+        out,
+        "--frames",
+        3,
+        "--device",
+        "cpu",
+        "--credentials",
+        key_dir,
+    )
     assert r.exit_code == 0, r.output
     pngs = sorted(out.glob("frame*.png"))
     assert len(pngs) == 3
@@ -201,15 +243,25 @@ def test_png_sequence_frames_are_each_signed(world, key_dir, tmp_path):
 
 def test_generate_signs_with_default_keys_and_says_once_when_it_cannot(world, tmp_path):
     ckpt = world["frames"][-1]
-    r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "plain",
-               "--device", "cpu")
+    r = invoke(
+        "generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "plain", "--device", "cpu"
+    )
     assert r.exit_code == 0, r.output
     assert r.output.count(UNSIGNED_HINT) == 1
     assert invoke("credentials", "verify", tmp_path / "plain" / "seed0000.png").exit_code == 1
     assert "zizi" in Image.open(tmp_path / "plain" / "seed0000.png").text  # the unsigned record
     assert invoke("credentials", "init", "--org", "Default Keys").exit_code == 0
-    r = invoke("generate", ckpt, "--seeds", "0-1", "--grid", "--out", tmp_path / "signed",
-               "--device", "cpu")
+    r = invoke(
+        "generate",
+        ckpt,
+        "--seeds",
+        "0-1",
+        "--grid",
+        "--out",
+        tmp_path / "signed",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0 and UNSIGNED_HINT not in r.output, r.output
     for name in ("seed0000.png", "seed0001.png", "grid.png"):
         v = invoke("credentials", "verify", tmp_path / "signed" / name)
@@ -224,17 +276,39 @@ def test_mirror_signs_the_still_and_the_video(key_dir, tmp_path):
     save_checkpoint(base, tiny_checkpoint(16, seed=0))
     save_checkpoint(shifted, tiny_checkpoint(16, seed=10))
     photo = tmp_path / "photo.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+        photo
+    )
     out = tmp_path / "out"
-    r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted, "--out", out, "--steps", 2,
-               "--align", "center", "--video", "--frames", 4, "--device", "cpu",
-               "--credentials", key_dir)
+    r = invoke(
+        "mirror",
+        photo,
+        "--ckpt",
+        base,
+        "--shifted",
+        shifted,
+        "--out",
+        out,
+        "--steps",
+        2,
+        "--align",
+        "center",
+        "--video",
+        "--frames",
+        4,
+        "--device",
+        "cpu",
+        "--credentials",
+        key_dir,
+    )
     assert r.exit_code == 0, r.output
     for name in ("mirror.png", "mirror.mp4"):
         state, active, _ = read(out / name)
         assert state == "Valid", name
         assert {i["instance_id"] for i in active["ingredients"]} >= {
-            f"sha256:{sha256(base)}", f"sha256:{sha256(shifted)}"}
+            f"sha256:{sha256(base)}",
+            f"sha256:{sha256(shifted)}",
+        }
     assert sorted(p.name for p in out.iterdir()) == ["mirror.mp4", "mirror.mp4.json", "mirror.png"]
 
 
@@ -248,7 +322,10 @@ def test_the_demo_still_is_signed_with_its_videos_record(signed_mp4, key_dir, tm
 
     record = check(still).record
     assert record["kind"] == "image" and record["config"]["still_of"] == signed_mp4.name
-    assert record["checkpoints"] == json.loads(Path(str(signed_mp4) + ".json").read_text())["checkpoints"]
+    assert (
+        record["checkpoints"]
+        == json.loads(Path(str(signed_mp4) + ".json").read_text())["checkpoints"]
+    )
 
 
 @pytest.mark.slow
@@ -267,9 +344,25 @@ def test_a_render_with_sound_is_signed_after_the_sound_is_in(world, key_dir, tmp
     from tests.helpers.media import audio_seconds, click_track
 
     out = tmp_path / "sound.mp4"
-    r = invoke("render", "walk", world["frames"][0], "--audio", click_track(tmp_path / "c.wav"),
-               "--fps", 10, "--seconds", "1.5s", "--seeds", 2, "--out", out, "--device", "cpu",
-               "--credentials", key_dir)
+    r = invoke(
+        "render",
+        "walk",
+        world["frames"][0],
+        "--audio",
+        click_track(tmp_path / "c.wav"),
+        "--fps",
+        10,
+        "--seconds",
+        "1.5s",
+        "--seeds",
+        2,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--credentials",
+        key_dir,
+    )
     assert r.exit_code == 0, r.output
     assert abs(audio_seconds(out) - 1.5) < 0.03
     state, active, _ = read(out)

@@ -119,6 +119,7 @@ def test_prepare_face_modes(astronaut, tmp_path: Path):
     from zizi.errors import DatasetError
 
     with pytest.raises(DatasetError, match="too small ×3"):
-        prepare(PrepareConfig(src=src, out=tmp_path / "h", resolution=64, align="face",
-                              min_face=1000))
+        prepare(
+            PrepareConfig(src=src, out=tmp_path / "h", resolution=64, align="face", min_face=1000)
+        )
     assert not (tmp_path / "h").exists()

@@ -56,8 +56,9 @@ def test_inspect_plain_folder(tmp_path: Path):
     assert s.duplicate_groups == [["0.png", "copy.png"]]
 
 
-def test_inspect_unreadable_image_or_sheet_folder_is_one_clear_error(prepared: Path,
-                                                                      tmp_path: Path):
+def test_inspect_unreadable_image_or_sheet_folder_is_one_clear_error(
+    prepared: Path, tmp_path: Path
+):
     from zizi.errors import DatasetError, ZiziError
 
     plain = tmp_path / "plain"

@@ -101,8 +101,7 @@ def test_an_image_linked_out_is_never_read(received: Path, outside: Path):
     assert len(ds) == 2 and "outside the dataset" in ds.warnings[0] and name in ds.warnings[0]
 
 
-def test_an_image_swapped_for_a_link_out_after_loading_is_refused(received: Path,
-                                                                  outside: Path):
+def test_an_image_swapped_for_a_link_out_after_loading_is_refused(received: Path, outside: Path):
     ds = ImageDataset(received)
     name = ds.name(0)
     (received / name).unlink()
@@ -120,8 +119,7 @@ def test_an_images_folder_linked_out_is_refused_by_name(received: Path, outside:
     refused(e, "00000", "folder is a symlink leading outside the dataset")
 
 
-def test_an_images_folder_swapped_out_after_loading_is_refused(received: Path,
-                                                              outside: Path):
+def test_an_images_folder_swapped_out_after_loading_is_refused(received: Path, outside: Path):
     ds = ImageDataset(received)
     shutil.rmtree(received / "00000")
     (received / "00000").symlink_to(outside / "images")  # was: read from outside
@@ -140,8 +138,9 @@ def test_a_json_file_linked_out_is_refused(received: Path, outside: Path, member
 
 
 def test_report_json_linked_out_is_refused_by_inspect(received: Path, outside: Path):
-    (outside / "report.json").write_text(json.dumps(
-        {"skipped": [{"source": "ssh-key-line", "reason": "unreadable"}]}))
+    (outside / "report.json").write_text(
+        json.dumps({"skipped": [{"source": "ssh-key-line", "reason": "unreadable"}]})
+    )
     (received / "report.json").unlink()
     (received / "report.json").symlink_to(outside / "report.json")
     with pytest.raises(DatasetError) as e:  # was: the outside file's entries were reported

@@ -15,13 +15,18 @@ def _upright(res: int = 16) -> np.ndarray:
 
 def test_rotated_exif_jpeg_in_plain_folder_is_upright(tmp_path):
     upright = _upright()
-    for tag, stored in ((6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270),
-                        (3, Image.Transpose.ROTATE_180)):
+    for tag, stored in (
+        (6, Image.Transpose.ROTATE_90),
+        (8, Image.Transpose.ROTATE_270),
+        (3, Image.Transpose.ROTATE_180),
+    ):
         folder = tmp_path / f"o{tag}"
         folder.mkdir()
         exif = Image.Exif()
         exif[0x0112] = tag  # the viewer turns the stored pixels back upright
-        Image.fromarray(upright).transpose(stored).save(folder / "photo.jpg", exif=exif, quality=100)
+        Image.fromarray(upright).transpose(stored).save(
+            folder / "photo.jpg", exif=exif, quality=100
+        )
         raw = np.asarray(Image.open(folder / "photo.jpg"))
         assert np.abs(raw.astype(int) - upright).mean() > 50  # stored sideways: the test can fail
 

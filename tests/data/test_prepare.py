@@ -259,8 +259,9 @@ def test_out_that_cannot_be_created_is_one_clear_error(messy: Path, tmp_path: Pa
         prepare(PrepareConfig(src=messy, out=tmp_path / "notes.txt" / "ds", resolution=64))
 
 
-def test_force_never_replaces_a_file_or_the_current_folder(messy: Path, tmp_path: Path,
-                                                          monkeypatch):
+def test_force_never_replaces_a_file_or_the_current_folder(
+    messy: Path, tmp_path: Path, monkeypatch
+):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(DatasetError, match="is a file"):
         prepare(PrepareConfig(src=messy, out=tmp_path / "notes.txt", resolution=64, force=True))

@@ -62,8 +62,13 @@ def test_quick_demo_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == ["data", "base", "fine-tune", "video", "report"]
-    for name in ("1-base-set.png", "1-shift-set.png", "2-base-model/grid.png", "3-finetuned/grid.png",
-                 "4-video-frame.png"):
+    for name in (
+        "1-base-set.png",
+        "1-shift-set.png",
+        "2-base-model/grid.png",
+        "3-finetuned/grid.png",
+        "4-video-frame.png",
+    ):
         assert (out / "samples" / name).is_file(), name
     plan = plan_for(True, "cpu")
     reader = imageio.get_reader(str(out / "weight-shift.mp4"), "ffmpeg")

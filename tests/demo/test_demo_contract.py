@@ -12,9 +12,20 @@ from PIL import Image
 from tests.helpers.cli import invoke
 from zizi.demo.pipeline import SHIPPED_BASE, DemoPlan, run_demo
 
-TINY = DemoPlan(base_images=8, shift_images=8, draw_size=32, finetune_kimg=0.008, batch=4,
-                frame_kimg=0.004, ema_kimg=0.004, video_seconds=0.5, fps=4, grid=(2, 1),
-                face_px=32, measure_num=8)
+TINY = DemoPlan(
+    base_images=8,
+    shift_images=8,
+    draw_size=32,
+    finetune_kimg=0.008,
+    batch=4,
+    frame_kimg=0.004,
+    ema_kimg=0.004,
+    video_seconds=0.5,
+    fps=4,
+    grid=(2, 1),
+    face_px=32,
+    measure_num=8,
+)
 
 
 def _runner(args: list[str]) -> None:
@@ -38,8 +49,21 @@ def test_each_grid_is_drawn_by_its_own_model(demo, tmp_path):
     run = out / "runs" / next(p.name for p in (out / "runs").iterdir())
     got = {}
     for name, ckpt in (("2-base-model", SHIPPED_BASE), ("3-finetuned", run / "latest.safetensors")):
-        _runner(["generate", str(ckpt), "--seeds", f"0-{TINY.faces - 1}", "--grid", "--out",
-                 str(tmp_path / name), "--noise-mode", "none", "--device", "cpu"])
+        _runner(
+            [
+                "generate",
+                str(ckpt),
+                "--seeds",
+                f"0-{TINY.faces - 1}",
+                "--grid",
+                "--out",
+                str(tmp_path / name),
+                "--noise-mode",
+                "none",
+                "--device",
+                "cpu",
+            ]
+        )
         got[name] = _png(out / "samples" / name / "grid.png")
         assert np.array_equal(got[name], _png(tmp_path / name / "grid.png")), name
     assert not np.array_equal(got["2-base-model"], got["3-finetuned"])
@@ -68,10 +92,18 @@ def test_the_fine_tune_keeps_the_base_layout_and_moves_the_rest(demo):
     base = load_checkpoint(SHIPPED_BASE, nets=["G_ema"]).tensors["G_ema"]
     last = load_checkpoint(list_frames(run)[-1][1], nets=["G_ema"]).tensors["G_ema"]
     # w_avg (a buffer: the running mean of the frozen mapping's output) is re-estimated
-    kept = [k for k in base if k.startswith(("mapping.", "synthesis.b4.", "synthesis.b8."))
-            and k != "mapping.w_avg"]
-    moved = [k for k in base if k.startswith(("synthesis.b16.", "synthesis.b32."))
-             and base[k].dtype.is_floating_point and "noise_const" not in k]
+    kept = [
+        k
+        for k in base
+        if k.startswith(("mapping.", "synthesis.b4.", "synthesis.b8.")) and k != "mapping.w_avg"
+    ]
+    moved = [
+        k
+        for k in base
+        if k.startswith(("synthesis.b16.", "synthesis.b32."))
+        and base[k].dtype.is_floating_point
+        and "noise_const" not in k
+    ]
     assert kept and moved
     for k in kept:
         assert torch.equal(base[k], last[k]), k

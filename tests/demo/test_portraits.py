@@ -39,7 +39,9 @@ def test_the_shift_set_is_more_colourful_than_the_base_set():
 
 def test_faces_are_centred_and_vary():
     # the head sits in the middle of every portrait: the centre differs from the corners
-    imgs = np.stack([np.asarray(draw_portrait("base", 0, i, 32)).astype(np.float32) for i in range(24)])
+    imgs = np.stack(
+        [np.asarray(draw_portrait("base", 0, i, 32)).astype(np.float32) for i in range(24)]
+    )
     centre = imgs[:, 12:20, 12:20].mean((1, 2))
     corner = imgs[:, :4, :4].mean((1, 2))
     assert np.abs(centre - corner).sum(-1).mean() > 30

@@ -42,14 +42,26 @@ class Browser:
     """One headless Chromium with a fake camera; `async with Browser(...) as b:`."""
 
     def __init__(self, profile: Path, camera: Path, size: tuple[int, int] = (1000, 640)) -> None:
-        self.args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-                     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-video-capture={camera}",
-                     "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                     "--disable-backgrounding-occluded-windows",
-                     f"--window-size={size[0]},{size[1]}", "about:blank"]
+        self.args = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}",
+            "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows",
+            f"--window-size={size[0]},{size[1]}",
+            "about:blank",
+        ]
         self.ids = itertools.count(1)
         self.waiting: dict[int, asyncio.Future] = {}
 
@@ -77,8 +89,9 @@ class Browser:
             if fut is not None and not fut.done():
                 fut.set_result(data)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None,
-                   session: str | None = None) -> dict[str, Any]:
+    async def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None
+    ) -> dict[str, Any]:
         mid = next(self.ids)
         fut = asyncio.get_running_loop().create_future()
         self.waiting[mid] = fut
@@ -93,7 +106,9 @@ class Browser:
 
     async def open(self, url: str) -> Tab:
         target = (await self.send("Target.createTarget", {"url": url}))["targetId"]
-        session = (await self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))["sessionId"]
+        session = (await self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))[
+            "sessionId"
+        ]
         return Tab(self, target, session)
 
     async def __aexit__(self, *exc) -> None:
@@ -114,8 +129,11 @@ class Tab:
         self.b, self.target, self.session = browser, target, session
 
     async def eval(self, expression: str) -> Any:
-        r = await self.b.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                    "awaitPromise": True}, self.session)
+        r = await self.b.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            self.session,
+        )
         return r.get("result", {}).get("value")
 
     async def state(self) -> dict[str, Any]:

@@ -22,8 +22,13 @@ def invoke_ok(*args: object, **kw) -> Result:
     return result
 
 
-def one_line(result: Result, *words: str, code: int | None = None, alone: bool = False,
-             out: Path | None = None) -> str:
+def one_line(
+    result: Result,
+    *words: str,
+    code: int | None = None,
+    alone: bool = False,
+    out: Path | None = None,
+) -> str:
     """Assert that `result` is a refusal a person can act on, and return its error line.
 
     - the exit status is `code` (default: 1, an error, or 2, a usage error);

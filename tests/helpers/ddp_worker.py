@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 
-def train_rank(rank: int, world: int, port: int, ckpt: str, data: str, out: str,
-               sets: list[str], kimg: float) -> None:
+def train_rank(
+    rank: int, world: int, port: int, ckpt: str, data: str, out: str, sets: list[str], kimg: float
+) -> None:
     import torch
 
     from zizi.train import distributed
@@ -20,8 +21,13 @@ def train_rank(rank: int, world: int, port: int, ckpt: str, data: str, out: str,
     cpu = torch.device("cpu")
     distributed.init(dist, cpu)
     try:
-        job = TrainJob(out=Path(out) / "runs", data=Path(data), resume=ckpt, assignments=sets,
-                       flags={"kimg": kimg})
+        job = TrainJob(
+            out=Path(out) / "runs",
+            data=Path(data),
+            resume=ckpt,
+            assignments=sets,
+            flags={"kimg": kimg},
+        )
         p = prepare(job, cpu, dist)
         train(p.trainer, p.dataset, p.run)
         torch.save(trainer_state(p.trainer), Path(out) / f"rank{rank}.pt")
@@ -52,8 +58,9 @@ def collectives_rank(rank: int, world: int, port: int, out: str, hang: bool) -> 
     distributed.init(distributed.Dist(rank, world, rank, timeout_s=3.0), torch.device("cpu"))
     result: dict = {}
     try:
-        result["gathered"] = distributed.gather_objects({"rank": rank, "pad": "x" * rank * 100},
-                                                        world)
+        result["gathered"] = distributed.gather_objects(
+            {"rank": rank, "pad": "x" * rank * 100}, world
+        )
         result["broadcast"] = distributed.broadcast_object(f"from {rank}", world, "test", src=1)
         result["any"] = distributed.any_true(rank == 1, world, "test flag")
         distributed.barrier("test barrier")

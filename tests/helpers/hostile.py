@@ -20,7 +20,7 @@ def raw_safetensors(path: Path) -> tuple[dict[str, Any], bytes]:
     """(safetensors header dict, data section bytes) of a file."""
     blob = Path(path).read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
 def write_raw_safetensors(path: Path, header: dict[str, Any] | bytes, data: bytes) -> Path:
@@ -36,8 +36,12 @@ def tiny_zizi(path: Path, res: int = 16) -> Path:
     return save_checkpoint(path, tiny_checkpoint(res))
 
 
-def lying_config(path: Path, mutate: Callable[[dict[str, Any]], None], nets: tuple[str, ...] = ("G_ema", "G"),
-                 res: int = 16) -> Path:
+def lying_config(
+    path: Path,
+    mutate: Callable[[dict[str, Any]], None],
+    nets: tuple[str, ...] = ("G_ema", "G"),
+    res: int = 16,
+) -> Path:
     """A real tiny checkpoint whose JSON config for `nets` was edited by `mutate` (tensors kept)."""
     tiny_zizi(path, res)
     header, data = raw_safetensors(path)
@@ -50,6 +54,7 @@ def lying_config(path: Path, mutate: Callable[[dict[str, Any]], None], nets: tup
 
 def set_keys(**kv: Any) -> Callable[[dict[str, Any]], None]:
     """A `mutate` that sets dotted keys (`mapping.num_layers`)."""
+
     def mutate(cfg: dict[str, Any]) -> None:
         for key, value in kv.items():
             *parents, last = key.split("__")
@@ -57,6 +62,7 @@ def set_keys(**kv: Any) -> Callable[[dict[str, Any]], None]:
             for p in parents:
                 d = d[p]
             d[last] = value
+
     return mutate
 
 
@@ -85,8 +91,7 @@ def nested_pickle(path: Path, depth: int = 200_000) -> Path:
     from tests.helpers.tiny import tiny_modules
 
     marker = "DEEP-NESTING-MARKER"
-    write_nvlabs_pickle(path, *tiny_modules(8),
-                        extra_entries={"training_set_kwargs": marker})
+    write_nvlabs_pickle(path, *tiny_modules(8), extra_entries={"training_set_kwargs": marker})
     blob = Path(path).read_bytes()
     short = b"\x8c" + bytes([len(marker)]) + marker.encode()  # SHORT_BINUNICODE
     assert blob.count(short) == 1
@@ -122,7 +127,7 @@ def _inflate_storage(zip_bytes: bytes, path: Path, nbytes: int) -> Path:
             with out.open(zi, "w", force_zip64=True) as f:
                 left = nbytes
                 while left > 0:
-                    f.write(chunk[:min(left, len(chunk))])
+                    f.write(chunk[: min(left, len(chunk))])
                     left -= len(chunk)
         else:
             out.writestr(info, data)
@@ -137,7 +142,9 @@ def zip_bomb_nvlabs(path: Path, declared_gib: float = 4.0) -> Path:
 
     buf = io.BytesIO()
     torch.save(torch.zeros(4).untyped_storage(), buf)
-    bomb = _inflate_storage(buf.getvalue(), path.with_suffix(".inner.zip"), int(declared_gib * 2**30))
+    bomb = _inflate_storage(
+        buf.getvalue(), path.with_suffix(".inner.zip"), int(declared_gib * 2**30)
+    )
     inner = bomb.read_bytes()
     bomb.unlink()
 
@@ -193,8 +200,18 @@ def hostile_run(folder: Path, attack: str = "dev-zero") -> Path:
     data = make_images(folder / "faces")
     ckpt = make_checkpoint(folder / "base.safetensors")
     sets = TINY_SET_FLAGS
-    r = invoke("train", "--data", data, "--resume", ckpt, "--out",
-               folder / "runs", *sets, "--kimg", "0.008")
+    r = invoke(
+        "train",
+        "--data",
+        data,
+        "--resume",
+        ckpt,
+        "--out",
+        folder / "runs",
+        *sets,
+        "--kimg",
+        "0.008",
+    )
     if r.exit_code != 0:
         raise RuntimeError(f"could not train the tiny run: {r.output}")
     run = folder / "runs" / "00000-faces"
@@ -239,8 +256,13 @@ def measure(*args: str | Path) -> dict[str, Any]:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, *map(str, args)], capture_output=True,
-                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"measuring zizi {args} failed: {proc.stderr[-2000:]}")
@@ -253,45 +275,83 @@ def measure(*args: str | Path) -> dict[str, Any]:
 def crafted_cases(bomb_gib: float = 4.0) -> dict[str, tuple[Callable[[Path], Path], list[str]]]:
     return {
         "config 4096² channel_base 2^30": (
-            lambda d: lying_config(d / "huge.safetensors",
-                                   set_keys(img_resolution=4096, channel_base=2**30, channel_max=2**20)),
-            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+            lambda d: lying_config(
+                d / "huge.safetensors",
+                set_keys(img_resolution=4096, channel_base=2**30, channel_max=2**20),
+            ),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"],
+        ),
         "config 4096² within bounds": (
-            lambda d: lying_config(d / "big.safetensors",
-                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
-            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+            lambda d: lying_config(
+                d / "big.safetensors",
+                set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192),
+            ),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"],
+        ),
         "mapping num_layers 10^7": (
             lambda d: lying_config(d / "layers.safetensors", set_keys(mapping__num_layers=10**7)),
-            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"],
+        ),
         "z_dim 10^9": (
             lambda d: lying_config(d / "zdim.safetensors", set_keys(z_dim=10**9)),
-            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"]),
+            ["generate", "{f}", "--seeds", "0", "--out", "{d}/gen"],
+        ),
         "info of 4096² config": (
-            lambda d: lying_config(d / "info.safetensors",
-                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
-            ["info", "{f}"]),
+            lambda d: lying_config(
+                d / "info.safetensors",
+                set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192),
+            ),
+            ["info", "{f}"],
+        ),
         "import of 4096² config": (
-            lambda d: lying_config(d / "imp.safetensors",
-                                   set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192)),
-            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+            lambda d: lying_config(
+                d / "imp.safetensors",
+                set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192),
+            ),
+            ["import", "{f}", "--out", "{d}/out.safetensors"],
+        ),
         "nested JSON header": (
-            lambda d: nested_json_header(d / "deep.safetensors"), ["info", "{f}"]),
+            lambda d: nested_json_header(d / "deep.safetensors"),
+            ["info", "{f}"],
+        ),
         "nested pickle": (
-            lambda d: nested_pickle(d / "deep.pkl"), ["import", "{f}", "--out", "{d}/out.safetensors"]),
+            lambda d: nested_pickle(d / "deep.pkl"),
+            ["import", "{f}", "--out", "{d}/out.safetensors"],
+        ),
         f"zip bomb .pt ({bomb_gib:g} GiB)": (
             lambda d: zip_bomb_pt(d / "bomb.pt", bomb_gib),
-            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+            ["import", "{f}", "--out", "{d}/out.safetensors"],
+        ),
         f"zip bomb in pickle storage ({bomb_gib:g} GiB)": (
             lambda d: zip_bomb_nvlabs(d / "bomb.pkl", bomb_gib),
-            ["import", "{f}", "--out", "{d}/out.safetensors"]),
+            ["import", "{f}", "--out", "{d}/out.safetensors"],
+        ),
         f"Inception zip bomb .pt ({bomb_gib:g} GiB, trusted)": (
             lambda d: (metrics_target(d), zip_bomb_inception(d / "inception.pt", bomb_gib))[1],
-            ["metrics", "{d}/g.safetensors", "--data", "{d}/data", "--metrics", "kid", "--num",
-             "2", "--inception", "{f}", "--trust-torchscript"]),
+            [
+                "metrics",
+                "{d}/g.safetensors",
+                "--data",
+                "{d}/data",
+                "--metrics",
+                "kid",
+                "--num",
+                "2",
+                "--inception",
+                "{f}",
+                "--trust-torchscript",
+            ],
+        ),
         "run folder: log.txt -> /dev/zero": (
-            lambda d: hostile_run(d, "dev-zero"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
+            lambda d: hostile_run(d, "dev-zero"),
+            ["train", "--resume", "{f}", "--kimg", "0.016"],
+        ),
         "run folder: stats.jsonl a FIFO": (
-            lambda d: hostile_run(d, "fifo"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
+            lambda d: hostile_run(d, "fifo"),
+            ["train", "--resume", "{f}", "--kimg", "0.016"],
+        ),
         "run folder: config data.workers 200": (
-            lambda d: hostile_run(d, "workers"), ["train", "--resume", "{f}", "--kimg", "0.016"]),
+            lambda d: hostile_run(d, "workers"),
+            ["train", "--resume", "{f}", "--kimg", "0.016"],
+        ),
     }

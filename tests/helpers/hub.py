@@ -29,6 +29,7 @@ def reflect_log(order: list[bytes], hook=None):
         if hook is not None:
             hook(frame)
         return Reflection(b"png:" + frame, "center")
+
     return reflect
 
 

@@ -20,8 +20,13 @@ class NvidiaLikeInception(nn.Module):
         self.fc = nn.Linear(8, 2048)
         self.output = nn.Linear(2048, 1008)
 
-    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
-                no_output_bias: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        img: torch.Tensor,
+        return_features: bool = False,
+        use_fp16: bool = False,
+        no_output_bias: bool = False,
+    ) -> torch.Tensor:
         x = img.to(torch.float32)
         x = F.interpolate(x, size=(29, 29), mode="bilinear", align_corners=False)
         x = (x - 128) / 128
@@ -36,6 +41,11 @@ def persistence_pickle(state: dict) -> bytes:
     from tests.helpers.nvlabs_writer import _install_fake_module, _Record
 
     _install_fake_module()
-    meta = {"type": "class", "version": 4, "module_src": "raise SystemExit('never run')",
-            "class_name": "InceptionDetector", "state": state}
+    meta = {
+        "type": "class",
+        "version": 4,
+        "module_src": "raise SystemExit('never run')",
+        "class_name": "InceptionDetector",
+        "state": state,
+    }
     return pickle.dumps(_Record(meta), protocol=4)

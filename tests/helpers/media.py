@@ -23,7 +23,7 @@ def click_track(path: Path, seconds: float = 2.0) -> Path:
     x = rng.randn(int(seconds * SR)) * 1e-3
     for t in CLICKS_S:
         a = int(t * SR)
-        x[a:a + SR // 100] += rng.randn(SR // 100) * 0.5
+        x[a : a + SR // 100] += rng.randn(SR // 100) * 0.5
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -33,8 +33,26 @@ def click_track(path: Path, seconds: float = 2.0) -> Path:
 
 
 def audio_seconds(video: Path) -> float:
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(video), "-map", "0:a:0", "-ac", "1",
-                          "-ar", str(SR), "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(video),
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            str(SR),
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return len(raw) / 2 / SR
 
 
@@ -49,10 +67,12 @@ def read_video(path: Path) -> tuple[list[np.ndarray], dict]:
 def stop_after(n, until=None):
     """A progress callback that interrupts once `n` frames are produced (and, with
     `until`, once that condition holds: at most 60 s, so a lagging writer can catch up)."""
+
     def progress(done, total):
         if done >= n:
             deadline = time.monotonic() + 60
             while until is not None and not until() and time.monotonic() < deadline:
                 time.sleep(0.02)
             raise KeyboardInterrupt
+
     return progress

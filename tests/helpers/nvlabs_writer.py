@@ -73,7 +73,9 @@ def _record(module: nn.Module, frozen: set[str], prefix: str = "") -> _Record:
     for k, v in vars(module).items():
         if k.startswith("_") or k in state:
             continue
-        if isinstance(v, _SIMPLE) or (isinstance(v, list) and all(isinstance(x, _SIMPLE) for x in v)):
+        if isinstance(v, _SIMPLE) or (
+            isinstance(v, list) and all(isinstance(x, _SIMPLE) for x in v)
+        ):
             state[k] = v
     cls = type(module).__name__
     if cls == "SynthesisBlock":
@@ -82,8 +84,15 @@ def _record(module: nn.Module, frozen: set[str], prefix: str = "") -> _Record:
         state["architecture"] = "resnet"
     state["_init_args"] = ()
     state["_init_kwargs"] = _init_kwargs(module)
-    return _Record({"type": "class", "version": 6, "module_src": "# source removed",
-                    "class_name": cls, "state": state})
+    return _Record(
+        {
+            "type": "class",
+            "version": 6,
+            "module_src": "# source removed",
+            "class_name": cls,
+            "state": state,
+        }
+    )
 
 
 def _init_kwargs(module: nn.Module) -> dict[str, Any]:
@@ -91,14 +100,30 @@ def _init_kwargs(module: nn.Module) -> dict[str, Any]:
     if cfg is None:
         return {}
     if type(module).__name__ == "Generator":
-        return {"z_dim": cfg.z_dim, "c_dim": cfg.c_dim, "w_dim": cfg.w_dim,
-                "img_resolution": cfg.img_resolution, "img_channels": cfg.img_channels,
-                "mapping_kwargs": {"num_layers": cfg.mapping.num_layers},
-                "synthesis_kwargs": {"channel_base": cfg.channel_base, "channel_max": cfg.channel_max,
-                                     "num_fp16_res": cfg.num_fp16_res, "conv_clamp": cfg.conv_clamp}}
-    return {"c_dim": cfg.c_dim, "img_resolution": cfg.img_resolution, "img_channels": cfg.img_channels,
-            "architecture": "resnet", "channel_base": cfg.channel_base, "channel_max": cfg.channel_max,
-            "num_fp16_res": cfg.num_fp16_res, "conv_clamp": cfg.conv_clamp}
+        return {
+            "z_dim": cfg.z_dim,
+            "c_dim": cfg.c_dim,
+            "w_dim": cfg.w_dim,
+            "img_resolution": cfg.img_resolution,
+            "img_channels": cfg.img_channels,
+            "mapping_kwargs": {"num_layers": cfg.mapping.num_layers},
+            "synthesis_kwargs": {
+                "channel_base": cfg.channel_base,
+                "channel_max": cfg.channel_max,
+                "num_fp16_res": cfg.num_fp16_res,
+                "conv_clamp": cfg.conv_clamp,
+            },
+        }
+    return {
+        "c_dim": cfg.c_dim,
+        "img_resolution": cfg.img_resolution,
+        "img_channels": cfg.img_channels,
+        "architecture": "resnet",
+        "channel_base": cfg.channel_base,
+        "channel_max": cfg.channel_max,
+        "num_fp16_res": cfg.num_fp16_res,
+        "conv_clamp": cfg.conv_clamp,
+    }
 
 
 def write_nvlabs_pickle(
@@ -118,8 +143,11 @@ def write_nvlabs_pickle(
         "D": _record(D, frozen),
         "G_ema": _record(G_ema if G_ema is not None else G, set()),
         "augment_pipe": None,
-        "training_set_kwargs": {"class_name": "training.dataset.ImageFolderDataset",
-                                "path": "~/datasets/test.zip", "resolution": G.img_resolution},
+        "training_set_kwargs": {
+            "class_name": "training.dataset.ImageFolderDataset",
+            "path": "~/datasets/test.zip",
+            "resolution": G.img_resolution,
+        },
     }
     if augment_p is not None:
         pipe = nn.Module()

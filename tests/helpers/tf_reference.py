@@ -60,7 +60,7 @@ def _upfirdn(x, kernel, up: int, pad0: int, pad1: int):
     out = np.zeros((n, c, ho, wo))
     for a in range(kh):
         for b in range(kw):
-            out += x[:, :, a:a + ho, b:b + wo] * k[a, b]
+            out += x[:, :, a : a + ho, b : b + wo] * k[a, b]
     return out
 
 
@@ -74,7 +74,9 @@ def _conv(x, w, stride: int = 1, pad: int | None = None):
     out = np.zeros((x.shape[0], w.shape[-1], ho, wo))
     for a in range(k):
         for b in range(k):
-            patch = x[:, :, a:a + stride * (ho - 1) + 1:stride, b:b + stride * (wo - 1) + 1:stride]
+            patch = x[
+                :, :, a : a + stride * (ho - 1) + 1 : stride, b : b + stride * (wo - 1) + 1 : stride
+            ]
             out += np.einsum("nchw,nco->nohw", patch, w[:, a, b])
     return out
 
@@ -87,7 +89,9 @@ def _upsample_conv(x, w):
     out = np.zeros((n, w.shape[-1], (h - 1) * 2 + k, (wd - 1) * 2 + k))
     for a in range(k):
         for b in range(k):
-            out[:, :, a:a + 2 * h - 1:2, b:b + 2 * wd - 1:2] += np.einsum("nchw,nco->nohw", x, wf[:, a, b])
+            out[:, :, a : a + 2 * h - 1 : 2, b : b + 2 * wd - 1 : 2] += np.einsum(
+                "nchw,nco->nohw", x, wf[:, a, b]
+            )
     p = (4 - 2) - (k - 1)
     return _upfirdn(out, _fir_kernel(4.0), 1, (p + 1) // 2 + 1, p // 2 + 1)
 
@@ -108,7 +112,9 @@ def mapping(v: dict, z, c=None, psi: float = 1.0, lrmul: float = 0.01, num_ws: i
     """G's mapping network + dlatent broadcast + truncation towards dlatent_avg."""
     x = _norm2(np.asarray(z, np.float64))
     if "mapping/LabelEmbed/weight" in v:
-        y = _dense(np.asarray(c, np.float64), v["mapping/LabelEmbed/weight"], v["mapping/LabelEmbed/bias"])
+        y = _dense(
+            np.asarray(c, np.float64), v["mapping/LabelEmbed/weight"], v["mapping/LabelEmbed/bias"]
+        )
         x = np.concatenate([x, _norm2(y)], axis=1)
     i = 0
     while f"mapping/Dense{i}/weight" in v:
@@ -132,17 +138,30 @@ def _modconv(x, style, pre: str, v: dict, up=False, demodulate=True):
 def synthesis(v: dict, ws, clamp: float | None = None):
     """G_synthesis ('skip') with noise read from the noise{n} variables (randomize_noise=False)."""
     n = ws.shape[0]
-    res_log2 = int(np.log2(max(int(k.split("/")[1].split("x")[0]) for k in v
-                               if k.startswith("synthesis/") and k.endswith("/ToRGB/weight"))))
+    res_log2 = int(
+        np.log2(
+            max(
+                int(k.split("/")[1].split("x")[0])
+                for k in v
+                if k.startswith("synthesis/") and k.endswith("/ToRGB/weight")
+            )
+        )
+    )
 
     def layer(x, idx, scope, up=False):
         x = _modconv(x, ws[:, idx], f"synthesis/{scope}", v, up=up)
-        x = x + v[f"synthesis/noise{idx}"].astype(np.float64) * float(v[f"synthesis/{scope}/noise_strength"])
+        x = x + v[f"synthesis/noise{idx}"].astype(np.float64) * float(
+            v[f"synthesis/{scope}/noise_strength"]
+        )
         return _bias_act(x, v[f"synthesis/{scope}/bias"].astype(np.float64), "lrelu", clamp)
 
     def torgb(x, res):
-        t = _modconv(x, ws[:, res * 2 - 3], f"synthesis/{2**res}x{2**res}/ToRGB", v, demodulate=False)
-        return _bias_act(t, v[f"synthesis/{2**res}x{2**res}/ToRGB/bias"].astype(np.float64), None, clamp)
+        t = _modconv(
+            x, ws[:, res * 2 - 3], f"synthesis/{2**res}x{2**res}/ToRGB", v, demodulate=False
+        )
+        return _bias_act(
+            t, v[f"synthesis/{2**res}x{2**res}/ToRGB/bias"].astype(np.float64), None, clamp
+        )
 
     x = np.repeat(v["synthesis/4x4/Const/const"].astype(np.float64), n, axis=0)
     x = layer(x, 0, "4x4/Conv")
@@ -156,8 +175,15 @@ def synthesis(v: dict, ws, clamp: float | None = None):
 
 
 def generator(v: dict, z, c=None, psi: float = 1.0, clamp=None, lrmul: float = 0.01):
-    res_log2 = int(np.log2(max(int(k.split("/")[1].split("x")[0]) for k in v
-                               if k.startswith("synthesis/") and k.endswith("/ToRGB/weight"))))
+    res_log2 = int(
+        np.log2(
+            max(
+                int(k.split("/")[1].split("x")[0])
+                for k in v
+                if k.startswith("synthesis/") and k.endswith("/ToRGB/weight")
+            )
+        )
+    )
     ws = mapping(v, z, c, psi, lrmul, 2 * res_log2 - 2)
     return ws, synthesis(v, ws, clamp)
 
@@ -181,24 +207,41 @@ def discriminator(v: dict, img, c=None, clamp=None, mbstd_group_size=4, mapping_
 
     cmap = None
     if "LabelEmbed/weight" in v:
-        cmap = _norm2(_dense(np.asarray(c, np.float64), v["LabelEmbed/weight"], v["LabelEmbed/bias"]))
+        cmap = _norm2(
+            _dense(np.asarray(c, np.float64), v["LabelEmbed/weight"], v["LabelEmbed/bias"])
+        )
         i = 0
         while f"Mapping{i}/weight" in v:
-            cmap = _dense(cmap, v[f"Mapping{i}/weight"], v[f"Mapping{i}/bias"], mapping_lrmul, "lrelu")
+            cmap = _dense(
+                cmap, v[f"Mapping{i}/weight"], v[f"Mapping{i}/bias"], mapping_lrmul, "lrelu"
+            )
             i += 1
     r = top
-    x = _bias_act(_conv(x_img, shared(v[f"{r}x{r}/FromRGB/weight"])), v[f"{r}x{r}/FromRGB/bias"], "lrelu", clamp)
+    x = _bias_act(
+        _conv(x_img, shared(v[f"{r}x{r}/FromRGB/weight"])),
+        v[f"{r}x{r}/FromRGB/bias"],
+        "lrelu",
+        clamp,
+    )
     while r > 4:
         t = x
-        x = _bias_act(_conv(x, shared(v[f"{r}x{r}/Conv0/weight"])), v[f"{r}x{r}/Conv0/bias"], "lrelu", clamp)
-        x = _bias_act(_conv_down(x, _he(v[f"{r}x{r}/Conv1_down/weight"])), v[f"{r}x{r}/Conv1_down/bias"],
-                      "lrelu", clamp)
+        x = _bias_act(
+            _conv(x, shared(v[f"{r}x{r}/Conv0/weight"])), v[f"{r}x{r}/Conv0/bias"], "lrelu", clamp
+        )
+        x = _bias_act(
+            _conv_down(x, _he(v[f"{r}x{r}/Conv1_down/weight"])),
+            v[f"{r}x{r}/Conv1_down/bias"],
+            "lrelu",
+            clamp,
+        )
         t = _conv_down(t, _he(v[f"{r}x{r}/Skip/weight"]))
         x = (x + t) * (1 / np.sqrt(2))
         r //= 2
     x = _mbstd(x, mbstd_group_size)
     x = _bias_act(_conv(x, shared(v["4x4/Conv/weight"])), v["4x4/Conv/bias"], "lrelu", clamp)
-    x = _dense(x.reshape(x.shape[0], -1), v["4x4/Dense0/weight"], v["4x4/Dense0/bias"], 1.0, "lrelu")
+    x = _dense(
+        x.reshape(x.shape[0], -1), v["4x4/Dense0/weight"], v["4x4/Dense0/bias"], 1.0, "lrelu"
+    )
     x = _dense(x, v["Output/weight"], v["Output/bias"])
     if cmap is not None:
         x = np.sum(x * cmap, axis=1, keepdims=True) / np.sqrt(cmap.shape[1])

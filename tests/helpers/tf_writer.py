@@ -76,14 +76,18 @@ def generator_variables(spec: TFSpec, rng: np.random.RandomState) -> dict[str, l
     mapping = []
     if spec.label_size:
         fm = spec.label_fmaps or spec.latent_size
-        mapping += [("LabelEmbed/weight", _f32(n((spec.label_size, fm)))),
-                    ("LabelEmbed/bias", _f32(0.3 * n(fm)))]
+        mapping += [
+            ("LabelEmbed/weight", _f32(n((spec.label_size, fm)))),
+            ("LabelEmbed/bias", _f32(0.3 * n(fm))),
+        ]
     fin = spec.latent_size + ((spec.label_fmaps or spec.latent_size) if spec.label_size else 0)
     for i in range(spec.mapping_layers):
         last = i == spec.mapping_layers - 1
         fout = spec.dlatent_size if last or spec.mapping_fmaps is None else spec.mapping_fmaps
-        mapping += [(f"Dense{i}/weight", _f32(n((fin, fout)) / spec.mapping_lrmul)),
-                    (f"Dense{i}/bias", _f32(0.3 * n(fout) / spec.mapping_lrmul))]
+        mapping += [
+            (f"Dense{i}/weight", _f32(n((fin, fout)) / spec.mapping_lrmul)),
+            (f"Dense{i}/bias", _f32(0.3 * n(fout) / spec.mapping_lrmul)),
+        ]
         fin = fout
 
     num_layers = 2 * spec.log2 - 2
@@ -93,17 +97,21 @@ def generator_variables(spec: TFSpec, rng: np.random.RandomState) -> dict[str, l
         syn.append((f"noise{i}", _f32(n((1, 1, r, r)))))
 
     def modconv(scope, cin, cout, k):
-        return [(f"{scope}/weight", _f32(n((k, k, cin, cout)))),
-                (f"{scope}/mod_weight", _f32(n((spec.dlatent_size, cin)))),
-                (f"{scope}/mod_bias", _f32(0.3 * n(cin))),
-                (f"{scope}/noise_strength", _scalar(0.5 * n())),
-                (f"{scope}/bias", _f32(0.3 * n(cout)))]
+        return [
+            (f"{scope}/weight", _f32(n((k, k, cin, cout)))),
+            (f"{scope}/mod_weight", _f32(n((spec.dlatent_size, cin)))),
+            (f"{scope}/mod_bias", _f32(0.3 * n(cin))),
+            (f"{scope}/noise_strength", _scalar(0.5 * n())),
+            (f"{scope}/bias", _f32(0.3 * n(cout))),
+        ]
 
     def torgb(scope, cin):
-        return [(f"{scope}/weight", _f32(spec.rgb_scale * n((1, 1, cin, spec.num_channels)))),
-                (f"{scope}/mod_weight", _f32(n((spec.dlatent_size, cin)))),
-                (f"{scope}/mod_bias", _f32(0.3 * n(cin))),
-                (f"{scope}/bias", _f32(0.1 * n(spec.num_channels)))]
+        return [
+            (f"{scope}/weight", _f32(spec.rgb_scale * n((1, 1, cin, spec.num_channels)))),
+            (f"{scope}/mod_weight", _f32(n((spec.dlatent_size, cin)))),
+            (f"{scope}/mod_bias", _f32(0.3 * n(cin))),
+            (f"{scope}/bias", _f32(0.1 * n(spec.num_channels))),
+        ]
 
     syn.append(("4x4/Const/const", _f32(n((1, spec.nf(1), 4, 4)))))
     syn += modconv("4x4/Conv", spec.nf(1), spec.nf(1), 3)
@@ -125,29 +133,39 @@ def discriminator_variables(spec: TFSpec, rng: np.random.RandomState) -> list:
     out: list = []
     cmap = spec.d_mapping_fmaps or spec.nf(0)
     if spec.label_size:
-        out += [("LabelEmbed/weight", _f32(n((spec.label_size, cmap)))),
-                ("LabelEmbed/bias", _f32(0.3 * n(cmap)))]
+        out += [
+            ("LabelEmbed/weight", _f32(n((spec.label_size, cmap)))),
+            ("LabelEmbed/bias", _f32(0.3 * n(cmap))),
+        ]
         for i in range(spec.d_mapping_layers):
-            out += [(f"Mapping{i}/weight", _f32(n((cmap, cmap)) / spec.d_mapping_lrmul)),
-                    (f"Mapping{i}/bias", _f32(0.3 * n(cmap) / spec.d_mapping_lrmul))]
+            out += [
+                (f"Mapping{i}/weight", _f32(n((cmap, cmap)) / spec.d_mapping_lrmul)),
+                (f"Mapping{i}/bias", _f32(0.3 * n(cmap) / spec.d_mapping_lrmul)),
+            ]
     top = spec.log2
     r = 2**top
-    out += [(f"{r}x{r}/FromRGB/weight", _f32(n((1, 1, spec.num_channels, spec.nf(top - 1))))),
-            (f"{r}x{r}/FromRGB/bias", _f32(0.3 * n(spec.nf(top - 1))))]
+    out += [
+        (f"{r}x{r}/FromRGB/weight", _f32(n((1, 1, spec.num_channels, spec.nf(top - 1))))),
+        (f"{r}x{r}/FromRGB/bias", _f32(0.3 * n(spec.nf(top - 1)))),
+    ]
     for res in range(top, 2, -1):
         r = 2**res
-        out += [(f"{r}x{r}/Conv0/weight", _f32(n((3, 3, spec.nf(res - 1), spec.nf(res - 1))))),
-                (f"{r}x{r}/Conv0/bias", _f32(0.3 * n(spec.nf(res - 1)))),
-                (f"{r}x{r}/Conv1_down/weight", _f32(n((3, 3, spec.nf(res - 1), spec.nf(res - 2))))),
-                (f"{r}x{r}/Conv1_down/bias", _f32(0.3 * n(spec.nf(res - 2)))),
-                (f"{r}x{r}/Skip/weight", _f32(n((1, 1, spec.nf(res - 1), spec.nf(res - 2)))))]
+        out += [
+            (f"{r}x{r}/Conv0/weight", _f32(n((3, 3, spec.nf(res - 1), spec.nf(res - 1))))),
+            (f"{r}x{r}/Conv0/bias", _f32(0.3 * n(spec.nf(res - 1)))),
+            (f"{r}x{r}/Conv1_down/weight", _f32(n((3, 3, spec.nf(res - 1), spec.nf(res - 2))))),
+            (f"{r}x{r}/Conv1_down/bias", _f32(0.3 * n(spec.nf(res - 2)))),
+            (f"{r}x{r}/Skip/weight", _f32(n((1, 1, spec.nf(res - 1), spec.nf(res - 2))))),
+        ]
     c4 = spec.nf(1)
-    out += [("4x4/Conv/weight", _f32(n((3, 3, c4 + spec.mbstd_num_features, c4)))),
-            ("4x4/Conv/bias", _f32(0.3 * n(c4))),
-            ("4x4/Dense0/weight", _f32(n((c4 * 16, spec.nf(0))))),
-            ("4x4/Dense0/bias", _f32(0.3 * n(spec.nf(0)))),
-            ("Output/weight", _f32(n((spec.nf(0), cmap if spec.label_size else 1)))),
-            ("Output/bias", _f32(0.3 * n(cmap if spec.label_size else 1)))]
+    out += [
+        ("4x4/Conv/weight", _f32(n((3, 3, c4 + spec.mbstd_num_features, c4)))),
+        ("4x4/Conv/bias", _f32(0.3 * n(c4))),
+        ("4x4/Dense0/weight", _f32(n((c4 * 16, spec.nf(0))))),
+        ("4x4/Dense0/bias", _f32(0.3 * n(spec.nf(0)))),
+        ("Output/weight", _f32(n((spec.nf(0), cmap if spec.label_size else 1)))),
+        ("Output/bias", _f32(0.3 * n(cmap if spec.label_size else 1))),
+    ]
     return out
 
 
@@ -157,8 +175,15 @@ def discriminator_variables(spec: TFSpec, rng: np.random.RandomState) -> list:
 class Network:
     """Pickles as `dnnlib.tflib.network.Network` did: the class global, then its state dict."""
 
-    def __init__(self, name: str, func: str, variables: list, static_kwargs: dict,
-                 components: dict | None = None, version: int = 4) -> None:
+    def __init__(
+        self,
+        name: str,
+        func: str,
+        variables: list,
+        static_kwargs: dict,
+        components: dict | None = None,
+        version: int = 4,
+    ) -> None:
         self.state = {
             "version": version,
             "name": name,
@@ -169,8 +194,12 @@ class Network:
             "variables": list(variables),
         }
         if version >= 5:  # stylegan2-ada's dnnlib added the graph's I/O description
-            self.state.update(input_shapes=[[None, 8]], output_shapes=[[None, 3, 16, 16]],
-                              input_names=["latents_in"], output_names=["images_out"])
+            self.state.update(
+                input_shapes=[[None, 8]],
+                output_shapes=[[None, 3, 16, 16]],
+                input_names=["latents_in"],
+                output_names=["images_out"],
+            )
 
     def __getstate__(self) -> dict:
         return self.state
@@ -227,20 +256,31 @@ class _TFEraPickler(pickle.Pickler):
         return NotImplemented
 
 
-def tf_pickle_bytes(obj: Any, protocol: int = 4, numpy_module: str = "numpy.core.multiarray") -> bytes:
+def tf_pickle_bytes(
+    obj: Any, protocol: int = 4, numpy_module: str = "numpy.core.multiarray"
+) -> bytes:
     with _fake_modules(numpy_module):
         buf = io.BytesIO()
         _TFEraPickler(buf, protocol=protocol).dump(obj)
     return buf.getvalue()
 
 
-STYLEGAN2_FUNCS = {"G": "G_main", "mapping": "G_mapping", "synthesis": "G_synthesis_stylegan2",
-                   "D": "D_stylegan2"}
+STYLEGAN2_FUNCS = {
+    "G": "G_main",
+    "mapping": "G_mapping",
+    "synthesis": "G_synthesis_stylegan2",
+    "D": "D_stylegan2",
+}
 ADA_FUNCS = {"G": "G_main", "mapping": "G_mapping", "synthesis": "G_synthesis", "D": "D_main"}
 
 
-def tf_networks(spec: TFSpec, seed: int = 0, funcs: dict | None = None, version: int = 4,
-                d_variables: list | None = None) -> tuple[tuple, dict]:
+def tf_networks(
+    spec: TFSpec,
+    seed: int = 0,
+    funcs: dict | None = None,
+    version: int = 4,
+    d_variables: list | None = None,
+) -> tuple[tuple, dict]:
     """((G, D, Gs) Network stand-ins, {'G', 'Gs', 'D': {TF variable name: value}})."""
     rng = np.random.RandomState(seed)
     funcs = funcs or STYLEGAN2_FUNCS
@@ -248,13 +288,22 @@ def tf_networks(spec: TFSpec, seed: int = 0, funcs: dict | None = None, version:
     def gen(name):
         v = generator_variables(spec, rng)
         comps = {
-            "mapping": Network("G_mapping", funcs["mapping"], v["mapping"],
-                               {**spec.g_kwargs, "dlatent_broadcast": 2 * spec.log2 - 2}, version=version),
-            "synthesis": Network("G_synthesis", funcs["synthesis"], v["synthesis"], spec.g_kwargs,
-                                 version=version),
+            "mapping": Network(
+                "G_mapping",
+                funcs["mapping"],
+                v["mapping"],
+                {**spec.g_kwargs, "dlatent_broadcast": 2 * spec.log2 - 2},
+                version=version,
+            ),
+            "synthesis": Network(
+                "G_synthesis", funcs["synthesis"], v["synthesis"], spec.g_kwargs, version=version
+            ),
         }
-        flat = dict(v["G"]) | {f"mapping/{k}": a for k, a in v["mapping"]} | \
-            {f"synthesis/{k}": a for k, a in v["synthesis"]}
+        flat = (
+            dict(v["G"])
+            | {f"mapping/{k}": a for k, a in v["mapping"]}
+            | {f"synthesis/{k}": a for k, a in v["synthesis"]}
+        )
         return Network(name, funcs["G"], v["G"], spec.g_kwargs, comps, version=version), flat
 
     G, g_vars = gen("G")
@@ -264,9 +313,15 @@ def tf_networks(spec: TFSpec, seed: int = 0, funcs: dict | None = None, version:
     return (G, D, Gs), {"G": g_vars, "Gs": gs_vars, "D": dict(d_list)}
 
 
-def write_tf_pickle(path, spec: TFSpec, seed: int = 0, protocol: int = 4,
-                    numpy_module: str = "numpy.core.multiarray", funcs: dict | None = None,
-                    version: int = 4) -> dict:
+def write_tf_pickle(
+    path,
+    spec: TFSpec,
+    seed: int = 0,
+    protocol: int = 4,
+    numpy_module: str = "numpy.core.multiarray",
+    funcs: dict | None = None,
+    version: int = 4,
+) -> dict:
     """Write `(G, D, Gs)` to `path`; returns the TF variables of each network by name."""
     nets, variables = tf_networks(spec, seed, funcs, version)
     with open(path, "wb") as f:
@@ -281,8 +336,11 @@ def config_f_spec(**kw) -> TFSpec:
     config-f pickle leaves the graph defaults out: a reader must infer it from the shapes.
     """
     spec = TFSpec(**kw)
-    shape = {"num_channels": spec.num_channels, "resolution": spec.resolution,
-             "label_size": spec.label_size}
+    shape = {
+        "num_channels": spec.num_channels,
+        "resolution": spec.resolution,
+        "label_size": spec.label_size,
+    }
     spec.g_kwargs, spec.d_kwargs = dict(shape), dict(shape)
     return spec
 
@@ -291,10 +349,17 @@ def ada_spec(**kw) -> TFSpec:
     """NVlabs/stylegan2-ada (TF) style: train.py's capacity and fp16 settings in static kwargs."""
     kw.setdefault("lod", False)  # stylegan2-ada's G_main has no lod variable
     spec = TFSpec(**kw)
-    shape = {"num_channels": spec.num_channels, "resolution": spec.resolution,
-             "label_size": spec.label_size}
-    common = {"fmap_base": spec.fmap_base, "fmap_max": spec.fmap_max, "num_fp16_res": 2,
-              "conv_clamp": spec.conv_clamp}
+    shape = {
+        "num_channels": spec.num_channels,
+        "resolution": spec.resolution,
+        "label_size": spec.label_size,
+    }
+    common = {
+        "fmap_base": spec.fmap_base,
+        "fmap_max": spec.fmap_max,
+        "num_fp16_res": 2,
+        "conv_clamp": spec.conv_clamp,
+    }
     spec.g_kwargs = {**shape, **common, "mapping_layers": spec.mapping_layers}
     spec.d_kwargs = {**shape, **common, "mbstd_group_size": spec.mbstd_group_size}
     if spec.label_size:

@@ -25,29 +25,56 @@ WIDE = {"z_dim": 16, "w_dim": 16, "channel_base": 256, "channel_max": 32}
 # Every trainer test sets these: tiny, in-process data, regularisers every 2 steps so a
 # handful of steps runs every phase.
 TINY_SETTINGS = [
-    "batch=4", "kimg=1", "snap_kimg=1", "frame_kimg=0.008", "tick_kimg=0.008",
-    "sample_seeds=4", "data.workers=0", "data.xflip=false",
-    "loss.r1_gamma=1", "loss.r1_interval=2", "loss.pl_interval=2",
+    "batch=4",
+    "kimg=1",
+    "snap_kimg=1",
+    "frame_kimg=0.008",
+    "tick_kimg=0.008",
+    "sample_seeds=4",
+    "data.workers=0",
+    "data.xflip=false",
+    "loss.r1_gamma=1",
+    "loss.r1_interval=2",
+    "loss.pl_interval=2",
 ]
 # The same settings as `zizi train` flags.
 TINY_SET_FLAGS = tuple(a for s in TINY_SETTINGS for a in ("--set", s))
 
 
-def tiny_nets(res: int = 16, *, c_dim: int = 0, z_dim: int = 8, w_dim: int = 8,
-              channel_base: int = 128, channel_max: int = 16,
-              **g_kw) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+def tiny_nets(
+    res: int = 16,
+    *,
+    c_dim: int = 0,
+    z_dim: int = 8,
+    w_dim: int = 8,
+    channel_base: int = 128,
+    channel_max: int = 16,
+    **g_kw,
+) -> tuple[GeneratorConfig, DiscriminatorConfig]:
     """Generator and discriminator configs of a tiny network (two mapping layers; D's label
     mapping, when `c_dim` > 0, two layers too). `g_kw` sets other G fields.
     A 4² generator has no discriminator (D needs 8² or more): D is None there."""
-    g = GeneratorConfig(z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, img_resolution=res,
-                        channel_base=channel_base, channel_max=channel_max,
-                        mapping=g_kw.pop("mapping", MappingConfig(num_layers=2)), **g_kw)
+    g = GeneratorConfig(
+        z_dim=z_dim,
+        w_dim=w_dim,
+        c_dim=c_dim,
+        img_resolution=res,
+        channel_base=channel_base,
+        channel_max=channel_max,
+        mapping=g_kw.pop("mapping", MappingConfig(num_layers=2)),
+        **g_kw,
+    )
     if res < 8:
         return g, None  # type: ignore[return-value]
     # D's label mapping stays the default where there are no labels (importers assume it)
     label_mapping = {"mapping": MappingConfig(num_layers=2, w_avg_beta=None)} if c_dim else {}
-    d = DiscriminatorConfig(c_dim=c_dim, img_resolution=res, channel_base=channel_base,
-                            channel_max=channel_max, **label_mapping)
+    d = DiscriminatorConfig(
+        c_dim=c_dim,
+        img_resolution=res,
+        channel_base=channel_base,
+        channel_max=channel_max,
+        **label_mapping,
+    )
     return g, d
 
 
@@ -91,9 +118,13 @@ def tiny_checkpoint(res: int = 16, seed: int = 0) -> Checkpoint:
     )
 
 
-def make_checkpoint(path: Path, g_cfg: GeneratorConfig | None = None,
-                    d_cfg: DiscriminatorConfig | None = None, seed: int = 0,
-                    with_d: bool = True) -> Path:
+def make_checkpoint(
+    path: Path,
+    g_cfg: GeneratorConfig | None = None,
+    d_cfg: DiscriminatorConfig | None = None,
+    seed: int = 0,
+    with_d: bool = True,
+) -> Path:
     """A freshly initialised checkpoint (G_ema a copy of G) at `path`: a base to train from."""
     from zizi.nets.discriminator import Discriminator
     from zizi.nets.generator import Generator
@@ -105,8 +136,15 @@ def make_checkpoint(path: Path, g_cfg: GeneratorConfig | None = None,
     tensors = {"G": G.state_dict(), "G_ema": {k: v.clone() for k, v in G.state_dict().items()}}
     if with_d:
         tensors["D"] = D.state_dict()
-    save_checkpoint(path, Checkpoint(g_config=g_cfg, d_config=d_cfg if with_d else None,
-                                     tensors=tensors, provenance={"importer": "test"}))
+    save_checkpoint(
+        path,
+        Checkpoint(
+            g_config=g_cfg,
+            d_config=d_cfg if with_d else None,
+            tensors=tensors,
+            provenance={"importer": "test"},
+        ),
+    )
     return path
 
 
@@ -139,9 +177,12 @@ def make_run(root: Path, kimgs=(0, 40, 100), res: int = RUN_RES, seed: int = 0) 
     net = Generator(g_cfg)
     for k, kimg in enumerate(kimgs):
         nimg = int(kimg * 1000)
-        ck = Checkpoint(g_config=g_cfg, d_config=None,
-                        tensors={"G_ema": randomized(net, seed + 10 * k)},
-                        extra={"nimg": nimg, "kimg": float(kimg)})
+        ck = Checkpoint(
+            g_config=g_cfg,
+            d_config=None,
+            tensors={"G_ema": randomized(net, seed + 10 * k)},
+            extra={"nimg": nimg, "kimg": float(kimg)},
+        )
         save_checkpoint(run / "frames" / f"frame-{nimg:012d}.safetensors", ck)
     (run / "config.yaml").write_text("run: tiny\n")
     return run

@@ -26,9 +26,13 @@ from zizi.io.safe_pickle import NVLABS_ALLOW
 from zizi.io.tf_pickle import tf_allow
 
 _NUMPY = {
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "dtype"), ("numpy", "ndarray"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("_codecs", "encode"),
 }
 ALLOWED_NVLABS = _NUMPY | {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"),
@@ -37,19 +41,47 @@ ALLOWED_NVLABS = _NUMPY | {
     ("torch._utils", "_rebuild_parameter"),
     ("collections", "OrderedDict"),
     ("dnnlib.util", "EasyDict"),
-    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
 }
 ALLOWED_TF = ALLOWED_NVLABS | {
     ("dnnlib.tflib.network", "Network"),
-    ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-    ("__builtin__", "object"), ("builtins", "object"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"),
+    ("builtins", "object"),
 }
 # Beyond torch's own weights-only set (tensors, storages, OrderedDict...):
 ALLOWED_ROSINALITY = {
-    "argparse.Namespace", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
-    *(f"numpy.dtypes.{n}DType" for n in (
-        "Bool", "Byte", "UByte", "Short", "UShort", "Int", "UInt", "Long", "ULong", "LongLong",
-        "ULongLong", "Half", "Float", "Double", "LongDouble", "CFloat", "CDouble", "CLongDouble")),
+    "argparse.Namespace",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.dtype",
+    *(
+        f"numpy.dtypes.{n}DType"
+        for n in (
+            "Bool",
+            "Byte",
+            "UByte",
+            "Short",
+            "UShort",
+            "Int",
+            "UInt",
+            "Long",
+            "ULong",
+            "LongLong",
+            "ULongLong",
+            "Half",
+            "Float",
+            "Double",
+            "LongDouble",
+            "CFloat",
+            "CDouble",
+            "CLongDouble",
+        )
+    ),
 }
 # Plain data types an allow-list may return as themselves; everything else is a zizi stand-in.
 _PLAIN = {collections.OrderedDict, set, frozenset, slice, complex, object}
@@ -73,11 +105,22 @@ def test_rosinality_safe_globals_are_pinned():
         else:
             names.add(f"{g.__module__}.{g.__qualname__}")
     aliases = {f"numpy.dtypes.{type(np.dtype(c)).__name__}" for c in np.typecodes["All"]}
-    assert names <= ALLOWED_ROSINALITY | aliases and names >= {"argparse.Namespace", "numpy.dtype",
-                                                               "numpy.core.multiarray.scalar",
-                                                               "numpy._core.multiarray.scalar"}
-    assert all(n.startswith("numpy.dtypes.") for n in names - {
-        "argparse.Namespace", "numpy.dtype", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"})
+    assert names <= ALLOWED_ROSINALITY | aliases and names >= {
+        "argparse.Namespace",
+        "numpy.dtype",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+    }
+    assert all(
+        n.startswith("numpy.dtypes.")
+        for n in names
+        - {
+            "argparse.Namespace",
+            "numpy.dtype",
+            "numpy.core.multiarray.scalar",
+            "numpy._core.multiarray.scalar",
+        }
+    )
 
 
 @pytest.mark.parametrize("allow", [NVLABS_ALLOW, tf_allow()], ids=["nvlabs", "tf"])
@@ -117,12 +160,25 @@ def _gadgets(marker) -> dict:
     touch = f"open({str(marker)!r}, 'w').close()"
     builtins_mod = R(getattr, (getattr, "__self__"))
     return {
-        "getattr-chain": (R(R(getattr, (builtins_mod, "eval")), (touch,)), r"(builtins|__builtin__)\.getattr"),
-        "attrgetter": (R(R(R(operator.attrgetter, ("system",)), (R(__import__, ("os",)),)),
-                         (f"touch {marker}",)), r"operator\.attrgetter"),
-        "partial": (R(R(functools.partial, (os.system, f"touch {marker}")), ()), r"functools\.partial"),
-        "copyreg": (R(copyreg._reconstructor, (subprocess.Popen, subprocess.Popen, ["touch", str(marker)])),
-                    r"(copyreg|copy_reg)\._reconstructor|(subprocess|commands)\.Popen"),
+        "getattr-chain": (
+            R(R(getattr, (builtins_mod, "eval")), (touch,)),
+            r"(builtins|__builtin__)\.getattr",
+        ),
+        "attrgetter": (
+            R(
+                R(R(operator.attrgetter, ("system",)), (R(__import__, ("os",)),)),
+                (f"touch {marker}",),
+            ),
+            r"operator\.attrgetter",
+        ),
+        "partial": (
+            R(R(functools.partial, (os.system, f"touch {marker}")), ()),
+            r"functools\.partial",
+        ),
+        "copyreg": (
+            R(copyreg._reconstructor, (subprocess.Popen, subprocess.Popen, ["touch", str(marker)])),
+            r"(copyreg|copy_reg)\._reconstructor|(subprocess|commands)\.Popen",
+        ),
         "reduce_ex": (ReduceEx(marker), r"(posix|os|nt)\.system"),
     }
 
@@ -143,8 +199,12 @@ def _as(importer: str, payload, path, protocol: int = 4):
     return path
 
 
-@pytest.mark.parametrize("importer,fmt", [("nvlabs", "nvlabs"), ("tf", "tf"), ("rosinality", "torch")])
-@pytest.mark.parametrize("gadget", ["getattr-chain", "attrgetter", "partial", "copyreg", "reduce_ex"])
+@pytest.mark.parametrize(
+    "importer,fmt", [("nvlabs", "nvlabs"), ("tf", "tf"), ("rosinality", "torch")]
+)
+@pytest.mark.parametrize(
+    "gadget", ["getattr-chain", "attrgetter", "partial", "copyreg", "reduce_ex"]
+)
 @pytest.mark.parametrize("protocol", [2, 4])  # 2 writes Python 2 module names, 3+ Python 3 ones
 def test_gadgets_refused_by_name_and_never_run(tmp_path, importer, fmt, gadget, protocol):
     marker = tmp_path / "pwned"
@@ -181,9 +241,14 @@ def test_function_type_refused_by_name(tmp_path, importer):
         import_checkpoint(path)
 
 
-@pytest.mark.parametrize("importer,target", [("nvlabs", b"collections\nOrderedDict"),
-                                             ("nvlabs", b"torch._utils\n_rebuild_tensor_v2"),
-                                             ("tf", b"dnnlib.tflib.network\nNetwork")])
+@pytest.mark.parametrize(
+    "importer,target",
+    [
+        ("nvlabs", b"collections\nOrderedDict"),
+        ("nvlabs", b"torch._utils\n_rebuild_tensor_v2"),
+        ("tf", b"dnnlib.tflib.network\nNetwork"),
+    ],
+)
 def test_build_cannot_rewrite_an_allowed_class_or_function(tmp_path, importer, target):
     """BUILD (setstate) on an allowed global would patch zizi's own code for the process."""
     from zizi.io.tf_pickle import TFNetwork
@@ -208,7 +273,9 @@ def test_torch_storage_refusal_gives_no_weights_only_advice(tmp_path):
     blob = io.BytesIO()
     torch.save(ReduceEx(marker), blob)
     path = tmp_path / "s.pkl"
-    path.write_bytes(pickle.dumps({"G": R(torch.storage._load_from_bytes, (blob.getvalue(),))}, protocol=2))
+    path.write_bytes(
+        pickle.dumps({"G": R(torch.storage._load_from_bytes, (blob.getvalue(),))}, protocol=2)
+    )
     with pytest.raises(UnsafePickleError, match=r"asks for '(posix|os|nt)\.system'") as e:
         import_checkpoint(path)
     assert "weights_only" not in str(e.value) and "Re-run" not in str(e.value)
@@ -232,7 +299,10 @@ def test_easydict_records_load_as_dicts(tmp_path):
     saved = {n: sys.modules.get(n) for n in mods}
     try:
         sys.modules.update(mods)
-        data = [pickle.dumps({"k": EasyDict(num_layers=2, nested=EasyDict(a=1))}, protocol=p) for p in (2, 4)]
+        data = [
+            pickle.dumps({"k": EasyDict(num_layers=2, nested=EasyDict(a=1))}, protocol=p)
+            for p in (2, 4)
+        ]
     finally:
         for n, m in saved.items():
             if m is None:

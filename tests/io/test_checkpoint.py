@@ -49,14 +49,25 @@ def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(ckpt, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("doc, extra", [
-    ({"format": "zizi-checkpoint", "format_version": 1}, {}),  # no nets
-    ({"format": "zizi-checkpoint", "format_version": "x", "nets": {}}, {}),
-    ({"format": "zizi-checkpoint", "format_version": 1,
-      "nets": {"G_ema": {"kind": "generator", "config": {"z_dimm": 3}}}}, {}),
-    ({"format": "zizi-checkpoint", "format_version": 1, "nets": {}},
-     {"a": {"dtype": "F32", "shape": [1]}}),  # no data_offsets
-])
+@pytest.mark.parametrize(
+    "doc, extra",
+    [
+        ({"format": "zizi-checkpoint", "format_version": 1}, {}),  # no nets
+        ({"format": "zizi-checkpoint", "format_version": "x", "nets": {}}, {}),
+        (
+            {
+                "format": "zizi-checkpoint",
+                "format_version": 1,
+                "nets": {"G_ema": {"kind": "generator", "config": {"z_dimm": 3}}},
+            },
+            {},
+        ),
+        (
+            {"format": "zizi-checkpoint", "format_version": 1, "nets": {}},
+            {"a": {"dtype": "F32", "shape": [1]}},
+        ),  # no data_offsets
+    ],
+)
 def test_damaged_header_is_one_clear_error(tmp_path, doc, extra):
     import json
     import struct

@@ -35,8 +35,9 @@ def test_failed_write_keeps_previous_checkpoint_and_no_temp(tmp_path, monkeypatc
     before = path.read_bytes()
 
     real = checkpoint_mod._write_safetensors
-    monkeypatch.setattr(checkpoint_mod, "_write_safetensors",
-                        lambda f, *rest: real(_DiskFull(f, limit), *rest))
+    monkeypatch.setattr(
+        checkpoint_mod, "_write_safetensors", lambda f, *rest: real(_DiskFull(f, limit), *rest)
+    )
     with pytest.raises(CheckpointError, match="space"):
         save_checkpoint(path, tiny_checkpoint(8, seed=1))
 
@@ -50,8 +51,9 @@ def test_failed_write_keeps_previous_checkpoint_and_no_temp(tmp_path, monkeypatc
 
 def test_failed_first_write_leaves_nothing(tmp_path, monkeypatch):
     real = checkpoint_mod._write_safetensors
-    monkeypatch.setattr(checkpoint_mod, "_write_safetensors",
-                        lambda f, *rest: real(_DiskFull(f, 1000), *rest))
+    monkeypatch.setattr(
+        checkpoint_mod, "_write_safetensors", lambda f, *rest: real(_DiskFull(f, 1000), *rest)
+    )
     with pytest.raises(CheckpointError, match="space"):
         save_checkpoint(tmp_path / "new.safetensors", tiny_checkpoint(8))
     assert list(tmp_path.iterdir()) == []

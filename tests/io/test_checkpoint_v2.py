@@ -1,4 +1,7 @@
-"""Checkpoint format 2: training-state namespaces, the train header, the checksum; v1 still loads."""
+"""Checkpoint format 2: training-state namespaces, the train header, the checksum.
+
+v1 still loads.
+"""
 
 import json
 import struct
@@ -20,9 +23,13 @@ from zizi.io.checkpoint import (
 
 def test_state_and_train_section_round_trip(tmp_path):
     ck = tiny_checkpoint(8)
-    ck.state = {"opt_G": {"mapping.fc0.weight.exp_avg": torch.randn(3, 4),
-                          "mapping.fc0.weight.step": torch.tensor(5.0)},
-                "rng": {"torch_cpu": torch.get_rng_state()}}
+    ck.state = {
+        "opt_G": {
+            "mapping.fc0.weight.exp_avg": torch.randn(3, 4),
+            "mapping.fc0.weight.step": torch.tensor(5.0),
+        },
+        "rng": {"torch_cpu": torch.get_rng_state()},
+    }
     ck.train = {"nimg": 1234, "step": 7, "pl_mean": 0.25, "config": {"batch": 4}}
     path = save_checkpoint(tmp_path / "s.safetensors", ck)
     back = load_checkpoint(path, verify=True)
@@ -52,7 +59,7 @@ def test_version_1_files_still_load(tmp_path):
     path = save_checkpoint(tmp_path / "v2.safetensors", tiny_checkpoint(8))
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     doc = json.loads(header["__metadata__"]["zizi"])
     for key in ("state", "train", "checksum"):
         doc.pop(key)
@@ -61,7 +68,7 @@ def test_version_1_files_still_load(tmp_path):
     blob = json.dumps(header).encode()
     blob += b" " * (-len(blob) % 8)
     v1 = tmp_path / "v1.safetensors"
-    v1.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n:])
+    v1.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n :])
     ck = load_checkpoint(v1, verify=True)  # no checksum: only the length is checked
     assert ck.train is None and ck.state == {}
     assert set(ck.tensors) == {"G_ema", "G", "D"}
@@ -81,4 +88,6 @@ def test_trainable_option():
     G = build_generator(ck, "G", trainable=True)
     D = build_discriminator(ck, trainable=True)
     assert G.training and D.training
-    assert all(p.requires_grad for p in G.parameters()) and all(p.requires_grad for p in D.parameters())
+    assert all(p.requires_grad for p in G.parameters()) and all(
+        p.requires_grad for p in D.parameters()
+    )

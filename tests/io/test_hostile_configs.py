@@ -13,7 +13,9 @@ from zizi.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from zizi.errors import ConfigError
 
 LIES = {
-    "huge resolution and channels": set_keys(img_resolution=4096, channel_base=2**30, channel_max=2**20),
+    "huge resolution and channels": set_keys(
+        img_resolution=4096, channel_base=2**30, channel_max=2**20
+    ),
     "4096² within the bounds": set_keys(img_resolution=4096, channel_base=2**20, channel_max=8192),
     "ten million mapping layers": set_keys(mapping__num_layers=10**7),
     "one mapping layer more than stored": set_keys(mapping__num_layers=3),
@@ -66,9 +68,12 @@ def test_only_the_lying_net_is_named(tmp_path):
 @pytest.mark.parametrize("command", ["info", "generate", "export", "import"])
 def test_deeply_nested_json_is_one_line(make, command, tmp_path):
     f = make(tmp_path / "deep.safetensors")
-    args = {"info": [], "generate": ["--seeds", "0", "--out", str(tmp_path / "g")],
-            "export": ["--out", str(tmp_path / "x.pt")],
-            "import": ["--out", str(tmp_path / "y.safetensors")]}[command]
+    args = {
+        "info": [],
+        "generate": ["--seeds", "0", "--out", str(tmp_path / "g")],
+        "export": ["--out", str(tmp_path / "x.pt")],
+        "import": ["--out", str(tmp_path / "y.safetensors")],
+    }[command]
     line = one_line(invoke(command, f, *args))  # was: RecursionError
     assert "nests too deeply" in line
 
@@ -78,41 +83,76 @@ def test_generate_refuses_an_absurd_truncation(psi, tmp_path):
     from tests.helpers.hostile import tiny_zizi
 
     f = tiny_zizi(tmp_path / "ok.safetensors")
-    result = invoke("generate", f, "--seeds", "0", "--trunc", psi,
-                    "--out", tmp_path / "g")
+    result = invoke("generate", f, "--seeds", "0", "--trunc", psi, "--out", tmp_path / "g")
     assert "--trunc" in one_line(result)  # was: RuntimeError overflow traceback
 
 
 # ----------------------------------------------------------------------- config bounds
 
-@pytest.mark.parametrize("kwargs", [
-    dict(z_dim=0), dict(z_dim=10**9), dict(w_dim=-1), dict(z_dim=8.5), dict(z_dim=True),
-    dict(c_dim=-1), dict(c_dim=10**9), dict(img_channels=0), dict(img_channels=1000),
-    dict(channel_base=2**30), dict(channel_max=10**6), dict(channel_base=8, img_resolution=16),
-    dict(num_fp16_res=-1), dict(num_fp16_res=99), dict(conv_clamp=0), dict(conv_clamp=math.nan),
-    dict(conv_clamp=math.inf), dict(conv_clamp="256"),
-    dict(mapping=MappingConfig(num_layers=0)),
-])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(z_dim=0),
+        dict(z_dim=10**9),
+        dict(w_dim=-1),
+        dict(z_dim=8.5),
+        dict(z_dim=True),
+        dict(c_dim=-1),
+        dict(c_dim=10**9),
+        dict(img_channels=0),
+        dict(img_channels=1000),
+        dict(channel_base=2**30),
+        dict(channel_max=10**6),
+        dict(channel_base=8, img_resolution=16),
+        dict(num_fp16_res=-1),
+        dict(num_fp16_res=99),
+        dict(conv_clamp=0),
+        dict(conv_clamp=math.nan),
+        dict(conv_clamp=math.inf),
+        dict(conv_clamp="256"),
+        dict(mapping=MappingConfig(num_layers=0)),
+    ],
+)
 def test_generator_bounds(kwargs):
     with pytest.raises(ConfigError):
         GeneratorConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(num_layers=-1), dict(num_layers=10**7), dict(lr_multiplier=math.nan),
-    dict(lr_multiplier=0), dict(lr_multiplier=-1), dict(lr_multiplier=math.inf),
-    dict(w_avg_beta=2.0), dict(w_avg_beta=math.nan), dict(layer_features=0),
-    dict(embed_features=10**9), dict(activation="evil"), dict(activation="lrelu "),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(num_layers=-1),
+        dict(num_layers=10**7),
+        dict(lr_multiplier=math.nan),
+        dict(lr_multiplier=0),
+        dict(lr_multiplier=-1),
+        dict(lr_multiplier=math.inf),
+        dict(w_avg_beta=2.0),
+        dict(w_avg_beta=math.nan),
+        dict(layer_features=0),
+        dict(embed_features=10**9),
+        dict(activation="evil"),
+        dict(activation="lrelu "),
+    ],
+)
 def test_mapping_bounds(kwargs):
     with pytest.raises(ConfigError):
         MappingConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(mbstd_group_size=0), dict(mbstd_group_size=10**9), dict(mbstd_num_channels=-1),
-    dict(mbstd_num_channels=3), dict(cmap_dim=0), dict(cmap_dim=10**9), dict(c_dim=-5),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(mbstd_group_size=0),
+        dict(mbstd_group_size=10**9),
+        dict(mbstd_num_channels=-1),
+        dict(mbstd_num_channels=3),
+        dict(cmap_dim=0),
+        dict(cmap_dim=10**9),
+        dict(c_dim=-5),
+    ],
+)
 def test_discriminator_bounds(kwargs):
     with pytest.raises(ConfigError):
         DiscriminatorConfig(**kwargs)

@@ -47,14 +47,17 @@ def test_disallowed_global_inside_a_real_checkpoint(tmp_path):
     from tests.helpers.tiny import tiny_modules
 
     marker = tmp_path / "pwned"
-    src = write_nvlabs_pickle(tmp_path / "mixed.pkl", *tiny_modules(8),
-                              extra_entries={"augment_pipe": _Evil(marker)})
+    src = write_nvlabs_pickle(
+        tmp_path / "mixed.pkl", *tiny_modules(8), extra_entries={"augment_pipe": _Evil(marker)}
+    )
     result, out = _import_cli(tmp_path, src)
     assert result.exit_code == 1 and "system" in result.output
     assert not marker.exists() and not out.exists()
 
 
-@pytest.mark.parametrize("global_name", ["builtins.eval", "subprocess.Popen", "torch.load", "numpy.load"])
+@pytest.mark.parametrize(
+    "global_name", ["builtins.eval", "subprocess.Popen", "torch.load", "numpy.load"]
+)
 def test_other_globals_are_refused(tmp_path, global_name):
     module, name = global_name.rsplit(".", 1)
     src = tmp_path / "g.pkl"
@@ -67,7 +70,10 @@ def test_other_globals_are_refused(tmp_path, global_name):
 def test_missing_file(tmp_path):
     result, out = _import_cli(tmp_path, tmp_path / "nope.pkl")
     assert result.exit_code != 0 and "nope.pkl" in result.output
-    assert "neither a file nor a well-known checkpoint" in result.output or "not found" in result.output
+    assert (
+        "neither a file nor a well-known checkpoint" in result.output
+        or "not found" in result.output
+    )
     assert not out.exists()
 
 

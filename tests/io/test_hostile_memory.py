@@ -31,8 +31,10 @@ def test_refusal_peak_memory(name, tmp_path):
     build, command = CASES[name]
     f = build(tmp_path)
     result = measure(*[c.format(f=f, d=tmp_path) for c in command])
-    print(f"{name}: {f.stat().st_size / 2**20:.1f} MiB file, refused with "
-          f"{result['extra_mib']:.1f} MiB above baseline: {result['message'][:120]}")
+    print(
+        f"{name}: {f.stat().st_size / 2**20:.1f} MiB file, refused with "
+        f"{result['extra_mib']:.1f} MiB above baseline: {result['message'][:120]}"
+    )
     assert result["code"] == 1 and result["message"], result
     assert "Traceback" not in result["message"]
     assert result["extra_mib"] < REFUSAL_BOUND_MIB, result

@@ -16,7 +16,8 @@ import json, sys
 def hwm_kib():  # VmHWM is per address space; ru_maxrss would carry the parent's peak over exec
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 import torch, safetensors  # noqa: F401  (same baseline as the import itself)
-import zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs, zizi.nets.generator, zizi.nets.discriminator
+import zizi.io.importers, zizi.io.checkpoint, zizi.io.nvlabs
+import zizi.nets.generator, zizi.nets.discriminator
 base = hwm_kib()
 if sys.argv[1] != "baseline":
     from zizi.io.checkpoint import save_checkpoint
@@ -45,8 +46,12 @@ def ffhq_sized_pickle(tmp_path_factory):
 
 
 def _run(*args):
-    out = subprocess.run([sys.executable, "-c", _MEASURE, *map(str, args)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -58,8 +63,10 @@ def test_full_size_import_peak_memory(ffhq_sized_pickle, tmp_path):
     baseline = _run("baseline")
     measured = _run(ffhq_sized_pickle, out)
     extra = (measured["peak_kib"] - baseline["base_kib"]) * 1024
-    print(f"file {size / 1e6:.0f} MB, import peak above baseline {extra / 1e6:.0f} MB "
-          f"({extra / size:.2f}x)")
+    print(
+        f"file {size / 1e6:.0f} MB, import peak above baseline {extra / 1e6:.0f} MB "
+        f"({extra / size:.2f}x)"
+    )
     assert extra < 2 * size
     assert out.exists()
     from zizi.io.checkpoint import read_header

@@ -34,10 +34,18 @@ STYLES = {
     "config-f": (lambda: config_f_spec(), STYLEGAN2_FUNCS, 2, "numpy.core.multiarray"),
     "config-f-numpy2": (lambda: config_f_spec(), STYLEGAN2_FUNCS, 4, "numpy._core.multiarray"),
     "ada": (lambda: ada_spec(conv_clamp=0.6), ADA_FUNCS, 3, "numpy.core.multiarray"),
-    "ada-conditional": (lambda: ada_spec(conv_clamp=0.6, label_size=3, d_mapping_layers=2),
-                        ADA_FUNCS, 4, "numpy.core.multiarray"),
-    "ada-conditional-no-d-mapping": (lambda: ada_spec(label_size=2, label_fmaps=6, d_mapping_fmaps=12),
-                                     ADA_FUNCS, 2, "numpy.core.multiarray"),
+    "ada-conditional": (
+        lambda: ada_spec(conv_clamp=0.6, label_size=3, d_mapping_layers=2),
+        ADA_FUNCS,
+        4,
+        "numpy.core.multiarray",
+    ),
+    "ada-conditional-no-d-mapping": (
+        lambda: ada_spec(label_size=2, label_fmaps=6, d_mapping_fmaps=12),
+        ADA_FUNCS,
+        2,
+        "numpy.core.multiarray",
+    ),
 }
 
 
@@ -46,7 +54,9 @@ def style(request, tmp_path_factory):
     make, funcs, protocol, npmod = STYLES[request.param]
     spec = make()
     path = tmp_path_factory.mktemp("tf") / f"{request.param}.pkl"
-    variables = write_tf_pickle(path, spec, seed=3, protocol=protocol, numpy_module=npmod, funcs=funcs)
+    variables = write_tf_pickle(
+        path, spec, seed=3, protocol=protocol, numpy_module=npmod, funcs=funcs
+    )
     return request.param, spec, path, variables, protocol, npmod
 
 
@@ -93,8 +103,9 @@ def test_discriminator_matches_the_tf_graph(style):
     ckpt = import_checkpoint(path)
     z, c = _inputs(spec)
     _, img = ref.generator(variables["Gs"], z, c, clamp=spec.conv_clamp)
-    expected = ref.discriminator(variables["D"], img, c, clamp=spec.conv_clamp,
-                                 mbstd_group_size=spec.mbstd_group_size)
+    expected = ref.discriminator(
+        variables["D"], img, c, clamp=spec.conv_clamp, mbstd_group_size=spec.mbstd_group_size
+    )
     with torch.no_grad():
         got = build_discriminator(ckpt)(_t(img), _t(c))
     np.testing.assert_allclose(got.numpy(), expected, atol=TOL, rtol=0)
@@ -125,7 +136,9 @@ def test_lod_is_ignored_whatever_its_value(tmp_path):
     spec = config_f_spec()
     nets, variables = tf_networks(spec, seed=1)
     for net in (nets[0], nets[2]):
-        net.state["variables"] = [(k, np.float32(2.0) if k == "lod" else v) for k, v in net.state["variables"]]
+        net.state["variables"] = [
+            (k, np.float32(2.0) if k == "lod" else v) for k, v in net.state["variables"]
+        ]
     path = tmp_path / "lod.pkl"
     path.write_bytes(tf_pickle_bytes(nets, protocol=2))
     z, _ = _inputs(spec)
@@ -135,12 +148,15 @@ def test_lod_is_ignored_whatever_its_value(tmp_path):
     np.testing.assert_allclose(got.numpy(), img, atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("func,kw,expected", [
-    ("D_stylegan2", {}, 4),  # NVlabs/stylegan2 config-f omits it; its graph default is 4
-    ("D_main", {}, None),  # stylegan2-ada's D_main default: the whole minibatch
-    ("D_main", {"mbstd_group_size": 8}, 8),
-    ("D_stylegan2", {"mbstd_group_size": None}, None),
-])
+@pytest.mark.parametrize(
+    "func,kw,expected",
+    [
+        ("D_stylegan2", {}, 4),  # NVlabs/stylegan2 config-f omits it; its graph default is 4
+        ("D_main", {}, None),  # stylegan2-ada's D_main default: the whole minibatch
+        ("D_main", {"mbstd_group_size": 8}, 8),
+        ("D_stylegan2", {"mbstd_group_size": None}, None),
+    ],
+)
 def test_minibatch_stddev_group_size_default(tmp_path, func, kw, expected):
     spec = config_f_spec()
     spec.d_kwargs.update(kw)
@@ -166,23 +182,28 @@ def _write(tmp_path, spec, funcs=None, d_variables=None, name="x.pkl"):
     return path, nets, variables
 
 
-@pytest.mark.parametrize("net,name,value", [
-    ("g", "nonlinearity", "relu"),
-    ("g", "mapping_nonlinearity", "tanh"),
-    ("g", "resample_kernel", [1, 1]),
-    ("g", "resample_kernel", None),
-    ("g", "fmap_decay", 0.5),
-    ("g", "normalize_latents", False),
-    ("d", "nonlinearity", "relu"),
-    ("d", "resample_kernel", [1, 2, 1]),
-    ("d", "use_spectral_norm", True),
-    ("d", "adaptive_dropout", 1),
-])
+@pytest.mark.parametrize(
+    "net,name,value",
+    [
+        ("g", "nonlinearity", "relu"),
+        ("g", "mapping_nonlinearity", "tanh"),
+        ("g", "resample_kernel", [1, 1]),
+        ("g", "resample_kernel", None),
+        ("g", "fmap_decay", 0.5),
+        ("g", "normalize_latents", False),
+        ("d", "nonlinearity", "relu"),
+        ("d", "resample_kernel", [1, 2, 1]),
+        ("d", "use_spectral_norm", True),
+        ("d", "adaptive_dropout", 1),
+    ],
+)
 def test_settings_that_change_the_maths_are_refused_by_name(tmp_path, net, name, value):
     spec = config_f_spec()
     (spec.g_kwargs if net == "g" else spec.d_kwargs)[name] = value
     path, *_ = _write(tmp_path, spec)
-    with pytest.raises(CheckpointError, match=f"{name}={value!r}".replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(
+        CheckpointError, match=f"{name}={value!r}".replace("[", r"\[").replace("(", r"\(")
+    ):
         import_checkpoint(path)
     assert name in _cli_one_line(path)
 
@@ -208,8 +229,11 @@ def test_generator_architectures_other_than_skip_are_refused(tmp_path):
 
 
 def _d_without_skip(spec, arch):
-    d = dict(__import__("tests.helpers.tf_writer", fromlist=["x"]).discriminator_variables(
-        spec, np.random.RandomState(0)))
+    d = dict(
+        __import__("tests.helpers.tf_writer", fromlist=["x"]).discriminator_variables(
+            spec, np.random.RandomState(0)
+        )
+    )
     d = {k: v for k, v in d.items() if "/Skip/" not in k}
     if arch == "skip":  # one FromRGB per resolution
         d["8x8/FromRGB/weight"] = np.ones((1, 1, 3, 16), np.float32)
@@ -217,12 +241,16 @@ def _d_without_skip(spec, arch):
     return list(d.items())
 
 
-@pytest.mark.parametrize("arch,declared", [("orig", True), ("orig", False), ("skip", True), ("skip", False)])
+@pytest.mark.parametrize(
+    "arch,declared", [("orig", True), ("orig", False), ("skip", True), ("skip", False)]
+)
 def test_discriminator_architecture_refused_but_generator_alone_imports(tmp_path, arch, declared):
     spec = ada_spec()
     if declared:
         spec.d_kwargs["architecture"] = arch
-    path, nets, variables = _write(tmp_path, spec, funcs=ADA_FUNCS, d_variables=_d_without_skip(spec, arch))
+    path, nets, variables = _write(
+        tmp_path, spec, funcs=ADA_FUNCS, d_variables=_d_without_skip(spec, arch)
+    )
     msg = _cli_one_line(path)
     assert f"discriminator architecture '{arch}' is not supported" in msg and "--which G_ema" in msg
     ckpt = import_checkpoint(path, which="G_ema")
@@ -231,17 +259,22 @@ def test_discriminator_architecture_refused_but_generator_alone_imports(tmp_path
     z, _ = _inputs(spec)
     _, img = ref.generator(variables["Gs"], z, clamp=spec.conv_clamp)
     with torch.no_grad():
-        np.testing.assert_allclose(build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL)
+        np.testing.assert_allclose(
+            build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL
+        )
     out = tmp_path / "g.safetensors"
     r = invoke("import", path, "--out", out, "--which", "G_ema")
     assert r.exit_code == 0 and out.exists(), r.output
 
 
-@pytest.mark.parametrize("func,what", [
-    ("G_style", "StyleGAN (2018)"),
-    ("G_synthesis_stylegan_revised", "config-a..d"),
-    ("my_custom_G", "built by my_custom_G"),
-])
+@pytest.mark.parametrize(
+    "func,what",
+    [
+        ("G_style", "StyleGAN (2018)"),
+        ("G_synthesis_stylegan_revised", "config-a..d"),
+        ("my_custom_G", "built by my_custom_G"),
+    ],
+)
 def test_other_build_functions_are_refused(tmp_path, func, what):
     spec = config_f_spec()
     key = "synthesis" if "synthesis" in func else "G"
@@ -260,10 +293,19 @@ def test_stylegan2_conditional_networks_refused(tmp_path):
 
     spec = config_f_spec()
     spec.d_kwargs["label_size"] = 3
-    d = [(k, np.ones((16, 3), np.float32) if k == "Output/weight" else
-          np.ones(3, np.float32) if k == "Output/bias" else v)
-         for k, v in __import__("tests.helpers.tf_writer", fromlist=["x"]).discriminator_variables(
-             spec, np.random.RandomState(0))]
+    d = [
+        (
+            k,
+            np.ones((16, 3), np.float32)
+            if k == "Output/weight"
+            else np.ones(3, np.float32)
+            if k == "Output/bias"
+            else v,
+        )
+        for k, v in __import__("tests.helpers.tf_writer", fromlist=["x"]).discriminator_variables(
+            spec, np.random.RandomState(0)
+        )
+    ]
     path, *_ = _write(tmp_path, spec, d_variables=d, name="dlabel.pkl")
     assert "conditional NVlabs/stylegan2 discriminators" in _cli_one_line(path)
 
@@ -299,8 +341,15 @@ def _pickle_with_value(tmp_path, value, protocol=2) -> bytes:
     return path
 
 
-@pytest.mark.parametrize("value", [np.array(["a", 1], dtype=object), np.array([b"xy"]),
-                                   np.zeros(2, dtype=[("a", "<f4")]), np.array(["text"])])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.array(["a", 1], dtype=object),
+        np.array([b"xy"]),
+        np.zeros(2, dtype=[("a", "<f4")]),
+        np.array(["text"]),
+    ],
+)
 def test_non_numeric_arrays_refused(tmp_path, value):
     with pytest.raises(UnsafePickleError, match="not a plain numeric type|numpy dtype"):
         import_checkpoint(_pickle_with_value(tmp_path, value))
@@ -314,8 +363,10 @@ def test_non_numeric_scalars_refused(tmp_path, value):
 
 def test_object_scalar_refused(tmp_path):
     # numpy.core.multiarray.scalar(dtype('O'), ...) would be a pointer read from the file
-    data = (b"\x80\x02cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R"
-            b"C\x08AAAAAAAA\x86R.")
+    data = (
+        b"\x80\x02cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R"
+        b"C\x08AAAAAAAA\x86R."
+    )
     path = tmp_path / "o.pkl"
     path.write_bytes(data)
     with pytest.raises(UnsafePickleError, match="not a plain numeric type"):
@@ -324,8 +375,10 @@ def test_object_scalar_refused(tmp_path):
 
 def test_dtype_state_that_is_not_plain_is_refused(tmp_path):
     # a float dtype whose BUILD state claims fields and object flags
-    data = (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87R"
-            b"(K\x03X\x01\x00\x00\x00<N(X\x01\x00\x00\x00at}K\x04K\x01K?tb.")
+    data = (
+        b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87R"
+        b"(K\x03X\x01\x00\x00\x00<N(X\x01\x00\x00\x00at}K\x04K\x01K?tb."
+    )
     path = tmp_path / "d.pkl"
     path.write_bytes(data)
     with pytest.raises(UnsafePickleError, match="numpy dtype record is not a plain numeric type"):
@@ -381,7 +434,9 @@ def test_protocol_1_pickles_read(tmp_path):
     z, _ = _inputs(spec)
     _, img = ref.generator(variables["Gs"], z)
     with torch.no_grad():
-        np.testing.assert_allclose(build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL)
+        np.testing.assert_allclose(
+            build_generator(ckpt)(_t(z), noise_mode="const").numpy(), img, atol=TOL
+        )
 
 
 def test_which_picks_one_generator(style):

@@ -16,8 +16,13 @@ STEP_NIMG = 4000
 
 
 def frame_ckpt(base: Checkpoint, tensors: dict[str, torch.Tensor], nimg: int) -> Checkpoint:
-    return Checkpoint(g_config=base.g_config, d_config=None, tensors={"G_ema": tensors},
-                      provenance={"importer": "test"}, extra={"nimg": nimg, "kimg": nimg / 1000})
+    return Checkpoint(
+        g_config=base.g_config,
+        d_config=None,
+        tensors={"G_ema": tensors},
+        provenance={"importer": "test"},
+        extra={"nimg": nimg, "kimg": nimg / 1000},
+    )
 
 
 @pytest.fixture
@@ -26,15 +31,19 @@ def tiny_run(tmp_path) -> tuple[Path, Checkpoint, torch.Tensor]:
     mapping.fc0.weight, scales synthesis.b16.torgb.weight by 1 + k/2 and w_avg by 1 + k."""
     base = tiny_checkpoint(RES, seed=0)
     g = base.tensors["G_ema"]
-    delta = torch.randn(g["mapping.fc0.weight"].shape, generator=torch.Generator().manual_seed(9)) * 0.3
+    delta = (
+        torch.randn(g["mapping.fc0.weight"].shape, generator=torch.Generator().manual_seed(9)) * 0.3
+    )
     run = tmp_path / "00000-tiny"
     for k in range(3):
         t = {n: v.clone() for n, v in g.items()}
         t["mapping.fc0.weight"] += k * delta
         t["synthesis.b16.torgb.weight"] *= 1 + 0.5 * k
         t["mapping.w_avg"] *= 1 + k  # a running average: per tensor only, not in the groups
-        save_checkpoint(run / "frames" / f"frame-{k * STEP_NIMG:012d}.safetensors",
-                        frame_ckpt(base, t, k * STEP_NIMG))
+        save_checkpoint(
+            run / "frames" / f"frame-{k * STEP_NIMG:012d}.safetensors",
+            frame_ckpt(base, t, k * STEP_NIMG),
+        )
     return run, base, delta
 
 

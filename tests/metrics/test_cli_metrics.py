@@ -16,8 +16,7 @@ def _no_inception(tmp_path, monkeypatch):
 
 def test_run_without_inception_notes_it_and_measures_the_rest(tiny_run, tiny_data):
     run, _, _ = tiny_run
-    r = invoke("metrics", run, "--data", tiny_data, "--num", "6",
-               "--device", "cpu")
+    r = invoke("metrics", run, "--data", tiny_data, "--num", "6", "--device", "cpu")
     assert r.exit_code == 0, r.output
     notes = [ln for ln in r.output.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and "--inception PATH" in notes[0]  # one line for FID and KID together
@@ -35,9 +34,19 @@ def test_checkpoint_with_a_torchscript_inception_gives_kid(tiny_run, tiny_data, 
     torch.jit.save(torch.jit.script(NvidiaLikeInception().eval()), str(inc))
     ckpt = run / "frames" / "frame-000000008000.safetensors"
     # KID only: FID's 2048² matrix square root would take minutes on a shared CPU
-    r = invoke("metrics", ckpt, "--data", tiny_data, "--num", "6",
-               "--metrics", "kid,swd", "--inception", inc,
-               "--trust-torchscript")
+    r = invoke(
+        "metrics",
+        ckpt,
+        "--data",
+        tiny_data,
+        "--num",
+        "6",
+        "--metrics",
+        "kid,swd",
+        "--inception",
+        inc,
+        "--trust-torchscript",
+    )
     assert r.exit_code == 0, r.output
     assert "kid:" in r.output and "swd:" in r.output and "note:" not in r.output
 

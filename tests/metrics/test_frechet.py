@@ -20,7 +20,9 @@ def _closed_form(mu1, s1, mu2, s2) -> float:
     w, v = np.linalg.eigh(s1)
     r1 = (v * np.sqrt(w)) @ v.T
     mid = np.linalg.eigvalsh(r1 @ s2 @ r1)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(mid.clip(0)).sum())
+    return float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(mid.clip(0)).sum()
+    )
 
 
 def test_diagonal_gaussians_match_the_textbook_formula():
@@ -36,7 +38,9 @@ def test_general_gaussians_match_an_independent_square_root():
     d = 16
     mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
     s1, s2 = _psd(rng, d), _psd(rng, d)
-    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_closed_form(mu1, s1, mu2, s2), rel=1e-9)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
+        _closed_form(mu1, s1, mu2, s2), rel=1e-9
+    )
     assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-9)
 
 
@@ -52,14 +56,18 @@ def test_sampled_gaussian_features_approach_the_closed_form():
 
 def test_stats_are_float64_with_the_maximum_likelihood_covariance():
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((50, 6)).astype(np.float32) * 100 + 1000  # large offset: float64 matters
+    x = (
+        rng.standard_normal((50, 6)).astype(np.float32) * 100 + 1000
+    )  # large offset: float64 matters
     st = FeatureStats(keep_all=True)
     st.append(x[:20])
     st.append(x[20:])
     mean, cov = st.mean_cov()
     assert mean.dtype == cov.dtype == np.float64
     np.testing.assert_allclose(mean, x.astype(np.float64).mean(0), rtol=1e-12)
-    np.testing.assert_allclose(cov, np.cov(x.astype(np.float64), rowvar=False, bias=True), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        cov, np.cov(x.astype(np.float64), rowvar=False, bias=True), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_array_equal(st.all(), x)
 
 

@@ -29,8 +29,9 @@ def _scripted() -> torch.jit.ScriptModule:
 
 
 def _images(n: int = 3) -> torch.Tensor:
-    return torch.randint(0, 256, (n, 3, 16, 16), generator=torch.Generator().manual_seed(1),
-                         dtype=torch.uint8)
+    return torch.randint(
+        0, 256, (n, 3, 16, 16), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +100,9 @@ def _random_state() -> dict[str, torch.Tensor]:
         elif k.endswith("running_mean"):
             state[k] = torch.randn(v.shape) * 0.1
         else:
-            state[k] = torch.randn(v.shape) * 0.05 if k.endswith("weight") and v.ndim > 1 else v + 0.01
+            state[k] = (
+                torch.randn(v.shape) * 0.05 if k.endswith("weight") and v.ndim > 1 else v + 0.01
+            )
     return state
 
 

@@ -72,8 +72,19 @@ def _evil_archive(victim: Path) -> bytes:
 def _metrics(tiny_run, tiny_data, inc: Path, *more: str):
     run, _, _ = tiny_run
     ckpt = run / "frames" / "frame-000000008000.safetensors"
-    return invoke("metrics", ckpt, "--data", tiny_data, "--num", "4",
-                  "--metrics", "kid", "--inception", inc, *more)
+    return invoke(
+        "metrics",
+        ckpt,
+        "--data",
+        tiny_data,
+        "--num",
+        "4",
+        "--metrics",
+        "kid",
+        "--inception",
+        inc,
+        *more,
+    )
 
 
 def test_the_hostile_file_really_writes_when_trusted(victim, tmp_path):
@@ -87,12 +98,14 @@ def test_the_hostile_file_really_writes_when_trusted(victim, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["evil.pt", "inception-2015-12-05.pkl"])
-def test_a_hostile_torchscript_inception_writes_nothing(tiny_run, tiny_data, victim, tmp_path,
-                                                         name):
+def test_a_hostile_torchscript_inception_writes_nothing(
+    tiny_run, tiny_data, victim, tmp_path, name
+):
     inc = tmp_path / name
     blob = _evil_archive(victim)
-    inc.write_bytes(blob if name.endswith(".pt") else
-                    persistence_pickle({"_modules": {}, "script_bytes": blob}))
+    inc.write_bytes(
+        blob if name.endswith(".pt") else persistence_pickle({"_modules": {}, "script_bytes": blob})
+    )
     r = _metrics(tiny_run, tiny_data, inc)
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output and "--trust-torchscript" in r.output

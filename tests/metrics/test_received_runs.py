@@ -12,8 +12,9 @@ from tests.helpers.cli import invoke
 
 
 def _metrics(run, data, *more):
-    return invoke("metrics", run, "--data", data, "--num", "4",
-                  "--metrics", "shift", "--frames", "2", *more)
+    return invoke(
+        "metrics", run, "--data", data, "--num", "4", "--metrics", "shift", "--frames", "2", *more
+    )
 
 
 def test_charts_linked_out_never_overwrite_an_outside_png(tiny_run, tiny_data, tmp_path):

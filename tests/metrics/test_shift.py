@@ -26,14 +26,19 @@ def test_weight_shift_values_are_the_relative_norms(tiny_run):
     assert [r["kimg"] for r in records] == [0, 4, 8]
     for k, r in enumerate(records):
         assert r["tensors"]["mapping.fc0.weight"] == pytest.approx(
-            k * float(delta.double().norm()) / float(w.norm()), rel=1e-6)
+            k * float(delta.double().norm()) / float(w.norm()), rel=1e-6
+        )
         assert r["tensors"]["synthesis.b16.torgb.weight"] == pytest.approx(0.5 * k, rel=1e-6)
         assert r["tensors"]["synthesis.b8.conv0.weight"] == 0
         assert r["tensors"]["mapping.w_avg"] == pytest.approx(k, rel=1e-6)
-        mapping_base = sum(float(v.double().pow(2).sum()) for n, v in g.items()
-                           if group_of(n) == "mapping" and not n.endswith("w_avg"))
+        mapping_base = sum(
+            float(v.double().pow(2).sum())
+            for n, v in g.items()
+            if group_of(n) == "mapping" and not n.endswith("w_avg")
+        )
         assert r["groups"]["mapping"] == pytest.approx(
-            k * float(delta.double().norm()) / mapping_base ** 0.5, rel=1e-6)
+            k * float(delta.double().norm()) / mapping_base**0.5, rel=1e-6
+        )
         assert r["groups"]["b4"] == 0
     assert list(records[-1]["groups"])[:3] == ["mapping", "b4", "b8"]
     assert 0 < records[1]["total"] < records[2]["total"]
@@ -79,7 +84,9 @@ def test_measure_run_writes_charts_and_json_lines(tiny_run, tiny_data, tmp_path,
     assert len((run / "metrics.jsonl").read_text().splitlines()) == len(lines) + 6
 
 
-def test_compute_for_the_trainer_runs_swd_and_skips_fid_with_the_reason(tiny_data, tmp_path, monkeypatch):
+def test_compute_for_the_trainer_runs_swd_and_skips_fid_with_the_reason(
+    tiny_data, tmp_path, monkeypatch
+):
     from tests.helpers.tiny import tiny_checkpoint
     from zizi.data.dataset import ImageDataset
     from zizi.io.checkpoint import build_generator
@@ -118,7 +125,9 @@ def test_compute_with_a_detector_uses_the_real_stats_cache(tiny_data, tmp_path):
     calls.clear()
     second = compute(["fid", "kid"], G, ds, num=6, inception=det, cache_dir=tmp_path / "c")
     assert sum(calls) == 6  # reals came from the cache
-    assert second["fid"] == pytest.approx(first["fid"]) and second["kid"] == pytest.approx(first["kid"])
+    assert second["fid"] == pytest.approx(first["fid"]) and second["kid"] == pytest.approx(
+        first["kid"]
+    )
 
 
 @pytest.mark.gpu
@@ -143,15 +152,23 @@ def test_the_total_curve_is_a_size_weighted_mean_and_labelled_so(tmp_path, monke
     from zizi.metrics import charts
     from zizi.metrics.shift import TOTAL_LABEL, relative_change, shift_charts
 
-    base = {"mapping.fc0.weight": torch.full((64, 64), 100.0),
-            "synthesis.b4.conv1.weight": torch.ones(4, 4)}
-    cur = {"mapping.fc0.weight": base["mapping.fc0.weight"] * 1.01,
-           "synthesis.b4.conv1.weight": base["synthesis.b4.conv1.weight"] * 1.5}
+    base = {
+        "mapping.fc0.weight": torch.full((64, 64), 100.0),
+        "synthesis.b4.conv1.weight": torch.ones(4, 4),
+    }
+    cur = {
+        "mapping.fc0.weight": base["mapping.fc0.weight"] * 1.01,
+        "synthesis.b4.conv1.weight": base["synthesis.b4.conv1.weight"] * 1.5,
+    }
     rec = relative_change(base, cur)
     assert min(rec["groups"].values()) <= rec["total"] < max(rec["groups"].values())
     seen = {}
-    monkeypatch.setattr(charts, "line_chart",
-                        lambda path, series, *a, note="", **k: seen.update(series=series, note=note))
-    shift_charts(tmp_path, [{"kimg": 0.0, **relative_change(base, base)}, {"kimg": 1.0, **rec}],
-                 None)
+    monkeypatch.setattr(
+        charts,
+        "line_chart",
+        lambda path, series, *a, note="", **k: seen.update(series=series, note=note),
+    )
+    shift_charts(
+        tmp_path, [{"kimg": 0.0, **relative_change(base, base)}, {"kimg": 1.0, **rec}], None
+    )
     assert TOTAL_LABEL in seen["series"] and "weighted by size" in seen["note"]

@@ -39,7 +39,9 @@ def test_sliced_distance_of_a_translated_set_is_the_mean_projected_shift():
     # sorting commutes with a translation, so every direction's W1 is |c·d|
     expected = (c @ unit).abs().mean().item()
     assert sliced_wasserstein(a, a + c, g, dirs=dirs) == pytest.approx(expected, rel=1e-12)
-    assert sliced_wasserstein(a, a[torch.randperm(500, generator=g)], g) == pytest.approx(0, abs=1e-12)
+    assert sliced_wasserstein(a, a[torch.randperm(500, generator=g)], g) == pytest.approx(
+        0, abs=1e-12
+    )
 
 
 def test_one_dimensional_w1_between_two_uniform_grids():
@@ -59,8 +61,12 @@ def test_normalize_is_per_channel():
 
 def _images(seed: int, n: int = 8, res: int = 32) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    smooth = torch.nn.functional.interpolate(torch.rand(n, 3, res // 8, res // 8, generator=g),
-                                             size=(res, res), mode="bilinear", align_corners=False)
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(n, 3, res // 8, res // 8, generator=g),
+        size=(res, res),
+        mode="bilinear",
+        align_corners=False,
+    )
     return (smooth * 200 + 20).to(torch.uint8)
 
 
@@ -73,7 +79,9 @@ def test_image_sets_identical_shifted_and_different():
     brighter = swd(descriptors_of([a], seed=1), descriptors_of([a + 20], seed=1))
     assert brighter["swd"] == pytest.approx(0, abs=1e-3)  # float32 round-off, ×10³
     # noise has detail the smooth set lacks: clearly apart, most at the finest level
-    noise = (torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)) * 255).to(torch.uint8)
+    noise = (torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)) * 255).to(
+        torch.uint8
+    )
     far = swd(descriptors_of([a], seed=1), descriptors_of([noise], seed=1))
     other_smooth = swd(descriptors_of([a], seed=1), descriptors_of([_images(9)], seed=1))
     assert far["swd32"] > 1.5 * other_smooth["swd32"]

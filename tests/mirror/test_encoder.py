@@ -22,8 +22,21 @@ CPU = torch.device("cpu")
 
 def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_path):
     out = tmp_path / "enc.safetensors"
-    r = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.032", "--batch", "4",
-               "--snap-kimg", "0.016", "--device", "cpu")
+    r = invoke(
+        "encoder",
+        "train",
+        models["base"],
+        "--out",
+        out,
+        "--kimg",
+        "0.032",
+        "--batch",
+        "4",
+        "--snap-kimg",
+        "0.016",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     # not a terminal: one line per tick (0.5 kimg; here the last step's), never silent
     ticks = [line for line in r.output.splitlines() if line.startswith("kimg ")]
@@ -40,8 +53,9 @@ def test_train_writes_an_encoder_for_its_generator_and_a_run_folder(models, tmp_
     samples = sorted(p.name for p in (folder / "samples").iterdir())
     assert samples == ["kimg000000.000.png", "kimg000000.016.png", "kimg000000.032.png"]
     # an existing encoder is not overwritten, an encoder for another model is refused
-    again = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.01", "--device",
-                   "cpu")
+    again = invoke(
+        "encoder", "train", models["base"], "--out", out, "--kimg", "0.01", "--device", "cpu"
+    )
     assert again.exit_code == 1 and "--resume" in again.output and "Traceback" not in again.output
     with pytest.raises(Exception, match="trained for base.safetensors"):
         load_encoder(out, sha256_file(models["shifted"]))
@@ -100,9 +114,21 @@ def test_presets_cover_every_resolution_and_stay_small():
 
 
 def _mirror(models, out, *args):
-    return invoke("mirror", models["photo"], "--ckpt", models["base"], "--shifted",
-                  models["shifted"],
-                  "--out", out, "--align", "center", "--device", "cpu", *args)
+    return invoke(
+        "mirror",
+        models["photo"],
+        "--ckpt",
+        models["base"],
+        "--shifted",
+        models["shifted"],
+        "--out",
+        out,
+        "--align",
+        "center",
+        "--device",
+        "cpu",
+        *args,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,18 +175,35 @@ def test_projection_starts_from_the_encoders_guess(models, encoder_file):
     cfg = ProjectConfig(steps=1, space="w+", refine_lr=0.0, w_avg_samples=100)
     p = project(G, target, OwnDistance(None, target, OwnWeights(disc=0)), cfg, init=guess)
     assert torch.equal(p.ws, guess)  # a zero rate keeps the guess: the search began there
-    moved = project(G, target, OwnDistance(None, target, OwnWeights(disc=0)),
-                    ProjectConfig(steps=3, space="w+", w_avg_samples=100), init=guess)
+    moved = project(
+        G,
+        target,
+        OwnDistance(None, target, OwnWeights(disc=0)),
+        ProjectConfig(steps=3, space="w+", w_avg_samples=100),
+        init=guess,
+    )
     assert not torch.equal(moved.ws, guess)
 
 
 def test_bad_encoder_input_is_one_line(models, encoder_file, tmp_path):
     r = _mirror(models, tmp_path / "a", "--steps", "0")
     assert r.exit_code == 1 and "--encoder" in r.output and "Traceback" not in r.output
-    other = invoke("mirror", models["photo"], "--ckpt", models["shifted"], "--shifted",
-                   models["base"],
-                   "--out", tmp_path / "b", "--align", "center", "--encoder", encoder_file,
-                   "--steps", "0")
+    other = invoke(
+        "mirror",
+        models["photo"],
+        "--ckpt",
+        models["shifted"],
+        "--shifted",
+        models["base"],
+        "--out",
+        tmp_path / "b",
+        "--align",
+        "center",
+        "--encoder",
+        encoder_file,
+        "--steps",
+        "0",
+    )
     assert other.exit_code == 1 and "trained for base.safetensors" in other.output
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a safetensors file")
@@ -209,14 +252,38 @@ def test_train_with_a_local_lpips_file(models, tmp_path):
     vgg = tmp_path / "vgg16.pt"
     torch.save(VGG16Features().state_dict(), vgg)
     out = tmp_path / "enc.safetensors"
-    r = invoke("encoder", "train", models["base"], "--out", out, "--kimg", "0.008", "--batch", "4",
-               "--perceptual", vgg, "--device", "cpu")
+    r = invoke(
+        "encoder",
+        "train",
+        models["base"],
+        "--out",
+        out,
+        "--kimg",
+        "0.008",
+        "--batch",
+        "4",
+        "--perceptual",
+        vgg,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     _, meta = load_encoder(out)
     assert meta["loss"] == "lpips-vgg16 (uniform layer weights)"  # no lin file given
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
-    r = invoke("encoder", "train", models["base"], "--out", tmp_path / "e2.safetensors",
-               "--kimg", "0.008", "--perceptual", bad, "--device", "cpu")
+    r = invoke(
+        "encoder",
+        "train",
+        models["base"],
+        "--out",
+        tmp_path / "e2.safetensors",
+        "--kimg",
+        "0.008",
+        "--perceptual",
+        bad,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 1 and "not a weights file" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e2-run").exists()

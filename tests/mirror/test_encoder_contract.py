@@ -27,8 +27,12 @@ def test_the_search_starts_from_the_encoders_guess(models, tmp_path):
     train_encoder(t, enc, info)
     drawn = []
     for steps in (0, 2):
-        cfg = MirrorConfig(project=replace(ProjectConfig(), steps=steps, space="w+",
-                                           refine_lr=0.0, w_avg_samples=100), align="center")
+        cfg = MirrorConfig(
+            project=replace(
+                ProjectConfig(), steps=steps, space="w+", refine_lr=0.0, w_avg_samples=100
+            ),
+            align="center",
+        )
         out = tmp_path / f"steps{steps}"
         mirror(models["photo"], models["base"], models["shifted"], out, cfg, CPU, encoder=enc)
         drawn.append(np.asarray(Image.open(out / "mirror.png").convert("RGB")))

@@ -33,12 +33,15 @@ def test_a_seeds_latent_draws_that_seeds_face(tmp_path, base):
         ws = G.mapping(z_for_seeds([3], G.z_dim), None)
     noise = {k: m.noise_const.clone() for k, m in noise_layers(G).items()}
     write_bytes(tmp_path / "three.safetensors", latent_bytes(Projection(ws, noise), "w+", "x"))
-    a = invoke("generate", base, "--latent", tmp_path / "three.safetensors",
-               "--out", tmp_path / "a")
+    a = invoke(
+        "generate", base, "--latent", tmp_path / "three.safetensors", "--out", tmp_path / "a"
+    )
     b = invoke("generate", base, "--seeds", "3", "--out", tmp_path / "b")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "three.png")),
-                          np.asarray(Image.open(tmp_path / "b" / "seed0003.png")))
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "a" / "three.png")),
+        np.asarray(Image.open(tmp_path / "b" / "seed0003.png")),
+    )
 
 
 def test_project_writes_only_the_latent(tmp_path, base):
@@ -47,9 +50,20 @@ def test_project_writes_only_the_latent(tmp_path, base):
     rs = np.random.RandomState(0)
     Image.fromarray(rs.randint(0, 255, (40, 56, 3), dtype=np.uint8)).save(photos / "me.png")
     out = tmp_path / "latents"
-    r = invoke("project", photos / "me.png", "--ckpt", base, "--out",
-               out / "me.safetensors", "--steps", "3", "--align", "center",
-               "--space", "w+")
+    r = invoke(
+        "project",
+        photos / "me.png",
+        "--ckpt",
+        base,
+        "--out",
+        out / "me.safetensors",
+        "--steps",
+        "3",
+        "--align",
+        "center",
+        "--space",
+        "w+",
+    )
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["me.safetensors"]  # no crop, no photo
     assert sorted(p.name for p in photos.iterdir()) == ["me.png"]
@@ -58,12 +72,21 @@ def test_project_writes_only_the_latent(tmp_path, base):
     lat = read_latent(out / "me.safetensors")
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
     assert lat.space == "w+" and tuple(lat.ws.shape) == (1, G.num_ws, G.w_dim) and lat.noise
-    g = invoke("generate", base, "--latent", out / "me.safetensors",
-               "--out", tmp_path / "drawn")
+    g = invoke("generate", base, "--latent", out / "me.safetensors", "--out", tmp_path / "drawn")
     assert g.exit_code == 0, g.output
     assert Image.open(tmp_path / "drawn" / "me.png").size == (RES, RES)
-    again = invoke("project", photos / "me.png", "--ckpt", base, "--out",
-                   out / "me.safetensors", "--steps", "3", "--align", "center")
+    again = invoke(
+        "project",
+        photos / "me.png",
+        "--ckpt",
+        base,
+        "--out",
+        out / "me.safetensors",
+        "--steps",
+        "3",
+        "--align",
+        "center",
+    )
     assert again.exit_code != 0 and "--force" in again.output and "Traceback" not in again.output
 
 
@@ -78,13 +101,16 @@ def test_bad_latent_is_one_line(tmp_path, base):
     G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema")
     import torch
 
-    write_bytes(tmp_path / "small.safetensors",
-                latent_bytes(Projection(torch.zeros(1, G.num_ws, G.w_dim), {}), "w", "x"))
-    for ckpt, lat, why in ((base, "junk.safetensors", "not a latent file"),
-                           (other, "small.safetensors", "same architecture"),
-                           (base, "missing.safetensors", "not found")):
-        r = invoke("generate", ckpt, "--latent", tmp_path / lat,
-                   "--out", tmp_path / "o")
+    write_bytes(
+        tmp_path / "small.safetensors",
+        latent_bytes(Projection(torch.zeros(1, G.num_ws, G.w_dim), {}), "w", "x"),
+    )
+    for ckpt, lat, why in (
+        (base, "junk.safetensors", "not a latent file"),
+        (other, "small.safetensors", "same architecture"),
+        (base, "missing.safetensors", "not found"),
+    ):
+        r = invoke("generate", ckpt, "--latent", tmp_path / lat, "--out", tmp_path / "o")
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
 
 
@@ -100,15 +126,27 @@ def test_project_video_shows_target_beside_the_search(tmp_path, base):
     out = tmp_path / "out"
     out.mkdir()
     before = set(tmp_path.rglob("*"))
-    args = ["project", str(photos / "me.png"), "--checkpoint", str(base), "--steps", "4",
-            "--align", "center", "--space", "w+"]
-    r = invoke(*[*args, "--out", str(out / "me.safetensors"), "--video",
-                            str(out / "proj")])  # a folder: a PNG sequence, exact pixels
+    args = [
+        "project",
+        str(photos / "me.png"),
+        "--checkpoint",
+        str(base),
+        "--steps",
+        "4",
+        "--align",
+        "center",
+        "--space",
+        "w+",
+    ]
+    r = invoke(
+        *[*args, "--out", str(out / "me.safetensors"), "--video", str(out / "proj")]
+    )  # a folder: a PNG sequence, exact pixels
     assert r.exit_code == 0, r.output
     frames = sorted((out / "proj").glob("frame*.png"))
     # the frames and their provenance sidecar, as for every render: no photo name in it
     assert sorted(set(tmp_path.rglob("*")) - before) == sorted(
-        [out / "me.safetensors", out / "proj", out / "proj" / "provenance.json", *frames])
+        [out / "me.safetensors", out / "proj", out / "proj" / "provenance.json", *frames]
+    )
     side = (out / "proj" / "provenance.json").read_text()
     assert "me.png" not in side and "asked for this video" in side
     assert len(frames) == 5
@@ -116,16 +154,33 @@ def test_project_video_shows_target_beside_the_search(tmp_path, base):
     assert frames[0].shape == (RES, 2 * RES, 3)
     photo = np.asarray(Image.open(photos / "me.png").convert("RGB"))
     assert all(np.array_equal(f[:, :RES], photo) for f in frames)  # the (centred) photo
-    g = invoke(*["generate", str(base), "--latent", str(out / "me.safetensors"),
-                            "--out", str(tmp_path / "g")])
+    g = invoke(
+        *[
+            "generate",
+            str(base),
+            "--latent",
+            str(out / "me.safetensors"),
+            "--out",
+            str(tmp_path / "g"),
+        ]
+    )
     assert g.exit_code == 0, g.output
     drawn = np.asarray(Image.open(tmp_path / "g" / "me.png").convert("RGB"))
     assert np.array_equal(frames[-1][:, RES:], drawn)  # the result
     assert not np.array_equal(frames[0][:, RES:], drawn)  # the search's start
 
     # an .mp4, at --video-size: steps + 1 frames twice the size
-    r = invoke(*[*args, "--out", str(tmp_path / "v.safetensors"), "--video",
-                            str(tmp_path / "v.mp4"), "--video-size", "32"])
+    r = invoke(
+        *[
+            *args,
+            "--out",
+            str(tmp_path / "v.safetensors"),
+            "--video",
+            str(tmp_path / "v.mp4"),
+            "--video-size",
+            "32",
+        ]
+    )
     assert r.exit_code == 0, r.output
     video, _ = read_video(tmp_path / "v.mp4")
     assert len(video) == 5 and video[0].shape == (32, 64, 3)
@@ -153,8 +208,21 @@ def test_a_stopped_projection_video_leaves_nothing(tmp_path, base, monkeypatch):
     monkeypatch.setattr(project_mod, "projection_steps", stopped)
     photo = tmp_path / "me.png"
     Image.fromarray(np.full((RES, RES, 3), 90, np.uint8)).save(photo)
-    r = invoke(*["project", str(photo), "--checkpoint", str(base), "--steps", "4",
-                                 "--align", "center", "--out", str(tmp_path / "me.safetensors"),
-                                 "--video", str(tmp_path / "proj.mp4")])
+    r = invoke(
+        *[
+            "project",
+            str(photo),
+            "--checkpoint",
+            str(base),
+            "--steps",
+            "4",
+            "--align",
+            "center",
+            "--out",
+            str(tmp_path / "me.safetensors"),
+            "--video",
+            str(tmp_path / "proj.mp4"),
+        ]
+    )
     assert r.exit_code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.png"]

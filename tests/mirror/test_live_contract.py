@@ -43,8 +43,9 @@ def _draw(path, ws, noise_from=None) -> np.ndarray:
     G = build_generator(load_checkpoint(path, nets=["G_ema"]), "G_ema")
     if noise_from is not None:
         own = {n: b for n, b in G.named_buffers() if n.endswith("noise_const")}
-        for n, b in build_generator(load_checkpoint(noise_from, nets=["G_ema"]),
-                                    "G_ema").named_buffers():
+        for n, b in build_generator(
+            load_checkpoint(noise_from, nets=["G_ema"]), "G_ema"
+        ).named_buffers():
             if n in own:
                 own[n].copy_(b)
     with torch.no_grad():

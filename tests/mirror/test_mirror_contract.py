@@ -37,11 +37,17 @@ def world(tmp_path_factory):
     net = Generator(g_cfg)
     run = root / "run"
     for k, nimg in enumerate((0, 400, 800)):
-        ck = Checkpoint(g_config=g_cfg, d_config=None, tensors={"G_ema": randomized(net, 20 + k)},
-                        extra={"nimg": nimg, "kimg": nimg / 1000})
+        ck = Checkpoint(
+            g_config=g_cfg,
+            d_config=None,
+            tensors={"G_ema": randomized(net, 20 + k)},
+            extra={"nimg": nimg, "kimg": nimg / 1000},
+        )
         save_checkpoint(run / "frames" / f"frame-{nimg:012d}.safetensors", ck)
     photo = root / "photo.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+        photo
+    )
     return {"base": root / "base.safetensors", "run": run, "photo": photo}
 
 
@@ -59,15 +65,25 @@ def _audit(event: str, args: tuple) -> None:
         path, mode, flags = args
         if not isinstance(path, (str, bytes, os.PathLike)):
             return  # an already-open file descriptor
-        writes = (mode is not None and any(c in mode for c in "wax+")) or \
-            (isinstance(flags, int) and flags & _WRITE_FLAGS)
+        writes = (mode is not None and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & _WRITE_FLAGS
+        )
         if writes:
             _WATCH.append((event, os.fsdecode(path)))
-    elif event in ("os.rename", "os.link", "os.symlink", "shutil.copyfile", "shutil.copytree",
-                   "shutil.move"):  # (a folder holds nothing: torch's first import makes
+    elif event in (
+        "os.rename",
+        "os.link",
+        "os.symlink",
+        "shutil.copyfile",
+        "shutil.copytree",
+        "shutil.move",
+    ):  # (a folder holds nothing: torch's first import makes
         #                               its empty cache folder $TMPDIR/torchinductor_<user>)
-        _WATCH.extend((event, os.fsdecode(a)) for a in args[1:2] + args[:1]
-                      if isinstance(a, (str, bytes, os.PathLike)))
+        _WATCH.extend(
+            (event, os.fsdecode(a))
+            for a in args[1:2] + args[:1]
+            if isinstance(a, (str, bytes, os.PathLike))
+        )
     elif event == "subprocess.Popen":
         _WATCH.append((event, " ".join(map(str, args[1]))))
 
@@ -110,12 +126,26 @@ def sealed(tmp_path, monkeypatch):
     _stop()
 
 
-def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: dict, *extra: str
-                    ) -> None:
+def _mirror_watched(
+    photo: Path, base: Path, shifted: Path, out: Path, sealed: dict, *extra: str
+) -> None:
     """Run `zizi mirror`, then assert that it wrote nothing outside `out`, at any moment."""
     seen = _watch()
-    r = invoke("mirror", photo, "--ckpt", base, "--shifted", shifted,
-               "--out", out, "--steps", "2", "--device", "cpu", *extra)
+    r = invoke(
+        "mirror",
+        photo,
+        "--ckpt",
+        base,
+        "--shifted",
+        shifted,
+        "--out",
+        out,
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+    )
     _stop()
     assert r.exit_code == 0, r.output
     for place, folder in sealed.items():
@@ -126,8 +156,11 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
     for event, what in seen:
         if event == "subprocess.Popen":  # ffmpeg: every path it is handed lies in --out
             # (ffmpeg is handed `file:PATH`, so a name with ':' or '#' is read as a file)
-            paths = [a.removeprefix("file:") for a in what.split()
-                     if os.sep in a and "ffmpeg" not in Path(a).name]
+            paths = [
+                a.removeprefix("file:")
+                for a in what.split()
+                if os.sep in a and "ffmpeg" not in Path(a).name
+            ]
             outside += [(event, a) for a in paths if not Path(a).resolve().is_relative_to(inside)]
         elif not _ignorable(what) and not Path(what).resolve().is_relative_to(inside):
             outside.append((event, what))
@@ -135,11 +168,20 @@ def _mirror_watched(photo: Path, base: Path, shifted: Path, out: Path, sealed: d
     assert any(Path(w).name.startswith(".mirror.png") for _, w in seen)  # the hook does see writes
 
 
-@pytest.mark.parametrize("extra", [[], ["--video", "--frames", "3", "--keep-latent"]],
-                         ids=["still", "video+latent"])
+@pytest.mark.parametrize(
+    "extra", [[], ["--video", "--frames", "3", "--keep-latent"]], ids=["still", "video+latent"]
+)
 def test_mirror_writes_nothing_outside_out_not_even_for_a_moment(world, tmp_path, sealed, extra):
-    _mirror_watched(world["photo"], world["base"], world["run"], tmp_path / "out", sealed,
-                    "--align", "center", *extra)
+    _mirror_watched(
+        world["photo"],
+        world["base"],
+        world["run"],
+        tmp_path / "out",
+        sealed,
+        "--align",
+        "center",
+        *extra,
+    )
 
 
 def test_face_alignment_writes_nothing_outside_out_either(world, tmp_path, sealed):
@@ -151,7 +193,9 @@ def test_face_alignment_writes_nothing_outside_out_either(world, tmp_path, seale
         pytest.skip("needs the zizi[faces] extra (dlib)")
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(skimage_data.astronaut()).save(photo, quality=95)
-    _mirror_watched(photo, world["base"], world["base"], tmp_path / "out", sealed, "--align", "face")
+    _mirror_watched(
+        photo, world["base"], world["base"], tmp_path / "out", sealed, "--align", "face"
+    )
 
 
 def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
@@ -166,23 +210,42 @@ def test_every_hash_the_mirror_records_is_its_own_files(world, tmp_path):
         return hashlib.sha256(p.read_bytes()).hexdigest()
 
     out = tmp_path / "out"
-    r = invoke("mirror", world["photo"], "--ckpt", world["base"],
-               "--shifted", world["run"], "--out", out, "--steps", "2",
-               "--align", "center", "--device", "cpu", "--video", "--frames", "3",
-               "--keep-latent")
+    r = invoke(
+        "mirror",
+        world["photo"],
+        "--ckpt",
+        world["base"],
+        "--shifted",
+        world["run"],
+        "--out",
+        out,
+        "--steps",
+        "2",
+        "--align",
+        "center",
+        "--device",
+        "cpu",
+        "--video",
+        "--frames",
+        "3",
+        "--keep-latent",
+    )
     assert r.exit_code == 0, r.output
     frames = sorted((world["run"] / "frames").glob("frame-*.safetensors"))
     still = json.loads(Image.open(out / "mirror.png").text["zizi"])["checkpoints"]
     assert [(e["file"], e["sha256"]) for e in still] == [
-        (p.name, sha(p)) for p in (world["base"], frames[-1])]
+        (p.name, sha(p)) for p in (world["base"], frames[-1])
+    ]
     clip = json.loads((out / "mirror.mp4.json").read_text())["checkpoints"]
     assert [(e["file"], e["sha256"]) for e in clip] == [
-        (p.name, sha(p)) for p in (world["base"], *frames[1:])]
+        (p.name, sha(p)) for p in (world["base"], *frames[1:])
+    ]
     with safe_open(str(out / "latent.safetensors"), "pt") as f:
         assert f.metadata()["checkpoint_sha256"] == sha(world["base"])
 
 
 # -- the noise regulariser --------------------------------------------------------------------
+
 
 def test_the_noise_regulariser_decorrelates_the_projected_noise():
     """With a distance blind to the noise, the regulariser is the only force on the noise
@@ -208,5 +271,6 @@ def test_the_noise_regulariser_decorrelates_the_projected_noise():
     with_reg, without = run(1e5), run(0.0)
     for a, b in zip(without.values(), start):
         torch.testing.assert_close(a, (b - b.mean()) / (b - b.mean()).square().mean().sqrt())
-    assert float(noise_regularizer(list(with_reg.values()))) < \
-        0.5 * float(noise_regularizer(list(without.values())))
+    assert float(noise_regularizer(list(with_reg.values()))) < 0.5 * float(
+        noise_regularizer(list(without.values()))
+    )

@@ -103,7 +103,9 @@ def test_ssim_and_psnr():
     assert torch.allclose(losses.ms_ssim(a, a), torch.ones(2), atol=1e-5)
     assert (losses.ms_ssim(a, b) < 0.9).all()
     assert losses.psnr(a, a) == math.inf
-    assert losses.psnr(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.2)) == pytest.approx(20.0)
+    assert losses.psnr(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.2)) == pytest.approx(
+        20.0
+    )
 
 
 def _vgg_state(seed=0):
@@ -114,8 +116,10 @@ def _vgg_state(seed=0):
 def test_perceptual_file_loads_and_measures(tmp_path):
     path = tmp_path / "vgg16.pt"
     torch.save(_vgg_state(), path)
-    lin = {f"lin{k}.model.1.weight": torch.rand(1, ch, 1, 1)  # as the lpips package names them
-           for k, ch in enumerate((64, 128, 256, 512, 512))}
+    lin = {
+        f"lin{k}.model.1.weight": torch.rand(1, ch, 1, 1)  # as the lpips package names them
+        for k, ch in enumerate((64, 128, 256, 512, 512))
+    }
     lin_path = tmp_path / "lpips-vgg.pth"
     torch.save(lin, lin_path)
     assert losses.load_perceptual(path)[1] is None  # the trunk alone: uniform layer weights

@@ -62,9 +62,12 @@ def live(tmp_path_factory):
     train_encoder(t, enc, info)
     ck = load_checkpoint(DEMO, nets=["G_ema"])
     gen = torch.Generator().manual_seed(3)
-    ck.tensors["G_ema"] = {k: v + 0.05 * torch.randn(v.shape, generator=gen) * v.std()
-                           if v.is_floating_point() and v.numel() > 1 else v
-                           for k, v in ck.tensors["G_ema"].items()}
+    ck.tensors["G_ema"] = {
+        k: v + 0.05 * torch.randn(v.shape, generator=gen) * v.std()
+        if v.is_floating_point() and v.numel() > 1
+        else v
+        for k, v in ck.tensors["G_ema"].items()
+    }
     shifted = save_checkpoint(root / "models" / "shifted.safetensors", ck)
     frames = [_face_frame(dx) for dx in (0, 4, 8, 4)]
     camera = write_y4m(root / "camera.y4m", frames)
@@ -72,23 +75,58 @@ def live(tmp_path_factory):
     sandbox = {name: root / "sandbox" / name for name in ("home", "tmp", "cache", "cwd")}
     for p in sandbox.values():
         p.mkdir(parents=True)
-    env = {**os.environ, "HOME": str(sandbox["home"]), "TMPDIR": str(sandbox["tmp"]),
-           "XDG_CACHE_HOME": str(sandbox["cache"]), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "HOME": str(sandbox["home"]),
+        "TMPDIR": str(sandbox["tmp"]),
+        "XDG_CACHE_HOME": str(sandbox["cache"]),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     shm_before = set(Path("/dev/shm").iterdir()) if Path("/dev/shm").is_dir() else set()
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "zizi", "mirror", "serve", "--ckpt", DEMO,
-                             "--shifted", shifted, "--encoder", enc, "--port", "0",
-                             "--device", "cpu"], cwd=sandbox["cwd"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zizi",
+            "mirror",
+            "serve",
+            "--ckpt",
+            DEMO,
+            "--shifted",
+            shifted,
+            "--encoder",
+            enc,
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        cwd=sandbox["cwd"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     line = proc.stdout.readline().decode()
     if "http://" not in line:
         proc.kill()
         raise AssertionError(f"server did not start: {line}{proc.stderr.read().decode()}")
     url = line.split()[2]
-    world = {"url": url, "root": root, "camera": camera, "frames": frames, "proc": proc,
-             "sandbox": sandbox, "shm_before": shm_before, "started": started, "enc": enc,
-             "shifted": shifted, "sent": []}
+    world = {
+        "url": url,
+        "root": root,
+        "camera": camera,
+        "frames": frames,
+        "proc": proc,
+        "sandbox": sandbox,
+        "shm_before": shm_before,
+        "started": started,
+        "enc": enc,
+        "shifted": shifted,
+        "sent": [],
+    }
     yield world
     proc.terminate()
     proc.wait(10)
@@ -116,14 +154,16 @@ def test_page_shows_both_reflections_beside_the_camera(live, tmp_path):
             stats = await tab.eval("""(() => ['base', 'shifted'].map(id => {
                 const c = document.getElementById(id), d = c.getContext('2d')
                   .getImageData(0, 0, c.width, c.height).data;
-                let s = 0, s2 = 0; for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i]*d[i]; }
+                let s = 0, s2 = 0;
+                for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i]*d[i]; }
                 const n = d.length / 4; return [s / n, Math.sqrt(s2 / n - (s / n) ** 2)]; }))()""")
             live_w = await tab.eval("document.getElementById('live').videoWidth")
             state = await tab.state()
             shot = await tab.screenshot(tmp_path / "page.png")
             kiosk = await b.open(live["url"] + "?kiosk=1")
             await kiosk.wait_for("window.zizi && window.zizi.received >= 2")
-            hidden = await kiosk.eval("""[getComputedStyle(document.getElementById('controls')).display,
+            hidden = await kiosk.eval("""[
+                getComputedStyle(document.getElementById('controls')).display,
                 getComputedStyle(document.getElementById('status')).display,
                 document.body.classList.contains('kiosk')]""")
             await kiosk.screenshot(tmp_path / "kiosk.png")
@@ -143,8 +183,15 @@ def test_page_shows_both_reflections_beside_the_camera(live, tmp_path):
     h = _health(live["url"])
     assert h["frames_served"] >= 7
     assert h["latency_ms"]["mean"] > 0 and h["latency_ms"]["p95"] >= h["latency_ms"]["mean"] * 0.5
-    assert set(h) == {"frames_served", "frames_dropped", "frames_rejected", "latency_ms", "fps",
-                      "uptime_s", "clients"}
+    assert set(h) == {
+        "frames_served",
+        "frames_dropped",
+        "frames_rejected",
+        "latency_ms",
+        "fps",
+        "uptime_s",
+        "clients",
+    }
     img = np.asarray(Image.open(shot))
     assert img.shape[1] == 1000
 
@@ -289,6 +336,7 @@ def test_two_pages_at_once_and_a_tab_closed_mid_stream(live, tmp_path):
 def test_the_page_reconnects_by_itself(live, tmp_path):
     """The server drops the page's socket (an over-limit message): the page reconnects by
     itself and the reflections go on."""
+
     async def go():
         async with Browser(tmp_path / "profile", live["camera"]) as b:
             tab = await b.open(live["url"])
@@ -306,10 +354,18 @@ def test_the_page_reconnects_by_itself(live, tmp_path):
 
 def test_serve_refuses_bad_input_in_one_line(live, tmp_path):
 
-
     def serve(*args):
-        return invoke("mirror", "serve", "--ckpt", DEMO, "--shifted",
-                      live["shifted"], "--device", "cpu", *map(str, args))
+        return invoke(
+            "mirror",
+            "serve",
+            "--ckpt",
+            DEMO,
+            "--shifted",
+            live["shifted"],
+            "--device",
+            "cpu",
+            *map(str, args),
+        )
 
     # an encoder made for another model
     r = serve("--encoder", live["root"] / "models" / "shifted.safetensors")

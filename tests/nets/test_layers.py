@@ -20,7 +20,9 @@ def _naive_up_conv(x, w, f):
     n, c, h, wd = x.shape
     z = torch.zeros(n, c, 2 * h, 2 * wd, dtype=x.dtype)
     z[:, :, ::2, ::2] = x
-    z = F.conv2d(F.pad(z, [3, 2, 3, 2]), (f * 4).flip([0, 1])[None, None].repeat(c, 1, 1, 1), groups=c)
+    z = F.conv2d(
+        F.pad(z, [3, 2, 3, 2]), (f * 4).flip([0, 1])[None, None].repeat(c, 1, 1, 1), groups=c
+    )
     return F.conv2d(z, w.flip([2, 3]))
 
 
@@ -62,7 +64,9 @@ def test_modulated_conv_fused_equals_unfused_and_definition():
     for i in range(3):  # per sample: W' = W * s, demodulated per output channel
         wi = w * s[i].reshape(1, -1, 1, 1)
         wi = wi / (wi.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).sqrt()
-        torch.testing.assert_close(a[i: i + 1], F.conv2d(x[i: i + 1], wi, padding=1) + noise[i: i + 1])
+        torch.testing.assert_close(
+            a[i : i + 1], F.conv2d(x[i : i + 1], wi, padding=1) + noise[i : i + 1]
+        )
 
 
 @pytest.mark.parametrize("res", [4, 8, 32, 64])
@@ -76,7 +80,9 @@ def test_generator_any_resolution(res):
 
 
 def test_channels_follow_base_and_max():
-    G = Generator(GeneratorConfig(z_dim=4, w_dim=4, img_resolution=64, channel_base=512, channel_max=32))
+    G = Generator(
+        GeneratorConfig(z_dim=4, w_dim=4, img_resolution=64, channel_base=512, channel_max=32)
+    )
     assert G.synthesis.b4.const.shape[0] == 32  # min(512 // 4, 32)
     assert G.synthesis.b32.conv1.weight.shape[0] == 16  # 512 // 32
     assert G.synthesis.b64.conv0.weight.shape[:2] == (8, 16)

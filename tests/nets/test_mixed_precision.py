@@ -38,8 +38,10 @@ def nets(request, monkeypatch):
     ckpt = import_checkpoint(FIXTURES / "nvlabs" / "sg3-stylegan2-tiny.pkl")  # num_fp16_res=2
     assert ckpt.g_config.num_fp16_res == 2 and ckpt.g_config.conv_clamp == 256
     dev = torch.device(request.param)
-    return (build_generator(ckpt, trainable=True).train().to(dev),
-            build_discriminator(ckpt, trainable=True).to(dev))
+    return (
+        build_generator(ckpt, trainable=True).train().to(dev),
+        build_discriminator(ckpt, trainable=True).to(dev),
+    )
 
 
 def _forward_backward(G, D, precision: str, seed: int) -> dict[str, torch.Tensor]:
@@ -53,9 +55,12 @@ def _forward_backward(G, D, precision: str, seed: int) -> dict[str, torch.Tensor
     img = G(z, noise_mode="const")
     logits = D(img)
     torch.nn.functional.softplus(-logits).sum().backward()
-    out = {"img": img.detach(), "logits": logits.detach(),
-           "G grads": torch.cat([p.grad.flatten() for p in G.parameters() if p.grad is not None]),
-           "D grads": torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None])}
+    out = {
+        "img": img.detach(),
+        "logits": logits.detach(),
+        "G grads": torch.cat([p.grad.flatten() for p in G.parameters() if p.grad is not None]),
+        "D grads": torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None]),
+    }
     real = img.detach().requires_grad_()
     (g,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
     D.zero_grad(set_to_none=True)
@@ -97,10 +102,18 @@ def test_fp16_blocks_match_nvidia_reference():
 
 def _block_dtypes(G, D) -> tuple[dict, dict]:
     g_seen, d_seen = {}, {}
-    hooks = [getattr(G.synthesis, f"b{r}").conv1.register_forward_hook(
-        lambda m, i, o, r=r: g_seen.__setitem__(r, o.dtype)) for r in G.synthesis.block_resolutions]
-    hooks += [getattr(D, f"b{r}").conv0.register_forward_hook(
-        lambda m, i, o, r=r: d_seen.__setitem__(r, o.dtype)) for r in D.block_resolutions]
+    hooks = [
+        getattr(G.synthesis, f"b{r}").conv1.register_forward_hook(
+            lambda m, i, o, r=r: g_seen.__setitem__(r, o.dtype)
+        )
+        for r in G.synthesis.block_resolutions
+    ]
+    hooks += [
+        getattr(D, f"b{r}").conv0.register_forward_hook(
+            lambda m, i, o, r=r: d_seen.__setitem__(r, o.dtype)
+        )
+        for r in D.block_resolutions
+    ]
     with torch.no_grad():
         D(G(torch.randn(2, G.z_dim)))
     for h in hooks:
@@ -108,8 +121,15 @@ def _block_dtypes(G, D) -> tuple[dict, dict]:
     return g_seen, d_seen
 
 
-@pytest.mark.parametrize("precision,dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16),
-                                             ("fp32", torch.float32), ("auto", torch.float32)])
+@pytest.mark.parametrize(
+    "precision,dtype",
+    [
+        ("fp16", torch.float16),
+        ("bf16", torch.bfloat16),
+        ("fp32", torch.float32),
+        ("auto", torch.float32),
+    ],
+)
 def test_reduced_precision_only_where_configured(precision, dtype):
     ckpt = import_checkpoint(FIXTURES / "nvlabs" / "sg3-stylegan2-tiny.pkl")
     G = set_precision(build_generator(ckpt), precision)
@@ -121,8 +141,12 @@ def test_reduced_precision_only_where_configured(precision, dtype):
 
 def test_resolution_of_each_setting():
     cuda = torch.device("cuda")
-    assert [resolve(p, CPU) for p in ("auto", "fp32", "fp16", "bf16")] == \
-        ["fp32", "fp32", "fp16", "bf16"]
+    assert [resolve(p, CPU) for p in ("auto", "fp32", "fp16", "bf16")] == [
+        "fp32",
+        "fp32",
+        "fp16",
+        "bf16",
+    ]
     assert resolve("auto", cuda) == "fp16" and reduced_dtype("auto", cuda) == torch.float16
     assert reduced_dtype("bf16", CPU) == torch.bfloat16
     with pytest.raises(ZiziError, match="precision must be one of"):
@@ -133,7 +157,7 @@ def test_resolution_of_each_setting():
 
 def test_an_unsupported_dtype_is_one_line(monkeypatch):
     def no_half(*a, **k):
-        raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'\nmore')
+        raise RuntimeError("\"slow_conv2d_cpu\" not implemented for 'Half'\nmore")
 
     monkeypatch.setattr(torch.nn.functional, "conv2d", no_half)
     with pytest.raises(ZiziError, match=r"--precision fp16 is not supported on cpu .*use fp32"):

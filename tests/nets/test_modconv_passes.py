@@ -31,8 +31,11 @@ class _Shapes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        seen = {a.untyped_storage().data_ptr() for a in [*args, *(kwargs or {}).values()]
-                if isinstance(a, torch.Tensor)}
+        seen = {
+            a.untyped_storage().data_ptr()
+            for a in [*args, *(kwargs or {}).values()]
+            if isinstance(a, torch.Tensor)
+        }
         for t in out if isinstance(out, (tuple, list)) else [out]:
             if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in seen:
                 self.shapes.append(tuple(t.shape))
@@ -50,8 +53,9 @@ def test_demodulation_coefficients_match_definition():
     torch.testing.assert_close(d32, (naive + 1e-8).rsqrt(), rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("fused,up,allowed", [(False, 1, 0), (False, 2, 0), (True, 1, 1),
-                                               (True, 2, 2)])
+@pytest.mark.parametrize(
+    "fused,up,allowed", [(False, 1, 0), (False, 2, 0), (True, 1, 1), (True, 2, 2)]
+)
 def test_per_sample_weights_built_at_most_once(fused, up, allowed):
     """Unfused (training) never builds [N, C_out, C_in, k, k], forward or backward; the fused
     forward builds it once (the old code built, squared and rescaled it), plus the transposed
@@ -63,9 +67,18 @@ def test_per_sample_weights_built_at_most_once(fused, up, allowed):
     from zizi.ops.upfirdn2d import setup_filter
 
     with _Shapes() as rec:
-        y = modulated_conv2d(x, w, s, torch.randn(n, 1, 6 * up, 6 * up), up=up, padding=1,
-                             resample_filter=setup_filter(), fused=fused, gain=1.5,
-                             bias=torch.randn(cout))
+        y = modulated_conv2d(
+            x,
+            w,
+            s,
+            torch.randn(n, 1, 6 * up, 6 * up),
+            up=up,
+            padding=1,
+            resample_filter=setup_filter(),
+            fused=fused,
+            gain=1.5,
+            bias=torch.randn(cout),
+        )
         if not fused:  # the fused path is for inference: its backward is not counted
             y.square().sum().backward()
     big = [sh for sh in rec.shapes if sh == (n, cout, cin, 3, 3)]
@@ -86,15 +99,17 @@ def test_gain_and_bias_fold_into_modconv(fused, demodulate):
     got = modulated_conv2d(x, w, s, noise, gain=1.7, bias=b, **kw)
     torch.testing.assert_close(got, 1.7 * plain + b.reshape(1, -1, 1, 1), **TOL)
     got = modulated_conv2d(x, w, s, None, gain=0.5, bias=b, **kw)
-    torch.testing.assert_close(got, 0.5 * modulated_conv2d(x, w, s, **kw) + b.reshape(1, -1, 1, 1),
-                               **TOL)
+    torch.testing.assert_close(
+        got, 0.5 * modulated_conv2d(x, w, s, **kw) + b.reshape(1, -1, 1, 1), **TOL
+    )
 
 
 def _grads_to_second_order(layer, run, inputs):
     """Output, first-order grads (kept in the graph) and the grads of their squared sum."""
     out = run()
-    g1 = torch.autograd.grad(out.square().sum(), inputs + list(layer.parameters()),
-                             create_graph=True)
+    g1 = torch.autograd.grad(
+        out.square().sum(), inputs + list(layer.parameters()), create_graph=True
+    )
     g2 = torch.autograd.grad(sum(g.square().sum() for g in g1[: len(inputs)]), inputs)
     return [out, *g1, *g2]
 
@@ -126,12 +141,14 @@ def test_synthesis_layer_folded_equals_unfolded(monkeypatch, clamp, fused, up):
 
 
 @pytest.mark.parametrize("clamp", [None, 0.5])
-@pytest.mark.parametrize("up,down,k,bias", [(1, 1, 3, True), (2, 1, 3, True), (1, 2, 3, True),
-                                            (1, 2, 1, False)])
+@pytest.mark.parametrize(
+    "up,down,k,bias", [(1, 1, 3, True), (2, 1, 3, True), (1, 2, 3, True), (1, 2, 1, False)]
+)
 def test_conv2d_layer_folded_equals_unfolded(monkeypatch, clamp, up, down, k, bias):
     torch.manual_seed(0)
-    layer = Conv2dLayer(4, 5, k, bias=bias, activation="lrelu", up=up, down=down,
-                        conv_clamp=clamp).double()
+    layer = Conv2dLayer(
+        4, 5, k, bias=bias, activation="lrelu", up=up, down=down, conv_clamp=clamp
+    ).double()
     if bias:
         with torch.no_grad():
             layer.bias.normal_()
@@ -143,8 +160,11 @@ def test_conv2d_layer_folded_equals_unfolded(monkeypatch, clamp, up, down, k, bi
         torch.testing.assert_close(a, b, **TOL)
     # and the definition, written out
     w = layer.weight * layer.weight_gain
-    ref = F.leaky_relu(F.conv2d(x, w, layer.bias, padding=k // 2), 0.2) * (2 ** 0.5 * 0.7) \
-        if up == down == 1 else None
+    ref = (
+        F.leaky_relu(F.conv2d(x, w, layer.bias, padding=k // 2), 0.2) * (2**0.5 * 0.7)
+        if up == down == 1
+        else None
+    )
     if ref is not None:
         ref = ref.clamp(-clamp * 0.7, clamp * 0.7) if clamp is not None else ref
         torch.testing.assert_close(folded[0], ref, **TOL)
@@ -156,8 +176,9 @@ def test_conv2d_layer_folded_equals_unfolded(monkeypatch, clamp, up, down, k, bi
 def test_fully_connected_folded_equals_unfolded(monkeypatch, act, bias, lr):
     """The mapping network's and D's dense layers: gain and bias inside the matmul."""
     torch.manual_seed(0)
-    layer = layers.FullyConnectedLayer(6, 5, bias=bias, activation=act, lr_multiplier=lr,
-                                       bias_init=0.5).double()
+    layer = layers.FullyConnectedLayer(
+        6, 5, bias=bias, activation=act, lr_multiplier=lr, bias_init=0.5
+    ).double()
     if bias:
         with torch.no_grad():
             layer.bias.normal_()
@@ -171,8 +192,11 @@ def test_fully_connected_folded_equals_unfolded(monkeypatch, act, bias, lr):
     y = x @ (layer.weight * layer.weight_gain).t()
     if bias:
         y = y + layer.bias * layer.bias_gain
-    y = {"lrelu": lambda t: F.leaky_relu(t, 0.2) * 2 ** 0.5, "relu": lambda t: F.relu(t) * 2 ** 0.5,
-         "linear": lambda t: t}[act](y)
+    y = {
+        "lrelu": lambda t: F.leaky_relu(t, 0.2) * 2**0.5,
+        "relu": lambda t: F.relu(t) * 2**0.5,
+        "linear": lambda t: t,
+    }[act](y)
     torch.testing.assert_close(folded[0], y, **TOL)
 
 
@@ -204,9 +228,16 @@ def test_cpu_inference_batch_matches_the_grouped_path():
     from zizi.nets import generator
 
     torch.manual_seed(0)
-    G = generator.Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=16,
-                                            channel_base=128, channel_max=16,
-                                            mapping=MappingConfig(num_layers=2))).eval()
+    G = generator.Generator(
+        GeneratorConfig(
+            z_dim=8,
+            w_dim=8,
+            img_resolution=16,
+            channel_base=128,
+            channel_max=16,
+            mapping=MappingConfig(num_layers=2),
+        )
+    ).eval()
     z = torch.randn(4, 8)
     with torch.no_grad():
         shared = G(z, noise_mode="const")

@@ -39,14 +39,19 @@ def test_mapping_and_w_avg(imported):
     z = torch.from_numpy(exp["z"]).float()
     np.testing.assert_allclose(G.mapping.w_avg.numpy(), exp["w_avg"], atol=0)
     np.testing.assert_allclose(G.mapping(z).numpy(), exp["ws"], atol=TOL, rtol=0)
-    np.testing.assert_allclose(G.mapping(z, truncation_psi=0.5).numpy(), exp["ws_psi0p5"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(
+        G.mapping(z, truncation_psi=0.5).numpy(), exp["ws_psi0p5"], atol=TOL, rtol=0
+    )
 
 
-@pytest.mark.parametrize("key,psi,noise_mode", [
-    ("img_psi1_const", 1.0, "const"),
-    ("img_psi0p5_const", 0.5, "const"),
-    ("img_psi1_none", 1.0, "none"),
-])
+@pytest.mark.parametrize(
+    "key,psi,noise_mode",
+    [
+        ("img_psi1_const", 1.0, "const"),
+        ("img_psi0p5_const", 0.5, "const"),
+        ("img_psi1_none", 1.0, "none"),
+    ],
+)
 @pytest.mark.parametrize("training_mode", [False, True], ids=["fused", "unfused"])
 def test_generator_images(imported, key, psi, noise_mode, training_mode, monkeypatch):
     _, ckpt, exp = imported
@@ -108,7 +113,11 @@ def test_architecture_read_from_module_state():
     assert ada.g_config.mapping.w_avg_beta == 0.995 and sg3.g_config.mapping.w_avg_beta == 0.998
     assert (ada.g_config.channel_base, ada.g_config.channel_max) == (512, 64)
     # FreezeD: the ADA fixture's first two D layers are stored as buffers, and still imported.
-    assert ada.extra["d_frozen_params"] == ["b32.fromrgb.weight", "b32.fromrgb.bias",
-                                           "b32.conv0.weight", "b32.conv0.bias"]
+    assert ada.extra["d_frozen_params"] == [
+        "b32.fromrgb.weight",
+        "b32.fromrgb.bias",
+        "b32.conv0.weight",
+        "b32.conv0.bias",
+    ]
     assert "b32.fromrgb.weight" in ada.tensors["D"]
     assert ada.augment_p == pytest.approx(0.234)

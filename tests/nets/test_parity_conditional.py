@@ -36,8 +36,9 @@ def test_mapping_with_labels(cond):
     z, c = torch.from_numpy(exp["z"]), torch.from_numpy(exp["c"])
     with torch.no_grad():
         np.testing.assert_allclose(G.mapping(z, c).numpy(), exp["ws"], atol=TOL, rtol=0)
-        np.testing.assert_allclose(G.mapping(z, c, truncation_psi=0.5).numpy(), exp["ws_psi0p5"],
-                                   atol=TOL, rtol=0)
+        np.testing.assert_allclose(
+            G.mapping(z, c, truncation_psi=0.5).numpy(), exp["ws_psi0p5"], atol=TOL, rtol=0
+        )
 
 
 @pytest.mark.parametrize("key,psi", [("img_psi1_const", 1.0), ("img_psi0p5_const", 0.5)])
@@ -45,7 +46,12 @@ def test_images_with_labels(cond, key, psi):
     ckpt, exp = cond
     G = build_generator(ckpt)
     with torch.no_grad():
-        img = G(torch.from_numpy(exp["z"]), torch.from_numpy(exp["c"]), truncation_psi=psi, noise_mode="const")
+        img = G(
+            torch.from_numpy(exp["z"]),
+            torch.from_numpy(exp["c"]),
+            truncation_psi=psi,
+            noise_mode="const",
+        )
     np.testing.assert_allclose(img.numpy(), exp[key], atol=TOL, rtol=0)
 
 

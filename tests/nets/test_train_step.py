@@ -16,8 +16,11 @@ def _step(G, D, c=None):
     loss_g = F.softplus(-D(fake, c)).mean()
     real_logits = D(real, c)
     (r1_grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-    loss_d = F.softplus(D(fake.detach(), c)).mean() + F.softplus(-real_logits).mean() \
+    loss_d = (
+        F.softplus(D(fake.detach(), c)).mean()
+        + F.softplus(-real_logits).mean()
         + r1_grad.square().sum(dim=[1, 2, 3]).mean()
+    )
     return loss_g, loss_d
 
 
@@ -54,7 +57,12 @@ def test_frozen_layers_get_no_gradient():
     G, D = (net.train() for net in tiny_modules(16))
     D.freeze_layers(2)  # FreezeD: fromrgb and conv0 of the top block
     frozen = {n for n, p in D.named_parameters() if not p.requires_grad}
-    assert frozen == {"b16.fromrgb.weight", "b16.fromrgb.bias", "b16.conv0.weight", "b16.conv0.bias"}
+    assert frozen == {
+        "b16.fromrgb.weight",
+        "b16.fromrgb.bias",
+        "b16.conv0.weight",
+        "b16.conv0.bias",
+    }
     _, loss_d = _step(G, D)
     loss_d.backward()
     for name, p in D.named_parameters():

@@ -24,8 +24,15 @@ from zizi.ops.bias_act import (
 ACTS = sorted(ACTIVATIONS)
 
 
-def naive(x: torch.Tensor, b: torch.Tensor, dim: int, act: str, alpha: float, gain: float,
-          clamp: float | None) -> torch.Tensor:
+def naive(
+    x: torch.Tensor,
+    b: torch.Tensor,
+    dim: int,
+    act: str,
+    alpha: float,
+    gain: float,
+    clamp: float | None,
+) -> torch.Tensor:
     """The definitions written out element-wise with exp/log only."""
     z = x + b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
     e = torch.exp(z)
@@ -61,12 +68,24 @@ def test_reference_matches_formulas(act, dim):
 
 def test_defaults_and_errors():
     x = torch.randn(2, 3)
-    torch.testing.assert_close(bias_act(x, act="lrelu"), torch.nn.functional.leaky_relu(x, 0.2) * math.sqrt(2))
+    torch.testing.assert_close(
+        bias_act(x, act="lrelu"), torch.nn.functional.leaky_relu(x, 0.2) * math.sqrt(2)
+    )
     with pytest.raises(ValueError, match="unknown activation"):
         bias_act(x, act="gelu")
     with pytest.raises(ValueError, match="does not match"):
         bias_act(x, torch.zeros(4))
-    assert list(ACT_CODES) == ["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"]
+    assert list(ACT_CODES) == [
+        "linear",
+        "relu",
+        "lrelu",
+        "tanh",
+        "sigmoid",
+        "elu",
+        "selu",
+        "softplus",
+        "swish",
+    ]
 
 
 @pytest.mark.parametrize("act", ACTS)
@@ -101,11 +120,15 @@ def test_kernel_path_second_order_matches_reference():
             continue
         grads = []
         for impl in (KERNEL_PATH, bias_act_ref):
-            x = torch.randn(4, 6, generator=g.manual_seed(4), dtype=torch.float64, requires_grad=True)
+            x = torch.randn(
+                4, 6, generator=g.manual_seed(4), dtype=torch.float64, requires_grad=True
+            )
             b = torch.randn(6, generator=g, dtype=torch.float64, requires_grad=True)
             w = torch.randn(4, 6, generator=g, dtype=torch.float64)
             (gx,) = torch.autograd.grad((impl(x, b, 1, act) * w).sum(), [x], create_graph=True)
-            grads.append(torch.autograd.grad(gx.square().sum() + gx.sum(), [x, b], allow_unused=True))
+            grads.append(
+                torch.autograd.grad(gx.square().sum() + gx.sum(), [x, b], allow_unused=True)
+            )
         for a, r in zip(*grads):
             torch.testing.assert_close(a if a is not None else torch.zeros_like(r), r)
 

@@ -34,7 +34,10 @@ def test_conv2d_matches_and_gradgradchecks():
 
 def test_conv_transpose2d_matches_and_gradgradchecks():
     x, w, b = _inputs(True)
-    ours = lambda x, w, b: conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)  # noqa: E731
+
+    def ours(x, w, b):
+        return conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)
+
     want = F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)
     torch.testing.assert_close(ours(x, w, b), want)
     assert torch.autograd.gradcheck(ours, (x, w, b))
@@ -45,7 +48,9 @@ def _r1_weight_grads(conv, context):
     """An R1-shaped computation: input gradient with create_graph, penalty, weight grads."""
     x, w, b = _inputs(False)
     y = conv(x, w, b, padding=1, groups=2)
-    logits = (torch.tanh(y) * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum()
+    logits = (
+        torch.tanh(y) * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
+    ).sum()
     with context():
         (gx,) = torch.autograd.grad(logits, [x], create_graph=True)
     penalty = gx.square().sum()
@@ -69,4 +74,6 @@ def test_weight_gradient_is_skipped_only_inside_the_block():
     assert not weight_gradients_disabled()
     with no_weight_gradients(disable=False):
         gw = torch.autograd.grad(conv2d(x, w, b, padding=1, groups=2).sum(), [w])[0]
-    torch.testing.assert_close(gw, torch.autograd.grad(F.conv2d(x, w, b, padding=1, groups=2).sum(), [w])[0])
+    torch.testing.assert_close(
+        gw, torch.autograd.grad(F.conv2d(x, w, b, padding=1, groups=2).sum(), [w])[0]
+    )

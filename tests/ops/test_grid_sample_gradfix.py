@@ -15,7 +15,7 @@ def _inputs(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64, requires_grad=True)
     # Some samples fall outside the image (|grid| > 1), where the zero padding applies.
-    grid = (torch.rand(2, 4, 7, 2, generator=g, dtype=torch.float64) * 2.6 - 1.3)
+    grid = torch.rand(2, 4, 7, 2, generator=g, dtype=torch.float64) * 2.6 - 1.3
     return x, grid
 
 
@@ -43,8 +43,15 @@ def test_gradcheck_and_gradgradcheck():
 
 def _r1_weight_grad(sample):
     x, grid = _inputs(2)
-    w = torch.randn(2, 3, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3),
-                    requires_grad=True)
+    w = torch.randn(
+        2,
+        3,
+        3,
+        3,
+        dtype=torch.float64,
+        generator=torch.Generator().manual_seed(3),
+        requires_grad=True,
+    )
     logits = torch.tanh(F.conv2d(sample(x, grid), w)).sum()
     (gx,) = torch.autograd.grad(logits, [x], create_graph=True)
     return torch.autograd.grad(gx.square().sum(), [w])[0]

@@ -28,26 +28,55 @@ TOL = {torch.float32: 2e-6, torch.float64: 1e-12, torch.float16: 1e-3, torch.bfl
 
 
 class BiasActArgs(ctypes.Structure):  # mirrors zizi/ops/bias_act.h
-    _fields_ = [("x", ctypes.c_void_p), ("b", ctypes.c_void_p), ("dy", ctypes.c_void_p),
-                ("dy2", ctypes.c_void_p), ("out", ctypes.c_void_p), ("n", ctypes.c_int64), ("step", ctypes.c_int64),
-                ("channels", ctypes.c_int64), ("act", ctypes.c_int), ("order", ctypes.c_int),
-                ("alpha", ctypes.c_double), ("gain", ctypes.c_double), ("clamp", ctypes.c_double)]
+    _fields_ = [
+        ("x", ctypes.c_void_p),
+        ("b", ctypes.c_void_p),
+        ("dy", ctypes.c_void_p),
+        ("dy2", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("n", ctypes.c_int64),
+        ("step", ctypes.c_int64),
+        ("channels", ctypes.c_int64),
+        ("act", ctypes.c_int),
+        ("order", ctypes.c_int),
+        ("alpha", ctypes.c_double),
+        ("gain", ctypes.c_double),
+        ("clamp", ctypes.c_double),
+    ]
 
 
 class Upfirdn2dArgs(ctypes.Structure):  # mirrors zizi/ops/upfirdn2d.h
-    _fields_ = [("x", ctypes.c_void_p), ("f", ctypes.c_void_p), ("out", ctypes.c_void_p),
-                *[(k, ctypes.c_int64) for k in ("n", "c", "in_h", "in_w", "out_h", "out_w")],
-                ("x_stride", ctypes.c_int64 * 4), ("out_stride", ctypes.c_int64 * 4),
-                *[(k, ctypes.c_int) for k in ("up_x", "up_y", "down_x", "down_y", "pad_x0",
-                                              "pad_y0", "f_h", "f_w")],
-                ("channels_last", ctypes.c_bool)]
+    _fields_ = [
+        ("x", ctypes.c_void_p),
+        ("f", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        *[(k, ctypes.c_int64) for k in ("n", "c", "in_h", "in_w", "out_h", "out_w")],
+        ("x_stride", ctypes.c_int64 * 4),
+        ("out_stride", ctypes.c_int64 * 4),
+        *[
+            (k, ctypes.c_int)
+            for k in ("up_x", "up_y", "down_x", "down_y", "pad_x0", "pad_y0", "f_h", "f_w")
+        ],
+        ("channels_last", ctypes.c_bool),
+    ]
 
 
 @pytest.fixture(scope="session")
 def lib(tmp_path_factory) -> ctypes.CDLL:
     out = tmp_path_factory.mktemp("kernel_host") / "libzizi_host.so"
-    cmd = ["nvcc", "-shared", "-Xcompiler", "-fPIC", "-std=c++17", *COMMON_NVCC_FLAGS, "-arch=sm_80",
-           str(HERE / "bias_act_host.cu"), str(HERE / "upfirdn2d_host.cu"), "-o", str(out)]
+    cmd = [
+        "nvcc",
+        "-shared",
+        "-Xcompiler",
+        "-fPIC",
+        "-std=c++17",
+        *COMMON_NVCC_FLAGS,
+        "-arch=sm_80",
+        str(HERE / "bias_act_host.cu"),
+        str(HERE / "upfirdn2d_host.cu"),
+        "-o",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return ctypes.CDLL(str(out))
@@ -55,11 +84,21 @@ def lib(tmp_path_factory) -> ctypes.CDLL:
 
 def host_bias_act(lib, x, b, dy, dim, act, order, alpha, gain, clamp, dy2=None):
     out = torch.empty_like(x)
-    args = BiasActArgs(x.data_ptr(), b.data_ptr() if b is not None else None,
-                       dy.data_ptr() if dy is not None else None,
-                       dy2.data_ptr() if dy2 is not None else None, out.data_ptr(), x.numel(),
-                       max(x.stride(dim), 1), b.numel() if b is not None else 1, ACT_CODES[act],
-                       order, alpha, gain, clamp)
+    args = BiasActArgs(
+        x.data_ptr(),
+        b.data_ptr() if b is not None else None,
+        dy.data_ptr() if dy is not None else None,
+        dy2.data_ptr() if dy2 is not None else None,
+        out.data_ptr(),
+        x.numel(),
+        max(x.stride(dim), 1),
+        b.numel() if b is not None else 1,
+        ACT_CODES[act],
+        order,
+        alpha,
+        gain,
+        clamp,
+    )
     assert lib.zizi_bias_act_host(ctypes.byref(args), DTYPE_CODES[x.dtype]) == 0
     return out
 
@@ -76,11 +115,25 @@ def test_bias_act_kernel_code(lib, dtype, act):
     for clamp in (-1.0, 0.8):
         for order in (0, 1, 2):
             got = host_bias_act(lib, x, b, dy if order else None, 1, act, order, alpha, gain, clamp)
-            want = bias_act_kernel_ref(x.double(), b.double(), dy.double() if order else None, 1,
-                                       act, order, alpha, gain, clamp)
+            want = bias_act_kernel_ref(
+                x.double(),
+                b.double(),
+                dy.double() if order else None,
+                1,
+                act,
+                order,
+                alpha,
+                gain,
+                clamp,
+            )
             scale = want.abs().max().clamp(min=1).item()
-            torch.testing.assert_close(got.double(), want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
-                                       msg=f"{act} order {order} clamp {clamp}")
+            torch.testing.assert_close(
+                got.double(),
+                want,
+                rtol=TOL[dtype],
+                atol=TOL[dtype] * scale,
+                msg=f"{act} order {order} clamp {clamp}",
+            )
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
@@ -93,24 +146,38 @@ def test_bias_act_kernel_second_order_edges(lib, dtype, act):
     ddx = torch.full_like(x, 260.0)
     dy = torch.full_like(x, 260.0)  # 260 * 260 = 67600 > fp16's 65504; the results fit
     got = host_bias_act(lib, x, b, ddx, 0, act, 2, 0.2, 1.0, -1.0, dy2=dy).double()
-    z = (x.double() + b.double())
-    want = torch.autograd.grad(torch.autograd.grad(
-        _torch_act(act, z.requires_grad_()), z, create_graph=True, grad_outputs=dy.double())[0],
-        z, grad_outputs=ddx.double())[0]
+    z = x.double() + b.double()
+    want = torch.autograd.grad(
+        torch.autograd.grad(
+            _torch_act(act, z.requires_grad_()), z, create_graph=True, grad_outputs=dy.double()
+        )[0],
+        z,
+        grad_outputs=ddx.double(),
+    )[0]
     assert torch.isfinite(got).all()
-    torch.testing.assert_close(got, want, rtol=TOL[dtype] * 2, atol=TOL[dtype] * want.abs().max().item())
+    torch.testing.assert_close(
+        got, want, rtol=TOL[dtype] * 2, atol=TOL[dtype] * want.abs().max().item()
+    )
     if act in ("elu", "selu"):
         assert got[0, 0] == 0  # the tie
     inf_dy = torch.full_like(x, float("inf"))
     clamp = 0.1
     out = host_bias_act(lib, x, b, inf_dy, 0, act, 1, 0.2, 1.0, clamp).double()
-    outside = bias_act_kernel_ref(x.double(), b.double(), None, 0, act, 0, 0.2, 1.0, -1.0).abs() > clamp
+    outside = (
+        bias_act_kernel_ref(x.double(), b.double(), None, 0, act, 0, 0.2, 1.0, -1.0).abs() > clamp
+    )
     assert outside.any() and (out[outside] == 0).all() and not out.isnan().any()
 
 
 def _torch_act(act: str, z: torch.Tensor) -> torch.Tensor:
     import torch.nn.functional as F
-    return {"elu": F.elu, "selu": F.selu, "tanh": torch.tanh, "swish": lambda t: t * torch.sigmoid(t)}[act](z)
+
+    return {
+        "elu": F.elu,
+        "selu": F.selu,
+        "tanh": torch.tanh,
+        "swish": lambda t: t * torch.sigmoid(t),
+    }[act](z)
 
 
 def host_upfirdn2d(lib, x, fc, up, down, pad, generic=False):
@@ -121,10 +188,28 @@ def host_upfirdn2d(lib, x, fc, up, down, pad, generic=False):
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.empty(x.shape[0], x.shape[1], out_h, out_w, dtype=x.dtype).to(memory_format=fmt)
-    args = Upfirdn2dArgs(x.data_ptr(), fc.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1],
-                         x.shape[2], x.shape[3], out_h, out_w, (ctypes.c_int64 * 4)(*x.stride()),
-                         (ctypes.c_int64 * 4)(*out.stride()), upx, upy, downx, downy, px0, py0,
-                         fh, fw, channels_last)
+    args = Upfirdn2dArgs(
+        x.data_ptr(),
+        fc.data_ptr(),
+        out.data_ptr(),
+        x.shape[0],
+        x.shape[1],
+        x.shape[2],
+        x.shape[3],
+        out_h,
+        out_w,
+        (ctypes.c_int64 * 4)(*x.stride()),
+        (ctypes.c_int64 * 4)(*out.stride()),
+        upx,
+        upy,
+        downx,
+        downy,
+        px0,
+        py0,
+        fh,
+        fw,
+        channels_last,
+    )
     assert lib.zizi_upfirdn2d_host(ctypes.byref(args), DTYPE_CODES[x.dtype], int(generic)) == 0
     return out
 
@@ -152,4 +237,6 @@ def test_upfirdn2d_kernel_code(lib, dtype, fmt, up, down, pad, taps):
         got = host_upfirdn2d(lib, x, fc, up, down, pad, generic)
         assert got.shape == want.shape and got.is_contiguous(memory_format=fmt)
         scale = want.abs().max().item()
-        torch.testing.assert_close(got.double(), want, rtol=TOL[dtype] * 4, atol=TOL[dtype] * scale * 4)
+        torch.testing.assert_close(
+            got.double(), want, rtol=TOL[dtype] * 4, atol=TOL[dtype] * scale * 4
+        )

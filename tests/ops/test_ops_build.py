@@ -111,13 +111,16 @@ def _fake_compile(calls: list):
         (folder / f"{spec.module_name()}.so").write_bytes(b"fake")
         log.write_text("build succeeded\n")
         return types.SimpleNamespace(name="fresh")
+
     return compile_
 
 
 def test_build_moves_into_place_and_reuses_cache(cache, tmp_path, monkeypatch):
     calls: list = []
     monkeypatch.setattr(_build, "_compile", _fake_compile(calls))
-    monkeypatch.setattr(_build, "_import_library", lambda module, path: types.SimpleNamespace(name="cached"))
+    monkeypatch.setattr(
+        _build, "_import_library", lambda module, path: types.SimpleNamespace(name="cached")
+    )
     spec = _spec(TINY)
     final = _build.build_dir(spec)
     final.mkdir(parents=True)  # a partial folder from a crashed build (no library in it)
@@ -125,7 +128,9 @@ def test_build_moves_into_place_and_reuses_cache(cache, tmp_path, monkeypatch):
     assert _build.load(spec).name == "fresh"
     assert (final / f"{spec.module_name()}.so").exists()
     assert calls[0].name.startswith(f"{spec.module_name()}.tmp-")  # built beside, not in place
-    assert not calls[0].exists() and not list(cache.glob("*.tmp-*")) and not list(cache.glob("*.lock"))
+    assert (
+        not calls[0].exists() and not list(cache.glob("*.tmp-*")) and not list(cache.glob("*.lock"))
+    )
     assert _build.load(spec).name == "cached" and len(calls) == 1
 
 
@@ -134,6 +139,7 @@ def test_failed_build_leaves_nothing_half_installed(cache, monkeypatch):
         (folder / "half.o").write_bytes(b"")
         log.write_text("error: boom\n")
         raise OpsBuildError(f"building failed; build log: {log}")
+
     monkeypatch.setattr(_build, "_compile", fail)
     spec = _spec(TINY)
     with pytest.raises(OpsBuildError, match="build log"):
@@ -215,12 +221,15 @@ def test_real_extension_builds_imports_and_is_reused(tiny_build):
     script = textwrap.dedent(f"""
         from pathlib import Path
         from zizi.ops import _build
-        spec = _build.BuildSpec(name="tiny", sources=(Path({str(TINY)!r}),), extra_cflags=("-O0",), arch="none")
+        spec = _build.BuildSpec(name="tiny", sources=(Path({str(TINY)!r}),),
+                                extra_cflags=("-O0",), arch="none")
         assert _build.Plugin(spec).state() == "cached"
         print(_build.load(spec).add_one(1))
     """)
     env = {**os.environ, "PYTHONPATH": str(REPO), "ZIZI_CACHE": str(root)}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2"
     assert log.stat().st_mtime_ns == stamp  # loaded from the cache, not rebuilt
@@ -236,8 +245,10 @@ def _failing_plugin(monkeypatch, cache) -> tuple[Plugin, list]:
 
     def load(spec, lock_timeout_s=600.0):
         attempts.append(spec)
-        raise OpsBuildError(f"building the {spec.name} op failed (nvcc not found); "
-                            f"build log: {_build.log_path(spec)}")
+        raise OpsBuildError(
+            f"building the {spec.name} op failed (nvcc not found); "
+            f"build log: {_build.log_path(spec)}"
+        )
 
     monkeypatch.setattr(_build, "load", load)
     return Plugin(_spec(TINY, name="op")), attempts
@@ -304,8 +315,10 @@ def test_arch_list_is_in_the_key_and_reaches_nvcc(monkeypatch, cache):
 
 def test_arch_flags_forms_and_errors():
     assert _build.arch_flags("none") == []
-    assert _build.arch_flags("sm_90") == ["-gencode=arch=compute_90,code=sm_90",
-                                          "-gencode=arch=compute_90,code=compute_90"]
+    assert _build.arch_flags("sm_90") == [
+        "-gencode=arch=compute_90,code=sm_90",
+        "-gencode=arch=compute_90,code=compute_90",
+    ]
     assert "-gencode=arch=compute_90a,code=sm_90a" in _build.arch_flags("8.6;9.0a")
     with pytest.raises(OpsBuildError, match="TORCH_CUDA_ARCH_LIST"):
         _build.arch_flags("Hopper")

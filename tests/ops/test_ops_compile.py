@@ -25,11 +25,26 @@ STEMS = ["bias_act", "upfirdn2d"]
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_cuda_sources_compile_with_nvcc(tmp_path):
-    procs = {stem: subprocess.Popen(
-        # torch's own nvcc flags (no implicit half conversions...), for an Ampere GPU.
-        ["nvcc", "-c", *COMMON_NVCC_FLAGS, "-std=c++17", "-O1", "-arch=sm_80",
-         str(OPS / f"{stem}.cu"), "-o", str(tmp_path / f"{stem}.o")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for stem in STEMS}
+    procs = {
+        stem: subprocess.Popen(
+            # torch's own nvcc flags (no implicit half conversions...), for an Ampere GPU.
+            [
+                "nvcc",
+                "-c",
+                *COMMON_NVCC_FLAGS,
+                "-std=c++17",
+                "-O1",
+                "-arch=sm_80",
+                str(OPS / f"{stem}.cu"),
+                "-o",
+                str(tmp_path / f"{stem}.o"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for stem in STEMS
+    }
     for stem, proc in procs.items():
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"nvcc failed on {stem}.cu:\n{out}"
@@ -42,10 +57,23 @@ def test_cuda_sources_compile_with_nvcc(tmp_path):
 @pytest.mark.skipif(shutil.which("c++") is None, reason="no host C++ compiler")
 def test_bindings_compile_against_torch_headers(tmp_path):
     incs = [f"-I{p}" for p in [*include_paths(), sysconfig.get_paths()["include"], str(OPS)]]
-    procs = {stem: subprocess.Popen(
-        ["c++", "-std=c++20", "-fsyntax-only", "-Werror=return-type", "-DTORCH_EXTENSION_NAME=zizi_check",
-         *incs, str(OPS / f"{stem}.cpp")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for stem in STEMS}
+    procs = {
+        stem: subprocess.Popen(
+            [
+                "c++",
+                "-std=c++20",
+                "-fsyntax-only",
+                "-Werror=return-type",
+                "-DTORCH_EXTENSION_NAME=zizi_check",
+                *incs,
+                str(OPS / f"{stem}.cpp"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for stem in STEMS
+    }
     for stem, proc in procs.items():
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"{stem}.cpp does not compile:\n{out}"

@@ -21,7 +21,11 @@ def kernels(monkeypatch):
 
 
 def test_bias_act_kernel_path(kernels):
-    x = torch.randn(2, 4, 3, 5, dtype=torch.float64).to(memory_format=torch.channels_last).requires_grad_()
+    x = (
+        torch.randn(2, 4, 3, 5, dtype=torch.float64)
+        .to(memory_format=torch.channels_last)
+        .requires_grad_()
+    )
     b = torch.randn(4, dtype=torch.float64, requires_grad=True)
     y = ba.bias_act(x, b, act="selu", clamp=0.8)
     torch.testing.assert_close(y, ba.bias_act_ref(x, b, act="selu", clamp=0.8))

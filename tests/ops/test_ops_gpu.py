@@ -66,7 +66,11 @@ def _bias_act_both(dev, x, b, dy, dtype, **kw):
     for impl, cast, device in ((ba.bias_act, dtype, dev), (ba.bias_act_ref, ref_dtype, x.device)):
         xi = x.detach().to(device=device, dtype=cast).requires_grad_()
         bi = b.detach().to(device=device, dtype=cast).requires_grad_() if b is not None else None
-        outs.append(_grads(lambda x, b, impl=impl: impl(x, b, **kw), xi, bi, dy.to(device=device, dtype=cast)))
+        outs.append(
+            _grads(
+                lambda x, b, impl=impl: impl(x, b, **kw), xi, bi, dy.to(device=device, dtype=cast)
+            )
+        )
     return outs
 
 
@@ -83,7 +87,9 @@ def test_bias_act_parity(dev, dtype, fmt, act):
     dy = torch.randn(x.shape, generator=g).to(dtype).to(dev)
     for clamp in (None, 0.7):
         # non-default alpha and gain: a swapped or ignored argument must show
-        got, want = _bias_act_both(dev, x, b, dy, dtype, dim=1, act=act, alpha=0.3, gain=1.7, clamp=clamp)
+        got, want = _bias_act_both(
+            dev, x, b, dy, dtype, dim=1, act=act, alpha=0.3, gain=1.7, clamp=clamp
+        )
         assert got[0].dtype == dtype and got[0].is_contiguous(memory_format=fmt)
         for a, r in zip(got, want):
             _close(a, r, dtype)
@@ -104,13 +110,31 @@ def _layouts(dev):
     g = torch.Generator().manual_seed(6)
     base = torch.randn(4, 6, 5, 7, generator=g).to(dev)
     yield "sliced", base[:, ::2], torch.randn(3, generator=g).to(dev), 1
-    yield "stride0", torch.randn(1, 6, 1, 1, generator=g).to(dev).expand(3, 6, 4, 5), \
-        torch.randn(6, generator=g).to(dev), 1
-    yield "offset", base.flatten()[17:17 + 2 * 6 * 5 * 7].view(2, 6, 5, 7), \
-        torch.randn(6, generator=g).to(dev), 1
-    yield "empty", torch.randn(0, 6, 3, 3, generator=g).to(dev), torch.randn(6, generator=g).to(dev), 1
+    yield (
+        "stride0",
+        torch.randn(1, 6, 1, 1, generator=g).to(dev).expand(3, 6, 4, 5),
+        torch.randn(6, generator=g).to(dev),
+        1,
+    )
+    yield (
+        "offset",
+        base.flatten()[17 : 17 + 2 * 6 * 5 * 7].view(2, 6, 5, 7),
+        torch.randn(6, generator=g).to(dev),
+        1,
+    )
+    yield (
+        "empty",
+        torch.randn(0, 6, 3, 3, generator=g).to(dev),
+        torch.randn(6, generator=g).to(dev),
+        1,
+    )
     yield "2d", torch.randn(9, 12, generator=g).to(dev), torch.randn(12, generator=g).to(dev), 1
-    yield "dim2", torch.randn(2, 3, 8, 5, generator=g).to(dev), torch.randn(8, generator=g).to(dev), 2
+    yield (
+        "dim2",
+        torch.randn(2, 3, 8, 5, generator=g).to(dev),
+        torch.randn(8, generator=g).to(dev),
+        2,
+    )
     yield "dim0", torch.randn(4, 3, generator=g).to(dev), torch.randn(4, generator=g).to(dev), 0
     yield "nobias", torch.randn(2, 3, 4, 4, generator=g).to(dev), None, 1
 
@@ -152,12 +176,19 @@ def test_upfirdn2d_parity(dev, dtype, fmt, flip, up, down, pad, fshape):
     # filter on any path shows; gain 1.5 checks the gain is applied once.
     f = (torch.rand(fshape, generator=g) + 0.1).to(dev)
     outs = []
-    for impl, cast, device in ((ud.upfirdn2d, dtype, dev), (ud.upfirdn2d_ref, torch.float32, "cpu")):
+    for impl, cast, device in (
+        (ud.upfirdn2d, dtype, dev),
+        (ud.upfirdn2d_ref, torch.float32, "cpu"),
+    ):
         xi = x.detach().to(device=device, dtype=cast).requires_grad_()
         y = impl(xi, f.to(device), up, down, pad, flip, 1.5)
         # dy requires grad: upfirdn2d is linear, so dx depends on dy only, and the second
         # backward (the kernel's backward differentiated again) is taken w.r.t. dy.
-        dy = torch.randn(y.shape, generator=g.manual_seed(2)).to(device=device, dtype=cast).requires_grad_()
+        dy = (
+            torch.randn(y.shape, generator=g.manual_seed(2))
+            .to(device=device, dtype=cast)
+            .requires_grad_()
+        )
         (dx,) = torch.autograd.grad(y, [xi], dy, create_graph=True)
         (ddy,) = torch.autograd.grad(dx.float().square().sum(), [dy])
         outs.append((y, dx, ddy))
@@ -196,7 +227,7 @@ def test_bias_act_large_tensor_and_grid_stride(monkeypatch):
     n = 2**31 + 2**20 + 3
     x = torch.empty(n, dtype=torch.float16, device="cuda")
     x[: 2**20].normal_()
-    x[2**20:].fill_(-1.5)
+    x[2**20 :].fill_(-1.5)
     x[-7:] = torch.tensor([3, -3, 0.5, -0.5, 2, -2, 1], dtype=torch.float16, device="cuda")
     y = ba.bias_act(x.view(1, n), None, 1, "lrelu", 0.2, 2.0)
     torch.cuda.synchronize()

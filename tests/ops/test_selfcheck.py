@@ -79,19 +79,25 @@ def test_a_correct_kernel_is_checked_once_then_used(cache, monkeypatch):
     assert fake.calls == checked + 2
 
 
-@pytest.mark.parametrize("op,bug", [("bias_act", tanh_second_order_flipped),
-                                    ("upfirdn2d", up2_fp16_shifted)])
+@pytest.mark.parametrize(
+    "op,bug", [("bias_act", tanh_second_order_flipped), ("upfirdn2d", up2_fp16_shifted)]
+)
 def test_a_wrong_kernel_is_caught_and_falls_back(cache, monkeypatch, op, bug):
     fake = Counted(bug)
     ops_emulation.install(monkeypatch, checked=True, **{op: fake})
     plugin = {"bias_act": ba._PLUGIN, "upfirdn2d": ud._PLUGIN}[op]
     f = ud.setup_filter([1, 3, 3, 1])
     x = _x()
-    run = {"bias_act": lambda: ba.bias_act(x, torch.zeros(8), act="tanh"),
-           "upfirdn2d": lambda: ud.upsample2d(x.half(), f).float()}[op]
-    ref = {"bias_act": lambda: ba.bias_act_ref(x, torch.zeros(8), act="tanh"),
-           "upfirdn2d": lambda: ud.upfirdn2d_ref(x.half(), f, up=2, padding=(2, 1, 2, 1),
-                                                 gain=4).float()}[op]
+    run = {
+        "bias_act": lambda: ba.bias_act(x, torch.zeros(8), act="tanh"),
+        "upfirdn2d": lambda: ud.upsample2d(x.half(), f).float(),
+    }[op]
+    ref = {
+        "bias_act": lambda: ba.bias_act_ref(x, torch.zeros(8), act="tanh"),
+        "upfirdn2d": lambda: ud.upfirdn2d_ref(
+            x.half(), f, up=2, padding=(2, 1, 2, 1), gain=4
+        ).float(),
+    }[op]
     with pytest.warns(RuntimeWarning) as caught:
         y = run()
     (w,) = [w for w in caught if "zizi" in str(w.message)]

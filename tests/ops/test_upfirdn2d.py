@@ -33,7 +33,7 @@ def naive(x, f, up, down, pad, flip_filter, gain):
     z[:, :, ::upy, ::upx] = x
     big = max(abs(p) for p in pad) + 1  # pad generously, then slice to the requested window
     z = F.pad(z, [big] * 4)
-    z = z[:, :, big - py0: big + h * upy + py1, big - px0: big + w * upx + px1]
+    z = z[:, :, big - py0 : big + h * upy + py1, big - px0 : big + w * upx + px1]
     f2 = torch.outer(f, f) * gain if f.ndim == 1 else f * gain
     k = f2 if flip_filter else f2.flip([0, 1])  # conv2d correlates
     y = F.conv2d(z.reshape(n * c, 1, *z.shape[2:]), k[None, None].to(x.dtype))
@@ -57,8 +57,11 @@ CASES = [
 def test_reference_matches_naive(up, down, pad, taps, separable, flip_filter):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 7, 9, generator=g, dtype=torch.float64)
-    f = torch.randn(taps, generator=g, dtype=torch.float64) if separable else \
-        torch.randn(taps, taps + 1, generator=g, dtype=torch.float64)
+    f = (
+        torch.randn(taps, generator=g, dtype=torch.float64)
+        if separable
+        else torch.randn(taps, taps + 1, generator=g, dtype=torch.float64)
+    )
     got = upfirdn2d_ref(x, f, up, down, pad, flip_filter, 1.5)
     torch.testing.assert_close(got, naive(x, f, up, down, pad, flip_filter, 1.5))
 
@@ -78,8 +81,11 @@ KERNEL_PATH = make_upfirdn2d(upfirdn2d_kernel_ref, filter_dtype=None)
 def test_kernel_path_adjoint_gradients(up, down, pad, taps, separable):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 1, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    f = torch.randn(taps, generator=g, dtype=torch.float64) if separable else \
-        torch.randn(taps, taps, generator=g, dtype=torch.float64)
+    f = (
+        torch.randn(taps, generator=g, dtype=torch.float64)
+        if separable
+        else torch.randn(taps, taps, generator=g, dtype=torch.float64)
+    )
     for flip_filter in (False, True):
         fn = lambda x, flip=flip_filter: KERNEL_PATH(x, f, up, down, pad, flip, 0.7)  # noqa: E731
         torch.testing.assert_close(fn(x), upfirdn2d_ref(x, f, up, down, pad, flip_filter, 0.7))

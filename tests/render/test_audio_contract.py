@@ -33,8 +33,21 @@ def test_the_record_names_the_track_by_its_own_sha256(tiny_run, frames_of, tmp_p
     track = click_track(tmp_path / "beat.wav", seconds=1.6)
     out = tmp_path / "frames"
     source = frames_of[1] if scene == "walk" else tiny_run
-    r = invoke("render", scene, source, "--audio", track, "--fps", 4, "--seeds", 1, "--out", out,
-               "--device", "cpu")
+    r = invoke(
+        "render",
+        scene,
+        source,
+        "--audio",
+        track,
+        "--fps",
+        4,
+        "--seeds",
+        1,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads((out / "provenance.json").read_text())
     named = [e for e in _entries(doc) if e["file"] == "beat.wav"]
@@ -57,8 +70,22 @@ def test_a_looped_walk_follows_the_looped_sound_clock(tmp_path):
     ck = save_checkpoint(tmp_path / "g.safetensors", tiny_checkpoint(16, seed=3))
     track = click_track(tmp_path / "beat.wav", seconds=1.6)
     out, fps = tmp_path / "frames", 5
-    r = invoke("render", "walk", ck, "--audio", track, "--fps", fps, "--seeds", 2, "--loop",
-               "--out", out, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ck,
+        "--audio",
+        track,
+        "--fps",
+        fps,
+        "--seeds",
+        2,
+        "--loop",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     speeds = analyse(track, fps).speeds()
     n = len(speeds)

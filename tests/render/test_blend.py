@@ -53,7 +53,12 @@ def test_blend_at_the_top_block_draws_as_a(pair, tmp_path):
     out = tmp_path / "c.safetensors"
     assert invoke("blend", a, b, "--out", out, "--swap-res", 16).exit_code == 0
     for ck, name in ((a, "ga"), (out, "gc")):
-        assert invoke("generate", ck, "--seeds", 1, "--out", tmp_path / name, "--device", "cpu").exit_code == 0
+        assert (
+            invoke(
+                "generate", ck, "--seeds", 1, "--out", tmp_path / name, "--device", "cpu"
+            ).exit_code
+            == 0
+        )
     assert np.array_equal(png(tmp_path / "ga/seed0001.png"), png(tmp_path / "gc/seed0001.png"))
 
 
@@ -119,8 +124,24 @@ def test_shift_by_layers_ends_exact_and_coarse_blocks_move_first(tiny_run, frame
     seqs = {}
     for order in ("together", "coarse-first", "fine-first"):
         out = tmp_path / order
-        r = invoke("render", "shift", frames_of[0], frames_of[-1], "--out", out, "--frames", 9,
-                   "--seeds", 3, "--layers", order, "--easing", "linear", "--device", "cpu")
+        r = invoke(
+            "render",
+            "shift",
+            frames_of[0],
+            frames_of[-1],
+            "--out",
+            out,
+            "--frames",
+            9,
+            "--seeds",
+            3,
+            "--layers",
+            order,
+            "--easing",
+            "linear",
+            "--device",
+            "cpu",
+        )
         assert r.exit_code == 0, r.output
         seqs[order] = [png(p) for p in sorted(out.glob("frame*.png"))]
     for order in ("coarse-first", "fine-first"):
@@ -149,15 +170,18 @@ def test_blender_sets_each_block_to_its_own_checkpoint(frames_of):
     assert all(torch.equal(v, a[k]) for k, v in G.state_dict().items())
 
 
-def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(tiny_run, frames_of,
-                                                                           tmp_path):
+def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(
+    tiny_run, frames_of, tmp_path
+):
     from zizi.render.blocks import stagger as stag
     from zizi.render.timeline import locate
     from zizi.render.weights import WeightBlender, read_stops
 
     stops = read_stops(frames_of)
     blender = WeightBlender(stops, torch.device("cpu"))
-    where = {r: locate(v, [0.0, 0.5, 1.0]) for r, v in stag(0.5, [4, 8, 16], "coarse-first").items()}
+    where = {
+        r: locate(v, [0.0, 0.5, 1.0]) for r, v in stag(0.5, [4, 8, 16], "coarse-first").items()
+    }
     assert len({seg for seg, _ in where.values()}) == 2  # b4 past the middle stop, b16 before it
     sd = blender.set_blocks(where).state_dict()
     ck = [load_checkpoint(p, nets=["G_ema"]).tensors["G_ema"] for p in frames_of]
@@ -167,8 +191,21 @@ def test_layers_across_three_checkpoints_hold_blocks_in_different_segments(tiny_
     assert torch.equal(sd["synthesis.b16.conv1.weight"], ck[0]["synthesis.b16.conv1.weight"])
     assert torch.equal(sd["synthesis.b8.conv1.weight"], ck[1]["synthesis.b8.conv1.weight"])
     out = tmp_path / "seq"
-    r = invoke("render", "shift", tiny_run, "--layers", "coarse-first", "--frames", 7, "--seeds", 3,
-               "--out", out, "--device", "cpu")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--layers",
+        "coarse-first",
+        "--frames",
+        7,
+        "--seeds",
+        3,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     got = sorted(out.glob("frame*.png"))
     for p, ckpt in ((got[0], frames_of[0]), (got[-1], frames_of[-1])):

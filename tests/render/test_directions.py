@@ -40,9 +40,16 @@ def test_matches_rosinality_closed_form_factorization(ckpt):
 
     ck = load_checkpoint(ckpt, nets=["G_ema"])
     ros = nvidia_g_to_rosinality(ck.tensors["G_ema"], ck.g_config)
-    W = torch.cat([v for k, v in ros.items()
-                   if "modulation" in k and "to_rgbs" not in k and "weight" in k
-                   and not k.startswith("to_rgb1")]).double()
+    W = torch.cat(
+        [
+            v
+            for k, v in ros.items()
+            if "modulation" in k
+            and "to_rgbs" not in k
+            and "weight" in k
+            and not k.startswith("to_rgb1")
+        ]
+    ).double()
     V = torch.svd(W).V
     ours = factorize(ck.tensors["G_ema"], 16, "all")
     S = torch.linalg.svdvals(W)
@@ -69,8 +76,11 @@ def test_style_ws_are_the_ws_each_block_reads(ckpt):
     ck = load_checkpoint(ckpt, nets=["G_ema"])
     G = build_generator(ck)
     seen: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen.__setitem__(n, i[0].clone()))
-             for n, m in G.synthesis.named_modules() if n.endswith("affine") and "torgb" not in n]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, n=n: seen.__setitem__(n, i[0].clone()))
+        for n, m in G.synthesis.named_modules()
+        if n.endswith("affine") and "torgb" not in n
+    ]
     ws = torch.randn(1, G.num_ws, G.w_dim)
     G.synthesis(ws, noise_mode="const")
     base = dict(seen)
@@ -94,13 +104,34 @@ def test_cli_writes_directions_and_walk_grid_passes_through_the_face(ckpt, tmp_p
     assert d.vectors.shape == (16, 16) and (d.values[:-1] >= d.values[1:]).all()
     assert torch.allclose(d.vectors @ d.vectors.T, torch.eye(16), atol=1e-5)
     out = tmp_path / "walk"
-    r = invoke("render", "walk", ckpt, "--directions", dirs, "--direction", 0, "--direction", 1,
-               "--amount", 4, "--out", out, "--frames", 5, "--seeds", 7, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ckpt,
+        "--directions",
+        dirs,
+        "--direction",
+        0,
+        "--direction",
+        1,
+        "--amount",
+        4,
+        "--out",
+        out,
+        "--frames",
+        5,
+        "--seeds",
+        7,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     frames = [png(p) for p in sorted(out.glob("frame*.png"))]
     assert frames[0].shape == (16, 32, 3)  # two directions side by side
-    assert invoke("generate", ckpt, "--seeds", 7, "--out", tmp_path / "g", "--device",
-                  "cpu").exit_code == 0
+    assert (
+        invoke("generate", ckpt, "--seeds", 7, "--out", tmp_path / "g", "--device", "cpu").exit_code
+        == 0
+    )
     face = png(tmp_path / "g/seed0007.png")
     assert np.array_equal(frames[2][:, :16], face) and np.array_equal(frames[2][:, 16:], face)
     assert not np.array_equal(frames[0][:, :16], face)
@@ -116,8 +147,27 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
     d = shift_direction(ckpt, tuned)
     assert torch.allclose(d, torch.full_like(d, 0.7), atol=1e-6)
     out = tmp_path / "w"
-    r = invoke("render", "walk", ckpt, "--direction", "shift", "--toward", tuned, "--amount", 1,
-               "--shift-estimate", "wavg", "--out", out, "--frames", 3, "--seeds", 2, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ckpt,
+        "--direction",
+        "shift",
+        "--toward",
+        tuned,
+        "--amount",
+        1,
+        "--shift-estimate",
+        "wavg",
+        "--out",
+        out,
+        "--frames",
+        3,
+        "--seeds",
+        2,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     from zizi.latents import z_for_seeds
     from zizi.render.batches import synthesize
@@ -129,18 +179,56 @@ def test_shift_direction_heads_to_the_fine_tunes_average(ckpt, tmp_path):
 
 
 def test_bad_direction_input_is_one_line(ckpt, tmp_path):
-    r = invoke("render", "walk", ckpt, "--direction", 99, "--out", tmp_path / "o", "--frames", 2,
-               "--device", "cpu")
-    assert r.exit_code != 0 and "there are 16 directions" in r.output and "Traceback" not in r.output
-    r = invoke("render", "walk", ckpt, "--direction", "shift", "--out", tmp_path / "o", "--frames",
-               2,
-               "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ckpt,
+        "--direction",
+        99,
+        "--out",
+        tmp_path / "o",
+        "--frames",
+        2,
+        "--device",
+        "cpu",
+    )
+    assert (
+        r.exit_code != 0 and "there are 16 directions" in r.output and "Traceback" not in r.output
+    )
+    r = invoke(
+        "render",
+        "walk",
+        ckpt,
+        "--direction",
+        "shift",
+        "--out",
+        tmp_path / "o",
+        "--frames",
+        2,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code != 0 and "--toward" in r.output
-    r = invoke("render", "walk", ckpt, "--directions", ckpt, "--direction", 0, "--out",
-               tmp_path / "o", "--frames", 2, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ckpt,
+        "--directions",
+        ckpt,
+        "--direction",
+        0,
+        "--out",
+        tmp_path / "o",
+        "--frames",
+        2,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code != 0 and "not a directions file" in r.output
     r = invoke("directions", ckpt, "--out", tmp_path / "d.safetensors", "--layers", "fine")
-    assert r.exit_code != 0 and "no blocks" in r.output and not (tmp_path / "d.safetensors").exists()
+    assert (
+        r.exit_code != 0 and "no blocks" in r.output and not (tmp_path / "d.safetensors").exists()
+    )
 
 
 def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
@@ -155,8 +243,10 @@ def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
     ck = tiny_checkpoint(16, seed=2)
     save_checkpoint(base, ck)
     gen = torch.Generator().manual_seed(1)
-    moved = {k: (v + 0.5 * torch.randn(v.shape, generator=gen) if "b16" in k or "b8" in k else v)
-             for k, v in ck.tensors["G_ema"].items()}
+    moved = {
+        k: (v + 0.5 * torch.randn(v.shape, generator=gen) if "b16" in k or "b8" in k else v)
+        for k, v in ck.tensors["G_ema"].items()
+    }
     ck.tensors["G_ema"] = moved
     save_checkpoint(tuned, ck)
     d = fitted_shift(base, tuned, samples=16, steps=60)
@@ -167,8 +257,10 @@ def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
     with torch.no_grad():
         w = A.mapping(z, None)
         want = B.synthesis(B.mapping(z, None), noise_mode="const")
-        err = {name: F.mse_loss(A.synthesis(w + off, noise_mode="const"), want).item()
-               for name, off in (("none", 0 * d), ("fit", d))}
+        err = {
+            name: F.mse_loss(A.synthesis(w + off, noise_mode="const"), want).item()
+            for name, off in (("none", 0 * d), ("fit", d))
+        }
     assert err["fit"] < 0.9 * err["none"], err
     # the same vector stored by `zizi directions --toward` drives the walk
     dirs = tmp_path / "d.safetensors"
@@ -177,8 +269,25 @@ def test_fitted_shift_turns_base_faces_towards_the_fine_tune(tmp_path):
     stored = load_directions(dirs).shift
     assert stored is not None and stored.shape == d.shape
     out = tmp_path / "w"
-    r = invoke("render", "walk", base, "--directions", dirs, "--direction", "shift", "--amount", 1,
-               "--frames", 2, "--seeds", 2, "--out", out, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        base,
+        "--directions",
+        dirs,
+        "--direction",
+        "shift",
+        "--amount",
+        1,
+        "--frames",
+        2,
+        "--seeds",
+        2,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     last = synthesize(A, ws=A.mapping(z_for_seeds([2], A.z_dim), None) + stored)[0]
     assert np.array_equal(png(sorted(out.glob("frame*.png"))[-1]), last)

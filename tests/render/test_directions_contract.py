@@ -17,15 +17,20 @@ from zizi.io.checkpoint import build_generator
 from zizi.render.directions import factorize
 
 
-@pytest.mark.parametrize("layers, blocks", [("b8", {"b8"}), ("b4", {"b4"}), ("b8-b16", {"b8", "b16"})])
+@pytest.mark.parametrize(
+    "layers, blocks", [("b8", {"b8"}), ("b4", {"b4"}), ("b8-b16", {"b8", "b16"})]
+)
 def test_a_directions_ws_reach_only_the_layers_it_was_found_in(layers, blocks):
     ck = tiny_checkpoint(16, seed=2)
     G = build_generator(ck)
     d = factorize(ck.tensors["G_ema"], 16, layers)
     assert d.meta["blocks"] == sorted(blocks, key=lambda b: int(b[1:]))
     seen: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen.__setitem__(n, i[0].clone()))
-             for n, m in G.synthesis.named_modules() if n.endswith("affine")]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, n=n: seen.__setitem__(n, i[0].clone()))
+        for n, m in G.synthesis.named_modules()
+        if n.endswith("affine")
+    ]
     ws = torch.randn(1, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         G.synthesis(ws, noise_mode="const")
@@ -35,8 +40,9 @@ def test_a_directions_ws_reach_only_the_layers_it_was_found_in(layers, blocks):
         G.synthesis(moved, noise_mode="const")
     for h in hooks:
         h.remove()
-    changed = {n.split(".")[0] for n in seen if not torch.equal(seen[n], base[n])
-               and "torgb" not in n}
+    changed = {
+        n.split(".")[0] for n in seen if not torch.equal(seen[n], base[n]) and "torgb" not in n
+    }
     assert changed == blocks
 
 
@@ -57,9 +63,25 @@ def test_a_walk_along_a_direction_moves_only_its_layers_ws(tmp_path):
     r = invoke("directions", ck_path, "--out", dirs, "--layers", "b8")
     assert r.exit_code == 0, r.output
     out, n, amount = tmp_path / "walk", 5, 4.0
-    r = invoke("render", "walk", ck_path, "--directions", dirs,
-               "--direction", "0", "--amount", amount, "--frames", n,
-               "--seeds", "7", "--out", out, "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        ck_path,
+        "--directions",
+        dirs,
+        "--direction",
+        "0",
+        "--amount",
+        amount,
+        "--frames",
+        n,
+        "--seeds",
+        "7",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     got = np.asarray(Image.open(out / "frame000000.png").convert("RGB"))
 

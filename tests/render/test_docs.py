@@ -26,7 +26,7 @@ def _commands(text: str) -> list[list[str]]:
             words = shlex.split(line)
             start = next((i for i, w in enumerate(words) if w == "zizi"), None)
             if start is not None:
-                out.append(words[start + 1:])
+                out.append(words[start + 1 :])
     return out
 
 
@@ -51,7 +51,10 @@ def test_every_shown_option_exists(doc):
     assert cmds
     for words in cmds:
         cmd, rest = _command(words)
-        known = {o for p in cmd.params  # with the --no- half of a --x/--no-x flag
-                 for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+        known = {
+            o
+            for p in cmd.params  # with the --no- half of a --x/--no-x flag
+            for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
+        }
         used = {w for w in rest if w.startswith("--")}
         assert used <= known, (words, used - known)

@@ -1,4 +1,5 @@
-"""--encoder and --preset: the preset reaches ffmpeg, bad choices are one line, NVENC when present."""
+"""--encoder and --preset: the preset reaches ffmpeg, bad choices are one line, NVENC when
+present."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from zizi.render.encode import encoder_options, has_encoder
 
 def test_encoder_options_pick_defaults_and_refuse_bad_values():
     assert encoder_options("mp4", None, None) == (
-        "libx264", {"pix_fmt": "yuv420p", "crf": 18, "preset": "medium"})
+        "libx264",
+        {"pix_fmt": "yuv420p", "crf": 18, "preset": "medium"},
+    )
     assert encoder_options("mp4", None, "veryfast")[1]["preset"] == "veryfast"
     enc, opts = encoder_options("mp4", "h264_nvenc", None)
     assert enc == "h264_nvenc" and opts["preset"] == "p5" and opts["rc"] == "vbr"
@@ -27,8 +30,24 @@ def test_encoder_options_pick_defaults_and_refuse_bad_values():
 
 
 def _frames(tiny_run, out, *more):
-    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 6, "--fps", 24,
-               "--seeds", "3", "--segment", 4, "--device", "cpu", *more)
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--out",
+        out,
+        "--frames",
+        6,
+        "--fps",
+        24,
+        "--seeds",
+        "3",
+        "--segment",
+        4,
+        "--device",
+        "cpu",
+        *more,
+    )
     assert r.exit_code == 0, r.output
     return read_video(out)
 
@@ -46,8 +65,19 @@ def test_preset_reaches_x264(tiny_run, tmp_path):
 
 def test_bad_preset_is_one_line_and_writes_nothing(tiny_run, tmp_path):
     out = tmp_path / "x.mp4"
-    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 3, "--device", "cpu",
-               "--preset", "turbo")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--out",
+        out,
+        "--frames",
+        3,
+        "--device",
+        "cpu",
+        "--preset",
+        "turbo",
+    )
     assert r.exit_code != 0 and "turbo is not a libx264 preset" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 
@@ -55,8 +85,19 @@ def test_bad_preset_is_one_line_and_writes_nothing(tiny_run, tmp_path):
 def test_nvenc_is_refused_in_one_line_when_ffmpeg_lacks_it(tiny_run, tmp_path):
     if has_encoder("h264_nvenc"):
         pytest.skip("this ffmpeg has NVENC: the GPU test below covers it")
-    r = invoke("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", "--frames", 3,
-               "--device", "cpu", "--encoder", "h264_nvenc")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--out",
+        tmp_path / "x.mp4",
+        "--frames",
+        3,
+        "--device",
+        "cpu",
+        "--encoder",
+        "h264_nvenc",
+    )
     assert r.exit_code != 0 and "lacks the h264_nvenc encoder" in r.output
     assert "Traceback" not in r.output and not list(tmp_path.iterdir())
 

@@ -12,8 +12,9 @@ ARGS = ["--frames", "2", "--fps", "2", "--device", "cpu", "--force"]
 
 
 @pytest.mark.parametrize("spelling", [".", "HOME", "PARENT"])
-def test_force_never_replaces_the_current_folder_its_parents_or_home(tiny_run, tmp_path,
-                                                                       monkeypatch, spelling):
+def test_force_never_replaces_the_current_folder_its_parents_or_home(
+    tiny_run, tmp_path, monkeypatch, spelling
+):
     work = tmp_path / "work" / "here"
     work.mkdir(parents=True)
     (work / "thesis.txt").write_text("three years")
@@ -47,4 +48,3 @@ def test_a_video_name_that_is_a_folder_is_one_line(tiny_run, tmp_path):
     r = invoke("render", "shift", tiny_run, "--out", tmp_path / "x.mp4", *ARGS)
     one_line(r, "is a folder")
     assert (tmp_path / "x.mp4" / "keep").exists()
-

@@ -19,7 +19,7 @@ def test_many_images_stay_within_the_bound():
     img = np.full((1, 64, 64, 3), 200, dtype=np.uint8)
     for _ in range(100):
         g.add(img)
-    assert g.count == 100 and g.grid[:g.th, :g.tw].min() == 200 and g.grid[-1, -1].max() == 0
+    assert g.count == 100 and g.grid[: g.th, : g.tw].min() == 200 and g.grid[-1, -1].max() == 0
 
 
 def test_provenance_finds_the_runs_dataset_manifest(tmp_path):

@@ -35,15 +35,26 @@ def _latent(ckpt, path, *, seeds: tuple[int, ...], noise_seed: int, space: str =
     if space == "w":
         plus = ws[:1]
     gen = torch.Generator().manual_seed(noise_seed)
-    noise = {k: torch.randn(m.noise_const.shape, generator=gen)
-             for k, m in noise_layers(G).items()}
+    noise = {k: torch.randn(m.noise_const.shape, generator=gen) for k, m in noise_layers(G).items()}
     write_bytes(path, latent_bytes(_Lat(plus, noise), space, "x"))
     return path
 
 
 def _walk(ckpt, out, *more):
-    r = invoke(*["render", "walk", str(ckpt), "--out", str(out), "--frames", "5",
-                            "--easing", "linear", *more])
+    r = invoke(
+        *[
+            "render",
+            "walk",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--frames",
+            "5",
+            "--easing",
+            "linear",
+            *more,
+        ]
+    )
     assert r.exit_code == 0, r.output
     return sorted(out.glob("frame*.png"))
 
@@ -56,8 +67,16 @@ def test_keyframe_latents_are_drawn_as_generate_draws_them(tmp_path, frames_of):
     assert g.exit_code == 0, g.output
     g2 = invoke(*["generate", str(ckpt), "--latent", str(b), "--out", str(tmp_path / "g")])
     assert g2.exit_code == 0, g2.output
-    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a),
-                   "--keyframe-latent", str(b), "--keyframes", "2")
+    frames = _walk(
+        ckpt,
+        tmp_path / "walk",
+        "--keyframe-latent",
+        str(a),
+        "--keyframe-latent",
+        str(b),
+        "--keyframes",
+        "2",
+    )
     assert len(frames) == 5
     assert np.array_equal(_png(frames[0]), _png(tmp_path / "g" / "me.png"))  # the first key
     assert np.array_equal(_png(frames[-1]), _png(tmp_path / "g" / "you.png"))  # the last
@@ -69,8 +88,9 @@ def test_latent_then_seed_keys_in_walk_order(tmp_path, frames_of):
     """One latent, then the face's seed: the last frame is `generate --seeds`'s face."""
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1, space="w")
-    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
-                   "2", "--seeds", "7")
+    frames = _walk(
+        ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes", "2", "--seeds", "7"
+    )
     s = invoke(*["generate", str(ckpt), "--seeds", "7", "--out", str(tmp_path / "s")])
     g = invoke(*["generate", str(ckpt), "--latent", str(a), "--out", str(tmp_path / "s")])
     assert s.exit_code == 0 and g.exit_code == 0, s.output + g.output
@@ -88,25 +108,52 @@ def test_noise_modes_match_generate(tmp_path, frames_of):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4), noise_seed=1)
     for mode in ("random", "none"):
-        g = invoke(*["generate", str(ckpt), "--latent", str(a), "--noise-mode", mode,
-                                "--out", str(tmp_path / mode)])
+        g = invoke(
+            *[
+                "generate",
+                str(ckpt),
+                "--latent",
+                str(a),
+                "--noise-mode",
+                mode,
+                "--out",
+                str(tmp_path / mode),
+            ]
+        )
         assert g.exit_code == 0, g.output
-        frames = _walk(ckpt, tmp_path / f"walk-{mode}", "--keyframe-latent", str(a),
-                       "--noise-mode", mode)
+        frames = _walk(
+            ckpt, tmp_path / f"walk-{mode}", "--keyframe-latent", str(a), "--noise-mode", mode
+        )
         assert np.array_equal(_png(frames[0]), _png(tmp_path / mode / "me.png")), mode
-    assert not np.array_equal(_png(tmp_path / "none" / "me.png"),
-                              _png(tmp_path / "random" / "me.png"))
+    assert not np.array_equal(
+        _png(tmp_path / "none" / "me.png"), _png(tmp_path / "random" / "me.png")
+    )
 
 
-@pytest.mark.parametrize("extra, why", [
-    (["--space", "z"], "walks in W"),
-    (["--direction", "0"], "walks in W"),
-])
+@pytest.mark.parametrize(
+    "extra, why",
+    [
+        (["--space", "z"], "walks in W"),
+        (["--direction", "0"], "walks in W"),
+    ],
+)
 def test_latent_walk_refusals(tmp_path, frames_of, extra, why):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1)
-    r = invoke(*["render", "walk", str(ckpt), "--out", str(tmp_path / "o"),
-                                 "--frames", "3", "--keyframe-latent", str(a), *extra])
+    r = invoke(
+        *[
+            "render",
+            "walk",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "o"),
+            "--frames",
+            "3",
+            "--keyframe-latent",
+            str(a),
+            *extra,
+        ]
+    )
     assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "o").exists()
 
@@ -116,11 +163,24 @@ def test_a_latent_for_another_network_is_one_line(tmp_path, frames_of):
     save_checkpoint(other, tiny_checkpoint(2 * RES, seed=0))
     a = _latent(other, tmp_path / "big-latent.safetensors", seeds=(3,), noise_seed=1)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
-    for lat, why in ((a, "same architecture"), (tmp_path / "junk.safetensors", "not a latent"),
-                     (tmp_path / "gone.safetensors", "--keyframe-latent")):
-        r = invoke(*["render", "walk", str(frames_of[1]), "--out",
-                                     str(tmp_path / "o.mp4"), "--frames", "3",
-                                     "--keyframe-latent", str(lat)])
+    for lat, why in (
+        (a, "same architecture"),
+        (tmp_path / "junk.safetensors", "not a latent"),
+        (tmp_path / "gone.safetensors", "--keyframe-latent"),
+    ):
+        r = invoke(
+            *[
+                "render",
+                "walk",
+                str(frames_of[1]),
+                "--out",
+                str(tmp_path / "o.mp4"),
+                "--frames",
+                "3",
+                "--keyframe-latent",
+                str(lat),
+            ]
+        )
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
         assert len(r.output.strip().splitlines()) <= 2, r.output
         assert not list(tmp_path.glob("o.mp4*")) and not list(tmp_path.glob(".o.mp4*"))
@@ -129,8 +189,19 @@ def test_a_latent_for_another_network_is_one_line(tmp_path, frames_of):
 def test_resume_refuses_another_latent_under_the_same_name(tmp_path, frames_of):
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3,), noise_seed=1)
-    args = ["render", "walk", str(ckpt), "--out", str(tmp_path / "w.mp4"), "--frames", "4",
-            "--segment", "2", "--keyframe-latent", str(a)]
+    args = [
+        "render",
+        "walk",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "w.mp4"),
+        "--frames",
+        "4",
+        "--segment",
+        "2",
+        "--keyframe-latent",
+        str(a),
+    ]
     r = invoke(*[*args, "--shard", "0/2"])  # half the segments: a work folder
     assert r.exit_code == 0, r.output
     _latent(ckpt, a, seeds=(4,), noise_seed=1)  # another face under the same name
@@ -144,8 +215,18 @@ def test_every_face_starts_at_the_latent_and_walks_to_its_own_seed(tmp_path, fra
     `generate --seeds`'s face for its seed."""
     ckpt = frames_of[1]
     a = _latent(ckpt, tmp_path / "me.safetensors", seeds=(3, 4), noise_seed=1)
-    frames = _walk(ckpt, tmp_path / "walk", "--keyframe-latent", str(a), "--keyframes",
-                   "2", "--grid", "2x1", "--seeds", "7,8")
+    frames = _walk(
+        ckpt,
+        tmp_path / "walk",
+        "--keyframe-latent",
+        str(a),
+        "--keyframes",
+        "2",
+        "--grid",
+        "2x1",
+        "--seeds",
+        "7,8",
+    )
     for args in (["--latent", str(a)], ["--seeds", "7,8"]):
         g = invoke(*["generate", str(ckpt), *args, "--out", str(tmp_path / "g")])
         assert g.exit_code == 0, g.output

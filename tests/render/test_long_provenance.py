@@ -18,9 +18,14 @@ FRAMES_OF_RUN = 5000
 
 
 def _record() -> dict:
-    ckpts = [{"file": f"frame-{k * 1000:012d}.safetensors",
-              "sha256": hashlib.sha256(str(k).encode()).hexdigest(), "kimg": float(k)}
-             for k in range(FRAMES_OF_RUN)]
+    ckpts = [
+        {
+            "file": f"frame-{k * 1000:012d}.safetensors",
+            "sha256": hashlib.sha256(str(k).encode()).hexdigest(),
+            "kimg": float(k),
+        }
+        for k in range(FRAMES_OF_RUN)
+    ]
     return provenance.record("video", ckpts, {"command": "render shift", "seeds": [0, 1]})
 
 
@@ -33,10 +38,20 @@ def test_a_5000_frame_run_renders_with_a_short_tag_and_the_whole_record_beside(t
     out = tmp_path / "long.mp4"
     rec = _record()
     assert len(json.dumps(rec)) > 128 << 10  # the record alone is past the argument cap
-    job.run([job.Output(out, rec)], _frames, count=3, fps=3, size=(16, 16),
-            plan={"command": "test"}, segment_frames=3)
-    meta = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out), "-f", "ffmetadata", "-"],
-                          capture_output=True, text=True).stdout
+    job.run(
+        [job.Output(out, rec)],
+        _frames,
+        count=3,
+        fps=3,
+        size=(16, 16),
+        plan={"command": "test"},
+        segment_frames=3,
+    )
+    meta = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(out), "-f", "ffmetadata", "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
     tags = dict(line.split("=", 1) for line in meta.splitlines()[1:] if "=" in line)
     tag = json.loads(tags["comment"].replace("\\=", "=").replace("\\;", ";").replace("\\#", "#"))
     assert len(tags["comment"]) < 4096
@@ -50,8 +65,15 @@ def test_png_frames_of_a_long_run_carry_the_summary_not_the_record(tmp_path):
     from PIL import Image
 
     out = tmp_path / "seq"
-    job.run([job.Output(out, _record())], _frames, count=2, fps=2, size=(16, 16),
-            plan={"command": "test"}, segment_frames=2)
+    job.run(
+        [job.Output(out, _record())],
+        _frames,
+        count=2,
+        fps=2,
+        size=(16, 16),
+        plan={"command": "test"},
+        segment_frames=2,
+    )
     info = Image.open(out / "frame000001.png").info
     assert len(info["zizi"]) < 4096 and "AI-generated" in info["Description"]
     side = (out / "provenance.json").read_bytes()

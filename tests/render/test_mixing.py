@@ -16,8 +16,18 @@ def _png(path) -> np.ndarray:
 
 def test_grid_layout_and_cells(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    r = invoke("generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6,7",
-               "--mix-styles", "0-5", "--out", tmp_path / "all")
+    r = invoke(
+        "generate",
+        ckpt,
+        "--mix-rows",
+        "3,4",
+        "--mix-cols",
+        "5,6,7",
+        "--mix-styles",
+        "0-5",
+        "--out",
+        tmp_path / "all",
+    )
     assert r.exit_code == 0, r.output
     grid = _png(tmp_path / "all" / "grid.png")
     assert grid.shape == (3 * RES, 4 * RES, 3)
@@ -26,15 +36,25 @@ def test_grid_layout_and_cells(tmp_path, frames_of):
     assert plain.exit_code == 0, plain.output
     face = {s: _png(tmp_path / "s" / f"seed{s:04d}.png") for s in range(3, 8)}
     for j, col in enumerate((5, 6, 7)):  # the top row: the column seeds' own faces
-        assert np.array_equal(grid[:RES, (j + 1) * RES:(j + 2) * RES], face[col])
+        assert np.array_equal(grid[:RES, (j + 1) * RES : (j + 2) * RES], face[col])
     for i, row in enumerate((3, 4)):  # the left column: the row seeds' own faces
-        assert np.array_equal(grid[(i + 1) * RES:(i + 2) * RES, :RES], face[row])
+        assert np.array_equal(grid[(i + 1) * RES : (i + 2) * RES, :RES], face[row])
     # every ws (a 16² net has 6) from the column face: the cell is the column face
     assert np.array_equal(_png(tmp_path / "all" / "mix0003-0005.png"), face[5])
-    assert np.array_equal(grid[RES:2 * RES, RES:2 * RES], face[5])
+    assert np.array_equal(grid[RES : 2 * RES, RES : 2 * RES], face[5])
 
-    r = invoke("generate", ckpt, "--mix-rows", "3", "--mix-cols", "5",
-               "--mix-styles", "0-1", "--out", tmp_path / "coarse")
+    r = invoke(
+        "generate",
+        ckpt,
+        "--mix-rows",
+        "3",
+        "--mix-cols",
+        "5",
+        "--mix-styles",
+        "0-1",
+        "--out",
+        tmp_path / "coarse",
+    )
     assert r.exit_code == 0, r.output
     mixed = _png(tmp_path / "coarse" / "mix0003-0005.png")
     assert not np.array_equal(mixed, face[3]) and not np.array_equal(mixed, face[5])

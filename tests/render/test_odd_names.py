@@ -9,11 +9,11 @@ def test_hash_and_question_mark_in_out_render_and_resume(tiny_run, tmp_path):
     folder = tmp_path / "show#1?v=2"
     folder.mkdir()
     out = folder / "a#b%d.mp4"
-    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 4, "--segment", 2, "--device",
-               "cpu")
+    r = invoke(
+        "render", "shift", tiny_run, "--out", out, "--frames", 4, "--segment", 2, "--device", "cpu"
+    )
     assert r.exit_code == 0, r.output  # was: "Error opening input files" at the final join
     assert out.is_file() and out.stat().st_size > 0
-
 
 
 def test_resume_in_a_folder_with_url_syntax(tmp_path):
@@ -33,8 +33,11 @@ def test_resume_in_a_folder_with_url_syntax(tmp_path):
 
     kw = dict(count=4, fps=4, size=(16, 16), plan={"p": 1}, segment_frames=2)
     with pytest.raises(KeyboardInterrupt):
-        job.run([job.Output(out, {"statement": "s", "generator": "g"})],
-                lambda a, b: frames(a, b, fail_at=3), **kw)
+        job.run(
+            [job.Output(out, {"statement": "s", "generator": "g"})],
+            lambda a, b: frames(a, b, fail_at=3),
+            **kw,
+        )
     assert not out.exists()
     job.run([job.Output(out, {"statement": "s", "generator": "g"})], frames, resume=True, **kw)
     assert out.is_file() and out.stat().st_size > 0
@@ -42,8 +45,9 @@ def test_resume_in_a_folder_with_url_syntax(tmp_path):
 
 def test_wall_src_is_url_encoded(tiny_run, tmp_path):
     out = tmp_path / "room #2?%.mp4"
-    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 2, "--channels", 2,
-               "--device", "cpu")
+    r = invoke(
+        "render", "shift", tiny_run, "--out", out, "--frames", 2, "--channels", 2, "--device", "cpu"
+    )
     assert r.exit_code == 0, r.output
     page = (tmp_path / "index.html").read_text()
     assert 'src="room%20%232%3F%25-1.mp4"' in page and 'src="room%20%232%3F%25-2.mp4"' in page

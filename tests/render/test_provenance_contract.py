@@ -39,8 +39,9 @@ def test_shift_records_each_frames_own_hash(tiny_run, frames_of, tmp_path):
 def test_walk_and_generate_record_the_hash_of_the_file_they_read(frames_of, tmp_path):
     for f in frames_of:  # one after another: a cache must not answer for the previous one
         invoke_ok("render", "walk", f, "--out", tmp_path / f.stem, "--frames", 2, "--device", "cpu")
-        _assert_entries(json.loads((tmp_path / f.stem / "provenance.json").read_text())
-                        ["checkpoints"], [f])
+        _assert_entries(
+            json.loads((tmp_path / f.stem / "provenance.json").read_text())["checkpoints"], [f]
+        )
         invoke_ok("generate", f, "--seeds", 0, "--out", tmp_path / f"g-{f.stem}", "--device", "cpu")
         doc = json.loads(Image.open(tmp_path / f"g-{f.stem}" / "seed0000.png").info["zizi"])
         _assert_entries(doc["checkpoints"], [f])

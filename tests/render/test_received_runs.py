@@ -13,8 +13,9 @@ def test_render_refuses_frames_linked_out_of_the_run(tmp_path):
     run = make_run(tmp_path / "inbox", kimgs=(0, 1))
     shutil.move(run / "frames", tmp_path / "elsewhere")
     (run / "frames").symlink_to(tmp_path / "elsewhere")
-    r = invoke("render", "shift", run, "--out", tmp_path / "a.mp4",
-               "--frames", "2", "--device", "cpu")
+    r = invoke(
+        "render", "shift", run, "--out", tmp_path / "a.mp4", "--frames", "2", "--device", "cpu"
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert "frames" in r.output and "outside" in r.output
     assert not (tmp_path / "a.mp4").exists()

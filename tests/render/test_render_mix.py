@@ -16,17 +16,49 @@ def _png(path) -> np.ndarray:
 
 
 def _cell(grid: np.ndarray, row: int, col: int) -> np.ndarray:
-    return grid[row * RES:(row + 1) * RES, col * RES:(col + 1) * RES]
+    return grid[row * RES : (row + 1) * RES, col * RES : (col + 1) * RES]
 
 
 def test_frame_zero_is_generates_grid_and_columns_walk(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    g = invoke(*["generate", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
-                            "--mix-styles", "0-2", "--out", str(tmp_path / "g")])
+    g = invoke(
+        *[
+            "generate",
+            ckpt,
+            "--mix-rows",
+            "3,4",
+            "--mix-cols",
+            "5,6",
+            "--mix-styles",
+            "0-2",
+            "--out",
+            str(tmp_path / "g"),
+        ]
+    )
     assert g.exit_code == 0, g.output
-    r = invoke(*["render", "mix", ckpt, "--mix-rows", "3,4", "--mix-cols", "5,6",
-                            "--mix-styles", "0-2", "--walk", "cols", "--keyframes", "2",
-                            "--frames", "4", "--easing", "linear", "--out", str(tmp_path / "m")])
+    r = invoke(
+        *[
+            "render",
+            "mix",
+            ckpt,
+            "--mix-rows",
+            "3,4",
+            "--mix-cols",
+            "5,6",
+            "--mix-styles",
+            "0-2",
+            "--walk",
+            "cols",
+            "--keyframes",
+            "2",
+            "--frames",
+            "4",
+            "--easing",
+            "linear",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
     assert r.exit_code == 0, r.output
     frames = sorted((tmp_path / "m").glob("frame*.png"))
     assert len(frames) == 4
@@ -59,9 +91,24 @@ def test_frame_zero_is_generates_grid_and_columns_walk(tmp_path, frames_of):
 
 def test_no_sources_and_both_walk(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    r = invoke(*["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5,6",
-                                 "--mix-styles", "4-5", "--no-sources", "--frames", "3",
-                                 "--out", str(tmp_path / "m.mp4")])
+    r = invoke(
+        *[
+            "render",
+            "mix",
+            ckpt,
+            "--mix-rows",
+            "3",
+            "--mix-cols",
+            "5,6",
+            "--mix-styles",
+            "4-5",
+            "--no-sources",
+            "--frames",
+            "3",
+            "--out",
+            str(tmp_path / "m.mp4"),
+        ]
+    )
     assert r.exit_code == 0, r.output
     from tests.helpers.media import read_video
 
@@ -71,13 +118,27 @@ def test_no_sources_and_both_walk(tmp_path, frames_of):
 
 def test_bad_mix_input_is_one_line(tmp_path, frames_of):
     ckpt = str(frames_of[1])
-    for extra, why in ((["--mix-styles", "0-9"], "has 6 ws (0-5)"),
-                       (["--seeds", "1"], "No such option '--seeds'"),  # not offered
-                       (["--grid", "2x2"], "No such option '--grid'"),
-                       (["--channels", "2"], "No such option '--channels'"),
-                       (["--mix-rows", "x"], "--mix-rows")):
-        args = ["render", "mix", ckpt, "--mix-rows", "3", "--mix-cols", "5", "--frames", "2",
-                "--out", str(tmp_path / "o.mp4"), *extra]
+    for extra, why in (
+        (["--mix-styles", "0-9"], "has 6 ws (0-5)"),
+        (["--seeds", "1"], "No such option '--seeds'"),  # not offered
+        (["--grid", "2x2"], "No such option '--grid'"),
+        (["--channels", "2"], "No such option '--channels'"),
+        (["--mix-rows", "x"], "--mix-rows"),
+    ):
+        args = [
+            "render",
+            "mix",
+            ckpt,
+            "--mix-rows",
+            "3",
+            "--mix-cols",
+            "5",
+            "--frames",
+            "2",
+            "--out",
+            str(tmp_path / "o.mp4"),
+            *extra,
+        ]
         r = invoke(*args)
         assert r.exit_code != 0 and why in r.output and "Traceback" not in r.output, r.output
         assert not list(tmp_path.iterdir())
@@ -87,8 +148,21 @@ def test_shards_and_join_equal_one_render(tmp_path, frames_of):
     """The render job's machinery: two shards, then --resume joins them into the same video."""
     from tests.helpers.media import read_video
 
-    base = ["render", "mix", str(frames_of[1]), "--mix-rows", "3", "--mix-cols", "5",
-            "--mix-styles", "0-2", "--frames", "4", "--segment", "2"]
+    base = [
+        "render",
+        "mix",
+        str(frames_of[1]),
+        "--mix-rows",
+        "3",
+        "--mix-cols",
+        "5",
+        "--mix-styles",
+        "0-2",
+        "--frames",
+        "4",
+        "--segment",
+        "2",
+    ]
     one = invoke(*[*base, "--out", str(tmp_path / "one.mp4")])
     assert one.exit_code == 0, one.output
     for k in ("0/2", "1/2"):
@@ -112,8 +186,8 @@ def test_a_run_folder_is_its_newest_snapshot(tmp_path, frames_of):
     shutil.copy(frames_of[2], run / "latest.safetensors")
     args = ["--mix-rows", "3", "--mix-cols", "5", "--mix-styles", "0-2", "--frames", "2"]
     a = invoke(*["render", "mix", str(run), *args, "--out", str(tmp_path / "a")])
-    b = invoke(*["render", "mix", str(frames_of[2]), *args, "--out",
-                                 str(tmp_path / "b")])
+    b = invoke(*["render", "mix", str(frames_of[2]), *args, "--out", str(tmp_path / "b")])
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
-    assert np.array_equal(_png(tmp_path / "a" / "frame000001.png"),
-                          _png(tmp_path / "b" / "frame000001.png"))
+    assert np.array_equal(
+        _png(tmp_path / "a" / "frame000001.png"), _png(tmp_path / "b" / "frame000001.png")
+    )

@@ -29,26 +29,63 @@ def frame_hashes(path: Path) -> list[str]:
 # runs it); the shard arithmetic and its refusals below stay in the default run.
 @pytest.mark.slow
 def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path):
-    args = ["render", "shift", str(tiny_run), "--frames", "11", "--segment", "3", "--seeds",
-            "1,2", "--grid", "2x1", "--device", "cpu"]
+    args = [
+        "render",
+        "shift",
+        str(tiny_run),
+        "--frames",
+        "11",
+        "--segment",
+        "3",
+        "--seeds",
+        "1,2",
+        "--grid",
+        "2x1",
+        "--device",
+        "cpu",
+    ]
     single = tmp_path / "one" / "v.mp4"
     single.parent.mkdir()
     r = invoke(*args, "--out", single)
     assert r.exit_code == 0, r.output
     shared = tmp_path / "shared" / "v.mp4"
     shared.parent.mkdir()
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-                         "SLURM_ARRAY_TASK_MIN")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "RANK",
+            "WORLD_SIZE",
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_COUNT",
+            "SLURM_ARRAY_TASK_MIN",
+        )
+    }
     base.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     # one shard each way a cluster names it: --shard, torchrun's env, a Slurm array's env
-    ways = [(["--shard", "0/3"], {}), ([], {"RANK": "1", "WORLD_SIZE": "3"}),
-            ([], {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3",
-                  "SLURM_ARRAY_TASK_MIN": "1"})]
-    procs = [subprocess.Popen([sys.executable, "-m", "zizi", *args, "--out", str(shared), *extra],
-                              env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-             for extra, env in ways[:2]]
+    ways = [
+        (["--shard", "0/3"], {}),
+        ([], {"RANK": "1", "WORLD_SIZE": "3"}),
+        (
+            [],
+            {
+                "SLURM_ARRAY_TASK_ID": "3",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+                "SLURM_ARRAY_TASK_MIN": "1",
+            },
+        ),
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zizi", *args, "--out", str(shared), *extra],
+            env={**base, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for extra, env in ways[:2]
+    ]
     for p in procs:
         out, _ = p.communicate(timeout=300)
         assert p.returncode == 0, out
@@ -58,8 +95,13 @@ def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path)
     assert r.exit_code != 0 and "cannot join yet" in r.output and "shard 2/3" in r.output
     assert "frames 9-10" in r.output and not shared.exists()
     extra, env = ways[2]
-    last = subprocess.run([sys.executable, "-m", "zizi", *args, "--out", str(shared)],
-                          env={**base, **env}, capture_output=True, text=True, timeout=300)
+    last = subprocess.run(
+        [sys.executable, "-m", "zizi", *args, "--out", str(shared)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert last.returncode == 0, last.stdout + last.stderr
     r = invoke(*args, "--out", shared, "--resume")
     assert r.exit_code == 0, r.output
@@ -70,11 +112,34 @@ def test_three_shard_processes_and_the_join_equal_one_render(tiny_run, tmp_path)
 
 
 def test_shard_rejects_force_and_bad_specs(tiny_run, tmp_path):
-    r = invoke("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "1/2",
-               "--force", "--device", "cpu")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--frames",
+        4,
+        "--out",
+        tmp_path / "v.mp4",
+        "--shard",
+        "1/2",
+        "--force",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code != 0 and "other shards" in r.output
-    r = invoke("render", "shift", tiny_run, "--frames", 4, "--out", tmp_path / "v.mp4", "--shard", "2/2",
-               "--device", "cpu")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--frames",
+        4,
+        "--out",
+        tmp_path / "v.mp4",
+        "--shard",
+        "2/2",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code != 0 and "0-1" in r.output and "Traceback" not in r.output
 
 
@@ -94,7 +159,11 @@ def test_shard_from_env():
     assert shard_from_env({"RANK": "3", "WORLD_SIZE": "8"}) == (3, 8)
     assert shard_from_env({"RANK": "0", "WORLD_SIZE": "1"}) is None
     assert shard_from_env({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "8"}) == (5, 8)
-    slurm1 = {"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "8", "SLURM_ARRAY_TASK_MIN": "1"}
+    slurm1 = {
+        "SLURM_ARRAY_TASK_ID": "8",
+        "SLURM_ARRAY_TASK_COUNT": "8",
+        "SLURM_ARRAY_TASK_MIN": "1",
+    }
     assert shard_from_env(slurm1) == (7, 8)
     with pytest.raises(Exception, match="0-7"):
         shard_from_env({"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "8"})

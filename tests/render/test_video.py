@@ -25,16 +25,38 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tags(path: Path) -> dict[str, str]:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-f", "ffmetadata", "-"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-f", "ffmetadata", "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
     return dict(line.split("=", 1) for line in out.splitlines()[1:] if "=" in line)
 
 
 @pytest.mark.parametrize("suffix,codec", [(".mp4", "h264"), (".mov", "prores")])
 def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, suffix, codec):
     out = tmp_path / f"zizi{suffix}"
-    r = invoke("render", "shift", tiny_run, "--out", out, "--frames", 12, "--fps", 24, "--grid",
-               "2x1", "--seeds", "4,5", "--size", 20, "--segment", 5, "--device", "cpu")
+    r = invoke(
+        "render",
+        "shift",
+        tiny_run,
+        "--out",
+        out,
+        "--frames",
+        12,
+        "--fps",
+        24,
+        "--grid",
+        "2x1",
+        "--seeds",
+        "4,5",
+        "--size",
+        20,
+        "--segment",
+        5,
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     frames, meta = read_video(out)
     assert len(frames) == 12 and meta["fps"] == 24 and meta["size"] == (40, 20)
@@ -48,13 +70,16 @@ def test_video_reads_back_with_count_size_fps_and_metadata(tiny_run, tmp_path, s
     side_bytes = Path(str(out) + ".json").read_bytes()
     assert hashlib.sha256(side_bytes).hexdigest() == doc["sidecar_sha256"]  # bound to the sidecar
     side = json.loads(side_bytes)
-    assert side["config"]["grid"] == [2, 1] and side["checkpoints"][0] == doc["checkpoints"]["first"]
+    assert (
+        side["config"]["grid"] == [2, 1] and side["checkpoints"][0] == doc["checkpoints"]["first"]
+    )
     assert not work_dir(out).exists() and not list(tmp_path.glob(".*"))
 
 
 def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_path):
-    r = invoke("render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device",
-               "cpu")
+    r = invoke(
+        "render", "shift", tiny_run, "--out", tmp_path / "seq", "--frames", 2, "--device", "cpu"
+    )
     assert r.exit_code == 0, r.output
     info = Image.open(tmp_path / "seq" / "frame000001.png").info
     assert "AI-generated" in info["Description"]
@@ -68,8 +93,20 @@ def test_png_frames_and_generate_pngs_carry_provenance(tiny_run, frames_of, tmp_
 
 def test_channels_have_equal_length_and_differ(frames_of, tmp_path):
     out = tmp_path / "room.mp4"
-    r = invoke("render", "walk", frames_of[1], "--out", out, "--frames", 9, "--channels", 3,
-               "--loop", "--device", "cpu")
+    r = invoke(
+        "render",
+        "walk",
+        frames_of[1],
+        "--out",
+        out,
+        "--frames",
+        9,
+        "--channels",
+        3,
+        "--loop",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     vids = [read_video(tmp_path / f"room-{k}.mp4")[0] for k in (1, 2, 3)]
     assert [len(v) for v in vids] == [9, 9, 9]
@@ -114,7 +151,9 @@ def test_resume_after_interruption_gives_identical_frames(tiny_run, tmp_path, su
         names = sorted(p.name for p in whole.glob("frame*.png"))
         assert len(names) == 20
         for n in names:
-            assert np.array_equal(np.asarray(Image.open(whole / n)), np.asarray(Image.open(part / n)))
+            assert np.array_equal(
+                np.asarray(Image.open(whole / n)), np.asarray(Image.open(part / n))
+            )
     assert not work_dir(part).exists()
 
 
@@ -131,8 +170,22 @@ def test_resume_with_other_settings_is_refused(tiny_run, tmp_path):
 def test_ctrl_c_leaves_nothing_under_the_final_name(tiny_run, tmp_path):
     out = tmp_path / "long.mp4"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "zizi", "render", "shift", str(tiny_run), "--out", str(out),
-           "--frames", "3000", "--segment", "10", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zizi",
+        "render",
+        "shift",
+        str(tiny_run),
+        "--out",
+        str(out),
+        "--frames",
+        "3000",
+        "--segment",
+        "10",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while not (work_dir(out) / "seg000001.mp4").exists():

@@ -14,9 +14,18 @@ from PIL import Image
 from zizi.render import job
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         "--autoplay-policy=no-user-gesture-required", "--window-size=800,400"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--autoplay-policy=no-user-gesture-required",
+    "--window-size=800,400",
+]
 COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
 N, FPS = 150, 30  # 5 s: no loop wrap-around inside the browsing time
 
@@ -25,7 +34,9 @@ def channel_videos(folder: Path) -> list[Path]:
     """Three 5 s channels through the render pipeline: channel k is pure colour k, brightening
     with time, so a screenshot tells which channel a tile plays and how far it got."""
     paths = job.channel_paths(folder / "room.mp4", 3)
-    outputs = [job.Output(p, {"statement": "AI-generated test", "generator": "zizi test"}) for p in paths]
+    outputs = [
+        job.Output(p, {"statement": "AI-generated test", "generator": "zizi test"}) for p in paths
+    ]
 
     def frames(start, stop):
         for i in range(start, stop):
@@ -38,9 +49,19 @@ def channel_videos(folder: Path) -> list[Path]:
 
 
 def browse(page: Path, profile: Path, *args: str, budget_ms: int = 1500) -> str:
-    res = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                          f"--virtual-time-budget={budget_ms}",
-                          *args, page.as_uri()], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            *args,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
@@ -76,7 +97,7 @@ def _tile_levels(img: np.ndarray) -> list[float]:
     levels = []
     for k in range(3):
         x0 = int(4 + k * (width + 4) + width * 0.25)
-        tile = img[int(4 + width * 0.25):int(4 + width * 0.75), x0:int(x0 + width * 0.5)]
+        tile = img[int(4 + width * 0.25) : int(4 + width * 0.75), x0 : int(x0 + width * 0.5)]
         mean = tile.reshape(-1, 3).mean(0)
         assert mean.argmax() == k, (k, mean)  # each tile shows its own channel
         levels.append(float(mean[k]))

@@ -40,8 +40,9 @@ import torch.nn.functional as F
 class Adam:
     """Adam written from Kingma & Ba (2015), Algorithm 1 (bias-corrected moments)."""
 
-    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float],
-                 eps: float) -> None:
+    def __init__(
+        self, params: list[torch.Tensor], lr: float, betas: tuple[float, float], eps: float
+    ) -> None:
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
@@ -85,7 +86,7 @@ class S2AReference:
 
         def adam(net, lr, interval):
             k = interval / (interval + 1)
-            return Adam(list(net.parameters()), lr * k, (o.beta1 ** k, o.beta2 ** k), o.eps)
+            return Adam(list(net.parameters()), lr * k, (o.beta1**k, o.beta2**k), o.eps)
 
         self.opt_G = adam(self.G, o.g_lr, self.lc.pl_interval)
         self.opt_D = adam(self.D, o.d_lr, self.lc.r1_interval)
@@ -134,8 +135,12 @@ class S2AReference:
         G_params, D_params = list(self.G.parameters()), list(self.D.parameters())
         rounds = list(zip(self.gens, reals.split(self.batch_gpu)))
         self.grads = {}
-        phases = [("G_main", 1), ("G_reg", lc.pl_interval), ("D_main", 1),
-                  ("D_reg", lc.r1_interval)]
+        phases = [
+            ("G_main", 1),
+            ("G_reg", lc.pl_interval),
+            ("D_main", 1),
+            ("D_reg", lc.r1_interval),
+        ]
         for name, gain in phases:
             if b % gain:
                 continue
@@ -158,8 +163,14 @@ class S2AReference:
         if self.augment is not None and ac.mode == "ada" and self.batch_idx % ac.interval == 0:
             rt = self.last_rt = float(torch.cat(self.signs).double().mean())
             self.signs = []
-            adjust = math.copysign(1, rt - ac.target) * self.cfg.batch * ac.interval / (
-                ac.adjust_kimg * 1000) if rt != ac.target else 0.0
+            adjust = (
+                math.copysign(1, rt - ac.target)
+                * self.cfg.batch
+                * ac.interval
+                / (ac.adjust_kimg * 1000)
+                if rt != ac.target
+                else 0.0
+            )
             self.augment.p.copy_(torch.clamp(self.augment.p + adjust, min=0))
 
     def _g_main(self, gen, real) -> torch.Tensor:

@@ -77,7 +77,9 @@ def test_sym6_is_an_orthonormal_wavelet_with_six_vanishing_moments():
     assert h.sum().item() == pytest.approx(math.sqrt(2), abs=1e-12)
     for shift in range(len(SYM6) // 2):
         want = 1.0 if shift == 0 else 0.0
-        assert (h[: len(h) - 2 * shift] * h[2 * shift:]).sum().item() == pytest.approx(want, abs=1e-9)
+        assert (h[: len(h) - 2 * shift] * h[2 * shift :]).sum().item() == pytest.approx(
+            want, abs=1e-9
+        )
     highpass = h.flip(0) * (-1.0) ** torch.arange(len(h))
     k = torch.arange(len(h), dtype=torch.float64)
     for m in range(6):

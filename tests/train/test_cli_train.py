@@ -20,8 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_train_then_continue_the_run_via_cli(tmp_path, tiny_data, tiny_ckpt):
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               *TINY_SET_FLAGS, "--kimg", 0.008)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+        "--kimg",
+        0.008,
+    )
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     assert read_header(run_dir / "latest.safetensors")["train"]["nimg"] == 8
@@ -36,8 +46,18 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
 
     from zizi.io.runs import run_lock
 
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               *TINY_SET_FLAGS, "--kimg", 0.004)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+        "--kimg",
+        0.004,
+    )
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     (tmp_path / "alias").symlink_to(run_dir)
@@ -57,8 +77,9 @@ def test_a_run_being_trained_is_not_trained_twice(tmp_path, tiny_data, tiny_ckpt
     assert invoke("train", "--resume", run_dir, "--kimg", 0.008).exit_code == 0  # released: fine
 
 
-def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path, tiny_data,
-                                                                        tiny_ckpt):
+def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(
+    tmp_path, tiny_data, tiny_ckpt
+):
     """A run folder copied while it trains carries its .zizi.lock: the copy resumes (here or
     on another machine), while the original stays locked, even against another host."""
     import json
@@ -67,8 +88,18 @@ def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path
     from zizi.files import INSIDE_LOCK
     from zizi.io.runs import run_lock
 
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               *TINY_SET_FLAGS, "--kimg", 0.004)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+        "--kimg",
+        0.004,
+    )
     assert r.exit_code == 0, r.output
     run_dir = tmp_path / "runs" / "00000-faces"
     with run_lock(run_dir):  # the trainer on this machine, still running
@@ -80,8 +111,7 @@ def test_a_copy_of_a_run_being_trained_is_not_locked_by_the_copied_lock(tmp_path
         assert "is being written by another zizi run" in line  # the real lock still holds
         # the same lock as written by a trainer on another machine (a shared filesystem):
         # still a lock; copied away from there, not one
-        (run_dir / INSIDE_LOCK).write_text(json.dumps({**lock, "host": "elsewhere",
-                                                       "pid": 1}))
+        (run_dir / INSIDE_LOCK).write_text(json.dumps({**lock, "host": "elsewhere", "pid": 1}))
         line = one_line(invoke("train", "--resume", run_dir, "--kimg", 0.008))
         assert "is being written by another zizi run" in line and "elsewhere" in line
         shutil.copytree(run_dir, tmp_path / "copy2")
@@ -97,39 +127,103 @@ def test_from_scratch_with_a_net_preset(tmp_path, tiny_data):
 
     preset = tmp_path / "net.yaml"
     preset.write_text(yaml.safe_dump(to_dict(g)))
-    r = invoke("train", "--data", tiny_data, "--net", preset, "--out", tmp_path / "runs",
-               *TINY_SET_FLAGS, "--kimg", 0.004)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--net",
+        preset,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+        "--kimg",
+        0.004,
+    )
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors").is_file()
+    assert (
+        tmp_path / "runs" / "00000-faces" / "frames" / "frame-000000000004.safetensors"
+    ).is_file()
 
 
-@pytest.mark.parametrize("case", ["missing data", "empty data", "wrong size", "no D", "kimg 0",
-                                  "kimg negative", "not a run", "unknown key", "both sources",
-                                  "no source"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing data",
+        "empty data",
+        "wrong size",
+        "no D",
+        "kimg 0",
+        "kimg negative",
+        "not a run",
+        "unknown key",
+        "both sources",
+        "no source",
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
     out = tmp_path / "runs"
     args = {
         "missing data": ["--data", tmp_path / "nope", "--resume", tiny_ckpt, "--out", out],
-        "empty data": ["--data", (tmp_path / "empty").mkdir() or tmp_path / "empty",
-                       "--resume", tiny_ckpt, "--out", out],
-        "wrong size": ["--data", make_images(tmp_path / "big", 2, 32), "--resume", tiny_ckpt,
-                       "--out", out],
-        "no D": ["--data", tiny_data, "--out", out, "--resume",
-                 make_checkpoint(tmp_path / "g.safetensors", *tiny_nets(), with_d=False)],
+        "empty data": [
+            "--data",
+            (tmp_path / "empty").mkdir() or tmp_path / "empty",
+            "--resume",
+            tiny_ckpt,
+            "--out",
+            out,
+        ],
+        "wrong size": [
+            "--data",
+            make_images(tmp_path / "big", 2, 32),
+            "--resume",
+            tiny_ckpt,
+            "--out",
+            out,
+        ],
+        "no D": [
+            "--data",
+            tiny_data,
+            "--out",
+            out,
+            "--resume",
+            make_checkpoint(tmp_path / "g.safetensors", *tiny_nets(), with_d=False),
+        ],
         "kimg 0": ["--data", tiny_data, "--resume", tiny_ckpt, "--out", out, "--kimg", 0],
         "kimg negative": ["--data", tiny_data, "--resume", tiny_ckpt, "--out", out, "--kimg", -1],
         "not a run": ["--resume", (tmp_path / "plain").mkdir() or tmp_path / "plain"],
-        "unknown key": ["--data", tiny_data, "--resume", tiny_ckpt, "--out", out,
-                        "--set", "loss.r1_gama=1"],
-        "both sources": ["--data", tiny_data, "--resume", tiny_ckpt, "--net", "x.yaml", "--out", out],
+        "unknown key": [
+            "--data",
+            tiny_data,
+            "--resume",
+            tiny_ckpt,
+            "--out",
+            out,
+            "--set",
+            "loss.r1_gama=1",
+        ],
+        "both sources": [
+            "--data",
+            tiny_data,
+            "--resume",
+            tiny_ckpt,
+            "--net",
+            "x.yaml",
+            "--out",
+            out,
+        ],
         "no source": ["--data", tiny_data, "--out", out],
     }[case]
     line = one_line(invoke("train", *args))
     expect = {
-        "missing data": "data not found", "empty data": "holds no images",
-        "wrong size": "zizi dataset prepare", "no D": "no discriminator",
-        "kimg 0": "more than 0", "kimg negative": "more than 0", "not a run": "not a zizi run folder",
-        "unknown key": "did you mean 'r1_gamma'", "both sources": "not both",
+        "missing data": "data not found",
+        "empty data": "holds no images",
+        "wrong size": "zizi dataset prepare",
+        "no D": "no discriminator",
+        "kimg 0": "more than 0",
+        "kimg negative": "more than 0",
+        "not a run": "not a zizi run folder",
+        "unknown key": "did you mean 'r1_gamma'",
+        "both sources": "not both",
         "no source": "--resume",
     }[case]
     assert expect in line
@@ -138,8 +232,20 @@ def test_bad_input_is_one_line(tmp_path, tiny_data, tiny_ckpt, case):
 
 def _start(tmp_path, tiny_data, tiny_ckpt, *extra) -> tuple[subprocess.Popen, Path]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume",
-           str(tiny_ckpt), "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, *map(str, extra)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zizi",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--resume",
+        str(tiny_ckpt),
+        "--out",
+        str(tmp_path / "runs"),
+        *TINY_SET_FLAGS,
+        *map(str, extra),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, tmp_path / "runs" / "00000-faces"
 
@@ -187,9 +293,25 @@ def test_sigkill_then_resume_completes(tmp_path, tiny_data, tiny_ckpt):
 @pytest.mark.slow
 def test_gpus_2_on_the_cpu_spawns_two_gloo_processes(tmp_path, tiny_data, tiny_ckpt):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "zizi", "train", "--data", str(tiny_data), "--resume", str(tiny_ckpt),
-           "--out", str(tmp_path / "runs"), *TINY_SET_FLAGS, "--kimg", "0.008", "--gpus", "2",
-           "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zizi",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--resume",
+        str(tiny_ckpt),
+        "--out",
+        str(tmp_path / "runs"),
+        *TINY_SET_FLAGS,
+        "--kimg",
+        "0.008",
+        "--gpus",
+        "2",
+        "--device",
+        "cpu",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     runs = list((tmp_path / "runs").iterdir())

@@ -21,13 +21,15 @@ def test_fake_labels_are_drawn_from_the_dataset_not_the_real_batch(tmp_path):
     data = make_images(tmp_path / "data", n=8)
     names = sorted(p.relative_to(data).as_posix() for p in data.glob("*.png"))
     # seven of class 2, one of class 1: the distribution fakes must follow
-    (data / "dataset.json").write_text(json.dumps(
-        {"labels": [[n, 1 if i == 0 else 2] for i, n in enumerate(names)]}))
+    (data / "dataset.json").write_text(
+        json.dumps({"labels": [[n, 1 if i == 0 else 2] for i, n in enumerate(names)]})
+    )
     ds = ImageDataset(data, use_labels=True)
     assert ds.label_table().argmax(1).tolist() == [1] + [2] * 7
 
-    t = Trainer(load_checkpoint(ckpt), resolve_config(assignments=TINY_SETTINGS),
-                torch.device("cpu"))
+    t = Trainer(
+        load_checkpoint(ckpt), resolve_config(assignments=TINY_SETTINGS), torch.device("cpu")
+    )
     t.set_label_pool(ds)
     seen: list[torch.Tensor] = []
     forward = t.G.mapping.forward

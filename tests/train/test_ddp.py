@@ -24,19 +24,33 @@ def _port() -> int:
 def test_two_gloo_processes_equal_one_process(tmp_path, tiny_data, tiny_ckpt):
     sets = [*TINY_SETTINGS, "batch_gpu=2"]  # global batch 4: two rounds of 2 either way
     kimg = 0.012  # 3 steps: every phase, regularisers included
-    mp.spawn(train_rank, args=(2, _port(), str(tiny_ckpt), str(tiny_data), str(tmp_path), sets, kimg),
-             nprocs=2, join=True)
+    mp.spawn(
+        train_rank,
+        args=(2, _port(), str(tiny_ckpt), str(tiny_data), str(tmp_path), sets, kimg),
+        nprocs=2,
+        join=True,
+    )
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
     for k in r0:
         assert torch.equal(r0[k], r1[k]), f"ranks differ in {k}"
 
-    p = prepare(TrainJob(out=tmp_path / "single", data=tiny_data, resume=str(tiny_ckpt),
-                         assignments=sets, flags={"kimg": kimg}), torch.device("cpu"))
+    p = prepare(
+        TrainJob(
+            out=tmp_path / "single",
+            data=tiny_data,
+            resume=str(tiny_ckpt),
+            assignments=sets,
+            flags={"kimg": kimg},
+        ),
+        torch.device("cpu"),
+    )
     train(p.trainer, p.dataset, p.run)
     single = trainer_state(p.trainer)
     for k in r0:
-        assert torch.allclose(r0[k], single[k], rtol=0, atol=1e-6), f"DDP and one process differ in {k}"
+        assert torch.allclose(r0[k], single[k], rtol=0, atol=1e-6), (
+            f"DDP and one process differ in {k}"
+        )
     exact = sum(torch.equal(r0[k], single[k]) for k in r0)
     assert exact == len(r0), f"only {exact}/{len(r0)} tensors are bit-identical"
     # only rank 0 wrote a run folder
@@ -51,11 +65,23 @@ def test_two_processes_with_two_rounds_each_equal_one_process(tmp_path, tiny_dat
     # G weights differ by ~2e-3 after these 3 steps.
     sets = [*TINY_SETTINGS, "batch=8", "batch_gpu=2"]
     kimg = 0.024  # 3 steps: every phase, regularisers included
-    mp.spawn(train_rank, args=(2, _port(), str(tiny_ckpt), str(tiny_data), str(tmp_path), sets, kimg),
-             nprocs=2, join=True)
+    mp.spawn(
+        train_rank,
+        args=(2, _port(), str(tiny_ckpt), str(tiny_data), str(tmp_path), sets, kimg),
+        nprocs=2,
+        join=True,
+    )
     r0 = torch.load(tmp_path / "rank0.pt")
-    p = prepare(TrainJob(out=tmp_path / "single", data=tiny_data, resume=str(tiny_ckpt),
-                         assignments=sets, flags={"kimg": kimg}), torch.device("cpu"))
+    p = prepare(
+        TrainJob(
+            out=tmp_path / "single",
+            data=tiny_data,
+            resume=str(tiny_ckpt),
+            assignments=sets,
+            flags={"kimg": kimg},
+        ),
+        torch.device("cpu"),
+    )
     train(p.trainer, p.dataset, p.run)
     single = trainer_state(p.trainer)
     # equal up to the order of float additions (rounds summed per process, then over them)

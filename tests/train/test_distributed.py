@@ -41,18 +41,27 @@ def test_collectives_agree_and_a_hang_is_a_named_error(tmp_path, hang):
     if not hang:
         assert r0["grad"] == r1["grad"] == [0.5, 0.5, 0.5]  # the mean of 0 and 1
         return
-    assert re.search(r"process 0 of 2: the collective 'gradient all-reduce' did not complete "
-                     r"within 3 s .*--dist-timeout", r0["error"]), r0["error"]
+    assert re.search(
+        r"process 0 of 2: the collective 'gradient all-reduce' did not complete "
+        r"within 3 s .*--dist-timeout",
+        r0["error"],
+    ), r0["error"]
 
 
 def test_every_collective_goes_through_the_distributed_module():
     """No backend-specific call elsewhere: all-reduces, broadcasts, gathers and barriers
     are made (with the group's device and the job's timeout) in one module."""
-    calls = re.compile(r"torch\.distributed\.(all_reduce|broadcast|all_gather|barrier|"
-                       r"all_gather_object|broadcast_object_list|reduce|gather|scatter)\b")
-    offenders = [f"{p.relative_to(ZIZI)}:{i}" for p in ZIZI.rglob("*.py")
-                 if p.name != "distributed.py"
-                 for i, line in enumerate(p.read_text().splitlines(), 1) if calls.search(line)]
+    calls = re.compile(
+        r"torch\.distributed\.(all_reduce|broadcast|all_gather|barrier|"
+        r"all_gather_object|broadcast_object_list|reduce|gather|scatter)\b"
+    )
+    offenders = [
+        f"{p.relative_to(ZIZI)}:{i}"
+        for p in ZIZI.rglob("*.py")
+        if p.name != "distributed.py"
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if calls.search(line)
+    ]
     assert offenders == []
 
 

@@ -31,10 +31,20 @@ def _poison_after(monkeypatch, steps: int):
 
 
 def test_nan_stops_and_names_the_last_good_snapshot(tmp_path, tiny_data, tiny_ckpt, monkeypatch):
-    p = prepare(TrainJob(out=tmp_path, data=tiny_data, resume=str(tiny_ckpt),
-                         assignments=[*TINY_SETTINGS, "snap_kimg=0.008"], flags={"kimg": 0.04}), CPU)
+    p = prepare(
+        TrainJob(
+            out=tmp_path,
+            data=tiny_data,
+            resume=str(tiny_ckpt),
+            assignments=[*TINY_SETTINGS, "snap_kimg=0.008"],
+            flags={"kimg": 0.04},
+        ),
+        CPU,
+    )
     _poison_after(monkeypatch, 3)
-    with pytest.raises(TrainingDiverged, match=r"NaN/Inf.*last good snapshot is .*latest\.safetensors"):
+    with pytest.raises(
+        TrainingDiverged, match=r"NaN/Inf.*last good snapshot is .*latest\.safetensors"
+    ):
         train(p.trainer, p.dataset, p.run)
     good = load_checkpoint(p.run_path / "latest.safetensors", verify=True)
     assert good.train["nimg"] == 8
@@ -42,9 +52,16 @@ def test_nan_stops_and_names_the_last_good_snapshot(tmp_path, tiny_data, tiny_ck
 
 
 def test_nan_rolls_back_when_configured(tmp_path, tiny_data, tiny_ckpt, monkeypatch):
-    p = prepare(TrainJob(out=tmp_path, data=tiny_data, resume=str(tiny_ckpt),
-                         assignments=[*TINY_SETTINGS, "snap_kimg=0.008", "on_nan=rollback"],
-                         flags={"kimg": 0.016}), CPU)
+    p = prepare(
+        TrainJob(
+            out=tmp_path,
+            data=tiny_data,
+            resume=str(tiny_ckpt),
+            assignments=[*TINY_SETTINGS, "snap_kimg=0.008", "on_nan=rollback"],
+            flags={"kimg": 0.016},
+        ),
+        CPU,
+    )
     real = step_mod.train_step
     poisoned = []
 
@@ -62,7 +79,9 @@ def test_nan_rolls_back_when_configured(tmp_path, tiny_data, tiny_ckpt, monkeypa
     assert load_checkpoint(p.run_path / "latest.safetensors", verify=True).train["nimg"] == 16
 
 
-def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, tiny_ckpt, monkeypatch):
+def test_full_disk_is_one_line_and_keeps_the_last_snapshot(
+    tmp_path, tiny_data, tiny_ckpt, monkeypatch
+):
     import zizi.train.run as run_mod
 
     real_save = run_mod.save_checkpoint
@@ -70,15 +89,28 @@ def test_full_disk_is_one_line_and_keeps_the_last_snapshot(tmp_path, tiny_data, 
 
     def save(path, ckpt):
         if "snapshot-" in str(path) and calls:
-            raise CheckpointError(f"could not write {path}: No space left on device; nothing was written")
+            raise CheckpointError(
+                f"could not write {path}: No space left on device; nothing was written"
+            )
         if "snapshot-" in str(path):
             calls.append(path)
         return real_save(path, ckpt)
 
     monkeypatch.setattr(run_mod, "save_checkpoint", save)
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-               "--out", tmp_path / "runs", *TINY_SET_FLAGS,
-               "--snap-kimg", "0.008", "--kimg", "0.016")
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+        "--snap-kimg",
+        "0.008",
+        "--kimg",
+        "0.016",
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     line = r.output.strip().splitlines()[-1]
     assert "No space left on device" in line and "last good snapshot is kept" in line
@@ -91,7 +123,15 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path, tiny_data, tiny_ckpt, 
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(step_mod, "train_step", oom)
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-               "--out", tmp_path / "runs", *TINY_SET_FLAGS)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *TINY_SET_FLAGS,
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "try a smaller --batch, e.g. --batch 2" in r.output.strip().splitlines()[-1]

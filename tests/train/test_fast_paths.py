@@ -8,8 +8,10 @@ from zizi.train.optim import finite_grads, make_adam
 
 def _nets(seed: int):
     torch.manual_seed(seed)
-    return (torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)),
-            torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)))
+    return (
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)),
+        torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)),
+    )
 
 
 def test_ema_matches_the_definition_and_skips_frozen_and_copies_buffers():
@@ -43,8 +45,9 @@ def test_fused_adam_follows_the_loop_adam():
     ref.load_state_dict(net.state_dict())
     opt = make_adam(net, 0.01, 0.0, 0.99, 1e-8, 4)
     assert opt.param_groups[0]["fused"]  # the one-kernel update on CPU and CUDA
-    ref_opt = torch.optim.Adam(ref.parameters(), lr=0.01 * 0.8, betas=(0.0, 0.99 ** 0.8),
-                               eps=1e-8, foreach=False)
+    ref_opt = torch.optim.Adam(
+        ref.parameters(), lr=0.01 * 0.8, betas=(0.0, 0.99**0.8), eps=1e-8, foreach=False
+    )
     x = torch.randn(8, 3)
     for _ in range(5):
         for m, o in ((net, opt), (ref, ref_opt)):

@@ -29,8 +29,9 @@ def test_freeze_d_freezes_the_layers_nearest_the_image():
     G, D = _nets()
     frozen = apply_freezing(G, D, d_layers=3)
     # 16 px: b16 is the top block, read through fromrgb; FreezeD counts fromrgb, conv0, conv1.
-    assert frozen == [f"D.b16.{layer}.{p}" for layer in ("fromrgb", "conv0", "conv1")
-                      for p in ("weight", "bias")]
+    assert frozen == [
+        f"D.b16.{layer}.{p}" for layer in ("fromrgb", "conv0", "conv1") for p in ("weight", "bias")
+    ]
     assert all(p.requires_grad for p in D.b16.skip.parameters())
     assert all(p.requires_grad for p in D.b8.parameters())
     assert all(p.requires_grad for p in G.parameters())
@@ -45,8 +46,11 @@ def test_freeze_d_freezes_the_layers_nearest_the_image():
 def test_freeze_mapping_and_g_blocks_below_a_resolution():
     G, D = _nets()
     frozen = set(apply_freezing(G, D, mapping=True, g_below_res=16))
-    want = {f"G.{n}" for n, _ in G.named_parameters()
-            if n.startswith(("mapping.", "synthesis.b4.", "synthesis.b8."))}
+    want = {
+        f"G.{n}"
+        for n, _ in G.named_parameters()
+        if n.startswith(("mapping.", "synthesis.b4.", "synthesis.b8."))
+    }
     assert frozen == want
     assert all(p.requires_grad for p in G.synthesis.b16.parameters())
     # A second call starts afresh: nothing stays frozen from the first.
@@ -60,10 +64,16 @@ def test_freeze_mapping_and_g_blocks_below_a_resolution():
 def test_frozen_parameters_get_no_gradient_no_optimiser_state_and_stay_bit_identical():
     G, D = _nets()
     apply_freezing(G, D, d_layers=2, mapping=True, g_below_res=8)
-    before = {n: p.detach().clone() for n, p in [*G.named_parameters(prefix="G"),
-                                                   *D.named_parameters(prefix="D")]}
-    opt_g = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=0.01, betas=(0.0, 0.99))
-    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=0.01, betas=(0.0, 0.99))
+    before = {
+        n: p.detach().clone()
+        for n, p in [*G.named_parameters(prefix="G"), *D.named_parameters(prefix="D")]
+    }
+    opt_g = torch.optim.Adam(
+        [p for p in G.parameters() if p.requires_grad], lr=0.01, betas=(0.0, 0.99)
+    )
+    opt_d = torch.optim.Adam(
+        [p for p in D.parameters() if p.requires_grad], lr=0.01, betas=(0.0, 0.99)
+    )
     gen = torch.Generator().manual_seed(1)
     for _ in range(3):
         z = torch.randn(4, G.z_dim, generator=gen)
@@ -72,8 +82,10 @@ def test_frozen_parameters_get_no_gradient_no_optimiser_state_and_stay_bit_ident
         loss_g.backward()
         opt_g.step()
         reals = torch.rand(4, 3, R, R, generator=gen) * 2 - 1
-        loss_d = torch.nn.functional.softplus(D(G(z).detach())).mean() + \
-            torch.nn.functional.softplus(-D(reals)).mean()
+        loss_d = (
+            torch.nn.functional.softplus(D(G(z).detach())).mean()
+            + torch.nn.functional.softplus(-D(reals)).mean()
+        )
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()

@@ -20,8 +20,13 @@ CPU = torch.device("cpu")
 
 
 def _job(tmp_path, data, ckpt, *sets, **flags):
-    return TrainJob(out=tmp_path / "runs", data=data, resume=str(ckpt),
-                    assignments=[*TINY_SETTINGS, *sets], flags=flags)
+    return TrainJob(
+        out=tmp_path / "runs",
+        data=data,
+        resume=str(ckpt),
+        assignments=[*TINY_SETTINGS, *sets],
+        flags=flags,
+    )
 
 
 def _recording(trainer) -> list[float | None]:
@@ -45,16 +50,35 @@ def test_ada_off_fixed_and_adaptive_runs(tmp_path, tiny_data, tiny_ckpt):
     assert p.trainer.augment is None and out.stats[-1]["augment_p"] is None
 
     # fixed: every image D sees is augmented with p = 0.5, which never moves; r_t is reported
-    p = prepare(_job(tmp_path / "fixed", tiny_data, tiny_ckpt, "augment.mode=fixed",
-                     "augment.p=0.5", kimg=0.016), CPU)
+    p = prepare(
+        _job(
+            tmp_path / "fixed",
+            tiny_data,
+            tiny_ckpt,
+            "augment.mode=fixed",
+            "augment.p=0.5",
+            kimg=0.016,
+        ),
+        CPU,
+    )
     out = train(p.trainer, p.dataset, p.run)
     assert p.trainer.augment_p == 0.5 and out.stats[-1]["augment_p"] == 0.5
     assert any("augment/rt" in e for e in out.stats)
 
     # ada: 8 steps of 4 images, an update every 4 steps: p rises by 16/(adjust·1000) whenever
     # r_t is above the target (-1: every update unless D called every real fake)
-    p = prepare(_job(tmp_path / "ada", tiny_data, tiny_ckpt, "augment.mode=ada",
-                     "augment.target=-1", "augment.adjust_kimg=0.2", kimg=0.032), CPU)
+    p = prepare(
+        _job(
+            tmp_path / "ada",
+            tiny_data,
+            tiny_ckpt,
+            "augment.mode=ada",
+            "augment.target=-1",
+            "augment.adjust_kimg=0.2",
+            kimg=0.032,
+        ),
+        CPU,
+    )
     seen = _recording(p.trainer)
     train(p.trainer, p.dataset, p.run)
     assert len(seen) == 2
@@ -102,11 +126,28 @@ def test_frozen_layers_stay_bit_identical_in_the_rendered_frames(tmp_path, tiny_
     torch.manual_seed(0)
     G, G_ema, D = Generator(g_cfg), Generator(g_cfg), Discriminator(d_cfg)
     ckpt = tmp_path / "base.safetensors"
-    save_checkpoint(ckpt, Checkpoint(g_config=g_cfg, d_config=d_cfg, provenance={"importer": "test"},
-                                     tensors={"G": G.state_dict(), "G_ema": G_ema.state_dict(),
-                                              "D": D.state_dict()}))
-    p = prepare(_job(tmp_path, tiny_data, ckpt, "freeze.mapping=true", "freeze.g_below_res=8",
-                     "freeze.d_layers=2", "augment.mode=ada", kimg=0.016), CPU)
+    save_checkpoint(
+        ckpt,
+        Checkpoint(
+            g_config=g_cfg,
+            d_config=d_cfg,
+            provenance={"importer": "test"},
+            tensors={"G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict()},
+        ),
+    )
+    p = prepare(
+        _job(
+            tmp_path,
+            tiny_data,
+            ckpt,
+            "freeze.mapping=true",
+            "freeze.g_below_res=8",
+            "freeze.d_layers=2",
+            "augment.mode=ada",
+            kimg=0.016,
+        ),
+        CPU,
+    )
     out = train(p.trainer, p.dataset, p.run)
     base = G_ema.state_dict()
     frames = list_frames(p.run_path)
@@ -116,23 +157,49 @@ def test_frozen_layers_stay_bit_identical_in_the_rendered_frames(tmp_path, tiny_
     assert frozen and all(torch.equal(last[k], base[k]) for k in frozen)
     assert not torch.equal(last["synthesis.b16.conv1.weight"], base["synthesis.b16.conv1.weight"])
     snap = load_checkpoint(Path(out.snapshot)).tensors
-    assert all(torch.equal(snap["D"][k], D.state_dict()[k]) for k in snap["D"]
-               if k.startswith(("b16.fromrgb.", "b16.conv0.")))
+    assert all(
+        torch.equal(snap["D"][k], D.state_dict()[k])
+        for k in snap["D"]
+        if k.startswith(("b16.fromrgb.", "b16.conv0."))
+    )
 
 
 def test_cli_flags_set_the_guards(tmp_path, tiny_data, tiny_ckpt):
     import yaml
 
-
     sets = TINY_SET_FLAGS
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-               "--out", tmp_path / "runs", *sets, "--kimg", "0.004",
-               "--augment", "ada", "--freeze-d", "3", "--freeze-mapping")
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *sets,
+        "--kimg",
+        "0.004",
+        "--augment",
+        "ada",
+        "--freeze-d",
+        "3",
+        "--freeze-mapping",
+    )
     assert r.exit_code == 0, r.output
     (run,) = (tmp_path / "runs").iterdir()
     cfg = yaml.safe_load((run / "config.yaml").read_text())["train"]
     assert cfg["augment"]["mode"] == "ada"
     assert cfg["freeze"] == {"d_layers": 3, "mapping": True, "g_below_res": 0}
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt,
-               "--out", tmp_path / "runs", *sets, "--freeze-d", "99")
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        tmp_path / "runs",
+        *sets,
+        "--freeze-d",
+        "99",
+    )
     assert r.exit_code != 0 and "conv layers" in r.output and "Traceback" not in r.output

@@ -13,8 +13,10 @@ from zizi.train.optim import finite_grads, lazy_reg_correction, make_adam
 def test_logistic_losses_match_hand_values():
     logits = torch.tensor([[0.0], [2.0], [-1.0]])
     # softplus(-x) = log(1 + e^-x)
-    assert torch.allclose(losses.g_loss(logits).flatten(),
-                          torch.tensor([math.log(2), math.log(1 + math.exp(-2)), math.log(1 + math.e)]))
+    assert torch.allclose(
+        losses.g_loss(logits).flatten(),
+        torch.tensor([math.log(2), math.log(1 + math.exp(-2)), math.log(1 + math.e)]),
+    )
     fake, real = losses.d_loss(real_logits=torch.tensor([[1.0]]), fake_logits=torch.tensor([[3.0]]))
     assert fake.item() == pytest.approx(math.log(1 + math.exp(3)))
     assert real.item() == pytest.approx(math.log(1 + math.exp(-1)))
@@ -100,7 +102,7 @@ def test_lazy_regularisation_corrects_lr_and_betas():
     opt = make_adam(net, 0.002, 0.0, 0.99, 1e-8, 4)
     group = opt.param_groups[0]
     assert len(group["params"]) == 2 and group["lr"] == pytest.approx(0.002 * 0.8)
-    assert group["betas"][1] == pytest.approx(0.99 ** 0.8)
+    assert group["betas"][1] == pytest.approx(0.99**0.8)
 
 
 def test_gradients_are_made_finite():

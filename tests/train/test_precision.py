@@ -20,28 +20,42 @@ from zizi.train.loop import TrainingDiverged, train
 from zizi.train.setup import TrainJob, matching_discriminator, prepare
 
 CPU = torch.device("cpu")
-ADA = ["augment.mode=ada", "augment.p=0.2", "augment.interval=1", "augment.adjust_kimg=0.1",
-       "augment.target=0"]
+ADA = [
+    "augment.mode=ada",
+    "augment.p=0.2",
+    "augment.interval=1",
+    "augment.adjust_kimg=0.1",
+    "augment.target=0",
+]
 
 
 @pytest.fixture(scope="module")
 def fp16_ckpt(tmp_path_factory):
     """A tiny 16² net whose top two resolutions may run reduced, with conv_clamp (as ADA)."""
     g, _ = tiny_nets(num_fp16_res=2, conv_clamp=256.0)
-    return make_checkpoint(tmp_path_factory.mktemp("fp16") / "base.safetensors", g,
-                           matching_discriminator(g))
+    return make_checkpoint(
+        tmp_path_factory.mktemp("fp16") / "base.safetensors", g, matching_discriminator(g)
+    )
 
 
 def _prepare(tmp_path, data, ckpt, precision: str, extra=(), kimg=0.016, device=CPU):
-    return prepare(TrainJob(out=tmp_path, data=data, resume=str(ckpt),
-                            assignments=[*TINY_SETTINGS, *extra, f"precision={precision}"],
-                            flags={"kimg": kimg}), device)
+    return prepare(
+        TrainJob(
+            out=tmp_path,
+            data=data,
+            resume=str(ckpt),
+            assignments=[*TINY_SETTINGS, *extra, f"precision={precision}"],
+            flags={"kimg": kimg},
+        ),
+        device,
+    )
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("precision,dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
-def test_full_steps_in_reduced_precision(tmp_path, tiny_data, fp16_ckpt, precision, dtype,
-                                        device, monkeypatch):
+def test_full_steps_in_reduced_precision(
+    tmp_path, tiny_data, fp16_ckpt, precision, dtype, device, monkeypatch
+):
     p = _prepare(tmp_path, tiny_data, fp16_ckpt, precision, ADA, device=torch.device(device))
     t = p.trainer
     assert t.precision == precision
@@ -78,8 +92,9 @@ def test_resume_across_a_precision_change(tmp_path, tiny_data, fp16_ckpt):
     train(p.trainer, p.dataset, p.run)
     run = p.run_path
     before = load_checkpoint(run / "latest.safetensors")
-    result = invoke("train", "--resume", run, "--precision", "bf16",
-                    "--kimg", "0.016", "--device", "cpu")
+    result = invoke(
+        "train", "--resume", run, "--precision", "bf16", "--kimg", "0.016", "--device", "cpu"
+    )
     assert result.exit_code == 0, result.output
     assert "precision changes from fp16 to bf16 at kimg 0.008" in result.output
     assert "precision changes from fp16 to bf16" in (run / "log.txt").read_text()
@@ -89,7 +104,9 @@ def test_resume_across_a_precision_change(tmp_path, tiny_data, fp16_ckpt):
     moved = [k for k, v in after.tensors["G"].items() if not torch.equal(v, before.tensors["G"][k])]
     assert moved and all(torch.isfinite(v).all() for v in after.tensors["G"].values())
     # and back to the device's default: continuing in fp32 needs nothing converted either
-    q = prepare(TrainJob(out=None, resume=str(run), flags={"precision": "auto", "kimg": 0.024}), CPU)
+    q = prepare(
+        TrainJob(out=None, resume=str(run), flags={"precision": "auto", "kimg": 0.024}), CPU
+    )
     assert q.trainer.precision == "fp32"
     assert any("from bf16 to fp32" in n for n in q.notes)
     for name, v in q.trainer.G.state_dict().items():
@@ -131,8 +148,18 @@ def test_generate_takes_the_precision(tmp_path, fp16_ckpt):
     imgs = {}
     for precision in ("fp32", "fp16"):
         out = tmp_path / precision
-        result = invoke("generate", fp16_ckpt, "--seeds", "0-1", "--out",
-                        out, "--device", "cpu", "--precision", precision)
+        result = invoke(
+            "generate",
+            fp16_ckpt,
+            "--seeds",
+            "0-1",
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--precision",
+            precision,
+        )
         assert result.exit_code == 0, result.output
         imgs[precision] = np.asarray(Image.open(out / "seed0000.png")).astype(int)
     diff = np.abs(imgs["fp16"] - imgs["fp32"])

@@ -19,8 +19,7 @@ from zizi.data.prepare import PrepareConfig, prepare
 
 def train(data: Path, ckpt: Path, out: Path):
     sets = TINY_SET_FLAGS
-    return invoke("train", "--data", data, "--resume", ckpt,
-                  "--out", out, *sets, "--kimg", "0.004")
+    return invoke("train", "--data", data, "--resume", ckpt, "--out", out, *sets, "--kimg", "0.004")
 
 
 @pytest.fixture(scope="module")

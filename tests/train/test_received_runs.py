@@ -21,8 +21,20 @@ from tests.helpers.tiny import TINY_SET_FLAGS
 def made_run(tmp_path_factory, tiny_data, tiny_ckpt) -> Path:
     root = tmp_path_factory.mktemp("made")
     sets = TINY_SET_FLAGS
-    r = invoke("train", "--data", tiny_data, "--resume", tiny_ckpt, "--out", root, *sets,
-               "--set", "snap_kimg=0.004", "--kimg", 0.008)
+    r = invoke(
+        "train",
+        "--data",
+        tiny_data,
+        "--resume",
+        tiny_ckpt,
+        "--out",
+        root,
+        *sets,
+        "--set",
+        "snap_kimg=0.004",
+        "--kimg",
+        0.008,
+    )
     assert r.exit_code == 0, r.output
     return root / "00000-faces"
 
@@ -71,8 +83,11 @@ def test_log_linked_to_a_secret_is_never_read_or_copied(received, tmp_path):
     (received / "log.txt").symlink_to(secret)
     one_line(invoke("train", "--resume", received, "--kimg", 0.016), "log.txt", "outside", code=1)
     assert secret.read_text() == "password=hunter2\n"
-    assert not any("hunter2" in p.read_text(errors="replace")
-                   for p in received.rglob("*") if p.is_file() and not p.is_symlink())
+    assert not any(
+        "hunter2" in p.read_text(errors="replace")
+        for p in received.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
 
 
 def test_log_to_dev_zero_is_refused_without_reading_it(received):
@@ -84,25 +99,33 @@ def test_log_to_dev_zero_is_refused_without_reading_it(received):
 def test_stats_as_a_fifo_is_refused_not_waited_on(received):
     (received / "stats.jsonl").unlink()
     os.mkfifo(received / "stats.jsonl")  # was: the resume hung forever opening it
-    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "stats.jsonl",
-             "not a plain file", code=1)
+    one_line(
+        invoke("train", "--resume", received, "--kimg", 0.016),
+        "stats.jsonl",
+        "not a plain file",
+        code=1,
+    )
 
 
 def test_huge_config_is_refused_before_parsing(received):
     with open(received / "config.yaml", "a") as f:
         f.write("# " + "x" * (2 << 20) + "\n")
-    one_line(invoke("train", "--resume", received, "--kimg", 0.016), "config.yaml", "larger than",
-             code=1)
+    one_line(
+        invoke("train", "--resume", received, "--kimg", 0.016), "config.yaml", "larger than", code=1
+    )
 
 
-@pytest.mark.parametrize("key,value,words", [
-    ("data.workers", 200, ["data.workers", "64"]),
-    ("batch", 200_000_000, ["batch", "4096"]),
-    ("sample_seeds", 100_000, ["sample_seeds", "1024"]),
-    ("optim.g_lr", float("nan"), ["optim.g_lr", "finite"]),
-    ("data.max_size", -5, ["data.max_size"]),
-    ("ema.kimg", 0, ["ema.kimg"]),
-])
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("data.workers", 200, ["data.workers", "64"]),
+        ("batch", 200_000_000, ["batch", "4096"]),
+        ("sample_seeds", 100_000, ["sample_seeds", "1024"]),
+        ("optim.g_lr", float("nan"), ["optim.g_lr", "finite"]),
+        ("data.max_size", -5, ["data.max_size"]),
+        ("ema.kimg", 0, ["ema.kimg"]),
+    ],
+)
 def test_config_values_from_a_run_get_the_bounds_of_a_flag(received, key, value, words):
     cfg = yaml.safe_load((received / "config.yaml").read_text())
     section, _, field = key.rpartition(".")
@@ -111,14 +134,18 @@ def test_config_values_from_a_run_get_the_bounds_of_a_flag(received, key, value,
     one_line(invoke("train", "--resume", received, "--kimg", 0.016), *words, code=1)
 
 
-@pytest.mark.parametrize("flag", [["--kimg", "inf"], ["--kimg", "1e308"], ["--snap-kimg", "inf"],
-                                  ["--set", "optim.g_lr=nan"]])
+@pytest.mark.parametrize(
+    "flag",
+    [["--kimg", "inf"], ["--kimg", "1e308"], ["--snap-kimg", "inf"], ["--set", "optim.g_lr=nan"]],
+)
 def test_unbounded_flags_are_one_line(received, flag):
     one_line(invoke("train", "--resume", received, *flag), code=1)
 
 
-@pytest.mark.parametrize("field,value", [("nimg", "abc"), ("nimg", 1e400), ("pl_mean", "x"),
-                                         ("python_rng.version", 99), ("step", -3)])
+@pytest.mark.parametrize(
+    "field,value",
+    [("nimg", "abc"), ("nimg", 1e400), ("pl_mean", "x"), ("python_rng.version", 99), ("step", -3)],
+)
 def test_crafted_snapshot_train_headers_are_one_line(received, field, value):
     latest = received / "latest.safetensors"
     for snap in (received / "snapshots").iterdir():
@@ -138,7 +165,7 @@ def test_a_sound_received_run_still_resumes_and_appends_its_log(received):
     r = invoke("train", "--resume", received, "--kimg", 0.012)
     assert r.exit_code == 0, r.output
     log_after = (received / "log.txt").read_text()
-    assert log_after.startswith(log_before) and "continuing from" in log_after[len(log_before):]
+    assert log_after.startswith(log_before) and "continuing from" in log_after[len(log_before) :]
 
 
 # -- item 8: a change of data is recorded in the run and said on the terminal -----------

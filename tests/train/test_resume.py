@@ -20,8 +20,13 @@ CPU = torch.device("cpu")
 
 
 def _job(tmp_path, data, ckpt, *sets, resume=None, **flags):
-    return TrainJob(out=tmp_path / "runs", data=data, resume=str(resume or ckpt),
-                    assignments=[*TINY_SETTINGS, *sets], flags=flags)
+    return TrainJob(
+        out=tmp_path / "runs",
+        data=data,
+        resume=str(resume or ckpt),
+        assignments=[*TINY_SETTINGS, *sets],
+        flags=flags,
+    )
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -58,8 +63,12 @@ def test_n_plus_m_steps_equal_n_then_resume_m(tmp_path, tiny_data, tiny_ckpt):
 
 
 def test_ada_p_moves_is_saved_and_resumes_exactly(tmp_path, tiny_data, tiny_ckpt):
-    ada = ["augment.mode=ada", "augment.interval=1", "augment.adjust_kimg=0.05",
-           "augment.target=0.0"]
+    ada = [
+        "augment.mode=ada",
+        "augment.interval=1",
+        "augment.adjust_kimg=0.05",
+        "augment.target=0.0",
+    ]
     p = prepare(_job(tmp_path / "a", tiny_data, tiny_ckpt, *ada, kimg=0.016), CPU)
     straight = train(p.trainer, p.dataset, p.run)
     p_end = p.trainer.augment_p
@@ -77,8 +86,9 @@ def test_ada_p_moves_is_saved_and_resumes_exactly(tmp_path, tiny_data, tiny_ckpt
 
 
 def test_run_folder_contract(tmp_path, tiny_data, tiny_ckpt):
-    p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, "keep_snapshots=2", "snap_kimg=0.008",
-                     kimg=0.016), CPU)
+    p = prepare(
+        _job(tmp_path, tiny_data, tiny_ckpt, "keep_snapshots=2", "snap_kimg=0.008", kimg=0.016), CPU
+    )
     out = train(p.trainer, p.dataset, p.run)
     run = p.run_path
     assert run.name == "00000-faces"
@@ -99,8 +109,15 @@ def test_run_folder_contract(tmp_path, tiny_data, tiny_ckpt):
     assert header["train"]["nimg"] == 16 and header["train"]["config"]["batch"] == 4
     assert "checksum" in header and set(header["state"]) == {"opt_G", "opt_D", "rng"}
     stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
-    assert {"kimg", "loss/G", "loss/D", "augment_p", "sec_per_kimg", "images_per_sec",
-            "peak_rss_gib"} <= stats[-1].keys()
+    assert {
+        "kimg",
+        "loss/G",
+        "loss/D",
+        "augment_p",
+        "sec_per_kimg",
+        "images_per_sec",
+        "peak_rss_gib",
+    } <= stats[-1].keys()
     # a second run takes the next number
     p2 = prepare(_job(tmp_path, tiny_data, tiny_ckpt, kimg=0.004), CPU)
     assert p2.run_path.name == "00001-faces"
@@ -128,13 +145,21 @@ def test_damaged_latest_falls_back_to_previous_snapshot(tmp_path, tiny_data, tin
 
 
 def test_unusual_dimensions_train_with_exactly_that_architecture(tmp_path):
-    g, d = tiny_nets(res=8, z_dim=6, w_dim=10, channel_base=56, channel_max=14,
-                     mapping=MappingConfig(num_layers=6))
+    g, d = tiny_nets(
+        res=8,
+        z_dim=6,
+        w_dim=10,
+        channel_base=56,
+        channel_max=14,
+        mapping=MappingConfig(num_layers=6),
+    )
     ckpt = make_checkpoint(tmp_path / "odd.safetensors", g, d)
     data = make_images(tmp_path / "odd", n=4, res=8)
     p = prepare(_job(tmp_path, data, ckpt, kimg=0.008), CPU)
     train(p.trainer, p.dataset, p.run)
-    assert tensor_shapes(ckpt).keys() <= {k for k in tensor_shapes(p.run_path / "latest.safetensors")}
+    assert tensor_shapes(ckpt).keys() <= {
+        k for k in tensor_shapes(p.run_path / "latest.safetensors")
+    }
     before, after = tensor_shapes(ckpt), tensor_shapes(p.run_path / "latest.safetensors")
     for k, shape in before.items():
         assert after[k] == shape, k
@@ -163,17 +188,32 @@ def test_mismatches_are_one_clear_error(tmp_path, tiny_data, tiny_ckpt, kind):
 
 
 def test_frozen_layers_stay_bit_identical_through_training(tmp_path, tiny_data, tiny_ckpt):
-    p = prepare(_job(tmp_path, tiny_data, tiny_ckpt, "freeze.d_layers=2", "freeze.mapping=true",
-                     "freeze.g_below_res=8", kimg=0.008), CPU)
+    p = prepare(
+        _job(
+            tmp_path,
+            tiny_data,
+            tiny_ckpt,
+            "freeze.d_layers=2",
+            "freeze.mapping=true",
+            "freeze.g_below_res=8",
+            kimg=0.008,
+        ),
+        CPU,
+    )
     out = train(p.trainer, p.dataset, p.run)
     base, after = _weights(tiny_ckpt), _weights(Path(out.snapshot))
-    frozen = [k for k in after if k.startswith(("G.mapping.", "G.synthesis.b4.", "D.b16.fromrgb",
-                                                "D.b16.conv0"))]
-    assert frozen and all(torch.equal(base[k], after[k]) for k in frozen if k in base
-                          and not k.endswith("w_avg"))
-    assert not any(k.startswith("opt_G.mapping.") or k.startswith("opt_D.b16.conv0")
-                   for k in after)
-    assert not torch.equal(base["G.synthesis.b16.conv1.weight"], after["G.synthesis.b16.conv1.weight"])
+    frozen = [
+        k
+        for k in after
+        if k.startswith(("G.mapping.", "G.synthesis.b4.", "D.b16.fromrgb", "D.b16.conv0"))
+    ]
+    assert frozen and all(
+        torch.equal(base[k], after[k]) for k in frozen if k in base and not k.endswith("w_avg")
+    )
+    assert not any(k.startswith("opt_G.mapping.") or k.startswith("opt_D.b16.conv0") for k in after)
+    assert not torch.equal(
+        base["G.synthesis.b16.conv1.weight"], after["G.synthesis.b16.conv1.weight"]
+    )
 
 
 def test_a_run_config_that_contradicts_its_snapshot_is_an_error(tmp_path, tiny_data, tiny_ckpt):
@@ -187,5 +227,7 @@ def test_a_run_config_that_contradicts_its_snapshot_is_an_error(tmp_path, tiny_d
     data = yaml.safe_load(cfg_path.read_text())
     data["architecture"]["G"]["mapping"]["num_layers"] = 8
     cfg_path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"G\.mapping\.num_layers: 8 in config\.yaml, 2 in the snapshot"):
+    with pytest.raises(
+        ConfigError, match=r"G\.mapping\.num_layers: 8 in config\.yaml, 2 in the snapshot"
+    ):
         prepare(TrainJob(out=None, resume=str(p.run_path)), CPU)

@@ -73,10 +73,14 @@ def _weights_match(t, ref) -> None:
         assert float(t.augment.p) == pytest.approx(float(ref.augment.p), abs=1e-9)
 
 
-@pytest.mark.parametrize("sets", [
-    (),  # one round per minibatch, no augmentation
-    ("augment.mode=ada", "augment.p=0.3", "augment.interval=2", "augment.adjust_kimg=0.05"),
-], ids=["plain", "ada"])
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),  # one round per minibatch, no augmentation
+        ("augment.mode=ada", "augment.p=0.3", "augment.interval=2", "augment.adjust_kimg=0.05"),
+    ],
+    ids=["plain", "ada"],
+)
 def test_every_phase_and_the_weights_match_the_s2a_reference(monkeypatch, tiny_ckpt, sets):
     _weights_match(*_run(monkeypatch, tiny_ckpt, *sets))
 

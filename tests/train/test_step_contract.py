@@ -39,16 +39,22 @@ def _trainer(*settings: str, seed: int = 0) -> Trainer:
     G, D = Generator(g_cfg), Discriminator(d_cfg)
     # G_ema differs from G, so an EMA step is visible in every tensor
     g_ema = randomized(G, seed + 7)
-    ck = Checkpoint(g_config=g_cfg, d_config=d_cfg,
-                    tensors={"G": G.state_dict(), "G_ema": g_ema, "D": D.state_dict()},
-                    provenance={"importer": "test"})
+    ck = Checkpoint(
+        g_config=g_cfg,
+        d_config=d_cfg,
+        tensors={"G": G.state_dict(), "G_ema": g_ema, "D": D.state_dict()},
+        provenance={"importer": "test"},
+    )
     cfg = resolve_config(assignments=[*TINY_SETTINGS, *settings])
     return Trainer(ck, cfg, CPU)
 
 
 def _reals(t: Trainer, seed: int = 1) -> torch.Tensor:
     res = t.G.img_resolution
-    return torch.rand([t.batch_local, 3, res, res], generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return (
+        torch.rand([t.batch_local, 3, res, res], generator=torch.Generator().manual_seed(seed)) * 2
+        - 1
+    )
 
 
 def _record(t: Trainer) -> dict[str, list[dict[str, torch.Tensor]]]:
@@ -58,8 +64,12 @@ def _record(t: Trainer) -> dict[str, list[dict[str, torch.Tensor]]]:
         real_step = opt.step
 
         def step(*a, _real=real_step, _which=which, _net=net, **k):
-            calls[_which].append({n: (p.grad.detach().clone() if p.grad is not None
-                                      else torch.zeros_like(p)) for n, p in _net.named_parameters()})
+            calls[_which].append(
+                {
+                    n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+                    for n, p in _net.named_parameters()
+                }
+            )
             return _real(*a, **k)
 
         opt.step = step  # the instance attribute: only this trainer's optimiser is watched
@@ -80,6 +90,7 @@ def _assert_only(grads: dict[str, torch.Tensor], name: str, want: torch.Tensor) 
 
 # -- gradients of the four phases -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("batch_gpu", ["null", "2"])  # one round, or two accumulated rounds
 def test_main_phases_hand_their_losses_mean_gradient_to_the_optimisers(monkeypatch, batch_gpu):
     t = _trainer("loss.r1_gamma=0", "loss.pl_weight=0", f"batch_gpu={batch_gpu}")
@@ -87,8 +98,11 @@ def test_main_phases_hand_their_losses_mean_gradient_to_the_optimisers(monkeypat
     d_name, d_theta = _param(t.D, "b16")
     # per-sample losses with d/dθ = 1 (G) and 1 + 2 = 3 (D); logits × 0 keeps the graph real
     monkeypatch.setattr(losses, "g_loss", lambda fl: fl.flatten() * 0 + g_theta.sum())
-    monkeypatch.setattr(losses, "d_loss", lambda rl, fl: (fl.flatten() * 0 + d_theta.sum(),
-                                                          rl.flatten() * 0 + 2 * d_theta.sum()))
+    monkeypatch.setattr(
+        losses,
+        "d_loss",
+        lambda rl, fl: (fl.flatten() * 0 + d_theta.sum(), rl.flatten() * 0 + 2 * d_theta.sum()),
+    )
     calls = _record(t)
     train_step(t, _reals(t), None)
     assert len(calls["G"]) == 1 and len(calls["D"]) == 1  # no regulariser is configured
@@ -99,8 +113,12 @@ def test_main_phases_hand_their_losses_mean_gradient_to_the_optimisers(monkeypat
 @pytest.mark.parametrize("batch_gpu", ["null", "2"])
 def test_r1_reaches_d_as_gamma_over_2_times_its_interval(monkeypatch, batch_gpu):
     gamma, interval = 3.0, 4
-    t = _trainer(f"loss.r1_gamma={gamma}", f"loss.r1_interval={interval}", "loss.pl_weight=0",
-                 f"batch_gpu={batch_gpu}")
+    t = _trainer(
+        f"loss.r1_gamma={gamma}",
+        f"loss.r1_interval={interval}",
+        "loss.pl_weight=0",
+        f"batch_gpu={batch_gpu}",
+    )
     name, theta = _param(t.D, "b16")
     seen = []
 
@@ -123,9 +141,15 @@ def test_r1_reaches_d_as_gamma_over_2_times_its_interval(monkeypatch, batch_gpu)
 @pytest.mark.parametrize("batch_gpu", ["null", "4"])
 def test_path_length_reaches_g_as_2_l_minus_a_times_weight_and_interval(monkeypatch, batch_gpu):
     weight, interval, decay, start = 1.5, 3, 0.2, 0.7
-    t = _trainer("batch=8", f"batch_gpu={batch_gpu}", "loss.r1_gamma=0",
-                 f"loss.pl_weight={weight}", f"loss.pl_interval={interval}",
-                 f"loss.pl_decay={decay}", "loss.pl_batch_shrink=2")
+    t = _trainer(
+        "batch=8",
+        f"batch_gpu={batch_gpu}",
+        "loss.r1_gamma=0",
+        f"loss.pl_weight={weight}",
+        f"loss.pl_interval={interval}",
+        f"loss.pl_decay={decay}",
+        "loss.pl_batch_shrink=2",
+    )
     name, theta = _param(t.G, "synthesis")
     rounds = []
 
@@ -183,30 +207,44 @@ def test_pl_mean_after_real_steps_follows_its_decay():
 
 # -- optimisers, EMA, style mixing ------------------------------------------------------------
 
+
 def _group(opt: torch.optim.Optimizer) -> tuple[float, tuple[float, float], float]:
     (g,) = opt.param_groups
     return g["lr"], tuple(g["betas"]), g["eps"]
 
 
 def test_each_optimiser_has_its_own_lr_and_the_lazy_regularisation_correction():
-    t = _trainer("optim.g_lr=0.003", "optim.d_lr=0.001", "optim.beta1=0.5", "optim.beta2=0.9",
-                 "optim.eps=1.0e-7", "loss.pl_weight=2", "loss.pl_interval=4",
-                 "loss.r1_gamma=1", "loss.r1_interval=8")
+    t = _trainer(
+        "optim.g_lr=0.003",
+        "optim.d_lr=0.001",
+        "optim.beta1=0.5",
+        "optim.beta2=0.9",
+        "optim.eps=1.0e-7",
+        "loss.pl_weight=2",
+        "loss.pl_interval=4",
+        "loss.r1_gamma=1",
+        "loss.r1_interval=8",
+    )
     g, d = 4 / 5, 8 / 9  # mb_ratio = k / (k + 1)
     lr, betas, eps = _group(t.opt_G)
     assert lr == pytest.approx(0.003 * g) and eps == 1e-7
-    assert betas == pytest.approx((0.5 ** g, 0.9 ** g))
+    assert betas == pytest.approx((0.5**g, 0.9**g))
     lr, betas, eps = _group(t.opt_D)
     assert lr == pytest.approx(0.001 * d) and eps == 1e-7
-    assert betas == pytest.approx((0.5 ** d, 0.9 ** d))
+    assert betas == pytest.approx((0.5**d, 0.9**d))
     # the optimisers own exactly their network's trainable parameters
     assert {id(p) for p in t.opt_G.param_groups[0]["params"]} == {id(p) for p in t.G.parameters()}
     assert {id(p) for p in t.opt_D.param_groups[0]["params"]} == {id(p) for p in t.D.parameters()}
 
 
 def test_a_switched_off_regulariser_leaves_its_optimiser_uncorrected():
-    t = _trainer("optim.g_lr=0.003", "optim.d_lr=0.001", "optim.beta1=0.5",
-                 "loss.pl_weight=0", "loss.r1_gamma=0")
+    t = _trainer(
+        "optim.g_lr=0.003",
+        "optim.d_lr=0.001",
+        "optim.beta1=0.5",
+        "loss.pl_weight=0",
+        "loss.r1_gamma=0",
+    )
     assert _group(t.opt_G)[:2] == (0.003, (0.5, 0.99))
     assert _group(t.opt_D)[:2] == (0.001, (0.5, 0.99))
 
@@ -247,6 +285,7 @@ def test_every_generated_batch_mixes_styles_at_the_configured_probability(prob):
 
 # -- augmentation and ADA wiring --------------------------------------------------------------
 
+
 class _Tagging(torch.nn.Module):
     """A stand-in augmentation: the identity, remembering every tensor it hands on."""
 
@@ -281,9 +320,16 @@ def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(
     import math
 
     interval, adjust_kimg, p0, target = 2, 1.0, 0.5, 0.6
-    t = _trainer("augment.mode=ada", f"augment.p={p0}", f"augment.target={target}",
-                 f"augment.adjust_kimg={adjust_kimg}", f"augment.interval={interval}",
-                 "loss.r1_gamma=1", f"loss.r1_interval={interval}", "loss.pl_weight=0")
+    t = _trainer(
+        "augment.mode=ada",
+        f"augment.p={p0}",
+        f"augment.target={target}",
+        f"augment.adjust_kimg={adjust_kimg}",
+        f"augment.interval={interval}",
+        "loss.r1_gamma=1",
+        f"loss.r1_interval={interval}",
+        "loss.pl_weight=0",
+    )
     batches = [_reals(t, 1), _reals(t, 2)]
     storage = {b.untyped_storage().data_ptr() for b in batches}
     augmented_reals: list[torch.Tensor] = []  # what the pipe made of the reals, kept alive
@@ -298,8 +344,11 @@ def test_ada_moves_p_by_the_sign_of_d_real_and_the_images_since_its_last_update(
 
     def set_logits(mod, args, out):
         is_real = any(args[0] is r for r in augmented_reals)
-        want = (torch.tensor(signs[len(real_calls)]).view_as(out) * (out.detach().abs() + 0.5)
-                if is_real else torch.full_like(out, -1.0))
+        want = (
+            torch.tensor(signs[len(real_calls)]).view_as(out) * (out.detach().abs() + 0.5)
+            if is_real
+            else torch.full_like(out, -1.0)
+        )
         if is_real:
             real_calls.append(want)
         return out + (want - out.detach())  # D's value, set; its gradient kept
@@ -321,8 +370,13 @@ def test_w_avg_follows_the_unmixed_w_of_every_round_the_mapping_drew():
     """The truncation centre tracks the mapping's own output (ws[:, 0], never mixed), not a
     mixed-in style, and moves as in the reference: once per round of every training-mode
     mapping call (G main, G reg, D main), in that order, w_avg ← lerp(mean w, w_avg, β)."""
-    t = _trainer("batch_gpu=2", "loss.style_mixing_prob=1", "loss.r1_gamma=0",
-                 "loss.pl_interval=1", "loss.pl_batch_shrink=1")
+    t = _trainer(
+        "batch_gpu=2",
+        "loss.style_mixing_prob=1",
+        "loss.r1_gamma=0",
+        "loss.pl_interval=1",
+        "loss.pl_batch_shrink=1",
+    )
     seen = _synthesis_ws(t)
     w = t.G.mapping.w_avg.detach().clone()
     beta = t.G.mapping.w_avg_beta

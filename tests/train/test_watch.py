@@ -15,14 +15,33 @@ from zizi.train.watch import Watch, grid_diversity
 def test_a_tiny_run_made_to_overfit_warns_once_per_sign(tmp_path, tiny_ckpt):
     # Four images, a fast D and an almost frozen G: D memorises the reals, ADA pushes p up.
     data = make_images(tmp_path / "four", n=4)
-    sets = [*TINY_SETTINGS, "optim.d_lr=0.02", "optim.g_lr=0.0001", "augment.mode=ada",
-            "augment.adjust_kimg=0.05", "augment.interval=1", "frame_kimg=0.02",
-            "watch.swd_num=8"]
-    p = prepare(TrainJob(out=tmp_path / "runs", data=data, resume=str(tiny_ckpt),
-                         assignments=sets, flags={"kimg": 0.08}), torch.device("cpu"))
+    sets = [
+        *TINY_SETTINGS,
+        "optim.d_lr=0.02",
+        "optim.g_lr=0.0001",
+        "augment.mode=ada",
+        "augment.adjust_kimg=0.05",
+        "augment.interval=1",
+        "frame_kimg=0.02",
+        "watch.swd_num=8",
+    ]
+    p = prepare(
+        TrainJob(
+            out=tmp_path / "runs",
+            data=data,
+            resume=str(tiny_ckpt),
+            assignments=sets,
+            flags={"kimg": 0.08},
+        ),
+        torch.device("cpu"),
+    )
     shown: list[str] = []
-    out = train(p.trainer, p.dataset, p.run,
-                progress=lambda e: shown.append(e["warning"]) if "warning" in e else None)
+    out = train(
+        p.trainer,
+        p.dataset,
+        p.run,
+        progress=lambda e: shown.append(e["warning"]) if "warning" in e else None,
+    )
     log = (p.run_path / "log.txt").read_text()
     ada = [line for line in log.splitlines() if "ADA p" in line and "warning" in line]
     gap = [line for line in log.splitlines() if "D(real) − D(fake)" in line]
@@ -61,8 +80,10 @@ def test_grid_diversity_collapse_and_swd_rise_are_named():
 def test_pick_best_names_the_frame_before_the_drift():
     from zizi.metrics.measure import pick_best
 
-    recs = [{"nimg": n, "kimg": n / 1000, "swd_to_data": v}
-            for n, v in ((0, 50.0), (4000, 30.0), (8000, 20.0), (12000, 26.0), (16000, 31.0))]
+    recs = [
+        {"nimg": n, "kimg": n / 1000, "swd_to_data": v}
+        for n, v in ((0, 50.0), (4000, 30.0), (8000, 20.0), (12000, 26.0), (16000, 31.0))
+    ]
     got = pick_best(recs)
     assert got["best"]["nimg"] == 8000 and got["rise"] == 31.0 / 20.0 - 1
     # FID decides when every frame has one
@@ -73,12 +94,28 @@ def test_pick_best_names_the_frame_before_the_drift():
 
 def test_metrics_best_on_a_run(tmp_path, tiny_data, tiny_ckpt):
 
-
-    p = prepare(TrainJob(out=tmp_path / "runs", data=tiny_data, resume=str(tiny_ckpt),
-                         assignments=TINY_SETTINGS, flags={"kimg": 0.016}), torch.device("cpu"))
+    p = prepare(
+        TrainJob(
+            out=tmp_path / "runs",
+            data=tiny_data,
+            resume=str(tiny_ckpt),
+            assignments=TINY_SETTINGS,
+            flags={"kimg": 0.016},
+        ),
+        torch.device("cpu"),
+    )
     train(p.trainer, p.dataset, p.run)
-    r = invoke("metrics", p.run_path, "--data", tiny_data, "--best",
-                                  "--num", "8", "--inception", tmp_path / "none.pt")
+    r = invoke(
+        "metrics",
+        p.run_path,
+        "--data",
+        tiny_data,
+        "--best",
+        "--num",
+        "8",
+        "--inception",
+        tmp_path / "none.pt",
+    )
     assert r.exit_code == 0, r.output
     assert "best frame: " in r.output and "frame-" in r.output
     assert r.output.count("SWD to the data") >= 3  # frames 0, 8, 16

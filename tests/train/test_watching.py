@@ -20,8 +20,9 @@ def _train(*args):
 
 def test_progress_ticks_and_resumed_numbering(tmp_path, tiny_data, tiny_ckpt):
     # 0.010 kimg at batch 4 ends at 12 images: past the run's length, never past 100 %
-    r = _train("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               "--kimg", 0.010)
+    r = _train(
+        "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", "--kimg", 0.010
+    )
     assert r.exit_code == 0, r.output
     assert "TqdmWarning" not in r.output
     # not a terminal (CliRunner): one line per tick, so a long run is never silent
@@ -40,8 +41,9 @@ def test_progress_ticks_and_resumed_numbering(tmp_path, tiny_data, tiny_ckpt):
 
 
 def test_sample_grids_are_readable(tmp_path, tiny_data, tiny_ckpt):
-    r = _train("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               "--kimg", 0.008)
+    r = _train(
+        "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", "--kimg", 0.008
+    )
     assert r.exit_code == 0, r.output
     grids = sorted((tmp_path / "runs" / "00000-faces" / "samples").iterdir())
     side = sample_face_px(16)
@@ -76,19 +78,20 @@ def test_sample_grid_has_no_noise_speckle(tiny_cfg, tiny_ckpt):
 
 
 def test_generate_takes_a_run_folder(tmp_path, tiny_data, tiny_ckpt):
-    r = _train("--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs",
-               "--kimg", 0.008)
+    r = _train(
+        "--data", tiny_data, "--resume", tiny_ckpt, "--out", tmp_path / "runs", "--kimg", 0.008
+    )
     assert r.exit_code == 0, r.output
     run = tmp_path / "runs" / "00000-faces"
     a = invoke("generate", run, "--seeds", "0-1", "--out", tmp_path / "a")
-    b = invoke("generate", run / "latest.safetensors", "--seeds", "0-1",
-               "--out", tmp_path / "b")
+    b = invoke("generate", run / "latest.safetensors", "--seeds", "0-1", "--out", tmp_path / "b")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     for name in ("seed0000.png", "seed0001.png"):
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / name)),
-                              np.asarray(Image.open(tmp_path / "b" / name)))
+        assert np.array_equal(
+            np.asarray(Image.open(tmp_path / "a" / name)),
+            np.asarray(Image.open(tmp_path / "b" / name)),
+        )
     (tmp_path / "plain").mkdir()
-    bad = invoke("generate", tmp_path / "plain", "--seeds", "0",
-                 "--out", tmp_path / "c")
+    bad = invoke("generate", tmp_path / "plain", "--seeds", "0", "--out", tmp_path / "c")
     assert bad.exit_code != 0 and "not a zizi run folder" in bad.output
     assert "Traceback" not in bad.output

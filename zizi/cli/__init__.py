@@ -15,24 +15,76 @@ from zizi import __version__
 
 # command name -> (module under zizi.cli, attribute, one-line help shown by `zizi --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "import": ("import_cmd", "import_cmd", "Import a checkpoint (NVIDIA, TF, rosinality) into zizi's format."),
+    "import": (
+        "import_cmd",
+        "import_cmd",
+        "Import a checkpoint (NVIDIA, TF, rosinality) into zizi's format.",
+    ),
     "info": ("info", "info", "Describe a checkpoint: resolution, dims, parameters, provenance."),
     "generate": ("generate", "generate", "Generate images for seeds from a checkpoint."),
     "export": ("export", "export", "Export a zizi checkpoint to another tool's format."),
-    "checkpoints": ("checkpoints", "checkpoints", "List well-known public checkpoints zizi can fetch."),
-    "resize": ("resize", "resize", "Make a lower-resolution checkpoint from a higher one (resolution surgery)."),
+    "checkpoints": (
+        "checkpoints",
+        "checkpoints",
+        "List well-known public checkpoints zizi can fetch.",
+    ),
+    "resize": (
+        "resize",
+        "resize",
+        "Make a lower-resolution checkpoint from a higher one (resolution surgery).",
+    ),
     "dataset": ("dataset", "dataset", "Prepare, inspect and curate training image folders."),
-    "blend": ("blend", "blend", "Layer swapping: one checkpoint's coarse blocks with another's fine ones."),
-    "directions": ("directions", "directions", "Unsupervised latent directions of a checkpoint (SeFa)."),
-    "render": ("render", "render", "Render video: weight shift across training, latent walks, loops."),
-    "demo": ("demo", "demo", "Run the whole idea here: portraits, base model, fine-tune, weight-shift video."),
-    "encoder": ("encoder", "encoder", "Train the learned inverter (image to W+) that makes mirror live."),
-    "mirror": ("mirror", "mirror", "Your reflection through the base and the shifted network (photo not kept)."),
-    "project": ("project", "project", "Find a photo's face in a model's latent space; keep only the latent."),
+    "blend": (
+        "blend",
+        "blend",
+        "Layer swapping: one checkpoint's coarse blocks with another's fine ones.",
+    ),
+    "directions": (
+        "directions",
+        "directions",
+        "Unsupervised latent directions of a checkpoint (SeFa).",
+    ),
+    "render": (
+        "render",
+        "render",
+        "Render video: weight shift across training, latent walks, loops.",
+    ),
+    "demo": (
+        "demo",
+        "demo",
+        "Run the whole idea here: portraits, base model, fine-tune, weight-shift video.",
+    ),
+    "encoder": (
+        "encoder",
+        "encoder",
+        "Train the learned inverter (image to W+) that makes mirror live.",
+    ),
+    "mirror": (
+        "mirror",
+        "mirror",
+        "Your reflection through the base and the shifted network (photo not kept).",
+    ),
+    "project": (
+        "project",
+        "project",
+        "Find a photo's face in a model's latent space; keep only the latent.",
+    ),
     "doctor": ("doctor", "doctor", "Check torch, CUDA, custom ops, ffmpeg and extras."),
-    "train": ("train", "train", "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work."),
-    "metrics": ("metrics", "metrics", "FID, KID, SWD of a checkpoint or run, and a run's weight-shift charts."),
-    "credentials": ("credentials", "credentials", "Content Credentials (C2PA): signing keys; verify a file."),
+    "train": (
+        "train",
+        "train",
+        "Train (fine-tune) StyleGAN2 on an image folder; resumable, never loses work.",
+    ),
+    "metrics": (
+        "metrics",
+        "metrics",
+        "FID, KID, SWD of a checkpoint or run, and a run's weight-shift charts.",
+    ),
+    "credentials": (
+        "credentials",
+        "credentials",
+        "Content Credentials (C2PA): signing keys; verify a file.",
+    ),
 }
 
 

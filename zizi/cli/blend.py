@@ -12,12 +12,25 @@ from zizi.cli.options import CHECKPOINT, check_output, overwrite_option
 @click.command("blend")
 @click.argument("a", type=CHECKPOINT)
 @click.argument("b", type=CHECKPOINT)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .safetensors path.")
-@click.option("--swap-res", type=click.IntRange(min=4), required=True,
-              help="Blocks up to this resolution (and the mapping) come from A, above it from B.")
-@click.option("--width", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="0: a hard cut; >0: a smooth per-block crossover this many blocks wide.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output .safetensors path.",
+)
+@click.option(
+    "--swap-res",
+    type=click.IntRange(min=4),
+    required=True,
+    help="Blocks up to this resolution (and the mapping) come from A, above it from B.",
+)
+@click.option(
+    "--width",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="0: a hard cut; >0: a smooth per-block crossover this many blocks wide.",
+)
 @overwrite_option
 def blend(a: Path, b: Path, out: Path, swap_res: int, width: float, force: bool) -> None:
     """Blend A and B: A's mapping and coarse blocks, B's fine blocks (and B's D).
@@ -34,5 +47,6 @@ def blend(a: Path, b: Path, out: Path, swap_res: int, width: float, force: bool)
         check_output(out, a, force)
         blend_files(a, b, out, swap_res, width, overwrite=force)
     how = "a hard cut" if width == 0 else f"a crossover {width:g} blocks wide"
-    click.echo(f"Blended {a.name} (mapping, blocks <= {swap_res}) with {b.name} (above), "
-               f"{how} -> {out}")
+    click.echo(
+        f"Blended {a.name} (mapping, blocks <= {swap_res}) with {b.name} (above), {how} -> {out}"
+    )

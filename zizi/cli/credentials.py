@@ -15,12 +15,21 @@ def credentials() -> None:
 
 
 @credentials.command("init")
-@click.option("--org", "organization", default=None,
-              help="Organization (O=) in the certificates: who a verifier sees as the signer "
-                   "[default: your login and machine name].")
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to put the keys [default: $ZIZI_CONFIG, else $XDG_CONFIG_HOME/zizi, "
-                   "else ~/.config/zizi; in its credentials/ folder].")
+@click.option(
+    "--org",
+    "organization",
+    default=None,
+    help="Organization (O=) in the certificates: who a verifier sees as the signer "
+    "[default: your login and machine name].",
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the keys [default: $ZIZI_CONFIG, else $XDG_CONFIG_HOME/zizi, "
+    "else ~/.config/zizi; in its credentials/ folder].",
+)
 @overwrite_option
 def init_cmd(organization: str | None, folder: Path | None, force: bool) -> None:
     """Make a local root and a signing certificate; render, generate and mirror then sign.
@@ -31,20 +40,33 @@ def init_cmd(organization: str | None, folder: Path | None, force: bool) -> None
     from zizi.credentials.keys import ROOT_CERT, SIGNER_CERT, init
 
     creds = init(folder, organization, force=force)
-    click.echo(f"Made a local root and a signing certificate for {creds.organization!r} in "
-               f"{creds.folder} (files 0600).")
-    click.echo(f"  signing certificate: {creds.folder / SIGNER_CERT} (valid until "
-               f"{creds.not_after:%Y-%m-%d})")
-    click.echo(f"  local root:          {creds.folder / ROOT_CERT} (give it to whoever should "
-               "trust your files)")
-    click.echo("No timestamp authority is used (zizi never goes online), so a signature counts "
-               "only while the certificate is valid. See docs/credentials.md.")
+    click.echo(
+        f"Made a local root and a signing certificate for {creds.organization!r} in "
+        f"{creds.folder} (files 0600)."
+    )
+    click.echo(
+        f"  signing certificate: {creds.folder / SIGNER_CERT} (valid until "
+        f"{creds.not_after:%Y-%m-%d})"
+    )
+    click.echo(
+        f"  local root:          {creds.folder / ROOT_CERT} (give it to whoever should "
+        "trust your files)"
+    )
+    click.echo(
+        "No timestamp authority is used (zizi never goes online), so a signature counts "
+        "only while the certificate is valid. See docs/credentials.md."
+    )
 
 
 @credentials.command("verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--trust", "trust", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-              help="A root certificate (PEM) to trust besides this machine's local root; repeat.")
+@click.option(
+    "--trust",
+    "trust",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="A root certificate (PEM) to trust besides this machine's local root; repeat.",
+)
 def verify_cmd(files: tuple[Path, ...], trust: tuple[Path, ...]) -> None:
     """Read each FILE's Content Credentials: AI-generated or not, signer, validity,
     ingredients, and whether the file changed after signing. Exit status 1 when a file
@@ -72,11 +94,16 @@ def describe(c) -> list[str]:
         return [f"{c.path}: no Content Credentials (no C2PA manifest){more}"]
     lines = [f"{c.path}:"]
     if c.tampered:
-        lines.append("  TAMPERED: the file was changed after it was signed; its credentials no "
-                     "longer describe it")
+        lines.append(
+            "  TAMPERED: the file was changed after it was signed; its credentials no "
+            "longer describe it"
+        )
     if any(code == "manifest.unreadable" for code, _ in c.failures):
-        return [*lines, "  signature: INVALID: the manifest cannot be read (the file is damaged)",
-                *(f"    {why}" for _, why in c.failures)]
+        return [
+            *lines,
+            "  signature: INVALID: the manifest cannot be read (the file is damaged)",
+            *(f"    {why}" for _, why in c.failures),
+        ]
     if c.ai_generated:
         lines.append(f"  AI-generated: yes ({c.source_type})")
     else:
@@ -84,17 +111,23 @@ def describe(c) -> list[str]:
     who = c.signer or "unknown"
     if c.signer_name:
         who += f" ({c.signer_name})"
-    lines.append(f"  signed by: {who}" + (f", with {c.claim_generator}" if c.claim_generator else ""))
+    lines.append(
+        f"  signed by: {who}" + (f", with {c.claim_generator}" if c.claim_generator else "")
+    )
     if c.tampered or c.state == "Invalid":
         status = "INVALID"
     elif c.trusted_by == "local":
-        status = ("valid, trusted here only: signed under a local root on this machine (or "
-                  "given with --trust), which is on no public trust list")
+        status = (
+            "valid, trusted here only: signed under a local root on this machine (or "
+            "given with --trust), which is on no public trust list"
+        )
     elif c.trusted_by == "list":
         status = "valid and trusted (the signer is on the C2PA trust list)"
     else:
-        status = ("valid but untrusted: the signature and the file match, but the signer's "
-                  "root is on no trust list this machine knows")
+        status = (
+            "valid but untrusted: the signature and the file match, but the signer's "
+            "root is on no trust list this machine knows"
+        )
     lines.append(f"  signature: {status}")
     for code, why in c.failures:
         if code != "signingCredential.untrusted" or c.state == "Invalid":

@@ -18,17 +18,29 @@ from zizi.cli.options import (
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("renders/demo"),
-              show_default=True, help="Folder for everything the demo makes (a re-run replaces it).")
-@click.option("--quick", is_flag=True, help="The same stages, much smaller: about a minute (for tests).")
-@click.option("--train-base", is_flag=True,
-              help="Train the base model here instead of using the shipped one (≈ 1 h or more "
-                   "on a busy 2-core CPU; the default on a GPU). This is how zizi/demo/base-32.safetensors is made.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("renders/demo"),
+    show_default=True,
+    help="Folder for everything the demo makes (a re-run replaces it).",
+)
+@click.option(
+    "--quick", is_flag=True, help="The same stages, much smaller: about a minute (for tests)."
+)
+@click.option(
+    "--train-base",
+    is_flag=True,
+    help="Train the base model here instead of using the shipped one (≈ 1 h or more "
+    "on a busy 2-core CPU; the default on a GPU). "
+    "This is how zizi/demo/base-32.safetensors is made.",
+)
 @click.option("--verbose", is_flag=True, help="Show the output of each zizi command the demo runs.")
 @credentials_option
 @device_option
-def demo(out: Path, quick: bool, train_base: bool, verbose: bool, credentials: Path | None,
-         device: str) -> None:
+def demo(
+    out: Path, quick: bool, train_base: bool, verbose: bool, credentials: Path | None, device: str
+) -> None:
     """Draw two portrait sets, fine-tune a face model from one to the other, film the shift.
 
     \b
@@ -63,18 +75,25 @@ def demo(out: Path, quick: bool, train_base: bool, verbose: bool, credentials: P
         if credentials is not None and args[0] in ("generate", "render"):
             args = [*args, "--credentials", str(credentials)]  # the stages sign like the demo
         buf = io.StringIO()
-        sink = (contextlib.nullcontext() if verbose
-                else _redirect(buf, stderr=args[0] != "train"))
+        sink = contextlib.nullcontext() if verbose else _redirect(buf, stderr=args[0] != "train")
         try:
             with sink:
                 cli.main(args, prog_name="zizi", standalone_mode=False)
         except click.ClickException as e:
             if buf.getvalue():
                 click.echo(buf.getvalue().rstrip(), err=True)
-            raise click.ClickException(f"`zizi {' '.join(args[:2])}` failed: {e.format_message()}") from e
+            raise click.ClickException(
+                f"`zizi {' '.join(args[:2])}` failed: {e.format_message()}"
+            ) from e
 
-    report = run_demo(out, plan, runner, device=device, note=lambda text: click.echo(text, err=True),
-                      credentials=creds)
+    report = run_demo(
+        out,
+        plan,
+        runner,
+        device=device,
+        note=lambda text: click.echo(text, err=True),
+        credentials=creds,
+    )
     for line in report.lines():
         click.echo(line)
     if creds is None:

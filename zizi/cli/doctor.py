@@ -20,8 +20,18 @@ from typing import Any
 
 import click
 
-ENCODERS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc", "prores_ks", "libvpx-vp9",
-            "libaom-av1", "libsvtav1", "png", "gif")
+ENCODERS = (
+    "libx264",
+    "libx265",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "prores_ks",
+    "libvpx-vp9",
+    "libaom-av1",
+    "libsvtav1",
+    "png",
+    "gif",
+)
 EXTRAS_FALLBACK = {"dev": ["pytest", "ruff", "scikit-image"], "heif": ["pillow-heif"]}
 
 
@@ -49,16 +59,27 @@ def torch_facts() -> dict[str, Any]:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            gpus.append({"name": p.name, "capability": f"{p.major}.{p.minor}",
-                         "memory_gib": round(p.total_memory / 2**30, 1)})
-    return {"version": torch.__version__, "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-            "cuda_available": torch.cuda.is_available(), "gpus": gpus,
-            # what the CLI's thread policy (zizi.runtime.choose_threads) left torch with
-            "threads": torch.get_num_threads(),
-            "omp": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                 "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
-                    if k in os.environ}}
+            gpus.append(
+                {
+                    "name": p.name,
+                    "capability": f"{p.major}.{p.minor}",
+                    "memory_gib": round(p.total_memory / 2**30, 1),
+                }
+            )
+    return {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cuda_available": torch.cuda.is_available(),
+        "gpus": gpus,
+        # what the CLI's thread policy (zizi.runtime.choose_threads) left torch with
+        "threads": torch.get_num_threads(),
+        "omp": {
+            k: os.environ[k]
+            for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+            if k in os.environ
+        },
+    }
 
 
 def ops_facts(build: bool) -> dict[str, Any]:
@@ -85,20 +106,31 @@ def ops_facts(build: bool) -> dict[str, Any]:
         elif device is None:
             use = "reference (no CUDA device; the kernels are CUDA-only)"
         elif state == "failed":
-            use = "reference (fallback: build failed)" if mode == "auto" else "error (ZIZI_OPS=cuda)"
+            use = (
+                "reference (fallback: build failed)" if mode == "auto" else "error (ZIZI_OPS=cuda)"
+            )
         elif verdict is not None and not verdict.ok:
-            use = ("reference (fallback: the kernel disagrees with its reference)"
-                   if mode == "auto" else "error (ZIZI_OPS=cuda: the kernel disagrees with its "
-                   "reference)")
+            use = (
+                "reference (fallback: the kernel disagrees with its reference)"
+                if mode == "auto"
+                else "error (ZIZI_OPS=cuda: the kernel disagrees with its reference)"
+            )
         else:
             use = "CUDA kernel" + ("" if state in ("built", "cached") else ", built on first use")
             if verdict is None and state in ("built", "cached"):
                 use += ", checked against its reference on first use"
-        ops.append({"name": name, "state": state, "uses": use,
-                    "reason": str(plugin.error) if plugin.error else None,
-                    "log": str(_build.log_path(plugin.spec)),
-                    "check": None if verdict is None else
-                    {"ok": verdict.ok, "summary": verdict.summary(), "log": verdict.log}})
+        ops.append(
+            {
+                "name": name,
+                "state": state,
+                "uses": use,
+                "reason": str(plugin.error) if plugin.error else None,
+                "log": str(_build.log_path(plugin.spec)),
+                "check": None
+                if verdict is None
+                else {"ok": verdict.ok, "summary": verdict.summary(), "log": verdict.log},
+            }
+        )
     return {"mode": mode, "cache": str(_build.cache_root()), "ops": ops}
 
 
@@ -112,10 +144,17 @@ def ffmpeg_facts() -> dict[str, Any]:
     version = _run([exe, "-hide_banner", "-version"]) or ""
     m = re.search(r"ffmpeg version (\S+)", version)
     listing = _run([exe, "-hide_banner", "-encoders"]) or ""
-    names = {line.split()[1] for line in listing.splitlines()
-             if len(line.split()) > 1 and re.match(r"^\s[VAS][.A-Z]{5}\s", line)}
-    return {"found": True, "path": exe, "version": m.group(1) if m else None,
-            "encoders": {e: e in names for e in ENCODERS}}
+    names = {
+        line.split()[1]
+        for line in listing.splitlines()
+        if len(line.split()) > 1 and re.match(r"^\s[VAS][.A-Z]{5}\s", line)
+    }
+    return {
+        "found": True,
+        "path": exe,
+        "version": m.group(1) if m else None,
+        "encoders": {e: e in names for e in ENCODERS},
+    }
 
 
 def extras_facts() -> dict[str, dict[str, str | None]]:
@@ -166,14 +205,18 @@ def _found(t: dict[str, Any]) -> str:
 
 def render(r: dict[str, Any]) -> str:
     t = r["torch"]
-    lines = [f"zizi {r['zizi']}  python {r['python']}  {r['platform']}",
-             f"torch {t['version']}  CUDA {t['cuda'] or 'none (CPU build)'}  cuDNN {t['cudnn'] or '-'}"]
+    lines = [
+        f"zizi {r['zizi']}  python {r['python']}  {r['platform']}",
+        f"torch {t['version']}  CUDA {t['cuda'] or 'none (CPU build)'}  cuDNN {t['cudnn'] or '-'}",
+    ]
     if "threads" in t:
         omp = " ".join(f"{k}={v}" for k, v in t["omp"].items())
         lines.append(f"CPU threads: {t['threads']}" + (f" ({omp})" if omp else ""))
     if t["gpus"]:
-        lines += [f"GPU {i}: {g['name']} (sm {g['capability']}, {g['memory_gib']} GiB)"
-                  for i, g in enumerate(t["gpus"])]
+        lines += [
+            f"GPU {i}: {g['name']} (sm {g['capability']}, {g['memory_gib']} GiB)"
+            for i, g in enumerate(t["gpus"])
+        ]
     else:
         lines.append("GPU: none visible to torch")
     lines += [f"{name:<6} {_found(tool)}" for name, tool in r["tools"].items()]
@@ -190,8 +233,10 @@ def render(r: dict[str, Any]) -> str:
         have = [e for e, ok in f["encoders"].items() if ok]
         missing = [e for e, ok in f["encoders"].items() if not ok]
         lines.append(f"ffmpeg {f['version']} ({f['path']})")
-        lines.append(f"  encoders: {', '.join(have) or 'none of interest'}"
-                     + (f"; missing: {', '.join(missing)}" if missing else ""))
+        lines.append(
+            f"  encoders: {', '.join(have) or 'none of interest'}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
     else:
         lines.append(f"ffmpeg: not found ({f.get('reason', '')}); `pip install imageio-ffmpeg`")
     for extra, pkgs in r["extras"].items():
@@ -202,9 +247,12 @@ def render(r: dict[str, Any]) -> str:
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--build", is_flag=True,
-              help="Build the custom ops now and check them against their references "
-                   "(needs a CUDA device); report failures.")
+@click.option(
+    "--build",
+    is_flag=True,
+    help="Build the custom ops now and check them against their references "
+    "(needs a CUDA device); report failures.",
+)
 def doctor(as_json: bool, build: bool) -> None:
     """Check torch, CUDA, the custom ops' builds, ffmpeg and optional extras."""
     report = collect(build=build)
@@ -226,7 +274,10 @@ def nothing_to_build(report: dict[str, Any]) -> str | None:
         return "ZIZI_OPS=ref asks for the PyTorch reference ops, which need no build"
     if t["cuda_available"]:
         return None
-    cause = ("this torch is a CPU-only build (no CUDA)" if not t["cuda"]
-             else "torch sees no CUDA device")
-    return (f"{cause}, and the custom ops are CUDA kernels; zizi uses their PyTorch "
-            "reference versions instead (same results, slower)")
+    cause = (
+        "this torch is a CPU-only build (no CUDA)" if not t["cuda"] else "torch sees no CUDA device"
+    )
+    return (
+        f"{cause}, and the custom ops are CUDA kernels; zizi uses their PyTorch "
+        "reference versions instead (same results, slower)"
+    )

@@ -17,28 +17,71 @@ def encoder() -> None:
 
 @encoder.command("train")
 @click.argument("ckpt", metavar="CHECKPOINT", type=CHECKPOINT)
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="The encoder file (.safetensors); its run folder (state, log, samples) is "
-                   "written beside it as <name>-run/.")
-@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=20.0,
-              show_default=True, help="Training length in thousands of generated images.")
-@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Images per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3,
-              show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the samples it trains on: the same seed gives the same encoder.")
-@click.option("--snap-kimg", type=click.FloatRange(min=0, min_open=True), default=5.0,
-              show_default=True, help="Rewrite the encoder and the resume state this often.")
-@click.option("--perceptual", type=click.Path(path_type=Path), multiple=True,
-              help="Local VGG16 (+ LPIPS lin) weights for an LPIPS reconstruction loss, as "
-                   "`zizi mirror --perceptual`; default: the generator's own D + pixel + MS-SSIM.")
-@click.option("--resume", is_flag=True,
-              help="Continue the run beside --out exactly where it stopped (--kimg may grow).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The encoder file (.safetensors); its run folder (state, log, samples) is "
+    "written beside it as <name>-run/.",
+)
+@click.option(
+    "--kimg",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="Training length in thousands of generated images.",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Images per step."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2e-3,
+    show_default=True,
+    help="Adam learning rate.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the samples it trains on: the same seed gives the same encoder.",
+)
+@click.option(
+    "--snap-kimg",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Rewrite the encoder and the resume state this often.",
+)
+@click.option(
+    "--perceptual",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Local VGG16 (+ LPIPS lin) weights for an LPIPS reconstruction loss, as "
+    "`zizi mirror --perceptual`; default: the generator's own D + pixel + MS-SSIM.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run beside --out exactly where it stopped (--kimg may grow).",
+)
 @click.option("--force", is_flag=True, help="Start again over an existing encoder and run.")
 @device_option
-def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, snap_kimg: float,
-          perceptual: tuple[Path, ...], resume: bool, force: bool, device: str) -> None:
+def train(
+    ckpt: Path,
+    out: Path,
+    kimg: float,
+    batch: int,
+    lr: float,
+    seed: int,
+    snap_kimg: float,
+    perceptual: tuple[Path, ...],
+    resume: bool,
+    force: bool,
+    device: str,
+) -> None:
     """Train an encoder for CHECKPOINT's generator on the generator's own samples (no dataset).
 
     Ctrl-C finishes the step and writes the encoder and its resume state; `--resume`
@@ -49,8 +92,15 @@ def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, 
     from zizi.runtime import select_device
 
     cfg = EncoderTrainConfig(kimg=kimg, batch=batch, lr=lr, seed=seed, snap_kimg=snap_kimg)
-    trainer, info = prepare(ckpt, out, cfg, select_device(device), perceptual=list(perceptual),
-                            resume=resume, force=force)
+    trainer, info = prepare(
+        ckpt,
+        out,
+        cfg,
+        select_device(device),
+        perceptual=list(perceptual),
+        resume=resume,
+        force=force,
+    )
     # a bar on a terminal, one line per tick elsewhere (a log, a pipe), as `zizi train`
     bar = TickProgress(main=True, fields=_tick_fields)
 
@@ -65,8 +115,10 @@ def train(ckpt: Path, out: Path, kimg: float, batch: int, lr: float, seed: int, 
 
     where = printable(str(run_dir(out)))
     if status == "stopped":
-        click.echo(f"stopped at kimg {trainer.kimg:.3f}; {printable(str(out))} is usable; "
-                   f"continue with --resume (run folder {where})")
+        click.echo(
+            f"stopped at kimg {trainer.kimg:.3f}; {printable(str(out))} is usable; "
+            f"continue with --resume (run folder {where})"
+        )
     else:
         click.echo(f"{printable(str(out))} (kimg {trainer.kimg:.3f}; run folder {where})")
 

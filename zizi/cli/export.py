@@ -41,8 +41,9 @@ def export(checkpoint: Path, fmt: str, out: Path, which: str, force: bool) -> No
 
     if out.suffix.lower() == ".safetensors":
         # a torch pickle under zizi's extension would fool people and `zizi info` alike
-        raise click.BadParameter("a rosinality file is a torch .pt file; use e.g. --out ffhq.pt",
-                                 param_hint="--out")
+        raise click.BadParameter(
+            "a rosinality file is a torch .pt file; use e.g. --out ffhq.pt", param_hint="--out"
+        )
     check_output(out, checkpoint, force, suffix=None)
     with output_lock(out):  # a second run on the same --out gets one line, not a race
         check_output(out, checkpoint, force, suffix=None)

@@ -11,15 +11,30 @@ from zizi.cli.options import check_output, checkpoints_dir_option, overwrite_opt
 
 @click.command("import")
 @click.argument("source")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output .safetensors path [default: <name>.safetensors in --checkpoints-dir].")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output .safetensors path [default: <name>.safetensors in --checkpoints-dir].",
+)
 @which_option(None, "Import only this generator (with D); default: all networks in the file.")
 @checkpoints_dir_option()
-@click.option("--resolution", type=int, default=None,
-              help="Make a lower-resolution network (drops the top blocks; see `zizi resize --help`).")
+@click.option(
+    "--resolution",
+    type=int,
+    default=None,
+    help="Make a lower-resolution network (drops the top blocks; see `zizi resize --help`).",
+)
 @overwrite_option
-def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir: Path,
-               resolution: int | None, force: bool) -> None:
+def import_cmd(
+    source: str,
+    out: Path | None,
+    which: str | None,
+    checkpoints_dir: Path,
+    resolution: int | None,
+    force: bool,
+) -> None:
     """Import SOURCE: a checkpoint file, or a well-known name such as ffhq-256, ffhq-1024
     or metfaces-1024 (downloaded; `zizi checkpoints` lists them all).
 
@@ -56,6 +71,8 @@ def import_cmd(source: str, out: Path | None, which: str | None, checkpoints_dir
     g = ckpt.g_config
     from zizi.text import printable
 
-    click.echo(f"Imported {printable(src.path.name)} ({ckpt.provenance.get('importer')}): "
-               f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> "
-               f"{printable(out)}")
+    click.echo(
+        f"Imported {printable(src.path.name)} ({ckpt.provenance.get('importer')}): "
+        f"{g.img_resolution}x{g.img_resolution}, nets {', '.join(ckpt.nets)} -> "
+        f"{printable(out)}"
+    )

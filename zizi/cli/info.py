@@ -36,15 +36,22 @@ def info(checkpoint: Path, as_json: bool) -> None:
     click.echo(f"{printable(checkpoint)}  (zizi checkpoint, format {doc['format_version']})")
     for net, entry in doc["nets"].items():
         cls = GeneratorConfig if entry["kind"] == "generator" else DiscriminatorConfig
-        c = to_dict(from_dict(cls, entry["config"], typed=False))  # defaults filled in (checked on read)
+        c = to_dict(
+            from_dict(cls, entry["config"], typed=False)
+        )  # defaults filled in (checked on read)
         line = f"  {net:<6} {entry['kind']:<14} {c['img_resolution']}x{c['img_resolution']}"
         if entry["kind"] == "generator":
-            line += f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}  mapping layers={c['mapping']['num_layers']}"
+            line += (
+                f"  z={c['z_dim']} w={c['w_dim']} c={c['c_dim']}"
+                f"  mapping layers={c['mapping']['num_layers']}"
+            )
         else:
             line += f"  c={c['c_dim']}  mbstd group={c['mbstd_group_size']}"
-        line += (f"  channels base={c['channel_base']} max={c['channel_max']}"
-                 f"  fp16 top {c['num_fp16_res']} res, clamp={c['conv_clamp']}"
-                 f"  params={counts.get(net, 0):,}")
+        line += (
+            f"  channels base={c['channel_base']} max={c['channel_max']}"
+            f"  fp16 top {c['num_fp16_res']} res, clamp={c['conv_clamp']}"
+            f"  params={counts.get(net, 0):,}"
+        )
         click.echo(line)
     if doc.get("augment_p") is not None:
         click.echo(f"  ADA augment p = {doc['augment_p']:.4f}")

@@ -14,30 +14,70 @@ MAX_NUM = 100_000  # images per measurement: twice the 50k of published FIDs
 
 @click.command("metrics")
 @click.argument("target", metavar="RUN_OR_CKPT", type=click.Path(exists=True, path_type=Path))
-@click.option("--data", "data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="The dataset to measure against (prepared folder, image folder or ADA zip).")
-@click.option("--metrics", "metric_names", default="fid,kid,swd,shift", show_default=True,
-              help="Comma-separated: fid, kid, swd, shift (shift needs a run folder).")
-@click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Inception file: inception-2015-12-05.pt/.pkl or pytorch-fid's "
-                   "pt_inception-2015-12-05-*.pth [default: $ZIZI_INCEPTION, then the zizi cache].")
-@click.option("--trust-torchscript", is_flag=True,
-              help="Allow a TorchScript Inception file (NVIDIA's .pt/.pkl). Loading TorchScript "
-                   "RUNS CODE stored in the file, which can write any file you can write: only "
-                   "for a file whose origin you trust. pytorch-fid's .pth needs no flag.")
-@click.option("--num", type=click.IntRange(min=2, max=MAX_NUM), default=1000, show_default=True,
-              help="Generated images per measurement (the shift's sample distance uses at most 256 "
-                   "per frame).")
-@click.option("--frames", "max_frames", type=click.IntRange(min=2, max=1000), default=8, show_default=True,
-              help="Frames of a run to generate samples from for the sample-distance chart.")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The dataset to measure against (prepared folder, image folder or ADA zip).",
+)
+@click.option(
+    "--metrics",
+    "metric_names",
+    default="fid,kid,swd,shift",
+    show_default=True,
+    help="Comma-separated: fid, kid, swd, shift (shift needs a run folder).",
+)
+@click.option(
+    "--inception",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Inception file: inception-2015-12-05.pt/.pkl or pytorch-fid's "
+    "pt_inception-2015-12-05-*.pth [default: $ZIZI_INCEPTION, then the zizi cache].",
+)
+@click.option(
+    "--trust-torchscript",
+    is_flag=True,
+    help="Allow a TorchScript Inception file (NVIDIA's .pt/.pkl). Loading TorchScript "
+    "RUNS CODE stored in the file, which can write any file you can write: only "
+    "for a file whose origin you trust. pytorch-fid's .pth needs no flag.",
+)
+@click.option(
+    "--num",
+    type=click.IntRange(min=2, max=MAX_NUM),
+    default=1000,
+    show_default=True,
+    help="Generated images per measurement (the shift's sample distance uses at most 256 "
+    "per frame).",
+)
+@click.option(
+    "--frames",
+    "max_frames",
+    type=click.IntRange(min=2, max=1000),
+    default=8,
+    show_default=True,
+    help="Frames of a run to generate samples from for the sample-distance chart.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for latents and SWD.")
-@click.option("--best", is_flag=True,
-              help="For a run: name the frame closest to --data (SWD, and FID with the "
-                   "Inception file) among --frames frames, before the run drifted away.")
+@click.option(
+    "--best",
+    is_flag=True,
+    help="For a run: name the frame closest to --data (SWD, and FID with the "
+    "Inception file) among --frames frames, before the run drifted away.",
+)
 @device_option
-def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
-            trust_torchscript: bool, num: int, max_frames: int, seed: int, best: bool,
-            device: str) -> None:
+def metrics(
+    target: Path,
+    data: Path,
+    metric_names: str,
+    inception: Path | None,
+    trust_torchscript: bool,
+    num: int,
+    max_frames: int,
+    seed: int,
+    best: bool,
+    device: str,
+) -> None:
     """Measure RUN_OR_CKPT (a zizi checkpoint or a training run folder) against --data.
 
     For a run: the newest frame's FID/KID/SWD, and with `shift` the weight shift and
@@ -55,8 +95,10 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
     is_run = target.is_dir()
     if "shift" in names and not is_run:
         if names == ["shift"]:
-            raise click.BadParameter(f"{target} is a checkpoint; shift needs a training run folder",
-                                     param_hint="--metrics")
+            raise click.BadParameter(
+                f"{target} is a checkpoint; shift needs a training run folder",
+                param_hint="--metrics",
+            )
         names = [n for n in names if n != "shift"]
 
     from zizi.cli.options import progress_bar
@@ -79,13 +121,22 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
 
     if best:
         if not is_run:
-            raise click.BadParameter(f"{target} is a checkpoint; --best picks among a run's frames",
-                                     param_hint="--best")
+            raise click.BadParameter(
+                f"{target} is a checkpoint; --best picks among a run's frames", param_hint="--best"
+            )
         from zizi.metrics.measure import best_frame
 
         try:
-            res = best_frame(target, dataset, num=min(num, 256), inception=inception, device=dev,
-                             seed=seed, max_frames=max_frames, progress=progress)
+            res = best_frame(
+                target,
+                dataset,
+                num=min(num, 256),
+                inception=inception,
+                device=dev,
+                seed=seed,
+                max_frames=max_frames,
+                progress=progress,
+            )
         finally:
             for bar in bars.values():
                 bar.close()
@@ -93,11 +144,28 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
         return
     try:
         if is_run:
-            res = measure_run(target, dataset, names, num=num, inception=inception, device=dev,
-                              seed=seed, max_frames=max_frames, progress=progress)
+            res = measure_run(
+                target,
+                dataset,
+                names,
+                num=num,
+                inception=inception,
+                device=dev,
+                seed=seed,
+                max_frames=max_frames,
+                progress=progress,
+            )
         else:
-            res = measure_checkpoint(target, dataset, names, num=num, inception=inception,
-                                     device=dev, seed=seed, progress=progress)
+            res = measure_checkpoint(
+                target,
+                dataset,
+                names,
+                num=num,
+                inception=inception,
+                device=dev,
+                seed=seed,
+                progress=progress,
+            )
     finally:
         for bar in bars.values():
             bar.close()
@@ -109,13 +177,17 @@ def metrics(target: Path, data: Path, metric_names: str, inception: Path | None,
     for key in ("fid", "kid", "swd"):
         if key in res:
             click.echo(f"  {key}: {res[key]:.4f}")
-    levels = sorted((k for k in res if k.startswith("swd") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    levels = sorted(
+        (k for k in res if k.startswith("swd") and k[3:].isdigit()), key=lambda k: int(k[3:])
+    )
     if levels:
         click.echo("  swd per level (×10³): " + ", ".join(f"{k[3:]}: {res[k]:.2f}" for k in levels))
     if "weight_shift" in res:
         click.echo(f"  weight shift of G_ema from the base: {res['weight_shift']:.4f}")
-        click.echo(f"  SWD to the data {res['swd_to_data']:.2f}, to base-model samples "
-                   f"{res['swd_to_base']:.2f}")
+        click.echo(
+            f"  SWD to the data {res['swd_to_data']:.2f}, to base-model samples "
+            f"{res['swd_to_base']:.2f}"
+        )
     for chart in res.get("charts", []):
         click.echo(f"  chart: {chart}")
     if "stats_file" in res:
@@ -135,5 +207,7 @@ def _print_best(res: dict[str, Any]) -> None:
     if last is b:
         click.echo("the newest frame is the closest so far: the run is still approaching the data")
     else:
-        click.echo(f"the newest frame (kimg {last['kimg']:g}) is {res['rise']:.1%} further from "
-                   "the data: render up to the best frame, or stop here")
+        click.echo(
+            f"the newest frame (kimg {last['kimg']:g}) is {res['rise']:.1%} further from "
+            "the data: render up to the best frame, or stop here"
+        )

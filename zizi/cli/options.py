@@ -31,15 +31,20 @@ class RenamedOption(click.Option):
     def get_error_hint(self, ctx: click.Context | None) -> str:
         return self._shown(super().get_error_hint, ctx)
 
+
 device_option = click.option(
-    "--device", default="auto", show_default=True,
+    "--device",
+    default="auto",
+    show_default=True,
     help="auto (CUDA when available), cpu, or cuda[:N].",
 )
 
 precision_option = click.option(
-    "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=None,
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    default=None,
     help="dtype of the network's top num_fp16_res blocks: auto (fp16 on CUDA, fp32 on the CPU), "
-         "fp32, fp16, or bf16 (A100/H100). Weights stay float32. See docs/gpu.md.",
+    "fp32, fp16, or bf16 (A100/H100). Weights stay float32. See docs/gpu.md.",
 )
 
 overwrite_option = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -49,60 +54,108 @@ def checkpoints_dir_option(*old: str):
     """--checkpoints-dir, the folder well-known checkpoints are downloaded to (`zizi import`,
     `zizi checkpoints`); `old` are earlier spellings still accepted."""
     return click.option(
-        "--checkpoints-dir", *old, "checkpoints_dir", cls=RenamedOption, old=old,
-        type=click.Path(file_okay=False, path_type=Path), default=Path("checkpoints"),
+        "--checkpoints-dir",
+        *old,
+        "checkpoints_dir",
+        cls=RenamedOption,
+        old=old,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("checkpoints"),
         show_default=True,
         help="Where well-known checkpoints are downloaded to (and where a file fetched by "
-             "hand is looked for).")
+        "hand is looked for).",
+    )
 
 
 def checkpoint_option(help: str):
     """--checkpoint MODEL (once --ckpt, still accepted), for commands whose argument is a
     photo; the others take CHECKPOINT as their argument."""
-    return click.option("--checkpoint", "--ckpt", "ckpt", cls=RenamedOption, old=("--ckpt",),
-                        type=CHECKPOINT, required=True, help=help)
+    return click.option(
+        "--checkpoint",
+        "--ckpt",
+        "ckpt",
+        cls=RenamedOption,
+        old=("--ckpt",),
+        type=CHECKPOINT,
+        required=True,
+        help=help,
+    )
 
 
 # What `zizi generate` and `zizi render` draw: the same latents for the same seeds, through
 # one definition of each option (each command adds what its default or range means).
 
+
 def seeds_option(more: str):
-    return click.option("--seeds", default=None,
-                        help=f"Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)); {more}")
+    return click.option(
+        "--seeds",
+        default=None,
+        help=f"Seeds, e.g. 0-7,42 (z = RandomState(seed).randn(z_dim)); {more}",
+    )
 
 
 def trunc_option(more: str = ""):
-    return click.option("--trunc", "trunc", type=float, default=1.0, show_default=True,
-                        help="Truncation psi: 1 = no truncation, 0 = the average face" + more + ".")
+    return click.option(
+        "--trunc",
+        "trunc",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Truncation psi: 1 = no truncation, 0 = the average face" + more + ".",
+    )
 
 
 trunc_cutoff_option = click.option(
-    "--trunc-cutoff", type=click.IntRange(min=0), default=None,
-    help="Truncate only the first N ws (coarse styles); default all.")
+    "--trunc-cutoff",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Truncate only the first N ws (coarse styles); default all.",
+)
 
 
 def noise_mode_option(more: str = ""):
-    return click.option("--noise-mode", type=click.Choice(["const", "random", "none"]),
-                        default="const", show_default=True,
-                        help="Per-pixel noise: the stored maps, fresh noise, or none" + more + ".")
+    return click.option(
+        "--noise-mode",
+        type=click.Choice(["const", "random", "none"]),
+        default="const",
+        show_default=True,
+        help="Per-pixel noise: the stored maps, fresh noise, or none" + more + ".",
+    )
 
 
-class_option = click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-                            help="Class index for a conditional checkpoint.")
+class_option = click.option(
+    "--class",
+    "class_idx",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Class index for a conditional checkpoint.",
+)
 
 
 def mix_options(required: bool, rows_more: str = ""):
     """--mix-rows, --mix-cols, --mix-styles: `generate`'s style-mixing grid and `render
     mix`'s grid over time take the same seeds and ws the same way."""
     opts = [
-        click.option("--mix-rows", default=None, required=required,
-                     help="Style mixing: seeds down the left of the grid (their faces keep the "
-                          "ws not in --mix-styles), e.g. 85,100,75." + rows_more),
-        click.option("--mix-cols", default=None, required=required,
-                     help="Style mixing: seeds along the top (they give the ws in --mix-styles)."),
-        click.option("--mix-styles", default="0-6", show_default=True,
-                     help="Which ws the column faces give: low indices = pose and shape, high = "
-                          "colour (a 32² net has 8 ws, 256² 14, 1024² 18)."),
+        click.option(
+            "--mix-rows",
+            default=None,
+            required=required,
+            help="Style mixing: seeds down the left of the grid (their faces keep the "
+            "ws not in --mix-styles), e.g. 85,100,75." + rows_more,
+        ),
+        click.option(
+            "--mix-cols",
+            default=None,
+            required=required,
+            help="Style mixing: seeds along the top (they give the ws in --mix-styles).",
+        ),
+        click.option(
+            "--mix-styles",
+            default="0-6",
+            show_default=True,
+            help="Which ws the column faces give: low indices = pose and shape, high = "
+            "colour (a 32² net has 8 ws, 256² 14, 1024² 18).",
+        ),
     ]
 
     def apply(f):
@@ -125,15 +178,19 @@ def checkpoint_of(path: Path) -> Path:
     if not path.is_dir():
         return path
     if not is_run_dir(path):
-        raise click.BadParameter(f"{path} is a folder but not a zizi run folder (it has no "
-                                 "config.yaml); give a checkpoint file or a run folder")
+        raise click.BadParameter(
+            f"{path} is a folder but not a zizi run folder (it has no "
+            "config.yaml); give a checkpoint file or a run folder"
+        )
     latest = latest_path(path)
     if latest.is_file():
         return latest
     snapshots = list_snapshots(path)
     if not snapshots:
-        raise click.BadParameter(f"the run {path} has no snapshot yet; wait for its first "
-                                 "--snap-kimg, or give a checkpoint file")
+        raise click.BadParameter(
+            f"the run {path} has no snapshot yet; wait for its first "
+            "--snap-kimg, or give a checkpoint file"
+        )
     return snapshots[-1][1]
 
 
@@ -187,18 +244,29 @@ class SpelledChoice(click.Choice):
 
 def which_option(default: str | None, help: str):
     """--which G_ema|G, typed in any case; one spelling in help and default."""
-    return click.option("--which", type=SpelledChoice(["G_ema", "G"]), default=default,
-                        show_default=default is not None, help=help)
+    return click.option(
+        "--which",
+        type=SpelledChoice(["G_ema", "G"]),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
 
 
 credentials_option = click.option(
-    "--credentials", "credentials", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--credentials",
+    "credentials",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     metavar="DIR",
     help="Sign outputs (C2PA Content Credentials) with DIR/signer.pem and DIR/signer.key "
-         "[default: the keys `zizi credentials init` made, when there are any].")
+    "[default: the keys `zizi credentials init` made, when there are any].",
+)
 
-UNSIGNED_HINT = ("Not signed: outputs carry zizi's unsigned provenance record only; run `zizi "
-                 "credentials init` once (or pass --credentials DIR) to sign them.")
+UNSIGNED_HINT = (
+    "Not signed: outputs carry zizi's unsigned provenance record only; run `zizi "
+    "credentials init` once (or pass --credentials DIR) to sign them."
+)
 
 
 def signing_credentials(folder: Path | None):

@@ -54,5 +54,7 @@ def resize(checkpoint: Path, resolution: str, out: Path, seed: int, force: bool)
         save_checkpoint(out, small, overwrite=force)
     from zizi.text import printable
 
-    click.echo(f"Resized {printable(checkpoint.name)} from {src}x{src} to "
-               f"{resolution}x{resolution} -> {printable(out)}")
+    click.echo(
+        f"Resized {printable(checkpoint.name)} from {src}x{src} to "
+        f"{resolution}x{resolution} -> {printable(out)}"
+    )

@@ -25,12 +25,21 @@ from zizi.files import Seal, temp_beside
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # the CAWG training-and-data-mining assertion: every use the people in the data never agreed to
-TRAINING_MINING_USES = ("cawg.ai_generative_training", "cawg.ai_training", "cawg.ai_inference",
-                        "cawg.data_mining")
+TRAINING_MINING_USES = (
+    "cawg.ai_generative_training",
+    "cawg.ai_training",
+    "cawg.ai_inference",
+    "cawg.data_mining",
+)
 RECORD_LABEL = "zizi.provenance"
 
-MIME_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-              ".mp4": "video/mp4", ".mov": "video/quicktime"}
+MIME_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+}
 
 # Offline by construction: no remote manifests, no OCSP, no timestamp authority. Thumbnails
 # are left out: the asset is its own picture, and a 1024-px JPEG per frame costs time.
@@ -42,8 +51,10 @@ def mime_type(path: Path) -> str:
     try:
         return MIME_TYPES[Path(path).suffix.lower()]
     except KeyError:
-        raise CredentialsError(f"cannot sign {Path(path).name}: Content Credentials are written "
-                               f"into {', '.join(sorted(MIME_TYPES))} files") from None
+        raise CredentialsError(
+            f"cannot sign {Path(path).name}: Content Credentials are written "
+            f"into {', '.join(sorted(MIME_TYPES))} files"
+        ) from None
 
 
 def manifest(record: dict[str, Any], title: str) -> dict[str, Any]:
@@ -56,23 +67,41 @@ def manifest(record: dict[str, Any], title: str) -> dict[str, Any]:
         what = f"StyleGAN2 checkpoint, sha256 {ck['sha256']}"
         if ck.get("kimg") is not None:
             what += f", trained {ck['kimg']:g} kimg"
-        ingredients.append({"title": ck["file"], "format": "application/octet-stream",
-                            "relationship": "inputTo", "instance_id": f"sha256:{ck['sha256']}",
-                            "description": what})
+        ingredients.append(
+            {
+                "title": ck["file"],
+                "format": "application/octet-stream",
+                "relationship": "inputTo",
+                "instance_id": f"sha256:{ck['sha256']}",
+                "description": what,
+            }
+        )
     dataset = record.get("dataset_manifest_sha256")
     if dataset:
-        ingredients.append({"title": "manifest.json", "format": "application/json",
-                            "relationship": "inputTo", "instance_id": f"sha256:{dataset}",
-                            "description": f"the training dataset's manifest, sha256 {dataset}"})
-    action = {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
-              "softwareAgent": agent, "description": record.get("statement", "")}
+        ingredients.append(
+            {
+                "title": "manifest.json",
+                "format": "application/json",
+                "relationship": "inputTo",
+                "instance_id": f"sha256:{dataset}",
+                "description": f"the training dataset's manifest, sha256 {dataset}",
+            }
+        )
+    action = {
+        "action": "c2pa.created",
+        "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+        "softwareAgent": agent,
+        "description": record.get("statement", ""),
+    }
     return {
         "claim_generator_info": [agent],
         "title": title,
         "assertions": [
             {"label": "c2pa.actions.v2", "data": {"actions": [action]}},
-            {"label": "cawg.training-mining",
-             "data": {"entries": {use: {"use": "notAllowed"} for use in TRAINING_MINING_USES}}},
+            {
+                "label": "cawg.training-mining",
+                "data": {"entries": {use: {"use": "notAllowed"} for use in TRAINING_MINING_USES}},
+            },
             # as JSON text: c2pa's CBOR conversion would turn a list of small ints into bytes
             {"label": RECORD_LABEL, "data": {"json": json.dumps(record, sort_keys=True)}},
         ],
@@ -80,8 +109,9 @@ def manifest(record: dict[str, Any], title: str) -> dict[str, Any]:
     }
 
 
-def sign_file(src: Path, dst: Path, mime: str, record: dict[str, Any], creds: Credentials,
-              title: str) -> None:
+def sign_file(
+    src: Path, dst: Path, mime: str, record: dict[str, Any], creds: Credentials, title: str
+) -> None:
     """Write `src` with a signed manifest embedded to `dst` (c2pa verifies it after signing)."""
     import c2pa
 
@@ -91,20 +121,26 @@ def sign_file(src: Path, dst: Path, mime: str, record: dict[str, Any], creds: Cr
     settings["verify"] = {**OFFLINE["verify"], "verify_after_sign": True, "verify_trust": False}
     try:
         ctx = c2pa.Context.from_dict(settings)
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(creds.alg, creds.chain_pem,
-                                                           creds.key_pem, None))
-        with c2pa.Builder(manifest(record, title), context=ctx) as builder, \
-                open(src, "rb") as source, open(dst, "w+b") as dest:
+        signer = c2pa.Signer.from_info(
+            c2pa.C2paSignerInfo(creds.alg, creds.chain_pem, creds.key_pem, None)
+        )
+        with (
+            c2pa.Builder(manifest(record, title), context=ctx) as builder,
+            open(src, "rb") as source,
+            open(dst, "w+b") as dest,
+        ):
             builder.sign(signer, mime, source, dest)
             dest.flush()
             os.fsync(dest.fileno())
     except c2pa.C2paError as e:
-        raise CredentialsError(f"could not sign {title} with the credentials in {creds.folder}: "
-                               f"{e}") from e
+        raise CredentialsError(
+            f"could not sign {title} with the credentials in {creds.folder}: {e}"
+        ) from e
 
 
-def sign_in_place(tmp: str | os.PathLike, final: str | os.PathLike, record: dict[str, Any],
-                  creds: Credentials) -> None:
+def sign_in_place(
+    tmp: str | os.PathLike, final: str | os.PathLike, record: dict[str, Any], creds: Credentials
+) -> None:
     """Replace the finished temporary file `tmp` (to become `final`) by its signed version."""
     tmp, final = Path(tmp), Path(final)
     mime = mime_type(final)

@@ -19,12 +19,23 @@ from zizi.credentials.keys import CredentialsError
 from zizi.credentials.manifest import OFFLINE, RECORD_LABEL
 
 # digital source types (IPTC) that mean "made by a trained model"
-AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia",
-                   "compositeSynthetic")
+AI_SOURCE_TYPES = (
+    "trainedAlgorithmicMedia",
+    "compositeWithTrainedAlgorithmicMedia",
+    "compositeSynthetic",
+)
 # validation failures that mean the bytes or the manifest changed after signing
-TAMPER_CODES = ("dataHash.mismatch", "bmffHash.mismatch", "boxesHash.mismatch",
-                "collectionHash.mismatch", "hashedURI.mismatch", "claimSignature.mismatch",
-                "hashedURI.missing", "dataHash.malformed", "bmffHash.malformed")
+TAMPER_CODES = (
+    "dataHash.mismatch",
+    "bmffHash.mismatch",
+    "boxesHash.mismatch",
+    "collectionHash.mismatch",
+    "hashedURI.mismatch",
+    "claimSignature.mismatch",
+    "hashedURI.missing",
+    "dataHash.malformed",
+    "bmffHash.malformed",
+)
 
 
 @dataclass
@@ -74,8 +85,9 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
 
     path = Path(path)
     if not path.is_file():
-        raise CredentialsError(f"{path} not found" if not path.exists() else
-                               f"{path} is not a file")
+        raise CredentialsError(
+            f"{path} not found" if not path.exists() else f"{path} is not a file"
+        )
     settings: dict[str, Any] = {"verify": dict(OFFLINE["verify"])}
     if anchors:
         settings["trust"] = {"user_anchors": anchors}
@@ -83,13 +95,24 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
         reader = c2pa.Reader(str(path), context=c2pa.Context.from_dict(settings))
     except c2pa.C2paError as e:
         text = str(e)
-        if "ManifestNotFound" in type(e).__name__ or "no JUMBF" in text or "not found" in text.lower():
+        if (
+            "ManifestNotFound" in type(e).__name__
+            or "no JUMBF" in text
+            or "not found" in text.lower()
+        ):
             return Check(path=path, found=False)
         if "NotSupported" in type(e).__name__ or "type is unsupported" in text:
-            raise CredentialsError(f"{path.name}: c2pa cannot read this kind of file ({text})") from e
+            raise CredentialsError(
+                f"{path.name}: c2pa cannot read this kind of file ({text})"
+            ) from e
         # a manifest that cannot even be parsed was damaged after signing
-        return Check(path=path, found=True, state="Invalid", tampered=True,
-                     failures=[("manifest.unreadable", text)])
+        return Check(
+            path=path,
+            found=True,
+            state="Invalid",
+            tampered=True,
+            failures=[("manifest.unreadable", text)],
+        )
     with reader:
         state = reader.get_validation_state()
         results = reader.get_validation_results() or {}
@@ -99,7 +122,9 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
     for item in manifest_results.get("failure", []):
         out.failures.append((item.get("code", ""), item.get("explanation", "")))
     out.tampered = any(code.endswith(TAMPER_CODES) for code, _ in out.failures) or (
-        state == "Invalid" and any(code != "signingCredential.untrusted" for code, _ in out.failures))
+        state == "Invalid"
+        and any(code != "signingCredential.untrusted" for code, _ in out.failures)
+    )
     for item in manifest_results.get("success", []):
         if item.get("code") == "signingCredential.trusted":
             out.trusted_by = "local" if "user_anchors" in item.get("explanation", "") else "list"
@@ -116,7 +141,9 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
                     out.source_type = src
                     out.ai_generated = src in AI_SOURCE_TYPES
         elif label == "cawg.training-mining":
-            out.training_mining = {k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()}
+            out.training_mining = {
+                k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()
+            }
         elif label == RECORD_LABEL:
             try:
                 out.record = json.loads(data.get("json", ""))
@@ -126,8 +153,12 @@ def check(path: str | os.PathLike, anchors: str | None = None) -> Check:
         out.ai_generated = False
     for ing in active.get("ingredients", []):
         iid = str(ing.get("instance_id") or "")
-        out.ingredients.append({"title": ing.get("title"),
-                                "sha256": iid[7:] if iid.startswith("sha256:") else None,
-                                "relationship": ing.get("relationship"),
-                                "description": ing.get("description")})
+        out.ingredients.append(
+            {
+                "title": ing.get("title"),
+                "sha256": iid[7:] if iid.startswith("sha256:") else None,
+                "relationship": ing.get("relationship"),
+                "description": ing.get("description"),
+            }
+        )
     return out

@@ -92,8 +92,9 @@ def write_card(
             _chart_resolution(work / "resolution.png", m),
             _chart_colour(work / "colour.png", pixels),
         ]
-        made.append(write_text(work / DATASHEET, _markdown(dataset, m, report, pixels),
-                               error=DatasetError))
+        made.append(
+            write_text(work / DATASHEET, _markdown(dataset, m, report, pixels), error=DatasetError)
+        )
         out.mkdir(parents=True, exist_ok=True)
         for f in made:  # DATASHEET.md last: it names the charts
             os.replace(f, out / f.name)
@@ -129,8 +130,9 @@ class _Pixels:
     unreadable: list[str]
 
 
-def _pixel_stats(dataset: Path, m: Manifest,
-                 progress: Callable[[int, int], None] | None) -> _Pixels:
+def _pixel_stats(
+    dataset: Path, m: Manifest, progress: Callable[[int, int], None] | None
+) -> _Pixels:
     """Per-image mean colour and brightness of the images the manifest lists (64² box
     means: the charts need distributions, not detail)."""
     import numpy as np
@@ -193,8 +195,7 @@ def _chart_coverage(path: Path, cov: list[Coverage]) -> Path:
     ax.set_xlim(0, max(1, cov[0].total) * 1.25)
     ax.set_xlabel("images")
     ax.set_title("What the credits record, per image")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.3), ncol=2, fontsize=8,
-              frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.3), ncol=2, fontsize=8, frameon=False)
     return _save(fig, path)
 
 
@@ -217,8 +218,15 @@ def _chart_resolution(path: Path, m: Manifest) -> Path:
     top = max(int(short.max()), m.resolution) * 1.05
     ax.hist(short, bins=30, range=(0, top), color="#777777")
     ax.axvline(m.resolution, color="#c0392b", linestyle="--")
-    ax.text(m.resolution, 1.02, f"output {m.resolution} px", color="#c0392b", fontsize=9,
-            ha="center", transform=ax.get_xaxis_transform())
+    ax.text(
+        m.resolution,
+        1.02,
+        f"output {m.resolution} px",
+        color="#c0392b",
+        fontsize=9,
+        ha="center",
+        transform=ax.get_xaxis_transform(),
+    )
     ax.set_xlabel("source short side (px); left of the line = enlarged")
     ax.set_ylabel("images")
     ax.set_title("Source resolution", pad=16)
@@ -233,8 +241,15 @@ def _chart_colour(path: Path, px: _Pixels) -> Path:
     ax1.set_xlabel("0 = black, 255 = white")
     ax1.set_ylabel("images")
     for c, colour in enumerate(("#c0392b", "#27ae60", "#2e64c0")):
-        ax2.hist(px.mean_rgb[:, c], bins=32, range=(0, 255), histtype="step", color=colour,
-                 label="RGB"[c], linewidth=1.5)
+        ax2.hist(
+            px.mean_rgb[:, c],
+            bins=32,
+            range=(0, 255),
+            histtype="step",
+            color=colour,
+            label="RGB"[c],
+            linewidth=1.5,
+        )
     ax2.set_title("Colour (mean of each channel per image)")
     ax2.set_xlabel("channel mean, 0..255")
     ax2.legend(fontsize=8, frameon=False)
@@ -261,14 +276,25 @@ def _names(names: list[str]) -> str:
 
 
 PROMPTS = [
-    ("Motivation", "Why was this dataset made, and by whom? For which artwork or project? "
-     "Who paid for it?"),
-    ("Who is in it", "Who are the people pictured, in the words they chose? How were they "
-     "invited? (Write what they told you; do not guess anyone's gender, race or age.)"),
-    ("Collection process", "How and when were the photos gathered (a workshop, a call for "
-     "photos, an archive)? Who took them?"),
-    ("Consent", "How was consent asked and recorded? What did people agree to: training, "
-     "showing the generated images, sharing the dataset? How can someone withdraw?"),
+    (
+        "Motivation",
+        "Why was this dataset made, and by whom? For which artwork or project? Who paid for it?",
+    ),
+    (
+        "Who is in it",
+        "Who are the people pictured, in the words they chose? How were they "
+        "invited? (Write what they told you; do not guess anyone's gender, race or age.)",
+    ),
+    (
+        "Collection process",
+        "How and when were the photos gathered (a workshop, a call for "
+        "photos, an archive)? Who took them?",
+    ),
+    (
+        "Consent",
+        "How was consent asked and recorded? What did people agree to: training, "
+        "showing the generated images, sharing the dataset? How can someone withdraw?",
+    ),
     ("Intended uses", "What is this dataset for? What should it not be used for?"),
     ("Distribution", "Will it be shared, with whom, under which licence?"),
     ("Maintenance", "Who looks after it and answers opt-out requests? How are they reached?"),
@@ -281,20 +307,28 @@ def _markdown(dataset: Path, m: Manifest, report: dict[str, Any], px: _Pixels) -
     images = m.images
     n = len(images)
     sources = {r.source for r in images}
-    lines = [f"# Datasheet: {_md(dataset.resolve().name)}", "",
-             f"*Written by `zizi dataset card` from the dataset's manifest. "
-             f"{_md(summary_line(m))}.*", "",
-             "Facts below come from the files; sections marked *To fill in* are for the "
-             "person who assembled the dataset. Nothing here guesses anything about the "
-             "people pictured.", ""]
+    lines = [
+        f"# Datasheet: {_md(dataset.resolve().name)}",
+        "",
+        f"*Written by `zizi dataset card` from the dataset's manifest. {_md(summary_line(m))}.*",
+        "",
+        "Facts below come from the files; sections marked *To fill in* are for the "
+        "person who assembled the dataset. Nothing here guesses anything about the "
+        "people pictured.",
+        "",
+    ]
     for title, prompt in PROMPTS[:1]:
         lines += [f"## {title}", "", f"*To fill in:* {prompt}", ""]
 
-    lines += ["## Composition", "",
-              f"- **{plural(n, 'image')}** at {m.resolution}×{m.resolution} px from "
-              f"**{plural(len(sources), 'source file')}**"
-              + (" (plus mirrored copies)" if m.options.get("mirror") else ""),
-              f"- Framing: `--align {_md(m.align)}`", ""]
+    lines += [
+        "## Composition",
+        "",
+        f"- **{plural(n, 'image')}** at {m.resolution}×{m.resolution} px from "
+        f"**{plural(len(sources), 'source file')}**"
+        + (" (plus mirrored copies)" if m.options.get("mirror") else ""),
+        f"- Framing: `--align {_md(m.align)}`",
+        "",
+    ]
     folders = Counter(_folder(r.source) for r in images)
     src_folders = Counter(_folder(s) for s in sources)
     lines += ["### Sources by folder", "", "| folder | source files | images |", "|---|---:|---:|"]
@@ -303,30 +337,46 @@ def _markdown(dataset: Path, m: Manifest, report: dict[str, Any], px: _Pixels) -
     for title, prompt in PROMPTS[1:2]:
         lines += [f"### {title}", "", f"*To fill in:* {prompt}", ""]
 
-    lines += ["## Credit, licence and consent", "",
-              "How many images have each recorded in the credits CSV given to "
-              "`zizi dataset prepare --credits`, and which sources lack it.", "",
-              "![coverage](coverage.png)", "", "| recorded | images | lacking it |",
-              "|---|---:|---|"]
+    lines += [
+        "## Credit, licence and consent",
+        "",
+        "How many images have each recorded in the credits CSV given to "
+        "`zizi dataset prepare --credits`, and which sources lack it.",
+        "",
+        "![coverage](coverage.png)",
+        "",
+        "| recorded | images | lacking it |",
+        "|---|---:|---|",
+    ]
     cov = coverage(images)
     for c in cov:
-        lines.append(f"| {c.field} | {c.recorded} of {c.total} | "
-                     f"{_names(c.missing_sources) if c.missing_sources else 'none'} |")
+        lines.append(
+            f"| {c.field} | {c.recorded} of {c.total} | "
+            f"{_names(c.missing_sources) if c.missing_sources else 'none'} |"
+        )
     for c in cov:
         if c.values:
-            lines += ["", f"{c.field.capitalize()} values: " + ", ".join(
-                f"{_md(v)} ×{k}" for v, k in c.values.items())]
+            lines += [
+                "",
+                f"{c.field.capitalize()} values: "
+                + ", ".join(f"{_md(v)} ×{k}" for v, k in c.values.items()),
+            ]
     lines += [""]
     for title, prompt in PROMPTS[3:4]:
         lines += [f"### {title}", "", f"*To fill in:* {prompt}", ""]
 
     lines += ["## Removed on request (opt-out log)", ""]
     if m.removed:
-        log = Counter((str(e.get("removed_at", "?"))[:10], str(e.get("reason", "?")))
-                      for e in m.removed)
-        lines += [f"{plural(len(m.removed), 'image')} removed. Source names stay in "
-                  "manifest.json's log and are left out here, since a datasheet is shared.",
-                  "", "| date | reason | images |", "|---|---|---:|"]
+        log = Counter(
+            (str(e.get("removed_at", "?"))[:10], str(e.get("reason", "?"))) for e in m.removed
+        )
+        lines += [
+            f"{plural(len(m.removed), 'image')} removed. Source names stay in "
+            "manifest.json's log and are left out here, since a datasheet is shared.",
+            "",
+            "| date | reason | images |",
+            "|---|---|---:|",
+        ]
         lines += [f"| {d} | {_md(r)} | {k} |" for (d, r), k in sorted(log.items())]
         how = Counter(str(e.get("matched_by", "?")).split(" (")[0] for e in m.removed)
         lines += ["", "Matched by: " + ", ".join(f"{_md(h)} ×{k}" for h, k in how.items())]
@@ -339,48 +389,71 @@ def _markdown(dataset: Path, m: Manifest, report: dict[str, Any], px: _Pixels) -
     lines += [f"- {_md(k)}: {v}" for k, v in sorted(framing.items())]
     fallback = Counter(str(r.transform["fallback"]) for r in images if r.transform.get("fallback"))
     if fallback:
-        lines += [f"- centre-cropped because no usable face was found: {sum(fallback.values())}"
-                  + " (" + ", ".join(f"{_md(k)} ×{v}" for k, v in fallback.items()) + ")"]
+        lines += [
+            f"- centre-cropped because no usable face was found: {sum(fallback.values())}"
+            + " ("
+            + ", ".join(f"{_md(k)} ×{v}" for k, v in fallback.items())
+            + ")"
+        ]
     oriented = sum(1 for r in images if r.transform.get("exif_orientation"))
     icc = sum(1 for r in images if r.transform.get("icc_to_srgb"))
     alpha = sum(1 for r in images if r.transform.get("alpha_background"))
-    lines += [f"- EXIF orientation applied: {oriented}; colour profile converted to sRGB: "
-              f"{icc}; transparency flattened: {alpha}",
-              "- Metadata (EXIF, GPS, XMP) is stripped from every output image.", ""]
+    lines += [
+        f"- EXIF orientation applied: {oriented}; colour profile converted to sRGB: "
+        f"{icc}; transparency flattened: {alpha}",
+        "- Metadata (EXIF, GPS, XMP) is stripped from every output image.",
+        "",
+    ]
 
     skipped = [s for s in report.get("skipped", []) if isinstance(s, dict)]
-    kinds = Counter(str(s.get("reason", "")).split(":")[0].split(" (")[0].split(" of ")[0]
-                    for s in skipped)
+    kinds = Counter(
+        str(s.get("reason", "")).split(":")[0].split(" (")[0].split(" of ")[0] for s in skipped
+    )
     lines += ["### Skipped at prepare", ""]
     if kinds:
-        lines += [f"{plural(len(skipped), 'source file')} skipped (each with its reason in "
-                  "report.json):", ""]
+        lines += [
+            f"{plural(len(skipped), 'source file')} skipped (each with its reason in report.json):",
+            "",
+        ]
         lines += [f"- {_md(k)}: {v}" for k, v in kinds.most_common()]
     else:
         lines += ["No source file was skipped." if report else "No report.json was found."]
     dups = [s for s in skipped if s.get("duplicate_of")]
-    lines += ["", "### Duplicates", "",
-              f"- dropped at prepare as exact or near duplicates: {len(dups)}"
-              + (" (`--dedupe` was on)" if m.options.get("dedupe") else
-                 " (`--dedupe` was off)"),
-              f"- near-duplicate groups still in the set: {_groups_in_set(m)}", ""]
+    lines += [
+        "",
+        "### Duplicates",
+        "",
+        f"- dropped at prepare as exact or near duplicates: {len(dups)}"
+        + (" (`--dedupe` was on)" if m.options.get("dedupe") else " (`--dedupe` was off)"),
+        f"- near-duplicate groups still in the set: {_groups_in_set(m)}",
+        "",
+    ]
 
     short = np.array([min(r.source_size) for r in images] or [0])
     enlarged = int((short < m.resolution).sum())
-    lines += ["## Resolution", "",
-              f"Source short side: smallest {int(short.min())} px, median "
-              f"{int(np.median(short))} px, largest {int(short.max())} px. "
-              f"{plural(enlarged, 'image')} enlarged to reach {m.resolution} px.", "",
-              "![source resolution](resolution.png)", ""]
+    lines += [
+        "## Resolution",
+        "",
+        f"Source short side: smallest {int(short.min())} px, median "
+        f"{int(np.median(short))} px, largest {int(short.max())} px. "
+        f"{plural(enlarged, 'image')} enlarged to reach {m.resolution} px.",
+        "",
+        "![source resolution](resolution.png)",
+        "",
+    ]
 
     lines += ["## Colour and brightness", ""]
     if len(px.luma):
         grey = int((np.ptp(px.mean_rgb, axis=1) < 2).sum())
-        lines += [f"Mean brightness {px.luma.mean():.0f} of 255 (darkest image "
-                  f"{px.luma.min():.0f}, brightest {px.luma.max():.0f}); mean RGB "
-                  + ", ".join(f"{v:.0f}" for v in px.mean_rgb.mean(0))
-                  + f"; {plural(grey, 'image')} with (nearly) equal channel means.", "",
-                  "![colour and brightness](colour.png)", ""]
+        lines += [
+            f"Mean brightness {px.luma.mean():.0f} of 255 (darkest image "
+            f"{px.luma.min():.0f}, brightest {px.luma.max():.0f}); mean RGB "
+            + ", ".join(f"{v:.0f}" for v in px.mean_rgb.mean(0))
+            + f"; {plural(grey, 'image')} with (nearly) equal channel means.",
+            "",
+            "![colour and brightness](colour.png)",
+            "",
+        ]
     if px.unreadable:
         lines += [f"Unreadable images (not in the charts): {_names(px.unreadable)}", ""]
 
@@ -393,5 +466,8 @@ def _groups_in_set(m: Manifest) -> int:
     from zizi.data.phash import NEAR_DUPLICATE_BITS, near_duplicate_groups
 
     near = int(m.options.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
-    return len(near_duplicate_groups([r.file for r in m.images],
-                                     [int(r.phash, 16) for r in m.images], near))
+    return len(
+        near_duplicate_groups(
+            [r.file for r in m.images], [int(r.phash, 16) for r in m.images], near
+        )
+    )

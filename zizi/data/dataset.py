@@ -145,8 +145,11 @@ class ImageDataset(torch.utils.data.Dataset):
         try:
             raw = json.loads(self._open_zip().read(MANIFEST).decode("utf-8"))
             # entries that would point outside the dataset are left out, as in a folder
-            listed = [r["file"] for r in raw["images"]
-                      if MemberCheck.why_unsafe_name(r.get("file")) is None]
+            listed = [
+                r["file"]
+                for r in raw["images"]
+                if MemberCheck.why_unsafe_name(r.get("file")) is None
+            ]
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise DatasetError(f"{MANIFEST} in {self.path} is damaged ({e})") from e
         have = set(names)
@@ -169,8 +172,10 @@ class ImageDataset(torch.utils.data.Dataset):
         # inside the dataset only: a link out, a FIFO or a device is one line, never read
         data = read_member(self.path, name, limit=MAX_IMAGE_BYTES)
         if data is None:
-            raise DatasetError(f"{self.path / name} is missing (listed in the dataset); "
-                               "re-run `zizi dataset prepare`")
+            raise DatasetError(
+                f"{self.path / name} is missing (listed in the dataset); "
+                "re-run `zizi dataset prepare`"
+            )
         return data
 
     def _load_uint8(self, raw: int) -> np.ndarray:

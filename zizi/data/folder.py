@@ -29,8 +29,9 @@ def read_member(dataset: Path, rel: str, limit: int = MAX_JSON_BYTES) -> bytes |
     """The bytes of DATASET/rel (None when absent), read only inside the dataset: a link
     out (the file or a folder on the way), a FIFO, a device or a file over `limit` is one
     line naming it, never followed, waited on or read whole (`zizi.files.read_confined`)."""
-    return read_confined(dataset, *PurePosixPath(rel).parts, limit=limit, what="dataset",
-                         error=DatasetError)
+    return read_confined(
+        dataset, *PurePosixPath(rel).parts, limit=limit, what="dataset", error=DatasetError
+    )
 
 
 def has_manifest(folder: Path) -> bool:

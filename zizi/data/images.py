@@ -67,8 +67,7 @@ def too_large(size: int, max_file_mb: int) -> str | None:
     """The skip reason for a file of `size` bytes, or None when it is within the limit."""
     if size <= max_file_mb * 2**20:
         return None
-    return (f"too large: {size / 2**20:,.0f} MiB, over the {max_file_mb:,} MiB limit "
-            "(--max-file-mb)")
+    return f"too large: {size / 2**20:,.0f} MiB, over the {max_file_mb:,} MiB limit (--max-file-mb)"
 
 
 def file_sha256(f: IO[bytes]) -> str:

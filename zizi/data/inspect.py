@@ -83,10 +83,12 @@ def inspect_dataset(
                 sizes[f"{im.width}×{im.height}"] += 1
                 rgb = im.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            hint = ("re-run `zizi dataset prepare`" if manifest else
-                    "run `zizi dataset prepare` on it to get a clean dataset and a report")
-            raise DatasetError(
-                f"{folder / name} cannot be read as an image ({e}); {hint}") from e
+            hint = (
+                "re-run `zizi dataset prepare`"
+                if manifest
+                else "run `zizi dataset prepare` on it to get a clean dataset and a report"
+            )
+            raise DatasetError(f"{folder / name} cannot be read as an image ({e}); {hint}") from e
         small = np.asarray(rgb.resize((64, 64), Image.Resampling.BOX), dtype=np.float64)
         sums += small.sum((0, 1))
         sq_sums += (small**2).sum((0, 1))
@@ -162,8 +164,9 @@ def _report_skipped(folder: Path) -> list[dict[str, Any]]:
         items = json.loads(data.decode("utf-8")).get("skipped", [])
         return [i for i in items if isinstance(i, dict) and "source" in i and "reason" in i]
     except (OSError, ValueError, AttributeError, TypeError, RecursionError) as e:
-        raise DatasetError(f"{printable(path)} is damaged ({printable(e)}); re-run "
-                           "`zizi dataset prepare`") from e
+        raise DatasetError(
+            f"{printable(path)} is damaged ({printable(e)}); re-run `zizi dataset prepare`"
+        ) from e
 
 
 def _reason_kind(reason: str) -> str:

@@ -151,8 +151,14 @@ def load_manifest(dataset: Path, finish: bool = True) -> Manifest:
                 unsafe.append((r if isinstance(r, dict) else {"file": repr(r)}, why))
         manifest = Manifest.from_json({**raw, "images": kept})
         manifest.unsafe = unsafe
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
-            RecursionError) as e:  # (UnicodeDecodeError is a ValueError)
+    except (
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValueError,
+        RecursionError,
+    ) as e:  # (UnicodeDecodeError is a ValueError)
         raise DatasetError(
             f"{printable(path)} is damaged ({printable(e)}); re-run `zizi dataset prepare`"
         ) from e
@@ -225,7 +231,8 @@ def load_credits(path: Path) -> dict[str, Credit]:
     except UnicodeDecodeError:
         raise DatasetError(
             f"{path} is not UTF-8 text; save it as 'CSV UTF-8' (in Excel or LibreOffice: "
-            "Save As, CSV, character set UTF-8)") from None
+            "Save As, CSV, character set UTF-8)"
+        ) from None
     except csv.Error as e:
         raise DatasetError(f"{path} is not a readable CSV file: {e}") from e
     if not rows:
@@ -283,8 +290,10 @@ def read_ada_labels(folder: Path) -> dict[str, int]:
             raise DatasetError(f"{path}: each label must be [file name, class], got {entry!r}")
         name, label = entry
         if isinstance(label, bool) or not isinstance(label, int) or label < 0:
-            raise DatasetError(f"{path}: the label of {name} is {label!r}; only class labels "
-                               "(whole numbers from 0) are carried into a prepared dataset")
+            raise DatasetError(
+                f"{path}: the label of {name} is {label!r}; only class labels "
+                "(whole numbers from 0) are carried into a prepared dataset"
+            )
         out[nfc(name.replace("\\", "/"))] = label
     return out
 
@@ -327,7 +336,8 @@ def plain_image_files(folder: Path) -> list[str]:
     if root == Path(root.anchor):
         raise DatasetError(
             f"{printable(folder)} is the root of the filesystem, not a dataset folder: give "
-            "the folder made by `zizi dataset prepare` or a folder of images")
+            "the folder made by `zizi dataset prepare` or a folder of images"
+        )
     out = []
     for base, dirs, names in os.walk(folder, followlinks=False):
         dirs.sort()
@@ -337,5 +347,3 @@ def plain_image_files(folder: Path) -> list[str]:
             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.is_symlink():
                 out.append((rel / n).as_posix())
     return sorted(out)
-
-

@@ -110,8 +110,9 @@ def _frame_like_dataset(dataset: Path, im: Image.Image) -> list[int]:
     return hashes
 
 
-def find(dataset: Path, target: str, max_bits: int = MATCH_BITS,
-         records: list[ImageRecord] | None = None) -> list[Match]:
+def find(
+    dataset: Path, target: str, max_bits: int = MATCH_BITS, records: list[ImageRecord] | None = None
+) -> list[Match]:
     """`target` is a photo file (matched by content) or a source name / glob."""
     if records is None:
         records = load_manifest(dataset).images
@@ -130,8 +131,11 @@ def via_skipped(manifest: Manifest, dataset: Path, target: str) -> list[Match]:
     out = []
     for src, owner in _skipped_duplicates(dataset):
         if name_matches(src, pattern):
-            out += [Match(r.file, r.source, f"{src} was skipped as its duplicate", 0)
-                    for r in manifest.images if r.source == owner]
+            out += [
+                Match(r.file, r.source, f"{src} was skipped as its duplicate", 0)
+                for r in manifest.images
+                if r.source == owner
+            ]
     return out
 
 
@@ -155,7 +159,8 @@ def same_picture(manifest: Manifest, matches: dict[str, Match]) -> dict[str, Mat
             d = hamming(int(r.phash, 16), int(m.phash, 16))
             if d <= near:
                 extra[r.file] = Match(
-                    r.file, r.source, f"near duplicate of {m.file} (phash {d})", d)
+                    r.file, r.source, f"near duplicate of {m.file} (phash {d})", d
+                )
                 break
     return extra
 
@@ -165,8 +170,11 @@ def _skipped_duplicates(dataset: Path) -> list[tuple[str, str]]:
     try:
         data = read_member(Path(dataset), REPORT)  # a link out or a FIFO: one line, never read
         report = json.loads(data.decode("utf-8")) if data is not None else {}
-        return [(s["source"], s["duplicate_of"]) for s in report.get("skipped", [])
-                if isinstance(s, dict) and s.get("duplicate_of")]
+        return [
+            (s["source"], s["duplicate_of"])
+            for s in report.get("skipped", [])
+            if isinstance(s, dict) and s.get("duplicate_of")
+        ]
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return []  # no report (or a damaged one): only the manifest's own duplicates
 
@@ -193,8 +201,9 @@ def remove(
     A journal, so that an opt-out always finishes: (1) the intent is recorded (the
     manifest is rewritten at once without the images and with log entries marked
     `pending`), (2) the files and any contact sheet showing them are deleted, (3) the
-    entries are finalised (2 and 3: `zizi.data.manifest.finish_removals`). A kill or a failed delete after (1) is completed by a re-run
-    or by any later command that reads the manifest (`load_manifest`).
+    entries are finalised (2 and 3: `zizi.data.manifest.finish_removals`). A kill or a failed
+    delete after (1) is completed by a re-run or by any later command that reads the manifest
+    (`load_manifest`).
     """
     dataset = Path(dataset)
     pending_before = {r["file"] for r in _raw_pending(dataset)}

@@ -125,8 +125,13 @@ def walk_sources(
             try:
                 entry.name.encode("utf-8")
             except UnicodeEncodeError:  # bytes that are no UTF-8 (an old zip, a Windows disk)
-                skipped.append(Skipped(printable(child), "file name is not valid UTF-8 "
-                                       "(its bytes are shown escaped); rename the file"))
+                skipped.append(
+                    Skipped(
+                        printable(child),
+                        "file name is not valid UTF-8 "
+                        "(its bytes are shown escaped); rename the file",
+                    )
+                )
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)
@@ -137,9 +142,13 @@ def walk_sources(
             if entry.is_symlink() and not follow_symlinks:
                 target = Path(entry.path).resolve()
                 if target != root and root not in target.parents:
-                    skipped.append(Skipped(
-                        child, f"symlink leading outside the source folder (to {target}); "
-                        "pass --follow-symlinks to read it"))
+                    skipped.append(
+                        Skipped(
+                            child,
+                            f"symlink leading outside the source folder (to {target}); "
+                            "pass --follow-symlinks to read it",
+                        )
+                    )
                     continue
             if entry.is_dir(follow_symlinks=True):
                 if key in seen_dirs:
@@ -346,9 +355,12 @@ class _Worker:
             framed.append((align(im, quad, cfg.resolution), transform))
         why = None
         if not framed:
-            why = (f"too small: {too_small} face{'s' if too_small > 1 else ''} found, all "
-                   f"smaller than --min-face {cfg.min_face_px} px" if too_small
-                   else "no face found")
+            why = (
+                f"too small: {too_small} face{'s' if too_small > 1 else ''} found, all "
+                f"smaller than --min-face {cfg.min_face_px} px"
+                if too_small
+                else "no face found"
+            )
             if cfg.align == "face":
                 raise SkipImage(why)
         return framed, why
@@ -406,8 +418,9 @@ def check_paths(src: Path, out: Path, force: bool) -> tuple[Path, Path]:
             raise DatasetError(f"{out} exists and is not empty; pass --force to replace it")
         # --force deletes OUT: only an earlier dataset, never the folder the user is in,
         # one of its parents, their home, or a folder of other files
-        check_replaceable(out, lambda p: (p / MANIFEST).is_file(), what="dataset",
-                          error=DatasetError)
+        check_replaceable(
+            out, lambda p: (p / MANIFEST).is_file(), what="dataset", error=DatasetError
+        )
     return src, out
 
 
@@ -425,12 +438,20 @@ def prepare(
 
         FaceFinder(landmarks=cfg.landmarks)  # fail now, in this process, if the extra is missing
 
-    with output_lock(out, error=DatasetError, what="the dataset"):  # two prepares on one --out: one clear line
+    with output_lock(
+        out, error=DatasetError, what="the dataset"
+    ):  # two prepares on one --out: one clear line
         return _prepare_locked(cfg, src, out, credits, progress, started)
 
 
-def _prepare_locked(cfg: PrepareConfig, src: Path, out: Path, credits: dict,
-                    progress: Callable[[int, int], None] | None, started: float) -> PrepareResult:
+def _prepare_locked(
+    cfg: PrepareConfig,
+    src: Path,
+    out: Path,
+    credits: dict,
+    progress: Callable[[int, int], None] | None,
+    started: float,
+) -> PrepareResult:
     recover_swap(out)  # holding the lock, so only a dead run's half-done swap is finished
     check_paths(cfg.src, cfg.out, cfg.force)  # again, holding the lock: a run that just ended
     sources, skipped = walk_sources(src, cfg.follow_symlinks, cfg.max_file_mb)
@@ -443,7 +464,9 @@ def _prepare_locked(cfg: PrepareConfig, src: Path, out: Path, credits: dict,
         # that failed (nor a partial folder filling the disk); an existing OUT is kept.
         shutil.rmtree(partial, ignore_errors=True)
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise DatasetError(f"could not write the dataset to {out}: {why}; nothing was written") from e
+        raise DatasetError(
+            f"could not write the dataset to {out}: {why}; nothing was written"
+        ) from e
 
 
 def _build(
@@ -493,7 +516,8 @@ def _build(
     )
     save_manifest(partial, manifest)
     fallback = [
-        Skipped(o.rel, o.fallback) for o in outcomes
+        Skipped(o.rel, o.fallback)
+        for o in outcomes
         if o is not None and o.fallback and o.skip is None and cfg.align == "face-or-center"
     ]
     write_json(

@@ -76,8 +76,11 @@ def _read_index(sheet_dir: Path, dataset: Path) -> dict[str, list[str]]:
         index = json.loads((sheet_dir / SHEET_INDEX).read_text("utf-8"))
         if index.get("dataset") != str(Path(dataset).resolve()):
             return {}
-        return {k: [str(f) for f in v] for k, v in index["pages"].items()
-                if re.fullmatch(r"contact-\d{3,}\.png", k) and isinstance(v, list)}
+        return {
+            k: [str(f) for f in v]
+            for k, v in index["pages"].items()
+            if re.fullmatch(r"contact-\d{3,}\.png", k) and isinstance(v, list)
+        }
     except (OSError, ValueError, AttributeError, TypeError, KeyError, RecursionError):
         return {}
 
@@ -107,6 +110,7 @@ def forget_on_sheets(dataset: Path, files: list[str]) -> list[Path]:
                 deleted.append(p)
             del pages[name]
         if hit:
-            write_json(sheet_dir / SHEET_INDEX,
-                       {"dataset": str(Path(dataset).resolve()), "pages": pages})
+            write_json(
+                sheet_dir / SHEET_INDEX, {"dataset": str(Path(dataset).resolve()), "pages": pages}
+            )
     return deleted

@@ -44,8 +44,11 @@ NOISE_MODE = "none"
 
 # The network both the base and the fine-tune use: configs/nets/tiny.yaml's shape.
 NET = {
-    "z_dim": 32, "w_dim": 32, "img_resolution": 32,
-    "channel_base": 512, "channel_max": 64,  # 64 channels at 4²–8², 32 at 16², 16 at 32²
+    "z_dim": 32,
+    "w_dim": 32,
+    "img_resolution": 32,
+    "channel_base": 512,
+    "channel_max": 64,  # 64 channels at 4²–8², 32 at 16², 16 at 32²
     "mapping": {"num_layers": 2},
 }
 
@@ -95,15 +98,38 @@ class DemoPlan:
 def plan_for(quick: bool, device_type: str) -> DemoPlan:
     """The full CPU demo (≤ 10 min on 2 cores), --quick (about a minute), or bigger on a GPU."""
     if quick:
-        return DemoPlan(base_images=32, shift_images=96, base_kimg=0.2, base_batch=8,
-                        base_more_kimg=0.1, base_more_batch=8,
-                        finetune_kimg=0.4, batch=8,
-                        frame_kimg=0.1, video_seconds=2.0, fps=12, grid=(2, 2), face_px=64,
-                        measure_num=64)
+        return DemoPlan(
+            base_images=32,
+            shift_images=96,
+            base_kimg=0.2,
+            base_batch=8,
+            base_more_kimg=0.1,
+            base_more_batch=8,
+            finetune_kimg=0.4,
+            batch=8,
+            frame_kimg=0.1,
+            video_seconds=2.0,
+            fps=12,
+            grid=(2, 2),
+            face_px=64,
+            measure_num=64,
+        )
     if device_type == "cuda":  # estimates: not yet measured on a GPU
-        return DemoPlan(base_images=2000, shift_images=1000, train_base=True, base_kimg=120.0,
-                        finetune_kimg=20.0, batch=32, frame_kimg=0.5, ema_kimg=1.0,
-                        video_seconds=20.0, fps=30, grid=(6, 4), face_px=128, measure_num=1000)
+        return DemoPlan(
+            base_images=2000,
+            shift_images=1000,
+            train_base=True,
+            base_kimg=120.0,
+            finetune_kimg=20.0,
+            batch=32,
+            frame_kimg=0.5,
+            ema_kimg=1.0,
+            video_seconds=20.0,
+            fps=30,
+            grid=(6, 4),
+            face_px=128,
+            measure_num=1000,
+        )
     return DemoPlan()
 
 
@@ -114,16 +140,23 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
 # as the first 1000 of 2000), then about 37 min for 30 kimg more at batch 16 with a 2.5-kimg
 # G_ema half-life on all 2000 (SWD to the base set 112 -> 31 over that second run; eyes
 # and mouths start to show, 6 Dec 2026).
-BASE_RECIPE: dict[str, Any] = dict(base_images=2000, base_kimg=20.0, base_batch=32,
-                                   base_more_kimg=30.0)
+BASE_RECIPE: dict[str, Any] = dict(
+    base_images=2000, base_kimg=20.0, base_batch=32, base_more_kimg=30.0
+)
 
 
 def base_more_config(plan: DemoPlan) -> dict[str, Any]:
     """configs/train-base-more.yaml: the second base run, resumed from the first."""
     return {
-        "kimg": plan.base_more_kimg, "batch": plan.base_more_batch, "snap_kimg": 2.0,
-        "frame_kimg": 2.0, "tick_kimg": 0.5, "keep_snapshots": 2, "sample_seeds": 16,
-        "seed": plan.seed + 1, "name": "demo-base-more",
+        "kimg": plan.base_more_kimg,
+        "batch": plan.base_more_batch,
+        "snap_kimg": 2.0,
+        "frame_kimg": 2.0,
+        "tick_kimg": 0.5,
+        "keep_snapshots": 2,
+        "sample_seeds": 16,
+        "seed": plan.seed + 1,
+        "name": "demo-base-more",
         "loss": {"r1_gamma": 0.1, "pl_weight": 0.0},
         "ema": {"kimg": plan.base_more_ema_kimg},  # short: G_ema follows G within the run
         "data": {"workers": 0},
@@ -133,11 +166,19 @@ def base_more_config(plan: DemoPlan) -> dict[str, Any]:
 def base_train_config(plan: DemoPlan) -> dict[str, Any]:
     """configs/train-base.yaml: training from scratch on the plain portraits."""
     return {
-        "kimg": plan.base_kimg, "batch": plan.base_batch, "snap_kimg": 2.0, "frame_kimg": 1.0,
-        "tick_kimg": 0.5, "keep_snapshots": 2, "sample_seeds": 16, "seed": plan.seed,
+        "kimg": plan.base_kimg,
+        "batch": plan.base_batch,
+        "snap_kimg": 2.0,
+        "frame_kimg": 1.0,
+        "tick_kimg": 0.5,
+        "keep_snapshots": 2,
+        "sample_seeds": 16,
+        "seed": plan.seed,
         "name": "demo-base",
-        "loss": {"r1_gamma": 0.1,  # R1 grows with resolution²: 32² needs little
-                 "pl_weight": 0.0},  # path-length reg off: a third cheaper, small nets do fine
+        "loss": {
+            "r1_gamma": 0.1,  # R1 grows with resolution²: 32² needs little
+            "pl_weight": 0.0,
+        },  # path-length reg off: a third cheaper, small nets do fine
         "ema": {"rampup": 0.05},  # from scratch: G_ema starts short, as in the ADA tools
         "data": {"workers": 0},  # decoding 32² PNGs in-process beats worker start-up
     }
@@ -146,10 +187,15 @@ def base_train_config(plan: DemoPlan) -> dict[str, Any]:
 def finetune_config(plan: DemoPlan) -> dict[str, Any]:
     """configs/finetune.yaml: the shift, with a light frame every `frame_kimg`."""
     return {
-        "kimg": plan.finetune_kimg, "batch": plan.batch,
-        "snap_kimg": max(plan.finetune_kimg / 2, plan.frame_kimg), "frame_kimg": plan.frame_kimg,
-        "tick_kimg": plan.frame_kimg, "keep_snapshots": 1, "sample_seeds": plan.faces,
-        "seed": plan.seed, "name": "demo-shift",
+        "kimg": plan.finetune_kimg,
+        "batch": plan.batch,
+        "snap_kimg": max(plan.finetune_kimg / 2, plan.frame_kimg),
+        "frame_kimg": plan.frame_kimg,
+        "tick_kimg": plan.frame_kimg,
+        "keep_snapshots": 1,
+        "sample_seeds": plan.faces,
+        "seed": plan.seed,
+        "name": "demo-shift",
         "loss": {"r1_gamma": 0.1, "pl_weight": 0.0},
         "ema": {"kimg": plan.ema_kimg},
         "freeze": {"mapping": plan.freeze_g_below > 0, "g_below_res": plan.freeze_g_below},
@@ -182,25 +228,44 @@ class DemoReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "out": str(self.out), "device": self.device, "seconds": round(self.seconds, 1),
-            "plan": {k: list(v) if isinstance(v, tuple) else v
-                     for k, v in dataclasses.asdict(self.plan).items()},
-            "stages": [{"name": s.name, "seconds": round(s.seconds, 1), "outputs": s.outputs,
-                        "commands": [" ".join(["zizi", *c]) for c in s.commands]}
-                       for s in self.stages],
-            "shift": self.shift, "video": str(self.video), "frame": str(self.frame),
+            "out": str(self.out),
+            "device": self.device,
+            "seconds": round(self.seconds, 1),
+            "plan": {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self.plan).items()
+            },
+            "stages": [
+                {
+                    "name": s.name,
+                    "seconds": round(s.seconds, 1),
+                    "outputs": s.outputs,
+                    "commands": [" ".join(["zizi", *c]) for c in s.commands],
+                }
+                for s in self.stages
+            ],
+            "shift": self.shift,
+            "video": str(self.video),
+            "frame": str(self.frame),
             "mirror": self.mirror,
         }
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
-        out = [f"zizi demo: done in {self.seconds:.0f} s on {self.device}; everything is in {self.out}"]
+        out = [
+            f"zizi demo: done in {self.seconds:.0f} s on {self.device}; everything is in {self.out}"
+        ]
         for s in self.stages:
-            out.append(f"  {s.name:<10} {s.seconds:6.1f} s  " + ", ".join(f"{k}: {v}" for k, v in s.outputs.items()))
+            out.append(
+                f"  {s.name:<10} {s.seconds:6.1f} s  "
+                + ", ".join(f"{k}: {v}" for k, v in s.outputs.items())
+            )
         b, f = self.shift["base_to_shift_set"], self.shift["finetuned_to_shift_set"]
-        out.append(f"  shift: SWD to the shift set {b:.1f} from the base model -> {f:.1f} after "
-                   f"the fine-tune ({100 * (1 - f / b):.0f}% closer; base model to its own set "
-                   f"{self.shift['base_to_base_set']:.1f})")
+        out.append(
+            f"  shift: SWD to the shift set {b:.1f} from the base model -> {f:.1f} after "
+            f"the fine-tune ({100 * (1 - f / b):.0f}% closer; base model to its own set "
+            f"{self.shift['base_to_base_set']:.1f})"
+        )
         out.append(f"  video: {self.video}   (a frame: {self.frame})")
         out.append(f"  the commands each stage ran, to do it by hand: {self.out / 'report.json'}")
         if self.mirror:
@@ -228,8 +293,10 @@ def check_out(out: Path) -> None:
     from zizi.files import check_replaceable, protected_folder
 
     if protected_folder(out):
-        raise DemoError(f"refusing to use {out} as the demo folder ({protected_folder(out)}); "
-                        "give a folder of its own, e.g. --out renders/demo")
+        raise DemoError(
+            f"refusing to use {out} as the demo folder ({protected_folder(out)}); "
+            "give a folder of its own, e.g. --out renders/demo"
+        )
     if not any(out.iterdir()):
         return
     if not (out / MARKER).is_file():
@@ -238,8 +305,15 @@ def check_out(out: Path) -> None:
     shutil.rmtree(out)  # an earlier demo: this run replaces all of it
 
 
-def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
-             note: Note | None = None, credentials: Credentials | None = None) -> DemoReport:
+def run_demo(
+    out: Path,
+    plan: DemoPlan,
+    runner: Runner,
+    *,
+    device: str = "auto",
+    note: Note | None = None,
+    credentials: Credentials | None = None,
+) -> DemoReport:
     """Run the five stages into `out` and return the report (also written as report.json).
 
     The runner's render and generate commands sign their own outputs; `credentials` sign
@@ -270,9 +344,13 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
         base = _train_base(out, plan, runner, sets["base"], st, device)
     else:
         if not SHIPPED_BASE.is_file():
-            raise DemoError(f"the shipped base checkpoint {SHIPPED_BASE} is missing; "
-                            "run `zizi demo --train-base` to train one")
-        say(f"2/5 base model: the shipped {SHIPPED_BASE.name} (trained by `zizi demo --train-base`)")
+            raise DemoError(
+                f"the shipped base checkpoint {SHIPPED_BASE} is missing; "
+                "run `zizi demo --train-base` to train one"
+            )
+        say(
+            f"2/5 base model: the shipped {SHIPPED_BASE.name} (trained by `zizi demo --train-base`)"
+        )
         base = SHIPPED_BASE
         st.outputs["checkpoint"] = str(base)
     _grid(runner, base, plan, out / "samples" / "2-base-model", device, st)
@@ -281,11 +359,28 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
 
     st = Stage("fine-tune")
     t0 = time.perf_counter()
-    say(f"3/5 fine-tune: {plan.finetune_kimg:g} kimg on the shift set, a frame every {plan.frame_kimg:g} kimg")
+    say(
+        f"3/5 fine-tune: {plan.finetune_kimg:g} kimg on the shift set, a frame every {plan.frame_kimg:g} kimg"
+    )
     config = _yaml(out / "configs" / "finetune.yaml", finetune_config(plan))
-    run = _new_run(out / "runs", runner, ["train", "--data", str(sets["shift"]), "--resume", str(base),
-                                          "--out", str(out / "runs"), "--config", str(config),
-                                          "--device", device], st)
+    run = _new_run(
+        out / "runs",
+        runner,
+        [
+            "train",
+            "--data",
+            str(sets["shift"]),
+            "--resume",
+            str(base),
+            "--out",
+            str(out / "runs"),
+            "--config",
+            str(config),
+            "--device",
+            device,
+        ],
+        st,
+    )
     final = run / LATEST
     _grid(runner, final, plan, out / "samples" / "3-finetuned", device, st)
     st.outputs["run"] = str(run)
@@ -295,11 +390,32 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     st = Stage("video")
     t0 = time.perf_counter()
     video = out / "weight-shift.mp4"
-    say(f"4/5 video: {plan.video_seconds:g} s of the weights shifting, {plan.grid[0]}x{plan.grid[1]} faces, looped")
-    cmd = ["render", "shift", str(run), "--out", str(video), "--grid", f"{plan.grid[0]}x{plan.grid[1]}",
-           "--loop", "--seconds", f"{plan.video_seconds:g}s", "--fps", str(plan.fps),
-           "--size", str(plan.face_px), "--batch", str(plan.faces), "--noise-mode", NOISE_MODE,
-           "--force", "--device", device]
+    say(
+        f"4/5 video: {plan.video_seconds:g} s of the weights shifting, {plan.grid[0]}x{plan.grid[1]} faces, looped"
+    )
+    cmd = [
+        "render",
+        "shift",
+        str(run),
+        "--out",
+        str(video),
+        "--grid",
+        f"{plan.grid[0]}x{plan.grid[1]}",
+        "--loop",
+        "--seconds",
+        f"{plan.video_seconds:g}s",
+        "--fps",
+        str(plan.fps),
+        "--size",
+        str(plan.face_px),
+        "--batch",
+        str(plan.faces),
+        "--noise-mode",
+        NOISE_MODE,
+        "--force",
+        "--device",
+        device,
+    ]
     st.commands.append(cmd)
     runner(cmd)
     frame = _video_frame(video, out / "samples" / "4-video-frame.png", credentials)
@@ -313,8 +429,16 @@ def run_demo(out: Path, plan: DemoPlan, runner: Runner, *, device: str = "auto",
     shift = measure_shift(run, sets["shift"], sets["base"], plan.measure_num, plan.seed, dev)
     st.seconds = time.perf_counter() - t0
     stages.append(st)
-    report = DemoReport(out=out, device=str(dev), plan=plan, stages=stages, shift=shift,
-                        video=video, frame=frame, mirror=mirror_command(base, run))
+    report = DemoReport(
+        out=out,
+        device=str(dev),
+        plan=plan,
+        stages=stages,
+        shift=shift,
+        video=video,
+        frame=frame,
+        mirror=mirror_command(base, run),
+    )
     write_json(out / "report.json", report.to_json())
     return report
 
@@ -329,31 +453,75 @@ def _data(out: Path, plan: DemoPlan, runner: Runner, st: Stage, say: Note) -> di
         src = data / f"{kind}-drawn"
         paths = write_set(src, kind, count, seed=plan.seed, size=plan.draw_size)
         credits = write_credits(data / f"{kind}-credits.csv", paths, plan.seed)
-        cmd = ["dataset", "prepare", str(src), "--out", str(data / kind), "--resolution",
-               str(plan.resolution), "--credits", str(credits), "--workers", "1"]
+        cmd = [
+            "dataset",
+            "prepare",
+            str(src),
+            "--out",
+            str(data / kind),
+            "--resolution",
+            str(plan.resolution),
+            "--credits",
+            str(credits),
+            "--workers",
+            "1",
+        ]
         st.commands.append(cmd)
         runner(cmd)
         sets[kind] = data / kind
-        sheet = write_png(out / "samples" / f"1-{kind}-set.png",
-                          contact_sheet(kind, plan.seed, n=min(32, count), size=plan.draw_size, cols=8))
+        sheet = write_png(
+            out / "samples" / f"1-{kind}-set.png",
+            contact_sheet(kind, plan.seed, n=min(32, count), size=plan.draw_size, cols=8),
+        )
         st.outputs[f"{kind} set"] = str(data / kind)
         st.outputs[f"{kind} sheet"] = str(sheet)
     return sets
 
 
-def _train_base(out: Path, plan: DemoPlan, runner: Runner, data: Path, st: Stage, device: str) -> Path:
+def _train_base(
+    out: Path, plan: DemoPlan, runner: Runner, data: Path, st: Stage, device: str
+) -> Path:
     net = _yaml(out / "configs" / "base-net.yaml", NET)
     config = _yaml(out / "configs" / "train-base.yaml", base_train_config(plan))
-    run = _new_run(out / "runs", runner, ["train", "--data", str(data), "--net", str(net),
-                                          "--out", str(out / "runs"), "--config", str(config),
-                                          "--device", device], st)
+    run = _new_run(
+        out / "runs",
+        runner,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--net",
+            str(net),
+            "--out",
+            str(out / "runs"),
+            "--config",
+            str(config),
+            "--device",
+            device,
+        ],
+        st,
+    )
     st.outputs["run"] = str(run)
     if plan.base_more_kimg > 0:
         more = _yaml(out / "configs" / "train-base-more.yaml", base_more_config(plan))
-        run = _new_run(out / "runs", runner, ["train", "--data", str(data), "--resume",
-                                              str(run / LATEST), "--out",
-                                              str(out / "runs"), "--config", str(more),
-                                              "--device", device], st)
+        run = _new_run(
+            out / "runs",
+            runner,
+            [
+                "train",
+                "--data",
+                str(data),
+                "--resume",
+                str(run / LATEST),
+                "--out",
+                str(out / "runs"),
+                "--config",
+                str(more),
+                "--device",
+                device,
+            ],
+            st,
+        )
         st.outputs["run (continued)"] = str(run)
     return export_base(run / LATEST, out / "base-32.safetensors", plan)
 
@@ -365,15 +533,30 @@ def export_base(snapshot: Path, dest: Path, plan: DemoPlan) -> Path:
     ckpt = load_checkpoint(snapshot, nets=["G_ema", "G", "D"])
     ckpt.train = None
     ckpt.state = {}
-    ckpt.provenance = dict(ckpt.provenance, demo={
-        "what": "zizi demo base model: StyleGAN2 at 32² trained from scratch on procedural portraits",
-        "regenerate": "zizi demo --train-base --out renders/demo-base "
-                      "(then copy renders/demo-base/base-32.safetensors to zizi/demo/)",
-        "plan": {k: v for k, v in dataclasses.asdict(plan).items()
-                 if k in ("seed", "base_images", "draw_size", "resolution", "base_kimg",
-                          "base_batch", "base_more_kimg", "base_more_batch",
-                          "base_more_ema_kimg")},
-    })
+    ckpt.provenance = dict(
+        ckpt.provenance,
+        demo={
+            "what": "zizi demo base model: StyleGAN2 at 32² trained from scratch on procedural portraits",
+            "regenerate": "zizi demo --train-base --out renders/demo-base "
+            "(then copy renders/demo-base/base-32.safetensors to zizi/demo/)",
+            "plan": {
+                k: v
+                for k, v in dataclasses.asdict(plan).items()
+                if k
+                in (
+                    "seed",
+                    "base_images",
+                    "draw_size",
+                    "resolution",
+                    "base_kimg",
+                    "base_batch",
+                    "base_more_kimg",
+                    "base_more_batch",
+                    "base_more_ema_kimg",
+                )
+            },
+        },
+    )
     return save_checkpoint(dest, ckpt)
 
 
@@ -390,15 +573,28 @@ def _new_run(runs: Path, runner: Runner, cmd: list[str], st: Stage) -> Path:
     before = set(runs.iterdir()) if runs.is_dir() else set()
     st.commands.append(cmd)
     runner(cmd)
-    made = sorted(p for p in runs.iterdir() if p.is_dir() and p not in before) if runs.is_dir() else []
+    made = (
+        sorted(p for p in runs.iterdir() if p.is_dir() and p not in before) if runs.is_dir() else []
+    )
     if len(made) != 1 or not (made[0] / LATEST).is_file():
         raise DemoError(f"`zizi {' '.join(cmd[:1])}` left no finished run in {runs}")
     return made[0]
 
 
 def _grid(runner: Runner, ckpt: Path, plan: DemoPlan, folder: Path, device: str, st: Stage) -> None:
-    cmd = ["generate", str(ckpt), "--seeds", f"0-{plan.faces - 1}", "--grid", "--out", str(folder),
-           "--noise-mode", NOISE_MODE, "--device", device]
+    cmd = [
+        "generate",
+        str(ckpt),
+        "--seeds",
+        f"0-{plan.faces - 1}",
+        "--grid",
+        "--out",
+        str(folder),
+        "--noise-mode",
+        NOISE_MODE,
+        "--device",
+        device,
+    ]
     st.commands.append(cmd)
     runner(cmd)
     st.outputs["samples"] = str(folder / "grid.png")
@@ -428,11 +624,19 @@ def _video_frame(video: Path, dest: Path, credentials: Credentials | None = None
         raise DemoError(f"could not read back {video}: {e}") from e
     if record is None:
         return write_png(dest, frames)
-    record = {**record, "kind": "image", "config": {**record.get("config", {}), "still_of": video.name}}
-    return write_png(dest, frames, text=provenance.png_text(record), seal=sealer(record, credentials))
+    record = {
+        **record,
+        "kind": "image",
+        "config": {**record.get("config", {}), "still_of": video.name},
+    }
+    return write_png(
+        dest, frames, text=provenance.png_text(record), seal=sealer(record, credentials)
+    )
 
 
-def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: int, device: Any) -> dict[str, float]:
+def measure_shift(
+    run: Path, shift_set: Path, base_set: Path, num: int, seed: int, device: Any
+) -> dict[str, float]:
     """SWD (×10³, PGGAN's) of base-model and fine-tuned samples to the shift and base sets.
 
     The base model is the run's first frame (kimg 0), the fine-tuned model its last; each
@@ -446,8 +650,10 @@ def measure_shift(run: Path, shift_set: Path, base_set: Path, num: int, seed: in
     from zizi.metrics.swd import descriptors_of, swd
 
     frames = list_frames(run)
-    real = {name: descriptors_of(dataset_images(ImageDataset(path), num), seed=seed)
-            for name, path in (("shift_set", shift_set), ("base_set", base_set))}
+    real = {
+        name: descriptors_of(dataset_images(ImageDataset(path), num), seed=seed)
+        for name, path in (("shift_set", shift_set), ("base_set", base_set))
+    }
     result: dict[str, float] = {}
     for label, (_, path) in (("base", frames[0]), ("finetuned", frames[-1])):
         G = build_generator(load_checkpoint(path, nets=["G_ema"]), "G_ema").to(device)

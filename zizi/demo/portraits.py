@@ -34,19 +34,63 @@ Kind = Literal["base", "shift"]
 KINDS: tuple[Kind, ...] = ("base", "shift")
 
 # Skin tones from deep to light (sRGB), sampled uniformly and then jittered.
-SKIN = [(72, 46, 33), (96, 62, 42), (128, 84, 56), (160, 108, 74), (190, 136, 98),
-        (214, 166, 128), (232, 190, 156), (246, 214, 188)]
-HAIR_PLAIN = [(24, 18, 14), (48, 32, 22), (82, 56, 36), (120, 84, 50), (176, 140, 90),
-              (140, 140, 140), (60, 40, 30)]
-BG_PLAIN = [(196, 196, 192), (170, 180, 190), (210, 200, 184), (150, 160, 150), (120, 124, 130),
-            (222, 222, 218), (186, 170, 160)]
-CLOTH_PLAIN = [(40, 48, 70), (90, 90, 96), (70, 56, 44), (44, 70, 56), (226, 226, 222),
-               (120, 40, 40), (30, 30, 34)]
+SKIN = [
+    (72, 46, 33),
+    (96, 62, 42),
+    (128, 84, 56),
+    (160, 108, 74),
+    (190, 136, 98),
+    (214, 166, 128),
+    (232, 190, 156),
+    (246, 214, 188),
+]
+HAIR_PLAIN = [
+    (24, 18, 14),
+    (48, 32, 22),
+    (82, 56, 36),
+    (120, 84, 50),
+    (176, 140, 90),
+    (140, 140, 140),
+    (60, 40, 30),
+]
+BG_PLAIN = [
+    (196, 196, 192),
+    (170, 180, 190),
+    (210, 200, 184),
+    (150, 160, 150),
+    (120, 124, 130),
+    (222, 222, 218),
+    (186, 170, 160),
+]
+CLOTH_PLAIN = [
+    (40, 48, 70),
+    (90, 90, 96),
+    (70, 56, 44),
+    (44, 70, 56),
+    (226, 226, 222),
+    (120, 40, 40),
+    (30, 30, 34),
+]
 # Drag palette: saturated stage colours.
-WIG = [(255, 60, 170), (60, 120, 255), (245, 245, 255), (170, 60, 255), (255, 140, 20),
-       (40, 220, 140), (255, 230, 60), (255, 20, 60)]
-BOLD = [(255, 0, 150), (0, 210, 255), (255, 200, 0), (150, 0, 255), (0, 230, 120),
-        (255, 90, 0), (255, 40, 80)]
+WIG = [
+    (255, 60, 170),
+    (60, 120, 255),
+    (245, 245, 255),
+    (170, 60, 255),
+    (255, 140, 20),
+    (40, 220, 140),
+    (255, 230, 60),
+    (255, 20, 60),
+]
+BOLD = [
+    (255, 0, 150),
+    (0, 210, 255),
+    (255, 200, 0),
+    (150, 0, 255),
+    (0, 230, 120),
+    (255, 90, 0),
+    (255, 40, 80),
+]
 LIPS = [(200, 0, 40), (20, 10, 20), (120, 0, 140), (255, 20, 120), (230, 60, 0), (0, 90, 200)]
 BG_STAGE = [(120, 0, 90), (20, 0, 90), (0, 90, 110), (150, 90, 0), (90, 0, 160), (10, 10, 30)]
 GLITTER = [(255, 255, 255), (255, 215, 80), (200, 220, 255), (255, 120, 220), (120, 255, 255)]
@@ -76,7 +120,9 @@ class Face:
     mouth: Literal["smile", "neutral", "open"]
 
 
-def _jitter(rng: np.random.Generator, colour: tuple[int, int, int], amount: int) -> tuple[int, int, int]:
+def _jitter(
+    rng: np.random.Generator, colour: tuple[int, int, int], amount: int
+) -> tuple[int, int, int]:
     d = rng.integers(-amount, amount + 1, size=3).tolist()
     return tuple(min(255, max(0, c + e)) for c, e in zip(colour, d))  # type: ignore[return-value]
 
@@ -103,7 +149,9 @@ def sample_face(rng: np.random.Generator) -> Face:
         long_hair=bool(rng.random() < 0.35),
         bg=_jitter(rng, _pick(rng, BG_PLAIN), 12),
         cloth=_jitter(rng, _pick(rng, CLOTH_PLAIN), 12),
-        eye_colour=_pick(rng, [(60, 36, 20), (40, 24, 14), (60, 100, 140), (70, 110, 60), (20, 20, 20)]),
+        eye_colour=_pick(
+            rng, [(60, 36, 20), (40, 24, 14), (60, 100, 140), (70, 110, 60), (20, 20, 20)]
+        ),
         gaze=rng.uniform(-0.3, 0.3),
         brow_raise=rng.uniform(-0.02, 0.05),
         mouth=("smile", "neutral", "open")[int(rng.choice(3, p=[0.45, 0.35, 0.2]))],
@@ -123,21 +171,31 @@ class _Canvas:
         return [(cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s]
 
     def ellipse(self, cx, cy, rx, ry, fill, outline=None, width: float = 0.0) -> None:
-        self.draw.ellipse(self.box(cx, cy, rx, ry), fill=fill, outline=outline,
-                          width=max(1, round(width * self.px)) if outline else 0)
+        self.draw.ellipse(
+            self.box(cx, cy, rx, ry),
+            fill=fill,
+            outline=outline,
+            width=max(1, round(width * self.px)) if outline else 0,
+        )
 
     def chord(self, cx, cy, rx, ry, start, end, fill) -> None:
         self.draw.chord(self.box(cx, cy, rx, ry), start, end, fill=fill)
 
     def arc(self, cx, cy, rx, ry, start, end, fill, width: float) -> None:
-        self.draw.arc(self.box(cx, cy, rx, ry), start, end, fill=fill, width=max(1, round(width * self.px)))
+        self.draw.arc(
+            self.box(cx, cy, rx, ry), start, end, fill=fill, width=max(1, round(width * self.px))
+        )
 
     def polygon(self, points, fill) -> None:
         self.draw.polygon([(x * self.px, y * self.px) for x, y in points], fill=fill)
 
     def line(self, points, fill, width: float) -> None:
-        self.draw.line([(x * self.px, y * self.px) for x, y in points], fill=fill,
-                       width=max(1, round(width * self.px)), joint="curve")
+        self.draw.line(
+            [(x * self.px, y * self.px) for x, y in points],
+            fill=fill,
+            width=max(1, round(width * self.px)),
+            joint="curve",
+        )
 
     def rect(self, x0, y0, x1, y1, fill) -> None:
         s = self.px
@@ -150,29 +208,42 @@ def _background(c: _Canvas, f: Face, rng: np.random.Generator, stage: bool) -> N
     t = np.linspace(0, 1, c.px, dtype=np.float32)[:, None, None]
     grad = (top * (1 - t) + bottom * t).repeat(c.px, axis=1)
     if stage:  # a spotlight behind the head
-        yy, xx = np.mgrid[0:c.px, 0:c.px].astype(np.float32) / c.px
+        yy, xx = np.mgrid[0 : c.px, 0 : c.px].astype(np.float32) / c.px
         d = np.sqrt((xx - f.cx) ** 2 + (yy - f.cy + 0.05) ** 2)
         spot = np.clip(1.0 - d / 0.55, 0, 1)[..., None] ** 1.5
         light = np.array(_pick(rng, GLITTER), dtype=np.float32)
         grad = grad * (1 - 0.6 * spot) + light * 0.6 * spot
     alpha = np.full((c.px, c.px, 1), 255, np.float32)
-    c.img.paste(Image.fromarray(np.concatenate([grad, alpha], -1).clip(0, 255).astype(np.uint8), "RGBA"))
+    c.img.paste(
+        Image.fromarray(np.concatenate([grad, alpha], -1).clip(0, 255).astype(np.uint8), "RGBA")
+    )
 
 
 def _body(c: _Canvas, f: Face, cloth: tuple[int, int, int]) -> None:
     neck_w = f.rw * 0.42
-    c.rect(f.cx - neck_w, f.cy + f.rh * 0.55, f.cx + neck_w, f.cy + f.rh * 1.45, _shade(f.skin, 0.88))
+    c.rect(
+        f.cx - neck_w, f.cy + f.rh * 0.55, f.cx + neck_w, f.cy + f.rh * 1.45, _shade(f.skin, 0.88)
+    )
     c.ellipse(f.cx, f.cy + f.rh * 1.45 + 0.2, f.rw * 2.3, 0.26, cloth)
     # collar opening: skin V below the neck
     y0 = f.cy + f.rh * 1.3
-    c.polygon([(f.cx - neck_w * 1.1, y0), (f.cx + neck_w * 1.1, y0), (f.cx, y0 + 0.08)], _shade(f.skin, 0.88))
+    c.polygon(
+        [(f.cx - neck_w * 1.1, y0), (f.cx + neck_w * 1.1, y0), (f.cx, y0 + 0.08)],
+        _shade(f.skin, 0.88),
+    )
 
 
 def _head(c: _Canvas, f: Face, hair: tuple[int, int, int], hair_depth: float) -> None:
     if f.long_hair:  # falls behind the head to the shoulders; the neck stays in front
         c.ellipse(f.cx, f.cy + f.rh * 0.25, f.rw * 1.22, f.rh * 1.12, _shade(hair, 0.85))
         neck_w = f.rw * 0.42
-        c.rect(f.cx - neck_w, f.cy + f.rh * 0.55, f.cx + neck_w, f.cy + f.rh * 1.45, _shade(f.skin, 0.88))
+        c.rect(
+            f.cx - neck_w,
+            f.cy + f.rh * 0.55,
+            f.cx + neck_w,
+            f.cy + f.rh * 1.45,
+            _shade(f.skin, 0.88),
+        )
     ear_y = f.cy + f.rh * 0.02
     for sx in (-1, 1):
         c.ellipse(f.cx + sx * f.rw * 0.98, ear_y, f.rw * 0.16, f.rh * 0.16, _shade(f.skin, 0.92))
@@ -196,7 +267,16 @@ def _eyes(c: _Canvas, f: Face, *, dark_lids: bool = False) -> list[tuple[float, 
         c.ellipse(ix + f.rw * 0.03, ey - f.rw * 0.03, f.rw * 0.015, f.rw * 0.015, (255, 255, 255))
         # upper lid line
         lid = (10, 8, 8) if dark_lids else _shade(f.skin, 0.55)
-        c.arc(ex, ey, f.rw * 0.17, f.rw * 0.085, 190, 350, lid, width=f.rw * (0.05 if dark_lids else 0.02))
+        c.arc(
+            ex,
+            ey,
+            f.rw * 0.17,
+            f.rw * 0.085,
+            190,
+            350,
+            lid,
+            width=f.rw * (0.05 if dark_lids else 0.02),
+        )
     return centres
 
 
@@ -211,8 +291,11 @@ def _brows(c: _Canvas, f: Face, colour, raise_: float, arched: bool, width: floa
 
 def _nose(c: _Canvas, f: Face) -> None:
     shadow = _shade(f.skin, 0.72)
-    c.line([(f.cx + f.rw * 0.02, f.cy + f.rh * 0.02), (f.cx + f.rw * 0.06, f.cy + f.rh * 0.27)],
-           _shade(f.skin, 0.85), f.rw * 0.04)
+    c.line(
+        [(f.cx + f.rw * 0.02, f.cy + f.rh * 0.02), (f.cx + f.rw * 0.06, f.cy + f.rh * 0.27)],
+        _shade(f.skin, 0.85),
+        f.rw * 0.04,
+    )
     c.arc(f.cx, f.cy + f.rh * 0.26, f.rw * 0.13, f.rh * 0.06, 10, 170, shadow, f.rw * 0.04)
 
 
@@ -222,7 +305,9 @@ def _mouth(c: _Canvas, f: Face, lip: tuple[int, int, int], full: bool) -> None:
     if f.mouth == "open":
         c.ellipse(f.cx, my, mw * 0.75, f.rh * 0.09, lip)
         c.ellipse(f.cx, my, mw * 0.55, f.rh * 0.05, (60, 10, 16))
-        c.rect(f.cx - mw * 0.4, my - f.rh * 0.05, f.cx + mw * 0.4, my - f.rh * 0.025, (240, 236, 226))
+        c.rect(
+            f.cx - mw * 0.4, my - f.rh * 0.05, f.cx + mw * 0.4, my - f.rh * 0.025, (240, 236, 226)
+        )
     elif f.mouth == "smile":
         if full:
             c.chord(f.cx, my - f.rh * 0.05, mw, f.rh * 0.11, 0, 180, lip)
@@ -267,33 +352,56 @@ def _drag_face(c: _Canvas, f: Face, rng: np.random.Generator) -> None:
     # contour + blush, translucent
     over = _Canvas(c.px // SUPERSAMPLE)
     for sx in (-1, 1):
-        over.ellipse(f.cx + sx * f.rw * 0.55, f.cy + f.rh * 0.28, f.rw * 0.26, f.rh * 0.12, blush + (150,))
+        over.ellipse(
+            f.cx + sx * f.rw * 0.55, f.cy + f.rh * 0.28, f.rw * 0.26, f.rh * 0.12, blush + (150,)
+        )
     c.img.alpha_composite(over.img)
     # eye shadow from lid to brow, winged liner
     ey = f.cy - f.rh * 0.02
     for sx in (-1, 1):
         ex = f.cx + sx * f.rw * 0.42
         c.ellipse(ex + sx * f.rw * 0.03, ey - f.rh * 0.1, f.rw * 0.3, f.rh * 0.15, shadow)
-        c.polygon([(ex + sx * f.rw * 0.12, ey - f.rw * 0.06), (ex + sx * f.rw * 0.42, ey - f.rw * 0.2),
-                   (ex + sx * f.rw * 0.2, ey + f.rw * 0.01)], (8, 6, 10))
+        c.polygon(
+            [
+                (ex + sx * f.rw * 0.12, ey - f.rw * 0.06),
+                (ex + sx * f.rw * 0.42, ey - f.rw * 0.2),
+                (ex + sx * f.rw * 0.2, ey + f.rw * 0.01),
+            ],
+            (8, 6, 10),
+        )
     _eyes(c, f, dark_lids=True)
     for sx in (-1, 1):  # lashes
         ex = f.cx + sx * f.rw * 0.42
         for k in range(5):
             x = ex + (k - 2) * f.rw * 0.07
-            c.line([(x, ey - f.rw * 0.08), (x + sx * f.rw * 0.03, ey - f.rw * 0.17)], (5, 5, 8), f.rw * 0.025)
+            c.line(
+                [(x, ey - f.rw * 0.08), (x + sx * f.rw * 0.03, ey - f.rw * 0.17)],
+                (5, 5, 8),
+                f.rw * 0.025,
+            )
     _brows(c, f, _shade(shadow, 0.35), f.brow_raise + 0.03, arched=True, width=f.rw * 0.05)
     _nose(c, f)
     _mouth(c, f, lip, full=True)
     if rng.random() < 0.8:  # glitter over lids and cheekbones
         for sx in (-1, 1):
-            _glitter(c, rng, f.cx + sx * f.rw * 0.45, ey - f.rh * 0.12, f.rw * 0.3, f.rh * 0.12, 10, 0.006)
+            _glitter(
+                c,
+                rng,
+                f.cx + sx * f.rw * 0.45,
+                ey - f.rh * 0.12,
+                f.rw * 0.3,
+                f.rh * 0.12,
+                10,
+                0.006,
+            )
         _glitter(c, rng, f.cx, f.cy + f.rh * 0.1, f.rw * 0.9, f.rh * 0.3, 14, 0.005)
     if rng.random() < 0.5:  # face gems along the brow
         for sx in (-1, 1):
             for k in range(3):
                 x = f.cx + sx * f.rw * (0.3 + 0.17 * k)
-                c.ellipse(x, f.cy - f.rh * 0.38 + k * 0.004, 0.008, 0.008, _pick(rng, GLITTER) + (255,))
+                c.ellipse(
+                    x, f.cy - f.rh * 0.38 + k * 0.004, 0.008, 0.008, _pick(rng, GLITTER) + (255,)
+                )
 
 
 def _ornaments(c: _Canvas, f: Face, rng: np.random.Generator) -> None:
@@ -338,8 +446,13 @@ def draw_portrait(kind: Kind, seed: int, index: int, size: int = 128) -> Image.I
     f = sample_face(rng)
     drag = kind == "shift"
     if drag:
-        f = Face(**{**f.__dict__, "bg": _jitter(rng, _pick(rng, BG_STAGE), 20),
-                    "cloth": _jitter(rng, _pick(rng, BOLD), 20)})
+        f = Face(
+            **{
+                **f.__dict__,
+                "bg": _jitter(rng, _pick(rng, BG_STAGE), 20),
+                "cloth": _jitter(rng, _pick(rng, BOLD), 20),
+            }
+        )
     back = _Canvas(size, (0, 0, 0, 255))
     _background(back, f, rng, stage=drag)
     _body(back, f, f.cloth)
@@ -357,7 +470,9 @@ def draw_portrait(kind: Kind, seed: int, index: int, size: int = 128) -> Image.I
         _eyes(head, f)
         _brows(head, f, _shade(f.hair, 0.9), f.brow_raise, arched=False, width=f.rw * 0.045)
         _nose(head, f)
-        _mouth(head, f, _jitter(rng, _shade(f.skin, 0.78), 6)[:2] + (int(f.skin[2] * 0.7),), full=False)
+        _mouth(
+            head, f, _jitter(rng, _shade(f.skin, 0.78), 6)[:2] + (int(f.skin[2] * 0.7),), full=False
+        )
     s = head.px
     tilted = head.img.rotate(f.tilt, resample=Image.BICUBIC, center=(f.cx * s, f.cy * s))
     back.img.alpha_composite(tilted)
@@ -365,8 +480,14 @@ def draw_portrait(kind: Kind, seed: int, index: int, size: int = 128) -> Image.I
     return out.filter(ImageFilter.SMOOTH) if not drag else out
 
 
-def write_set(out_dir: Path, kind: Kind, count: int, seed: int = 0, size: int = 128,
-              progress: Callable[[int, int], None] | None = None) -> list[Path]:
+def write_set(
+    out_dir: Path,
+    kind: Kind,
+    count: int,
+    seed: int = 0,
+    size: int = 128,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
     """Draw `count` portraits of `kind` into `out_dir` as `<kind>-00000.png`...; their paths."""
     from zizi.files import write_png
 
@@ -389,12 +510,17 @@ def write_credits(path: Path, images: list[Path], seed: int) -> Path:
     from zizi.files import write_text
 
     rows = ["source,credit,licence,consent"]
-    rows += [f"{p.name},zizi demo (procedural drawing; seed {seed}),CC0-1.0,"
-             "not applicable: synthetic image of no one" for p in images]
+    rows += [
+        f"{p.name},zizi demo (procedural drawing; seed {seed}),CC0-1.0,"
+        "not applicable: synthetic image of no one"
+        for p in images
+    ]
     return write_text(path, "\n".join(rows) + "\n")
 
 
-def contact_sheet(kind: Kind, seed: int = 0, n: int = 64, size: int = 128, cols: int = 8) -> np.ndarray:
+def contact_sheet(
+    kind: Kind, seed: int = 0, n: int = 64, size: int = 128, cols: int = 8
+) -> np.ndarray:
     """A grid of the first `n` portraits of a set, as an [H, W, 3] uint8 array (for looking at)."""
     from zizi.render.images import make_grid
 

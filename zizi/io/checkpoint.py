@@ -54,8 +54,14 @@ STATE_NAMESPACES = ("opt_G", "opt_D", "rng")
 
 # safetensors dtype names for the dtypes zizi writes
 _DTYPES = {
-    "float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64",
-    "int64": "I64", "int32": "I32", "uint8": "U8", "bool": "BOOL",
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "float64": "F64",
+    "int64": "I64",
+    "int32": "I32",
+    "uint8": "U8",
+    "bool": "BOOL",
 }
 
 
@@ -87,8 +93,10 @@ class Checkpoint:
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "nets": {n: {"kind": NET_KINDS[n], "config": to_dict(self.config_of(n))}
-                     for n in self.tensors},
+            "nets": {
+                n: {"kind": NET_KINDS[n], "config": to_dict(self.config_of(n))}
+                for n in self.tensors
+            },
             "augment_p": self.augment_p,
             "provenance": self.provenance,
             "extra": self.extra,
@@ -106,10 +114,14 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, *, overwrite: boo
     path = Path(path)
     for net in ckpt.tensors:
         if net not in NET_KINDS:
-            raise CheckpointError(f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}")
+            raise CheckpointError(
+                f"unknown network name {net!r}; expected one of {sorted(NET_KINDS)}"
+            )
     for ns in ckpt.state:
         if ns not in STATE_NAMESPACES:
-            raise CheckpointError(f"unknown state namespace {ns!r}; expected one of {STATE_NAMESPACES}")
+            raise CheckpointError(
+                f"unknown state namespace {ns!r}; expected one of {STATE_NAMESPACES}"
+            )
     items = [(f"{net}.{name}", t) for net, sd in ckpt.tensors.items() for name, t in sd.items()]
     items += [(f"{ns}.{name}", t) for ns, sd in ckpt.state.items() for name, t in sd.items()]
     data = [_tensor_bytes(name, t) for name, t in items]
@@ -134,8 +146,9 @@ def _tensor_bytes(name: str, t: torch.Tensor):
     return t.reshape(-1).view(dtype=torch.uint8).numpy()
 
 
-def _write_safetensors(f, items: list[tuple[str, torch.Tensor]], data: list,
-                       metadata: dict[str, str]) -> None:
+def _write_safetensors(
+    f, items: list[tuple[str, torch.Tensor]], data: list, metadata: dict[str, str]
+) -> None:
     """Write tensors (`data`: their bytes) in the safetensors layout."""
     header: dict[str, Any] = {"__metadata__": metadata}
     offset = 0
@@ -144,7 +157,11 @@ def _write_safetensors(f, items: list[tuple[str, torch.Tensor]], data: list,
         if dtype is None:
             raise CheckpointError(f"tensor {name} has unsupported dtype {t.dtype}")
         nbytes = t.numel() * t.element_size()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # align the data section
@@ -206,7 +223,8 @@ def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
         raise _damaged(path, f"format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi")
+            f"{path} was written by a newer zizi (format {doc.get('format_version')}); upgrade zizi"
+        )
     try:
         configs = _check_nets(doc["nets"])
         for ns in doc.get("state") or []:
@@ -220,7 +238,9 @@ def _read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     if augment_p is not None and not (isinstance(augment_p, int | float) and 0 <= augment_p <= 1):
         raise _damaged(path, f"augment_p {augment_p!r} is not a probability")
     if size < 8 + n + expected_end:
-        raise CheckpointError(f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})")
+        raise CheckpointError(
+            f"{path} is truncated ({size} bytes, expected {8 + n + expected_end})"
+        )
     shapes: dict[str, dict[str, tuple[int, ...]]] = {name: {} for name in configs}
     for key, entry in header.items():
         net, _, name = key.partition(".")
@@ -238,8 +258,10 @@ def _json(text: str | bytes) -> Any:
 
 
 def _damaged(path: Path, why: str) -> CheckpointError:
-    return CheckpointError(f"{path}: the zizi header is damaged ({why}); "
-                           "the file was not written by zizi or was edited since")
+    return CheckpointError(
+        f"{path}: the zizi header is damaged ({why}); "
+        "the file was not written by zizi or was edited since"
+    )
 
 
 def _check_nets(nets: dict[str, Any]) -> dict[str, GeneratorConfig | DiscriminatorConfig]:
@@ -258,8 +280,18 @@ def _check_nets(nets: dict[str, Any]) -> dict[str, GeneratorConfig | Discriminat
     return out
 
 
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "BOOL": 1}
+_DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 
 
 def _check_entries(header: dict[str, Any]) -> int:
@@ -278,19 +310,25 @@ def _check_entries(header: dict[str, Any]) -> int:
         if not (type(start) is int and type(stop) is int and 0 <= start <= stop):
             raise ValueError(f"tensor {key} has byte range {start}..{stop}")
         if math.prod(shape) * item != stop - start:
-            raise ValueError(f"tensor {key} of shape {shape} does not fill its {stop - start} bytes")
+            raise ValueError(
+                f"tensor {key} of shape {shape} does not fill its {stop - start} bytes"
+            )
         end = max(end, stop)
     return end
 
 
-def expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
+def expected_shapes(
+    kind: str, cfg: GeneratorConfig | DiscriminatorConfig
+) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every tensor a network of `cfg` stores, built on torch's meta device
     (no memory is allocated for the weights)."""
     return dict(_expected_shapes(kind, cfg))
 
 
 @functools.lru_cache(maxsize=16)  # a renderer reads hundreds of frames of one config
-def _expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(
+    kind: str, cfg: GeneratorConfig | DiscriminatorConfig
+) -> dict[str, tuple[int, ...]]:
     import torch
 
     from zizi.nets.discriminator import Discriminator
@@ -301,8 +339,9 @@ def _expected_shapes(kind: str, cfg: GeneratorConfig | DiscriminatorConfig) -> d
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
-def shape_mismatch(kind: str, cfg: GeneratorConfig | DiscriminatorConfig,
-                   got: dict[str, tuple[int, ...]]) -> str | None:
+def shape_mismatch(
+    kind: str, cfg: GeneratorConfig | DiscriminatorConfig, got: dict[str, tuple[int, ...]]
+) -> str | None:
     """What differs between `got` (name -> shape) and a network of `cfg`, or None."""
     expected = expected_shapes(kind, cfg)
     missing = sorted(set(expected) - set(got))
@@ -322,7 +361,9 @@ def shape_mismatch(kind: str, cfg: GeneratorConfig | DiscriminatorConfig,
 
 
 def _not_zizi(path: Path) -> WrongFormatError:
-    hint = " (looks like a pickle: run `zizi import` on it first)" if _looks_like_pickle(path) else ""
+    hint = (
+        " (looks like a pickle: run `zizi import` on it first)" if _looks_like_pickle(path) else ""
+    )
     return WrongFormatError(f"{path} is not a zizi checkpoint{hint}")
 
 
@@ -352,7 +393,9 @@ def verify_checkpoint(path: str | os.PathLike) -> None:
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         f.seek(8 + n)
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        end = max(
+            (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0
+        )
         left = end
         while left > 0:
             chunk = f.read(min(left, 16 << 20))
@@ -364,8 +407,9 @@ def verify_checkpoint(path: str | os.PathLike) -> None:
         raise CheckpointError(f"{path} is damaged (its checksum does not match the data)")
 
 
-def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None, *,
-                    verify: bool = False) -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, nets: Iterable[str] | None = None, *, verify: bool = False
+) -> Checkpoint:
     """Read a zizi checkpoint (all nets and training state, or only `nets`).
 
     `verify` checks the checksum first (snapshots being resumed).
@@ -379,20 +423,26 @@ def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None, 
     wanted = list(nets) if nets is not None else list(doc.get("nets", {}))
     for n in wanted:
         if n not in doc.get("nets", {}):
-            raise CheckpointError(f"{path} has no {n} network (it has {', '.join(doc['nets']) or 'none'})")
+            raise CheckpointError(
+                f"{path} has no {n} network (it has {', '.join(doc['nets']) or 'none'})"
+            )
     g_cfg = d_cfg = None
     for n, info in doc["nets"].items():
         if info["kind"] == "generator" and g_cfg is None:
-            g_cfg = from_dict(GeneratorConfig, info["config"], f"{path.name}: {n} config",
-                              typed=False)
+            g_cfg = from_dict(
+                GeneratorConfig, info["config"], f"{path.name}: {n} config", typed=False
+            )
         elif info["kind"] == "discriminator":
-            d_cfg = from_dict(DiscriminatorConfig, info["config"], f"{path.name}: {n} config",
-                              typed=False)
+            d_cfg = from_dict(
+                DiscriminatorConfig, info["config"], f"{path.name}: {n} config", typed=False
+            )
     if g_cfg is None:
         raise CheckpointError(f"{path} holds no generator")
     tensors: dict[str, dict[str, Any]] = {n: {} for n in wanted}
     # training state travels only with a whole checkpoint, never with a net picked out of it
-    state: dict[str, dict[str, Any]] = {ns: {} for ns in doc.get("state", [])} if nets is None else {}
+    state: dict[str, dict[str, Any]] = (
+        {ns: {} for ns in doc.get("state", [])} if nets is None else {}
+    )
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             for key in f.keys():
@@ -403,18 +453,29 @@ def load_checkpoint(path: str | os.PathLike, nets: Iterable[str] | None = None, 
                     state[net][name] = f.get_tensor(key)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} is corrupt: {e}") from e
-    return Checkpoint(g_config=g_cfg, d_config=d_cfg, tensors=tensors, augment_p=doc.get("augment_p"),
-                      provenance=doc.get("provenance", {}), extra=doc.get("extra", {}),
-                      state=state, train=doc.get("train") if nets is None else None)
+    return Checkpoint(
+        g_config=g_cfg,
+        d_config=d_cfg,
+        tensors=tensors,
+        augment_p=doc.get("augment_p"),
+        provenance=doc.get("provenance", {}),
+        extra=doc.get("extra", {}),
+        state=state,
+        train=doc.get("train") if nets is None else None,
+    )
 
 
-def build_generator(ckpt: Checkpoint, which: str = "G_ema", *, trainable: bool = False) -> Generator:
+def build_generator(
+    ckpt: Checkpoint, which: str = "G_ema", *, trainable: bool = False
+) -> Generator:
     """The generator `which` with its weights loaded: frozen in eval mode, or `trainable`
     (train mode, every parameter requiring grad)."""
     from zizi.nets.generator import Generator
 
     if which not in ckpt.tensors:
-        raise CheckpointError(f"checkpoint has no {which} network (it has {', '.join(ckpt.tensors)})")
+        raise CheckpointError(
+            f"checkpoint has no {which} network (it has {', '.join(ckpt.tensors)})"
+        )
     net = Generator(ckpt.g_config)
     _load_state(net, ckpt.tensors[which], which)
     return _mode(net, trainable)

@@ -138,7 +138,12 @@ def _progress_bar(total: int | None, initial: int, name: str):
     from tqdm import tqdm
 
     return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name,
         disable=None,  # drawn only on a terminal, never into a redirected log
     )
 

@@ -47,7 +47,8 @@ def detect_format(path: str | Path) -> str:
     if head[8:9] == b"{":
         return "zizi"
     raise CheckpointError(
-        f"{path} is not a checkpoint zizi can read (not a pickle, torch file or safetensors file)")
+        f"{path} is not a checkpoint zizi can read (not a pickle, torch file or safetensors file)"
+    )
 
 
 def _read_nvlabs(path: Path, which: str | None) -> Checkpoint:
@@ -85,7 +86,9 @@ READERS: dict[str, Callable[[Path, str | None], Checkpoint]] = {
 }
 
 
-def import_checkpoint(path: str | Path, which: str | None = None, sha256: str | None = None) -> Checkpoint:
+def import_checkpoint(
+    path: str | Path, which: str | None = None, sha256: str | None = None
+) -> Checkpoint:
     """Read any supported checkpoint file into a `Checkpoint` with provenance filled in.
 
     `which` picks one generator ('G_ema' or 'G') where the file has several; `sha256`
@@ -98,12 +101,16 @@ def import_checkpoint(path: str | Path, which: str | None = None, sha256: str | 
     fmt = detect_format(path)
     reader = READERS.get(fmt)
     if reader is None:
-        raise CheckpointError(f"{path}: reading the {fmt!r} format needs a reader that is not installed")
+        raise CheckpointError(
+            f"{path}: reading the {fmt!r} format needs a reader that is not installed"
+        )
     try:
         ckpt = reader(path, which)
     except RecursionError:  # lists in lists in lists...: the readers walk what they load
-        raise CheckpointError(f"{path} nests its contents too deeply to be a checkpoint "
-                              "(refused; nothing was written)") from None
+        raise CheckpointError(
+            f"{path} nests its contents too deeply to be a checkpoint "
+            "(refused; nothing was written)"
+        ) from None
     ckpt.provenance = {
         **ckpt.provenance,
         "source_name": path.name,

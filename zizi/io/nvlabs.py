@@ -32,9 +32,13 @@ def read_nvlabs_pickle(path: str | Path, which: str | None = None) -> Checkpoint
 
 def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoint:
     """Turn the unpickled dict of `PersistentObj`s into a `Checkpoint`."""
-    if not isinstance(data, dict) or not any(isinstance(data.get(k), PersistentObj) for k in ("G", "G_ema")):
-        raise CheckpointError(f"{where} is a pickle, but not an NVIDIA StyleGAN2 network pickle "
-                              "(expected a dict with G, D, G_ema)")
+    if not isinstance(data, dict) or not any(
+        isinstance(data.get(k), PersistentObj) for k in ("G", "G_ema")
+    ):
+        raise CheckpointError(
+            f"{where} is a pickle, but not an NVIDIA StyleGAN2 network pickle "
+            "(expected a dict with G, D, G_ema)"
+        )
     nets = {k: data[k] for k in ("G_ema", "G", "D") if isinstance(data.get(k), PersistentObj)}
     if any(_is_stylegan3(nets[k]) for k in ("G_ema", "G") if k in nets):
         raise CheckpointError(STYLEGAN3_MESSAGE.format(where=where))
@@ -44,7 +48,11 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
     g_cfg = generator_config(gen, where)
     d_cfg = discriminator_config(nets["D"], where) if "D" in nets else None
     tensors = {name: collect_tensors(obj) for name, obj in nets.items()}
-    frozen = [n for n, kind in _param_kinds(nets["D"]).items() if kind == "buffer"] if "D" in nets else []
+    frozen = (
+        [n for n, kind in _param_kinds(nets["D"]).items() if kind == "buffer"]
+        if "D" in nets
+        else []
+    )
 
     augment_p = None
     pipe = data.get("augment_pipe")
@@ -60,16 +68,24 @@ def convert_nvlabs(data: Any, where: str, which: str | None = None) -> Checkpoin
     tsk = data.get("training_set_kwargs")
     if isinstance(tsk, dict):
         extra["source_training_set"] = _jsonable(tsk)
-    ckpt = Checkpoint(g_config=g_cfg, d_config=d_cfg, tensors=tensors, augment_p=augment_p,
-                      provenance={"importer": f"nvlabs-pytorch ({codebase})"}, extra=extra)
+    ckpt = Checkpoint(
+        g_config=g_cfg,
+        d_config=d_cfg,
+        tensors=tensors,
+        augment_p=augment_p,
+        provenance={"importer": f"nvlabs-pytorch ({codebase})"},
+        extra=extra,
+    )
     check_shapes(ckpt, where)
     return ckpt
 
 
 STYLEGAN3_MESSAGE = (
     "{where} is a StyleGAN3 (alias-free, training.networks_stylegan3) network, which zizi doesn't "
-    "train or render; zizi reads StyleGAN2 networks: NVIDIA stylegan2-ada-pytorch and stylegan3-repo "
-    "StyleGAN2 pickles, NVIDIA TensorFlow stylegan2/stylegan2-ada pickles and rosinality .pt files")
+    "train or render; zizi reads StyleGAN2 networks: NVIDIA stylegan2-ada-pytorch and "
+    "stylegan3-repo StyleGAN2 pickles, NVIDIA TensorFlow stylegan2/stylegan2-ada pickles and "
+    "rosinality .pt files"
+)
 
 
 def _is_stylegan3(gen: PersistentObj) -> bool:
@@ -80,7 +96,8 @@ def _is_stylegan3(gen: PersistentObj) -> bool:
         return False
     modules = synthesis.state.get("_modules") or {}
     return any(name == "input" or name.startswith("L0_") for name in modules) or any(
-        isinstance(m, PersistentObj) and m.class_name == "SynthesisInput" for m in modules.values())
+        isinstance(m, PersistentObj) and m.class_name == "SynthesisInput" for m in modules.values()
+    )
 
 
 def collect_tensors(obj: PersistentObj, prefix: str = "") -> dict[str, Any]:
@@ -95,12 +112,16 @@ def collect_tensors(obj: PersistentObj, prefix: str = "") -> dict[str, Any]:
                 continue
             if not isinstance(t, torch.Tensor):
                 raise CheckpointError(f"{prefix}{name} is not a tensor ({type(t).__name__})")
-            out[prefix + name] = t.detach().to(torch.float32) if t.is_floating_point() else t.detach()
+            out[prefix + name] = (
+                t.detach().to(torch.float32) if t.is_floating_point() else t.detach()
+            )
     for name, child in (state.get("_modules") or {}).items():
         if isinstance(child, PersistentObj):
             out.update(collect_tensors(child, f"{prefix}{name}."))
         elif child is not None:
-            raise CheckpointError(f"unexpected submodule {prefix}{name} of type {type(child).__name__}")
+            raise CheckpointError(
+                f"unexpected submodule {prefix}{name} of type {type(child).__name__}"
+            )
     return out
 
 
@@ -151,7 +172,9 @@ def _mapping_config(mapping: PersistentObj, w_dim: int, where: str) -> MappingCo
     beta = _attr(mapping, "w_avg_beta", 0.995)
     hidden = tuple(fc0.state["_parameters"]["weight"].shape)[0] if num_layers > 1 else None
     embed = _child(mapping, "embed")
-    embed_features = tuple(embed.state["_parameters"]["weight"].shape)[0] if embed is not None else None
+    embed_features = (
+        tuple(embed.state["_parameters"]["weight"].shape)[0] if embed is not None else None
+    )
     return MappingConfig(
         num_layers=num_layers,
         lr_multiplier=lr,
@@ -179,8 +202,10 @@ def generator_config(gen: PersistentObj, where: str) -> GeneratorConfig:
     for r in blocks:
         arch = _attr(_child(synthesis, f"b{r}"), "architecture", "skip")
         if arch != "skip":
-            raise CheckpointError(f"{where}: generator architecture {arch!r} is not supported "
-                                  "(zizi implements StyleGAN2 config-f, the 'skip' generator)")
+            raise CheckpointError(
+                f"{where}: generator architecture {arch!r} is not supported "
+                "(zizi implements StyleGAN2 config-f, the 'skip' generator)"
+            )
     init = gen.state.get("_init_kwargs") or {}
     w_dim = int(_attr(gen, "w_dim"))
     return GeneratorConfig(
@@ -191,7 +216,9 @@ def generator_config(gen: PersistentObj, where: str) -> GeneratorConfig:
         img_channels=int(_attr(gen, "img_channels", 3)),
         channel_base=int(_kwarg(init, "channel_base", 32768)),
         channel_max=int(_kwarg(init, "channel_max", 512)),
-        num_fp16_res=sum(bool(_attr(_child(synthesis, f"b{r}"), "use_fp16", False)) for r in blocks),
+        num_fp16_res=sum(
+            bool(_attr(_child(synthesis, f"b{r}"), "use_fp16", False)) for r in blocks
+        ),
         conv_clamp=_conv_clamp(_child(synthesis, "b4", "conv1")),
         mapping=_mapping_config(mapping, w_dim, where),
     )
@@ -204,8 +231,10 @@ def discriminator_config(disc: PersistentObj, where: str) -> DiscriminatorConfig
     for r in blocks:
         arch = _attr(_child(disc, f"b{r}"), "architecture", "resnet")
         if arch != "resnet":
-            raise CheckpointError(f"{where}: discriminator architecture {arch!r} is not supported "
-                                  "(zizi implements the StyleGAN2 'resnet' discriminator)")
+            raise CheckpointError(
+                f"{where}: discriminator architecture {arch!r} is not supported "
+                "(zizi implements the StyleGAN2 'resnet' discriminator)"
+            )
     epilogue = _child(disc, "b4")
     mbstd = _child(epilogue, "mbstd")
     init = disc.state.get("_init_kwargs") or {}
@@ -223,7 +252,8 @@ def discriminator_config(disc: PersistentObj, where: str) -> DiscriminatorConfig
         cmap_dim=cmap_dim if c_dim > 0 else None,
         mbstd_group_size=None if mbstd is None else _attr(mbstd, "group_size", 4),
         mbstd_num_channels=0 if mbstd is None else int(_attr(mbstd, "num_channels", 1)),
-        mapping=_mapping_config(mapping, cmap_dim or 0, where) if mapping is not None
+        mapping=_mapping_config(mapping, cmap_dim or 0, where)
+        if mapping is not None
         else MappingConfig(w_avg_beta=None),
     )
 
@@ -236,8 +266,10 @@ def check_shapes(ckpt: Checkpoint, where: str) -> None:
         cfg = ckpt.config_of(net)
         problem = shape_mismatch(NET_KINDS[net], cfg, {k: tuple(v.shape) for k, v in state.items()})
         if problem:
-            raise CheckpointError(f"{where}: {net} does not match a StyleGAN2 network of its own "
-                                  f"declared architecture ({problem})")
+            raise CheckpointError(
+                f"{where}: {net} does not match a StyleGAN2 network of its own "
+                f"declared architecture ({problem})"
+            )
 
 
 def _jsonable(v: Any) -> Any:

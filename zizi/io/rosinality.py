@@ -57,8 +57,10 @@ def rosinality_safe_globals() -> list:
     from zizi.io.safe_pickle import NUMERIC_KINDS, numpy_dtype, numpy_scalar
 
     # torch only lets a BUILD (dtype.__setstate__) run on allowed types: the numeric dtype classes.
-    dtype_classes = sorted({type(np.dtype(c)) for c in np.typecodes["All"]
-                            if np.dtype(c).kind in NUMERIC_KINDS}, key=lambda t: t.__name__)
+    dtype_classes = sorted(
+        {type(np.dtype(c)) for c in np.typecodes["All"] if np.dtype(c).kind in NUMERIC_KINDS},
+        key=lambda t: t.__name__,
+    )
     return [
         argparse.Namespace,
         (numpy_scalar, "numpy.core.multiarray.scalar"),
@@ -85,8 +87,12 @@ def _torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals(rosinality_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if re.search(r"GLOBAL ([\w.]+)", str(e)) is None and "Weights only load failed" not in str(e):
-            raise CheckpointError(f"{path} is truncated or malformed ({str(e).splitlines()[0]})") from None
+        if re.search(r"GLOBAL ([\w.]+)", str(e)) is None and "Weights only load failed" not in str(
+            e
+        ):
+            raise CheckpointError(
+                f"{path} is truncated or malformed ({str(e).splitlines()[0]})"
+            ) from None
         # torch's message advises weights_only=False: the wrong advice for a refused file.
         raise UnsafePickleError(f"refused to load {path}: it {refusal_reason(e)}") from None
     except UnsafePickleError as e:
@@ -366,8 +372,9 @@ def rosinality_incompatibilities(ckpt: Checkpoint) -> list[str]:
         notes.append(f"mapping lr_multiplier {g.mapping.lr_multiplier} (rosinality uses 0.01)")
     if g.channel_max != 512 or g.channel_base not in (16384, 32768):
         notes.append(
-            f"channel_base {g.channel_base} / channel_max {g.channel_max} do not match rosinality's "
-            "channel table (channel_multiplier 1 or 2); its Generator must be built with matching channels"
+            f"channel_base {g.channel_base} / channel_max {g.channel_max} do not match "
+            "rosinality's channel table (channel_multiplier 1 or 2); its Generator must be "
+            "built with matching channels"
         )
     if g.conv_clamp is not None:
         notes.append(f"conv_clamp {g.conv_clamp} is not applied by rosinality's code")
@@ -394,8 +401,9 @@ def to_rosinality(ckpt: Checkpoint, which: str = "G_ema") -> dict[str, Any]:
     return out
 
 
-def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema", *,
-                    overwrite: bool = True) -> Path:
+def save_rosinality(
+    path: str | Path, ckpt: Checkpoint, which: str = "G_ema", *, overwrite: bool = True
+) -> Path:
     """Write `to_rosinality(ckpt)` with `torch.save`, atomically (stale temps removed first;
     `overwrite=False` never replaces a file that appeared meanwhile)."""
     import os
@@ -414,12 +422,15 @@ def save_rosinality(path: str | Path, ckpt: Checkpoint, which: str = "G_ema", *,
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise CheckpointError(f"could not write {path}: {e.strerror or e}; nothing was written") from e
+            raise CheckpointError(
+                f"could not write {path}: {e.strerror or e}; nothing was written"
+            ) from e
         if isinstance(e, RuntimeError):
             # torch.save's zip writer reports a failed write (a full disk) as RuntimeError
             free = shutil.disk_usage(path.parent).free
             raise CheckpointError(
                 f"could not write {path} ({free // 2**20} MiB free there; is the disk full?); "
-                "nothing was written") from e
+                "nothing was written"
+            ) from e
         raise
     return path

@@ -90,8 +90,10 @@ def read_small(run: str | os.PathLike, name: str, limit: int = MAX_CONFIG_BYTES)
     except OSError as e:
         raise RunFolderError(f"cannot read {path}: {e.strerror or e}") from e
     if len(data) > limit:
-        raise RunFolderError(f"{path} is larger than {limit // 1024:,} KiB; a zizi run's {name} is "
-                             "a few KiB: refused")
+        raise RunFolderError(
+            f"{path} is larger than {limit // 1024:,} KiB; a zizi run's {name} is "
+            "a few KiB: refused"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -200,7 +202,9 @@ def read_lines(run: str | Path, name: str, limit: int = MAX_LINES_BYTES) -> list
     except FileNotFoundError:
         return []
     if size > limit:
-        raise RunFolderError(f"{path} is {size / 2**20:,.0f} MiB, more than the {limit >> 20} MiB "
-                             "zizi reads back; move it aside to start a new one")
+        raise RunFolderError(
+            f"{path} is {size / 2**20:,.0f} MiB, more than the {limit >> 20} MiB "
+            "zizi reads back; move it aside to start a new one"
+        )
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.readlines()

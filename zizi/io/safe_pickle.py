@@ -59,7 +59,9 @@ def _load_storage_bytes(b: bytes) -> Any:
     except pickle.UnpicklingError as e:  # the inner pickle is itself untrusted
         raise UnsafePickleError(f"refused to load: a tensor storage {refusal_reason(e)}") from None
     except Exception as e:
-        raise CheckpointError(f"a tensor storage in the checkpoint is malformed ({type(e).__name__})") from None
+        raise CheckpointError(
+            f"a tensor storage in the checkpoint is malformed ({type(e).__name__})"
+        ) from None
 
 
 def refusal_reason(e: BaseException) -> str:
@@ -96,22 +98,35 @@ def numeric_dtype(d: Any) -> Any:
     """`d` if it is a plain numeric numpy dtype; otherwise refuse (object, structured, text...)."""
     import numpy as np
 
-    if not isinstance(d, np.dtype) or d.kind not in NUMERIC_KINDS or d.hasobject or d.flags \
-            or d.names is not None or d.subdtype is not None:
-        raise UnsafePickleError(f"refused to load: numpy dtype {d!r} is not a plain numeric type "
-                                "(object and structured arrays are not allowed)")
+    if (
+        not isinstance(d, np.dtype)
+        or d.kind not in NUMERIC_KINDS
+        or d.hasobject
+        or d.flags
+        or d.names is not None
+        or d.subdtype is not None
+    ):
+        raise UnsafePickleError(
+            f"refused to load: numpy dtype {d!r} is not a plain numeric type "
+            "(object and structured arrays are not allowed)"
+        )
     return d
 
 
 def numpy_scalar(*args: Any) -> Any:
-    """numpy.core.multiarray.scalar(dtype, bytes): how numpy pickles a scalar (TF's rank-0 values)."""
+    """numpy.core.multiarray.scalar(dtype, bytes): how numpy pickles a scalar.
+
+    TF's rank-0 values come this way.
+    """
     import numpy as np
 
     if len(args) != 2 or not isinstance(args[1], (bytes, bytearray)):
         raise UnsafePickleError("refused to load: a numpy scalar record is not (dtype, bytes)")
     dtype = numeric_dtype(args[0])
     if len(args[1]) != dtype.itemsize:
-        raise CheckpointError(f"a numpy {dtype} scalar holds {len(args[1])} bytes, not {dtype.itemsize}")
+        raise CheckpointError(
+            f"a numpy {dtype} scalar holds {len(args[1])} bytes, not {dtype.itemsize}"
+        )
     return np.frombuffer(bytes(args[1]), dtype=dtype, count=1)[0]
 
 
@@ -128,7 +143,9 @@ def numpy_dtype(*args: Any) -> Any:
     try:
         d = np.dtype(args[0])
     except TypeError as e:
-        raise UnsafePickleError(f"refused to load: numpy dtype {args[0]!r} is not known ({e})") from None
+        raise UnsafePickleError(
+            f"refused to load: numpy dtype {args[0]!r} is not known ({e})"
+        ) from None
     return numeric_dtype(np.dtype(d, copy=True))
 
 
@@ -147,9 +164,14 @@ def numpy_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
 
 
 def latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
-    """_codecs.encode(text, 'latin1'): how pickle protocol 2 writes bytes (array and scalar data)."""
+    """_codecs.encode(text, 'latin1'): how pickle protocol 2 writes bytes.
+
+    Array and scalar data come this way.
+    """
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError("refused to load: _codecs.encode used for something other than bytes")
+        raise UnsafePickleError(
+            "refused to load: _codecs.encode used for something other than bytes"
+        )
     return text.encode("latin1")
 
 
@@ -164,9 +186,11 @@ class EasyDict(dict):
 #: numpy's own pickle globals, under numpy 1's (`numpy.core`) and numpy 2's (`numpy._core`)
 #: module names, restricted to numeric dtypes.
 NUMPY_ALLOW: dict[tuple[str, str], Callable[..., Any]] = {
-    **{(f"{mod}.multiarray", name): fn
-       for mod in ("numpy.core", "numpy._core")
-       for name, fn in (("scalar", numpy_scalar), ("_reconstruct", numpy_reconstruct))},
+    **{
+        (f"{mod}.multiarray", name): fn
+        for mod in ("numpy.core", "numpy._core")
+        for name, fn in (("scalar", numpy_scalar), ("_reconstruct", numpy_reconstruct))
+    },
     ("numpy", "dtype"): numpy_dtype,
     ("numpy", "ndarray"): NumpyNdarray,
     ("_codecs", "encode"): latin1_bytes,
@@ -205,7 +229,8 @@ def _is_large_bytes(obj: Any) -> bool:
     if isinstance(obj, (bytes, bytearray)):
         return len(obj) >= _LARGE_BYTES
     return isinstance(obj, tuple) and any(
-        isinstance(x, (bytes, bytearray)) and len(x) >= _LARGE_BYTES for x in obj)
+        isinstance(x, (bytes, bytearray)) and len(x) >= _LARGE_BYTES for x in obj
+    )
 
 
 def check_build(inst: Any, state: Any) -> None:
@@ -217,39 +242,66 @@ def check_build(inst: Any, state: Any) -> None:
     """
     if isinstance(inst, type) or callable(inst):
         name = getattr(inst, "__qualname__", type(inst).__name__)
-        raise UnsafePickleError(f"refused to load: the pickle tries to set attributes of '{name}' "
-                                "(nothing was executed)")
+        raise UnsafePickleError(
+            f"refused to load: the pickle tries to set attributes of '{name}' "
+            "(nothing was executed)"
+        )
     kind = type(inst).__module__
     if not kind.startswith("numpy"):
         return
     import numpy as np
 
     if isinstance(inst, np.dtype):
-        ok = (isinstance(state, tuple) and len(state) == 8 and state[0] == 3
-              and state[1] in ("<", ">", "|", "=") and state[2:] == (None, None, None, -1, -1, 0))
+        ok = (
+            isinstance(state, tuple)
+            and len(state) == 8
+            and state[0] == 3
+            and state[1] in ("<", ">", "|", "=")
+            and state[2:] == (None, None, None, -1, -1, 0)
+        )
         if not ok:
-            raise UnsafePickleError("refused to load: a numpy dtype record is not a plain numeric type")
+            raise UnsafePickleError(
+                "refused to load: a numpy dtype record is not a plain numeric type"
+            )
     elif isinstance(inst, np.ndarray):
-        ok = (isinstance(state, tuple) and len(state) == 5 and isinstance(state[1], tuple)
-              and all(type(n) is int for n in state[1]) and isinstance(state[4], (bytes, bytearray)))
+        ok = (
+            isinstance(state, tuple)
+            and len(state) == 5
+            and isinstance(state[1], tuple)
+            and all(type(n) is int for n in state[1])
+            and isinstance(state[4], (bytes, bytearray))
+        )
         if not ok:
-            raise UnsafePickleError("refused to load: a numpy array record is not plain numeric data")
+            raise UnsafePickleError(
+                "refused to load: a numpy array record is not plain numeric data"
+            )
         numeric_dtype(state[2])
     else:
-        raise UnsafePickleError(f"refused to load: the pickle tries to set the state of a numpy "
-                                f"{type(inst).__name__} (nothing was executed)")
+        raise UnsafePickleError(
+            f"refused to load: the pickle tries to set the state of a numpy "
+            f"{type(inst).__name__} (nothing was executed)"
+        )
 
 
 class _AllowListUnpickler(pickle._Unpickler):  # the Python unpickler lets us hook memoisation
-    def __init__(self, file: IO[bytes], allow: Mapping[tuple[str, str], Callable[..., Any]]) -> None:
+    def __init__(
+        self, file: IO[bytes], allow: Mapping[tuple[str, str], Callable[..., Any]]
+    ) -> None:
         super().__init__(file)
         self._allow = allow
         self.dispatch = dict(pickle._Unpickler.dispatch)
-        for op, name in ((pickle.MEMOIZE, "load_memoize"), (pickle.BINPUT, "load_binput"),
-                         (pickle.LONG_BINPUT, "load_long_binput"), (pickle.PUT, "load_put")):
+        for op, name in (
+            (pickle.MEMOIZE, "load_memoize"),
+            (pickle.BINPUT, "load_binput"),
+            (pickle.LONG_BINPUT, "load_long_binput"),
+            (pickle.PUT, "load_put"),
+        ):
             self.dispatch[op[0]] = self._lean(getattr(pickle._Unpickler, name))
-        for op, name in ((pickle.GET, "load_get"), (pickle.BINGET, "load_binget"),
-                         (pickle.LONG_BINGET, "load_long_binget")):
+        for op, name in (
+            (pickle.GET, "load_get"),
+            (pickle.BINGET, "load_binget"),
+            (pickle.LONG_BINGET, "load_long_binget"),
+        ):
             self.dispatch[op[0]] = self._checked(getattr(pickle._Unpickler, name))
         self.dispatch[pickle.BUILD[0]] = _AllowListUnpickler._load_build
 
@@ -262,13 +314,17 @@ class _AllowListUnpickler(pickle._Unpickler):  # the Python unpickler lets us ho
                 unpickler.stack[-1] = top
             else:
                 memoize(unpickler)
+
         return run
 
     def _checked(self, get: Callable[[Any], None]) -> Callable[[Any], None]:
         def run(unpickler: _AllowListUnpickler) -> None:
             get(unpickler)
             if isinstance(unpickler.stack[-1], _DroppedBytes):
-                raise CheckpointError("the pickle reuses a large byte string; zizi does not support that layout")
+                raise CheckpointError(
+                    "the pickle reuses a large byte string; zizi does not support that layout"
+                )
+
         return run
 
     def _load_build(self) -> None:
@@ -282,11 +338,14 @@ class _AllowListUnpickler(pickle._Unpickler):  # the Python unpickler lets us ho
         if fn is None:
             raise UnsafePickleError(
                 f"refused to load: the pickle asks for '{module}.{name}', which is not on zizi's "
-                "allow-list of checkpoint contents (nothing was executed)")
+                "allow-list of checkpoint contents (nothing was executed)"
+            )
         return fn
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError("refused to load: the pickle uses persistent ids (not a checkpoint)")
+        raise UnsafePickleError(
+            "refused to load: the pickle uses persistent ids (not a checkpoint)"
+        )
 
 
 def safe_load(
@@ -300,7 +359,9 @@ def safe_load(
     except CheckpointError:
         raise
     except (EOFError, pickle.UnpicklingError) as e:
-        raise CheckpointError(f"{what} is truncated or not a pickle ({str(e) or 'the file ends too early'})") from e
+        raise CheckpointError(
+            f"{what} is truncated or not a pickle ({str(e) or 'the file ends too early'})"
+        ) from e
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"{what} is malformed: {type(e).__name__}: {e}") from e
     except MemoryError as e:

@@ -75,7 +75,9 @@ class TFNetwork:
         return kw
 
     def all_build_funcs(self) -> list[str]:
-        return [self.build_func] + [f for c in self.components.values() for f in c.all_build_funcs()]
+        return [self.build_func] + [
+            f for c in self.components.values() for f in c.all_build_funcs()
+        ]
 
 
 def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -113,18 +115,25 @@ def read_tf_pickle(path: str | Path, which: str | None = None) -> Checkpoint:
 #: Build functions whose graphs zizi reproduces: NVlabs/stylegan2 (config-e/f networks)
 #: and NVlabs/stylegan2-ada (TF). Anything else computes different maths.
 _KNOWN_FUNCS = {
-    "G_main", "G_mapping", "G_synthesis_stylegan2",  # stylegan2: training.networks_stylegan2
-    "G_synthesis", "D_main",  # stylegan2-ada (TF): training.networks
+    "G_main",
+    "G_mapping",
+    "G_synthesis_stylegan2",  # stylegan2: training.networks_stylegan2
+    "G_synthesis",
+    "D_main",  # stylegan2-ada (TF): training.networks
     "D_stylegan2",
 }
 _OTHER_FUNCS = {
     "G_style": "a StyleGAN (2018) generator",
-    "G_synthesis_stylegan_revised": "a StyleGAN2 config-a..d generator (progressive growing, no skips)",
+    "G_synthesis_stylegan_revised": (
+        "a StyleGAN2 config-a..d generator (progressive growing, no skips)"
+    ),
     "D_basic": "a StyleGAN (2018) discriminator",
     "D_stylegan": "a StyleGAN2 config-a..d discriminator",
 }
-_SUPPORTED = ("zizi reads TF pickles from NVlabs/stylegan2 (config-e/f) and NVlabs/stylegan2-ada: "
-              "'skip' generator, 'resnet' discriminator")
+_SUPPORTED = (
+    "zizi reads TF pickles from NVlabs/stylegan2 (config-e/f) and NVlabs/stylegan2-ada: "
+    "'skip' generator, 'resnet' discriminator"
+)
 
 
 def _check_build_funcs(net: TFNetwork, where: str) -> None:
@@ -136,8 +145,10 @@ def _check_build_funcs(net: TFNetwork, where: str) -> None:
         if module.endswith("networks_stylegan") and func.startswith(("G_", "D_")):
             what = what or "a StyleGAN (2018) network"
         if what or func not in _KNOWN_FUNCS:
-            raise CheckpointError(f"{where}: {net.name} is {what or f'built by {full}'}, "
-                                  f"which zizi does not reproduce; {_SUPPORTED}")
+            raise CheckpointError(
+                f"{where}: {net.name} is {what or f'built by {full}'}, "
+                f"which zizi does not reproduce; {_SUPPORTED}"
+            )
 
 
 def _default_setting(name: str, value: Any, default: Any) -> bool:
@@ -166,14 +177,20 @@ def _check_settings(kw: dict[str, Any], what: str, where: str) -> None:
     """Refuse, by name, any static setting whose maths zizi does not implement."""
     for name, default in _FIXED.items():
         if name in kw and not _default_setting(name, kw[name], default):
-            raise CheckpointError(f"{where}: the {what} was built with {name}={kw[name]!r}, which "
-                                  f"zizi does not implement (only {name}={default!r}); importing it "
-                                  "would compute different images")
+            raise CheckpointError(
+                f"{where}: the {what} was built with {name}={kw[name]!r}, which "
+                f"zizi does not implement (only {name}={default!r}); importing it "
+                "would compute different images"
+            )
 
 
-def _arch_error(where: str, what: str, arch: str, supported: str, hint: str = "") -> CheckpointError:
-    return CheckpointError(f"{where}: {what} architecture {arch!r} is not supported (zizi implements "
-                           f"StyleGAN2's {supported!r} {what}){hint}")
+def _arch_error(
+    where: str, what: str, arch: str, supported: str, hint: str = ""
+) -> CheckpointError:
+    return CheckpointError(
+        f"{where}: {what} architecture {arch!r} is not supported (zizi implements "
+        f"StyleGAN2's {supported!r} {what}){hint}"
+    )
 
 
 def _d_architecture(net: TFNetwork, names: Any) -> str:
@@ -202,10 +219,17 @@ def convert_tf(data: Any, where: str, which: str | None = None) -> Checkpoint:
         arch = _d_architecture(D, D.flat_variables())
         if arch != "resnet":
             if which is None:
-                raise _arch_error(where, "discriminator", arch, "resnet",
-                                  "; to import the generator alone, add --which G_ema")
+                raise _arch_error(
+                    where,
+                    "discriminator",
+                    arch,
+                    "resnet",
+                    "; to import the generator alone, add --which G_ema",
+                )
             del nets["D"]  # the user asked for a generator: take it without the discriminator
-            extra["tf_discriminator_skipped"] = f"discriminator architecture {arch!r} is not supported"
+            extra["tf_discriminator_skipped"] = (
+                f"discriminator architecture {arch!r} is not supported"
+            )
     tensors: dict[str, dict[str, Any]] = {}
     g_cfg = d_cfg = None
     for name, net in nets.items():
@@ -256,7 +280,9 @@ class _Vars:
             names = sorted(self.v)
             raise CheckpointError(
                 f"{self.where}: variables zizi does not know how to use: {', '.join(names[:4])}"
-                f"{'…' if len(names) > 4 else ''} (importing without them would compute different images)")
+                f"{'…' if len(names) > 4 else ''} "
+                "(importing without them would compute different images)"
+            )
 
 
 def _conv_weight(w, flip: bool):
@@ -279,9 +305,12 @@ def _convert_g(net: TFNetwork, where: str):
     if any(k.startswith("mapping/LabelConcat") for k in v.v):
         raise CheckpointError(
             f"{where}: conditional NVlabs/stylegan2 generators (LabelConcat) are not supported; "
-            "zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)")
+            "zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)"
+        )
     arch = str(kw.get("architecture", "skip"))
-    if arch == "skip" and any(k.endswith("/Skip/weight") for k in v.v if k.startswith("synthesis/")):
+    if arch == "skip" and any(
+        k.endswith("/Skip/weight") for k in v.v if k.startswith("synthesis/")
+    ):
         arch = "resnet"
     if arch != "skip":
         raise _arch_error(where, "generator", arch, "skip")
@@ -294,8 +323,10 @@ def _convert_g(net: TFNetwork, where: str):
         sd["mapping.embed.weight"] = w.t().contiguous()
         sd["mapping.embed.bias"] = v.take("mapping/LabelEmbed/bias")
     if int(kw.get("label_size", 0) or 0) != c_dim:
-        raise CheckpointError(f"{where}: label_size={kw.get('label_size')} but the mapping network "
-                              f"embeds {c_dim} labels")
+        raise CheckpointError(
+            f"{where}: label_size={kw.get('label_size')} but the mapping network "
+            f"embeds {c_dim} labels"
+        )
     i = 0
     while v.has(f"mapping/Dense{i}/weight"):
         sd[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight").t().contiguous()
@@ -390,11 +421,17 @@ def _convert_d(net: TFNetwork, where: str):
     sd: dict[str, Any] = {}
     c_dim = int(kw.get("label_size", 0) or 0)
     out_w = v.v.get("Output/weight")
-    if c_dim and not v.has("LabelEmbed/weight") or out_w is not None and out_w.shape[-1] != 1 \
-            and not v.has("LabelEmbed/weight"):
+    if (
+        c_dim
+        and not v.has("LabelEmbed/weight")
+        or out_w is not None
+        and out_w.shape[-1] != 1
+        and not v.has("LabelEmbed/weight")
+    ):
         raise CheckpointError(
-            f"{where}: conditional NVlabs/stylegan2 discriminators (labels projected on Output) are "
-            "not supported; zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)")
+            f"{where}: conditional NVlabs/stylegan2 discriminators (labels projected on Output) "
+            "are not supported; zizi reads conditional TF networks from stylegan2-ada (LabelEmbed)"
+        )
     mapping = MappingConfig(w_avg_beta=None)
     cmap_dim = None
     if v.has("LabelEmbed/weight"):
@@ -407,8 +444,9 @@ def _convert_d(net: TFNetwork, where: str):
             sd[f"mapping.fc{i}.weight"] = v.take(f"Mapping{i}/weight").t().contiguous()
             sd[f"mapping.fc{i}.bias"] = v.take(f"Mapping{i}/bias")
             i += 1
-        mapping = MappingConfig(num_layers=i, lr_multiplier=float(kw.get("mapping_lrmul", 0.1)),
-                                w_avg_beta=None)
+        mapping = MappingConfig(
+            num_layers=i, lr_multiplier=float(kw.get("mapping_lrmul", 0.1)), w_avg_beta=None
+        )
     sd[f"b{top}.fromrgb.weight"] = _conv_weight(v.take(f"{top}x{top}/FromRGB/weight"), False)
     sd[f"b{top}.fromrgb.bias"] = v.take(f"{top}x{top}/FromRGB/bias")
     res = top

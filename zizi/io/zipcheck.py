@@ -29,8 +29,10 @@ def check_zip_sizes(file: str | Path | IO[bytes], size: int, where: str) -> None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as e:
         raise CheckpointError(f"{where} is a damaged zip archive ({e})") from None
     if len(infos) > MAX_RECORDS:
-        raise CheckpointError(f"{where} holds {len(infos):,} records; a checkpoint has at most "
-                              f"{MAX_RECORDS:,} (refused before reading them)")
+        raise CheckpointError(
+            f"{where} holds {len(infos):,} records; a checkpoint has at most "
+            f"{MAX_RECORDS:,} (refused before reading them)"
+        )
     declared = sum(max(i.file_size, 0) for i in infos)
     limit = MAX_INFLATION * size + SLACK_BYTES
     if declared > limit:
@@ -38,4 +40,5 @@ def check_zip_sizes(file: str | Path | IO[bytes], size: int, where: str) -> None
         raise CheckpointError(
             f"{where} declares {declared / 2**20:,.0f} MiB of contents in {size / 2**20:,.1f} MiB "
             f"(record {biggest.filename} inflates to {biggest.file_size / 2**20:,.0f} MiB): a zip "
-            "bomb or a damaged file; refused before decompressing anything")
+            "bomb or a damaged file; refused before decompressing anything"
+        )

@@ -18,14 +18,24 @@ Series = dict[str, tuple[Sequence[float], Sequence[float]]]
 NOTE_CHARS = 150  # characters per line of a chart's note at 7 pt across the figure
 
 
-def line_chart(path: str | os.PathLike, series: Series, title: str, xlabel: str, ylabel: str,
-               note: str | None = None) -> Path:
+def line_chart(
+    path: str | os.PathLike,
+    series: Series,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    note: str | None = None,
+) -> Path:
     """One panel, one line per series name: {name: (xs, ys)}; a dot on every point."""
     return line_panels(path, [(title, ylabel, series)], xlabel, note)
 
 
-def line_panels(path: str | os.PathLike, panels: list[tuple[str, str, Series]], xlabel: str,
-                note: str | None = None) -> Path:
+def line_panels(
+    path: str | os.PathLike,
+    panels: list[tuple[str, str, Series]],
+    xlabel: str,
+    note: str | None = None,
+) -> Path:
     """Panels side by side, each (title, ylabel, series), sharing the x axis label."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

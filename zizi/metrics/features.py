@@ -29,8 +29,9 @@ Progress = Callable[[int, int], None]  # (done, total)
 CACHE_VERSION = 1
 
 
-def dataset_images(dataset: ImageDataset, max_items: int | None = None,
-                   batch: int = 32) -> Iterator[torch.Tensor]:
+def dataset_images(
+    dataset: ImageDataset, max_items: int | None = None, batch: int = 32
+) -> Iterator[torch.Tensor]:
     """The dataset's images in order, as uint8 [B, 3, H, W] batches (labels dropped)."""
     n = len(dataset) if max_items is None else min(len(dataset), max_items)
     for start in range(0, n, batch):
@@ -39,8 +40,14 @@ def dataset_images(dataset: ImageDataset, max_items: int | None = None,
         yield ((torch.stack(imgs) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def generated_images(G: Any, num: int, seed: int = 0, batch: int = 16, device: Any = "cpu",
-                     c_dim_labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+def generated_images(
+    G: Any,
+    num: int,
+    seed: int = 0,
+    batch: int = 16,
+    device: Any = "cpu",
+    c_dim_labels: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
     """`num` images of generator G from seeded z (and random one-hot classes if conditional)."""
     device = torch.device(device)
     gen_cpu = torch.Generator().manual_seed(seed)
@@ -57,8 +64,13 @@ def generated_images(G: Any, num: int, seed: int = 0, batch: int = 16, device: A
         yield (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
 
 
-def feature_stats(batches: Iterator[torch.Tensor], detector: Callable[[torch.Tensor], torch.Tensor],
-                  total: int, keep_all: bool = True, progress: Progress | None = None) -> FeatureStats:
+def feature_stats(
+    batches: Iterator[torch.Tensor],
+    detector: Callable[[torch.Tensor], torch.Tensor],
+    total: int,
+    keep_all: bool = True,
+    progress: Progress | None = None,
+) -> FeatureStats:
     """Run every batch through `detector` and accumulate float64 statistics."""
     stats = FeatureStats(keep_all=keep_all)
     for images in batches:
@@ -95,8 +107,13 @@ class CachedStats:
         return int(self.features.shape[0])
 
 
-def real_stats(dataset: ImageDataset, detector: Any, max_items: int | None = None,
-               cache_dir: Path | None = None, progress: Progress | None = None) -> CachedStats:
+def real_stats(
+    dataset: ImageDataset,
+    detector: Any,
+    max_items: int | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> CachedStats:
     """Inception statistics of the dataset's images, from the cache when it has them."""
     from zizi.files import write_bytes
     from zizi.metrics.inception import cache_root

@@ -55,7 +55,9 @@ class FeatureStats:
         return np.concatenate(self._all, axis=0)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
     """|mu1 - mu2|² + tr(S1 + S2 - 2 sqrtm(S1 S2)), real part, float64."""
     import scipy.linalg
 

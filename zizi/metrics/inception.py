@@ -39,8 +39,11 @@ from typing import Any
 
 from zizi.errors import ZiziError
 
-KNOWN_NAMES = ("inception-2015-12-05.pkl", "inception-2015-12-05.pt",
-               "pt_inception-2015-12-05-6726825d.pth")
+KNOWN_NAMES = (
+    "inception-2015-12-05.pkl",
+    "inception-2015-12-05.pt",
+    "pt_inception-2015-12-05-6726825d.pth",
+)
 FEATURES = 2048
 
 
@@ -60,10 +63,12 @@ TRUST_FLAG = "--trust-torchscript"
 
 
 def untrusted_message(p: Path | str) -> str:
-    return (f"{p} is TorchScript: loading it runs code stored in the file, which can write any "
-            f"file you can write. zizi reads pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
-            f"as tensors only; use that file, or pass {TRUST_FLAG} if you trust where this file "
-            f"came from")
+    return (
+        f"{p} is TorchScript: loading it runs code stored in the file, which can write any "
+        f"file you can write. zizi reads pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+        f"as tensors only; use that file, or pass {TRUST_FLAG} if you trust where this file "
+        f"came from"
+    )
 
 
 def cache_root() -> Path:
@@ -80,10 +85,12 @@ def inception_dir() -> Path:
 
 
 def missing_message() -> str:
-    return (f"FID/KID need the Inception network, which zizi never downloads: put "
-            f"inception-2015-12-05.pt (or .pkl, stylegan2-ada/stylegan3) or pytorch-fid's "
-            f"pt_inception-2015-12-05-6726825d.pth in {inception_dir()}, or pass --inception PATH "
-            f"(or set ZIZI_INCEPTION)")
+    return (
+        f"FID/KID need the Inception network, which zizi never downloads: put "
+        f"inception-2015-12-05.pt (or .pkl, stylegan2-ada/stylegan3) or pytorch-fid's "
+        f"pt_inception-2015-12-05-6726825d.pth in {inception_dir()}, or pass --inception PATH "
+        f"(or set ZIZI_INCEPTION)"
+    )
 
 
 def find_inception(path: str | os.PathLike | None = None) -> Path:
@@ -125,14 +132,18 @@ class Detector:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise InceptionFileError(
                     f"the TorchScript Inception network failed on a batch of images ({first}); "
-                    "is this NVIDIA's inception-2015-12-05 detector?") from None
+                    "is this NVIDIA's inception-2015-12-05 detector?"
+                ) from None
         if not isinstance(feats, torch.Tensor):
-            raise InceptionFileError(f"the Inception network returned a {type(feats).__name__}, "
-                                     "not a tensor of features; is this the FID Inception file?")
+            raise InceptionFileError(
+                f"the Inception network returned a {type(feats).__name__}, "
+                "not a tensor of features; is this the FID Inception file?"
+            )
         if feats.ndim != 2 or feats.shape[1] != self.features:
             raise InceptionFileError(
                 f"the Inception network returned features of shape {tuple(feats.shape)}, "
-                f"not [N, {self.features}]; is this the FID Inception file?")
+                f"not [N, {self.features}]; is this the FID Inception file?"
+            )
         return feats.to(torch.float32).cpu()
 
 
@@ -144,8 +155,9 @@ def file_tag(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu", *,
-                   allow_torchscript: bool = False) -> Detector:
+def load_inception(
+    path: str | os.PathLike | None = None, device: Any = "cpu", *, allow_torchscript: bool = False
+) -> Detector:
     """Load the Inception file at `path` (or the one `find_inception` finds).
 
     TorchScript runs code from the file, so it is refused (`UntrustedTorchScriptError`)
@@ -176,10 +188,13 @@ def load_inception(path: str | os.PathLike | None = None, device: Any = "cpu", *
             state = None
         if isinstance(state, dict):
             return _state_dict_detector(p, state, f"pytorch-fid-{tag}", device)
-        return _torchscript_detector(_jit_from_pickle(p, allow_torchscript),
-                                     f"torchscript-{tag}", device)
-    raise InceptionFileError(f"{p} is neither a TorchScript archive, a pickle nor a torch state "
-                             f"dict; {missing_message()}")
+        return _torchscript_detector(
+            _jit_from_pickle(p, allow_torchscript), f"torchscript-{tag}", device
+        )
+    raise InceptionFileError(
+        f"{p} is neither a TorchScript archive, a pickle nor a torch state "
+        f"dict; {missing_message()}"
+    )
 
 
 def _check_zip(file: Any, size: int, where: str) -> None:
@@ -208,7 +223,9 @@ def _jit_load(src: Any, where: Path):
     import torch
 
     try:
-        with warnings.catch_warnings():  # newer torch flags TorchScript as deprecated; it still loads
+        with (
+            warnings.catch_warnings()
+        ):  # newer torch flags TorchScript as deprecated; it still loads
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(src, map_location="cpu").eval()
     except Exception as e:
@@ -221,7 +238,9 @@ def _torch_load(p: Path) -> Any:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise InceptionFileError(f"{p}: not a tensors-only torch file ({str(e).splitlines()[0]})") from e
+        raise InceptionFileError(
+            f"{p}: not a tensors-only torch file ({str(e).splitlines()[0]})"
+        ) from e
 
 
 def _jit_from_pickle(p: Path, allow_torchscript: bool):
@@ -234,15 +253,18 @@ def _jit_from_pickle(p: Path, allow_torchscript: bool):
         with open(p, "rb") as f:
             obj = safe_load(f, what=str(p))
     except CheckpointError as e:
-        raise InceptionFileError(f"{p} could not be read safely: {e}. Use the TorchScript file "
-                                 f"inception-2015-12-05.pt or pytorch-fid's .pth instead") from e
+        raise InceptionFileError(
+            f"{p} could not be read safely: {e}. Use the TorchScript file "
+            f"inception-2015-12-05.pt or pytorch-fid's .pth instead"
+        ) from e
     blob = _find_torchscript_bytes(obj)
     if blob is None:
         raise InceptionFileError(
             f"{p} is a pickle ({_describe(obj)}) that wraps no TorchScript archive: its network "
             f"would have to be rebuilt by running Python code stored in the file, which zizi "
             f"never does. Use stylegan2-ada-pytorch's TorchScript inception-2015-12-05.pt or "
-            f"pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+            f"pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+        )
     if not allow_torchscript:
         raise UntrustedTorchScriptError(untrusted_message(p))
     return _jit_load(io.BytesIO(blob), p)
@@ -312,10 +334,16 @@ def _state_dict_detector(p: Path, state: Any, tag: str, device) -> Detector:
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        what = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-                if unexpected else f"wrong shape {wrong[:3]}")
-        raise InceptionFileError(f"{p} is not pytorch-fid's Inception state dict ({what}); "
-                                 f"{missing_message()}")
+        what = (
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {unexpected[:3]}"
+            if unexpected
+            else f"wrong shape {wrong[:3]}"
+        )
+        raise InceptionFileError(
+            f"{p} is not pytorch-fid's Inception state dict ({what}); {missing_message()}"
+        )
     full = {k: state.get(k, expected[k]) for k in expected}
     net.load_state_dict(full, strict=True)
     net = net.eval().requires_grad_(False).to(device)

@@ -26,7 +26,9 @@ class BasicConv2d(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size, stride=1, padding=0) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=False)
+        self.conv = nn.Conv2d(
+            in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_ch, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

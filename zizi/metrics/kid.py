@@ -33,8 +33,13 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(within - 2 * kxy.sum() / (m * m))
 
 
-def kid(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000,
-        seed: int = 0) -> float:
+def kid(
+    real: np.ndarray,
+    fake: np.ndarray,
+    num_subsets: int = 100,
+    max_subset_size: int = 1000,
+    seed: int = 0,
+) -> float:
     """KID between feature sets `real` [N, d] and `fake` [M, d] (see the module docstring)."""
     m = min(real.shape[0], fake.shape[0], max_subset_size)
     if m < 2:

@@ -23,19 +23,25 @@ def parse_metrics(text: str | Sequence[str]) -> list[str]:
     """'fid,swd' -> ['fid', 'swd']; unknown names are a ConfigError with a suggestion."""
     import difflib
 
-    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    names = [
+        n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()
+    ]
     if not names:
         raise ConfigError(f"no metrics given; choose from {', '.join(METRICS)}")
     for n in names:
         if n not in METRICS:
             hint = difflib.get_close_matches(n, METRICS, n=1)
-            raise ConfigError(f"unknown metric {n!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                              + f" (choose from {', '.join(METRICS)})")
+            raise ConfigError(
+                f"unknown metric {n!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" (choose from {', '.join(METRICS)})"
+            )
     return list(dict.fromkeys(names))
 
 
-def get_detector(names: Sequence[str], inception: Any, device: Any, *,
-                 allow_torchscript: bool = False) -> tuple[Any, str | None]:
+def get_detector(
+    names: Sequence[str], inception: Any, device: Any, *, allow_torchscript: bool = False
+) -> tuple[Any, str | None]:
     """(detector or None, why it is None) for the metrics that need Inception.
 
     TorchScript runs code from its file, so it loads only with `allow_torchscript`."""
@@ -51,10 +57,21 @@ def get_detector(names: Sequence[str], inception: Any, device: Any, *,
         return None, str(e)
 
 
-def compute(names: Sequence[str], G: Any, dataset: Any, *, num: int = 1000, num_real: int | None = None,
-            inception: Any = None, device: Any = "cpu", seed: int = 0, cache_dir: Path | None = None,
-            kid_subsets: int = 100, kid_subset_size: int = 1000,
-            progress: Progress | None = None) -> dict[str, Any]:
+def compute(
+    names: Sequence[str],
+    G: Any,
+    dataset: Any,
+    *,
+    num: int = 1000,
+    num_real: int | None = None,
+    inception: Any = None,
+    device: Any = "cpu",
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """FID/KID/SWD of generator `G` (`num` seeded samples) against `dataset`.
 
     Returns {"fid": .., "kid": .., "swd": .., "swd16": .., "num_gen": .., "num_real": ..,
@@ -71,8 +88,10 @@ def compute(names: Sequence[str], G: Any, dataset: Any, *, num: int = 1000, num_
     if num < 2:
         raise ConfigError(f"need at least 2 generated images, got {num}")
     if G.img_resolution != dataset.resolution:
-        raise ZiziError(f"the generator makes {G.img_resolution}×{G.img_resolution} images but the "
-                        f"dataset is {dataset.resolution}×{dataset.resolution}")
+        raise ZiziError(
+            f"the generator makes {G.img_resolution}×{G.img_resolution} images but the "
+            f"dataset is {dataset.resolution}×{dataset.resolution}"
+        )
     out: dict[str, Any] = {"num_gen": num, "skipped": {}}
     if not names:
         return out
@@ -89,7 +108,9 @@ def compute(names: Sequence[str], G: Any, dataset: Any, *, num: int = 1000, num_
 
     real = None
     if inc:
-        real = real_stats(dataset, detector, n_real, cache_dir=cache_dir, progress=tick("real features"))
+        real = real_stats(
+            dataset, detector, n_real, cache_dir=cache_dir, progress=tick("real features")
+        )
     real_desc = None
     if "swd" in names:
         real_desc = descriptors_of(dataset_images(dataset, n_real), seed=seed)
@@ -124,9 +145,19 @@ def measure_checkpoint(ckpt: Path, dataset: Any, names: Sequence[str], **kw: Any
     return compute(names, G, dataset, **kw)
 
 
-def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 1000,
-                inception: Any = None, device: Any = "cpu", seed: int = 0, max_frames: int = 8,
-                cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def measure_run(
+    run: Path,
+    dataset: Any,
+    names: Sequence[str],
+    *,
+    num: int = 1000,
+    inception: Any = None,
+    device: Any = "cpu",
+    seed: int = 0,
+    max_frames: int = 8,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Metrics of a run's newest frame, and (with "shift") its weight shift and sample
     distances over kimg: charts in run/charts/, records appended to run/metrics.jsonl."""
     from zizi.io.runs import CHARTS, METRICS, inside
@@ -142,7 +173,11 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
     frames = list_frames(run)
     for name in (CHARTS, METRICS):  # a link out of a received run: refused before any work
         inside(run, name)
-    out: dict[str, Any] = {"run": str(run), "frame": frames[-1][1].name, "kimg": frames[-1][0] / 1000}
+    out: dict[str, Any] = {
+        "run": str(run),
+        "frame": frames[-1][1].name,
+        "kimg": frames[-1][0] / 1000,
+    }
     records: list[dict[str, Any]] = []
 
     def tick(stage: str) -> Callable[[int, int], None] | None:
@@ -151,22 +186,53 @@ def measure_run(run: Path, dataset: Any, names: Sequence[str], *, num: int = 100
     sample_names = [n for n in names if n in SAMPLE_METRICS]
     detector, why = get_detector(names, inception, device)
     if sample_names:
-        res = measure_checkpoint(frames[-1][1], dataset, sample_names, num=num,
-                                 inception=detector if detector is not None else inception,
-                                 device=device, seed=seed, cache_dir=cache_dir, progress=progress)
+        res = measure_checkpoint(
+            frames[-1][1],
+            dataset,
+            sample_names,
+            num=num,
+            inception=detector if detector is not None else inception,
+            device=device,
+            seed=seed,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
         out.update(res)
-        records.append({"metric": "quality", "kimg": out["kimg"], "nimg": frames[-1][0],
-                        **{k: v for k, v in res.items() if k != "skipped"}})
+        records.append(
+            {
+                "metric": "quality",
+                "kimg": out["kimg"],
+                "nimg": frames[-1][0],
+                **{k: v for k, v in res.items() if k != "skipped"},
+            }
+        )
     if "shift" in names:
         weights = weight_shift(run, progress=tick("weight shift"))
-        samples = sample_distance(run, dataset, num=min(num, 256), seed=seed, detector=detector,
-                                  max_frames=max_frames, device=device, progress=tick("sample distance"))
+        samples = sample_distance(
+            run,
+            dataset,
+            num=min(num, 256),
+            seed=seed,
+            detector=detector,
+            max_frames=max_frames,
+            device=device,
+            progress=tick("sample distance"),
+        )
         out["charts"] = [str(p) for p in shift_charts(run, weights, samples)]
         out["weight_shift"] = weights[-1]["total"]
         out["swd_to_data"] = samples[-1]["swd_to_data"]
         out["swd_to_base"] = samples[-1]["swd_to_base"]
-        records += [{"metric": "weight_shift", "nimg": r["nimg"], "kimg": r["kimg"], "total": r["total"],
-                     "groups": r["groups"], "tensors": r["tensors"]} for r in weights]
+        records += [
+            {
+                "metric": "weight_shift",
+                "nimg": r["nimg"],
+                "kimg": r["kimg"],
+                "total": r["total"],
+                "groups": r["groups"],
+                "tensors": r["tensors"],
+            }
+            for r in weights
+        ]
         records += [{"metric": "sample_distance", **r} for r in samples]
     if records:
         out["stats_file"] = str(append_jsonl(run, records))
@@ -182,23 +248,41 @@ def pick_best(records: list[dict[str, Any]]) -> dict[str, Any]:
     key = "fid_to_data" if all("fid_to_data" in r for r in records) else "swd_to_data"
     best = min(records, key=lambda r: r[key])
     last = records[-1]
-    return {"metric": key, "best": best, "last": last,
-            "rise": last[key] / best[key] - 1 if best[key] > 0 else 0.0}
+    return {
+        "metric": key,
+        "best": best,
+        "last": last,
+        "rise": last[key] / best[key] - 1 if best[key] > 0 else 0.0,
+    }
 
 
-def best_frame(run: Path, dataset: Any, *, num: int = 256, inception: Any = None,
-               device: Any = "cpu", seed: int = 0, max_frames: int = 8,
-               progress: Progress | None = None) -> dict[str, Any]:
+def best_frame(
+    run: Path,
+    dataset: Any,
+    *,
+    num: int = 256,
+    inception: Any = None,
+    device: Any = "cpu",
+    seed: int = 0,
+    max_frames: int = 8,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """`zizi metrics RUN --best`: measure up to `max_frames` frames of a run against the
     data (SWD, and FID when the Inception file is at hand) and pick the closest."""
     from zizi.io.runs import frame_path
     from zizi.metrics.shift import sample_distance
 
     detector, why = get_detector(["fid"], inception, device)
-    records = sample_distance(run, dataset, num=num, seed=seed, detector=detector,
-                              max_frames=max_frames, device=device,
-                              progress=None if progress is None
-                              else (lambda d, t: progress("frames", d, t)))
+    records = sample_distance(
+        run,
+        dataset,
+        num=num,
+        seed=seed,
+        detector=detector,
+        max_frames=max_frames,
+        device=device,
+        progress=None if progress is None else (lambda d, t: progress("frames", d, t)),
+    )
     out = pick_best(records)
     out["path"] = str(frame_path(run, out["best"]["nimg"]))
     out["records"] = records

@@ -76,13 +76,16 @@ def relative_change(base: dict[str, torch.Tensor], cur: dict[str, torch.Tensor])
         w0 = w0.to(torch.float64)
         diff2 = float((cur[name].to(torch.float64) - w0).pow(2).sum())
         base2 = float(w0.pow(2).sum())
-        per_tensor[name] = (diff2 ** 0.5) / max(base2 ** 0.5, 1e-12)
+        per_tensor[name] = (diff2**0.5) / max(base2**0.5, 1e-12)
         if name.endswith(RUNNING_STATS):
             continue  # a running average, not a weight: listed, but not in the groups
         g = group_of(name)
         g_diff[g] = g_diff.get(g, 0.0) + diff2
         g_base[g] = g_base.get(g, 0.0) + base2
-    groups = {g: (g_diff[g] ** 0.5) / max(g_base[g] ** 0.5, 1e-12) for g in sorted(g_diff, key=_group_order)}
+    groups = {
+        g: (g_diff[g] ** 0.5) / max(g_base[g] ** 0.5, 1e-12)
+        for g in sorted(g_diff, key=_group_order)
+    }
     total = (sum(g_diff.values()) ** 0.5) / max(sum(g_base.values()) ** 0.5, 1e-12)
     return {"total": total, "groups": groups, "tensors": per_tensor}
 
@@ -98,8 +101,10 @@ def weight_shift(run: str | Path, progress: Progress | None = None) -> list[dict
         cur = base if i == 0 else _g_ema(path)
         missing = [k for k in base if k not in cur]
         if missing:
-            raise ZiziError(f"{path.name} lacks {missing[0]} of the base model; frames of one run "
-                            "must share one architecture")
+            raise ZiziError(
+                f"{path.name} lacks {missing[0]} of the base model; frames of one run "
+                "must share one architecture"
+            )
         records.append({"nimg": nimg, "kimg": nimg / 1000, **relative_change(base, cur)})
         del cur
         if progress is not None:
@@ -115,10 +120,18 @@ def pick_frames(frames: list[tuple[int, Path]], max_frames: int) -> list[tuple[i
     return [frames[i] for i in idx]
 
 
-def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0,
-                    detector: Any = None, max_frames: int = 8, device: Any = "cpu",
-                    progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Per chosen frame: SWD (and FID with `detector`) of its samples to the data and to the base's."""
+def sample_distance(
+    run: str | Path,
+    dataset: Any,
+    num: int = 256,
+    seed: int = 0,
+    detector: Any = None,
+    max_frames: int = 8,
+    device: Any = "cpu",
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Per chosen frame: SWD (and FID with `detector`) of its samples to the data and to the
+    base's."""
     from zizi.io.checkpoint import build_generator, load_checkpoint
     from zizi.metrics.features import dataset_images, feature_stats, generated_images
     from zizi.metrics.frechet import FeatureStats, frechet_distance
@@ -130,7 +143,9 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
     real_desc = descriptors_of(dataset_images(dataset, num), seed=seed)
     real_fid = None
     if detector is not None:
-        real_fid = feature_stats(dataset_images(dataset, num), detector, num, keep_all=False).mean_cov()
+        real_fid = feature_stats(
+            dataset_images(dataset, num), detector, num, keep_all=False
+        ).mean_cov()
     base_desc = base_fid = None
     records = []
     for i, (nimg, path) in enumerate(frames):
@@ -163,8 +178,9 @@ def sample_distance(run: str | Path, dataset: Any, num: int = 256, seed: int = 0
 TOTAL_LABEL = "all of G_ema (size-weighted mean)"
 
 
-def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
-                 samples: list[dict[str, Any]] | None) -> list[Path]:
+def shift_charts(
+    run: str | Path, weights: list[dict[str, Any]] | None, samples: list[dict[str, Any]] | None
+) -> list[Path]:
     """charts/weight-shift.png and charts/sample-distance.png (those with data)."""
     from zizi.io.runs import CHARTS, inside
     from zizi.metrics.charts import line_chart, line_panels
@@ -181,25 +197,52 @@ def shift_charts(run: str | Path, weights: list[dict[str, Any]] | None,
         # with the largest weights (usually the mapping net, whose equalised-lr weights are
         # stored ~100x larger and move slowly), often below every synthesis block's curve.
         series[TOTAL_LABEL] = (kimg, [r["total"] for r in weights])
-        written.append(line_chart(
-            chart("weight-shift.png"), series, "How far G_ema's weights moved from the base model",
-            "kimg (thousands of images seen)", "‖W − W_base‖ / ‖W_base‖",
-            note="mapping = mapping network; bN = synthesis block at N×N (its convs and toRGB); "
-                 "all = every weight together, a mean weighted by size, so it follows the "
-                 "largest group (often the mapping net) and can sit below every block"))
+        written.append(
+            line_chart(
+                chart("weight-shift.png"),
+                series,
+                "How far G_ema's weights moved from the base model",
+                "kimg (thousands of images seen)",
+                "‖W − W_base‖ / ‖W_base‖",
+                note="mapping = mapping network; bN = synthesis block at N×N "
+                "(its convs and toRGB); "
+                "all = every weight together, a mean weighted by size, so it follows the "
+                "largest group (often the mapping net) and can sit below every block",
+            )
+        )
     if samples:
         kimg = [r["kimg"] for r in samples]
-        panels = [("SWD (offline, no network needed)", "SWD ×10³", {
-            "to the new data": (kimg, [r["swd_to_data"] for r in samples]),
-            "to base-model samples": (kimg, [r["swd_to_base"] for r in samples])})]
+        panels = [
+            (
+                "SWD (offline, no network needed)",
+                "SWD ×10³",
+                {
+                    "to the new data": (kimg, [r["swd_to_data"] for r in samples]),
+                    "to base-model samples": (kimg, [r["swd_to_base"] for r in samples]),
+                },
+            )
+        ]
         if "fid_to_data" in samples[0]:
-            panels.append(("FID (Inception features)", "FID", {
-                "to the new data": (kimg, [r["fid_to_data"] for r in samples]),
-                "to base-model samples": (kimg, [r["fid_to_base"] for r in samples])}))
-        written.append(line_panels(
-            chart("sample-distance.png"), panels, "kimg (thousands of images seen)",
-            note=f"How far the generated images moved: {samples[0]['num']} images per point, the "
-                 "same seeds at every kimg; the first point is the base model"))
+            panels.append(
+                (
+                    "FID (Inception features)",
+                    "FID",
+                    {
+                        "to the new data": (kimg, [r["fid_to_data"] for r in samples]),
+                        "to base-model samples": (kimg, [r["fid_to_base"] for r in samples]),
+                    },
+                )
+            )
+        written.append(
+            line_panels(
+                chart("sample-distance.png"),
+                panels,
+                "kimg (thousands of images seen)",
+                note="How far the generated images moved: "
+                f"{samples[0]['num']} images per point, the "
+                "same seeds at every kimg; the first point is the base model",
+            )
+        )
     return written
 
 

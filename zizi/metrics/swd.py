@@ -38,8 +38,9 @@ def _binomial_kernel(channels: int, like: torch.Tensor) -> torch.Tensor:
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
     # mirror padding (d c b | a b c d | c b a), the scipy `mode="mirror"` PGGAN used
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _binomial_kernel(x.shape[1], x),
-                    groups=x.shape[1])
+    return F.conv2d(
+        F.pad(x, (2, 2, 2, 2), mode="reflect"), _binomial_kernel(x.shape[1], x), groups=x.shape[1]
+    )
 
 
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +86,9 @@ def _patches(level: torch.Tensor, per_image: int, generator: torch.Generator) ->
     rows = (ys[..., None] + offs)[..., :, None]  # [N, P, 7, 1]
     cols = (xs[..., None] + offs)[..., None, :]  # [N, P, 1, 7]
     img = torch.arange(n)[:, None, None, None]
-    out = level.permute(0, 2, 3, 1)[img, rows.to(level.device), cols.to(level.device)]  # [N, P, 7, 7, C]
+    out = level.permute(0, 2, 3, 1)[
+        img, rows.to(level.device), cols.to(level.device)
+    ]  # [N, P, 7, 7, C]
     return out.permute(0, 1, 4, 2, 3).reshape(n * per_image, c, PATCH, PATCH)
 
 
@@ -102,7 +105,9 @@ class PyramidDescriptors:
         x = images.to(torch.float32)
         for level in laplacian_pyramid(x):
             res = level.shape[-1]
-            self.levels.setdefault(res, []).append(_patches(level, self.per_image, self.generator).cpu())
+            self.levels.setdefault(res, []).append(
+                _patches(level, self.per_image, self.generator).cpu()
+            )
 
     def result(self) -> dict[int, torch.Tensor]:
         """Resolution -> descriptors [M, C, 7, 7], finest first."""
@@ -116,20 +121,30 @@ def normalize(desc: torch.Tensor) -> torch.Tensor:
     return (desc - mean) / std
 
 
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator,
-                       dirs_per_repeat: int = DIRS_PER_REPEAT, repeats: int = DIR_REPEATS,
-                       dirs: torch.Tensor | None = None) -> float:
+def sliced_wasserstein(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    generator: torch.Generator,
+    dirs_per_repeat: int = DIRS_PER_REPEAT,
+    repeats: int = DIR_REPEATS,
+    dirs: torch.Tensor | None = None,
+) -> float:
     """Mean over repeats of the 1-D Wasserstein-1 distance along random unit directions.
 
     a, b: [M, D] with equal M. `dirs` [D, K] fixes the directions (one repeat) for tests.
     """
     if a.shape != b.shape:
-        raise ValueError(f"descriptor sets must have equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"descriptor sets must have equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     a, b = a.to(torch.float64), b.to(torch.float64)
     results = []
     for _ in range(1 if dirs is not None else repeats):
-        d = dirs if dirs is not None else torch.randn(a.shape[1], dirs_per_repeat, generator=generator,
-                                                      dtype=torch.float64)
+        d = (
+            dirs
+            if dirs is not None
+            else torch.randn(a.shape[1], dirs_per_repeat, generator=generator, dtype=torch.float64)
+        )
         d = d.to(torch.float64) / d.to(torch.float64).norm(dim=0, keepdim=True)
         pa = torch.sort(a @ d, dim=0).values
         pb = torch.sort(b @ d, dim=0).values
@@ -144,7 +159,9 @@ def swd(a: dict[int, torch.Tensor], b: dict[int, torch.Tensor], seed: int = 0) -
     The larger set of each level is subsampled (seeded) to the size of the smaller.
     """
     if sorted(a) != sorted(b):
-        raise ValueError(f"the two image sets have different pyramid levels: {sorted(a)} vs {sorted(b)}")
+        raise ValueError(
+            f"the two image sets have different pyramid levels: {sorted(a)} vs {sorted(b)}"
+        )
     g = torch.Generator().manual_seed(seed)
     out: dict[str, float] = {}
     for res in sorted(a):

@@ -72,11 +72,17 @@ class Encoder(nn.Module):
         c, res = arch.channels, arch.in_res
         while res > 4:  # stride-2 convs down to 4x4: the receptive field covers the face
             c_out = min(c * 2, arch.max_channels)
-            layers += [nn.Conv2d(c, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-                       nn.Conv2d(c_out, c_out, 3, padding=1), nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(c, c_out, 3, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(c_out, c_out, 3, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
             c, res = c_out, res // 2
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c * res * res, arch.hidden), nn.LeakyReLU(0.2))
+        self.fc = nn.Sequential(
+            nn.Flatten(), nn.Linear(c * res * res, arch.hidden), nn.LeakyReLU(0.2)
+        )
         self.head = nn.Linear(arch.hidden, arch.num_ws * arch.w_dim)
         nn.init.zeros_(self.head.weight)  # start at the mean face: the offset is zero
         nn.init.zeros_(self.head.bias)
@@ -85,10 +91,16 @@ class Encoder(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         if img.shape[-1] != self.arch.in_res:
-            img = F.interpolate(img, size=(self.arch.in_res, self.arch.in_res), mode="area") \
-                if img.shape[-1] > self.arch.in_res else \
-                F.interpolate(img, size=(self.arch.in_res, self.arch.in_res), mode="bilinear",
-                              align_corners=False)
+            img = (
+                F.interpolate(img, size=(self.arch.in_res, self.arch.in_res), mode="area")
+                if img.shape[-1] > self.arch.in_res
+                else F.interpolate(
+                    img,
+                    size=(self.arch.in_res, self.arch.in_res),
+                    mode="bilinear",
+                    align_corners=False,
+                )
+            )
         x = self.fc(self.convs(img))  # [N, hidden]
         offset = self.head(x).view(-1, self.arch.num_ws, self.arch.w_dim)
         return self.w_avg + offset  # [N, num_ws, w_dim]
@@ -98,8 +110,13 @@ def generator_identity(G, ckpt_path: str | Path) -> dict[str, Any]:
     """What an encoder records of its generator, so that it is never used with another."""
     from zizi.render.provenance import sha256_file
 
-    return {"file": Path(ckpt_path).name, "sha256": sha256_file(ckpt_path),
-            "resolution": G.img_resolution, "num_ws": G.num_ws, "w_dim": G.w_dim}
+    return {
+        "file": Path(ckpt_path).name,
+        "sha256": sha256_file(ckpt_path),
+        "resolution": G.img_resolution,
+        "num_ws": G.num_ws,
+        "w_dim": G.w_dim,
+    }
 
 
 def encoder_bytes(enc: Encoder, info: dict[str, Any]) -> bytes:
@@ -117,25 +134,36 @@ def read_encoder_meta(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise EncoderError(f"--encoder {p} not found" if not p.exists() else
-                           f"--encoder {p} is a folder; give the encoder file")
+        raise EncoderError(
+            f"--encoder {p} not found"
+            if not p.exists()
+            else f"--encoder {p} is a folder; give the encoder file"
+        )
     try:
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get("zizi_encoder")
     except Exception as e:  # header or size errors all mean "not an encoder file"
-        raise EncoderError(f"--encoder {p} is not a safetensors file ({type(e).__name__}); "
-                           "give a file made by `zizi encoder train`") from None
+        raise EncoderError(
+            f"--encoder {p} is not a safetensors file ({type(e).__name__}); "
+            "give a file made by `zizi encoder train`"
+        ) from None
     if raw is None:
-        raise EncoderError(f"--encoder {p} is not a zizi encoder (no zizi_encoder metadata); "
-                           "make one with `zizi encoder train`")
+        raise EncoderError(
+            f"--encoder {p} is not a zizi encoder (no zizi_encoder metadata); "
+            "make one with `zizi encoder train`"
+        )
     meta = json.loads(raw)
     if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise EncoderError(f"--encoder {p} has format {meta.get('format')} v{meta.get('version')}; "
-                           f"this zizi reads {FORMAT} v{FORMAT_VERSION}")
+        raise EncoderError(
+            f"--encoder {p} has format {meta.get('format')} v{meta.get('version')}; "
+            f"this zizi reads {FORMAT} v{FORMAT_VERSION}"
+        )
     return meta
 
 
-def load_encoder(path: str | Path, generator_sha256: str | None = None) -> tuple[Encoder, dict[str, Any]]:
+def load_encoder(
+    path: str | Path, generator_sha256: str | None = None
+) -> tuple[Encoder, dict[str, Any]]:
     """(encoder in eval mode, its metadata). With `generator_sha256`, refuse an encoder that
     was trained for another generator (its W+ would mean nothing to this one)."""
     from safetensors.torch import load_file
@@ -143,14 +171,17 @@ def load_encoder(path: str | Path, generator_sha256: str | None = None) -> tuple
     meta = read_encoder_meta(path)
     gen = meta.get("generator", {})
     if generator_sha256 is not None and gen.get("sha256") != generator_sha256:
-        raise EncoderError(f"--encoder {Path(path).name} was trained for {gen.get('file')} "
-                           f"(sha256 {str(gen.get('sha256'))[:12]}…), not this --checkpoint; "
-                           "train one for it with `zizi encoder train`")
+        raise EncoderError(
+            f"--encoder {Path(path).name} was trained for {gen.get('file')} "
+            f"(sha256 {str(gen.get('sha256'))[:12]}…), not this --checkpoint; "
+            "train one for it with `zizi encoder train`"
+        )
     enc = Encoder(EncoderArch(**meta["arch"]))
     state = {k.removeprefix("net."): v for k, v in load_file(str(path)).items()}
     try:
         enc.load_state_dict(state)
     except RuntimeError as e:
-        raise EncoderError(f"--encoder {path} does not match its own architecture record: "
-                           f"{str(e).splitlines()[0]}") from None
+        raise EncoderError(
+            f"--encoder {path} does not match its own architecture record: {str(e).splitlines()[0]}"
+        ) from None
     return enc.eval().requires_grad_(False), meta

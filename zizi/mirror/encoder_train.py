@@ -57,8 +57,14 @@ def run_dir(out: str | Path) -> Path:
 class EncoderTrainer:
     """The encoder, its optimiser and the sampler; `step()` trains on one batch."""
 
-    def __init__(self, G, distance: Callable[[torch.Tensor], Callable], arch: EncoderArch,
-                 cfg: EncoderTrainConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        G,
+        distance: Callable[[torch.Tensor], Callable],
+        arch: EncoderArch,
+        cfg: EncoderTrainConfig,
+        device: torch.device,
+    ) -> None:
         from zizi.mirror.project import w_stats
 
         self.G = G.requires_grad_(False).eval()
@@ -82,7 +88,11 @@ class EncoderTrainer:
         G = self.G
         z = torch.randn(n, G.z_dim, generator=gen).to(self.device)
         z2 = torch.randn(n, G.z_dim, generator=gen).to(self.device)
-        cut = torch.randint(1, G.num_ws, (n,), generator=gen) if G.num_ws > 1 else torch.ones(n, dtype=torch.long)
+        cut = (
+            torch.randint(1, G.num_ws, (n,), generator=gen)
+            if G.num_ws > 1
+            else torch.ones(n, dtype=torch.long)
+        )
         mix = torch.rand(n, generator=gen) < self.cfg.mixing_prob
         with torch.no_grad():
             ws = G.mapping(z, None)  # [n, num_ws, w_dim]
@@ -96,7 +106,7 @@ class EncoderTrainer:
     def step(self) -> dict[str, float]:
         ws, img = self.sample(self.cfg.batch, self.gen)
         pred = self.enc(img)
-        w_loss = (pred - ws).square().sum(-1).mean() / (self.w_std ** 2)
+        w_loss = (pred - ws).square().sum(-1).mean() / (self.w_std**2)
         recon = self.G.synthesis(pred, noise_mode="const", force_fp32=True)
         r_loss = self.distance(img)(recon).mean()
         loss = self.cfg.w_weight * w_loss + self.cfg.recon_weight * r_loss
@@ -114,14 +124,21 @@ class EncoderTrainer:
         """Everything an exact resume needs, as one safetensors file."""
         from safetensors.torch import save
 
-        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.enc.state_dict().items()}
+        tensors = {
+            f"net.{k}": v.detach().cpu().contiguous() for k, v in self.enc.state_dict().items()
+        }
         opt = self.opt.state_dict()
         for idx, st in opt["state"].items():
             for key, v in st.items():
                 tensors[f"opt.{idx}.{key}"] = torch.as_tensor(v).detach().cpu().contiguous()
         tensors["rng"] = self.gen.get_state()
-        meta = {"nimg": self.nimg, "param_groups": opt["param_groups"],
-                "config": asdict(self.cfg), "arch": asdict(self.enc.arch), **info}
+        meta = {
+            "nimg": self.nimg,
+            "param_groups": opt["param_groups"],
+            "config": asdict(self.cfg),
+            "arch": asdict(self.enc.arch),
+            **info,
+        }
         return save(tensors, metadata={"zizi_encoder_state": json.dumps(meta, sort_keys=True)})
 
     def load_state(self, path: Path) -> dict[str, Any]:
@@ -133,13 +150,18 @@ class EncoderTrainer:
                 meta = json.loads((f.metadata() or {})["zizi_encoder_state"])
             tensors = load_file(str(path))
         except Exception as e:
-            raise ZiziError(f"{path} is not a readable encoder training state "
-                            f"({type(e).__name__}); start again with --force") from None
+            raise ZiziError(
+                f"{path} is not a readable encoder training state "
+                f"({type(e).__name__}); start again with --force"
+            ) from None
         if meta["arch"] != asdict(self.enc.arch):
-            raise ZiziError(f"{path} was trained with encoder {meta['arch']}, this run builds "
-                            f"{asdict(self.enc.arch)}; start again with --force")
-        self.enc.load_state_dict({k.removeprefix("net."): v for k, v in tensors.items()
-                                  if k.startswith("net.")})
+            raise ZiziError(
+                f"{path} was trained with encoder {meta['arch']}, this run builds "
+                f"{asdict(self.enc.arch)}; start again with --force"
+            )
+        self.enc.load_state_dict(
+            {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+        )
         state: dict[int, dict[str, torch.Tensor]] = {}
         for k, v in tensors.items():
             if k.startswith("opt."):
@@ -163,10 +185,15 @@ class EncoderTrainer:
         return np.ascontiguousarray(grid)
 
 
-def train_encoder(trainer: EncoderTrainer, out: Path, info: dict[str, Any], *,
-                  should_stop: Callable[[], bool] = lambda: False,
-                  progress: Callable[[dict[str, Any]], None] | None = None,
-                  max_steps: int | None = None) -> str:
+def train_encoder(
+    trainer: EncoderTrainer,
+    out: Path,
+    info: dict[str, Any],
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    max_steps: int | None = None,
+) -> str:
     """Train until the kimg budget (or a stop request: then snapshot and return "stopped")."""
     from zizi.files import write_bytes, write_png, write_text
 
@@ -183,8 +210,10 @@ def train_encoder(trainer: EncoderTrainer, out: Path, info: dict[str, Any], *,
 
     def snapshot() -> None:
         if not trainer.finite():
-            raise ZiziError(f"encoder training diverged at kimg {trainer.kimg:.3f} (weights became "
-                            f"NaN/Inf); {out} holds the last good encoder; lower --lr and resume")
+            raise ZiziError(
+                f"encoder training diverged at kimg {trainer.kimg:.3f} (weights became "
+                f"NaN/Inf); {out} holds the last good encoder; lower --lr and resume"
+            )
         meta = {**info, "kimg": trainer.kimg, "train": asdict(cfg)}
         write_bytes(folder / STATE, trainer.state_bytes(info))
         write_bytes(out, encoder_bytes(trainer.enc, meta))
@@ -208,15 +237,23 @@ def train_encoder(trainer: EncoderTrainer, out: Path, info: dict[str, Any], *,
             progress({"nimg": trainer.nimg, "end_nimg": end})
         if trainer.nimg >= next_tick or trainer.nimg >= end:
             dt = time.perf_counter() - t0
-            entry = {"kimg": trainer.kimg, "nimg": trainer.nimg,
-                     **{k: v / count for k, v in sums.items()},
-                     "sec_per_kimg": dt / max((trainer.nimg - n0) / 1000, 1e-9), "time": time.time()}
+            entry = {
+                "kimg": trainer.kimg,
+                "nimg": trainer.nimg,
+                **{k: v / count for k, v in sums.items()},
+                "sec_per_kimg": dt / max((trainer.nimg - n0) / 1000, 1e-9),
+                "time": time.time(),
+            }
             if not all(math.isfinite(v) for k, v in entry.items() if k.startswith("loss/")):
-                raise ZiziError(f"encoder training diverged at kimg {trainer.kimg:.3f}; {out} "
-                                "holds the last good encoder; lower --lr and resume")
+                raise ZiziError(
+                    f"encoder training diverged at kimg {trainer.kimg:.3f}; {out} "
+                    "holds the last good encoder; lower --lr and resume"
+                )
             stats += json.dumps(entry) + "\n"
-            log += (f"kimg {entry['kimg']:.3f}  w {entry['loss/w']:.4f}  recon "
-                    f"{entry['loss/recon']:.4f}  sec/kimg {entry['sec_per_kimg']:.2f}\n")
+            log += (
+                f"kimg {entry['kimg']:.3f}  w {entry['loss/w']:.4f}  recon "
+                f"{entry['loss/recon']:.4f}  sec/kimg {entry['sec_per_kimg']:.2f}\n"
+            )
             write_text(stats_path, stats)
             write_text(log_path, log)
             if progress is not None:
@@ -249,9 +286,16 @@ def distance_factory(ckpt: Path, perceptual: list[Path], device) -> tuple[Callab
     return (lambda t: losses.OwnDistance(None, t, w)), "own: pixel + ms-ssim (no discriminator)"
 
 
-def prepare(ckpt: str | Path, out: str | Path, cfg: EncoderTrainConfig, device: torch.device, *,
-            perceptual: list[Path] | None = None, resume: bool = False,
-            force: bool = False) -> tuple[EncoderTrainer, dict[str, Any]]:
+def prepare(
+    ckpt: str | Path,
+    out: str | Path,
+    cfg: EncoderTrainConfig,
+    device: torch.device,
+    *,
+    perceptual: list[Path] | None = None,
+    resume: bool = False,
+    force: bool = False,
+) -> tuple[EncoderTrainer, dict[str, Any]]:
     """Build the trainer for `ckpt`'s G_ema and decide between a fresh start and a resume.
 
     A fresh start refuses to overwrite an encoder or a run folder unless `force`; a resume
@@ -274,8 +318,10 @@ def prepare(ckpt: str | Path, out: str | Path, cfg: EncoderTrainConfig, device: 
     if not resume and (out.exists() or folder.exists()):
         if not force:
             what = folder if folder.exists() else out
-            raise ZiziError(f"{what} already exists; pass --resume to continue its training "
-                            "or --force to start again")
+            raise ZiziError(
+                f"{what} already exists; pass --resume to continue its training "
+                "or --force to start again"
+            )
         shutil.rmtree(folder, ignore_errors=True)
     G = build_generator(load_checkpoint(ckpt, nets=["G_ema"]), "G_ema").to(device)
     if G.c_dim > 0 or G.img_channels != 3:
@@ -285,19 +331,27 @@ def prepare(ckpt: str | Path, out: str | Path, cfg: EncoderTrainConfig, device: 
     trainer = EncoderTrainer(G, distance, arch, cfg, device)
     from zizi import __version__
 
-    info = {"generator": generator_identity(G, ckpt), "loss": loss_kind,
-            "made_by": f"zizi {__version__} encoder train", "seed": cfg.seed}
+    info = {
+        "generator": generator_identity(G, ckpt),
+        "loss": loss_kind,
+        "made_by": f"zizi {__version__} encoder train",
+        "seed": cfg.seed,
+    }
     if resume:
         meta = trainer.load_state(state)
         if meta.get("generator", {}).get("sha256") != info["generator"]["sha256"]:
-            raise ZiziError(f"{state} belongs to an encoder of another generator "
-                            f"({meta.get('generator', {}).get('file')}); give that checkpoint")
+            raise ZiziError(
+                f"{state} belongs to an encoder of another generator "
+                f"({meta.get('generator', {}).get('file')}); give that checkpoint"
+            )
         old = dict(meta["config"])
         for key in ("kimg", "tick_kimg", "snap_kimg"):  # the budget may grow; nothing else may
             old.pop(key)
         new = {k: v for k, v in asdict(cfg).items() if k not in ("kimg", "tick_kimg", "snap_kimg")}
         if old != new:
             diff = next(k for k in new if old.get(k) != new[k])
-            raise ZiziError(f"--resume: {diff} was {old.get(diff)} in this run, now {new[diff]}; "
-                            "a resume continues the same training (only --kimg may change)")
+            raise ZiziError(
+                f"--resume: {diff} was {old.get(diff)} in this run, now {new[diff]}; "
+                "a resume continues the same training (only --kimg may change)"
+            )
     return trainer, info

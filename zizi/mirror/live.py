@@ -37,8 +37,14 @@ class Reflection:
 class Reflector:
     """Loads the base and shifted generators and the base's encoder once; reflects frames."""
 
-    def __init__(self, base: str | Path, shifted: str | Path, encoder: str | Path,
-                 device: torch.device, align: Literal["face", "center"] = "face") -> None:
+    def __init__(
+        self,
+        base: str | Path,
+        shifted: str | Path,
+        encoder: str | Path,
+        device: torch.device,
+        align: Literal["face", "center"] = "face",
+    ) -> None:
         from zizi.io.checkpoint import build_generator, load_checkpoint
         from zizi.mirror.encoder import load_encoder
         from zizi.mirror.project import noise_layers, set_noise
@@ -50,7 +56,9 @@ class Reflector:
         _check_pair(base, shifted_path)
         self.enc, _ = load_encoder(encoder, sha256_file(base))
         self.G = build_generator(load_checkpoint(base, nets=["G_ema"]), "G_ema").to(device)
-        self.G_shift = build_generator(load_checkpoint(shifted_path, nets=["G_ema"]), "G_ema").to(device)
+        self.G_shift = build_generator(load_checkpoint(shifted_path, nets=["G_ema"]), "G_ema").to(
+            device
+        )
         if self.G.img_channels != 3 or self.G.c_dim > 0:
             raise ZiziError("the live mirror needs an unconditional RGB face model")
         # Both draw with the base's noise maps, those the encoder was trained with, so the
@@ -84,14 +92,17 @@ class Reflector:
         try:
             im = Image.open(io.BytesIO(data), formats=FORMATS)
             if max(im.size) > MAX_FRAME_SIDE:
-                raise FrameError(f"frame of {im.size[0]}x{im.size[1]} px; send at most "
-                                 f"{MAX_FRAME_SIDE} px a side")
+                raise FrameError(
+                    f"frame of {im.size[0]}x{im.size[1]} px; send at most "
+                    f"{MAX_FRAME_SIDE} px a side"
+                )
             im.load()
         except FrameError:
             raise
         except Image.DecompressionBombError:  # PIL's own guard fired first, on the header
-            raise FrameError(f"frame claims a huge canvas; send at most {MAX_FRAME_SIDE} px "
-                             "a side") from None
+            raise FrameError(
+                f"frame claims a huge canvas; send at most {MAX_FRAME_SIDE} px a side"
+            ) from None
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise FrameError(f"not a JPEG/PNG/WebP frame ({type(e).__name__})") from None
         return im.convert("RGB")
@@ -118,8 +129,10 @@ class Reflector:
 
         crop, how = self._frame(self._decode(data))  # [1, 3, R, R]
         ws = self.enc(crop.to(self.device))  # [1, num_ws, w_dim]
-        pair = [to_uint8(g.synthesis(ws, noise_mode="const", force_fp32=True))[0]
-                for g in (self.G, self.G_shift)]
+        pair = [
+            to_uint8(g.synthesis(ws, noise_mode="const", force_fp32=True))[0]
+            for g in (self.G, self.G_shift)
+        ]
         del crop, ws
         buf = io.BytesIO()
         Image.fromarray(np.concatenate(pair, axis=1)).save(buf, format="PNG", compress_level=1)

@@ -88,8 +88,10 @@ def _read_state(p: Path) -> dict:
         else:
             sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and header errors all mean "not a state dict"
-        raise PerceptualWeightsError(f"--perceptual {p} is not a weights file torch can read "
-                                     f"safely ({type(e).__name__}); give a VGG16 state dict") from None
+        raise PerceptualWeightsError(
+            f"--perceptual {p} is not a weights file torch can read "
+            f"safely ({type(e).__name__}); give a VGG16 state dict"
+        ) from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
@@ -97,7 +99,9 @@ def _read_state(p: Path) -> dict:
     return sd
 
 
-def load_perceptual(paths: str | Path | list[str | Path]) -> tuple[VGG16Features, list[torch.Tensor] | None]:
+def load_perceptual(
+    paths: str | Path | list[str | Path],
+) -> tuple[VGG16Features, list[torch.Tensor] | None]:
     """A VGG16 (and, when given, LPIPS's linear layer weights) from local files: torch state
     dicts (`.pt`/`.pth`, loaded with weights_only) or `.safetensors`. Several files are
     merged, so torchvision's VGG16 file and LPIPS's small `vgg.pth` (only `lin*` weights)
@@ -112,16 +116,20 @@ def load_perceptual(paths: str | Path | list[str | Path]) -> tuple[VGG16Features
     for k, v in sd.items():
         for prefix in ("features.", "net.features.", "module.features."):
             if k.startswith(prefix):
-                feats["features." + k[len(prefix):]] = v
+                feats["features." + k[len(prefix) :]] = v
     net = VGG16Features()
     missing = [k for k in net.state_dict() if k not in feats]
     if missing:
-        raise PerceptualWeightsError(f"--perceptual {p} is not a VGG16 state dict: no {missing[0]} "
-                                     "(expected torchvision-style features.N.weight keys)")
+        raise PerceptualWeightsError(
+            f"--perceptual {p} is not a VGG16 state dict: no {missing[0]} "
+            "(expected torchvision-style features.N.weight keys)"
+        )
     for k, live in net.state_dict().items():
         if tuple(feats[k].shape) != tuple(live.shape):
-            raise PerceptualWeightsError(f"--perceptual {p}: {k} is shaped {tuple(feats[k].shape)}, "
-                                         f"VGG16 needs {tuple(live.shape)}")
+            raise PerceptualWeightsError(
+                f"--perceptual {p}: {k} is shaped {tuple(feats[k].shape)}, "
+                f"VGG16 needs {tuple(live.shape)}"
+            )
     net.load_state_dict({k: feats[k].float() for k in net.state_dict()})
     lins = None
     if all(f"lin{k}.model.1.weight" in sd for k in range(5)):
@@ -132,7 +140,9 @@ def load_perceptual(paths: str | Path | list[str | Path]) -> tuple[VGG16Features
 class VGGDistance(nn.Module):
     """LPIPS distance to fixed targets (learned layer weights if given, else uniform)."""
 
-    def __init__(self, net: VGG16Features, lins: list[torch.Tensor] | None, target: torch.Tensor) -> None:
+    def __init__(
+        self, net: VGG16Features, lins: list[torch.Tensor] | None, target: torch.Tensor
+    ) -> None:
         super().__init__()
         self.net = net
         self.lins = lins
@@ -185,7 +195,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     var_a = blur(a * a) - mu_a.square()
     var_b = blur(b * b) - mu_b.square()
     cov = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2)
+    )
     return s.mean(dim=(1, 2, 3))
 
 
@@ -212,21 +224,28 @@ class OwnWeights:
 class OwnDistance(nn.Module):
     """Discriminator features + pixel + multi-scale SSIM distance to fixed targets."""
 
-    def __init__(self, D: Discriminator | None, target: torch.Tensor, weights: OwnWeights = OwnWeights()) -> None:
+    def __init__(
+        self, D: Discriminator | None, target: torch.Tensor, weights: OwnWeights = OwnWeights()
+    ) -> None:
         super().__init__()
         self.D = D if weights.disc > 0 else None
         self.w = weights
         self.target = _shrink(target, PERCEPTUAL_MAX_RES)
         with torch.no_grad():
-            self.target_feats = ([_unit(f) for f in discriminator_features(self.D, target)]
-                                 if self.D is not None else [])
+            self.target_feats = (
+                [_unit(f) for f in discriminator_features(self.D, target)]
+                if self.D is not None
+                else []
+            )
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         total = img.new_zeros(img.shape[0])
         if self.D is not None:
             feats = discriminator_features(self.D, img)
-            d = sum((_unit(f) - t).square().sum(1).mean(dim=(1, 2))
-                    for f, t in zip(feats, self.target_feats))
+            d = sum(
+                (_unit(f) - t).square().sum(1).mean(dim=(1, 2))
+                for f, t in zip(feats, self.target_feats)
+            )
             total = total + self.w.disc * d / len(feats)
         small = _shrink(img, PERCEPTUAL_MAX_RES)
         if self.w.pixel > 0:
@@ -242,8 +261,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
 
 
-def distance_for(base: Path, target: torch.Tensor, perceptual: list[Path], device
-                 ) -> tuple[nn.Module, str]:
+def distance_for(
+    base: Path, target: torch.Tensor, perceptual: list[Path], device
+) -> tuple[nn.Module, str]:
     """The projection's loss against `target` and its name: LPIPS on a local VGG16 file,
     else the base checkpoint's own D + pixel + MS-SSIM (pixel + MS-SSIM when it has no D)."""
     from zizi.io.checkpoint import build_discriminator, load_checkpoint, read_header
@@ -256,4 +276,6 @@ def distance_for(base: Path, target: torch.Tensor, perceptual: list[Path], devic
         D = build_discriminator(load_checkpoint(base, nets=["D"])).to(device)
         return OwnDistance(D, target), "own: discriminator features + pixel + ms-ssim"
     weights = OwnWeights(disc=0.0)
-    return OwnDistance(None, target, weights), "own: pixel + ms-ssim (the base has no discriminator)"
+    return OwnDistance(
+        None, target, weights
+    ), "own: pixel + ms-ssim (the base has no discriminator)"

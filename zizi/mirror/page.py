@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 
-CONSENT = ("Nothing is stored: each camera frame is reflected in memory and forgotten; "
-           "no picture, face crop or latent is written anywhere.")
+CONSENT = (
+    "Nothing is stored: each camera frame is reflected in memory and forgotten; "
+    "no picture, face crop or latent is written anywhere."
+)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -89,7 +91,8 @@ function connect() {
     }
     const img = await createImageBitmap(ev.data);
     const r = img.height;
-    views.forEach((c, i) => c.getContext("2d").drawImage(img, i * r, 0, r, r, 0, 0, c.width, c.height));
+    views.forEach((c, i) =>
+      c.getContext("2d").drawImage(img, i * r, 0, r, r, 0, 0, c.width, c.height));
     img.close();
     Z.received++;
     say("reflecting (" + Z.received + " frames)");
@@ -125,7 +128,9 @@ camera(); connect(); setInterval(tick, 20);
 
 def render_page(resolution: int, base_name: str, shifted_name: str) -> str:
     """The page for one pair of models (their file names are shown, escaped)."""
-    return (_PAGE.replace("__CONSENT__", html.escape(CONSENT))
-            .replace("__RES__", str(int(resolution)))
-            .replace("__BASE__", html.escape(base_name))
-            .replace("__SHIFTED__", html.escape(shifted_name)))
+    return (
+        _PAGE.replace("__CONSENT__", html.escape(CONSENT))
+        .replace("__RES__", str(int(resolution)))
+        .replace("__BASE__", html.escape(base_name))
+        .replace("__SHIFTED__", html.escape(shifted_name))
+    )

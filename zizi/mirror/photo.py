@@ -51,8 +51,10 @@ def frame(im: Image.Image, resolution: int, align: AlignChoice = "face") -> Imag
 
     faces = FaceFinder(landmarks="5").find(im)
     if not faces:
-        raise PhotoError("no face found in the photo; use a photo with one clear, frontal face, "
-                         "or --align center for a model that does not draw faces")
+        raise PhotoError(
+            "no face found in the photo; use a photo with one clear, frontal face, "
+            "or --align center for a model that does not draw faces"
+        )
     return align_quad(im, ffhq_quad(faces[0]), resolution)
 
 

@@ -32,7 +32,9 @@ Space = Literal["w", "w+"]
 @dataclass(frozen=True)
 class ProjectConfig:
     steps: int = 500  # the paper's 1000 buys little after ~500 on faces
-    space: Space = "w"  # "w": one w for every layer (stays on the model's manifold); "w+": one per layer
+    space: Space = (
+        "w"  # "w": one w for every layer (stays on the model's manifold); "w+": one per layer
+    )
     initial_lr: float = 0.1  # the paper's peak learning rate
     lr_rampup: float = 0.05  # fraction of steps to ramp the learning rate up (avoids an early jump)
     lr_rampdown: float = 0.25  # fraction of steps of cosine ramp-down (settles into the minimum)
@@ -40,7 +42,9 @@ class ProjectConfig:
     noise_ramp: float = 0.75  # fraction of steps after which the w noise is gone
     noise_reg: float = 1e5  # weight of the noise regulariser (appendix D)
     w_avg_samples: int = 10000  # z samples for the mean and spread of w
-    seed: int = 0  # seeds the w_avg samples and the w noise: the same photo gives the same reflection
+    seed: int = (
+        0  # seeds the w_avg samples and the w noise: the same photo gives the same reflection
+    )
     optimize_noise: bool = True  # also fit the per-layer noise maps (fine detail)
     # peak rate from an encoder's guess; of 0.01, 0.03, 0.1 (benchmarks/RESULTS.md "Encoder")
     # 0.1 was best on photos the model cannot draw and within 1 dB of the best on its own images
@@ -75,24 +79,32 @@ def w_stats(G: Generator, samples: int, seed: int) -> tuple[torch.Tensor, float]
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, G.z_dim, generator=gen).to(dev)
     with torch.no_grad():
-        w = torch.cat([G.mapping(z[i:i + 1000], None)[:, 0] for i in range(0, samples, 1000)])
+        w = torch.cat([G.mapping(z[i : i + 1000], None)[:, 0] for i in range(0, samples, 1000)])
     w_avg = w.mean(0, keepdim=True)
     w_std = float((w - w_avg).square().sum(1).mean().sqrt())
     return w_avg, w_std
 
 
 def learning_rate(cfg: ProjectConfig, t: float) -> float:
-    """The learning rate at progress t in [0, 1): up over `lr_rampup`, cosine down over `lr_rampdown`."""
+    """The learning rate at progress t in [0, 1).
+
+    Up over `lr_rampup`, cosine down over `lr_rampdown`.
+    """
     ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
     ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
     ramp *= min(1.0, t / cfg.lr_rampup) if cfg.lr_rampup > 0 else 1.0
     return cfg.initial_lr * ramp
 
 
-def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor], torch.Tensor],
-            cfg: ProjectConfig = ProjectConfig(),
-            progress: Callable[[int, int, float], None] | None = None, *,
-            init: torch.Tensor | None = None) -> Projection:
+def project(
+    G: Generator,
+    target: torch.Tensor,
+    distance: Callable[[torch.Tensor], torch.Tensor],
+    cfg: ProjectConfig = ProjectConfig(),
+    progress: Callable[[int, int, float], None] | None = None,
+    *,
+    init: torch.Tensor | None = None,
+) -> Projection:
     """Fit G's latent (and noise) to `target` ([1, C, R, R] in [-1, 1]) under `distance`.
 
     `distance(images) -> [N]` is a closure over the target (see zizi.mirror.losses). G is
@@ -111,16 +123,22 @@ def project(G: Generator, target: torch.Tensor, distance: Callable[[torch.Tensor
             progress(step, cfg.steps, loss)
 
 
-def projection_steps(G: Generator, target: torch.Tensor,
-                     distance: Callable[[torch.Tensor], torch.Tensor],
-                     cfg: ProjectConfig = ProjectConfig(), *, init: torch.Tensor | None = None
-                     ) -> Generator_[tuple[int, float, torch.Tensor], None, Projection]:
+def projection_steps(
+    G: Generator,
+    target: torch.Tensor,
+    distance: Callable[[torch.Tensor], torch.Tensor],
+    cfg: ProjectConfig = ProjectConfig(),
+    *,
+    init: torch.Tensor | None = None,
+) -> Generator_[tuple[int, float, torch.Tensor], None, Projection]:
     """`project`, one step at a time: yields (step from 1, distance, the image the step
     measured: [1, C, R, R], the search's w noise included) and returns the Projection, so a
     progress video (`zizi project --video`) is drawn as the search runs, nothing kept."""
     if G.c_dim > 0:
-        raise ZiziError("this model is conditional (it draws one of several classes); "
-                        "mirror needs an unconditional face model")
+        raise ZiziError(
+            "this model is conditional (it draws one of several classes); "
+            "mirror needs an unconditional face model"
+        )
     if cfg.steps < 1:
         raise ZiziError(f"--steps must be at least 1, got {cfg.steps}")
     if cfg.space not in ("w", "w+"):
@@ -134,18 +152,27 @@ def projection_steps(G: Generator, target: torch.Tensor,
         start = w_avg[:, None].repeat(1, width, 1)
     else:
         if tuple(init.shape) != (1, G.num_ws, G.w_dim):
-            raise ZiziError(f"the encoder's guess is shaped {tuple(init.shape)}, the model "
-                            f"needs (1, {G.num_ws}, {G.w_dim})")
+            raise ZiziError(
+                f"the encoder's guess is shaped {tuple(init.shape)}, the model "
+                f"needs (1, {G.num_ws}, {G.w_dim})"
+            )
         start = init.to(dev).float() if width > 1 else init.to(dev).float().mean(1, keepdim=True)
         cfg = replace(cfg, initial_lr=cfg.refine_lr, noise_strength=0.0)
     w_opt = start.detach().clone().requires_grad_(True)  # [1, width, w_dim]
 
     layers = noise_layers(G)
-    saved = {name: m.noise_const for name, m in layers.items()}  # the buffers themselves, put back after
+    saved = {
+        name: m.noise_const for name, m in layers.items()
+    }  # the buffers themselves, put back after
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    noise = {name: (torch.randn(b.shape, generator=gen).to(dev) if init is None else
-                    b.detach().clone().float()).requires_grad_(cfg.optimize_noise)
-             for name, b in saved.items()}
+    noise = {
+        name: (
+            torch.randn(b.shape, generator=gen).to(dev)
+            if init is None
+            else b.detach().clone().float()
+        ).requires_grad_(cfg.optimize_noise)
+        for name, b in saved.items()
+    }
     params = [w_opt] + (list(noise.values()) if cfg.optimize_noise else [])
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
     losses: list[float] = []
@@ -191,12 +218,17 @@ def encode(G: Generator, encoder: torch.nn.Module, target: torch.Tensor) -> Proj
 
 
 def synthesize_projection(G: Generator, p: Projection) -> torch.Tensor:
-    """G's image of a projection ([1, C, R, R] float in about [-1, 1]), G's own noise restored after."""
+    """G's image of a projection ([1, C, R, R] float in about [-1, 1]).
+
+    G's own noise is restored after.
+    """
     layers = noise_layers(G)
     saved = {name: m.noise_const.detach().clone() for name, m in layers.items()}
     try:
         set_noise(G, p.noise)
         with torch.no_grad():
-            return G.synthesis(p.ws.to(next(G.parameters()).device), noise_mode="const", force_fp32=True)
+            return G.synthesis(
+                p.ws.to(next(G.parameters()).device), noise_mode="const", force_fp32=True
+            )
     finally:
         set_noise(G, saved)

@@ -27,23 +27,30 @@ if TYPE_CHECKING:
 STILL_NAME = "mirror.png"
 VIDEO_NAME = "mirror.mp4"
 LATENT_NAME = "latent.safetensors"
-STATEMENT = ("AI-generated: a generative neural network's (StyleGAN2) reconstruction of a "
-             "photographed face, drawn by zizi mirror; the photo, its crop and the latent "
-             "were not kept.")
-KEPT_STATEMENT = STATEMENT.replace("the photo, its crop and the latent were not kept",
-                                   "the photo and its crop were not kept; the latent was "
-                                   "kept at the person's request")
+STATEMENT = (
+    "AI-generated: a generative neural network's (StyleGAN2) reconstruction of a "
+    "photographed face, drawn by zizi mirror; the photo, its crop and the latent "
+    "were not kept."
+)
+KEPT_STATEMENT = STATEMENT.replace(
+    "the photo, its crop and the latent were not kept",
+    "the photo and its crop were not kept; the latent was kept at the person's request",
+)
 
 
 @dataclass(frozen=True)
 class MirrorConfig:
     project: ProjectConfig = ProjectConfig()  # the search in the base model's latent space
-    align: AlignChoice = "face"  # "face": FFHQ alignment like `dataset prepare`; "center" for non-face models
+    align: AlignChoice = (
+        "face"  # "face": FFHQ alignment like `dataset prepare`; "center" for non-face models
+    )
     video: bool = False  # also render the reflection through every frame of the shift
     frames: int = 120  # clip length: 4 s at 30 fps, long enough to watch the face change
     fps: float = 30.0  # the render default
     keep_latent: bool = False  # write the latent (w/w+ and noise maps) beside the renders
-    size: int | None = None  # side of each face in mirror.png (Lanczos, as render --size); None = the model's
+    size: int | None = (
+        None  # side of each face in mirror.png (Lanczos, as render --size); None = the model's
+    )
 
 
 def shifted_checkpoints(source: str | Path) -> tuple[Path, list[Path]]:
@@ -69,8 +76,10 @@ def shifted_checkpoints(source: str | Path) -> tuple[Path, list[Path]]:
         latest = latest_path(p)
         if latest.is_file():
             return latest, [latest]
-        raise CheckpointError(f"--shifted {p} is a folder with neither frames/ nor "
-                              "latest.safetensors; give a run folder or a checkpoint file")
+        raise CheckpointError(
+            f"--shifted {p} is a folder with neither frames/ nor "
+            "latest.safetensors; give a run folder or a checkpoint file"
+        )
     return p, [p]
 
 
@@ -86,7 +95,8 @@ def _check_pair(base: Path, shifted: Path) -> None:
         if a.get(key) != b.get(key):
             raise CheckpointError(
                 f"the checkpoints do not match: {base.name} has {what} {a.get(key)}, "
-                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --checkpoint")
+                f"{shifted.name} has {b.get(key)}; --shifted must be a fine-tune of --checkpoint"
+            )
     read_stops([base, shifted])  # one line naming any other difference of architecture
 
 
@@ -100,11 +110,20 @@ def _resized(face: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(face).resize((size, size), Image.LANCZOS))
 
 
-def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | Path,
-           cfg: MirrorConfig, device: torch.device, *, perceptual: list[str | Path] | None = None,
-           encoder: str | Path | None = None, force: bool = False,
-           progress: Callable[[str, int, int], None] | None = None,
-           credentials: Credentials | None = None) -> list[Path]:
+def mirror(
+    photo: str | Path,
+    ckpt: str | Path,
+    shifted: str | Path,
+    out: str | Path,
+    cfg: MirrorConfig,
+    device: torch.device,
+    *,
+    perceptual: list[str | Path] | None = None,
+    encoder: str | Path | None = None,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    credentials: Credentials | None = None,
+) -> list[Path]:
     """Reflect `photo` through `ckpt` and `shifted`; returns the files written, signed
     (C2PA) with `credentials` when given.
 
@@ -127,7 +146,11 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     _check_pair(base, shifted_path)
     if out.exists() and not out.is_dir():
         raise ZiziError(f"--out {out} is a file; give a folder for the renders")
-    names = [STILL_NAME] + ([VIDEO_NAME] if cfg.video else []) + ([LATENT_NAME] if cfg.keep_latent else [])
+    names = (
+        [STILL_NAME]
+        + ([VIDEO_NAME] if cfg.video else [])
+        + ([LATENT_NAME] if cfg.keep_latent else [])
+    )
     taken = [n for n in names if (out / n).exists()]
     if taken and not force:
         raise ZiziError(f"{out / taken[0]} already exists; pass --force to overwrite it")
@@ -153,10 +176,13 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     guess = encode(G, enc, target) if enc is not None else None
     loss_kind = "none (encoder only)"
     if cfg.project.steps > 0:
-        distance, loss_kind = distance_for(base, target, [Path(p) for p in perceptual or []], device)
+        distance, loss_kind = distance_for(
+            base, target, [Path(p) for p in perceptual or []], device
+        )
         cb = None if progress is None else (lambda i, n, _loss: progress("project", i, n))
-        proj = project(G, target, distance, cfg.project, progress=cb,
-                       init=None if guess is None else guess.ws)
+        proj = project(
+            G, target, distance, cfg.project, progress=cb, init=None if guess is None else guess.ws
+        )
         del distance
     else:
         proj = guess
@@ -167,30 +193,64 @@ def mirror(photo: str | Path, ckpt: str | Path, shifted: str | Path, out: str | 
     del G, G_shift
 
     ckpts = [provenance.checkpoint_entry(base), provenance.checkpoint_entry(shifted_path)]
-    config = {"command": "mirror", **asdict(cfg), "loss": loss_kind,
-              "left": base.name, "right": shifted_path.name}
+    config = {
+        "command": "mirror",
+        **asdict(cfg),
+        "loss": loss_kind,
+        "left": base.name,
+        "right": shifted_path.name,
+    }
     if encoder is not None:
         config["encoder"] = provenance.checkpoint_entry(encoder)
     doc = provenance.record("image", ckpts, config)
     doc["statement"] = KEPT_STATEMENT if cfg.keep_latent else STATEMENT
-    written = [write_png(out / STILL_NAME, np.concatenate(pair, axis=1), text=provenance.png_text(doc),
-                         seal=sealer(doc, credentials))]
+    written = [
+        write_png(
+            out / STILL_NAME,
+            np.concatenate(pair, axis=1),
+            text=provenance.png_text(doc),
+            seal=sealer(doc, credentials),
+        )
+    ]
 
     if cfg.video:
-        written.append(_video(base, between, proj, out / VIDEO_NAME, cfg, device, doc, force, progress,
-                              credentials))
+        written.append(
+            _video(
+                base,
+                between,
+                proj,
+                out / VIDEO_NAME,
+                cfg,
+                device,
+                doc,
+                force,
+                progress,
+                credentials,
+            )
+        )
     if cfg.keep_latent:
         from zizi.latents import latent_bytes
 
-        written.append(write_bytes(out / LATENT_NAME,
-                                   latent_bytes(proj, cfg.project.space, ckpts[0]["sha256"])))
+        written.append(
+            write_bytes(
+                out / LATENT_NAME, latent_bytes(proj, cfg.project.space, ckpts[0]["sha256"])
+            )
+        )
     return written
 
 
-def _video(base: Path, between: list[Path], proj, path: Path, cfg: MirrorConfig, device,
-           doc: dict[str, Any], force: bool,
-           progress: Callable[[str, int, int], None] | None,
-           credentials: Credentials | None = None) -> Path:
+def _video(
+    base: Path,
+    between: list[Path],
+    proj,
+    path: Path,
+    cfg: MirrorConfig,
+    device,
+    doc: dict[str, Any],
+    force: bool,
+    progress: Callable[[str, int, int], None] | None,
+    credentials: Credentials | None = None,
+) -> Path:
     """The reflection through every checkpoint from the base to the shifted one, weights
     blended in place by render's machinery (not a crossfade), the projected noise held."""
     from zizi.mirror.project import set_noise
@@ -208,15 +268,31 @@ def _video(base: Path, between: list[Path], proj, path: Path, cfg: MirrorConfig,
         for i in range(start, stop):
             seg, t = locate(ease(i / (n - 1), "smooth"), ks)
             G = blender.set(seg, t)
-            set_noise(G, proj.noise)  # the blend moved the stored noise; the reflection keeps its own
+            set_noise(
+                G, proj.noise
+            )  # the blend moved the stored noise; the reflection keeps its own
             yield [synthesize(G, ws=proj.ws)[0]]
 
     res = blender.G.img_resolution
     record = {**doc, "kind": "video"}
     record["checkpoints"] = [provenance.checkpoint_entry(s.path, s.extra) for s in stops]
-    plan = {"command": "mirror", "frames": n, "fps": cfg.fps,
-            "checkpoints": [c["sha256"] for c in record["checkpoints"]]}
+    plan = {
+        "command": "mirror",
+        "frames": n,
+        "fps": cfg.fps,
+        "checkpoints": [c["sha256"] for c in record["checkpoints"]],
+    }
     cb = None if progress is None else (lambda d, c: progress("video", d, c))
-    job.run([job.Output(path, record)], frames, count=n, fps=cfg.fps, size=(res, res), plan=plan,
-            segment_frames=n, force=force, progress=cb, credentials=credentials)
+    job.run(
+        [job.Output(path, record)],
+        frames,
+        count=n,
+        fps=cfg.fps,
+        size=(res, res),
+        plan=plan,
+        segment_frames=n,
+        force=force,
+        progress=cb,
+        credentials=credentials,
+    )
     return path

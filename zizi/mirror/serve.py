@@ -29,8 +29,10 @@ from zizi.mirror.live import MAX_FRAME_BYTES, FrameError, Reflection
 
 log = logging.getLogger("zizi.mirror.serve")
 
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-       "connect-src 'self'; img-src blob: data:; media-src blob: mediastream:")
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src blob: data:; media-src blob: mediastream:"
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ class Health:
             "frames_rejected": self.rejected,
             "latency_ms": {
                 "mean": round(1000 * sum(lat) / len(lat), 2) if lat else None,
-                "p95": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else None,
+                "p95": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2)
+                if lat
+                else None,
             },
             "fps": round(len(recent) / span, 2) if span > 0 else 0.0,  # over the last 10 s
             "uptime_s": round(now - self.start, 1),
@@ -159,8 +163,12 @@ class Hub:
             return False
 
 
-def make_app(reflect: Callable[[bytes], Reflection], page_html: str, hello: dict[str, Any],
-             cfg: ServeConfig = ServeConfig()):
+def make_app(
+    reflect: Callable[[bytes], Reflection],
+    page_html: str,
+    hello: dict[str, Any],
+    cfg: ServeConfig = ServeConfig(),
+):
     """The aiohttp application (the worker starts with it and stops with it)."""
     from aiohttp import WSMsgType, web
 
@@ -168,14 +176,22 @@ def make_app(reflect: Callable[[bytes], Reflection], page_html: str, hello: dict
     state: dict[str, Any] = {}
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=page_html, content_type="text/html", headers={
-            "Cache-Control": "no-store", "Content-Security-Policy": CSP,
-            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            text=page_html,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": CSP,
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def health_route(request: web.Request) -> web.Response:
         hub: Hub = state["hub"]
-        return web.json_response(health.report(len(hub.sockets)),
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            health.report(len(hub.sockets)), headers={"Cache-Control": "no-store"}
+        )
 
     async def socket(request: web.Request) -> web.StreamResponse:
         hub: Hub = state["hub"]
@@ -219,8 +235,9 @@ def make_app(reflect: Callable[[bytes], Reflection], page_html: str, hello: dict
     return app
 
 
-async def serve(app, cfg: ServeConfig, ssl_context=None,
-                ready: Callable[[str], None] | None = None) -> None:
+async def serve(
+    app, cfg: ServeConfig, ssl_context=None, ready: Callable[[str], None] | None = None
+) -> None:
     """Run `app` until cancelled (Ctrl-C). `ready(url)` once it listens."""
     from aiohttp import web
 
@@ -233,8 +250,9 @@ async def serve(app, cfg: ServeConfig, ssl_context=None,
         await runner.cleanup()
         from zizi.errors import ZiziError
 
-        raise ZiziError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}; "
-                        "choose another --port") from None
+        raise ZiziError(
+            f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}; choose another --port"
+        ) from None
     if ready is not None:
         scheme = "https" if ssl_context is not None else "http"
         host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host

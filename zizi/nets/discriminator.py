@@ -30,12 +30,15 @@ class DiscriminatorBlock(nn.Module):
         self.use_fp16 = use_fp16  # one of the top num_fp16_res blocks: reduced precision allowed
         self.precision: Precision = "auto"  # see zizi.nets.precision.set_precision
         if in_channels == 0:
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu",
-                                       conv_clamp=conv_clamp)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu",
-                                 conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2,
-                                 conv_clamp=conv_clamp)
+            self.fromrgb = Conv2dLayer(
+                img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp
+            )
+        self.conv0 = Conv2dLayer(
+            tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp
+        )
+        self.conv1 = Conv2dLayer(
+            tmp_channels, out_channels, 3, activation="lrelu", down=2, conv_clamp=conv_clamp
+        )
         self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2)
 
     def layers(self) -> list[nn.Module]:
@@ -43,7 +46,9 @@ class DiscriminatorBlock(nn.Module):
         names = (["fromrgb"] if self.in_channels == 0 else []) + ["conv0", "conv1", "skip"]
         return [getattr(self, n) for n in names]
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor | None, img: torch.Tensor, force_fp32: bool = False
+    ) -> torch.Tensor:
         dtype = block_dtype(self.use_fp16, self.precision, img.device, force_fp32)
         if self.in_channels == 0:
             x = self.fromrgb(img.to(dtype))
@@ -79,15 +84,26 @@ class MinibatchStdLayer(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """4x4 head: minibatch stddev, conv, dense, output (projected onto the label when conditional)."""
+    """4x4 head: minibatch stddev, conv, dense, output.
+
+    The output is projected onto the label when conditional.
+    """
 
     def __init__(self, in_channels: int, cmap_dim: int, cfg: DiscriminatorConfig) -> None:
         super().__init__()
         self.cmap_dim = cmap_dim
-        self.mbstd = MinibatchStdLayer(cfg.mbstd_group_size, cfg.mbstd_num_channels) \
-            if cfg.mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + cfg.mbstd_num_channels, in_channels, 3,
-                                activation="lrelu", conv_clamp=cfg.conv_clamp)
+        self.mbstd = (
+            MinibatchStdLayer(cfg.mbstd_group_size, cfg.mbstd_num_channels)
+            if cfg.mbstd_num_channels > 0
+            else None
+        )
+        self.conv = Conv2dLayer(
+            in_channels + cfg.mbstd_num_channels,
+            in_channels,
+            3,
+            activation="lrelu",
+            conv_clamp=cfg.conv_clamp,
+        )
         self.fc = FullyConnectedLayer(in_channels * 4 * 4, in_channels, activation="lrelu")
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -113,7 +129,7 @@ class Discriminator(nn.Module):
         self.c_dim = cfg.c_dim
         self.img_resolution = cfg.img_resolution
         self.img_channels = cfg.img_channels
-        self.block_resolutions = [2 ** i for i in range(cfg.img_resolution.bit_length() - 1, 2, -1)]
+        self.block_resolutions = [2**i for i in range(cfg.img_resolution.bit_length() - 1, 2, -1)]
         fp16_resolution = max(2 ** (cfg.img_resolution.bit_length() - cfg.num_fp16_res), 8)
         cmap_dim = 0
         if cfg.c_dim > 0:
@@ -134,7 +150,9 @@ class Discriminator(nn.Module):
 
     def layers(self) -> list[nn.Module]:
         """All conv layers from the image inwards: the order FreezeD counts in."""
-        return [layer for res in self.block_resolutions for layer in getattr(self, f"b{res}").layers()]
+        return [
+            layer for res in self.block_resolutions for layer in getattr(self, f"b{res}").layers()
+        ]
 
     def freeze_layers(self, n: int) -> None:
         """FreezeD (Mo et al. 2020): stop training the first `n` layers from the image side."""
@@ -147,10 +165,16 @@ class Discriminator(nn.Module):
         c: torch.Tensor | None = None,  # [N, c_dim]
         force_fp32: bool = False,
     ) -> torch.Tensor:
-        if img.ndim != 4 or img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
+        if img.ndim != 4 or img.shape[1:] != (
+            self.img_channels,
+            self.img_resolution,
+            self.img_resolution,
+        ):
             raise ValueError(
-                f"images must be [N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], "
-                f"got {tuple(img.shape)}")
+                f"images must be "
+                f"[N, {self.img_channels}, {self.img_resolution}, {self.img_resolution}], "
+                f"got {tuple(img.shape)}"
+            )
         x = None
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)

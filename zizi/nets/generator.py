@@ -12,8 +12,7 @@ from zizi.nets.precision import Precision, block_dtype
 from zizi.ops.upfirdn2d import setup_filter, upsample2d
 
 
-def use_fused_modconv(training: bool, dtype: torch.dtype, batch: int,
-                      device: torch.device) -> bool:
+def use_fused_modconv(training: bool, dtype: torch.dtype, batch: int, device: torch.device) -> bool:
     """Whether a block runs its modulated convs as one grouped conv over per-sample weights
     (else: scale the activations around one conv with the shared weight).
 
@@ -51,10 +50,12 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        conv_clamp=conv_clamp)
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution,
-                                    conv_clamp=conv_clamp)
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp
+            )
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp
+        )
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
@@ -93,7 +94,7 @@ class SynthesisNetwork(nn.Module):
         self.w_dim = cfg.w_dim
         self.img_resolution = cfg.img_resolution
         self.img_channels = cfg.img_channels
-        self.block_resolutions = [2 ** i for i in range(2, cfg.img_resolution.bit_length())]
+        self.block_resolutions = [2**i for i in range(2, cfg.img_resolution.bit_length())]
         fp16_resolution = max(2 ** (cfg.img_resolution.bit_length() - cfg.num_fp16_res), 8)
         self.num_ws = 0
         for res in self.block_resolutions:
@@ -127,8 +128,9 @@ class SynthesisNetwork(nn.Module):
             # Each block reads its convs' ws and its ToRGB's; the next block's first conv
             # shares the ToRGB's index (StyleGAN2 skip architecture).
             cur = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-            x, img = block(x, img, cur, noise_mode=noise_mode, force_fp32=force_fp32,
-                           generator=generator)
+            x, img = block(
+                x, img, cur, noise_mode=noise_mode, force_fp32=force_fp32, generator=generator
+            )
             w_idx += block.num_conv
         return img  # [N, img_channels, R, R], float32, about [-1, 1]
 

@@ -55,8 +55,9 @@ class FullyConnectedLayer(nn.Module):
             if self.bias is None:
                 return bias_act(x.matmul(w.t()), None, act=self.activation, gain=1.0)
             b = self.bias.to(x.dtype) * (self.bias_gain * self.act_gain)
-            return bias_act(torch.addmm(b.unsqueeze(0), x, w.t()), None, act=self.activation,
-                            gain=1.0)
+            return bias_act(
+                torch.addmm(b.unsqueeze(0), x, w.t()), None, act=self.activation, gain=1.0
+            )
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias
         if b is not None:
@@ -108,16 +109,27 @@ class Conv2dLayer(nn.Module):
             # Without the fused kernel every step of bias_act is a pass over the output:
             # the gain goes into the (small) weights and the bias into the conv.
             w = self.weight.to(x.dtype) * (self.weight_gain * act_gain)
-            x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down,
-                                padding=self.padding, bias=b * act_gain if b is not None else None)
+            x = conv2d_resample(
+                x,
+                w,
+                self.resample_filter,
+                up=self.up,
+                down=self.down,
+                padding=self.padding,
+                bias=b * act_gain if b is not None else None,
+            )
             return bias_act(x, None, act=self.activation, gain=1.0, clamp=act_clamp)
         w = self.weight.to(x.dtype) * self.weight_gain
-        x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding)
+        x = conv2d_resample(
+            x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding
+        )
         return bias_act(x, b, act=self.activation, gain=act_gain, clamp=act_clamp)
 
     def extra_repr(self) -> str:
-        return (f"in={self.in_channels}, out={self.out_channels}, act={self.activation}, "
-                f"up={self.up}, down={self.down}, clamp={self.conv_clamp}")
+        return (
+            f"in={self.in_channels}, out={self.out_channels}, act={self.activation}, "
+            f"up={self.up}, down={self.down}, clamp={self.conv_clamp}"
+        )
 
 
 def demodulation_coefficients(
@@ -162,8 +174,11 @@ def modulated_conv2d(
     # In fp16 the raw weights and styles can overflow; pre-scaling by their max is exact
     # after demodulation (a per-output-channel scale cancels).
     if x.dtype == torch.float16 and demodulate:
-        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
-                           / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (
+            1
+            / math.sqrt(in_channels * kh * kw)
+            / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     # Per-sample, per-output-channel scale applied after the conv: [N, C_out] or None.
@@ -267,30 +282,40 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":
-            noise = torch.randn(
-                [x.shape[0], 1, self.resolution, self.resolution],
-                device=x.device, dtype=torch.float32, generator=generator,
-            ) * self.noise_strength
+            noise = (
+                torch.randn(
+                    [x.shape[0], 1, self.resolution, self.resolution],
+                    device=x.device,
+                    dtype=torch.float32,
+                    generator=generator,
+                )
+                * self.noise_strength
+            )
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         elif noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         act_gain = self.act_gain * gain
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        conv = dict(up=self.up, padding=self.padding, resample_filter=self.resample_filter,
-                    fused=fused)
+        conv = dict(
+            up=self.up, padding=self.padding, resample_filter=self.resample_filter, fused=fused
+        )
         if self.activation in HOMOGENEOUS and not uses_kernel(x):
             # Reference bias_act: gain and bias ride on modconv's scale-and-noise pass.
-            x = modulated_conv2d(x, self.weight, styles, noise, gain=act_gain,
-                                 bias=self.bias * act_gain, **conv)
+            x = modulated_conv2d(
+                x, self.weight, styles, noise, gain=act_gain, bias=self.bias * act_gain, **conv
+            )
             return bias_act(x, None, act=self.activation, gain=1.0, clamp=act_clamp)
         x = modulated_conv2d(x, self.weight, styles, noise, **conv)
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain,
-                        clamp=act_clamp)
+        return bias_act(
+            x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=act_clamp
+        )
 
     def extra_repr(self) -> str:
-        return (f"in={self.in_channels}, out={self.out_channels}, res={self.resolution}, "
-                f"up={self.up}, clamp={self.conv_clamp}")
+        return (
+            f"in={self.in_channels}, out={self.out_channels}, res={self.resolution}, "
+            f"up={self.up}, clamp={self.conv_clamp}"
+        )
 
 
 class ToRGBLayer(nn.Module):

@@ -33,8 +33,12 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(cfg.num_layers):
-            layer = FullyConnectedLayer(features[i], features[i + 1], activation=cfg.activation,
-                                        lr_multiplier=cfg.lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[i],
+                features[i + 1],
+                activation=cfg.activation,
+                lr_multiplier=cfg.lr_multiplier,
+            )
             setattr(self, f"fc{i}", layer)
         if num_ws is not None and cfg.w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros(w_dim))
@@ -50,7 +54,9 @@ class MappingNetwork(nn.Module):
         x = None
         if self.z_dim > 0:
             if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
-                raise ValueError(f"z must be [N, {self.z_dim}], got {None if z is None else tuple(z.shape)}")
+                raise ValueError(
+                    f"z must be [N, {self.z_dim}], got {None if z is None else tuple(z.shape)}"
+                )
             x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
             if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
@@ -67,8 +73,10 @@ class MappingNetwork(nn.Module):
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)  # [N, num_ws, w_dim]
         if truncation_psi != 1:
             if not hasattr(self, "w_avg"):
-                raise ValueError("this mapping network tracks no w_avg (w_avg_beta is None), "
-                                 "so it cannot truncate; use truncation_psi=1")
+                raise ValueError(
+                    "this mapping network tracks no w_avg (w_avg_beta is None), "
+                    "so it cannot truncate; use truncation_psi=1"
+                )
             if self.num_ws is None or truncation_cutoff is None:
                 x = self.w_avg.lerp(x, truncation_psi)
             else:

@@ -28,8 +28,11 @@ from zizi.errors import ZiziError
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "fp16", "bf16")
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16,
-                                  "bf16": torch.bfloat16}
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
 NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
 
 
@@ -51,8 +54,9 @@ def reduced_dtype(precision: str, device: torch.device) -> torch.dtype:
     return DTYPES[resolve(precision, device)]
 
 
-def block_dtype(use_fp16: bool, precision: str, device: torch.device,
-                force_fp32: bool = False) -> torch.dtype:
+def block_dtype(
+    use_fp16: bool, precision: str, device: torch.device, force_fp32: bool = False
+) -> torch.dtype:
     """A block's compute dtype: float32 unless it is marked and nothing forces float32."""
     if not use_fp16 or force_fp32:
         return torch.float32
@@ -85,8 +89,10 @@ def check_supported(precision: str, device: torch.device) -> None:
         return
     if device.type == "cuda":
         if name == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ZiziError(f"--precision bf16 needs an Ampere or newer GPU; "
-                            f"{torch.cuda.get_device_name(device)} has none: use fp16")
+            raise ZiziError(
+                f"--precision bf16 needs an Ampere or newer GPU; "
+                f"{torch.cuda.get_device_name(device)} has none: use fp16"
+            )
         return
     dtype = DTYPES[name]
     try:
@@ -94,5 +100,7 @@ def check_supported(precision: str, device: torch.device) -> None:
         w = torch.ones(2, 2, 3, 3, dtype=dtype, device=device, requires_grad=True)
         torch.nn.functional.conv2d(x, w, padding=1).sum().backward()
     except RuntimeError as e:
-        raise ZiziError(f"--precision {name} is not supported on {device.type} by torch "
-                        f"{torch.__version__} ({str(e).splitlines()[0][:120]}); use fp32") from e
+        raise ZiziError(
+            f"--precision {name} is not supported on {device.type} by torch "
+            f"{torch.__version__} ({str(e).splitlines()[0][:120]}); use fp32"
+        ) from e

@@ -25,7 +25,9 @@ def conv2d_resample(
 ) -> torch.Tensor:
     """Cross-correlate `x` with `w`, upsampling or downsampling by 2 with the FIR `f`."""
     if up not in (1, 2) or down not in (1, 2) or (up > 1 and down > 1):
-        raise ValueError(f"conv2d_resample supports up=2 or down=2 (not both), got up={up} down={down}")
+        raise ValueError(
+            f"conv2d_resample supports up=2 or down=2 (not both), got up={up} down={down}"
+        )
     out_channels, in_per_group, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0 = px1 = py0 = py1 = padding

@@ -97,8 +97,10 @@ def arch_flags(archs: str) -> list[str]:
         ptx = item.endswith("+PTX")
         item = item.removesuffix("+PTX").removeprefix("sm_").replace(".", "")
         if not item or not item[:2].isdigit():
-            raise OpsBuildError(f"cannot read the CUDA architecture {item!r} in {archs!r} "
-                                "(TORCH_CUDA_ARCH_LIST takes entries like 8.0;9.0+PTX)")
+            raise OpsBuildError(
+                f"cannot read the CUDA architecture {item!r} in {archs!r} "
+                "(TORCH_CUDA_ARCH_LIST takes entries like 8.0;9.0+PTX)"
+            )
         parsed.append((item, ptx))
     newest = max(parsed, key=lambda a: int("".join(c for c in a[0] if c.isdigit())))[0]
     flags = []
@@ -138,16 +140,21 @@ def check_toolkit(version: tuple[int, int] | None = None, torch_cuda: str | None
     torch_cuda = torch.version.cuda if torch_cuda is None else torch_cuda
     version = nvcc_version() if version is None else version
     if torch_cuda is None:
-        raise OpsBuildError(f"this torch ({torch.__version__}) was built without CUDA, so the "
-                            "CUDA ops cannot be built; install a CUDA build of torch")
+        raise OpsBuildError(
+            f"this torch ({torch.__version__}) was built without CUDA, so the "
+            "CUDA ops cannot be built; install a CUDA build of torch"
+        )
     if version is None:
-        raise OpsBuildError("nvcc was not found (set CUDA_HOME or put nvcc on PATH), so the "
-                            "CUDA ops cannot be built")
+        raise OpsBuildError(
+            "nvcc was not found (set CUDA_HOME or put nvcc on PATH), so the "
+            "CUDA ops cannot be built"
+        )
     if version[0] != int(torch_cuda.split(".")[0]):
         raise OpsBuildError(
             f"nvcc is CUDA {version[0]}.{version[1]} but torch {torch.__version__} was built "
             f"with CUDA {torch_cuda}; install the CUDA {torch_cuda.split('.')[0]}.x toolkit "
-            "(or point CUDA_HOME at it) so the ops match torch")
+            "(or point CUDA_HOME at it) so the ops match torch"
+        )
 
 
 def cache_key(
@@ -157,9 +164,14 @@ def cache_key(
 ) -> str:
     """sha256 over the sources' names and bytes, torch and CUDA versions, arch and flags."""
     h = hashlib.sha256()
-    for part in (f"format={BUILD_FORMAT}", f"torch={torch.__version__}",
-                 f"cuda={torch.version.cuda}", f"arch={gpu_arch() if arch is None else arch}",
-                 f"python={sys.version_info[:2]}", *flags):
+    for part in (
+        f"format={BUILD_FORMAT}",
+        f"torch={torch.__version__}",
+        f"cuda={torch.version.cuda}",
+        f"arch={gpu_arch() if arch is None else arch}",
+        f"python={sys.version_info[:2]}",
+        *flags,
+    ):
         h.update(part.encode() + b"\0")
     for src in sorted(Path(s) for s in sources):
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
@@ -201,8 +213,11 @@ class BuildSpec:
         return gpu_arch() if self.arch is None else self.arch
 
     def key(self) -> str:
-        return cache_key(self.sources + self.headers,
-                         self.extra_cflags + (self.extra_cuda_cflags if self.cuda else ()), self.archs())
+        return cache_key(
+            self.sources + self.headers,
+            self.extra_cflags + (self.extra_cuda_cflags if self.cuda else ()),
+            self.archs(),
+        )
 
     def module_name(self) -> str:
         return f"zizi_{self.name}_{self.key()}"
@@ -235,8 +250,9 @@ def _import_library(module: str, path: Path) -> ModuleType:
         mod = importlib.util.module_from_spec(spec)  # dlopen happens here
         spec.loader.exec_module(mod)
     except ImportError as e:  # a corrupt file, or built against another torch ABI
-        raise OpsBuildError(f"cannot import the cached op {path} ({e}); delete {path.parent} "
-                            "to rebuild it") from e
+        raise OpsBuildError(
+            f"cannot import the cached op {path} ({e}); delete {path.parent} to rebuild it"
+        ) from e
     sys.modules[module] = mod
     return mod
 
@@ -246,10 +262,14 @@ def _compile(spec: BuildSpec, folder: Path, log: Path) -> ModuleType:
     from torch.utils import cpp_extension
 
     cuda_flags = list(spec.extra_cuda_cflags) + (arch_flags(spec.archs()) if spec.cuda else [])
-    lines = [f"zizi build of {spec.module_name()} at {time.strftime('%Y-%m-%d %H:%M:%S')}",
-             f"torch {torch.__version__}, CUDA {torch.version.cuda}, CUDA_HOME {cpp_extension.CUDA_HOME}",
-             f"architectures: {spec.archs()}; nvcc flags: {cuda_flags}",
-             f"sources: {[str(s) for s in spec.sources]}", ""]
+    lines = [
+        f"zizi build of {spec.module_name()} at {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
+        f"CUDA_HOME {cpp_extension.CUDA_HOME}",
+        f"architectures: {spec.archs()}; nvcc flags: {cuda_flags}",
+        f"sources: {[str(s) for s in spec.sources]}",
+        "",
+    ]
     try:
         mod = cpp_extension.load(
             name=spec.module_name(),
@@ -265,8 +285,9 @@ def _compile(spec: BuildSpec, folder: Path, log: Path) -> ModuleType:
     except Exception as e:  # a compiler error, a missing nvcc or ninja: all end up in the log
         lines += [f"{type(e).__name__}: {e}"]
         log.write_text("\n".join(lines) + "\n")
-        raise OpsBuildError(f"building the {spec.name} op failed ({_first_line(e)}); "
-                            f"build log: {log}") from e
+        raise OpsBuildError(
+            f"building the {spec.name} op failed ({_first_line(e)}); build log: {log}"
+        ) from e
     lines += ["build succeeded"]
     log.write_text("\n".join(lines) + "\n")
     return mod
@@ -299,8 +320,9 @@ def load(spec: BuildSpec, lock_timeout_s: float = 600.0) -> ModuleType:
             try:
                 mod = _compile(spec, tmp, log_path(spec))
                 if _find_library(tmp, module) is None:
-                    raise OpsBuildError(f"the {spec.name} build produced no library; "
-                                        f"build log: {log_path(spec)}")
+                    raise OpsBuildError(
+                        f"the {spec.name} build produced no library; build log: {log_path(spec)}"
+                    )
                 shutil.rmtree(final, ignore_errors=True)  # a partial folder from an old crash
                 os.replace(tmp, final)  # atomic: readers see no folder or a whole one
             finally:
@@ -343,7 +365,11 @@ class Plugin:
             return "built"
         if self.error is not None:
             return "failed"
-        return "cached" if _find_library(build_dir(self.spec), self.spec.module_name()) else "not built"
+        return (
+            "cached"
+            if _find_library(build_dir(self.spec), self.spec.module_name())
+            else "not built"
+        )
 
     def try_load(self) -> ModuleType | None:
         if not self._tried:
@@ -358,13 +384,15 @@ class Plugin:
                             f"the built {self.spec.name} op cannot run on this GPU "
                             f"({_first_line(e)}); it was built for {self.spec.archs()}: set "
                             "TORCH_CUDA_ARCH_LIST to this GPU's compute capability, or delete "
-                            f"{build_dir(self.spec)} to rebuild") from e
+                            f"{build_dir(self.spec)} to rebuild"
+                        ) from e
                 self.module = module
             except OpsBuildError as e:
                 self.error = e
             except Exception as e:  # e.g. an unwritable cache folder: still a fallback, not a crash
-                self.error = OpsBuildError(f"could not build or load the {self.spec.name} op: "
-                                           f"{type(e).__name__}: {e}")
+                self.error = OpsBuildError(
+                    f"could not build or load the {self.spec.name} op: {type(e).__name__}: {e}"
+                )
         return self.module
 
     def check_device(self) -> torch.device | None:
@@ -415,14 +443,18 @@ class Plugin:
             error = OpsCheckError(
                 f"the CUDA op '{self.spec.name}' disagrees with its PyTorch reference on "
                 f"{v.device} ({v.summary()}); every comparison is in {v.log}; delete "
-                f"{build_dir(self.spec)} to rebuild and check again")
+                f"{build_dir(self.spec)} to rebuild and check again"
+            )
             if mode == "cuda":
                 raise error
             if not self.warned:
                 self.warned = True
-                warnings.warn(f"zizi: {error}. The PyTorch reference is used instead for the "
-                              "rest of this process (slower, correct).", RuntimeWarning,
-                              stacklevel=3)
+                warnings.warn(
+                    f"zizi: {error}. The PyTorch reference is used instead for the "
+                    "rest of this process (slower, correct).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             return False
         assert self.error is not None
         if mode == "cuda":
@@ -443,9 +475,11 @@ class Plugin:
 
 def op_spec(name: str) -> BuildSpec:
     """The BuildSpec of a zizi op: `<name>.cpp` + `<name>.cu`, with `<name>.h` in the key."""
-    return BuildSpec(name=name,
-                     sources=(OPS_DIR / f"{name}.cpp", OPS_DIR / f"{name}.cu"),
-                     headers=(OPS_DIR / f"{name}.h", *SHARED_HEADERS))
+    return BuildSpec(
+        name=name,
+        sources=(OPS_DIR / f"{name}.cpp", OPS_DIR / f"{name}.cu"),
+        headers=(OPS_DIR / f"{name}.h", *SHARED_HEADERS),
+    )
 
 
 def cuda_stream(x: torch.Tensor) -> int:

@@ -56,8 +56,10 @@ class Verdict:
         if self.reason:
             return f"check failed to run: {self.reason}"
         word = "passed" if self.ok else "FAILED"
-        return (f"{word} {self.cases} comparisons on {self.device}; worst {self.worst_case}: "
-                f"error {self.worst_error:.2e} (tolerance {self.worst_tol:.0e})")
+        return (
+            f"{word} {self.cases} comparisons on {self.device}; worst {self.worst_case}: "
+            f"error {self.worst_error:.2e} (tolerance {self.worst_tol:.0e})"
+        )
 
 
 def device_name(device: torch.device) -> str:
@@ -119,19 +121,30 @@ def run(check: Check, bindings: object, device: torch.device, log: Path) -> Verd
                     bad = not err <= tol
                     ok = ok and not bad
                     label = f"{name} [{str(dtype).removeprefix('torch.')}] output {i}"
-                    rows.append(f"{'MISMATCH' if bad else 'ok':8s} {label}: {err:.3e} (tol {tol:.0e})")
+                    rows.append(
+                        f"{'MISMATCH' if bad else 'ok':8s} {label}: {err:.3e} (tol {tol:.0e})"
+                    )
                     if err / tol > worst[1] / worst[2] or (bad and worst[1] <= worst[2]):
                         worst = (label, err, tol)
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # an asynchronous launch error surfaces here
     except Exception as e:  # a crash in the kernel path is a failed check, not a crash
         ok = False
-        reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+        reason = (
+            f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+        )
         rows.append("check raised:\n" + traceback.format_exc())
-    verdict = Verdict(ok=ok and cases > 0, device=device_name(device), cases=cases,
-                      worst_case=worst[0], worst_error=worst[1], worst_tol=worst[2],
-                      reason=reason, log=str(log), checked=time.strftime("%Y-%m-%d %H:%M:%S UTC",
-                                                                          time.gmtime()))
+    verdict = Verdict(
+        ok=ok and cases > 0,
+        device=device_name(device),
+        cases=cases,
+        worst_case=worst[0],
+        worst_error=worst[1],
+        worst_tol=worst[2],
+        reason=reason,
+        log=str(log),
+        checked=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    )
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"zizi kernel self-check: {verdict.summary()}\n" + "\n".join(rows) + "\n")
@@ -159,15 +172,19 @@ def save(path: Path, verdict: Verdict) -> None:
         pass
 
 
-def second_order(y: torch.Tensor, inputs: list[torch.Tensor], dy: torch.Tensor
-                 ) -> list[torch.Tensor]:
+def second_order(
+    y: torch.Tensor, inputs: list[torch.Tensor], dy: torch.Tensor
+) -> list[torch.Tensor]:
     """y, its first derivatives, and the second derivatives of Σ|d|² (R1's shape) and
     of <d, dy> with respect to dy itself (the double backward of a linear op)."""
     grads = torch.autograd.grad(y, inputs, dy, create_graph=True)
     penalty = sum(g.float().square().sum() for g in grads)
     wrt = [*inputs, dy] if dy.requires_grad else inputs
-    second = torch.autograd.grad(penalty, wrt, allow_unused=True) if penalty.requires_grad \
+    second = (
+        torch.autograd.grad(penalty, wrt, allow_unused=True)
+        if penalty.requires_grad
         else [None] * len(wrt)
+    )
     second = [s if s is not None else torch.zeros_like(t) for s, t in zip(second, wrt)]
     return [y, *grads, *second]
 
@@ -176,8 +193,9 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def pairs(cases: Iterable[tuple[str, Callable[[torch.dtype], tuple[list, list]]]],
-          device: torch.device) -> Iterator[Comparison]:
+def pairs(
+    cases: Iterable[tuple[str, Callable[[torch.dtype], tuple[list, list]]]], device: torch.device
+) -> Iterator[Comparison]:
     """Each case run in each dtype: (name, dtype, kernel-path tensors, reference tensors)."""
     for name, make in cases:
         for dtype in dtypes(device):

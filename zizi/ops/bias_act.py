@@ -53,8 +53,10 @@ def resolve(act: str, alpha: float | None, gain: float | None) -> tuple[float, f
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {act!r}; choose one of {sorted(ACTIVATIONS)}")
     spec = ACTIVATIONS[act]
-    return (spec.def_alpha if alpha is None else float(alpha),
-            spec.def_gain if gain is None else float(gain))
+    return (
+        spec.def_alpha if alpha is None else float(alpha),
+        spec.def_gain if gain is None else float(gain),
+    )
 
 
 def bias_act_ref(
@@ -70,7 +72,9 @@ def bias_act_ref(
     alpha, gain = resolve(act, alpha, gain)
     if b is not None:
         if b.ndim != 1 or b.shape[0] != x.shape[dim]:
-            raise ValueError(f"bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+            raise ValueError(
+                f"bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}"
+            )
         x = x + b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
     x = ACTIVATIONS[act].fn(x, alpha)
     if gain != 1:
@@ -105,8 +109,12 @@ def uses_kernel(x: torch.Tensor) -> bool:
 # ---------------------------------------------------------------------------- kernel path
 
 # Activation codes shared with bias_act.h's `Act`.
-ACT_CODES: dict[str, int] = {name: i for i, name in enumerate(
-    ["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"])}
+ACT_CODES: dict[str, int] = {
+    name: i
+    for i, name in enumerate(
+        ["linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"]
+    )
+}
 _SELU_SCALE = 1.0507009873554804934193349852946  # Klambauer et al. (2017)
 _SELU_ALPHA = 1.6732632423543772848170429916717
 
@@ -114,12 +122,24 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 class Kernel(Protocol):
     """The kernel's contract: `order` 0 is the op, 1 and 2 multiply `dy` by act' and act''."""
 
-    def __call__(self, x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
-                 dim: int, act: str, order: int, alpha: float, gain: float,
-                 clamp: float, dy2: torch.Tensor | None = None) -> torch.Tensor: ...
+    def __call__(
+        self,
+        x: torch.Tensor,
+        b: torch.Tensor | None,
+        dy: torch.Tensor | None,
+        dim: int,
+        act: str,
+        order: int,
+        alpha: float,
+        gain: float,
+        clamp: float,
+        dy2: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
 
 
-def derivatives(z: torch.Tensor, act: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def derivatives(
+    z: torch.Tensor, act: str, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """f(z), f'(z), f''(z) from explicit formulas: the maths bias_act.cu implements."""
     one, zero = torch.ones_like(z), torch.zeros_like(z)
     pos = z > 0
@@ -140,13 +160,19 @@ def derivatives(z: torch.Tensor, act: str, alpha: float) -> tuple[torch.Tensor, 
         # from z < 0, so f''(0) = 0 (ties z == 0 are common in fp16/bf16).
         scale, a = (1.0, 1.0) if act == "elu" else (_SELU_SCALE, _SELU_ALPHA)
         e = scale * a * torch.exp(torch.where(pos, zero, z))  # exp only where it is used
-        return (torch.where(pos, scale * z, e - scale * a), torch.where(pos, scale * one, e),
-                torch.where(z < 0, e, zero))
+        return (
+            torch.where(pos, scale * z, e - scale * a),
+            torch.where(pos, scale * one, e),
+            torch.where(z < 0, e, zero),
+        )
     if act == "softplus":
         big = z > 20  # PyTorch's threshold: identity above it
         s = 1 / (1 + torch.exp(-z))
-        return (torch.where(big, z, torch.log1p(torch.exp(torch.where(big, zero, z)))),
-                torch.where(big, one, s), torch.where(big, zero, s * (1 - s)))
+        return (
+            torch.where(big, z, torch.log1p(torch.exp(torch.where(big, zero, z)))),
+            torch.where(big, one, s),
+            torch.where(big, zero, s * (1 - s)),
+        )
     if act == "swish":
         s = 1 / (1 + torch.exp(-z))
         d = s * (1 - s)
@@ -154,9 +180,18 @@ def derivatives(z: torch.Tensor, act: str, alpha: float) -> tuple[torch.Tensor, 
     raise ValueError(f"unknown activation {act!r}")
 
 
-def bias_act_kernel_ref(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
-                        dim: int, act: str, order: int, alpha: float, gain: float,
-                        clamp: float, dy2: torch.Tensor | None = None) -> torch.Tensor:
+def bias_act_kernel_ref(
+    x: torch.Tensor,
+    b: torch.Tensor | None,
+    dy: torch.Tensor | None,
+    dim: int,
+    act: str,
+    order: int,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    dy2: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below.
 
     Like the kernel, it computes in float (double for float64) and rounds once to x's
@@ -201,7 +236,9 @@ def make_bias_act(kernel: Kernel) -> Callable[..., torch.Tensor]:
             if ctx.needs_input_grad[0]:
                 d_dy = Grad.apply(ddx, x, b, dim, act, alpha, gain, clamp)
             # linear, relu and lrelu have act'' = 0: nothing flows back into x or b.
-            if act not in ("linear", "relu", "lrelu") and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+            if act not in ("linear", "relu", "lrelu") and (
+                ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+            ):
                 # ddx and dy go in separately: the kernel multiplies them in float.
                 d_x = kernel(x, b, ddx, dim, act, 2, alpha, gain, clamp, dy2=dy)
                 d_b = sum_to_bias(d_x, dim) if ctx.needs_input_grad[2] else None
@@ -224,14 +261,22 @@ def make_bias_act(kernel: Kernel) -> Callable[..., torch.Tensor]:
             db = sum_to_bias(dx, dim) if ctx.needs_input_grad[1] else None
             return dx, db, None, None, None, None, None
 
-    def apply(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
-              alpha: float | None = None, gain: float | None = None,
-              clamp: float | None = None) -> torch.Tensor:
+    def apply(
+        x: torch.Tensor,
+        b: torch.Tensor | None = None,
+        dim: int = 1,
+        act: str = "linear",
+        alpha: float | None = None,
+        gain: float | None = None,
+        clamp: float | None = None,
+    ) -> torch.Tensor:
         alpha_, gain_ = resolve(act, alpha, gain)
         dim = dim % max(x.ndim, 1)
         if b is not None:
             if b.ndim != 1 or b.shape[0] != x.shape[dim]:
-                raise ValueError(f"bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+                raise ValueError(
+                    f"bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}"
+                )
             b = b.to(x.dtype)  # the kernel computes in x's dtype (float opmath inside)
         clamp_ = float(clamp) if clamp is not None and clamp >= 0 else -1.0
         return Op.apply(x, b, dim, act, alpha_, gain_, clamp_)
@@ -239,27 +284,58 @@ def make_bias_act(kernel: Kernel) -> Callable[..., torch.Tensor]:
     return apply
 
 
-def _cuda_kernel(x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None, dim: int,
-                 act: str, order: int, alpha: float, gain: float, clamp: float,
-                 dy2: torch.Tensor | None = None) -> torch.Tensor:
+def _cuda_kernel(
+    x: torch.Tensor,
+    b: torch.Tensor | None,
+    dy: torch.Tensor | None,
+    dim: int,
+    act: str,
+    order: int,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    dy2: torch.Tensor | None = None,
+) -> torch.Tensor:
     assert _PLUGIN.module is not None, "bias_act kernel used before it was built"
     return _call_binding(_PLUGIN.module, x, b, dy, dim, act, order, alpha, gain, clamp, dy2)
 
 
-def _call_binding(module, x: torch.Tensor, b: torch.Tensor | None, dy: torch.Tensor | None,
-                  dim: int, act: str, order: int, alpha: float, gain: float, clamp: float,
-                  dy2: torch.Tensor | None = None) -> torch.Tensor:
+def _call_binding(
+    module,
+    x: torch.Tensor,
+    b: torch.Tensor | None,
+    dy: torch.Tensor | None,
+    dim: int,
+    act: str,
+    order: int,
+    alpha: float,
+    gain: float,
+    clamp: float,
+    dy2: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One call of the compiled `bias_act` binding (bias_act.cpp) of `module`."""
-    if not (x.is_contiguous() or (x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last))):
+    if not (
+        x.is_contiguous() or (x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    ):
         x = x.contiguous()  # the kernel walks memory linearly: NCHW or channels_last
     if dy is not None and dy.stride() != x.stride():
         dy = torch.empty_like(x).copy_(dy)  # the kernel walks dy in x's memory order
     if dy2 is not None and dy2.stride() != x.stride():
         dy2 = torch.empty_like(x).copy_(dy2)
     empty = x.new_empty(0)
-    return module.bias_act(x, empty if b is None else b.contiguous(), empty if dy is None else dy,
-                           empty if dy2 is None else dy2, dim, ACT_CODES[act], order, alpha, gain,
-                           clamp, cuda_stream(x))
+    return module.bias_act(
+        x,
+        empty if b is None else b.contiguous(),
+        empty if dy is None else dy,
+        empty if dy2 is None else dy2,
+        dim,
+        ACT_CODES[act],
+        order,
+        alpha,
+        gain,
+        clamp,
+        cuda_stream(x),
+    )
 
 
 def _smoke(module) -> None:
@@ -292,30 +368,42 @@ def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
             out = []
             # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
             for fn, dt, dev in ((op, dtype, device), (bias_act_ref, torch.float32, CPU)):
+
                 def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
                     t = t.to(dtype).to(device=dev, dtype=dt)
                     return t.to(memory_format=fmt) if t.ndim == 4 else t
+
                 xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
                 bs = on(b).requires_grad_() if b is not None else None
                 ins = [xs] + ([bs] if bs is not None else [])
                 out.append(second_order(fn(xs, bs, dim=dim, **kw), ins, dys))
             return out
+
         return make
 
     cases = []
     for act in ACTIVATIONS:
         cases.append((f"{act}", case([2, 8, 5, 6], act=act)))
-        cases.append((f"{act} alpha 0.3 gain 1.7 clamp 1", case(
-            [2, 8, 5, 6], act=act, alpha=0.3, gain=1.7, clamp=1.0, seed=1)))
+        cases.append(
+            (
+                f"{act} alpha 0.3 gain 1.7 clamp 1",
+                case([2, 8, 5, 6], act=act, alpha=0.3, gain=1.7, clamp=1.0, seed=1),
+            )
+        )
     cases += [
-        ("lrelu clamp channels_last", case([2, 8, 5, 6], act="lrelu", gain=2.0, clamp=1.5,
-                                           fmt=torch.channels_last, seed=2)),
+        (
+            "lrelu clamp channels_last",
+            case([2, 8, 5, 6], act="lrelu", gain=2.0, clamp=1.5, fmt=torch.channels_last, seed=2),
+        ),
         ("lrelu dense [N, C]", case([6, 16], act="lrelu", seed=3)),
         ("linear no bias", case([2, 3, 4, 4], bias=False, clamp=1.0, seed=4)),
     ]
     yield from pairs(cases, device)
 
 
-_PLUGIN = register(Plugin(op_spec("bias_act"), smoke=_smoke, selfcheck=_selfcheck,
-                          python_sources=(Path(__file__),)))
+_PLUGIN = register(
+    Plugin(
+        op_spec("bias_act"), smoke=_smoke, selfcheck=_selfcheck, python_sources=(Path(__file__),)
+    )
+)
 _bias_act_cuda = make_bias_act(_cuda_kernel)

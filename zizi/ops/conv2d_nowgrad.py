@@ -57,8 +57,9 @@ class _Convolution(torch.autograd.Function):
         ctx.save_for_backward(x, w)
         ctx.cfg = (stride, padding, dilation, transposed, output_padding, groups)
         ctx.bias_sizes = None if b is None else [b.shape[0]]
-        return torch.ops.aten.convolution(x, w, b, stride, padding, dilation, transposed,
-                                          output_padding, groups)
+        return torch.ops.aten.convolution(
+            x, w, b, stride, padding, dilation, transposed, output_padding, groups
+        )
 
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
@@ -74,8 +75,18 @@ class _Convolution(torch.autograd.Function):
         # The bias gradient is asked of aten only together with the weight's: on CPU
         # (oneDNN) asking for it alone still runs the full weight-gradient computation.
         dx, dw, db = torch.ops.aten.convolution_backward(
-            dy, x, w, ctx.bias_sizes, stride, padding, dilation, transposed, output_padding,
-            groups, [need_x, need_w, need_b and need_w])
+            dy,
+            x,
+            w,
+            ctx.bias_sizes,
+            stride,
+            padding,
+            dilation,
+            transposed,
+            output_padding,
+            groups,
+            [need_x, need_w, need_b and need_w],
+        )
         if need_b and not need_w:
             db = dy.sum([0, 2, 3])
         return dx, dw, db, None, None, None, None, None, None
@@ -91,8 +102,9 @@ def conv2d(
     groups: int = 1,
 ) -> torch.Tensor:
     """`F.conv2d` whose weight gradient is skipped inside `no_weight_gradients()`."""
-    return _Convolution.apply(x, w, b, _tuple2(stride), _tuple2(padding), _tuple2(dilation),
-                              False, [0, 0], groups)
+    return _Convolution.apply(
+        x, w, b, _tuple2(stride), _tuple2(padding), _tuple2(dilation), False, [0, 0], groups
+    )
 
 
 def conv_transpose2d(
@@ -106,5 +118,14 @@ def conv_transpose2d(
     dilation: int | Sequence[int] = 1,
 ) -> torch.Tensor:
     """`F.conv_transpose2d` whose weight gradient is skipped inside `no_weight_gradients()`."""
-    return _Convolution.apply(x, w, b, _tuple2(stride), _tuple2(padding), _tuple2(dilation),
-                              True, _tuple2(output_padding), groups)
+    return _Convolution.apply(
+        x,
+        w,
+        b,
+        _tuple2(stride),
+        _tuple2(padding),
+        _tuple2(dilation),
+        True,
+        _tuple2(output_padding),
+        groups,
+    )

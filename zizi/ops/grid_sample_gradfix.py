@@ -29,11 +29,15 @@ _BILINEAR, _ZEROS = 0, 0
 
 def _check(x: torch.Tensor, grid: torch.Tensor) -> None:
     if x.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != x.shape[0]:
-        raise ValueError(f"expected input [N, C, H, W] and grid [N, H_out, W_out, 2], "
-                         f"got {tuple(x.shape)} and {tuple(grid.shape)}")
+        raise ValueError(
+            f"expected input [N, C, H, W] and grid [N, H_out, W_out, 2], "
+            f"got {tuple(x.shape)} and {tuple(grid.shape)}"
+        )
     if grid.requires_grad:
-        raise ValueError("grid_sample_gradfix treats the grid as a constant; detach it "
-                         "(or use F.grid_sample if you need the grid's gradient)")
+        raise ValueError(
+            "grid_sample_gradfix treats the grid as a constant; detach it "
+            "(or use F.grid_sample if you need the grid's gradient)"
+        )
 
 
 class _GridSample(torch.autograd.Function):
@@ -46,7 +50,11 @@ class _GridSample(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         (grid,) = ctx.saved_tensors
-        gx = _GridSampleInputGrad.apply(gy, grid, ctx.input_shape) if ctx.needs_input_grad[0] else None
+        gx = (
+            _GridSampleInputGrad.apply(gy, grid, ctx.input_shape)
+            if ctx.needs_input_grad[0]
+            else None
+        )
         return gx, None
 
 
@@ -58,8 +66,9 @@ class _GridSampleInputGrad(torch.autograd.Function):
         ctx.save_for_backward(grid)
         # aten wants an input only for its shape, dtype and device.
         x = torch.empty(input_shape, dtype=gy.dtype, device=gy.device)
-        gx, _ = torch.ops.aten.grid_sampler_2d_backward(gy, x, grid, _BILINEAR, _ZEROS, False,
-                                                        [True, False])
+        gx, _ = torch.ops.aten.grid_sampler_2d_backward(
+            gy, x, grid, _BILINEAR, _ZEROS, False, [True, False]
+        )
         return gx
 
     @staticmethod
@@ -70,7 +79,8 @@ class _GridSampleInputGrad(torch.autograd.Function):
 
 
 def grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """`F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`, twice differentiable in x.
+    """`F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`, twice
+    differentiable in x.
 
     x: [N, C, H, W]; grid: [N, H_out, W_out, 2] in [-1, 1] (x then y), a constant.
     """
@@ -101,4 +111,3 @@ def grid_sample_ref(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
             vals = flat.gather(2, idx).reshape(out.shape)
             out = out + vals * (wu * wv * inside).unsqueeze(1).to(x.dtype)
     return out
-

@@ -73,7 +73,9 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
 
 def _check_filter(f: torch.Tensor) -> None:
     if f.ndim not in (1, 2) or f.numel() == 0:
-        raise ValueError(f"the filter must be a non-empty 1-D or 2-D tensor, got shape {tuple(f.shape)}")
+        raise ValueError(
+            f"the filter must be a non-empty 1-D or 2-D tensor, got shape {tuple(f.shape)}"
+        )
 
 
 def upfirdn2d_ref(
@@ -116,8 +118,9 @@ def upfirdn2d_ref(
     if any(pads):
         x = F.pad(x, pads)
     if min(px0, px1, py0, py1) < 0:
-        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0),
-              max(-px0, 0): x.shape[3] - max(-px1, 0)]
+        x = x[
+            :, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)
+        ]
 
     # 3. FIR filter as a depthwise conv2d. conv2d correlates, so flip for convolution.
     f = f.to(x.dtype)
@@ -146,7 +149,9 @@ def upfirdn2d(
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Upsample, pad, filter, downsample; the CUDA kernel when available, else the reference."""
-    return (_upfirdn2d_cuda if _PLUGIN.use(x) else upfirdn2d_ref)(x, f, up, down, padding, flip_filter, gain)
+    return (_upfirdn2d_cuda if _PLUGIN.use(x) else upfirdn2d_ref)(
+        x, f, up, down, padding, flip_filter, gain
+    )
 
 
 def upsample2d(
@@ -161,8 +166,12 @@ def upsample2d(
     upx, upy = _pair(up)
     px0, px1, py0, py1 = _pad4(padding)
     fw, fh = filter_size(f)
-    p = [px0 + (fw + upx - 1) // 2, px1 + (fw - upx) // 2,
-         py0 + (fh + upy - 1) // 2, py1 + (fh - upy) // 2]
+    p = [
+        px0 + (fw + upx - 1) // 2,
+        px1 + (fw - upx) // 2,
+        py0 + (fh + upy - 1) // 2,
+        py1 + (fh - upy) // 2,
+    ]
     return upfirdn2d(x, f, up=(upx, upy), padding=p, flip_filter=flip_filter, gain=gain * upx * upy)
 
 
@@ -178,8 +187,12 @@ def downsample2d(
     downx, downy = _pair(down)
     px0, px1, py0, py1 = _pad4(padding)
     fw, fh = filter_size(f)
-    p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2,
-         py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
+    p = [
+        px0 + (fw - downx + 1) // 2,
+        px1 + (fw - downx) // 2,
+        py0 + (fh - downy + 1) // 2,
+        py1 + (fh - downy) // 2,
+    ]
     return upfirdn2d(x, f, down=(downx, downy), padding=p, flip_filter=flip_filter, gain=gain)
 
 
@@ -189,27 +202,42 @@ def downsample2d(
 class Kernel(Protocol):
     """The kernel's contract: correlate with a ready 2-D filter `fc` (flip and gain applied)."""
 
-    def __call__(self, x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
-                 down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor: ...
+    def __call__(
+        self,
+        x: torch.Tensor,
+        fc: torch.Tensor,
+        up: tuple[int, int],
+        down: tuple[int, int],
+        padding: tuple[int, int, int, int],
+    ) -> torch.Tensor: ...
 
 
-def upfirdn2d_kernel_ref(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
-                         down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
+def upfirdn2d_kernel_ref(
+    x: torch.Tensor,
+    fc: torch.Tensor,
+    up: tuple[int, int],
+    down: tuple[int, int],
+    padding: tuple[int, int, int, int],
+) -> torch.Tensor:
     """The CUDA kernel's computation in PyTorch, so CPU tests can drive the autograd below.
 
     Like the kernel: float accumulation (double for float64), one rounding to x's dtype,
     and the output in x's memory format (NCHW or channels_last).
     """
     opmath = torch.float64 if x.dtype == torch.float64 else torch.float32
-    fmt = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-           and not x.is_contiguous() else torch.contiguous_format)
+    fmt = (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
     with torch.no_grad():
         y = upfirdn2d_ref(x.to(opmath), fc.to(opmath), up, down, padding, flip_filter=True)
         return y.to(x.dtype).contiguous(memory_format=fmt)
 
 
-def prepare_filter(f: torch.Tensor | None, flip_filter: bool, gain: float,
-                   dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def prepare_filter(
+    f: torch.Tensor | None, flip_filter: bool, gain: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """The 2-D correlation filter the kernel applies: flipped unless `flip_filter`, times gain.
 
     A separable 1-D filter becomes its outer product (applying it along x then y is the
@@ -225,8 +253,9 @@ def prepare_filter(f: torch.Tensor | None, flip_filter: bool, gain: float,
     return (f * gain).contiguous()
 
 
-def adjoint_padding(in_size: int, out_size: int, f_size: int, up: int, down: int,
-                    pad0: int, pad1: int) -> tuple[int, int]:
+def adjoint_padding(
+    in_size: int, out_size: int, f_size: int, up: int, down: int, pad0: int, pad1: int
+) -> tuple[int, int]:
     """Padding of the upfirdn2d (up=down, down=up, filter flipped) that is the adjoint.
 
     Forward along one axis: n samples -> zero-insert (n·up) -> pad -> valid correlation
@@ -265,9 +294,15 @@ def make_upfirdn2d(kernel: Kernel, filter_dtype: torch.dtype | None = torch.floa
             dx = Op.apply(dy, fc.flip([0, 1]), (downx, downy), (upx, upy), (*gx, *gy))
             return dx, None, None, None, None
 
-    def apply(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] = 1,
-              down: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-              flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+    def apply(
+        x: torch.Tensor,
+        f: torch.Tensor | None,
+        up: int | Sequence[int] = 1,
+        down: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        flip_filter: bool = False,
+        gain: float = 1.0,
+    ) -> torch.Tensor:
         if x.ndim != 4:
             raise ValueError(f"expected [N, C, H, W], got shape {tuple(x.shape)}")
         upxy, downxy = _pair(up), _pair(down)
@@ -281,18 +316,30 @@ def make_upfirdn2d(kernel: Kernel, filter_dtype: torch.dtype | None = torch.floa
     return apply
 
 
-def _cuda_kernel(x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int], down: tuple[int, int],
-                 padding: tuple[int, int, int, int]) -> torch.Tensor:
+def _cuda_kernel(
+    x: torch.Tensor,
+    fc: torch.Tensor,
+    up: tuple[int, int],
+    down: tuple[int, int],
+    padding: tuple[int, int, int, int],
+) -> torch.Tensor:
     assert _PLUGIN.module is not None, "upfirdn2d kernel used before it was built"
     return _call_binding(_PLUGIN.module, x, fc, up, down, padding)
 
 
-def _call_binding(module, x: torch.Tensor, fc: torch.Tensor, up: tuple[int, int],
-                  down: tuple[int, int], padding: tuple[int, int, int, int]) -> torch.Tensor:
+def _call_binding(
+    module,
+    x: torch.Tensor,
+    fc: torch.Tensor,
+    up: tuple[int, int],
+    down: tuple[int, int],
+    padding: tuple[int, int, int, int],
+) -> torch.Tensor:
     """One call of the compiled `upfirdn2d` binding (upfirdn2d.cpp) of `module`."""
     px0, px1, py0, py1 = padding
-    return module.upfirdn2d(x, fc, up[0], up[1], down[0], down[1], px0, px1, py0, py1,
-                            cuda_stream(x))
+    return module.upfirdn2d(
+        x, fc, up[0], up[1], down[0], down[1], px0, px1, py0, py1, cuda_stream(x)
+    )
 
 
 def _smoke(module) -> None:
@@ -301,7 +348,10 @@ def _smoke(module) -> None:
     f = torch.tensor([[1.0, 2.0]], device="cuda")
     y = module.upfirdn2d(x, f, 1, 1, 1, 1, 0, 0, 0, 0, cuda_stream(x))
     torch.cuda.synchronize(x.device)
-    if y.cpu().flatten().tolist() != [2.0, 8.0]:  # correlation of rows [0, 1] and [2, 3] with [1, 2]
+    if y.cpu().flatten().tolist() != [
+        2.0,
+        8.0,
+    ]:  # correlation of rows [0, 1] and [2, 3] with [1, 2]
         raise RuntimeError(f"the kernel computed {y.cpu().tolist()} for a known 2x2 input")
 
 
@@ -324,12 +374,15 @@ def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
             out = []
             # the reference in float32 on the CPU: exact maths, no TF32, no device quirks
             for fn, dt, dev in ((op, dtype, device), (upfirdn2d_ref, torch.float32, CPU)):
+
                 def on(t, dt=dt, dev=dev):  # the same values (rounded to `dtype`) on both
                     return t.to(dtype).to(device=dev, dtype=dt).to(memory_format=fmt)
+
                 xs, dys = on(x).requires_grad_(), on(dy).requires_grad_()
                 y = fn(xs, f.to(dev), **kw)
                 out.append(second_order(y, [xs], dys))
             return out
+
         return make
 
     cases = [
@@ -337,19 +390,46 @@ def _selfcheck(bindings, device: torch.device) -> Iterator[Comparison]:
         ("after a transposed conv (G up)", case([2, 4, 9, 9], f4, padding=1, gain=4, seed=1)),
         ("before a strided conv (D down)", case([2, 4, 8, 8], f4, padding=2, seed=2)),
         ("downsample2d 2x", case([2, 3, 8, 10], f4, down=2, padding=1, seed=3)),
-        ("flipped filter, 2x up", case([1, 2, 5, 5], f4, up=2, padding=(2, 1, 2, 1),
-                                       flip_filter=True, gain=4, seed=4)),
-        ("separable filter, 2x down", case([1, 3, 8, 8], setup_filter([1, 3, 3, 1], separable=True),
-                                           down=2, padding=1, seed=5)),
-        ("channels_last 2x up", case([2, 5, 6, 6], f4, up=2, padding=(2, 1, 2, 1), gain=4,
-                                     fmt=torch.channels_last, seed=6)),
-        ("general: up 3, down 2, negative pad, 3x5 filter",
-         case([1, 2, 7, 6], torch.randn(3, 5, generator=seeded(7)), up=3, down=2,
-              padding=(1, -1, 2, 0), seed=8)),
+        (
+            "flipped filter, 2x up",
+            case([1, 2, 5, 5], f4, up=2, padding=(2, 1, 2, 1), flip_filter=True, gain=4, seed=4),
+        ),
+        (
+            "separable filter, 2x down",
+            case(
+                [1, 3, 8, 8], setup_filter([1, 3, 3, 1], separable=True), down=2, padding=1, seed=5
+            ),
+        ),
+        (
+            "channels_last 2x up",
+            case(
+                [2, 5, 6, 6],
+                f4,
+                up=2,
+                padding=(2, 1, 2, 1),
+                gain=4,
+                fmt=torch.channels_last,
+                seed=6,
+            ),
+        ),
+        (
+            "general: up 3, down 2, negative pad, 3x5 filter",
+            case(
+                [1, 2, 7, 6],
+                torch.randn(3, 5, generator=seeded(7)),
+                up=3,
+                down=2,
+                padding=(1, -1, 2, 0),
+                seed=8,
+            ),
+        ),
     ]
     yield from pairs(cases, device)
 
 
-_PLUGIN = register(Plugin(op_spec("upfirdn2d"), smoke=_smoke, selfcheck=_selfcheck,
-                          python_sources=(Path(__file__),)))
+_PLUGIN = register(
+    Plugin(
+        op_spec("upfirdn2d"), smoke=_smoke, selfcheck=_selfcheck, python_sources=(Path(__file__),)
+    )
+)
 _upfirdn2d_cuda = make_upfirdn2d(_cuda_kernel)

@@ -62,8 +62,23 @@ def _samples(track: Path):
 
     if not track.is_file():
         raise AudioError(f"--audio {track}: no such file")
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(track),
-            "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
+    args = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-i",
+        str(track),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-f",
+        "f32le",
+        "-",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -112,10 +127,12 @@ def analyse(track: str | os.PathLike, fps: float, frames: int | None = None) -> 
                 return
             if final and a >= total and frames is None:
                 return
-            piece = buf[max(a - consumed, 0):max(b - consumed, 0)]
-            rms.append(float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if len(piece) else 0.0)
+            piece = buf[max(a - consumed, 0) : max(b - consumed, 0)]
+            rms.append(
+                float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if len(piece) else 0.0
+            )
             seg = np.zeros(nfft, dtype=np.float32)
-            seg[:min(len(piece), nfft)] = piece[:nfft]
+            seg[: min(len(piece), nfft)] = piece[:nfft]
             mag = np.log1p(100.0 * np.abs(np.fft.rfft(seg * window)))
             flux.append(0.0 if prev is None else float(np.maximum(mag - prev, 0.0).sum()))
             prev = mag
@@ -160,8 +177,13 @@ def clock(speeds: list[float], loop: bool) -> list[float]:
     return out
 
 
-def mux(video: Path, track: str | os.PathLike, seconds: float,
-        metadata: dict[str, str] | None = None, container: str | None = None) -> None:
+def mux(
+    video: Path,
+    track: str | os.PathLike,
+    seconds: float,
+    metadata: dict[str, str] | None = None,
+    container: str | None = None,
+) -> None:
     """Put `track` into `video` as its sound (AAC in MP4, PCM in MOV), cut or padded with
     silence to the video's length; the video stream is copied untouched, the container
     tags are set again (`metadata`: the MOV muxer does not carry them over by itself) and
@@ -175,9 +197,33 @@ def mux(video: Path, track: str | os.PathLike, seconds: float,
     codec = ["-c:a", "aac", "-b:a", "192k"] if fmt == "mp4" else ["-c:a", "pcm_s16le"]
     fd, tmp = temp_beside(video, AudioError)
     os.close(fd)
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-            "-i", str(track), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", *codec,
-            "-af", "apad", "-t", f"{seconds:.6f}", "-map_metadata", "0", "-movflags", "+faststart"]
+    args = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        "-i",
+        str(track),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        *codec,
+        "-af",
+        "apad",
+        "-t",
+        f"{seconds:.6f}",
+        "-map_metadata",
+        "0",
+        "-movflags",
+        "+faststart",
+    ]
     for k, v in (metadata or {}).items():
         args += ["-metadata", f"{k}={v}"]
     args += ["-f", fmt, tmp]
@@ -185,8 +231,10 @@ def mux(video: Path, track: str | os.PathLike, seconds: float,
         res = subprocess.run(args, capture_output=True, text=True, start_new_session=True)
         if res.returncode != 0:
             lines = res.stderr.strip().splitlines()
-            raise AudioError(f"could not add the sound to {video.name}: "
-                             f"{lines[-1] if lines else 'ffmpeg failed'}")
+            raise AudioError(
+                f"could not add the sound to {video.name}: "
+                f"{lines[-1] if lines else 'ffmpeg failed'}"
+            )
         os.replace(tmp, video)
         _fsync_dir(video.parent)
     finally:

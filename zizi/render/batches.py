@@ -30,10 +30,18 @@ def one_hot(n: int, c_dim: int, class_idx: int | None, device) -> torch.Tensor |
     return c
 
 
-def synthesize(G: Generator, *, z: torch.Tensor | None = None, ws: torch.Tensor | None = None,
-               class_idx: int | None = None, truncation_psi: float = 1.0,
-               truncation_cutoff: int | None = None, noise_mode: str = "const",
-               noise_seed: int = NOISE_SEED, deferred: bool = False) -> np.ndarray | HostImages:
+def synthesize(
+    G: Generator,
+    *,
+    z: torch.Tensor | None = None,
+    ws: torch.Tensor | None = None,
+    class_idx: int | None = None,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    noise_mode: str = "const",
+    noise_seed: int = NOISE_SEED,
+    deferred: bool = False,
+) -> np.ndarray | HostImages:
     """[N, z_dim] z (mapped, truncated) or [N, num_ws, w_dim] ws -> [N, H, W, C] uint8.
 
     `deferred=True` returns a `HostImages` instead: the copy to the host is queued, not
@@ -57,11 +65,17 @@ def synthesize(G: Generator, *, z: torch.Tensor | None = None, ws: torch.Tensor 
     return HostImages(img) if deferred else to_uint8(img)
 
 
-def images_for_seeds(G: Generator, seeds: list[int], *, batch: int = 1, class_idx: int | None = None,
-                     truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                     noise_mode: str = "const",
-                     progress: Callable[[int, int], None] | None = None
-                     ) -> Iterator[tuple[list[int], np.ndarray]]:
+def images_for_seeds(
+    G: Generator,
+    seeds: list[int],
+    *,
+    batch: int = 1,
+    class_idx: int | None = None,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    noise_mode: str = "const",
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yield (seeds, [n, H, W, C] uint8) batch by batch; nothing is kept between batches.
 
     The noise generator is created once per call and shared by the batches, as the
@@ -76,12 +90,18 @@ def images_for_seeds(G: Generator, seeds: list[int], *, batch: int = 1, class_id
     gen = torch.Generator(device=dev).manual_seed(NOISE_SEED)
     done = 0
     for i in range(0, len(seeds), batch):
-        chunk = seeds[i: i + batch]
+        chunk = seeds[i : i + batch]
         z = z_for_seeds(chunk, G.z_dim).to(dev)
         c = one_hot(len(chunk), G.c_dim, class_idx, dev)
         with torch.no_grad():
-            img = G(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                    noise_mode=noise_mode, generator=gen)
+            img = G(
+                z,
+                c,
+                truncation_psi=truncation_psi,
+                truncation_cutoff=truncation_cutoff,
+                noise_mode=noise_mode,
+                generator=gen,
+            )
         done += len(chunk)
         yield chunk, to_uint8(img)
         if progress is not None:

@@ -20,9 +20,15 @@ if TYPE_CHECKING:
     from zizi.io.checkpoint import Checkpoint
 
 
-def blend_checkpoints(a: Checkpoint, b: Checkpoint, swap_res: int, width: float = 0.0, *,
-                      a_entry: dict[str, Any] | None = None,
-                      b_entry: dict[str, Any] | None = None) -> Checkpoint:
+def blend_checkpoints(
+    a: Checkpoint,
+    b: Checkpoint,
+    swap_res: int,
+    width: float = 0.0,
+    *,
+    a_entry: dict[str, Any] | None = None,
+    b_entry: dict[str, Any] | None = None,
+) -> Checkpoint:
     """The blended checkpoint (every generator net both hold; D from B).
 
     `a_entry`/`b_entry` ({"file", "sha256"}) name the parents in the provenance.
@@ -37,8 +43,10 @@ def blend_checkpoints(a: Checkpoint, b: Checkpoint, swap_res: int, width: float 
     diff = _first_difference(to_dict(a.g_config), to_dict(b.g_config))
     if diff is not None:
         key, va, vb = diff
-        raise CheckpointError(f"the two generators differ: {key} is {va!r} in A and {vb!r} in B; "
-                              "blending needs one architecture (fine-tune B from A)")
+        raise CheckpointError(
+            f"the two generators differ: {key} is {va!r} in A and {vb!r} in B; "
+            "blending needs one architecture (fine-tune B from A)"
+        )
     res = block_resolutions(a.g_config.img_resolution)
     alpha = swap_weights(res, swap_res, width)
     nets = [n for n in ("G_ema", "G") if n in a.tensors and n in b.tensors]
@@ -64,26 +72,59 @@ def blend_checkpoints(a: Checkpoint, b: Checkpoint, swap_res: int, width: float 
         tensors[net] = out
     if "D" in b.tensors:
         tensors["D"] = dict(b.tensors["D"])
-    record = {"a": a_entry, "b": b_entry, "swap_res": swap_res, "width": width,
-              "b_share": {f"b{r}": round(alpha[r], 6) for r in res},
-              "mapping": "A", "D": "B" if "D" in b.tensors else None}
+    record = {
+        "a": a_entry,
+        "b": b_entry,
+        "swap_res": swap_res,
+        "width": width,
+        "b_share": {f"b{r}": round(alpha[r], 6) for r in res},
+        "mapping": "A",
+        "D": "B" if "D" in b.tensors else None,
+    }
     provenance = {"blend": record, "parents": {"a": a.provenance, "b": b.provenance}}
     extra = {k: v for k, v in b.extra.items() if k in ("kimg", "nimg")}
-    extra["blend"] = {"a": (a_entry or {}).get("file"), "b": (b_entry or {}).get("file"),
-                      "swap_res": swap_res, "width": width}
-    return dataclasses.replace(b, g_config=b.g_config, d_config=b.d_config if "D" in b.tensors else None,
-                               tensors=tensors, provenance=provenance, extra=extra, state={},
-                               train=None, augment_p=b.augment_p if "D" in b.tensors else None)
+    extra["blend"] = {
+        "a": (a_entry or {}).get("file"),
+        "b": (b_entry or {}).get("file"),
+        "swap_res": swap_res,
+        "width": width,
+    }
+    return dataclasses.replace(
+        b,
+        g_config=b.g_config,
+        d_config=b.d_config if "D" in b.tensors else None,
+        tensors=tensors,
+        provenance=provenance,
+        extra=extra,
+        state={},
+        train=None,
+        augment_p=b.augment_p if "D" in b.tensors else None,
+    )
 
 
-def blend_files(a: str | os.PathLike, b: str | os.PathLike, out: str | os.PathLike, swap_res: int,
-                width: float = 0.0, *, overwrite: bool = False) -> Path:
+def blend_files(
+    a: str | os.PathLike,
+    b: str | os.PathLike,
+    out: str | os.PathLike,
+    swap_res: int,
+    width: float = 0.0,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Blend two checkpoint files into `out` (written atomically by the checkpoint writer)."""
     from zizi.io.checkpoint import load_checkpoint, read_header, save_checkpoint
     from zizi.render.provenance import checkpoint_entry
 
-    ca, cb = (load_checkpoint(p, nets=[n for n in ("G_ema", "G", "D") if n in read_header(p)["nets"]])
-              for p in (a, b))  # the networks only, not a snapshot's optimiser state
-    blended = blend_checkpoints(ca, cb, swap_res, width, a_entry=checkpoint_entry(a, ca.extra),
-                                b_entry=checkpoint_entry(b, cb.extra))
+    ca, cb = (
+        load_checkpoint(p, nets=[n for n in ("G_ema", "G", "D") if n in read_header(p)["nets"]])
+        for p in (a, b)
+    )  # the networks only, not a snapshot's optimiser state
+    blended = blend_checkpoints(
+        ca,
+        cb,
+        swap_res,
+        width,
+        a_entry=checkpoint_entry(a, ca.extra),
+        b_entry=checkpoint_entry(b, cb.extra),
+    )
     return save_checkpoint(out, blended, overwrite=overwrite)

@@ -25,7 +25,7 @@ GROUPS = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
 
 def block_resolutions(img_resolution: int) -> list[int]:
     """[4, 8, ..., img_resolution]: the synthesis blocks of a generator."""
-    return [2 ** i for i in range(2, img_resolution.bit_length())]
+    return [2**i for i in range(2, img_resolution.bit_length())]
 
 
 def tensor_block(name: str) -> int | None:
@@ -47,19 +47,25 @@ def parse_layers(text: str, img_resolution: int) -> list[int]:
             lo, hi = GROUPS[part]
             found = [r for r in have if lo <= r <= hi]
             if not found:
-                raise ConfigError(f"--layers {part}: a {img_resolution}px generator has no blocks "
-                                  f"at {lo}-{min(hi, 1024)} px (it has b{have[0]}-b{have[-1]})")
+                raise ConfigError(
+                    f"--layers {part}: a {img_resolution}px generator has no blocks "
+                    f"at {lo}-{min(hi, 1024)} px (it has b{have[0]}-b{have[-1]})"
+                )
             chosen.update(found)
         else:
             m = re.fullmatch(r"b(\d+)(?:-b?(\d+))?", part)
             if not m:
-                raise ConfigError(f"--layers {part!r}: use all, coarse, middle, fine, a block "
-                                  "like b16 or a range like b4-b32")
+                raise ConfigError(
+                    f"--layers {part!r}: use all, coarse, middle, fine, a block "
+                    "like b16 or a range like b4-b32"
+                )
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             for r in (lo, hi):
                 if r not in have:
-                    raise ConfigError(f"--layers {part}: there is no block b{r}; this generator "
-                                      f"has {', '.join(f'b{x}' for x in have)}")
+                    raise ConfigError(
+                        f"--layers {part}: there is no block b{r}; this generator "
+                        f"has {', '.join(f'b{x}' for x in have)}"
+                    )
             chosen.update(r for r in have if min(lo, hi) <= r <= max(lo, hi))
     return [r for r in have if r in chosen]
 
@@ -72,8 +78,10 @@ def swap_weights(resolutions: list[int], swap_res: int, width: float = 0.0) -> d
     `width` blocks wide, as in Pinkney's layer swapping for toonify ("blend_models").
     """
     if swap_res not in resolutions:
-        raise ConfigError(f"--swap-res {swap_res}: use one of the block resolutions "
-                          f"{', '.join(str(r) for r in resolutions)}")
+        raise ConfigError(
+            f"--swap-res {swap_res}: use one of the block resolutions "
+            f"{', '.join(str(r) for r in resolutions)}"
+        )
     if not width >= 0 or not math.isfinite(width):
         raise ConfigError(f"--width {width}: give 0 (a hard cut) or a positive number of blocks")
     cut = math.log2(swap_res) + 0.5

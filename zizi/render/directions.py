@@ -66,7 +66,9 @@ def affine_names(img_resolution: int, blocks: list[int]) -> list[str]:
     return names
 
 
-def factorize(state: dict[str, torch.Tensor], img_resolution: int, layers: str = "all") -> Directions:
+def factorize(
+    state: dict[str, torch.Tensor], img_resolution: int, layers: str = "all"
+) -> Directions:
     """SeFa on a G_ema state dict: right-singular vectors of the stacked style affines."""
     import torch
 
@@ -82,9 +84,17 @@ def factorize(state: dict[str, torch.Tensor], img_resolution: int, layers: str =
     big = Vh.abs().argmax(dim=1)
     signs = torch.sign(Vh[torch.arange(len(Vh)), big])
     Vh = Vh * signs[:, None]
-    return Directions(Vh.to(torch.float32), S.to(torch.float32), style_ws(img_resolution, blocks),
-                      {"method": "SeFa closed-form factorisation", "layers": layers,
-                       "blocks": [f"b{r}" for r in blocks], "affines": names})
+    return Directions(
+        Vh.to(torch.float32),
+        S.to(torch.float32),
+        style_ws(img_resolution, blocks),
+        {
+            "method": "SeFa closed-form factorisation",
+            "layers": layers,
+            "blocks": [f"b{r}" for r in blocks],
+            "affines": names,
+        },
+    )
 
 
 def directions_of(checkpoint: str | os.PathLike, layers: str = "all") -> Directions:
@@ -104,8 +114,11 @@ def save_directions(path: str | os.PathLike, d: Directions) -> Path:
     from safetensors.torch import save
 
     doc = {"format": FORMAT, "format_version": 1, **d.meta}
-    tensors = {"directions": d.vectors.contiguous(), "singular_values": d.values.contiguous(),
-               "ws": torch.tensor(d.ws, dtype=torch.int64)}
+    tensors = {
+        "directions": d.vectors.contiguous(),
+        "singular_values": d.values.contiguous(),
+        "ws": torch.tensor(d.ws, dtype=torch.int64),
+    }
     if d.shift is not None:
         tensors["shift"] = d.shift.contiguous()
     data = save(tensors, metadata={"zizi": json.dumps(doc)})
@@ -125,11 +138,18 @@ def load_directions(path: str | os.PathLike) -> Directions:
         with safe_open(str(p), framework="pt") as f:
             doc = json.loads((f.metadata() or {}).get("zizi", "{}"))
             if doc.get("format") != FORMAT:
-                raise WrongFormatError(f"{p.name} is not a directions file; make one with "
-                                       "`zizi directions CKPT --out DIRS.safetensors`")
+                raise WrongFormatError(
+                    f"{p.name} is not a directions file; make one with "
+                    "`zizi directions CKPT --out DIRS.safetensors`"
+                )
             shift = f.get_tensor("shift") if "shift" in f.keys() else None
-            return Directions(f.get_tensor("directions"), f.get_tensor("singular_values"),
-                              [int(x) for x in f.get_tensor("ws").tolist()], doc, shift)
+            return Directions(
+                f.get_tensor("directions"),
+                f.get_tensor("singular_values"),
+                [int(x) for x in f.get_tensor("ws").tolist()],
+                doc,
+                shift,
+            )
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"{p.name} is not a readable directions file ({e})") from None
 
@@ -149,8 +169,10 @@ def shift_direction(base: str | os.PathLike, tuned: str | os.PathLike) -> torch.
         ck = load_checkpoint(p, nets=["G_ema"])
         w = ck.tensors["G_ema"].get("mapping.w_avg")
         if w is None:
-            raise CheckpointError(f"{Path(p).name} stores no average w (mapping.w_avg), so the "
-                                  "shift direction cannot be measured")
+            raise CheckpointError(
+                f"{Path(p).name} stores no average w (mapping.w_avg), so the "
+                "shift direction cannot be measured"
+            )
         avgs.append(w.to("cpu", torch.float32))
     if avgs[0].shape != avgs[1].shape:
         raise CheckpointError(f"{Path(tuned).name} has another w size than {Path(base).name}")
@@ -164,8 +186,14 @@ FIT_SEED = 100_000  # latents for the fit come from seeds FIT_SEED...: not the s
 FIT_PIXELS = 64  # images are compared at most this size: the shift is in the broad look
 
 
-def fitted_shift(base: str | os.PathLike, tuned: str | os.PathLike, device=None, *,
-                 samples: int = FIT_SAMPLES, steps: int = FIT_STEPS) -> torch.Tensor:
+def fitted_shift(
+    base: str | os.PathLike,
+    tuned: str | os.PathLike,
+    device=None,
+    *,
+    samples: int = FIT_SAMPLES,
+    steps: int = FIT_STEPS,
+) -> torch.Tensor:
     """[w_dim]: the one offset in the base's W that best turns its faces into the tuned
     network's faces for the same latents (least squares on images, by Adam).
 
@@ -183,12 +211,16 @@ def fitted_shift(base: str | os.PathLike, tuned: str | os.PathLike, device=None,
     from zizi.latents import z_for_seeds
 
     device = device or torch.device("cpu")
-    nets = [build_generator(load_checkpoint(p, nets=["G_ema"])).to(device).eval().requires_grad_(False)
-            for p in (base, tuned)]
+    nets = [
+        build_generator(load_checkpoint(p, nets=["G_ema"])).to(device).eval().requires_grad_(False)
+        for p in (base, tuned)
+    ]
     A, B = nets
     if (A.w_dim, A.z_dim, A.img_resolution) != (B.w_dim, B.z_dim, B.img_resolution):
-        raise CheckpointError(f"{Path(tuned).name} is not a fine-tune of {Path(base).name} "
-                              "(other latent or image sizes)")
+        raise CheckpointError(
+            f"{Path(tuned).name} is not a fine-tune of {Path(base).name} "
+            "(other latent or image sizes)"
+        )
     if A.c_dim:
         raise ConfigError("--direction shift is for unconditional networks")
     z = z_for_seeds(list(range(FIT_SEED, FIT_SEED + samples)), A.z_dim).to(device)
@@ -210,8 +242,9 @@ def fitted_shift(base: str | os.PathLike, tuned: str | os.PathLike, device=None,
     return delta.detach().to("cpu", torch.float32)
 
 
-def amount_at(i: float, n: int, amount: float, *, loop: bool, symmetric: bool,
-              easing: str = "smooth") -> float:
+def amount_at(
+    i: float, n: int, amount: float, *, loop: bool, symmetric: bool, easing: str = "smooth"
+) -> float:
     """How far along the direction frame i of n is.
 
     A SeFa direction (symmetric) is walked from -amount to +amount (a loop: out to +amount,
@@ -222,8 +255,9 @@ def amount_at(i: float, n: int, amount: float, *, loop: bool, symmetric: bool,
 
     p = phase(i, n, loop)
     if loop:
-        return amount * (math.sin(2 * math.pi * p) if symmetric
-                         else 0.5 - 0.5 * math.cos(2 * math.pi * p))
+        return amount * (
+            math.sin(2 * math.pi * p) if symmetric else 0.5 - 0.5 * math.cos(2 * math.pi * p)
+        )
     if symmetric and 2 * i == n - 1:
         return 0.0  # the middle frame is the face itself, exactly (cos rounding aside)
     e = ease(p, easing)
@@ -247,8 +281,16 @@ class DirectionWalk:
     direction of each face, already zero on the ws its layers do not read.
     """
 
-    def __init__(self, w0: torch.Tensor, steps: torch.Tensor, symmetric: list[bool], amount: float,
-                 *, loop: bool, easing: str) -> None:
+    def __init__(
+        self,
+        w0: torch.Tensor,
+        steps: torch.Tensor,
+        symmetric: list[bool],
+        amount: float,
+        *,
+        loop: bool,
+        easing: str,
+    ) -> None:
         self.w0, self.steps, self.symmetric = w0, steps, symmetric
         self.amount, self.loop, self.easing = amount, loop, easing
 
@@ -256,7 +298,12 @@ class DirectionWalk:
         """[F, num_ws, w_dim] ws of frame i of n."""
         import torch
 
-        a = torch.tensor([amount_at(i, n, self.amount, loop=self.loop, symmetric=sym,
-                                    easing=self.easing) for sym in self.symmetric],
-                         dtype=self.w0.dtype, device=self.w0.device)
+        a = torch.tensor(
+            [
+                amount_at(i, n, self.amount, loop=self.loop, symmetric=sym, easing=self.easing)
+                for sym in self.symmetric
+            ],
+            dtype=self.w0.dtype,
+            device=self.w0.device,
+        )
         return self.w0 + a[:, None, None] * self.steps

@@ -41,24 +41,45 @@ FORMATS: dict[str, tuple[str, str, dict[str, Any], str]] = {
 # NVENC encodes on the GPU's video engine, so a GPU render stops being encoder-bound.
 # encoder -> (quality options, presets it accepts, its default preset)
 MP4_ENCODERS: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
-    "libx264": ({"pix_fmt": "yuv420p", "crf": CRF},
-                ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                 "slower", "veryslow"), PRESET),
+    "libx264": (
+        {"pix_fmt": "yuv420p", "crf": CRF},
+        (
+            "ultrafast",
+            "superfast",
+            "veryfast",
+            "faster",
+            "fast",
+            "medium",
+            "slow",
+            "slower",
+            "veryslow",
+        ),
+        PRESET,
+    ),
     # constant-quality VBR at about x264's CRF 18 (NVENC's cq scale runs a little higher)
-    "h264_nvenc": ({"pix_fmt": "yuv420p", "rc": "vbr", "cq": 19, "b:v": 0},
-                   ("p1", "p2", "p3", "p4", "p5", "p6", "p7"), "p5"),
-    "hevc_nvenc": ({"pix_fmt": "yuv420p", "rc": "vbr", "cq": 21, "b:v": 0, "tag:v": "hvc1"},
-                   ("p1", "p2", "p3", "p4", "p5", "p6", "p7"), "p5"),
+    "h264_nvenc": (
+        {"pix_fmt": "yuv420p", "rc": "vbr", "cq": 19, "b:v": 0},
+        ("p1", "p2", "p3", "p4", "p5", "p6", "p7"),
+        "p5",
+    ),
+    "hevc_nvenc": (
+        {"pix_fmt": "yuv420p", "rc": "vbr", "cq": 21, "b:v": 0, "tag:v": "hvc1"},
+        ("p1", "p2", "p3", "p4", "p5", "p6", "p7"),
+        "p5",
+    ),
 }
 
 
-def encoder_options(kind: str, encoder: str | None, preset: str | None
-                    ) -> tuple[str, dict[str, Any]]:
+def encoder_options(
+    kind: str, encoder: str | None, preset: str | None
+) -> tuple[str, dict[str, Any]]:
     """(ffmpeg encoder, output options) for `kind`, checking --encoder and --preset."""
     if kind != "mp4":
         if encoder is not None or preset is not None:
-            raise ZiziError(f"--encoder and --preset apply to .mp4 output, not {kind} "
-                            f"({FORMATS[kind][3] if kind in FORMATS else 'PNG frames'})")
+            raise ZiziError(
+                f"--encoder and --preset apply to .mp4 output, not {kind} "
+                f"({FORMATS[kind][3] if kind in FORMATS else 'PNG frames'})"
+            )
         enc, _, opts, _ = FORMATS[kind] if kind in FORMATS else ("", "", {}, "")
         return enc, dict(opts)
     encoder = encoder or "libx264"
@@ -67,8 +88,9 @@ def encoder_options(kind: str, encoder: str | None, preset: str | None
     opts, presets, default = MP4_ENCODERS[encoder]
     preset = preset or default
     if preset not in presets:
-        raise ZiziError(f"--preset {preset} is not a {encoder} preset; use one of "
-                        f"{', '.join(presets)}")
+        raise ZiziError(
+            f"--preset {preset} is not a {encoder} preset; use one of {', '.join(presets)}"
+        )
     return encoder, {**opts, "preset": preset}
 
 
@@ -94,13 +116,16 @@ def output_kind(out: Path) -> str:
     if suffix in (".mp4", ".mov"):
         return suffix[1:]
     if suffix:
-        raise ZiziError(f"--out {out.name}: use NAME.mp4 (H.264), NAME.mov (ProRes 422 HQ) or a "
-                        "folder name for a PNG sequence")
+        raise ZiziError(
+            f"--out {out.name}: use NAME.mp4 (H.264), NAME.mov (ProRes 422 HQ) or a "
+            "folder name for a PNG sequence"
+        )
     return "png"
 
 
 def ffmpeg_exe() -> str:
-    """The ffmpeg binary: the one imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE), else the system's."""
+    """The ffmpeg binary: the one imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE), else the
+    system's."""
     exe = None
     try:
         import imageio_ffmpeg
@@ -109,9 +134,11 @@ def ffmpeg_exe() -> str:
     except Exception:  # no bundled binary for this platform: fall back to PATH
         exe = shutil.which("ffmpeg")
     if not exe or not (os.path.isfile(exe) or shutil.which(exe)):
-        raise EncoderError(f"ffmpeg not found{f' at {exe}' if exe else ''}; "
-                           "`pip install imageio-ffmpeg` or install ffmpeg, or write a PNG sequence "
-                           "(--out FOLDER)")
+        raise EncoderError(
+            f"ffmpeg not found{f' at {exe}' if exe else ''}; "
+            "`pip install imageio-ffmpeg` or install ffmpeg, or write a PNG sequence "
+            "(--out FOLDER)"
+        )
     return exe
 
 
@@ -125,18 +152,23 @@ def check_encoder(exe: str, kind: str, encoder: str | None = None) -> None:
     key = (exe, encoder)
     if key not in _CHECKED:
         try:
-            listing = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
-                                     text=True, timeout=60).stdout
+            listing = subprocess.run(
+                [exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=60
+            ).stdout
         except OSError as e:
             raise EncoderError(f"cannot run ffmpeg at {exe}: {e.strerror or e}") from e
         _CHECKED[key] = any(line.split()[1:2] == [encoder] for line in listing.splitlines())
     if not _CHECKED[key]:
         if encoder.endswith("_nvenc"):
-            raise EncoderError(f"the ffmpeg at {exe} lacks the {encoder} encoder (NVIDIA NVENC); "
-                               "use an ffmpeg built with NVENC (IMAGEIO_FFMPEG_EXE=PATH), or "
-                               "--encoder libx264")
-        raise EncoderError(f"the ffmpeg at {exe} lacks the {encoder} encoder ({name}); install an "
-                           "ffmpeg built with it (`pip install imageio-ffmpeg` ships one)")
+            raise EncoderError(
+                f"the ffmpeg at {exe} lacks the {encoder} encoder (NVIDIA NVENC); "
+                "use an ffmpeg built with NVENC (IMAGEIO_FFMPEG_EXE=PATH), or "
+                "--encoder libx264"
+            )
+        raise EncoderError(
+            f"the ffmpeg at {exe} lacks the {encoder} encoder ({name}); install an "
+            "ffmpeg built with it (`pip install imageio-ffmpeg` ships one)"
+        )
 
 
 def has_encoder(encoder: str) -> bool:
@@ -156,9 +188,18 @@ def work_dir(out: Path) -> Path:
 class SegmentWriter:
     """Writes one output (one channel) in segments; `finish` makes the final file."""
 
-    def __init__(self, out: Path, kind: str, fps: float, width: int, height: int,
-                 metadata: dict[str, str], png_text: dict[str, str],
-                 encoder: str | None = None, preset: str | None = None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        kind: str,
+        fps: float,
+        width: int,
+        height: int,
+        metadata: dict[str, str],
+        png_text: dict[str, str],
+        encoder: str | None = None,
+        preset: str | None = None,
+    ) -> None:
         self.out, self.kind, self.fps = out, kind, fps
         self.encoder, self.opts = encoder_options(kind, encoder, preset)
         self.width, self.height = width, height
@@ -199,16 +240,36 @@ class SegmentWriter:
         self._seg = self.segment_path(k)
         fd, self._tmp = temp_beside(self._seg, EncoderError)
         os.close(fd)
-        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24",
-                              s=f"{self.width}x{self.height}", framerate=self.fps)
-        stream = ffmpeg.output(stream, f"file:{self._tmp}", vcodec=encoder, f=fmt, r=self.fps, **opts,
-                               **SEGMENT_OPTS.get(self.kind, {}))
-        args = ffmpeg.compile(stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
-                              cmd=self.exe, overwrite_output=True)
+        stream = ffmpeg.input(
+            "pipe:",
+            format="rawvideo",
+            pix_fmt="rgb24",
+            s=f"{self.width}x{self.height}",
+            framerate=self.fps,
+        )
+        stream = ffmpeg.output(
+            stream,
+            f"file:{self._tmp}",
+            vcodec=encoder,
+            f=fmt,
+            r=self.fps,
+            **opts,
+            **SEGMENT_OPTS.get(self.kind, {}),
+        )
+        args = ffmpeg.compile(
+            stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
+            cmd=self.exe,
+            overwrite_output=True,
+        )
         self._log = open(self.work / "ffmpeg.log", "ab")  # noqa: SIM115 - closed in end/abort
         try:
-            self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=self._log, start_new_session=True)
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                start_new_session=True,
+            )
         except OSError as e:
             self._cleanup()
             raise EncoderError(f"cannot run ffmpeg at {self.exe}: {e.strerror or e}") from e
@@ -274,8 +335,10 @@ class SegmentWriter:
         else:
             log = f"ffmpeg stopped with exit status {code}"
         why = "the disk is full" if full or "No space" in log else log
-        return EncoderError(f"could not write {self.out}: {why}; nothing was written under that "
-                            "name (finished segments are kept; free space and use --resume)")
+        return EncoderError(
+            f"could not write {self.out}: {why}; nothing was written under that "
+            "name (finished segments are kept; free space and use --resume)"
+        )
 
     # --- the final file -------------------------------------------------------------
 
@@ -303,18 +366,33 @@ class SegmentWriter:
         os.close(fd)
         _, fmt, _, _ = FORMATS[self.kind]
         meta = {f"metadata:g:{n}": f"{k}={v}" for n, (k, v) in enumerate(self.metadata.items())}
-        stream = ffmpeg.output(ffmpeg.input(f"file:{listing.resolve()}", f="concat", safe=0),
-                               f"file:{tmp}", c="copy", f=fmt,
-                               map_metadata=-1, movflags="+faststart", **meta)
-        args = ffmpeg.compile(stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
-                              cmd=self.exe, overwrite_output=True)
+        stream = ffmpeg.output(
+            ffmpeg.input(f"file:{listing.resolve()}", f="concat", safe=0),
+            f"file:{tmp}",
+            c="copy",
+            f=fmt,
+            map_metadata=-1,
+            movflags="+faststart",
+            **meta,
+        )
+        args = ffmpeg.compile(
+            stream.global_args("-hide_banner", "-nostdin", "-loglevel", "error"),
+            cmd=self.exe,
+            overwrite_output=True,
+        )
         try:
             res = subprocess.run(args, capture_output=True, text=True, start_new_session=True)
             if res.returncode != 0:
                 lines = res.stderr.strip().splitlines()
-                why = "the disk is full" if "No space" in res.stderr else (lines[-1] if lines else "ffmpeg failed")
-                raise EncoderError(f"could not write {self.out}: {why}; nothing was written under "
-                                   "that name (segments are kept; use --resume)")
+                why = (
+                    "the disk is full"
+                    if "No space" in res.stderr
+                    else (lines[-1] if lines else "ffmpeg failed")
+                )
+                raise EncoderError(
+                    f"could not write {self.out}: {why}; nothing was written under "
+                    "that name (segments are kept; use --resume)"
+                )
             if self.seal is not None:  # the joined file, once; segments are never signed
                 self.seal(Path(tmp), self.out)
             os.replace(tmp, self.out)

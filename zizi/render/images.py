@@ -1,4 +1,7 @@
-"""Image conversion: generator output to uint8 pixels, and grids (PNGs are written by `zizi.files.write_png`)."""
+"""Image conversion: generator output to uint8 pixels, and grids.
+
+PNGs are written by `zizi.files.write_png`.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.n
     grid = np.zeros((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), dtype=np.uint8)
     for i in range(n):
         r, col = divmod(i, cols)
-        grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = images[i]
+        grid[r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = images[i]
     return grid
 
 
@@ -73,8 +76,9 @@ class ThumbnailGrid:
     array, never every image.
     """
 
-    def __init__(self, count: int, height: int, width: int, channels: int,
-                 max_side: int = GRID_MAX_SIDE) -> None:
+    def __init__(
+        self, count: int, height: int, width: int, channels: int, max_side: int = GRID_MAX_SIDE
+    ) -> None:
         import numpy as np
 
         self.cols = math.ceil(math.sqrt(count))
@@ -92,7 +96,9 @@ class ThumbnailGrid:
         for img in images:
             if img.shape[:2] != (self.th, self.tw):
                 pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
-                img = np.asarray(pil.resize((self.tw, self.th), Image.BOX)).reshape(self.th, self.tw, -1)
+                img = np.asarray(pil.resize((self.tw, self.th), Image.BOX)).reshape(
+                    self.th, self.tw, -1
+                )
             r, c = divmod(self.count, self.cols)
-            self.grid[r * self.th:(r + 1) * self.th, c * self.tw:(c + 1) * self.tw] = img
+            self.grid[r * self.th : (r + 1) * self.th, c * self.tw : (c + 1) * self.tw] = img
             self.count += 1

@@ -59,14 +59,17 @@ def channel_paths(out: Path, channels: int) -> list[Path]:
 
 def sidecar_path(out: Path) -> Path:
     """Where an output's provenance JSON goes: NAME.mp4.json beside a video, inside a folder."""
-    return out / "provenance.json" if output_kind(out) == "png" else out.with_name(out.name + ".json")
+    return (
+        out / "provenance.json" if output_kind(out) == "png" else out.with_name(out.name + ".json")
+    )
 
 
 def is_png_sequence(folder: Path) -> bool:
     """Whether `folder` holds only what a PNG-sequence render leaves (frames, provenance):
     the only non-empty folder --force may replace."""
-    return all(_PNG_OUTPUT.match(p.name) and not p.is_symlink() and p.is_file()
-               for p in folder.iterdir())
+    return all(
+        _PNG_OUTPUT.match(p.name) and not p.is_symlink() and p.is_file() for p in folder.iterdir()
+    )
 
 
 _PNG_OUTPUT = re.compile(r"^(frame\d{6,}\.png|provenance\.json|\.[^/]*\.partial)$")
@@ -84,8 +87,10 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
             raise ZiziError(f"{p} already exists; pass --force to overwrite it")
         if work.is_dir() and not resume:
             if not force:
-                raise ZiziError(f"an unfinished render of {p} is in {work}; pass --resume to "
-                                "continue it or --force to start again")
+                raise ZiziError(
+                    f"an unfinished render of {p} is in {work}; pass --resume to "
+                    "continue it or --force to start again"
+                )
             shutil.rmtree(work)
         if resume and work.is_dir():
             try:
@@ -93,20 +98,27 @@ def prepare_outputs(paths: list[Path], plan: dict[str, Any], resume: bool, force
             except (OSError, ValueError):
                 old = None
             if old is not None and old.get("plan") != plan:
-                diff = sorted(k for k in set(plan) | set(old.get("plan", {}))
-                              if plan.get(k) != old.get("plan", {}).get(k))
-                raise ZiziError(f"the unfinished render in {work} used other settings "
-                                f"({', '.join(diff)}); repeat its command exactly, or pass "
-                                "--force to start again")
+                diff = sorted(
+                    k
+                    for k in set(plan) | set(old.get("plan", {}))
+                    if plan.get(k) != old.get("plan", {}).get(k)
+                )
+                raise ZiziError(
+                    f"the unfinished render in {work} used other settings "
+                    f"({', '.join(diff)}); repeat its command exactly, or pass "
+                    "--force to start again"
+                )
         try:
             work.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise ZiziError(f"cannot write into {p.parent}: {e.strerror or e}; choose another "
-                            "--out") from e
+            raise ZiziError(
+                f"cannot write into {p.parent}: {e.strerror or e}; choose another --out"
+            ) from e
 
 
-def _then(first: Callable[[Path, Output], None] | None, o: Output,
-          seal: Seal | None) -> Seal | None:
+def _then(
+    first: Callable[[Path, Output], None] | None, o: Output, seal: Seal | None
+) -> Seal | None:
     """The joined video's seal: `first` changes the temporary file, then `seal` signs it."""
     if first is None:
         return seal
@@ -115,6 +127,7 @@ def _then(first: Callable[[Path, Output], None] | None, o: Output,
         first(tmp, o)
         if seal is not None:
             seal(tmp, final)
+
     return both
 
 
@@ -123,13 +136,24 @@ def _then(first: Callable[[Path, Output], None] | None, o: Output,
 FrameSource = list["np.ndarray"] | Callable[[], list["np.ndarray"]]
 
 
-def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource]], *,
-        count: int, fps: float, size: tuple[int, int], plan: dict[str, Any], segment_frames: int,
-        resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        credentials: Credentials | None = None,
-        encoder: str | None = None, preset: str | None = None,
-        finish_video: Callable[[Path, Output], None] | None = None) -> bool:
+def run(
+    outputs: list[Output],
+    frames: Callable[[int, int], Iterator[FrameSource]],
+    *,
+    count: int,
+    fps: float,
+    size: tuple[int, int],
+    plan: dict[str, Any],
+    segment_frames: int,
+    resume: bool = False,
+    force: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    credentials: Credentials | None = None,
+    encoder: str | None = None,
+    preset: str | None = None,
+    finish_video: Callable[[Path, Output], None] | None = None,
+) -> bool:
     """Render `count` frames to every output. `frames(start, stop)` yields, per frame, one
     [H, W, 3] uint8 array per output (or a call returning them: see FrameSource).
     `progress(done, count)` after each frame. `encoder`, `preset`: the MP4 encoder's.
@@ -143,34 +167,62 @@ def run(outputs: list[Output], frames: Callable[[int, int], Iterator[FrameSource
     them all once every segment exists. Returns whether the outputs were finished.
     """
     if shard is not None and force:
-        raise ZiziError("--force with a shard would delete the other shards' segments; remove "
-                        "the work folder yourself to start a sharded render again")
+        raise ZiziError(
+            "--force with a shard would delete the other shards' segments; remove "
+            "the work folder yourself to start a sharded render again"
+        )
     paths = [o.path for o in outputs]
     width, height = size
-    writers = []  # created first: a missing ffmpeg or encoder is reported before anything is written
+    # created first: a missing ffmpeg or encoder is reported before anything is written
+    writers = []
     for o in outputs:
         kind = output_kind(o.path)
-        writers.append(SegmentWriter(o.path, kind, fps, width, height,
-                                     *embedded(o), encoder=encoder, preset=preset))
+        writers.append(
+            SegmentWriter(
+                o.path, kind, fps, width, height, *embedded(o), encoder=encoder, preset=preset
+            )
+        )
     # One render of an output at a time; shards of one render run side by side, so each
     # shard locks its own name.
-    locked = paths if shard is None else [
-        p.with_name(f"{p.name}.shard-{shard[0]}-of-{shard[1]}") for p in paths]
+    locked = (
+        paths
+        if shard is None
+        else [p.with_name(f"{p.name}.shard-{shard[0]}-of-{shard[1]}") for p in paths]
+    )
     with contextlib.ExitStack() as locks:  # a second render of the same output: one line
         for p in locked:
             locks.enter_context(output_lock(p, what="the render"))
-        return _run_locked(outputs, writers, frames, count=count, plan=plan,
-                           segment_frames=segment_frames, resume=resume, force=force,
-                           shard=shard, progress=progress, credentials=credentials,
-                           finish_video=finish_video)
+        return _run_locked(
+            outputs,
+            writers,
+            frames,
+            count=count,
+            plan=plan,
+            segment_frames=segment_frames,
+            resume=resume,
+            force=force,
+            shard=shard,
+            progress=progress,
+            credentials=credentials,
+            finish_video=finish_video,
+        )
 
 
-def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
-                frames: Callable[[int, int], Iterator[FrameSource]], *, count: int,
-                plan: dict[str, Any], segment_frames: int, resume: bool, force: bool,
-                shard: tuple[int, int] | None, progress: Callable[[int, int], None] | None,
-                credentials: Credentials | None,
-                finish_video: Callable[[Path, Output], None] | None) -> bool:
+def _run_locked(
+    outputs: list[Output],
+    writers: list[SegmentWriter],
+    frames: Callable[[int, int], Iterator[FrameSource]],
+    *,
+    count: int,
+    plan: dict[str, Any],
+    segment_frames: int,
+    resume: bool,
+    force: bool,
+    shard: tuple[int, int] | None,
+    progress: Callable[[int, int], None] | None,
+    credentials: Credentials | None,
+    finish_video: Callable[[Path, Output], None] | None,
+) -> bool:
     from zizi.credentials.manifest import sealer
 
     paths = [o.path for o in outputs]
@@ -183,10 +235,15 @@ def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
             w.metadata, w.png_text = embedded(o)
         else:
             write_json(old, {"plan": plan, "record": o.record})
-        w.seal = _then(finish_video, o, sealer(o.record, credentials)) if w.kind != "png" \
+        w.seal = (
+            _then(finish_video, o, sealer(o.record, credentials))
+            if w.kind != "png"
             else sealer(o.record, credentials)
-    segments = [(k, a, min(a + segment_frames, count) - a)
-                for k, a in enumerate(range(0, count, segment_frames))]
+        )
+    segments = [
+        (k, a, min(a + segment_frames, count) - a)
+        for k, a in enumerate(range(0, count, segment_frames))
+    ]
     todo, done, count_here = _segments_to_render(segments, writers, shard, resume)
     if progress is not None:
         progress(done, count_here)
@@ -260,9 +317,12 @@ def _run_locked(outputs: list[Output], writers: list[SegmentWriter],
     return True
 
 
-def _segments_to_render(segments: list[tuple[int, int, int]], writers: list[SegmentWriter],
-                        shard: tuple[int, int] | None, resume: bool
-                        ) -> tuple[list[tuple[int, int, int]], int, int]:
+def _segments_to_render(
+    segments: list[tuple[int, int, int]],
+    writers: list[SegmentWriter],
+    shard: tuple[int, int] | None,
+    resume: bool,
+) -> tuple[list[tuple[int, int, int]], int, int]:
     """(segments to render now, frames already done, frames this process answers for).
 
     A shard takes its share and skips what it finished before; the join after a sharded
@@ -280,7 +340,7 @@ def _segments_to_render(segments: list[tuple[int, int, int]], writers: list[Segm
     if shard is not None:
         write_text(sharded, f"{shard[1]}\n")
         mine = shards.shard_range(len(segments), *shard)
-        share = segments[mine.start:mine.stop]
+        share = segments[mine.start : mine.stop]
         todo = [seg for seg in share if not finished(seg)]
         total = sum(seg[2] for seg in share)
         return todo, total - sum(seg[2] for seg in todo), total
@@ -288,13 +348,17 @@ def _segments_to_render(segments: list[tuple[int, int, int]], writers: list[Segm
         n_shards = int(sharded.read_text().strip() or 1)
         missing = [seg for seg in segments if not finished(seg)]
         if missing:
-            listed = ", ".join(f"{k} (frames {a}-{a + m - 1}, shard "
-                               f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
-                               for k, a, m in missing[:8])
+            listed = ", ".join(
+                f"{k} (frames {a}-{a + m - 1}, shard "
+                f"{shards.owner(k, len(segments), n_shards)}/{n_shards})"
+                for k, a, m in missing[:8]
+            )
             more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-            raise ZiziError(f"cannot join yet: {len(missing)} of {len(segments)} segments are "
-                            f"missing: {listed}{more}; run those shards (or --resume with "
-                            "their --shard) and try again")
+            raise ZiziError(
+                f"cannot join yet: {len(missing)} of {len(segments)} segments are "
+                f"missing: {listed}{more}; run those shards (or --resume with "
+                "their --shard) and try again"
+            )
         return [], count, count
     start = 0
     while start < len(segments) and finished(segments[start]):
@@ -326,7 +390,8 @@ function startAll() {{
 vids.forEach(v => v.addEventListener("loadeddata", startAll));
 function sync() {{
   vids.forEach(v => {{
-    if (v !== lead && Math.abs(v.currentTime - lead.currentTime) > {half_frame}) v.currentTime = lead.currentTime;
+    if (v !== lead && Math.abs(v.currentTime - lead.currentTime) > {half_frame})
+      v.currentTime = lead.currentTime;
     v.dataset.time = v.currentTime.toFixed(3);
     v.dataset.playing = (!v.paused && v.currentTime > 0) ? "yes" : "no";
   }});
@@ -347,10 +412,16 @@ def write_wall(paths: list[Path], fps: float, statement: str) -> Path:
     folder = paths[0].parent
     cols = math.ceil(math.sqrt(len(paths))) if len(paths) > 3 else len(paths)
     # the name as a relative URL: `?`, `#` and `%` in a file name are data, not URL syntax
-    videos = "\n".join(f'<video src="{html.escape(quote(p.name))}" muted loop playsinline preload="auto" '
-                       f'data-channel="{k}" title="channel {k}"></video>'
-                       for k, p in enumerate(paths, 1))
-    page = WALL_TEMPLATE.format(title=html.escape(f"zizi preview wall: {paths[0].stem}"), cols=cols,
-                                videos=videos, statement=html.escape(statement),
-                                half_frame=f"{0.5 / fps:.4f}")
+    videos = "\n".join(
+        f'<video src="{html.escape(quote(p.name))}" muted loop playsinline preload="auto" '
+        f'data-channel="{k}" title="channel {k}"></video>'
+        for k, p in enumerate(paths, 1)
+    )
+    page = WALL_TEMPLATE.format(
+        title=html.escape(f"zizi preview wall: {paths[0].stem}"),
+        cols=cols,
+        videos=videos,
+        statement=html.escape(statement),
+        half_frame=f"{0.5 / fps:.4f}",
+    )
     return write_text(folder / "index.html", page)

@@ -37,7 +37,7 @@ def blend_noise(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
         return a
     if t >= 1.0:
         return b
-    return ((1 - t) * a + t * b) / math.sqrt((1 - t) ** 2 + t ** 2)
+    return ((1 - t) * a + t * b) / math.sqrt((1 - t) ** 2 + t**2)
 
 
 class KeyNoise:
@@ -93,6 +93,7 @@ def entries(latents: list[Latent]) -> list[dict[str, str]]:
     out = []
     for lat in latents:
         assert lat.path is not None
-        out.append({**provenance.checkpoint_entry(lat.path),
-                     "projected_in_sha256": lat.checkpoint_sha256})
+        out.append(
+            {**provenance.checkpoint_entry(lat.path), "projected_in_sha256": lat.checkpoint_sha256}
+        )
     return out

@@ -58,5 +58,5 @@ def place(frame: np.ndarray, width: int, height: int) -> np.ndarray:
         raise ConfigError(f"{w}x{h} pixels of faces do not fit {width}x{height}")
     out = np.zeros((height, width, frame.shape[2]), dtype=frame.dtype)
     top, left = (height - h) // 2, (width - w) // 2
-    out[top:top + h, left:left + w] = frame
+    out[top : top + h, left : left + w] = frame
     return out

@@ -18,8 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-STATEMENT = ("AI-generated: these images were made by a generative neural network (StyleGAN2) "
-             "with zizi; they do not show real people.")
+STATEMENT = (
+    "AI-generated: these images were made by a generative neural network (StyleGAN2) "
+    "with zizi; they do not show real people."
+)
 
 _HASHES: dict[tuple[str, int, int], str] = {}
 
@@ -38,7 +40,9 @@ def sha256_file(path: str | os.PathLike) -> str:
     return _HASHES[key]
 
 
-def checkpoint_entry(path: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def checkpoint_entry(
+    path: str | os.PathLike, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """{"file", "sha256"} (plus kimg when the checkpoint is a training frame)."""
     entry: dict[str, Any] = {"file": Path(path).name, "sha256": sha256_file(path)}
     if extra and "kimg" in extra:
@@ -46,7 +50,9 @@ def checkpoint_entry(path: str | os.PathLike, extra: dict[str, Any] | None = Non
     return entry
 
 
-def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str, Any]]) -> str | None:
+def dataset_manifest_sha256(
+    run: str | os.PathLike | None, extras: list[dict[str, Any]]
+) -> str | None:
     """The training dataset's manifest hash, when the checkpoints or the run folder say it.
 
     Looks at the checkpoints' header `extra` (`dataset_manifest_sha256`), then at the run's
@@ -70,7 +76,7 @@ def dataset_manifest_sha256(run: str | os.PathLike | None, extras: list[dict[str
     for key in ("data", "dataset"):
         value = cfg.get(key) if isinstance(cfg, dict) else None
         if isinstance(value, str):
-            manifest = (cfg_path.parent / value if not Path(value).is_absolute() else Path(value))
+            manifest = cfg_path.parent / value if not Path(value).is_absolute() else Path(value)
             manifest = manifest / "manifest.json" if manifest.name != "manifest.json" else manifest
             if manifest.is_file():
                 return sha256_file(manifest)
@@ -92,8 +98,12 @@ def dataset_changes(run: str | os.PathLike | None) -> list[dict[str, Any]]:
     return [c for c in changes if isinstance(c, dict)] if isinstance(changes, list) else []
 
 
-def record(kind: str, checkpoints: list[dict[str, Any]], config: dict[str, Any],
-           dataset_sha256: str | None = None) -> dict[str, Any]:
+def record(
+    kind: str,
+    checkpoints: list[dict[str, Any]],
+    config: dict[str, Any],
+    dataset_sha256: str | None = None,
+) -> dict[str, Any]:
     """The provenance document of one output."""
     from zizi import __version__
 
@@ -124,12 +134,28 @@ def summary(doc: dict[str, Any], sidecar_name: str) -> dict[str, Any]:
     """A short stand-in for `doc`, bound to its sidecar by name and sha256."""
     ckpts = doc.get("checkpoints") or []
     seeds = doc.get("seeds")
-    out = {k: doc.get(k) for k in ("statement", "generator", "zizi_version", "kind", "created",
-                                   "dataset_manifest_sha256", "truncation_psi")}
-    out["seeds"] = seeds if not isinstance(seeds, list) or len(seeds) <= MAX_LISTED \
+    out = {
+        k: doc.get(k)
+        for k in (
+            "statement",
+            "generator",
+            "zizi_version",
+            "kind",
+            "created",
+            "dataset_manifest_sha256",
+            "truncation_psi",
+        )
+    }
+    out["seeds"] = (
+        seeds
+        if not isinstance(seeds, list) or len(seeds) <= MAX_LISTED
         else {"count": len(seeds), "first": seeds[0], "last": seeds[-1]}
-    out["checkpoints"] = {"count": len(ckpts), "first": ckpts[0] if ckpts else None,
-                          "last": ckpts[-1] if ckpts else None}
+    )
+    out["checkpoints"] = {
+        "count": len(ckpts),
+        "first": ckpts[0] if ckpts else None,
+        "last": ckpts[-1] if ckpts else None,
+    }
     out["sidecar"] = sidecar_name
     out["sidecar_sha256"] = hashlib.sha256(sidecar_bytes(doc)).hexdigest()
     return out
@@ -147,5 +173,7 @@ def png_text(doc: dict[str, Any], sidecar_name: str | None = None) -> dict[str, 
 def ffmpeg_metadata(doc: dict[str, Any], sidecar_name: str) -> dict[str, str]:
     """Container tags (`-metadata k=v`): a readable description and the record's summary
     with the sidecar's sha256 (short whatever the record's size)."""
-    return {"description": doc["statement"],
-            "comment": json.dumps(summary(doc, sidecar_name), sort_keys=True)}
+    return {
+        "description": doc["statement"],
+        "comment": json.dumps(summary(doc, sidecar_name), sort_keys=True),
+    }

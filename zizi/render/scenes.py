@@ -56,7 +56,9 @@ class RenderSettings:
     keyframes: int = 4  # walk: keyframes per face (keyframe 0 = the face's seed)
     space: str = "z"  # walk: interpolate z, or w after mapping
     interp: str = "slerp"  # walk: linear, slerp (keeps z on its shell) or cubic (Catmull-Rom)
-    directions: list[str] | None = None  # walk: SeFa direction numbers and/or "shift", one per column
+    directions: list[str] | None = (
+        None  # walk: SeFa direction numbers and/or "shift", one per column
+    )
     amount: float = 3.0  # walk --direction: how far along it (SeFa: -amount..amount)
     directions_file: str | None = None  # walk: a `zizi directions` file (None: factorise CKPT now)
     sefa_layers: str = "all"  # walk: layers of the on-the-fly factorisation
@@ -90,15 +92,19 @@ class RenderSettings:
             cols = len(self.directions)
             rows = self.seeds if self.seeds is not None else list(range(need // cols))
             if len(rows) < need // cols:
-                raise ConfigError(f"{need // cols} row(s) of faces need {need // cols} seeds, "
-                                  f"--seeds gives {len(rows)}")
+                raise ConfigError(
+                    f"{need // cols} row(s) of faces need {need // cols} seeds, "
+                    f"--seeds gives {len(rows)}"
+                )
             return [rows[f // cols] for f in range(need)]
         seeds = self.seeds if self.seeds is not None else list(range(need))
         if len(seeds) < need:
             w, h = self.grid
-            raise ConfigError(f"{w}x{h} grid × {self.channels} channel(s) shows {need} faces but "
-                              f"--seeds gives {len(seeds)}; give at least {need} seeds (e.g. "
-                              f"--seeds 0-{need - 1})")
+            raise ConfigError(
+                f"{w}x{h} grid × {self.channels} channel(s) shows {need} faces but "
+                f"--seeds gives {len(seeds)}; give at least {need} seeds (e.g. "
+                f"--seeds 0-{need - 1})"
+            )
         return seeds
 
 
@@ -124,8 +130,10 @@ def validate(s: RenderSettings) -> None:
             raise ConfigError("--width and --height must be positive numbers of pixels")
         face = fit_face(s.width, s.height, s.grid)
         if s.size is not None and s.size > face:
-            raise ConfigError(f"--size {s.size}: a {s.grid[0]}x{s.grid[1]} grid of faces that big "
-                              f"does not fit {s.width}x{s.height}; the largest is {face}")
+            raise ConfigError(
+                f"--size {s.size}: a {s.grid[0]}x{s.grid[1]} grid of faces that big "
+                f"does not fit {s.width}x{s.height}; the largest is {face}"
+            )
     if s.easing not in ("linear", "smooth"):
         raise ConfigError(f"unknown easing {s.easing!r}; use linear or smooth")
     if s.layers not in LAYER_ORDERS:
@@ -133,23 +141,31 @@ def validate(s: RenderSettings) -> None:
     if s.space not in ("z", "w"):
         raise ConfigError(f"unknown space {s.space!r}; use z or w")
     if s.directions and s.grid[0] != len(s.directions):
-        raise ConfigError(f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
-                          f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS")
+        raise ConfigError(
+            f"{len(s.directions)} --direction(s) make {len(s.directions)} columns, but "
+            f"--grid has {s.grid[0]}; use --grid {len(s.directions)}xROWS"
+        )
     if s.audio_trunc is not None and (not s.audio or not math.isfinite(s.audio_trunc)):
         raise ConfigError("--audio-trunc needs --audio and a number, e.g. 1.0")
     if s.audio_trunc is not None and (s.directions or s.space == "w"):
-        raise ConfigError("--audio-trunc works on `render shift` and z walks (truncation of a "
-                          "w walk or a direction walk is fixed when its keyframes are made)")
+        raise ConfigError(
+            "--audio-trunc works on `render shift` and z walks (truncation of a "
+            "w walk or a direction walk is fixed when its keyframes are made)"
+        )
     if s.shift_estimate not in ("fit", "wavg"):
         raise ConfigError(f"unknown shift estimate {s.shift_estimate!r}; use fit or wavg")
     if s.mix_rows is not None and (s.channels != 1 or s.seeds is not None):
-        raise ConfigError("`render mix` draws one grid from --mix-rows and --mix-cols; leave "
-                          "out --seeds and --channels")
+        raise ConfigError(
+            "`render mix` draws one grid from --mix-rows and --mix-cols; leave "
+            "out --seeds and --channels"
+        )
     if s.mix_walk not in ("rows", "cols", "both"):
         raise ConfigError(f"unknown --walk {s.mix_walk!r}; use rows, cols or both")
     if s.keyframe_latents and (s.space != "w" or s.directions):
-        raise ConfigError("--keyframe-latent walks in W (a projected latent has no z): use "
-                          "--space w (its default), without --direction")
+        raise ConfigError(
+            "--keyframe-latent walks in W (a projected latent has no z): use "
+            "--space w (its default), without --direction"
+        )
     if s.directions and not math.isfinite(s.amount):
         raise ConfigError(f"--amount {s.amount} is not a number")
     s.seed_list()
@@ -166,11 +182,12 @@ def compose(images: np.ndarray, s: RenderSettings) -> list[np.ndarray]:
     face = face_size(s, images.shape[1])
     out = []
     for c in range(s.channels):
-        part = images[c * cells:(c + 1) * cells]
+        part = images[c * cells : (c + 1) * cells]
         if face != images.shape[1]:  # each face scaled alike in x and y (never stretched),
             # one by one, so that no face's filter reaches into its neighbour's pixels
-            part = np.stack([np.asarray(Image.fromarray(f).resize((face, face), Image.LANCZOS))
-                             for f in part])
+            part = np.stack(
+                [np.asarray(Image.fromarray(f).resize((face, face), Image.LANCZOS)) for f in part]
+            )
         frame = part[0] if cells == 1 else make_grid(part, cols=s.grid[0])
         if s.width is not None and s.height is not None:
             from zizi.render.layout import place
@@ -199,8 +216,9 @@ def frame_size(s: RenderSettings, res: int) -> tuple[int, int]:
     return face * s.grid[0], face * s.grid[1]
 
 
-def _deferred(fn: Callable[[torch.Tensor], HostImages], latents: torch.Tensor, batch: int
-              ) -> Callable[[], np.ndarray]:
+def _deferred(
+    fn: Callable[[torch.Tensor], HostImages], latents: torch.Tensor, batch: int
+) -> Callable[[], np.ndarray]:
     """Queue `fn` on every batch of `latents` now; the pixels, joined, when first asked for.
 
     The frame producer never waits for a device-to-host copy: the render's writer thread
@@ -210,7 +228,7 @@ def _deferred(fn: Callable[[torch.Tensor], HostImages], latents: torch.Tensor, b
 
     import numpy as np
 
-    parts = [fn(latents[i:i + batch]) for i in range(0, len(latents), batch)]
+    parts = [fn(latents[i : i + batch]) for i in range(0, len(latents), batch)]
     return functools.cache(lambda: np.concatenate([p.numpy() for p in parts]))
 
 
@@ -218,30 +236,46 @@ def _check_out(out: Path, s: RenderSettings, res: int, force: bool = False) -> N
     kind = output_kind(out)
     wall = out.parent / "index.html"
     if s.channels > 1 and kind == "mp4" and wall.exists() and not force:
-        raise ZiziError(f"{wall} already exists (the preview wall goes there); pass --force to "
-                        "overwrite it, or choose another folder")
+        raise ZiziError(
+            f"{wall} already exists (the preview wall goes there); pass --force to "
+            "overwrite it, or choose another folder"
+        )
     w, h = frame_size(s, res)
     if kind == "mp4" and (w % 2 or h % 2):
-        raise ConfigError(f"H.264 needs an even frame size, this one is {w}x{h}; pick an even "
-                          "--size (or --width/--height)")
+        raise ConfigError(
+            f"H.264 needs an even frame size, this one is {w}x{h}; pick an even "
+            "--size (or --width/--height)"
+        )
 
 
-def _outputs(out: Path, s: RenderSettings, kind: str, ckpts: list[dict[str, Any]],
-             dataset_sha: str | None, command: dict[str, Any]) -> list[job.Output]:
+def _outputs(
+    out: Path,
+    s: RenderSettings,
+    kind: str,
+    ckpts: list[dict[str, Any]],
+    dataset_sha: str | None,
+    command: dict[str, Any],
+) -> list[job.Output]:
     seeds = s.seed_list()
     cells = s.grid[0] * s.grid[1]
     outs = []
     for c, path in enumerate(job.channel_paths(out, s.channels)):
         # the command's entries last: its {"file", "sha256"} of the --audio track must not
         # be replaced by the settings' bare path of the same name
-        config = {**asdict(s), **command, "channel": c + 1,
-                  "channel_seeds": seeds[c * cells:(c + 1) * cells]}
+        config = {
+            **asdict(s),
+            **command,
+            "channel": c + 1,
+            "channel_seeds": seeds[c * cells : (c + 1) * cells],
+        }
         config["seeds"] = config["channel_seeds"]
         outs.append(job.Output(path, provenance.record(kind, ckpts, config, dataset_sha)))
     return outs
 
 
-def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]]) -> dict[str, Any]:
+def _plan(
+    s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]]
+) -> dict[str, Any]:
     # the command's entries last: --audio's {"file", "sha256"}, so a resume with another
     # track under the same name is refused as other settings
     plan = {**asdict(s), **command, "checkpoints": [c["sha256"] for c in ckpts]}
@@ -249,10 +283,18 @@ def _plan(s: RenderSettings, command: dict[str, Any], ckpts: list[dict[str, Any]
     return plan
 
 
-def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch.device, *,
-          resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
-          progress: Callable[[int, int], None] | None = None,
-          credentials: Credentials | None = None) -> list[Path]:
+def shift(
+    sources: list[str | Path],
+    out: Path,
+    s: RenderSettings,
+    device: torch.device,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    credentials: Credentials | None = None,
+) -> list[Path]:
     """Render the weight shift across `sources` (checkpoint files and/or run folders);
     `credentials` sign the outputs (C2PA)."""
     at, psi = _audio_clock(s)
@@ -266,7 +308,7 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     _check_out(out, s, G.img_resolution, force or resume)
     if (s.trunc != 1 or s.audio_trunc not in (None, 1)) and not hasattr(G.mapping, "w_avg"):
         raise ConfigError(f"{paths[0].name} stores no average w, so it cannot truncate (--trunc)")
-    seeds = s.seed_list()[:s.faces]
+    seeds = s.seed_list()[: s.faces]
     z_keys = keyframe_z(seeds, s.faces, s.keyframes if s.walk else 1, G.z_dim)
     walk = LatentWalk(z_keys, loop=s.loop, interp=s.interp, easing=s.easing)
     n = s.frames
@@ -280,9 +322,19 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
                 per_block = stagger(u, G.synthesis.block_resolutions, s.layers)
                 blender.set_blocks({r: locate(v, ks) for r, v in per_block.items()})
             z = walk.at(at[i], n)
-            imgs = _deferred(lambda zz, p=psi(i): synthesize(
-                G, z=zz, class_idx=s.class_idx, truncation_psi=p, truncation_cutoff=s.trunc_cutoff,
-                noise_mode=s.noise_mode, deferred=True), z, s.batch)
+            imgs = _deferred(
+                lambda zz, p=psi(i): synthesize(
+                    G,
+                    z=zz,
+                    class_idx=s.class_idx,
+                    truncation_psi=p,
+                    truncation_cutoff=s.trunc_cutoff,
+                    noise_mode=s.noise_mode,
+                    deferred=True,
+                ),
+                z,
+                s.batch,
+            )
             yield lambda imgs=imgs: compose(imgs(), s)
 
     ckpts = [provenance.checkpoint_entry(st.path, st.extra) for st in stops]
@@ -290,15 +342,35 @@ def shift(sources: list[str | Path], out: Path, s: RenderSettings, device: torch
     command = {"command": "render shift", "sources": [str(x) for x in sources], **_audio_entry(s)}
     if changes := provenance.dataset_changes(run):  # the frames span more than one dataset
         command["dataset_changes"] = changes
-    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, shard=shard, progress=progress,
-                   credentials=credentials)
+    return _render(
+        out,
+        s,
+        frames,
+        n,
+        G.img_resolution,
+        ckpts,
+        dataset_sha,
+        command,
+        resume=resume,
+        force=force,
+        shard=shard,
+        progress=progress,
+        credentials=credentials,
+    )
 
 
-def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
-         resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
-         progress: Callable[[int, int], None] | None = None,
-         credentials: Credentials | None = None) -> list[Path]:
+def walk(
+    checkpoint: str | Path,
+    out: Path,
+    s: RenderSettings,
+    device: torch.device,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    credentials: Credentials | None = None,
+) -> list[Path]:
     """Render a latent walk of `checkpoint`: keyframes per face, noise held fixed;
     `credentials` sign the outputs (C2PA)."""
     import numpy as np
@@ -310,8 +382,10 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     validate(s)
     path = Path(checkpoint)
     if path.is_dir():
-        raise ZiziError(f"{path} is a folder; `render walk` takes one checkpoint file "
-                        "(a run's frames/ or latest.safetensors)")
+        raise ZiziError(
+            f"{path} is a folder; `render walk` takes one checkpoint file "
+            "(a run's frames/ or latest.safetensors)"
+        )
     ck = load_checkpoint(path, nets=["G_ema"])
     G = build_generator(ck, "G_ema").to(device)
     _check_class(G, s)
@@ -338,8 +412,9 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
             if K:
                 with torch.no_grad():
                     zz = z_keys.reshape(F * K, -1).to(device)
-                    ws = G.mapping(zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc,
-                                   s.trunc_cutoff)
+                    ws = G.mapping(
+                        zz, one_hot(F * K, G.c_dim, s.class_idx, device), s.trunc, s.trunc_cutoff
+                    )
                 keys = ws.reshape(F, K, G.num_ws, G.w_dim)
             if latents:  # [F, L + K, num_ws, w_dim]: the latents (untruncated, as projected)
                 fixed = torch.cat([lat.ws for lat in latents]).to(device)  # [L, num_ws, w_dim]
@@ -355,9 +430,15 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
 
     def render_latents(lat: torch.Tensor) -> np.ndarray:
         kw = {"ws": lat} if in_w else {"z": lat}
-        return synthesize(G, class_idx=s.class_idx, truncation_psi=frame_psi[0],
-                          truncation_cutoff=s.trunc_cutoff, noise_mode=s.noise_mode,
-                          deferred=True, **kw)
+        return synthesize(
+            G,
+            class_idx=s.class_idx,
+            truncation_psi=frame_psi[0],
+            truncation_cutoff=s.trunc_cutoff,
+            noise_mode=s.noise_mode,
+            deferred=True,
+            **kw,
+        )
 
     def frames(start: int, stop: int) -> Iterator[FrameSource]:
         if key_noise is not None:  # each face with its own noise maps: one face per pass
@@ -369,7 +450,7 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
             frame_psi[0] = psi(i0)  # one frame per pass when the sound sets truncation
             imgs = _deferred(render_latents, lat, max(s.batch, 1))
             for j in range(len(idx)):
-                yield lambda imgs=imgs, j=j: compose(imgs()[j * F:(j + 1) * F], s)
+                yield lambda imgs=imgs, j=j: compose(imgs()[j * F : (j + 1) * F], s)
 
     def _frames_with_key_noise(start: int, stop: int) -> Iterator[FrameSource]:
         assert key_noise is not None
@@ -380,9 +461,8 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
                 parts = []
                 for f in range(F):  # queued in order, so each face sees its own maps
                     key_noise.set(f, a, b, t)
-                    parts.append(render_latents(lat[f:f + 1]))
-                yield lambda parts=parts: compose(
-                    np.concatenate([p.numpy() for p in parts]), s)
+                    parts.append(render_latents(lat[f : f + 1]))
+                yield lambda parts=parts: compose(np.concatenate([p.numpy() for p in parts]), s)
         finally:
             key_noise.restore()
 
@@ -390,15 +470,35 @@ def walk(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.dev
     command = {"command": "render walk", "sources": [str(path)], **_audio_entry(s)}
     if s.keyframe_latents:
         command["keyframe_latents"] = latent_keys.entries(latents)
-    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, shard=shard, progress=progress,
-                   credentials=credentials)
+    return _render(
+        out,
+        s,
+        frames,
+        n,
+        G.img_resolution,
+        ckpts,
+        dataset_sha,
+        command,
+        resume=resume,
+        force=force,
+        shard=shard,
+        progress=progress,
+        credentials=credentials,
+    )
 
 
-def mix(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.device, *,
-        resume: bool = False, force: bool = False, shard: tuple[int, int] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        credentials: Credentials | None = None) -> list[Path]:
+def mix(
+    checkpoint: str | Path,
+    out: Path,
+    s: RenderSettings,
+    device: torch.device,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    credentials: Credentials | None = None,
+) -> list[Path]:
     """Render style mixing over time: `zizi generate --mix-*`'s grid whose row faces and/or
     column faces walk (in W, through `--keyframes` keys from their seeds), every mixed cell
     taking the ws in `s.mix_styles` from its column face at that frame; `credentials` sign
@@ -429,10 +529,15 @@ def mix(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.devi
         K = s.keyframes if walking else 1
         z = keyframe_z(seeds, len(seeds), K, G.z_dim).reshape(len(seeds) * K, -1).to(device)
         with torch.no_grad():
-            ws = G.mapping(z, one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc,
-                           s.trunc_cutoff)
-        return LatentWalk(ws.reshape(len(seeds), K, G.num_ws, G.w_dim), loop=s.loop,
-                          interp=s.interp, easing=s.easing)
+            ws = G.mapping(
+                z, one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc, s.trunc_cutoff
+            )
+        return LatentWalk(
+            ws.reshape(len(seeds), K, G.num_ws, G.w_dim),
+            loop=s.loop,
+            interp=s.interp,
+            easing=s.easing,
+        )
 
     rows = walk_of(s.mix_rows, s.mix_walk in ("rows", "both"))
     cols = walk_of(s.mix_cols, s.mix_walk in ("cols", "both"))
@@ -443,8 +548,7 @@ def mix(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.devi
 
     def frames(start: int, stop: int) -> Iterator[FrameSource]:
         for i in range(start, stop):
-            ws = grid_ws(rows.at(at[i], n), cols.at(at[i], n), s.mix_styles,
-                         sources=s.mix_sources)
+            ws = grid_ws(rows.at(at[i], n), cols.at(at[i], n), s.mix_styles, sources=s.mix_sources)
             imgs = _deferred(render_ws, ws, max(s.batch, 1))
 
             def frame(imgs=imgs) -> list[np.ndarray]:
@@ -458,13 +562,31 @@ def mix(checkpoint: str | Path, out: Path, s: RenderSettings, device: torch.devi
     ckpts = [provenance.checkpoint_entry(path, ck.extra)]
     dataset_sha = provenance.dataset_manifest_sha256(None, [ck.extra])
     command = {"command": "render mix", "sources": [str(path)], **_audio_entry(s)}
-    return _render(out, s, frames, n, G.img_resolution, ckpts, dataset_sha, command,
-                   resume=resume, force=force, shard=shard, progress=progress,
-                   credentials=credentials)
+    return _render(
+        out,
+        s,
+        frames,
+        n,
+        G.img_resolution,
+        ckpts,
+        dataset_sha,
+        command,
+        resume=resume,
+        force=force,
+        shard=shard,
+        progress=progress,
+        credentials=credentials,
+    )
 
 
-def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: torch.device,
-                    ckpts: list[dict[str, Any]]):
+def _direction_walk(
+    G,
+    path: Path,
+    z: torch.Tensor,
+    s: RenderSettings,
+    device: torch.device,
+    ckpts: list[dict[str, Any]],
+):
     """The walk along --direction(s): column c of every row follows direction c."""
     import torch
 
@@ -487,12 +609,16 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
         else:
             sefa = directions_of(path, s.sefa_layers)
         if sefa.vectors.shape[1] != G.w_dim:
-            raise ConfigError(f"the directions are {sefa.vectors.shape[1]}-dimensional but "
-                              f"{path.name} has w_dim {G.w_dim}; factorise this checkpoint")
+            raise ConfigError(
+                f"the directions are {sefa.vectors.shape[1]}-dimensional but "
+                f"{path.name} has w_dim {G.w_dim}; factorise this checkpoint"
+            )
         top = max(d for d in wanted if d != "shift")
         if top >= len(sefa.vectors):
-            raise ConfigError(f"--direction {top}: there are {len(sefa.vectors)} directions "
-                              f"(0-{len(sefa.vectors) - 1})")
+            raise ConfigError(
+                f"--direction {top}: there are {len(sefa.vectors)} directions "
+                f"(0-{len(sefa.vectors) - 1})"
+            )
     shift = None
     if "shift" in wanted:
         stored = load_directions(s.directions_file) if s.directions_file else None
@@ -501,15 +627,22 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
             if not any(c["file"] == Path(s.directions_file).name for c in ckpts):
                 ckpts.append(provenance.checkpoint_entry(s.directions_file))
         elif not s.toward:
-            raise ConfigError("--direction shift needs --toward FINETUNED.safetensors (the "
-                              "checkpoint the base was fine-tuned into), or a --directions file "
-                              "made with `zizi directions BASE --toward FINETUNED`")
+            raise ConfigError(
+                "--direction shift needs --toward FINETUNED.safetensors (the "
+                "checkpoint the base was fine-tuned into), or a --directions file "
+                "made with `zizi directions BASE --toward FINETUNED`"
+            )
         else:
-            shift = (fitted_shift(path, s.toward, device) if s.shift_estimate == "fit"
-                     else shift_direction(path, s.toward))
+            shift = (
+                fitted_shift(path, s.toward, device)
+                if s.shift_estimate == "fit"
+                else shift_direction(path, s.toward)
+            )
             ckpts.append(provenance.checkpoint_entry(s.toward))
         if shift.shape != (G.w_dim,):
-            raise ConfigError(f"the shift has {shift.numel()} numbers; {path.name} has w_dim {G.w_dim}")
+            raise ConfigError(
+                f"the shift has {shift.numel()} numbers; {path.name} has w_dim {G.w_dim}"
+            )
     num_ws, cols = G.num_ws, len(wanted)
     steps = torch.zeros(len(z), num_ws, G.w_dim)
     for f in range(len(z)):
@@ -519,32 +652,69 @@ def _direction_walk(G, path: Path, z: torch.Tensor, s: RenderSettings, device: t
         else:
             steps[f, sefa.ws] = sefa.vectors[d]
     with torch.no_grad():
-        w0 = G.mapping(z.to(device), one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc,
-                       s.trunc_cutoff)
-    return DirectionWalk(w0, steps.to(device), [wanted[f % cols] != "shift" for f in range(len(z))],
-                         s.amount, loop=s.loop, easing=s.easing)
+        w0 = G.mapping(
+            z.to(device), one_hot(len(z), G.c_dim, s.class_idx, device), s.trunc, s.trunc_cutoff
+        )
+    return DirectionWalk(
+        w0,
+        steps.to(device),
+        [wanted[f % cols] != "shift" for f in range(len(z))],
+        s.amount,
+        loop=s.loop,
+        easing=s.easing,
+    )
 
 
-def _render(out: Path, s: RenderSettings, frames: Callable[[int, int], Iterator[FrameSource]],
-            n: int, resolution: int, ckpts: list[dict], dataset_sha: str | None, command: dict, *,
-            resume: bool, force: bool, shard: tuple[int, int] | None = None,
-            progress: Callable[[int, int], None] | None,
-            credentials: Credentials | None = None) -> list[Path]:
+def _render(
+    out: Path,
+    s: RenderSettings,
+    frames: Callable[[int, int], Iterator[FrameSource]],
+    n: int,
+    resolution: int,
+    ckpts: list[dict],
+    dataset_sha: str | None,
+    command: dict,
+    *,
+    resume: bool,
+    force: bool,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None,
+    credentials: Credentials | None = None,
+) -> list[Path]:
     """Encode `n` frames into `out` (video or PNG sequence) with provenance; the shared tail
     of every scene. A shard renders its segments and returns [] (nothing is joined yet)."""
-    outputs = _outputs(out, s, "video" if output_kind(out) != "png" else "image sequence",
-                       ckpts, dataset_sha, command)
+    outputs = _outputs(
+        out,
+        s,
+        "video" if output_kind(out) != "png" else "image sequence",
+        ckpts,
+        dataset_sha,
+        command,
+    )
     finish_video = None
     if s.audio and output_kind(out) != "png":
         from zizi.render.audio import mux
 
         def finish_video(tmp: Path, o: job.Output) -> None:  # the sound, before signing
             mux(tmp, s.audio, n / s.fps, job.embedded(o)[0], container=output_kind(o.path))
-    finished = job.run(outputs, frames, count=n, fps=s.fps, size=frame_size(s, resolution),
-                       plan=_plan(s, command, ckpts), segment_frames=s.segment_frames,
-                       resume=resume, force=force, shard=shard, progress=progress,
-                       credentials=credentials, encoder=s.encoder, preset=s.preset,
-                       finish_video=finish_video)
+
+    finished = job.run(
+        outputs,
+        frames,
+        count=n,
+        fps=s.fps,
+        size=frame_size(s, resolution),
+        plan=_plan(s, command, ckpts),
+        segment_frames=s.segment_frames,
+        resume=resume,
+        force=force,
+        shard=shard,
+        progress=progress,
+        credentials=credentials,
+        encoder=s.encoder,
+        preset=s.preset,
+        finish_video=finish_video,
+    )
     if not finished:
         return []
     return _finish(outputs, s, out)
@@ -576,8 +746,10 @@ def _check_class(G, s: RenderSettings) -> None:
     if G.c_dim > 0 and s.class_idx is None:
         raise ConfigError(f"the checkpoint is conditional ({G.c_dim} classes): pass --class N")
     if s.class_idx is not None and (G.c_dim == 0 or s.class_idx >= G.c_dim):
-        raise ConfigError("--class does not fit this checkpoint "
-                          f"({'no classes' if G.c_dim == 0 else f'classes 0-{G.c_dim - 1}'})")
+        raise ConfigError(
+            "--class does not fit this checkpoint "
+            f"({'no classes' if G.c_dim == 0 else f'classes 0-{G.c_dim - 1}'})"
+        )
 
 
 def _finish(outputs: list[job.Output], s: RenderSettings, out: Path) -> list[Path]:

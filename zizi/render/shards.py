@@ -48,7 +48,9 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int] | No
     world, rank = num("WORLD_SIZE"), num("RANK")
     if world is not None and world > 1:
         if rank is None:
-            raise ConfigError("$WORLD_SIZE is set but $RANK is not; run under torchrun or give --shard")
+            raise ConfigError(
+                "$WORLD_SIZE is set but $RANK is not; run under torchrun or give --shard"
+            )
         return _checked(rank, world, "$RANK")
     count, task = num("SLURM_ARRAY_TASK_COUNT"), num("SLURM_ARRAY_TASK_ID")
     if count is not None and count > 1 and task is not None:
@@ -58,8 +60,10 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int] | No
 
 def _checked(k: int, n: int, what: str) -> tuple[int, int]:
     if not 0 <= k < n:
-        raise ConfigError(f"{what} gives shard {k} of {n}; it must be 0-{n - 1} (a Slurm array "
-                          "should be --array=0-(N-1) or 1-N)")
+        raise ConfigError(
+            f"{what} gives shard {k} of {n}; it must be 0-{n - 1} (a Slurm array "
+            "should be --array=0-(N-1) or 1-N)"
+        )
     return k, n
 
 

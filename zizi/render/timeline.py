@@ -23,8 +23,10 @@ def parse_duration(text: str, fps: float) -> int:
     """'90s', '135m', '2h' or '900' / '900f' (frames) -> a frame count (>= 1)."""
     m = _DURATION.match(str(text))
     if not m:
-        raise ConfigError(f"bad duration {text!r}; use seconds (90s), minutes (135m), hours (2h) "
-                          "or a frame count (900)")
+        raise ConfigError(
+            f"bad duration {text!r}; use seconds (90s), minutes (135m), hours (2h) "
+            "or a frame count (900)"
+        )
     value, unit = float(m.group(1)), (m.group(2) or "f")
     seconds = {"s": 1, "m": 60, "h": 3600}.get(unit)
     frames = value if seconds is None else value * seconds * fps
@@ -32,7 +34,9 @@ def parse_duration(text: str, fps: float) -> int:
         raise ConfigError(f"a frame count must be whole, not {text!r}")
     n = int(round(frames))
     if n < 1:
-        raise ConfigError(f"duration {text!r} is zero frames at {fps:g} fps; give a positive duration")
+        raise ConfigError(
+            f"duration {text!r} is zero frames at {fps:g} fps; give a positive duration"
+        )
     return n
 
 

@@ -24,7 +24,7 @@ def keyframe_seeds(seeds: list[int], faces: int, keyframes: int) -> list[list[in
     """Per face, its keyframe seeds: seeds[f*K:(f+1)*K] when enough seeds are given,
     else the face's seed alone (further keyframes derived from it, see `keyframe_z`)."""
     if len(seeds) >= faces * keyframes and keyframes > 1:
-        return [seeds[f * keyframes:(f + 1) * keyframes] for f in range(faces)]
+        return [seeds[f * keyframes : (f + 1) * keyframes] for f in range(faces)]
     return [seeds[f] for f in range(faces)]
 
 
@@ -55,7 +55,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1, 1))
     so = torch.sin(omega)
     small = so.abs() < 1e-6
-    wa = torch.where(small, torch.full_like(so, 1 - t), torch.sin((1 - t) * omega) / so.clamp_min(1e-12))
+    wa = torch.where(
+        small, torch.full_like(so, 1 - t), torch.sin((1 - t) * omega) / so.clamp_min(1e-12)
+    )
     wb = torch.where(small, torch.full_like(so, t), torch.sin(t * omega) / so.clamp_min(1e-12))
     return wa * a + wb * b
 
@@ -63,14 +65,17 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 def catmull_rom(p0, p1, p2, p3, t: float):
     """Uniform Catmull-Rom spline through p1 (t=0) and p2 (t=1)."""
     t2, t3 = t * t, t * t * t
-    return p1 + 0.5 * (t * (p2 - p0) + t2 * (2 * p0 - 5 * p1 + 4 * p2 - p3) + t3 * (3 * p1 - p0 - 3 * p2 + p3))
+    return p1 + 0.5 * (
+        t * (p2 - p0) + t2 * (2 * p0 - 5 * p1 + 4 * p2 - p3) + t3 * (3 * p1 - p0 - 3 * p2 + p3)
+    )
 
 
 class LatentWalk:
     """Latents for frame i of n from keyframes [F, K, ...] (z or ws)."""
 
-    def __init__(self, keys: torch.Tensor, *, loop: bool, interp: Interp = "slerp",
-                 easing: Easing = "smooth") -> None:
+    def __init__(
+        self, keys: torch.Tensor, *, loop: bool, interp: Interp = "slerp", easing: Easing = "smooth"
+    ) -> None:
         if interp not in ("linear", "slerp", "cubic"):
             raise ConfigError(f"unknown interpolation {interp!r}; use linear, slerp or cubic")
         self.keys, self.loop, self.interp, self.easing = keys, loop, interp, easing

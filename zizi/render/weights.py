@@ -54,8 +54,10 @@ def find_checkpoints(sources: list[str | os.PathLike]) -> tuple[list[Path], Path
             frames = p / FRAMES if os.path.lexists(p / FRAMES) else p
             found = [path for _, path in list_frames(p)]  # confined to the run
             if not found:
-                raise CheckpointError(f"{p} holds no training frames ({frames}/{FRAME_GLOB}); "
-                                      "give a run folder or checkpoint files")
+                raise CheckpointError(
+                    f"{p} holds no training frames ({frames}/{FRAME_GLOB}); "
+                    "give a run folder or checkpoint files"
+                )
             paths.extend(found)
             run = run or (p if frames != p else p.parent)
         elif p.exists():
@@ -83,9 +85,11 @@ def read_stops(paths: list[Path]) -> list[Stop]:
         diff = _first_difference(first.g_config, s.g_config)
         if diff is not None:
             key, a, b = diff
-            raise CheckpointError(f"{s.path.name} does not match {first.path.name}: generator "
-                                  f"{key} is {b!r} there but {a!r} here; checkpoints of one "
-                                  "shift must share an architecture")
+            raise CheckpointError(
+                f"{s.path.name} does not match {first.path.name}: generator "
+                f"{key} is {b!r} there but {a!r} here; checkpoints of one "
+                "shift must share an architecture"
+            )
     return stops
 
 
@@ -115,8 +119,10 @@ def knots(stops: list[Stop], timing: str) -> list[float]:
         kimgs.append(s.kimg)
     lo, hi = kimgs[0], kimgs[-1]
     if any(b < a for a, b in zip(kimgs, kimgs[1:])) or hi <= lo:
-        raise ConfigError("--timing kimg needs checkpoints in training order with growing kimg "
-                          f"(got {', '.join(f'{k:g}' for k in kimgs)}); use --timing even")
+        raise ConfigError(
+            "--timing kimg needs checkpoints in training order with growing kimg "
+            f"(got {', '.join(f'{k:g}' for k in kimgs)}); use --timing even"
+        )
     return [(k - lo) / (hi - lo) for k in kimgs]
 
 
@@ -141,8 +147,10 @@ class WeightBlender:
             t = sd.get(name)
             if t is None or tuple(t.shape) != tuple(live.shape):
                 got = "missing" if t is None else f"shaped {tuple(t.shape)}"
-                raise CheckpointError(f"{path.name}: G_ema tensor {name} is {got}, expected "
-                                      f"{tuple(live.shape)}; it does not match the first checkpoint")
+                raise CheckpointError(
+                    f"{path.name}: G_ema tensor {name} is {got}, expected "
+                    f"{tuple(live.shape)}; it does not match the first checkpoint"
+                )
             out[name] = t.to(device=self.device, dtype=live.dtype)
         return out
 

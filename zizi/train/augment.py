@@ -36,9 +36,18 @@ from zizi.ops.upfirdn2d import downsample2d, setup_filter, upsample2d
 # Daubechies' least-asymmetric wavelet with 6 vanishing moments (sym6), low-pass taps. An
 # orthonormal filter: upsampling then downsampling with it is the identity (tests check).
 SYM6 = (
-    0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
-    0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
-    -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148,
+    0.015404109327027373,
+    0.0034907120842174702,
+    -0.11799011114819057,
+    -0.048311742585633,
+    0.4910559419267466,
+    0.787641141030194,
+    0.3379294217276218,
+    -0.07263752278646252,
+    -0.021060292512300564,
+    0.04472490177066578,
+    0.0017677118642428036,
+    -0.007800708325034148,
 )
 
 GEOMETRIC_OPS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
@@ -95,10 +104,18 @@ class AugmentPipe(torch.nn.Module):
     def __init__(
         self,
         *,
-        xflip: float = 0.0, rotate90: float = 0.0, xint: float = 0.0,
-        scale: float = 0.0, rotate: float = 0.0, aniso: float = 0.0, xfrac: float = 0.0,
-        brightness: float = 0.0, contrast: float = 0.0, lumaflip: float = 0.0,
-        hue: float = 0.0, saturation: float = 0.0,
+        xflip: float = 0.0,
+        rotate90: float = 0.0,
+        xint: float = 0.0,
+        scale: float = 0.0,
+        rotate: float = 0.0,
+        aniso: float = 0.0,
+        xfrac: float = 0.0,
+        brightness: float = 0.0,
+        contrast: float = 0.0,
+        lumaflip: float = 0.0,
+        hue: float = 0.0,
+        saturation: float = 0.0,
         xint_max: float = 0.125,  # integer translation ~ U(±0.125) of the image size, rounded
         scale_std: float = 0.2,  # isotropic scale = 2^N(0, 0.2²)
         rotate_max: float = 1.0,  # arbitrary rotation ~ U(±1·π)
@@ -111,9 +128,26 @@ class AugmentPipe(torch.nn.Module):
         p: float = 0.0,
     ) -> None:
         super().__init__()
-        self.weights = {name: float(v) for name, v in zip(ALL_OPS, (
-            xflip, rotate90, xint, scale, rotate, aniso, xfrac,
-            brightness, contrast, lumaflip, hue, saturation))}
+        self.weights = {
+            name: float(v)
+            for name, v in zip(
+                ALL_OPS,
+                (
+                    xflip,
+                    rotate90,
+                    xint,
+                    scale,
+                    rotate,
+                    aniso,
+                    xfrac,
+                    brightness,
+                    contrast,
+                    lumaflip,
+                    hue,
+                    saturation,
+                ),
+            )
+        }
         for name, v in self.weights.items():
             if not v >= 0:
                 raise ValueError(f"augment weight {name} must be >= 0, got {v}")
@@ -159,8 +193,9 @@ class AugmentPipe(torch.nn.Module):
 
     # ------------------------------------------------------------------ geometric
 
-    def geometric_matrix(self, images: torch.Tensor, generator: torch.Generator | None = None
-                         ) -> torch.Tensor:
+    def geometric_matrix(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """[N, 3, 3]: per sample, output pixel -> input pixel, in pixels about the image centre.
 
         Each operation moves the image content by T; the sampling matrix is the inverse,
@@ -226,8 +261,9 @@ class AugmentPipe(torch.nn.Module):
         # Corner pixel centres of the output, moved into the input by g: how far outside
         # the image the sampling reaches decides the reflect padding (at most size − 1).
         cx, cy = (w - 1) / 2, (h - 1) / 2
-        corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]],
-                               device=dev)
+        corners = torch.tensor(
+            [[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]], device=dev
+        )
         reach = (g @ corners.T)[:, :2, :].permute(1, 0, 2).flatten(1)  # [xy, N·4]
         reach = torch.cat([-reach, reach]).amax(dim=1)  # [left, top, right, bottom]
         reach = reach + torch.tensor([2 * ext - cx, 2 * ext - cy] * 2, device=dev)
@@ -260,8 +296,9 @@ class AugmentPipe(torch.nn.Module):
 
     # ------------------------------------------------------------------ colour
 
-    def colour_matrix(self, images: torch.Tensor, generator: torch.Generator | None = None
-                      ) -> torch.Tensor:
+    def colour_matrix(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """[N, 4, 4] acting on (r, g, b, 1); images are in [-1, 1], so 0 is mid-grey."""
         n = images.shape[0]
         dev = images.device
@@ -314,7 +351,9 @@ class AugmentPipe(torch.nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """images [N, C, H, W] in [-1, 1] -> augmented images of the same shape."""
         if images.ndim != 4:
             raise ValueError(f"images must be [N, C, H, W], got {tuple(images.shape)}")
@@ -363,10 +402,14 @@ class AdaController:
         interval: int = 4,
     ) -> None:
         if not adjust_kimg > 0 or interval < 1:
-            raise ValueError(f"adjust_kimg must be > 0 and interval >= 1, got {adjust_kimg} and {interval}")
+            raise ValueError(
+                f"adjust_kimg must be > 0 and interval >= 1, got {adjust_kimg} and {interval}"
+            )
         if target is not None and not -1 <= target <= 1:
-            raise ValueError(f"target is a value of E[sign(D(real))], between -1 and 1 "
-                             f"(the paper uses 0.6), got {target}")
+            raise ValueError(
+                f"target is a value of E[sign(D(real))], between -1 and 1 "
+                f"(the paper uses 0.6), got {target}"
+            )
         self.pipe = pipe
         self.target = target
         self.adjust_kimg = float(adjust_kimg)
@@ -385,7 +428,9 @@ class AdaController:
     def accumulate(self, real_logits: torch.Tensor) -> None:
         """Add D's raw outputs on (augmented) reals; no host sync."""
         x = real_logits.detach().flatten()
-        add = torch.stack([x.sign().sum(), torch.tensor(float(x.numel()), device=x.device)]).double()
+        add = torch.stack(
+            [x.sign().sum(), torch.tensor(float(x.numel()), device=x.device)]
+        ).double()
         self._sum = add if self._sum is None else self._sum + add
 
     def update(self, nimg_delta: int) -> float | None:
@@ -412,15 +457,29 @@ class AdaController:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able: p, the unfinished accumulation, and the settings it was made with."""
         total, count = (0.0, 0.0) if self._sum is None else self._sum.tolist()
-        return {"p": self.p, "sum": total, "count": count, "last_rt": self.last_rt,
-                "target": self.target, "adjust_kimg": self.adjust_kimg, "interval": self.interval}
+        return {
+            "p": self.p,
+            "sum": total,
+            "count": count,
+            "last_rt": self.last_rt,
+            "target": self.target,
+            "adjust_kimg": self.adjust_kimg,
+            "interval": self.interval,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore p and the accumulator; the settings stay as this controller was built."""
         self.pipe.p.fill_(float(state["p"]))
         count = float(state.get("count", 0.0))
-        self._sum = (torch.tensor([float(state.get("sum", 0.0)), count], dtype=torch.float64,
-                                  device=self.pipe.p.device) if count > 0 else None)
+        self._sum = (
+            torch.tensor(
+                [float(state.get("sum", 0.0)), count],
+                dtype=torch.float64,
+                device=self.pipe.p.device,
+            )
+            if count > 0
+            else None
+        )
         self.last_rt = state.get("last_rt")
 
 
@@ -441,8 +500,9 @@ def build_augment(
     if not 0 <= p <= 1:
         raise ValueError(f"augment p must be in [0, 1], got {p}")
     pipe = AugmentPipe.preset(preset, p=p)
-    ctrl = AdaController(pipe, target=target if mode == "ada" else None,
-                         adjust_kimg=adjust_kimg, interval=interval)
+    ctrl = AdaController(
+        pipe, target=target if mode == "ada" else None, adjust_kimg=adjust_kimg, interval=interval
+    )
     return pipe, ctrl
 
 

@@ -20,8 +20,12 @@ from zizi.errors import ConfigError
 
 @dataclass(frozen=True)
 class LossConfig:
-    r1_gamma: float = 10.0  # R1 weight γ; config-f FFHQ-1024 used 10, smaller nets want less (≈ res²)
-    r1_interval: int = 16  # lazy R1 every 16 minibatches: same result, ~⅓ cheaper (StyleGAN2 App. B)
+    r1_gamma: float = (
+        10.0  # R1 weight γ; config-f FFHQ-1024 used 10, smaller nets want less (≈ res²)
+    )
+    r1_interval: int = (
+        16  # lazy R1 every 16 minibatches: same result, ~⅓ cheaper (StyleGAN2 App. B)
+    )
     pl_weight: float = 2.0  # path-length regulariser weight (StyleGAN2 §3.2); 0 turns it off
     pl_decay: float = 0.01  # EMA decay of the running path-length mean `a`
     pl_batch_shrink: int = 2  # path length on half the batch: enough signal, half the cost
@@ -100,7 +104,9 @@ class TrainConfig:
     sample_seeds: int = 16  # sample grids show seeds 0..N-1, the same faces every time
     seed: int = 0  # seeds the data order, latents, noise and augmentations
     name: str | None = None  # run folder suffix; None = the data folder's name
-    on_nan: Literal["stop", "rollback"] = "stop"  # NaN/Inf in losses: stop, or reload the last snapshot
+    on_nan: Literal["stop", "rollback"] = (
+        "stop"  # NaN/Inf in losses: stop, or reload the last snapshot
+    )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # the top num_fp16_res blocks'
     #     dtype: auto = fp16 on CUDA (as NVIDIA trains), fp32 on CPU; bf16 for A100/H100
     loss: LossConfig = field(default_factory=LossConfig)
@@ -192,13 +198,15 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError("ema.kimg (and ema.rampup when given) must be more than 0")
     for name in ("g_lr", "d_lr", "eps"):
         if not 0 < getattr(cfg.optim, name) <= 1:
-            raise ConfigError(f"optim.{name} must be more than 0 and at most 1, "
-                              f"got {getattr(cfg.optim, name)}")
+            raise ConfigError(
+                f"optim.{name} must be more than 0 and at most 1, got {getattr(cfg.optim, name)}"
+            )
     if not (0 <= cfg.optim.beta1 < 1 and 0 <= cfg.optim.beta2 < 1):
         raise ConfigError("optim.beta1 and optim.beta2 must be in [0, 1)")
     if cfg.loss.r1_gamma < 0 or cfg.loss.pl_weight < 0 or not 0 <= cfg.loss.pl_decay <= 1:
-        raise ConfigError("loss.r1_gamma and loss.pl_weight must be 0 or more, loss.pl_decay "
-                          "in [0, 1]")
+        raise ConfigError(
+            "loss.r1_gamma and loss.pl_weight must be 0 or more, loss.pl_decay in [0, 1]"
+        )
     if not 0 <= cfg.augment.p <= 1:
         raise ConfigError(f"augment.p must be between 0 and 1, got {cfg.augment.p}")
     if not cfg.augment.adjust_kimg > 0 or cfg.augment.interval < 1:
@@ -248,7 +256,7 @@ def auto_values(resolution: int, gpus: int, fine_tune: bool) -> dict[str, Any]:
     return {
         "batch": batch,
         "batch_gpu": batch // gpus,
-        "loss": {"r1_gamma": 0.0002 * resolution ** 2 / batch},  # S2A's heuristic
+        "loss": {"r1_gamma": 0.0002 * resolution**2 / batch},  # S2A's heuristic
         "ema": {"kimg": batch * 10 / 32, "rampup": None if fine_tune else 0.05},
         "optim": {"g_lr": lr, "d_lr": lr},
         "augment": {"mode": "ada", "adjust_kimg": 100.0 if fine_tune else 500.0},
@@ -260,7 +268,7 @@ def describe_auto(values: dict[str, Any], resolution: int, gpus: int) -> str:
     """One line naming what `--config auto` resolved to, as S2A prints its config."""
     flat = []
     for key, value in values.items():
-        for k, v in (value.items() if isinstance(value, dict) else [("", value)]):
+        for k, v in value.items() if isinstance(value, dict) else [("", value)]:
             name = f"{key}.{k}" if k else key
             flat.append(f"{name}={v:.6g}" if isinstance(v, float) else f"{name}={v}")
     return f"--config auto ({resolution}², {gpus} GPU{'s' if gpus > 1 else ''}): " + ", ".join(flat)

@@ -29,7 +29,7 @@ def stream_indices(n: int, seed: int, start: int, count: int) -> list[int]:
         epoch, offset = divmod(pos, n)
         order = epoch_order(n, seed, epoch)
         take = min(n - offset, count - len(out))
-        out.extend(order[offset:offset + take].tolist())
+        out.extend(order[offset : offset + take].tolist())
         pos += take
     return out
 
@@ -40,8 +40,16 @@ class OrderSampler(torch.utils.data.Sampler):
     The global minibatch is cut into rounds of `round_size` images (gradient accumulation);
     rank k takes rounds k, k + N, k + 2N, ... (zizi.train.trainer's round order)."""
 
-    def __init__(self, n: int, batch: int, seed: int, start: int = 0, rank: int = 0,
-                 world: int = 1, round_size: int | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch: int,
+        seed: int,
+        start: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        round_size: int | None = None,
+    ) -> None:
         if batch % world:
             raise ValueError(f"batch {batch} is not divisible by {world} processes")
         round_size = round_size or batch // world
@@ -56,22 +64,37 @@ class OrderSampler(torch.utils.data.Sampler):
         while True:
             idx = stream_indices(self.n, self.seed, pos, self.batch)
             rounds = range(self.rank, self.batch // b, self.world)
-            yield [i for v in rounds for i in idx[v * b:(v + 1) * b]]
+            yield [i for v in rounds for i in idx[v * b : (v + 1) * b]]
             pos += self.batch
 
 
-def batches(dataset, batch: int, seed: int, start: int, rank: int = 0, world: int = 1,
-            workers: int = 0, pin: bool = False, round_size: int | None = None
-            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from `start`."""
+def batches(
+    dataset,
+    batch: int,
+    seed: int,
+    start: int,
+    rank: int = 0,
+    world: int = 1,
+    workers: int = 0,
+    pin: bool = False,
+    round_size: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images [b, C, H, W] in [−1, 1], labels [b, c_dim]) for each global minibatch from
+    `start`."""
     sampler = OrderSampler(len(dataset), batch, seed, start, rank, world, round_size)
     # The loader's own generator: otherwise it draws its worker seed from the global RNG,
     # and a resumed run would not continue the same random stream.
     loader_gen = torch.Generator().manual_seed(seed + start + rank)
     workers = usable_workers(workers)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
-        persistent_workers=False, prefetch_factor=4 if workers else None, generator=loader_gen)
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+        generator=loader_gen,
+    )
     return iter(loader)
 
 

@@ -49,8 +49,7 @@ def from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(timeout_s=timeout_s)
-    return Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")),
-                timeout_s)
+    return Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")), timeout_s)
 
 
 # The job's collective timeout, set by `init` with the process group it belongs to (which
@@ -67,8 +66,12 @@ def init(dist_info: Dist, device: torch.device, init_method: str | None = None) 
     # the group's own timeout a little longer than ours, so zizi's error (which names the
     # collective) comes first rather than the backend's watchdog
     torch.distributed.init_process_group(
-        backend, init_method=init_method or "env://", rank=dist_info.rank,
-        world_size=dist_info.world, timeout=timedelta(seconds=dist_info.timeout_s + 60))
+        backend,
+        init_method=init_method or "env://",
+        rank=dist_info.rank,
+        world_size=dist_info.world,
+        timeout=timedelta(seconds=dist_info.timeout_s + 60),
+    )
 
 
 def _device() -> torch.device:
@@ -96,7 +99,8 @@ def _timeout_error(what: str, why: str) -> CollectiveTimeout:
         f"process {rank} of {world}: the collective '{what}' did not complete within "
         f"{_timeout_s[0]:g} s ({why}); another process has stopped or hangs (look for its "
         "own error above), or the GPUs lost contact; if a step is legitimately slower, raise "
-        "--dist-timeout")
+        "--dist-timeout"
+    )
 
 
 def all_reduce_(x: torch.Tensor, what: str) -> torch.Tensor:
@@ -130,8 +134,9 @@ def broadcast_object(obj: Any, world: int, what: str, src: int = 0) -> Any:
     if world <= 1:
         return obj
     data = pickle.dumps(obj) if torch.distributed.get_rank() == src else b""
-    size = broadcast_(torch.tensor([len(data)], dtype=torch.int64, device=_device()),
-                      f"{what} (size)", src)
+    size = broadcast_(
+        torch.tensor([len(data)], dtype=torch.int64, device=_device()), f"{what} (size)", src
+    )
     buf = torch.zeros(int(size.item()), dtype=torch.uint8, device=_device())
     if data:
         buf.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
@@ -154,7 +159,7 @@ def sync_grads(params: list[torch.nn.Parameter], world: int) -> None:
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n
 
 
@@ -165,8 +170,9 @@ def all_mean(x: torch.Tensor, world: int) -> torch.Tensor:
     return all_reduce_(x.clone(), "mean over processes") / world
 
 
-def all_gather(x: torch.Tensor, world: int, what: str = "gather of per-round values"
-               ) -> torch.Tensor:
+def all_gather(
+    x: torch.Tensor, world: int, what: str = "gather of per-round values"
+) -> torch.Tensor:
     """[world, *x.shape]: `x` of rank 0, rank 1, ... on every rank ([1, ...] alone);
     gathered on the group's device, bounded by the job's timeout, returned on x's device."""
     if world <= 1:
@@ -188,7 +194,7 @@ def gather_objects(obj, world: int, what: str = "gather of per-process state") -
     _wait(torch.distributed.all_gather(sizes, size, async_op=True), f"{what} (sizes)")
     longest = int(max(s.item() for s in sizes))
     buf = torch.zeros(longest, dtype=torch.uint8, device=dev)
-    buf[:len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    buf[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
     bufs = [torch.zeros_like(buf) for _ in range(world)]
     _wait(torch.distributed.all_gather(bufs, buf, async_op=True), what)
-    return [pickle.loads(b[:int(n.item())].cpu().numpy().tobytes()) for b, n in zip(bufs, sizes)]
+    return [pickle.loads(b[: int(n.item())].cpu().numpy().tobytes()) for b, n in zip(bufs, sizes)]

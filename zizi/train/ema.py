@@ -30,8 +30,11 @@ def update_ema(G_ema: nn.Module, G: nn.Module, beta: float, frozen: Collection[s
     people render keeps the base's frozen layers bit for bit (a transfer checkpoint's G_ema
     differs from its G, so averaging would pull them towards G's).
     """
-    pairs = [(p_ema, p) for (name, p_ema), p in zip(G_ema.named_parameters(), G.parameters())
-             if name not in frozen]
+    pairs = [
+        (p_ema, p)
+        for (name, p_ema), p in zip(G_ema.named_parameters(), G.parameters())
+        if name not in frozen
+    ]
     if pairs:  # one foreach call, not one small op per parameter (3x faster on the CPU)
         ema, cur = zip(*pairs)
         torch._foreach_lerp_(list(ema), [p.detach() for p in cur], 1.0 - beta)

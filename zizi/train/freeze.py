@@ -41,18 +41,23 @@ def apply_freezing(
     D.requires_grad_(True)
     layers = D.layers()
     if not 0 <= d_layers <= len(layers):
-        raise ConfigError(f"freeze_d = {d_layers}, but this discriminator has {len(layers)} "
-                          f"conv layers (0 freezes none)")
+        raise ConfigError(
+            f"freeze_d = {d_layers}, but this discriminator has {len(layers)} "
+            f"conv layers (0 freezes none)"
+        )
     D.freeze_layers(d_layers)
     if mapping:
         G.mapping.requires_grad_(False)
     if g_below_res:
         resolutions = G.synthesis.block_resolutions
         if g_below_res < 0 or g_below_res & (g_below_res - 1) or g_below_res > resolutions[-1]:
-            raise ConfigError(f"freeze_g_below = {g_below_res} must be a power of two up to the "
-                              f"generator's {resolutions[-1]} (0 freezes none)")
+            raise ConfigError(
+                f"freeze_g_below = {g_below_res} must be a power of two up to the "
+                f"generator's {resolutions[-1]} (0 freezes none)"
+            )
         for res in resolutions:
             if res < g_below_res:
                 getattr(G.synthesis, f"b{res}").requires_grad_(False)
-    return ([f"G.{n}" for n, p in G.named_parameters() if not p.requires_grad]
-            + [f"D.{n}" for n, p in D.named_parameters() if not p.requires_grad])
+    return [f"G.{n}" for n, p in G.named_parameters() if not p.requires_grad] + [
+        f"D.{n}" for n, p in D.named_parameters() if not p.requires_grad
+    ]

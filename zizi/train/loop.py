@@ -70,8 +70,9 @@ def sample_grid(trainer: Trainer, n: int):
     faces = to_uint8(trainer.sample(z, c, noise_mode=SAMPLE_NOISE_MODE))  # [n, h, w, 3]
     side = sample_face_px(faces.shape[1])
     if side != faces.shape[1]:
-        faces = np.stack([np.asarray(Image.fromarray(f).resize((side, side), Image.LANCZOS))
-                          for f in faces])
+        faces = np.stack(
+            [np.asarray(Image.fromarray(f).resize((side, side), Image.LANCZOS)) for f in faces]
+        )
     return make_grid(faces)
 
 
@@ -100,15 +101,27 @@ def train(
         run.write_samples(0.0, sample_grid(trainer, cfg.sample_seeds))
         warn(watch.frame())
     pin = trainer.device.type == "cuda"
-    data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                   trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
+    data = batches(
+        dataset,
+        cfg.batch,
+        cfg.seed,
+        trainer.data_pos,
+        trainer.dist.rank,
+        trainer.world,
+        cfg.data.workers,
+        pin,
+        trainer.batch_gpu,
+    )
     next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
     next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
     next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    tick = {"start": time.perf_counter(), "nimg": trainer.nimg,
-            "n": run.next_tick() if run is not None else 0}
+    tick = {
+        "start": time.perf_counter(),
+        "nimg": trainer.nimg,
+        "n": run.next_tick() if run is not None else 0,
+    }
     last_snapshot: str | None = None
     history: list[dict[str, Any]] = []
     steps = 0
@@ -122,8 +135,9 @@ def train(
         """Log a tick; False when training diverged and was rolled back (skip the rest)."""
         nonlocal rollbacks
         entry = _tick_entry(trainer, sums, counts, tick)
-        finite = all(math.isfinite(v) for k, v in entry.items()
-                     if k.startswith(("loss/", "scores/")))
+        finite = all(
+            math.isfinite(v) for k, v in entry.items() if k.startswith(("loss/", "scores/"))
+        )
         if not finite or not trainer.finite():
             message = _diverged_message(trainer, run, entry)
             if cfg.on_nan == "rollback" and rollbacks < MAX_ROLLBACKS and _last_good(run, trainer):
@@ -178,8 +192,17 @@ def train(
             progress({"nimg": trainer.nimg, "end_nimg": end_nimg})
         if trainer.nimg >= next_tick:
             if not do_tick():  # rolled back: the data and schedule continue from the snapshot
-                data = batches(dataset, cfg.batch, cfg.seed, trainer.data_pos, trainer.dist.rank,
-                               trainer.world, cfg.data.workers, pin, trainer.batch_gpu)
+                data = batches(
+                    dataset,
+                    cfg.batch,
+                    cfg.seed,
+                    trainer.data_pos,
+                    trainer.dist.rank,
+                    trainer.world,
+                    cfg.data.workers,
+                    pin,
+                    trainer.batch_gpu,
+                )
                 next_frame = _next_multiple(trainer.nimg, cfg.frame_kimg)
                 next_snap = _next_multiple(trainer.nimg, cfg.snap_kimg)
             next_tick = _next_multiple(trainer.nimg, cfg.tick_kimg)
@@ -227,8 +250,11 @@ class _Watcher:
 
         n = max(self.trainer.cfg.sample_seeds, 2)
         z = z_for_seeds(list(range(n)), G.z_dim).to(self.trainer.device)
-        c = torch.eye(G.c_dim)[torch.arange(n) % G.c_dim].to(self.trainer.device) \
-            if G.c_dim > 0 else None
+        c = (
+            torch.eye(G.c_dim)[torch.arange(n) % G.c_dim].to(self.trainer.device)
+            if G.c_dim > 0
+            else None
+        )
         with torch.no_grad():
             return grid_diversity(G(z, c, noise_mode="const"))
 
@@ -243,14 +269,14 @@ class _Watcher:
         if self.real_swd is None:
             self.real_swd = descriptors_of(dataset_images(self.dataset, num), seed=seed)
         acc = PyramidDescriptors(seed=seed + 1)
-        for images in generated_images(self.trainer.G_ema, num, seed=seed,
-                                       device=self.trainer.device):
+        for images in generated_images(
+            self.trainer.G_ema, num, seed=seed, device=self.trainer.device
+        ):
             acc.append(images)
         return swd(acc.result(), self.real_swd, seed=seed)["swd"]
 
     def frame(self) -> list[str]:
-        return self.watch.frame(self.trainer.kimg, self._diversity(self.trainer.G_ema),
-                                self._swd())
+        return self.watch.frame(self.trainer.kimg, self._diversity(self.trainer.G_ema), self._swd())
 
 
 MAX_ROLLBACKS = 3  # a run that keeps diverging needs a person, not a fourth try
@@ -287,8 +313,12 @@ def _agree(flag: bool, trainer: Trainer) -> bool:
 def _tick_entry(trainer: Trainer, sums, counts, tick) -> dict[str, Any]:
     elapsed = time.perf_counter() - tick["start"]
     done = trainer.nimg - tick["nimg"]
-    entry: dict[str, Any] = {"tick": tick["n"], "kimg": trainer.kimg, "nimg": trainer.nimg,
-                             "step": trainer.step}
+    entry: dict[str, Any] = {
+        "tick": tick["n"],
+        "kimg": trainer.kimg,
+        "nimg": trainer.nimg,
+        "step": trainer.step,
+    }
     for k, v in sums.items():
         entry[k] = float(v) / counts[k]
     entry["augment_p"] = trainer.augment_p
@@ -320,10 +350,18 @@ def _log_line(e: dict[str, Any]) -> str:
 
 
 def _diverged_message(trainer: Trainer, run: RunFolder | None, entry: dict[str, Any]) -> str:
-    bad = [k for k, v in entry.items() if k.startswith(("loss/", "scores/")) and not math.isfinite(v)]
+    bad = [
+        k for k, v in entry.items() if k.startswith(("loss/", "scores/")) and not math.isfinite(v)
+    ]
     what = ", ".join(bad) if bad else "the weights"
     last = run.last_good if run is not None else None
-    where = (f"the last good snapshot is {last}; resume from it (`zizi train --resume "
-             f"{run.path}`) with a lower learning rate or R1 gamma") if last else \
-        "no snapshot was written yet; lower the learning rate or raise R1 gamma and start again"
+    where = (
+        (
+            f"the last good snapshot is {last}; resume from it (`zizi train --resume "
+            f"{run.path}`) with a lower learning rate or R1 gamma"
+        )
+        if last
+        else "no snapshot was written yet; lower the learning rate or raise R1 gamma "
+        "and start again"
+    )
     return f"training diverged at kimg {trainer.kimg:.3f} ({what} became NaN/Inf); stopped; {where}"

@@ -13,8 +13,9 @@ from torch import nn
 from zizi.errors import CheckpointError
 
 
-def lazy_reg_correction(lr: float, betas: tuple[float, float], interval: int | None
-                        ) -> tuple[float, tuple[float, float]]:
+def lazy_reg_correction(
+    lr: float, betas: tuple[float, float], interval: int | None
+) -> tuple[float, tuple[float, float]]:
     """(lr, betas) corrected for a regulariser run every `interval` minibatches."""
     if not interval:
         return lr, betas
@@ -27,13 +28,16 @@ def trainable(net: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in net.named_parameters() if p.requires_grad]
 
 
-def make_adam(net: nn.Module, lr: float, beta1: float, beta2: float, eps: float,
-              reg_interval: int | None) -> torch.optim.Adam:
+def make_adam(
+    net: nn.Module, lr: float, beta1: float, beta2: float, eps: float, reg_interval: int | None
+) -> torch.optim.Adam:
     """Adam over `net`'s trainable parameters only, so frozen layers stay exactly as they are."""
     lr, betas = lazy_reg_correction(lr, (beta1, beta2), reg_interval)
     params = [p for _, p in trainable(net)]
     if not params:
-        raise CheckpointError(f"{type(net).__name__} has no trainable parameter left after freezing")
+        raise CheckpointError(
+            f"{type(net).__name__} has no trainable parameter left after freezing"
+        )
     # The fused kernel updates every parameter in one pass (measured 3.5x faster than the
     # per-parameter loop on the CPU, benchmarks/RESULTS.md); it exists for CPU and CUDA.
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
@@ -70,8 +74,9 @@ def optimizer_tensors(opt: torch.optim.Adam, net: nn.Module) -> dict[str, torch.
     return out
 
 
-def load_optimizer_tensors(opt: torch.optim.Adam, net: nn.Module,
-                           tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_tensors(
+    opt: torch.optim.Adam, net: nn.Module, tensors: dict[str, torch.Tensor]
+) -> None:
     """Restore what `optimizer_tensors` saved into `opt` (parameters matched by name)."""
     params = {n: p for n, p in net.named_parameters()}
     in_opt = {id(p) for group in opt.param_groups for p in group["params"]}

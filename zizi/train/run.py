@@ -24,8 +24,15 @@ from zizi.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from zizi.io.runs import LATEST, RunFolderError, frame_path, is_run_dir, list_snapshots
 
 _RUN_RE = re.compile(r"^(\d{5,})-")
-__all__ = ["LATEST", "NotARunError", "RunFolder", "create_run_dir", "find_resume_snapshot",
-           "is_run_dir", "list_snapshots"]
+__all__ = [
+    "LATEST",
+    "NotARunError",
+    "RunFolder",
+    "create_run_dir",
+    "find_resume_snapshot",
+    "is_run_dir",
+    "list_snapshots",
+]
 
 
 class NotARunError(RunFolderError):
@@ -58,8 +65,10 @@ def find_resume_snapshot(run: str | Path) -> tuple[Checkpoint, Path, list[str]]:
     """The newest snapshot of `run` that verifies: (checkpoint, path, notes about damaged ones)."""
     run = Path(run)
     if not is_run_dir(run):
-        raise NotARunError(f"{run} is not a zizi run folder (it has no config.yaml); give a "
-                           "checkpoint, or a folder that `zizi train` created")
+        raise NotARunError(
+            f"{run} is not a zizi run folder (it has no config.yaml); give a "
+            "checkpoint, or a folder that `zizi train` created"
+        )
     latest = runs.latest_path(run)
     candidates = [latest] if latest.exists() else []
     candidates += [p for _, p in reversed(list_snapshots(run))]
@@ -78,8 +87,15 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        for name in (runs.LOG, runs.STATS, runs.CONFIG, runs.SAMPLES, runs.SNAPSHOTS,
-                     runs.FRAMES, LATEST):  # a link out or a FIFO: refused before any write
+        for name in (
+            runs.LOG,
+            runs.STATS,
+            runs.CONFIG,
+            runs.SAMPLES,
+            runs.SNAPSHOTS,
+            runs.FRAMES,
+            LATEST,
+        ):  # a link out or a FIFO: refused before any write
             runs.inside(self.path, name)
         self._tb = None
         self.last_good: Path | None = None  # the newest complete snapshot
@@ -141,8 +157,9 @@ class RunFolder:
         return self._tb or None
 
     def write_samples(self, kimg: float, grid) -> Path:
-        return write_png(runs.inside(self.path, runs.SAMPLES, f"kimg{kimg:010.3f}.png",
-                                     kind="file"), grid)
+        return write_png(
+            runs.inside(self.path, runs.SAMPLES, f"kimg{kimg:010.3f}.png", kind="file"), grid
+        )
 
     def write_frame(self, ckpt: Checkpoint, nimg: int) -> Path:
         return save_checkpoint(frame_path(self.path, nimg), ckpt)
@@ -158,8 +175,11 @@ class RunFolder:
             save_checkpoint(snap, ckpt)
             _link_or_copy(snap, latest, ckpt)
         except CheckpointError as e:
-            kept = f"the last good snapshot is kept: {self.last_good}" if self.last_good \
+            kept = (
+                f"the last good snapshot is kept: {self.last_good}"
+                if self.last_good
                 else "no snapshot was written yet"
+            )
             raise CheckpointError(f"{e}; {kept}") from e
         self.last_good = latest
         for _, old in list_snapshots(self.path)[:-keep]:  # confined: never a file elsewhere

@@ -52,8 +52,10 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     from zizi.train.trainer import Trainer
 
     if (job.resume is None) == (job.net is None):
-        raise ConfigError("give exactly one of --resume (a checkpoint, name or run folder) and "
-                          "--net (a network preset, to train from scratch)")
+        raise ConfigError(
+            "give exactly one of --resume (a checkpoint, name or run folder) and "
+            "--net (a network preset, to train from scratch)"
+        )
     notes: list[str] = []
     resume_path = Path(job.resume) if job.resume is not None else None
     if resume_path is not None and resume_path.is_dir():
@@ -81,9 +83,15 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
             rewrite = bool(job.config_files or job.assignments or job.flags)
             if change is not None:  # the run says what it trained on from here (config, log)
                 rewrite = True
-                stored = dict(stored, data=change["to"], data_fingerprint=change["fingerprint"],
-                              data_changes=[*stored.get("data_changes", []),
-                                            {k: v for k, v in change.items() if k != "note"}])
+                stored = dict(
+                    stored,
+                    data=change["to"],
+                    data_fingerprint=change["fingerprint"],
+                    data_changes=[
+                        *stored.get("data_changes", []),
+                        {k: v for k, v in change.items() if k != "note"},
+                    ],
+                )
             elif "data_fingerprint" not in stored:  # a run from before fingerprints: start one
                 rewrite = True
                 stored = dict(stored, data_fingerprint=data_fingerprint(Path(data)))
@@ -109,20 +117,24 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     if dist.main:
         run_path = create_run_dir(job.out, cfg.name or _name_of(job.data))
         run = RunFolder(run_path)
-        run.write_config({
-            "train": to_dict(cfg),
-            "data": str(Path(job.data).resolve()),
-            "data_fingerprint": data_fingerprint(Path(job.data)),
-            "source": str(job.resume) if job.resume is not None else f"net:{job.net}",
-            "provenance": source.provenance,
-            "architecture": {"G": to_dict(source.g_config), "D": to_dict(source.d_config)},
-            "images": len(dataset),
-            "processes": dist.world,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        })
+        run.write_config(
+            {
+                "train": to_dict(cfg),
+                "data": str(Path(job.data).resolve()),
+                "data_fingerprint": data_fingerprint(Path(job.data)),
+                "source": str(job.resume) if job.resume is not None else f"net:{job.net}",
+                "provenance": source.provenance,
+                "architecture": {"G": to_dict(source.g_config), "D": to_dict(source.d_config)},
+                "images": len(dataset),
+                "processes": dist.world,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
         flips = f" ({len(dataset) // 2} and their mirror images)" if cfg.data.xflip else ""
-        run.log(f"run {run_path.name}: {len(dataset)} training images{flips} from {job.data}, "
-                f"source {job.resume or job.net}")
+        run.log(
+            f"run {run_path.name}: {len(dataset)} training images{flips} from {job.data}, "
+            f"source {job.resume or job.net}"
+        )
         summary = _dataset_summary(job.data)
         if summary:
             run.log(f"dataset: {summary}")
@@ -134,8 +146,9 @@ def prepare(job: TrainJob, device, dist: Dist = Dist()) -> Prepared:
     return Prepared(trainer, dataset, run, run_path, notes)
 
 
-def _resolve(job: TrainJob, base: dict[str, Any] | None, source: Checkpoint, dist: Dist,
-             fine_tune: bool) -> tuple[TrainConfig, list[str]]:
+def _resolve(
+    job: TrainJob, base: dict[str, Any] | None, source: Checkpoint, dist: Dist, fine_tune: bool
+) -> tuple[TrainConfig, list[str]]:
     """The run config; `--config auto` is filled in from the network's resolution and the
     process count, and the values it chose come back as a note to print."""
     if AUTO not in [str(p) for p in job.config_files]:
@@ -154,13 +167,17 @@ def _precision_notes(trainer, before: str | None) -> list[str]:
 
     notes = []
     if before is not None and before != trainer.precision:
-        notes.append(f"precision changes from {before} to {trainer.precision} at kimg "
-                     f"{trainer.kimg:.3f}; weights and optimiser state are float32 in both, so "
-                     "training continues from the same numbers")
+        notes.append(
+            f"precision changes from {before} to {trainer.precision} at kimg "
+            f"{trainer.kimg:.3f}; weights and optimiser state are float32 in both, so "
+            "training continues from the same numbers"
+        )
     asked = trainer.cfg.precision != "auto" and trainer.precision != "fp32"
     if asked and reduced_blocks(trainer.G) + reduced_blocks(trainer.D) == 0:
-        notes.append(f"precision {trainer.precision} changes nothing: this network runs every "
-                     "block in float32 (num_fp16_res is 0)")
+        notes.append(
+            f"precision {trainer.precision} changes nothing: this network runs every "
+            "block in float32 (num_fp16_res is 0)"
+        )
     return notes
 
 
@@ -203,16 +220,25 @@ def _data_change(stored: dict[str, Any], data: Path, kimg: float) -> dict[str, A
     now = str(data.resolve())
     fingerprint = data_fingerprint(data)
     if before is not None and str(before) != now:
-        note = (f"the training data changed at kimg {kimg:.3f}: from {before} to {now}; "
-                "config.yaml, log.txt and renders' provenance now name the new data")
+        note = (
+            f"the training data changed at kimg {kimg:.3f}: from {before} to {now}; "
+            "config.yaml, log.txt and renders' provenance now name the new data"
+        )
     elif stored.get("data_fingerprint") not in (None, fingerprint):
-        note = (f"the images in {now} changed since this run last trained on them (kimg "
-                f"{kimg:.3f}: files added, removed or modified); recorded in config.yaml and "
-                "log.txt")
+        note = (
+            f"the images in {now} changed since this run last trained on them (kimg "
+            f"{kimg:.3f}: files added, removed or modified); recorded in config.yaml and "
+            "log.txt"
+        )
     else:
         return None
-    return {"at_kimg": round(kimg, 3), "from": before, "to": now, "fingerprint": fingerprint,
-            "note": note}
+    return {
+        "at_kimg": round(kimg, 3),
+        "from": before,
+        "to": now,
+        "fingerprint": fingerprint,
+        "note": note,
+    }
 
 
 def _dataset_summary(data: Path) -> str | None:
@@ -258,10 +284,15 @@ def load_source(job: TrainJob, seed: int = 0) -> Checkpoint:
 
 def matching_discriminator(g: GeneratorConfig) -> DiscriminatorConfig:
     """The config-f discriminator that goes with a generator preset (same size and widths)."""
-    return DiscriminatorConfig(c_dim=g.c_dim, img_resolution=g.img_resolution,
-                               img_channels=g.img_channels, channel_base=g.channel_base,
-                               channel_max=g.channel_max, num_fp16_res=g.num_fp16_res,
-                               conv_clamp=g.conv_clamp)
+    return DiscriminatorConfig(
+        c_dim=g.c_dim,
+        img_resolution=g.img_resolution,
+        img_channels=g.img_channels,
+        channel_base=g.channel_base,
+        channel_max=g.channel_max,
+        num_fp16_res=g.num_fp16_res,
+        conv_clamp=g.conv_clamp,
+    )
 
 
 def fresh_checkpoint(g_cfg: GeneratorConfig, seed: int = 0) -> Checkpoint:
@@ -276,10 +307,12 @@ def fresh_checkpoint(g_cfg: GeneratorConfig, seed: int = 0) -> Checkpoint:
         torch.manual_seed(seed)
         G, D = Generator(g_cfg), Discriminator(d_cfg)
     g_sd = {k: v.detach().clone() for k, v in G.state_dict().items()}
-    return Checkpoint(g_config=g_cfg, d_config=d_cfg,
-                      tensors={"G": g_sd, "G_ema": {k: v.clone() for k, v in g_sd.items()},
-                               "D": D.state_dict()},
-                      provenance={"importer": "zizi train --net", "seed": seed})
+    return Checkpoint(
+        g_config=g_cfg,
+        d_config=d_cfg,
+        tensors={"G": g_sd, "G_ema": {k: v.clone() for k, v in g_sd.items()}, "D": D.state_dict()},
+        provenance={"importer": "zizi train --net", "seed": seed},
+    )
 
 
 def open_dataset(path: Path | str, source: Checkpoint, cfg: TrainConfig):
@@ -290,25 +323,41 @@ def open_dataset(path: Path | str, source: Checkpoint, cfg: TrainConfig):
     if not str(path) or not path.exists():
         raise DatasetError(f"data not found: {path}")
     g = source.g_config
-    ds = ImageDataset(path, use_labels=g.c_dim > 0, xflip=cfg.data.xflip,
-                      max_size=cfg.data.max_size, seed=cfg.seed)
+    ds = ImageDataset(
+        path,
+        use_labels=g.c_dim > 0,
+        xflip=cfg.data.xflip,
+        max_size=cfg.data.max_size,
+        seed=cfg.seed,
+    )
     if ds.resolution != g.img_resolution:
         if ds.resolution < g.img_resolution:
-            fix = (f"make a {ds.resolution}² network with `zizi resize --resolution "
-                   f"{ds.resolution}`, or prepare the images at {g.img_resolution}² with "
-                   f"`zizi dataset prepare --resolution {g.img_resolution}`")
+            fix = (
+                f"make a {ds.resolution}² network with `zizi resize --resolution "
+                f"{ds.resolution}`, or prepare the images at {g.img_resolution}² with "
+                f"`zizi dataset prepare --resolution {g.img_resolution}`"
+            )
         else:
-            fix = f"prepare the images at {g.img_resolution}² with `zizi dataset prepare " \
-                  f"--resolution {g.img_resolution}`"
-        raise DatasetError(f"{path} has {ds.resolution}×{ds.resolution} images but the network "
-                           f"makes {g.img_resolution}×{g.img_resolution}; {fix}")
+            fix = (
+                f"prepare the images at {g.img_resolution}² with `zizi dataset prepare "
+                f"--resolution {g.img_resolution}`"
+            )
+        raise DatasetError(
+            f"{path} has {ds.resolution}×{ds.resolution} images but the network "
+            f"makes {g.img_resolution}×{g.img_resolution}; {fix}"
+        )
     if ds.num_channels != g.img_channels:
-        raise DatasetError(f"{path} has {ds.num_channels}-channel images but the network makes "
-                           f"{g.img_channels}-channel images")
+        raise DatasetError(
+            f"{path} has {ds.num_channels}-channel images but the network makes "
+            f"{g.img_channels}-channel images"
+        )
     if g.c_dim != ds.label_dim:
-        raise DatasetError(f"the network is conditional on {g.c_dim} labels but {path} has "
-                           f"{ds.label_dim or 'no'} labels (dataset.json)" if g.c_dim else
-                           f"{path} has labels but the network is unconditional")
+        raise DatasetError(
+            f"the network is conditional on {g.c_dim} labels but {path} has "
+            f"{ds.label_dim or 'no'} labels (dataset.json)"
+            if g.c_dim
+            else f"{path} has labels but the network is unconditional"
+        )
     return ds
 
 
@@ -319,9 +368,11 @@ def _check_architecture(recorded: dict[str, Any] | None, snap: Checkpoint, path:
     actual = {"G": to_dict(snap.g_config), "D": to_dict(snap.d_config) if snap.d_config else None}
     diffs = _differences(recorded, actual)
     if diffs:
-        raise ConfigError(f"{path} does not match its run's config.yaml ({'; '.join(diffs[:3])}); "
-                          "the architecture always comes from the checkpoint: restore config.yaml "
-                          "or start a new run with --resume pointing at the snapshot file")
+        raise ConfigError(
+            f"{path} does not match its run's config.yaml ({'; '.join(diffs[:3])}); "
+            "the architecture always comes from the checkpoint: restore config.yaml "
+            "or start a new run with --resume pointing at the snapshot file"
+        )
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:
@@ -345,4 +396,3 @@ def _read_run_config(run: Path) -> dict[str, Any]:
     if not isinstance(data.get("train"), dict):
         raise NotARunError(f"{run}/config.yaml is not a zizi run config")
     return data
-

@@ -44,29 +44,34 @@ def _finish(t: Trainer, which: str) -> None:
     (t.opt_G if which == "G" else t.opt_D).step()
 
 
-def _run_D(t: Trainer, img: torch.Tensor, c: torch.Tensor | None, gen: torch.Generator
-           ) -> torch.Tensor:
+def _run_D(
+    t: Trainer, img: torch.Tensor, c: torch.Tensor | None, gen: torch.Generator
+) -> torch.Tensor:
     """D on what it sees: every image, real or fake, goes through the augmentations."""
     if t.augment is not None:
         img = t.augment(img, generator=gen)
     return t.D(img, c)
 
 
-def _fake_labels(t: Trainer, gen: torch.Generator, n: int, conditional: bool
-                 ) -> torch.Tensor | None:
+def _fake_labels(
+    t: Trainer, gen: torch.Generator, n: int, conditional: bool
+) -> torch.Tensor | None:
     """Labels for n fakes, drawn at random from the dataset's labels (its label
     distribution, as the reference does), independently of the real batch."""
     if not conditional:
         return None
     if t.label_pool is None:
-        raise ZiziError("conditional training needs the dataset's labels: call "
-                        "Trainer.set_label_pool(dataset) before training")
+        raise ZiziError(
+            "conditional training needs the dataset's labels: call "
+            "Trainer.set_label_pool(dataset) before training"
+        )
     idx = torch.randint(len(t.label_pool), [n], device=t.label_pool.device, generator=gen)
     return t.label_pool[idx]
 
 
-def _fakes(t: Trainer, gen: torch.Generator, n: int, c: torch.Tensor | None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def _fakes(
+    t: Trainer, gen: torch.Generator, n: int, c: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images [n, C, H, W], the ws [n, num_ws, w_dim] that made them) from fresh latents."""
     z = torch.randn([n, t.G.z_dim], device=t.device, generator=gen)
     ws = losses.mix_styles(t.G, z, c, t.cfg.loss.style_mixing_prob, gen)
@@ -174,15 +179,24 @@ def d_main(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str,
         (loss / len(t.gens)).backward()
         if t.ada is not None:
             t.ada.accumulate(real_logits.detach())
-        for k, v in (("D", loss), ("D_real", loss_real.mean()), ("D_fake", loss_fake.mean()),
-                     ("real", real_logits.mean()), ("fake", fake_logits.mean())):
+        for k, v in (
+            ("D", loss),
+            ("D_real", loss_real.mean()),
+            ("D_fake", loss_fake.mean()),
+            ("real", real_logits.mean()),
+            ("fake", fake_logits.mean()),
+        ):
             sums[k] += v.detach()
     _finish(t, "D")
     _track_w_avg(t, torch.stack(w_means))
     r = len(t.gens)
-    return {"loss/D": sums["D"] / r, "loss/D_real": sums["D_real"] / r,
-            "loss/D_fake": sums["D_fake"] / r, "scores/real": sums["real"] / r,
-            "scores/fake": sums["fake"] / r}
+    return {
+        "loss/D": sums["D"] / r,
+        "loss/D_real": sums["D_real"] / r,
+        "loss/D_fake": sums["D_fake"] / r,
+        "scores/real": sums["real"] / r,
+        "scores/fake": sums["fake"] / r,
+    }
 
 
 def d_reg(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -204,7 +218,9 @@ def d_reg(t: Trainer, reals: torch.Tensor, c: torch.Tensor | None) -> dict[str, 
     return {"loss/r1_penalty": total / len(t.gens)}
 
 
-def train_step(t: Trainer, reals: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+def train_step(
+    t: Trainer, reals: torch.Tensor, labels: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
     """One global minibatch (this process's share: `reals`, on any device); returns
     detached statistics."""
     reals = reals.to(t.device, non_blocking=True)

@@ -38,16 +38,20 @@ class Trainer:
         from zizi.io.checkpoint import build_discriminator, build_generator
 
         if "D" not in base.tensors or base.d_config is None:
-            raise CheckpointError("the checkpoint has no discriminator (D), so it cannot be trained "
-                                  "further; use a checkpoint that includes D (most NVIDIA "
-                                  ".pkl files do; `zizi info` shows which nets a file holds)")
+            raise CheckpointError(
+                "the checkpoint has no discriminator (D), so it cannot be trained "
+                "further; use a checkpoint that includes D (most NVIDIA "
+                ".pkl files do; `zizi info` shows which nets a file holds)"
+            )
         if cfg.batch % dist.world:
             raise ConfigError(f"--batch {cfg.batch} is not divisible by {dist.world} processes")
         self.batch_local = cfg.batch // dist.world
         self.batch_gpu = min(cfg.batch_gpu or self.batch_local, self.batch_local)
         if self.batch_local % self.batch_gpu:
-            raise ConfigError(f"batch_gpu {self.batch_gpu} does not divide the {self.batch_local} "
-                              "images each process takes of --batch")
+            raise ConfigError(
+                f"batch_gpu {self.batch_gpu} does not divide the {self.batch_local} "
+                "images each process takes of --batch"
+            )
         self.rounds = self.batch_local // self.batch_gpu
         self.cfg = cfg
         self.device = device
@@ -56,8 +60,9 @@ class Trainer:
         self.base = base
         g_source = "G" if "G" in base.tensors else "G_ema"
         self.G = build_generator(base, g_source, trainable=True).to(device)
-        self.G_ema = build_generator(base, "G_ema" if "G_ema" in base.tensors else g_source
-                                     ).to(device)
+        self.G_ema = build_generator(base, "G_ema" if "G_ema" in base.tensors else g_source).to(
+            device
+        )
         self.D = build_discriminator(base, trainable=True).to(device)
         # Reduced precision lives in the blocks; weights, gradients and Adam stay float32.
         prec.check_supported(cfg.precision, device)
@@ -72,13 +77,17 @@ class Trainer:
         self.g_params = [p for _, p in trainable(self.G)]
         self.d_params = [p for _, p in trainable(self.D)]
         o, lc = cfg.optim, cfg.loss
-        self.opt_G = make_adam(self.G, o.g_lr, o.beta1, o.beta2, o.eps,
-                               lc.pl_interval if lc.pl_weight > 0 else None)
-        self.opt_D = make_adam(self.D, o.d_lr, o.beta1, o.beta2, o.eps,
-                               lc.r1_interval if lc.r1_gamma > 0 else None)
+        self.opt_G = make_adam(
+            self.G, o.g_lr, o.beta1, o.beta2, o.eps, lc.pl_interval if lc.pl_weight > 0 else None
+        )
+        self.opt_D = make_adam(
+            self.D, o.d_lr, o.beta1, o.beta2, o.eps, lc.r1_interval if lc.r1_gamma > 0 else None
+        )
         # one generator per round of the global batch (see zizi.train.step)
-        self.gens = [torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, v))
-                     for v in self.virtual_ranks]
+        self.gens = [
+            torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, v))
+            for v in self.virtual_ranks
+        ]
         self.pl_mean = torch.zeros([], device=device)
         self.label_pool: torch.Tensor | None = None  # [N, c_dim] fake labels are drawn from
         self.nimg = 0
@@ -99,8 +108,9 @@ class Trainer:
             return []
         from zizi.train.freeze import apply_freezing
 
-        return apply_freezing(self.G, self.D, d_layers=fc.d_layers, mapping=fc.mapping,
-                              g_below_res=fc.g_below_res)
+        return apply_freezing(
+            self.G, self.D, d_layers=fc.d_layers, mapping=fc.mapping, g_below_res=fc.g_below_res
+        )
 
     def _augmentation(self):
         """(AugmentPipe, AdaController) for 'ada' and 'fixed' (p held), (None, None) for 'off'."""
@@ -114,7 +124,9 @@ class Trainer:
         if ac.mode == "ada" and ac.p == 0 and self.base.augment_p is not None:
             p = float(self.base.augment_p)
         try:
-            pipe, ctrl = build_augment(ac.mode, ac.preset, p, ac.target, ac.adjust_kimg, ac.interval)
+            pipe, ctrl = build_augment(
+                ac.mode, ac.preset, p, ac.target, ac.adjust_kimg, ac.interval
+            )
         except ValueError as e:
             raise ConfigError(f"augment: {e}") from e
         return pipe.to(self.device), ctrl
@@ -141,37 +153,54 @@ class Trainer:
         return self.nimg / 1000
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, c: torch.Tensor | None = None, batch: int = 16,
-               noise_mode: str = "const") -> torch.Tensor:
+    def sample(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        batch: int = 16,
+        noise_mode: str = "const",
+    ) -> torch.Tensor:
         """G_ema's images for latents `z`; "const" (stored maps) or "none" give the same
         faces each time."""
-        out = [self.G_ema(z[i:i + batch].to(self.device),
-                          None if c is None else c[i:i + batch].to(self.device),
-                          noise_mode=noise_mode)
-               for i in range(0, len(z), batch)]
+        out = [
+            self.G_ema(
+                z[i : i + batch].to(self.device),
+                None if c is None else c[i : i + batch].to(self.device),
+                noise_mode=noise_mode,
+            )
+            for i in range(0, len(z), batch)
+        ]
         return torch.cat(out)
 
     def finite(self) -> bool:
         """Whether every weight of G, G_ema and D is a finite number."""
-        return all(bool(torch.isfinite(p).all()) for net in (self.G, self.G_ema, self.D)
-                   for p in net.parameters())
+        return all(
+            bool(torch.isfinite(p).all())
+            for net in (self.G, self.G_ema, self.D)
+            for p in net.parameters()
+        )
 
     # -- snapshots -------------------------------------------------------------------------
 
     def frame(self) -> Checkpoint:
         """A light checkpoint: G_ema only, with the images seen in `extra`."""
         return Checkpoint(
-            g_config=self.base.g_config, d_config=None,
+            g_config=self.base.g_config,
+            d_config=None,
             tensors={"G_ema": _cpu(self.G_ema.state_dict())},
-            augment_p=self.augment_p, provenance=self.base.provenance,
-            extra={"nimg": self.nimg, "kimg": self.kimg})
+            augment_p=self.augment_p,
+            provenance=self.base.provenance,
+            extra={"nimg": self.nimg, "kimg": self.kimg},
+        )
 
     def snapshot(self, extra_train: dict[str, Any] | None = None) -> Checkpoint:
         """Everything needed to continue exactly (collective: every rank must call it)."""
         per_rank = gather_objects([g.get_state().cpu() for g in self.gens], self.world)
-        rng: dict[str, torch.Tensor] = {f"gen.{i * self.world + k}": s
-                                        for k, states in enumerate(per_rank)
-                                        for i, s in enumerate(states)}
+        rng: dict[str, torch.Tensor] = {
+            f"gen.{i * self.world + k}": s
+            for k, states in enumerate(per_rank)
+            for i, s in enumerate(states)
+        }
         rng["torch_cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
@@ -188,21 +217,33 @@ class Trainer:
             "pl_mean": float(self.pl_mean),
             "precision": self.precision,  # as resolved on this device (auto -> fp16 or fp32)
             "rounds": self.world * self.rounds,  # generators saved: one per round of the batch
-            "numpy_rng": {"pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                          "cached_gaussian": float(np_state[4])},
+            "numpy_rng": {
+                "pos": int(np_state[2]),
+                "has_gauss": int(np_state[3]),
+                "cached_gaussian": float(np_state[4]),
+            },
             "python_rng": {"version": py_state[0], "gauss_next": py_state[2]},
             "config": to_dict(self.cfg),
             **(extra_train or {}),
         }
         return Checkpoint(
-            g_config=self.base.g_config, d_config=self.base.d_config,
-            tensors={"G": _cpu(self.G.state_dict()), "G_ema": _cpu(self.G_ema.state_dict()),
-                     "D": _cpu(self.D.state_dict())},
-            augment_p=self.augment_p, provenance=self.base.provenance,
+            g_config=self.base.g_config,
+            d_config=self.base.d_config,
+            tensors={
+                "G": _cpu(self.G.state_dict()),
+                "G_ema": _cpu(self.G_ema.state_dict()),
+                "D": _cpu(self.D.state_dict()),
+            },
+            augment_p=self.augment_p,
+            provenance=self.base.provenance,
             extra={"nimg": self.nimg, "kimg": self.kimg},
-            state={"opt_G": optimizer_tensors(self.opt_G, self.G),
-                   "opt_D": optimizer_tensors(self.opt_D, self.D), "rng": rng},
-            train=train)
+            state={
+                "opt_G": optimizer_tensors(self.opt_G, self.G),
+                "opt_D": optimizer_tensors(self.opt_D, self.D),
+                "rng": rng,
+            },
+            train=train,
+        )
 
     def load_weights(self, snap: Checkpoint) -> None:
         """Put a snapshot's G, G_ema and D weights into the live networks (a rollback)."""
@@ -218,12 +259,14 @@ class Trainer:
         try:
             self._restore_state(snap, tr, counters)
         except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as e:
-            raise CheckpointError(f"this snapshot's training state is damaged or was not written "
-                                  f"by zizi ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
-                                  ) from None
+            raise CheckpointError(
+                f"this snapshot's training state is damaged or was not written "
+                f"by zizi ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            ) from None
 
-    def _restore_state(self, snap: Checkpoint, tr: dict[str, Any],
-                       counters: tuple[int, int, int, float]) -> None:
+    def _restore_state(
+        self, snap: Checkpoint, tr: dict[str, Any], counters: tuple[int, int, int, float]
+    ) -> None:
         load_optimizer_tensors(self.opt_G, self.G, snap.state["opt_G"])
         load_optimizer_tensors(self.opt_D, self.D, snap.state["opt_D"])
         self.nimg, self.step, self.data_pos, pl_mean = counters
@@ -241,12 +284,20 @@ class Trainer:
             torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
         if "numpy_keys" in rng and "numpy_rng" in tr:
             n = tr["numpy_rng"]
-            np.random.set_state(("MT19937", rng["numpy_keys"].numpy().astype(np.uint32), n["pos"],
-                                 n["has_gauss"], n["cached_gaussian"]))
+            np.random.set_state(
+                (
+                    "MT19937",
+                    rng["numpy_keys"].numpy().astype(np.uint32),
+                    n["pos"],
+                    n["has_gauss"],
+                    n["cached_gaussian"],
+                )
+            )
         if "python" in rng and "python_rng" in tr:
             pr = tr["python_rng"]
-            random.setstate((pr["version"], tuple(int(v) for v in rng["python"].tolist()),
-                             pr["gauss_next"]))
+            random.setstate(
+                (pr["version"], tuple(int(v) for v in rng["python"].tolist()), pr["gauss_next"])
+            )
         if self.augment is not None and tr.get("augment_p") is not None:
             self.augment.p.fill_(float(tr["augment_p"]))
         if self.ada is not None and tr.get("ada") is not None:
@@ -262,13 +313,17 @@ def _counters(tr: dict[str, Any]) -> tuple[int, int, int, float]:
     for key in ("nimg", "step", "data_pos"):
         v = tr.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62:
-            raise CheckpointError(f"this snapshot's training state has {key} = {v!r}; a zizi "
-                                  "snapshot records a whole number of 0 or more")
+            raise CheckpointError(
+                f"this snapshot's training state has {key} = {v!r}; a zizi "
+                "snapshot records a whole number of 0 or more"
+            )
         out.append(v)
     pl = tr.get("pl_mean", 0.0)
     if isinstance(pl, bool) or not isinstance(pl, (int, float)) or not math.isfinite(pl):
-        raise CheckpointError(f"this snapshot's training state has pl_mean = {pl!r}; a zizi "
-                              "snapshot records a finite number")
+        raise CheckpointError(
+            f"this snapshot's training state has pl_mean = {pl!r}; a zizi "
+            "snapshot records a finite number"
+        )
     return out[0], out[1], out[2], float(pl)
 
 
@@ -285,4 +340,3 @@ def _jsonable(obj: Any) -> Any:
         return [_jsonable(v) for v in obj]
     json.dumps(obj)  # anything else must already be JSON
     return obj
-

@@ -64,18 +64,22 @@ class Watch:
         p = entry.get("augment_p")
         if p is not None:
             out += self._crossed(
-                "ada_p", p >= self.cfg.ada_p,
+                "ada_p",
+                p >= self.cfg.ada_p,
                 f"warning: kimg {kimg:.3f}: ADA p {p:.3f} ≥ {self.cfg.ada_p:g}: D overfits the "
                 "data even with most reals augmented; near 0.8 augmentations leak into the "
-                "images; the best frame is likely behind you (`zizi metrics RUN --best`)")
+                "images; the best frame is likely behind you (`zizi metrics RUN --best`)",
+            )
         real, fake = entry.get("scores/real"), entry.get("scores/fake")
         if real is not None and fake is not None:
             gap = real - fake
             out += self._crossed(
-                "gap", gap > self.cfg.score_gap,
+                "gap",
+                gap > self.cfg.score_gap,
                 f"warning: kimg {kimg:.3f}: D(real) − D(fake) = {gap:.2f} > "
                 f"{self.cfg.score_gap:g}: D tells the reals from G's images with confidence "
-                "(overfitting D or collapsing G)")
+                "(overfitting D or collapsing G)",
+            )
         return out
 
     def frame(self, kimg: float, diversity: float | None, swd: float | None) -> list[str]:
@@ -88,18 +92,22 @@ class Watch:
             elif self.base_diversity > 0:
                 ratio = diversity / self.base_diversity
                 out += self._crossed(
-                    "diversity", ratio < self.cfg.diversity,
+                    "diversity",
+                    ratio < self.cfg.diversity,
                     f"warning: kimg {kimg:.3f}: the fixed-seed grid is {ratio:.0%} as varied as "
                     f"the base network's (below {self.cfg.diversity:.0%}): G is collapsing "
-                    "towards a few faces")
+                    "towards a few faces",
+                )
         if swd is not None:
             self.latest["watch/swd"] = swd
             if self.best_swd is None or swd < self.best_swd[0]:
                 self.best_swd = (swd, kimg)
             best, at = self.best_swd
             out += self._crossed(
-                "swd", swd > best * (1 + self.cfg.swd_rise),
+                "swd",
+                swd > best * (1 + self.cfg.swd_rise),
                 f"warning: kimg {kimg:.3f}: SWD to the data {swd:.2f} is "
                 f"{swd / best - 1:.0%} above its best ({best:.2f} at kimg {at:.3f}): the "
-                "samples are moving away from the new data; that frame may be the one to keep")
+                "samples are moving away from the new data; that frame may be the one to keep",
+            )
         return out
