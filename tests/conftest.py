@@ -1,8 +1,16 @@
-"""Shared pytest setup: tests marked `gpu` are skipped where no CUDA device is present."""
+"""Shared pytest setup: CPU threads as the CLI chooses them; tests marked `gpu` are skipped
+where no CUDA device is present."""
 
 from __future__ import annotations
 
 import pytest
+
+from zizi.runtime import choose_threads
+
+# As the `zizi` command does, before any test module imports torch: threads by the
+# machine's load, idle OpenMP threads asleep, so a busy CI machine slows the suite down
+# gracefully instead of by an order of magnitude (docs/speed.md; a user's OMP_* stands).
+choose_threads()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
