@@ -25,8 +25,13 @@ from PIL import Image
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ckpts", nargs="+", type=Path)
-    ap.add_argument("--set", dest="real", type=Path, required=True,
-                    help="a prepared base set (zizi dataset prepare), e.g. renders/demo/data/base")
+    ap.add_argument(
+        "--set",
+        dest="real",
+        type=Path,
+        required=True,
+        help="a prepared base set (zizi dataset prepare), e.g. renders/demo/data/base",
+    )
     ap.add_argument("--sheet", type=Path, required=True, help="PNG: seeds 0-11, a row each")
     ap.add_argument("--num", type=int, default=256)
     args = ap.parse_args()
@@ -45,8 +50,11 @@ def main() -> None:
         fake = descriptors_of(_samples(G, args.num, 0, "cpu"), seed=1)
         params = sum(p.numel() for p in G.parameters())
         d = swd(fake, real, seed=0)["swd"]
-        print(f"{path}: SWD to its set {d:.1f}, G {params / 1e6:.2f} M parameters, "
-              f"file {path.stat().st_size / 1e6:.2f} MB", flush=True)
+        print(
+            f"{path}: SWD to its set {d:.1f}, G {params / 1e6:.2f} M parameters, "
+            f"file {path.stat().st_size / 1e6:.2f} MB",
+            flush=True,
+        )
         with torch.no_grad():
             z = torch.randn(12, G.z_dim, generator=torch.Generator().manual_seed(0))
             img = G(z, noise_mode=NOISE_MODE)
