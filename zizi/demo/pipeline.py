@@ -8,7 +8,7 @@ only draws the portraits (`zizi.demo.portraits`), writes the configs it passes, 
 measures the shift with the sliced Wasserstein distance of `zizi.metrics`.
 
 The base model stands in for the FFHQ checkpoint. Training one that draws heads, hair and
-faces takes about 50 kimg in two runs (≈ an hour or more on a busy 2-core CPU), so on the
+faces takes about 60 kimg in two runs (≈ 40 min or more on a 2-core CPU), so on the
 CPU the demo starts from a small checkpoint this module ships (`base-32.safetensors`,
 trained by `zizi demo --train-base`, see `BASE_RECIPE`); on a GPU it trains its own.
 """
@@ -47,8 +47,8 @@ NET = {
     "z_dim": 32,
     "w_dim": 32,
     "img_resolution": 32,
-    "channel_base": 512,
-    "channel_max": 64,  # 64 channels at 4²–8², 32 at 16², 16 at 32²
+    "channel_base": 1024,
+    "channel_max": 64,  # 64 channels at 4²–16², 32 at 32²
     "mapping": {"num_layers": 2},
 }
 
@@ -134,14 +134,15 @@ def plan_for(quick: bool, device_type: str) -> DemoPlan:
 
 
 # How the shipped base checkpoint was made (also what `--train-base` runs): the base set
-# drawn with seed 0, prepared to 32², trained from scratch with these settings.
-# Trained on this project's shared 2-core CPU with one thread: about 30 min wall for the
-# first 20 kimg (batch 32; on the first 1000 of these portraits, which are the same images
-# as the first 1000 of 2000), then about 37 min for 30 kimg more at batch 16 with a 2.5-kimg
-# G_ema half-life on all 2000 (SWD to the base set 112 -> 31 over that second run; eyes
-# and mouths start to show, 6 Dec 2026).
+# drawn with seed 0, prepared to 32², trained from scratch with these settings on this
+# project's shared 2-core CPU (2 threads, load ~3): 12 kimg at batch 32 on the first 1000
+# portraits, then 48 kimg at batch 16 with a 2.5-kimg G_ema half-life on all 2000 (the
+# shipped file ran those 48 as 18, then 30 more by `zizi train --resume` of that run with
+# the same config, seed 2: ~35 s/kimg, about 40 min in all). SWD to the base set 152 at
+# 6 kimg -> 31.5 at 60 (the 16-channel net before it: 28.3 to its own, plainer set, 31.7 to this
+# one); about half the faces draw a mouth and some eyes, 6 Dec 2026.
 BASE_RECIPE: dict[str, Any] = dict(
-    base_images=2000, base_kimg=20.0, base_batch=32, base_more_kimg=30.0
+    base_images=2000, base_kimg=12.0, base_batch=32, base_more_kimg=48.0
 )
 
 
@@ -360,7 +361,8 @@ def run_demo(
     st = Stage("fine-tune")
     t0 = time.perf_counter()
     say(
-        f"3/5 fine-tune: {plan.finetune_kimg:g} kimg on the shift set, a frame every {plan.frame_kimg:g} kimg"
+        f"3/5 fine-tune: {plan.finetune_kimg:g} kimg on the shift set, "
+        f"a frame every {plan.frame_kimg:g} kimg"
     )
     config = _yaml(out / "configs" / "finetune.yaml", finetune_config(plan))
     run = _new_run(
@@ -391,7 +393,8 @@ def run_demo(
     t0 = time.perf_counter()
     video = out / "weight-shift.mp4"
     say(
-        f"4/5 video: {plan.video_seconds:g} s of the weights shifting, {plan.grid[0]}x{plan.grid[1]} faces, looped"
+        f"4/5 video: {plan.video_seconds:g} s of the weights shifting, "
+        f"{plan.grid[0]}x{plan.grid[1]} faces, looped"
     )
     cmd = [
         "render",
@@ -536,7 +539,8 @@ def export_base(snapshot: Path, dest: Path, plan: DemoPlan) -> Path:
     ckpt.provenance = dict(
         ckpt.provenance,
         demo={
-            "what": "zizi demo base model: StyleGAN2 at 32² trained from scratch on procedural portraits",
+            "what": "zizi demo base model: StyleGAN2 at 32² trained from scratch on "
+            "procedural portraits",
             "regenerate": "zizi demo --train-base --out renders/demo-base "
             "(then copy renders/demo-base/base-32.safetensors to zizi/demo/)",
             "plan": {

@@ -260,22 +260,23 @@ def _eyes(c: _Canvas, f: Face, *, dark_lids: bool = False) -> list[tuple[float, 
     for sx in (-1, 1):
         ex = f.cx + sx * f.rw * 0.42
         centres.append((ex, ey))
-        c.ellipse(ex, ey, f.rw * 0.17, f.rw * 0.085, (245, 242, 236))
+        # Drawn bold, as a cartoonist would for a thumbnail: at 32² a smaller eye (a thin
+        # white, a coloured iris) blurs into a skin-coloured smudge that no net can learn.
+        c.ellipse(ex, ey, f.rw * 0.26, f.rw * 0.15, (250, 250, 248))
         ix = ex + f.gaze * f.rw * 0.1
-        c.ellipse(ix, ey, f.rw * 0.075, f.rw * 0.075, f.eye_colour)
-        c.ellipse(ix, ey, f.rw * 0.035, f.rw * 0.035, (8, 8, 8))
-        c.ellipse(ix + f.rw * 0.03, ey - f.rw * 0.03, f.rw * 0.015, f.rw * 0.015, (255, 255, 255))
+        c.ellipse(ix, ey, f.rw * 0.13, f.rw * 0.13, _shade(f.eye_colour, 0.3))
+        c.ellipse(ix + f.rw * 0.04, ey - f.rw * 0.04, f.rw * 0.025, f.rw * 0.025, (255, 255, 255))
         # upper lid line
-        lid = (10, 8, 8) if dark_lids else _shade(f.skin, 0.55)
+        lid = (10, 8, 8) if dark_lids else _shade(f.skin, 0.4)
         c.arc(
             ex,
             ey,
-            f.rw * 0.17,
-            f.rw * 0.085,
+            f.rw * 0.26,
+            f.rw * 0.15,
             190,
             350,
             lid,
-            width=f.rw * (0.05 if dark_lids else 0.02),
+            width=f.rw * (0.08 if dark_lids else 0.06),
         )
     return centres
 
@@ -360,7 +361,7 @@ def _drag_face(c: _Canvas, f: Face, rng: np.random.Generator) -> None:
     ey = f.cy - f.rh * 0.02
     for sx in (-1, 1):
         ex = f.cx + sx * f.rw * 0.42
-        c.ellipse(ex + sx * f.rw * 0.03, ey - f.rh * 0.1, f.rw * 0.3, f.rh * 0.15, shadow)
+        c.ellipse(ex + sx * f.rw * 0.04, ey - f.rh * 0.1, f.rw * 0.36, f.rh * 0.21, shadow)
         c.polygon(
             [
                 (ex + sx * f.rw * 0.12, ey - f.rw * 0.06),
@@ -379,7 +380,7 @@ def _drag_face(c: _Canvas, f: Face, rng: np.random.Generator) -> None:
                 (5, 5, 8),
                 f.rw * 0.025,
             )
-    _brows(c, f, _shade(shadow, 0.35), f.brow_raise + 0.03, arched=True, width=f.rw * 0.05)
+    _brows(c, f, _shade(shadow, 0.35), f.brow_raise + 0.03, arched=True, width=f.rw * 0.08)
     _nose(c, f)
     _mouth(c, f, lip, full=True)
     if rng.random() < 0.8:  # glitter over lids and cheekbones
@@ -439,7 +440,8 @@ def _sequins(c: _Canvas, f: Face, rng: np.random.Generator, colour) -> None:
 
 
 def draw_portrait(kind: Kind, seed: int, index: int, size: int = 128) -> Image.Image:
-    """Portrait `index` of set `kind` (an RGB image `size`² px), a function of its arguments only."""
+    """Portrait `index` of set `kind` (an RGB image `size`² px), a function of its arguments
+    only."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     rng = np.random.default_rng([seed, KINDS.index(kind), index])
@@ -468,11 +470,11 @@ def draw_portrait(kind: Kind, seed: int, index: int, size: int = 128) -> Image.I
     else:
         _head(head, f, f.hair, f.hair_depth)
         _eyes(head, f)
-        _brows(head, f, _shade(f.hair, 0.9), f.brow_raise, arched=False, width=f.rw * 0.045)
+        _brows(head, f, _shade(f.hair, 0.6), f.brow_raise, arched=False, width=f.rw * 0.09)
         _nose(head, f)
-        _mouth(
-            head, f, _jitter(rng, _shade(f.skin, 0.78), 6)[:2] + (int(f.skin[2] * 0.7),), full=False
-        )
+        # a full, dark mouth: a thin skin-toned one vanishes at 32²
+        lip = _jitter(rng, _shade(f.skin, 0.45), 6)
+        _mouth(head, f, (lip[0], int(lip[1] * 0.6), int(lip[2] * 0.6)), full=True)
     s = head.px
     tilted = head.img.rotate(f.tilt, resample=Image.BICUBIC, center=(f.cx * s, f.cy * s))
     back.img.alpha_composite(tilted)
