@@ -102,7 +102,11 @@ def test_frame_change_peaks_at_the_clicks_and_repeats_exactly(ckpt, tmp_path):
         == 0
     )
     p = changes(plain)
-    assert d.max() / np.median(d) > 2 * p.max() / np.median(p)
+    # the sound gathers the change at the clicks; the same walk without it spreads it
+    # evenly (measured with the demo base: 38 % of all change at the three click frames
+    # against 14 %)
+    clicks = [4, 9, 14]
+    assert d[clicks].sum() / d.sum() > 2 * p[clicks].sum() / p.sum()
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
