@@ -12,6 +12,7 @@ from zizi.cli.options import (
     credentials_option,
     device_option,
     overwrite_option,
+    photo_align_option,
     progress_bar,
     signing_credentials,
 )
@@ -72,14 +73,7 @@ def _models(f):
     "w+: one per layer (closer to the photo). Default: w, or w+ with --encoder "
     "(whose guess is one per layer).",
 )
-@click.option(
-    "--align",
-    type=click.Choice(["face", "center"]),
-    default="face",
-    show_default=True,
-    help="face: FFHQ alignment like `zizi dataset prepare --align face` (needs "
-    "zizi[faces]); center: the centred square, for models that do not draw faces.",
-)
+@photo_align_option
 @click.option(
     "--video",
     is_flag=True,

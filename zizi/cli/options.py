@@ -67,6 +67,17 @@ def checkpoints_dir_option(*old: str):
     )
 
 
+# How `zizi mirror` and `zizi project` frame the face in a photo (one definition for both).
+photo_align_option = click.option(
+    "--align",
+    type=click.Choice(["face", "center"]),
+    default="face",
+    show_default=True,
+    help="face: FFHQ alignment like `zizi dataset prepare --align face` (needs "
+    "zizi[faces]); center: the centred square, for models that do not draw faces.",
+)
+
+
 def checkpoint_option(help: str):
     """--checkpoint MODEL (once --ckpt, still accepted), for commands whose argument is a
     photo; the others take CHECKPOINT as their argument."""

@@ -10,6 +10,7 @@ from zizi.cli.options import (
     checkpoint_option,
     device_option,
     overwrite_option,
+    photo_align_option,
     progress_bar,
 )
 
@@ -40,14 +41,7 @@ from zizi.cli.options import (
     help="w: one latent for all layers (closer to what the model draws); "
     "w+: one per layer (closer to the photo).",
 )
-@click.option(
-    "--align",
-    type=click.Choice(["face", "center"]),
-    default="face",
-    show_default=True,
-    help="face: FFHQ alignment like `zizi dataset prepare --align face` (needs "
-    "zizi[faces]); center: the centred square, for models that do not draw faces.",
-)
+@photo_align_option
 @click.option(
     "--perceptual",
     type=click.Path(path_type=Path),
